@@ -1,0 +1,44 @@
+# Stable interface: setup, demo, test, bench, firmware.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+APT_PACKAGES := espeak-ng sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi \
+                gcc-aarch64-linux-gnu qemu-system-arm qemu-user make
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench firmware clean apt
+
+setup: apt $(STAMP)
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	$(VPY) -m pip check
+	@touch $(STAMP)
+
+demo: setup
+	$(VPY) -m training.demo
+
+test: setup
+	$(VPY) -m pytest -q
+
+bench: setup
+	$(VPY) -m bench.run
+
+firmware: setup
+	$(MAKE) -C firmware all
+
+clean:
+	rm -rf build firmware/build .pytest_cache

@@ -1,0 +1,205 @@
+"""Typed configuration: one dataclass per concern, no global flags.
+
+A config file (YAML or JSON) may set any field, nested by section::
+
+    data: {keyword: alexa, num_voices: 40}
+    model: {name: ffnn, hidden_units: 128}
+
+Unknown sections or keys are a UserError naming the key. Command-line options of
+``training/train.py`` override the file (``--data.keyword hey``) and the shortcuts listed in
+``--help``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from training.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    """Where the audio comes from and how it is split and augmented."""
+
+    source: str = "synthetic"  # synthetic | speech_commands | folder
+    keyword: str = "alexa"
+    root: str = "data"  # cache / download folder for generated or prepared data
+    folder: str = ""  # for source=folder: <folder>/<keyword>/*.wav and <folder>/<other>/*.wav
+    num_voices: int = 0  # synthetic: voices (accent x variant) used; 0 = default of the generator
+    clips_per_voice: int = 0  # synthetic: keyword clips per voice; 0 = default
+    noise_dir: str = ""  # background noise folder; empty = synthetic coloured noise
+    augment: bool = True
+    augment_copies: int = 1  # augmented copies per clip added to the training set
+    snr_db_min: float = 5.0
+    snr_db_max: float = 30.0
+    seed: int = 1234
+    stream_minutes: float = 10.0  # length of the long streaming test audio
+
+
+@dataclass
+class FeatureConfig:
+    """LFBE front end and the model's context window (see training/features.py)."""
+
+    sample_rate: int = 16000
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    num_mel_bins: int = 64
+    context_frames: int = 24
+    context_stride: int = 3  # frames between stacked frames: 24 frames x stride 3 see 0.71 s of audio
+    clip_seconds: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "ffnn"  # ffnn | dscnn
+    hidden_layers: int = 4
+    hidden_units: int = 128
+    dropout: float = 0.1
+    dscnn_filters: int = 64
+    dscnn_blocks: int = 4
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    seed: int = 1234
+    max_minutes: float = 0.0  # 0 = no wall-clock cap
+
+
+@dataclass
+class QuantConfig:
+    """Two-stage QAT (issue 3). weight_bits=0 means float only."""
+
+    weight_bits: int = 0
+    layer_bits: list = field(default_factory=list)  # per Dense layer; empty = weight_bits everywhere
+    weight_quantizer: str = "tanh"  # tanh | linear
+    stages: str = "two"  # two | one
+    stage1_epochs: int = 10
+    stage2_epochs: int = 10
+    stage1_learning_rate: float = 5e-4
+    stage2_learning_rate: float = 2e-4
+    float_run: str = ""  # reuse a finished float run directory
+
+
+@dataclass
+class EvalConfig:
+    smoothing_frames: int = 10  # moving average of the keyword posterior
+    refractory_s: float = 1.0
+    tolerance_s: float = 0.75  # a detection counts for a keyword ending within this window
+    thresholds: int = 101
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, origin: str = "config") -> "Config":
+        cfg = cls()
+        update(cfg, d, origin)
+        return cfg
+
+    def save(self, path: str | Path) -> None:
+        from training.errors import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _coerce(value, typ, key: str, origin: str):
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise UserError(f"{origin}: {key} must be true or false, got {value!r}")
+    if typ in (int, float):
+        try:
+            if typ is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return typ(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{origin}: {key} must be {typ.__name__}, got {value!r}") from None
+    if typ is str:
+        return str(value)
+    if typ is list or typing.get_origin(typ) is list:
+        if isinstance(value, str):
+            value = [int(v) for v in value.replace(",", " ").split()] if value.strip() else []
+        if not isinstance(value, list):
+            raise UserError(f"{origin}: {key} must be a list, got {value!r}")
+        return value
+    return value
+
+
+def update(cfg: Config, d: dict, origin: str = "config") -> Config:
+    """Apply a nested dict to cfg in place, rejecting unknown sections and keys."""
+    if not isinstance(d, dict):
+        raise UserError(f"{origin}: expected a mapping of sections, got {type(d).__name__}")
+    sections = {f.name: f for f in fields(cfg)}
+    for sec, vals in d.items():
+        if sec not in sections:
+            raise UserError(f"{origin}: unknown section '{sec}' (known: {', '.join(sections)})")
+        obj = getattr(cfg, sec)
+        if not isinstance(vals, dict):
+            raise UserError(f"{origin}: section '{sec}' must be a mapping")
+        hints = typing.get_type_hints(type(obj))
+        known = {f.name for f in fields(obj)}
+        for k, v in vals.items():
+            if k not in known:
+                raise UserError(f"{origin}: unknown key '{sec}.{k}'")
+            setattr(obj, k, _coerce(v, hints[k], f"{sec}.{k}", origin))
+    return cfg
+
+
+def load_config(path: str | Path | None) -> Config:
+    cfg = Config()
+    if not path:
+        return cfg
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            d = json.loads(text)
+        else:
+            import yaml
+
+            d = yaml.safe_load(text) or {}
+    except Exception as e:
+        raise UserError(f"{path}: cannot parse config ({str(e).splitlines()[0]})") from None
+    return update(cfg, d, str(path))
+
+
+def set_dotted(cfg: Config, dotted: str, value, origin: str = "command line") -> None:
+    if "." not in dotted:
+        raise UserError(f"{origin}: option '{dotted}' must be section.key")
+    sec, key = dotted.split(".", 1)
+    update(cfg, {sec: {key: value}}, origin)
+
+
+def all_keys() -> list[tuple[str, str, object]]:
+    """(section, key, default) for --help."""
+    out = []
+    cfg = Config()
+    for sec in fields(cfg):
+        for f in fields(getattr(cfg, sec.name)):
+            out.append((sec.name, f.name, getattr(getattr(cfg, sec.name), f.name)))
+    return out
+
+
+_ = dataclasses  # re-export convenience

@@ -1,0 +1,126 @@
+"""64-dim log-mel filterbank energies (LFBE): the one feature function of the project.
+
+Training, evaluation, the integer reference and the C front end's tests all use
+``lfbe``. Definition (docs/features.md repeats it for the C port):
+
+* 16 kHz mono float audio in [-1, 1];
+* frames of 400 samples (25 ms) every 160 samples (10 ms), no padding: a clip of N samples
+  gives ``1 + (N - 400) // 160`` frames (0 if N < 400), so frame t covers samples
+  [160 t, 160 t + 400) and a streaming device emits frame t once those samples have arrived;
+* periodic Hann window, 512-point real FFT, power spectrum |X_k|^2, k = 0..256;
+* 64 triangular filters, equally spaced on the HTK mel scale (2595 log10(1 + f/700)) from
+  20 Hz to 8000 Hz, peak 1, applied to the power spectrum;
+* natural log of (energy + 1e-6).
+
+Feature normalization (per-bin mean and standard deviation of the training set) is stored with
+the model; ``stack_context`` builds the model's input windows of ``context`` frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LfbeParams:
+    sample_rate: int = 16000
+    window_samples: int = 400
+    hop_samples: int = 160
+    fft_size: int = 512
+    num_mel_bins: int = 64
+    lower_hz: float = 20.0
+    upper_hz: float = 8000.0
+    log_floor: float = 1e-6
+
+
+def hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=8)
+def mel_matrix(p: LfbeParams = LfbeParams()) -> np.ndarray:
+    """(fft_size//2 + 1, num_mel_bins) float32 triangular filterbank."""
+    n_bins = p.fft_size // 2 + 1
+    freqs = np.arange(n_bins) * p.sample_rate / p.fft_size
+    edges = mel_to_hz(np.linspace(hz_to_mel(p.lower_hz), hz_to_mel(p.upper_hz), p.num_mel_bins + 2))
+    m = np.zeros((n_bins, p.num_mel_bins), dtype=np.float64)
+    for j in range(p.num_mel_bins):
+        lo, mid, hi = edges[j], edges[j + 1], edges[j + 2]
+        up = (freqs - lo) / (mid - lo)
+        down = (hi - freqs) / (hi - mid)
+        m[:, j] = np.maximum(0.0, np.minimum(up, down))
+    m.setflags(write=False)
+    return m.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def hann(n: int) -> np.ndarray:
+    w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+    w.setflags(write=False)
+    return w
+
+
+def num_frames(num_samples: int, p: LfbeParams = LfbeParams()) -> int:
+    if num_samples < p.window_samples:
+        return 0
+    return 1 + (num_samples - p.window_samples) // p.hop_samples
+
+
+def lfbe(audio: np.ndarray, p: LfbeParams = LfbeParams()) -> np.ndarray:
+    """(num_frames, num_mel_bins) float32 log-mel energies of mono float audio."""
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"lfbe expects mono 1-D audio, got shape {x.shape}")
+    n = num_frames(len(x), p)
+    if n == 0:
+        return np.zeros((0, p.num_mel_bins), dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(x, p.window_samples)[:: p.hop_samples][:n]
+    spec = np.fft.rfft(frames * hann(p.window_samples), n=p.fft_size, axis=1)
+    power = (spec.real.astype(np.float32) ** 2 + spec.imag.astype(np.float32) ** 2)
+    mel = power @ mel_matrix(p)
+    return np.log(mel + np.float32(p.log_floor)).astype(np.float32)
+
+
+@dataclass
+class Normalizer:
+    """Per-bin feature normalization, stored with the model (JSON-serializable)."""
+
+    mean: list = field(default_factory=list)
+    std: list = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, feats: np.ndarray) -> "Normalizer":
+        f = feats.reshape(-1, feats.shape[-1]).astype(np.float64)
+        return cls(mean=f.mean(axis=0).tolist(), std=np.maximum(f.std(axis=0), 1e-3).tolist())
+
+    def __call__(self, feats: np.ndarray) -> np.ndarray:
+        return ((feats - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": list(map(float, self.mean)), "std": list(map(float, self.std))}
+
+
+def window_span(context: int, stride: int = 1) -> int:
+    """Frames covered by one context window: the newest frame and (context - 1) older ones, stride apart."""
+    return (context - 1) * stride + 1
+
+
+def stack_context(feats: np.ndarray, context: int, stride: int = 1) -> np.ndarray:
+    """(T, B) frames -> (T - span + 1, context * B) windows, span = (context - 1) * stride + 1.
+
+    Window i holds frames i, i + stride, ..., i + (context - 1) * stride (oldest first) and so
+    ends at frame i + span - 1. Flattening is frame-major: element [j * B + b] is bin b of the
+    j-th frame of the window.
+    """
+    t, b = feats.shape
+    span = window_span(context, stride)
+    if t < span:
+        return np.zeros((0, context * b), dtype=feats.dtype)
+    win = np.lib.stride_tricks.sliding_window_view(feats, (span, b))[:, 0, ::stride]
+    return np.ascontiguousarray(win).reshape(t - span + 1, context * b)
