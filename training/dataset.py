@@ -1,0 +1,187 @@
+"""From a prepared dataset folder (data_scripts' layout) to labelled LFBE context windows.
+
+Dataset contract (docs/data.md): ``manifest.csv`` with path,label,split,voice,text where label is
+"keyword" or "negative"; 16 kHz clips of one utterance each; ``stream/{val,test}.{wav,json}``.
+
+Window labels (classes: 0 = _silence_, 1 = _unknown_, 2 = keyword):
+* keyword clips: windows whose newest frame lies at the end of the spoken keyword (from 30 ms
+  before to 120 ms after the last speech frame) are keyword; windows that end before the middle
+  of the word are _unknown_ (a partial keyword must not fire); the rest are not used;
+* negative clips: windows that overlap speech are _unknown_;
+* background: windows of noise only (and digital near-silence) are _silence_.
+Clips are padded with 0.35 s on both sides before augmentation, so every window position exists.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.audio import load_audio
+from training.config import Config
+from training.errors import UserError, atomic_path
+from training.features import LfbeParams, lfbe, stack_context, window_span
+
+SILENCE, UNKNOWN, KEYWORD = 0, 1, 2
+PAD_S = 0.35
+FEATURE_CACHE_VERSION = 3
+
+
+@dataclass
+class Clip:
+    path: Path
+    label: str
+    split: str
+    voice: str
+    text: str
+
+
+def lfbe_params(cfg: Config) -> LfbeParams:
+    f = cfg.features
+    sr = f.sample_rate
+    win = int(round(f.window_ms * sr / 1000))
+    hop = int(round(f.hop_ms * sr / 1000))
+    fft = 1 << (win - 1).bit_length()
+    return LfbeParams(sample_rate=sr, window_samples=win, hop_samples=hop, fft_size=fft,
+                      num_mel_bins=f.num_mel_bins, upper_hz=sr / 2)
+
+
+def read_manifest(dataset: Path) -> list[Clip]:
+    man = Path(dataset) / "manifest.csv"
+    if not man.is_file():
+        raise UserError(f"{man}: dataset manifest not found (prepare the data first)")
+    clips = []
+    with open(man, newline="") as fh:
+        rd = csv.DictReader(fh)
+        need = {"path", "label", "split"}
+        if not rd.fieldnames or not need <= set(rd.fieldnames):
+            raise UserError(f"{man}: expected columns {sorted(need)}, got {rd.fieldnames}")
+        for i, row in enumerate(rd, start=2):
+            if row["label"] not in ("keyword", "negative") or row["split"] not in ("train", "val", "test"):
+                raise UserError(f"{man}:{i}: bad label/split {row['label']!r}/{row['split']!r}")
+            clips.append(Clip(Path(dataset) / row["path"], row["label"], row["split"],
+                              row.get("voice", ""), row.get("text", "")))
+    if not clips:
+        raise UserError(f"{man}: manifest lists no clips")
+    return clips
+
+
+def speech_frames(audio: np.ndarray, p: LfbeParams, rel_db: float = 35.0) -> tuple[int, int]:
+    """(first, last) frame index whose energy is within rel_db of the loudest frame."""
+    n = 1 + max(0, len(audio) - p.window_samples) // p.hop_samples
+    fr = np.lib.stride_tricks.sliding_window_view(audio, p.window_samples)[:: p.hop_samples][:n]
+    e = 10 * np.log10(np.mean(fr.astype(np.float64) ** 2, axis=1) + 1e-12)
+    idx = np.flatnonzero(e > e.max() - rel_db)
+    return int(idx[0]), int(idx[-1])
+
+
+def _augmenter(cfg: Config, cache_dir: Path):
+    if not cfg.data.augment:
+        return None
+    from data_scripts.augment import Augmenter
+
+    return Augmenter(cfg.data, cache_dir)
+
+
+def _noise(cfg: Config, cache_dir: Path) -> list[np.ndarray]:
+    from data_scripts.augment import noise_source
+
+    return noise_source(cfg.data, cache_dir)
+
+
+def clip_windows(audio: np.ndarray, label: str, cfg: Config, p: LfbeParams, rng: np.random.Generator,
+                 augment=None) -> tuple[np.ndarray, np.ndarray]:
+    """Feature windows and labels for one clip (before normalization)."""
+    pad = int(PAD_S * p.sample_rate)
+    x = np.concatenate([np.zeros(pad, np.float32), audio, np.zeros(pad, np.float32)])
+    first, last = speech_frames(x, p)
+    if augment is not None:
+        x = augment(x, rng)
+    feats = lfbe(x, p)
+    ctx, stride = cfg.features.context_frames, cfg.features.context_stride
+    wins = stack_context(feats, ctx, stride)
+    span = window_span(ctx, stride)
+    end = np.arange(len(wins)) + span - 1  # newest frame of each window
+    if label == "keyword":
+        pos = np.flatnonzero((end >= last - 3) & (end <= last + 12))
+        mid = (first + last) // 2
+        neg = np.flatnonzero(end < mid)
+        neg = rng.choice(neg, size=min(2, len(neg)), replace=False) if len(neg) else neg
+        idx = np.concatenate([pos, neg])
+        lab = np.concatenate([np.full(len(pos), KEYWORD), np.full(len(neg), UNKNOWN)])
+    else:
+        start = end - span + 1
+        ov = np.flatnonzero((end >= first + 5) & (start <= last - 5))
+        if len(ov) == 0:
+            ov = np.flatnonzero((end >= first) & (start <= last))
+        idx = rng.choice(ov, size=min(6, len(ov)), replace=False) if len(ov) else ov
+        lab = np.full(len(idx), UNKNOWN)
+    return wins[idx], lab.astype(np.int32)
+
+
+def background_windows(noise: list[np.ndarray], n: int, cfg: Config, p: LfbeParams,
+                       rng: np.random.Generator) -> np.ndarray:
+    ctx, stride = cfg.features.context_frames, cfg.features.context_stride
+    span = window_span(ctx, stride)
+    seg = (span - 1) * p.hop_samples + p.window_samples
+    out = []
+    for _ in range(n):
+        if noise and rng.random() < 0.85:
+            src = noise[rng.integers(len(noise))]
+            if len(src) < seg:
+                src = np.tile(src, seg // max(1, len(src)) + 1)
+            o = rng.integers(0, len(src) - seg + 1)
+            x = src[o:o + seg] * np.float32(10 ** rng.uniform(-3, 0))
+        else:
+            x = rng.normal(0, 10 ** rng.uniform(-5, -2), seg).astype(np.float32)
+        out.append(stack_context(lfbe(x.astype(np.float32), p), ctx, stride)[-1])
+    return np.stack(out)
+
+
+def _cache_key(cfg: Config, dataset: Path, split: str) -> str:
+    d = {"v": FEATURE_CACHE_VERSION, "features": cfg.to_dict()["features"], "split": split,
+         "data": {k: v for k, v in cfg.to_dict()["data"].items() if k not in ("stream_minutes",)},
+         "manifest": hashlib.sha1((dataset / "manifest.csv").read_bytes()).hexdigest()}
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, cached beside the dataset."""
+    dataset = Path(dataset)
+    cache = dataset / "features" / f"{split}-{_cache_key(cfg, dataset, split)}.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        return z["x"], z["y"]
+    p = lfbe_params(cfg)
+    clips = [c for c in read_manifest(dataset) if c.split == split]
+    if not clips:
+        raise UserError(f"{dataset}/manifest.csv: no clips in split '{split}'")
+    seed = cfg.data.seed + {"train": 0, "val": 1, "test": 2}[split]
+    rng = np.random.default_rng(seed)
+    aug_dir = dataset.parent / "_augment_cache"
+    augment = _augmenter(cfg, aug_dir)
+    copies = 1 + (max(0, cfg.data.augment_copies) if split == "train" and augment is not None else 0)
+    xs, ys = [], []
+    from tqdm import tqdm
+
+    for c in tqdm(clips, desc=f"features {split}", disable=not progress, unit="clip", leave=False):
+        audio = load_audio(c.path, p.sample_rate)
+        for k in range(copies):
+            # copy 0 is clean for training (and lightly augmented for val/test), the rest augmented
+            aug = augment if (k > 0 or split != "train") else None
+            w, y = clip_windows(audio, c.label, cfg, p, rng, aug)
+            xs.append(w)
+            ys.append(y)
+    n_bg = max(64, sum(len(y) for y in ys) // 6)
+    xs.append(background_windows(_noise(cfg, aug_dir), n_bg, cfg, p, rng))
+    ys.append(np.full(n_bg, SILENCE, np.int32))
+    x = np.concatenate(xs).astype(np.float32)
+    y = np.concatenate(ys).astype(np.int32)
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, x=x, y=y)
+    return x, y
