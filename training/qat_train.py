@@ -1,0 +1,109 @@
+"""Float -> stage 1 -> stage 2 quantization-aware training (``train.py --weight-bits K``).
+
+Stage 1 fine-tunes the float model with only the dense weights quantized (tanh quantizer by
+default); stage 2 adds linear 8-bit quantization of biases, folded gains, inputs and activations
+and starts from stage 1's weights. With ``quant.stages=one`` everything is quantized at once
+(the ablation). The float model comes from ``quant.float_run`` or is trained first into the
+sibling run directory ``runs/<model>-<keyword>-float``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from pathlib import Path
+
+from training.config import Config
+from training.errors import UserError, atomic_write_text
+
+# config sections that must agree between a float run and the QAT run built on it
+_SHARED = ("data", "features", "model")
+
+
+def float_config(cfg: Config) -> Config:
+    f = copy.deepcopy(cfg)
+    f.quant = type(cfg.quant)()
+    return f
+
+
+def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
+    from training.train import log, train_float
+
+    fcfg = float_config(cfg)
+    frun = Path(cfg.quant.float_run) if cfg.quant.float_run else run_dir.parent / f"{cfg.model.name}-{cfg.data.keyword}-float"
+    if cfg.quant.float_run:
+        p = frun / "config.json"
+        if not p.is_file() or not (frun / "model.keras").is_file():
+            raise UserError(f"{frun}: not a finished float run (needs config.json and model.keras)")
+        old = json.loads(p.read_text())
+        for sec in _SHARED:
+            if old.get(sec) != fcfg.to_dict()[sec]:
+                keys = [k for k in fcfg.to_dict()[sec] if old.get(sec, {}).get(k) != fcfg.to_dict()[sec][k]]
+                raise UserError(f"{p}: float run does not match the config ({', '.join(f'{sec}.{k}' for k in keys)})")
+        if old.get("quant", {}).get("weight_bits"):
+            raise UserError(f"{p}: quant.float_run must be a float run, this one has weight_bits set")
+        log(f"reusing float run {frun}")
+    elif not (frun / "model.keras").is_file() or not (frun / "report.json").is_file():
+        log(f"training the float model first into {frun}")
+        train_float(fcfg, frun, progress)
+    else:
+        log(f"reusing float run {frun}")
+    return frun
+
+
+def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from training import qat
+    from training.evaluate import keras_scorer
+    from training.train import (check_run_dir, evaluate_run, fit, load_trained_model, load_windows, log,
+                                save_model)
+
+    q = cfg.quant
+    if not 1 <= q.weight_bits <= 8:
+        raise UserError(f"quant.weight_bits: {q.weight_bits} is not supported (1..8)")
+    if q.stages not in ("two", "one"):
+        raise UserError(f"quant.stages: unknown value '{q.stages}' (two or one)")
+    t0 = time.time()
+    frun = ensure_float_run(cfg, run_dir, progress)
+    check_run_dir(run_dir, cfg)
+    shutil.copyfile(frun / "normalizer.json", run_dir / "normalizer.json")
+    for f in ("dataset.json", "labels.json"):
+        shutil.copyfile(frun / f, run_dir / f)
+    dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
+    train, val, norm = load_windows(cfg, dataset, run_dir, progress)
+    mpath = run_dir / "model.keras"
+    if mpath.is_file():
+        log(f"{mpath} exists: QAT finished earlier, evaluating it")
+        model = load_trained_model(run_dir)
+    else:
+        float_model = load_trained_model(frun)
+        tf.keras.utils.set_random_seed(cfg.train.seed + 1)
+        if q.stages == "two":
+            log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
+            m1 = qat.make_qat_model(float_model, q, stage=1)
+            fit(m1, cfg, run_dir, "stage1", train, val, q.stage1_epochs, q.stage1_learning_rate, progress)
+            log("stage 2: + 8-bit inputs, activations, biases")
+            model = qat.make_qat_model(float_model, q, stage=2)
+            qat.transfer_weights(m1, model)
+            fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress)
+        else:
+            log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
+            model = qat.make_qat_model(float_model, q, stage=2)
+            fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
+                q.stage1_learning_rate, progress)
+        with qat.scope():
+            save_model(model, mpath)
+        atomic_write_text(run_dir / "qat.json", json.dumps({
+            "layer_bits": qat.layer_bits(model), "weight_quantizer": q.weight_quantizer, "stages": q.stages,
+            "float_run": str(frun)}, indent=2) + "\n")
+        log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
+    name = f"{cfg.model.name} w{q.weight_bits} {q.weight_quantizer} {q.stages}-stage"
+    report = evaluate_run(run_dir, cfg, norm, keras_scorer(model), dataset, name=name)
+    report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
+                  float_run=str(frun), seconds=round(time.time() - t0, 1))
+    _ = np
+    atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    return report
