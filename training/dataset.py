@@ -84,11 +84,12 @@ def _augmenter(cfg: Config, cache_dir: Path):
         return None
     from data_scripts.augment import Augmenter
 
-    return Augmenter(cfg.data, cache_dir)
+    # no time shift: window labels are placed from the clean clip's speech frames
+    return Augmenter(cfg.data, cache_dir, p_shift=0.0)
 
 
 def _noise(cfg: Config, cache_dir: Path) -> list[np.ndarray]:
-    from data_scripts.augment import noise_source
+    from data_scripts.noise import noise_source
 
     return noise_source(cfg.data, cache_dir)
 
