@@ -1,0 +1,245 @@
+"""Rewrite a plain TFLiteConverter output into the sub-8-bit forms of docs/formats.md.
+
+    convert(tflite_bytes_or_qat_model, layer_bits, mode="auto", layout=0, metadata=None, rep_data=None) -> bytes
+
+* ``layer_bits[j]`` is the bit width of the j-th FULLY_CONNECTED operator in execution order.
+* ``mode``: ``"auto"`` (INT8 for 8, INT4 for 2/3/4, SUB8_FULLY_CONNECTED for 1/5/6/7),
+  ``"container"`` (k-bit values in INT8, standard FULLY_CONNECTED) or ``"dense"``
+  (SUB8_FULLY_CONNECTED for every k < 8).
+* Each layer's integer weights must lie on the k-bit grid, possibly times a common factor g (the
+  TFLite converter writes 2-bit and 1-bit fake quant as {-7, 0, 7}/7): the values are divided by g and
+  the weight scale multiplied by g (in float32). Anything else is a ``UserError``.
+
+CLI: ``python -m tflm_port.convert in.tflite out.tflite --bits 4,4,4,4,8 [--mode auto] [--layout 0]
+[--metadata meta.json]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from functools import reduce
+from pathlib import Path
+
+import numpy as np
+from flatbuffers import flexbuffers
+
+from training.errors import UserError, atomic_write_bytes, cli_main
+from tflm_port import packing
+from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
+                                 read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)
+
+MODES = ("auto", "container", "dense")
+FORMAT_VERSION = 1
+INT4_FC_VERSION = 10  # FULLY_CONNECTED op version TFLite's converter writes for INT4 weights
+TT = schema.TensorType
+
+
+def project_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("subkws")
+    except Exception:  # pragma: no cover
+        return "0.1.0"
+
+
+def storage_for(bits: int, mode: str) -> str:
+    """'int8' | 'int4' | 'custom' for a layer of ``bits`` in ``mode``."""
+    if mode not in MODES:
+        raise UserError(f"mode '{mode}' unknown (use one of {', '.join(MODES)})")
+    if not 1 <= bits <= 8:
+        raise UserError(f"bit width {bits} not in 1..8")
+    if bits == 8 or mode == "container":
+        return "int8"
+    if mode == "dense":
+        return "custom"
+    return "int4" if bits in (2, 3, 4) else "custom"
+
+
+def to_grid(w: np.ndarray, bits: int, where: str) -> tuple[np.ndarray, int]:
+    """Return (w / g, g) with w / g on the k-bit grid; g = 1 if w already is; else UserError."""
+    lo, hi = packing.grid_range(bits)
+
+    def fits(v):
+        if bits == 1:
+            return bool(np.all((v == 1) | (v == -1)))
+        return bool(np.all((v >= lo) & (v <= hi)))
+
+    if fits(w):
+        return w.astype(np.int8), 1
+    nz = np.abs(w[w != 0]).astype(np.int64)
+    g = int(reduce(math.gcd, np.unique(nz).tolist(), 0)) if nz.size else 1
+    if g > 1 and np.all(w % g == 0) and fits(w // g):
+        return (w // g).astype(np.int8), g
+    vals = np.unique(w)
+    raise UserError(f"{where}: weights are not on the {bits}-bit grid "
+                    f"(values {vals.min()}..{vals.max()}, {vals.size} distinct; expected "
+                    f"{'{-1,+1}' if bits == 1 else f'[{lo}, {hi}]'} times a common factor)")
+
+
+def _keras_to_tflite(model, rep_data, layer_bits) -> bytes:
+    if rep_data is None:
+        raise UserError("converting a Keras model needs rep_data (representative inputs)")
+    try:  # prefer the training pipeline's converter when it exists
+        from training import qat  # type: ignore
+
+        if hasattr(qat, "to_tflite"):
+            return qat.to_tflite(model, rep_data)
+    except ImportError:
+        pass
+    from tflm_port.qat_testing import to_tflite
+
+    return to_tflite(model, rep_data, low_bit=any(b in (5, 6, 7) for b in layer_bits))
+
+
+def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, metadata: dict | None = None,
+            rep_data: np.ndarray | None = None, name: str = "<model>") -> bytes:
+    """Convert TFLite bytes (or a QAT Keras model with ``rep_data``) to the requested sub-8-bit form."""
+    layer_bits = [int(b) for b in layer_bits]
+    for b in layer_bits:
+        storage_for(b, mode)
+    lay = packing.get_layout(layout)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    else:
+        data = _keras_to_tflite(src, rep_data, layer_bits)
+    model = load_model(data, name)
+    sg = model.subgraphs[0]
+    fc_ops = [(k, op) for k, op in enumerate(sg.operators or []) if op_name(model, op) == "FULLY_CONNECTED"]
+    if len(fc_ops) != len(layer_bits):
+        raise UserError(f"{name}: layer_bits has {len(layer_bits)} entries but the model has "
+                        f"{len(fc_ops)} FULLY_CONNECTED layers")
+    custom_index = None
+    need_int4_version = False
+    rescaled = []
+    for (k, op), bits in zip(fc_ops, layer_bits):
+        where = f"{name}: layer {k} (FULLY_CONNECTED, {bits}-bit)"
+        store = storage_for(bits, mode)
+        if store == "custom":
+            lay.check_bits(bits)
+        w_t = sg.tensors[op.inputs[1]]
+        if w_t.type not in (TT.INT8, TT.INT4):
+            raise UserError(f"{where}: weights are {TENSOR_TYPE_NAMES.get(w_t.type, w_t.type)}, expected INT8 or INT4 "
+                            "(was the model converted with int8 quantization?)")
+        w = tensor_data(model, w_t)
+        if w is None:
+            raise UserError(f"{where}: weights are not a constant tensor")
+        s_w, zp_w, _ = quant_params(w_t)
+        if len(s_w) != 1:
+            raise UserError(f"{where}: per-channel weight scales ({len(s_w)}) not supported; use per-tensor")
+        if np.any(zp_w != 0):
+            raise UserError(f"{where}: weight zero point {int(zp_w[0])} != 0 (symmetric weights needed)")
+        w = w.reshape(w.shape[0], -1)
+        out_f, in_f = w.shape
+        wq, g = to_grid(w.astype(np.int64), bits, where) if bits < 8 else (w.astype(np.int8), 1)
+        if g != 1:
+            # w = g * wq: fold g into the weight scale; the int32 bias (scale s_in*s_w) is divided by g
+            # with rounding half away from zero (exact when divisible; else off by <= 0.5 new LSB).
+            w_t.quantization.scale = [float(np.float32(s_w[0]) * np.float32(g))]
+            rescaled.append(k)
+            if len(op.inputs) > 2 and op.inputs[2] >= 0:
+                b_t = sg.tensors[op.inputs[2]]
+                bias = tensor_data(model, b_t).astype(np.int64)
+                nb = np.sign(bias) * ((np.abs(bias) + g // 2) // g)
+                b_t.buffer = add_buffer(model, nb.astype("<i4").tobytes())
+                s_in = np.float32(quant_params(sg.tensors[op.inputs[0]])[0][0])
+                b_t.quantization.scale = [float(np.float32(s_in) * np.float32(w_t.quantization.scale[0]))]
+        s_w_new = float(np.float32(w_t.quantization.scale[0]))
+        w_t.buffer = add_buffer(model, b"")  # own buffer: the converter may share identical ones
+        buf = model.buffers[w_t.buffer]
+        if store == "int8":
+            w_t.type = TT.INT8
+            buf.data = wq.astype(np.int8).reshape(-1).view(np.uint8).copy()
+        elif store == "int4":
+            w_t.type = TT.INT4
+            buf.data = np.frombuffer(packing.pack_int4(wq), np.uint8).copy()
+            need_int4_version = True
+        else:
+            opt = op.builtinOptions
+            act = opt.fusedActivationFunction if opt is not None else 0
+            A = schema.ActivationFunctionType
+            if act not in (A.NONE, A.RELU):
+                raise UserError(f"{where}: fused activation {act} cannot be expressed by {CUSTOM_CODE} (NONE/RELU)")
+            if opt is not None and (opt.keepNumDims or opt.weightsFormat != 0):
+                raise UserError(f"{where}: keep_num_dims / shuffled weights not supported by {CUSTOM_CODE}")
+            x_t = sg.tensors[op.inputs[0]]
+            if x_t.type != TT.INT8:
+                raise UserError(f"{where}: activations are {TENSOR_TYPE_NAMES.get(x_t.type)}, expected INT8")
+            packed = packing.pack(wq, bits, layout)
+            w_t.type = TT.UINT8
+            w_t.shape = [len(packed)]
+            w_t.shapeSignature = None
+            q = w_t.quantization
+            q.scale, q.zeroPoint, q.quantizedDimension = [s_w_new], [0], 0
+            buf.data = np.frombuffer(packed, np.uint8).copy()
+            if custom_index is None:
+                code = schema.OperatorCodeT()
+                code.builtinCode = schema.BuiltinOperator.CUSTOM
+                code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+                code.customCode = CUSTOM_CODE
+                code.version = 1
+                model.operatorCodes.append(code)
+                custom_index = len(model.operatorCodes) - 1
+            op.opcodeIndex = custom_index
+            op.builtinOptionsType = 0
+            op.builtinOptions = None
+            op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps({
+                "version": 1, "bits": bits, "layout": layout, "in_features": in_f, "out_features": out_f,
+                "activation": "RELU" if act == A.RELU else "NONE"})), np.uint8).copy()
+            op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+    if need_int4_version:
+        for code in model.operatorCodes:
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED:
+                code.version = max(code.version, INT4_FC_VERSION)
+    meta = dict(metadata or {})
+    meta.update({"format": "subkws-tflite", "format_version": FORMAT_VERSION, "project_version": project_version(),
+                 "layer_bits": layer_bits, "mode": mode, "layout": layout})
+    if rescaled:
+        meta["rescaled_operators"] = rescaled
+    set_metadata(model, METADATA_NAME, meta)
+    _drop_unused_buffers(model)
+    return save_model(model)
+
+
+def _drop_unused_buffers(model) -> None:
+    """Empty the buffers no tensor or metadata refers to any more (indices stay valid)."""
+    used = {md.buffer for md in model.metadata or []}
+    for sg in model.subgraphs:
+        used.update(t.buffer for t in sg.tensors or [])
+    for i, buf in enumerate(model.buffers):
+        if i not in used:
+            buf.data = None
+
+
+def _parse_bits(s: str) -> list[int]:
+    try:
+        return [int(x) for x in s.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise UserError(f"--bits: '{s}' is not a comma-separated list of integers") from None
+
+
+@cli_main
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tflm_port.convert", description=__doc__.split("\n\n")[0])
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--bits", required=True, help="bit width per FULLY_CONNECTED layer, e.g. 4,4,4,4,8")
+    p.add_argument("--mode", default="auto", choices=MODES)
+    p.add_argument("--layout", type=int, default=0)
+    p.add_argument("--metadata", help="JSON file merged into the 'subkws' metadata")
+    a = p.parse_args(argv)
+    meta = None
+    if a.metadata:
+        try:
+            meta = json.loads(read_bytes(a.metadata).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise UserError(f"{a.metadata}: not valid JSON ({e})") from None
+    out = convert(read_bytes(a.input), _parse_bits(a.bits), a.mode, a.layout, meta, name=a.input)
+    atomic_write_bytes(a.output, out)
+    print(f"wrote {a.output} ({len(out)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    main()

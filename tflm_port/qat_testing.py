@@ -1,0 +1,136 @@
+"""Tiny k-bit QAT models for tests and examples (until/unless training.qat provides them).
+
+Each Dense kernel passes through tanh-normalize + ``fake_quant_with_min_max_vars`` on a k-bit narrow
+grid (docs/converter.md explains why each bit width needs its own trick):
+
+* k = 2, 4, 5, 6, 7, 8: fake quant with num_bits=k over [-1, 1];
+* k = 3: round to the 3-bit grid (straight-through), then a 4-bit fake quant over [-7/3, 7/3] so the
+  converter keeps the 1/3 grid in INT4;
+* k = 1, 2: sign / round (straight-through), then a 4-bit fake quant over [-7, 7] (step 1).
+
+``to_tflite`` converts with int8 in/out; ``low_bit=True`` sets ``_experimental_low_bit_qat`` which
+5/6/7-bit need to keep their grid in INT8.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _tf():
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
+
+    return tf, tfmot, keras
+
+
+def make_quantize_config(bits: int):
+    tf, tfmot, keras = _tf()
+    Q = tfmot.quantization.keras
+
+    class KBitWeightQuantizer(Q.quantizers.Quantizer):
+        def __init__(self, bits):
+            self.bits = bits
+
+        def build(self, tensor_shape, name, layer):
+            return {}
+
+        def __call__(self, inputs, training, weights, **kwargs):
+            w = tf.tanh(inputs)
+            w = w / (tf.reduce_max(tf.abs(w)) + 1e-12)
+            if self.bits in (1, 2):
+                # integer grid {-1,+1} / {-1,0,1} held by a 4-bit fake quant with step 1 ([-7, 7]):
+                # the converter then writes INT4 values +-1 with scale 1 (a 2-bit fake quant would be
+                # re-gridded to {-7,0,7}/7 and the bias scale would not match the k-bit grid).
+                s = tf.where(w >= 0, 1.0, -1.0) if self.bits == 1 else tf.round(w)
+                w = w + tf.stop_gradient(s - w)
+                return tf.quantization.fake_quant_with_min_max_vars(w, -7.0, 7.0, num_bits=4, narrow_range=True)
+            if self.bits == 3:
+                r = tf.round(w * 3.0) / 3.0
+                w = w + tf.stop_gradient(r - w)
+                return tf.quantization.fake_quant_with_min_max_vars(w, -7.0 / 3.0, 7.0 / 3.0, num_bits=4,
+                                                                    narrow_range=True)
+            return tf.quantization.fake_quant_with_min_max_vars(w, -1.0, 1.0, num_bits=self.bits, narrow_range=True)
+
+        def get_config(self):
+            return {"bits": self.bits}
+
+    class KBitDenseConfig(Q.QuantizeConfig):
+        def __init__(self, bits):
+            self.bits = bits
+
+        def get_weights_and_quantizers(self, layer):
+            return [(layer.kernel, KBitWeightQuantizer(self.bits))]
+
+        def get_activations_and_quantizers(self, layer):
+            return [(layer.activation, Q.quantizers.MovingAverageQuantizer(
+                num_bits=8, symmetric=False, narrow_range=False, per_axis=False))]
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            layer.kernel = quantize_weights[0]
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            layer.activation = quantize_activations[0]
+
+        def get_output_quantizers(self, layer):
+            return []
+
+        def get_config(self):
+            return {"bits": self.bits}
+
+    return KBitDenseConfig(bits), {"KBitDenseConfig": KBitDenseConfig, "KBitWeightQuantizer": KBitWeightQuantizer}
+
+
+def build_mlp(n_in: int, hidden: list[int], n_out: int, layer_bits: list[int], seed: int = 0):
+    """Dense(relu) x len(hidden) + Dense(linear) with k-bit QAT kernels; returns the QAT model."""
+    tf, tfmot, keras = _tf()
+    assert len(layer_bits) == len(hidden) + 1
+    Q = tfmot.quantization.keras
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(shape=(n_in,))
+    x = inp
+    scope = {}
+    for i, units in enumerate(hidden + [n_out]):
+        cfg, objs = make_quantize_config(layer_bits[i])
+        scope.update(objs)
+        act = "relu" if i < len(hidden) else None
+        layer = keras.layers.Dense(units, activation=act, name=f"dense_{i}",
+                                   kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
+                                   bias_initializer=keras.initializers.RandomNormal(stddev=0.5))
+        x = Q.quantize_annotate_layer(layer, cfg)(x)
+    model = keras.Model(inp, x)
+    with Q.quantize_scope(scope):
+        return Q.quantize_apply(Q.quantize_annotate_model(model))
+
+
+def calibrate(qat_model, data: np.ndarray, steps: int = 4):
+    """Run the model in training mode a few times so the activation ranges are set."""
+    for _ in range(steps):
+        qat_model(data, training=True)
+
+
+def to_tflite(qat_model, rep_data: np.ndarray, low_bit: bool = False) -> bytes:
+    tf, _, _ = _tf()
+    conv = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+
+    def rep():
+        for i in range(min(len(rep_data), 64)):
+            yield [rep_data[i:i + 1].astype(np.float32)]
+
+    conv.representative_dataset = rep
+    if low_bit:
+        conv._experimental_low_bit_qat = True
+    return conv.convert()
+
+
+def mlp_tflite(n_in, hidden, n_out, layer_bits, seed=0, n_cal=256) -> bytes:
+    """Build, calibrate and convert a tiny k-bit MLP; 5/6/7-bit layers switch on the low-bit flag."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(n_cal, n_in)).astype(np.float32)
+    m = build_mlp(n_in, hidden, n_out, layer_bits, seed)
+    calibrate(m, data)
+    low = any(b in (5, 6, 7) for b in layer_bits)
+    return to_tflite(m, data, low_bit=low)

@@ -1,0 +1,513 @@
+"""Integer reference interpreter in numpy for the .tflite files ``tflm_port.convert`` writes.
+
+Runs a whole batch of inputs at once (vectorized over the batch), with TFLite's integer arithmetic:
+int32 accumulation, requantization by a 31-bit fixed-point multiplier and a power-of-two shift
+(``SaturatingRoundingDoublingHighMul`` then ``RoundingDivideByPOT``, both rounding half away from
+zero), implemented here from the published arithmetic.
+
+Exact integer matrix products are computed with float32 BLAS on chunks of at most 1024 inputs: every
+product of two int8 values is at most 2^14 in magnitude, so every partial sum of <= 1024 of them is an
+integer of magnitude <= 2^24 and exactly representable in float32, whatever order BLAS sums in.
+The input zero point is handled as ``sum x*w - zp * sum w``.
+
+Supported operators: FULLY_CONNECTED (INT8 / INT4 weights), SUB8_FULLY_CONNECTED (custom),
+RESHAPE, QUANTIZE, DEQUANTIZE, SOFTMAX (int8), CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from training.errors import UserError
+from tflm_port import packing
+from tflm_port.tflite_io import (ACTIVATION_NAMES, CUSTOM_CODE, TENSOR_TYPE_NAMES, custom_options, load_model,
+                                 op_name, quant_params, read_bytes, schema, tensor_data, tensor_name)
+
+TT = schema.TensorType
+CHUNK_K = 1024
+BLOCK_ROWS = 8192
+
+
+# --------------------------------------------------------------------------- fixed-point arithmetic
+
+def quantize_multiplier(m: float) -> tuple[int, int]:
+    """Real multiplier -> (q31 mantissa, shift) with m ~= q * 2^(shift-31); TFLite's convention."""
+    if m == 0.0:
+        return 0, 0
+    q, shift = math.frexp(m)
+    qf = math.floor(q * (1 << 31) + 0.5)  # q > 0: round half away from zero
+    if qf == (1 << 31):
+        qf //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return int(qf), int(shift)
+
+
+def srdhm(a: np.ndarray, b) -> np.ndarray:
+    """SaturatingRoundingDoublingHighMul on int64 arrays holding int32 values; b >= 0 (a multiplier)."""
+    ab = a * np.asarray(b, dtype=np.int64)
+    q = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    # C integer division by 2^31 truncates toward zero
+    return np.where(q >= 0, q >> 31, -((-q) >> 31))
+
+
+def rdbypot(x: np.ndarray, exponent) -> np.ndarray:
+    """RoundingDivideByPOT: x / 2^exponent rounded half away from zero."""
+    e = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
+    rem = x & mask
+    thr = (mask >> 1) + (x < 0)
+    return (x >> e) + (rem > thr)
+
+
+def multiply_by_quantized_multiplier(x: np.ndarray, mult, shift) -> np.ndarray:
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    return rdbypot(srdhm(x << left, mult), right)
+
+
+def multiply_by_quantized_multiplier_tieup(x: np.ndarray, mult, shift) -> np.ndarray:
+    """TFLite builtin CPU kernels (ruy) variant: same high multiply, but the final shift rounds ties
+    toward +infinity instead of away from zero. Differs from TFLM only on negative exact ties."""
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    h = srdhm(x << left, mult)
+    return (h + ((np.int64(1) << right) >> 1)) >> right
+
+
+ROUNDING = {"tflm": multiply_by_quantized_multiplier, "tflite": multiply_by_quantized_multiplier_tieup}
+
+
+def activation_range(act: int, scale: float, zp: int, qmin=-128, qmax=127) -> tuple[int, int]:
+    def q(v):
+        return zp + int(np.round(np.float32(v) / np.float32(scale)))  # |v/scale| never a .5 tie here
+
+    A = schema.ActivationFunctionType
+    if act == A.NONE:
+        return qmin, qmax
+    if act == A.RELU:
+        return max(qmin, q(0.0)), qmax
+    if act == A.RELU6:
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    if act == A.RELU_N1_TO_1:
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
+    raise UserError(f"activation {ACTIVATION_NAMES.get(act, act)} not supported by the reference")
+
+
+def exact_int_matmul(x: np.ndarray, wt_chunks: list[tuple[slice, np.ndarray]]) -> np.ndarray:
+    """x int8-valued [N, K]; wt_chunks: (K-slice, float32 [k, out]) -> exact int64 [N, out]."""
+    acc = None
+    for sl, wt in wt_chunks:
+        part = np.matmul(x[:, sl].astype(np.float32), wt).astype(np.int64)
+        acc = part if acc is None else acc + part
+    return acc
+
+
+def _chunks(w_int: np.ndarray) -> list[tuple[slice, np.ndarray]]:
+    """w_int [out, K] -> float32 transposed chunks for exact_int_matmul."""
+    k = w_int.shape[1]
+    return [(slice(s, min(s + CHUNK_K, k)), np.ascontiguousarray(w_int[:, s:s + CHUNK_K].T.astype(np.float32)))
+            for s in range(0, k, CHUNK_K)]
+
+
+# --------------------------------------------------------------------------- operators
+
+class _Op:
+    inputs: list[int]
+    outputs: list[int]
+    rq = staticmethod(multiply_by_quantized_multiplier)  # requantization; Reference sets it per rounding
+
+    def __call__(self, env: dict, n: int) -> None:
+        raise NotImplementedError
+
+
+def _per_sample_shape(model_tensor) -> tuple[int, ...]:
+    shape = [int(s) for s in (model_tensor.shape if model_tensor.shape is not None else [])]
+    return tuple(shape[1:]) if shape else ()
+
+
+class _FullyConnected(_Op):
+    """Shared by FULLY_CONNECTED and SUB8_FULLY_CONNECTED once the integer weights are known."""
+
+    def __init__(self, w_int, bias, s_in, zp_in, s_w, s_out, zp_out, act_min, act_max, inputs, outputs, out_shape):
+        self.out_features, self.in_features = w_int.shape
+        self.chunks = _chunks(w_int)
+        self.colsum = w_int.astype(np.int64).sum(axis=1)
+        offset = -int(zp_in) * self.colsum
+        if bias is not None:
+            offset = offset + bias.astype(np.int64)
+        self.offset = offset
+        s_w = np.atleast_1d(np.asarray(s_w, dtype=np.float32))
+        mults = [quantize_multiplier(float(np.float64(s_in) * np.float64(sw) / np.float64(s_out))) for sw in s_w]
+        self.mult = np.array([m for m, _ in mults], np.int64)
+        self.shift = np.array([s for _, s in mults], np.int64)
+        if len(mults) == 1:
+            self.mult, self.shift = self.mult[0], self.shift[0]
+        self.zp_out, self.act_min, self.act_max = int(zp_out), act_min, act_max
+        self.inputs, self.outputs, self.out_shape = inputs, outputs, out_shape
+
+    def __call__(self, env, n):
+        x = env[self.inputs[0]].reshape(-1, self.in_features)
+        acc = exact_int_matmul(x, self.chunks) + self.offset
+        y = self.rq(acc, self.mult, self.shift) + self.zp_out
+        env[self.outputs[0]] = np.clip(y, self.act_min, self.act_max).astype(np.int8).reshape((n,) + self.out_shape)
+
+
+class _Reshape(_Op):
+    def __init__(self, inputs, outputs, out_shape):
+        self.inputs, self.outputs, self.out_shape = inputs, outputs, out_shape
+
+    def __call__(self, env, n):
+        env[self.outputs[0]] = env[self.inputs[0]].reshape((n,) + self.out_shape)
+
+
+class _Quantize(_Op):
+    def __init__(self, in_t, out_t, inputs, outputs):
+        self.inputs, self.outputs = inputs, outputs
+        s_out, zp_out, _ = quant_params(out_t)
+        self.s_out, self.zp_out = np.float32(s_out[0]), int(zp_out[0])
+        self.float_in = in_t.type == TT.FLOAT32
+        if not self.float_in:
+            s_in, zp_in, _ = quant_params(in_t)
+            self.zp_in = int(zp_in[0])
+            self.mult, self.shift = quantize_multiplier(float(np.float64(s_in[0]) / np.float64(s_out[0])))
+
+    def __call__(self, env, n):
+        x = env[self.inputs[0]]
+        if self.float_in:
+            q = _round_half_away(x.astype(np.float32) / self.s_out).astype(np.int64) + self.zp_out
+        else:
+            q = self.rq(x.astype(np.int64) - self.zp_in, self.mult, self.shift) + self.zp_out
+        env[self.outputs[0]] = np.clip(q, -128, 127).astype(np.int8)
+
+
+def _round_half_away(x):
+    return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
+
+
+class _Dequantize(_Op):
+    def __init__(self, in_t, inputs, outputs):
+        s, zp, _ = quant_params(in_t)
+        self.s, self.zp = np.float32(s[0]), int(zp[0])
+        self.inputs, self.outputs = inputs, outputs
+
+    def __call__(self, env, n):
+        env[self.outputs[0]] = ((env[self.inputs[0]].astype(np.int32) - self.zp).astype(np.float32) * self.s)
+
+
+def _same_padding(in_size, k, stride, dil, padding):
+    eff = (k - 1) * dil + 1
+    if padding == schema.Padding.SAME:
+        out = (in_size + stride - 1) // stride
+    else:
+        out = (in_size - eff + stride) // stride
+    total = max((out - 1) * stride + eff - in_size, 0)
+    return out, total // 2, total - total // 2
+
+
+def _windows(x, kh, kw, sh, sw, dh, dw, pads, fill):
+    """x [N,H,W,C] -> padded windows [N, OH, OW, C, KH, KW] (a strided view where possible)."""
+    (pt, pb), (pl, pr) = pads
+    if pt or pb or pl or pr:
+        x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
+    v = np.lib.stride_tricks.sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
+    return v[:, ::sh, ::sw, :, ::dh, ::dw]
+
+
+class _Conv2D(_Op):
+    def __init__(self, model, op, tensors):
+        self.inputs, self.outputs = list(op.inputs), list(op.outputs)
+        x_t, w_t, o_t = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
+        opt = op.builtinOptions
+        w = tensor_data(model, w_t).astype(np.int64)  # [Cout, KH, KW, Cin]
+        self.cout, self.kh, self.kw, self.cin = w.shape
+        self.sh, self.sw = opt.strideH, opt.strideW
+        self.dh, self.dw = max(opt.dilationHFactor, 1), max(opt.dilationWFactor, 1)
+        self.padding = opt.padding
+        s_in, zp_in, _ = quant_params(x_t)
+        s_w, _, _ = quant_params(w_t)
+        s_out, zp_out, _ = quant_params(o_t)
+        self.zp_in = int(zp_in[0])
+        wmat = w.transpose(0, 1, 2, 3).reshape(self.cout, -1)  # order (kh, kw, cin)
+        self.chunks = _chunks(wmat)
+        offset = -self.zp_in * wmat.sum(axis=1)
+        b = tensor_data(model, tensors[op.inputs[2]]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        if b is not None:
+            offset = offset + b.astype(np.int64)
+        self.offset = offset
+        s_w = np.broadcast_to(s_w, (self.cout,))
+        ms = [quantize_multiplier(float(np.float64(s_in[0]) * np.float64(sw) / np.float64(s_out[0]))) for sw in s_w]
+        self.mult = np.array([m for m, _ in ms], np.int64)
+        self.shift = np.array([s for _, s in ms], np.int64)
+        self.zp_out = int(zp_out[0])
+        self.act_min, self.act_max = activation_range(opt.fusedActivationFunction, float(s_out[0]), self.zp_out)
+        self.out_shape = _per_sample_shape(o_t)
+
+    def __call__(self, env, n):
+        x = env[self.inputs[0]]
+        _, h, w_, _ = x.shape
+        oh, pt, pb = _same_padding(h, self.kh, self.sh, self.dh, self.padding)
+        ow, pl, pr = _same_padding(w_, self.kw, self.sw, self.dw, self.padding)
+        win = _windows(x, self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, ((pt, pb), (pl, pr)), self.zp_in)
+        win = win[:, :oh, :ow]
+        cols = np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(n * oh * ow, -1)
+        acc = exact_int_matmul(cols, self.chunks) + self.offset
+        y = self.rq(acc, self.mult, self.shift) + self.zp_out
+        env[self.outputs[0]] = np.clip(y, self.act_min, self.act_max).astype(np.int8).reshape((n,) + self.out_shape)
+
+
+class _DepthwiseConv2D(_Op):
+    def __init__(self, model, op, tensors):
+        self.inputs, self.outputs = list(op.inputs), list(op.outputs)
+        x_t, w_t, o_t = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
+        opt = op.builtinOptions
+        w = tensor_data(model, w_t).astype(np.int64)  # [1, KH, KW, Cout]
+        _, self.kh, self.kw, self.cout = w.shape
+        self.w = w[0]
+        self.dm = max(opt.depthMultiplier, 1)
+        self.sh, self.sw = opt.strideH, opt.strideW
+        self.dh, self.dw = max(opt.dilationHFactor, 1), max(opt.dilationWFactor, 1)
+        self.padding = opt.padding
+        s_in, zp_in, _ = quant_params(x_t)
+        s_w, _, _ = quant_params(w_t)
+        s_out, zp_out, _ = quant_params(o_t)
+        self.zp_in = int(zp_in[0])
+        b = tensor_data(model, tensors[op.inputs[2]]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        self.bias = b.astype(np.int64) if b is not None else np.zeros(self.cout, np.int64)
+        s_w = np.broadcast_to(s_w, (self.cout,))
+        ms = [quantize_multiplier(float(np.float64(s_in[0]) * np.float64(sw) / np.float64(s_out[0]))) for sw in s_w]
+        self.mult = np.array([m for m, _ in ms], np.int64)
+        self.shift = np.array([s for _, s in ms], np.int64)
+        self.zp_out = int(zp_out[0])
+        self.act_min, self.act_max = activation_range(opt.fusedActivationFunction, float(s_out[0]), self.zp_out)
+        self.out_shape = _per_sample_shape(o_t)
+
+    def __call__(self, env, n):
+        x = env[self.inputs[0]].astype(np.int32) - self.zp_in  # padding with 0 == padding with zp_in
+        if self.dm > 1:
+            x = np.repeat(x, self.dm, axis=3)
+        _, h, w_, _ = x.shape
+        oh, pt, pb = _same_padding(h, self.kh, self.sh, self.dh, self.padding)
+        ow, pl, pr = _same_padding(w_, self.kw, self.sw, self.dw, self.padding)
+        xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+        acc = np.zeros((n, oh, ow, self.cout), np.int64)
+        for i in range(self.kh):
+            for j in range(self.kw):
+                r0, c0 = i * self.dh, j * self.dw
+                patch = xp[:, r0:r0 + (oh - 1) * self.sh + 1:self.sh, c0:c0 + (ow - 1) * self.sw + 1:self.sw, :]
+                acc += patch * self.w[i, j]
+        acc += self.bias
+        y = self.rq(acc, self.mult, self.shift) + self.zp_out
+        env[self.outputs[0]] = np.clip(y, self.act_min, self.act_max).astype(np.int8).reshape((n,) + self.out_shape)
+
+
+class _AveragePool2D(_Op):
+    def __init__(self, op, tensors):
+        self.inputs, self.outputs = list(op.inputs), list(op.outputs)
+        opt = op.builtinOptions
+        o_t = tensors[op.outputs[0]]
+        self.fh, self.fw, self.sh, self.sw, self.padding = opt.filterHeight, opt.filterWidth, opt.strideH, opt.strideW, opt.padding
+        s_out, zp_out, _ = quant_params(o_t)
+        self.act_min, self.act_max = activation_range(opt.fusedActivationFunction, float(s_out[0]), int(zp_out[0]))
+        self.out_shape = _per_sample_shape(o_t)
+
+    def __call__(self, env, n):
+        x = env[self.inputs[0]].astype(np.int64)
+        _, h, w_, c = x.shape
+        oh, pt, pb = _same_padding(h, self.fh, self.sh, 1, self.padding)
+        ow, pl, pr = _same_padding(w_, self.fw, self.sw, 1, self.padding)
+        win = _windows(x, self.fh, self.fw, self.sh, self.sw, 1, 1, ((pt, pb), (pl, pr)), 0)[:, :oh, :ow]
+        ones = np.ones((1, h, w_, 1), np.int64)
+        cnt = _windows(ones, self.fh, self.fw, self.sh, self.sw, 1, 1, ((pt, pb), (pl, pr)), 0)[:, :oh, :ow]
+        acc = win.sum(axis=(4, 5))
+        count = cnt.sum(axis=(4, 5))
+        half = count // 2
+        num = np.where(acc > 0, acc + half, acc - half)
+        q = np.where(num >= 0, num // count, -((-num) // count))  # C division truncates
+        env[self.outputs[0]] = np.clip(q, self.act_min, self.act_max).astype(np.int8).reshape((n,) + self.out_shape)
+
+
+class _SoftmaxInt8(_Op):
+    """int8 -> int8 softmax as TFLite's reference kernel computes it (fixed-point exp, 5 integer bits)."""
+
+    def __init__(self, op, tensors):
+        from tflm_port import softmax_fixed
+
+        self.inputs, self.outputs = list(op.inputs), list(op.outputs)
+        x_t, o_t = tensors[op.inputs[0]], tensors[op.outputs[0]]
+        s_in, _, _ = quant_params(x_t)
+        s_out, zp_out, _ = quant_params(o_t)
+        if o_t.type != TT.INT8:
+            raise UserError("SOFTMAX: only int8 output is supported by the reference")
+        self.impl = softmax_fixed.SoftmaxInt8(float(op.builtinOptions.beta), float(s_in[0]), int(zp_out[0]))
+
+    def __call__(self, env, n):
+        env[self.outputs[0]] = self.impl(env[self.inputs[0]])
+
+
+# --------------------------------------------------------------------------- interpreter
+
+class Reference:
+    """Vectorized integer reference for one-subgraph, batch-1 .tflite models."""
+
+    def __init__(self, model, name: str = "<model>", rounding: str = "tflm"):
+        """``rounding``: "tflm" (default; TFLite Micro reference kernels and the firmware contract:
+        the final power-of-two shift rounds half away from zero) or "tflite" (tf.lite / LiteRT builtin
+        CPU kernels: ties toward +infinity)."""
+        if rounding not in ROUNDING:
+            raise UserError(f"rounding '{rounding}' unknown (use one of {', '.join(ROUNDING)})")
+        self.rounding = rounding
+        self.name = name
+        self.model = model
+        sg = model.subgraphs[0]
+        self.tensors = sg.tensors
+        if len(sg.inputs) != 1 or len(sg.outputs) != 1:
+            raise UserError(f"{name}: reference supports one input and one output (got {len(sg.inputs)}, {len(sg.outputs)})")
+        self.input_index, self.output_index = int(sg.inputs[0]), int(sg.outputs[0])
+        it, ot = self.tensors[self.input_index], self.tensors[self.output_index]
+        for t in (it, ot):
+            if t.shape is None or len(t.shape) == 0 or int(t.shape[0]) != 1:
+                raise UserError(f"{name}: tensor {tensor_name(t)} must have batch dimension 1")
+        self.input_shape = _per_sample_shape(it)
+        self.output_shape = _per_sample_shape(ot)
+        self.input_dtype = _np_type(it)
+        self.output_dtype = _np_type(ot)
+        s, zp, _ = quant_params(it)
+        self.input_quant = (float(s[0]), int(zp[0])) if len(s) else (0.0, 0)
+        s, zp, _ = quant_params(ot)
+        self.output_quant = (float(s[0]), int(zp[0])) if len(s) else (0.0, 0)
+        self.ops = [self._build(op, k) for k, op in enumerate(sg.operators or [])]
+        for op in self.ops:
+            op.rq = ROUNDING[rounding]
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "<bytes>", rounding: str = "tflm") -> "Reference":
+        return cls(load_model(data, name), name, rounding)
+
+    @classmethod
+    def from_file(cls, path: str | Path, rounding: str = "tflm") -> "Reference":
+        return cls.from_bytes(read_bytes(path), str(path), rounding)
+
+    # -- building
+    def _build(self, op, k):
+        model, T = self.model, self.tensors
+        name = op_name(model, op)
+        ins = [int(i) for i in op.inputs]
+        outs = [int(i) for i in op.outputs]
+        where = f"{self.name}: operator {k} ({name})"
+        try:
+            if name == "FULLY_CONNECTED":
+                return self._build_fc(op, ins, outs, where)
+            if name == CUSTOM_CODE:
+                return self._build_sub8(op, ins, outs, where)
+            if name in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
+                return _Reshape(ins[:1], outs, _per_sample_shape(T[outs[0]]))
+            if name == "QUANTIZE":
+                return _Quantize(T[ins[0]], T[outs[0]], ins, outs)
+            if name == "DEQUANTIZE":
+                return _Dequantize(T[ins[0]], ins, outs)
+            if name == "SOFTMAX":
+                return _SoftmaxInt8(op, T)
+            if name == "CONV_2D":
+                return _Conv2D(model, op, T)
+            if name == "DEPTHWISE_CONV_2D":
+                return _DepthwiseConv2D(model, op, T)
+            if name == "AVERAGE_POOL_2D":
+                return _AveragePool2D(op, T)
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        raise UserError(f"{where}: operator not supported by the reference")
+
+    def _io_quant(self, ins, outs, where):
+        T = self.tensors
+        x_t, o_t = T[ins[0]], T[outs[0]]
+        if x_t.type != TT.INT8 or o_t.type != TT.INT8:
+            raise UserError(f"{where}: needs int8 input/output, got {TENSOR_TYPE_NAMES.get(x_t.type)}/"
+                            f"{TENSOR_TYPE_NAMES.get(o_t.type)}")
+        s_in, zp_in, _ = quant_params(x_t)
+        s_out, zp_out, _ = quant_params(o_t)
+        bias = None
+        if len(ins) > 2 and ins[2] >= 0:
+            bias = tensor_data(self.model, T[ins[2]])
+        return float(s_in[0]), int(zp_in[0]), float(s_out[0]), int(zp_out[0]), bias
+
+    def _build_fc(self, op, ins, outs, where):
+        T = self.tensors
+        w_t = T[ins[1]]
+        if w_t.type not in (TT.INT8, TT.INT4):
+            raise UserError(f"{where}: weights type {TENSOR_TYPE_NAMES.get(w_t.type)} not supported (INT8/INT4 only)")
+        w = tensor_data(self.model, w_t)
+        if w is None:
+            raise UserError(f"{where}: weights are not constant")
+        s_w, zp_w, _ = quant_params(w_t)
+        if np.any(zp_w != 0):
+            raise UserError(f"{where}: non-zero weight zero point")
+        s_in, zp_in, s_out, zp_out, bias = self._io_quant(ins, outs, where)
+        opt = op.builtinOptions
+        act = opt.fusedActivationFunction if opt is not None else 0
+        amin, amax = activation_range(act, s_out, zp_out)
+        return _FullyConnected(w.reshape(w.shape[0], -1), bias, s_in, zp_in, s_w, s_out, zp_out, amin, amax,
+                               ins, outs, _per_sample_shape(T[outs[0]]))
+
+    def _build_sub8(self, op, ins, outs, where):
+        T = self.tensors
+        o = custom_options(op)
+        for key in ("version", "bits", "layout", "in_features", "out_features", "activation"):
+            if key not in o:
+                raise UserError(f"{where}: custom options lack '{key}'")
+        if o["version"] != 1:
+            raise UserError(f"{where}: custom op version {o['version']} not supported (1)")
+        bits, layout, nin, nout = int(o["bits"]), int(o["layout"]), int(o["in_features"]), int(o["out_features"])
+        w_t = T[ins[1]]
+        raw = tensor_data(self.model, w_t)
+        if raw is None or w_t.type != TT.UINT8:
+            raise UserError(f"{where}: packed weights must be a constant UINT8 tensor")
+        w = packing.unpack(raw.reshape(-1), bits, nout, nin, layout)
+        s_w, zp_w, _ = quant_params(w_t)
+        s_in, zp_in, s_out, zp_out, bias = self._io_quant(ins, outs, where)
+        act = {"NONE": schema.ActivationFunctionType.NONE, "RELU": schema.ActivationFunctionType.RELU}.get(o["activation"])
+        if act is None:
+            raise UserError(f"{where}: activation '{o['activation']}' not supported")
+        amin, amax = activation_range(act, s_out, zp_out)
+        return _FullyConnected(w, bias, s_in, zp_in, s_w, s_out, zp_out, amin, amax, ins, outs,
+                               _per_sample_shape(T[outs[0]]))
+
+    # -- running
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        """inputs [N, *input_shape] (int8, or float32 if the model input is float) -> outputs [N, *output_shape]."""
+        x = np.asarray(inputs)
+        if x.shape[1:] != self.input_shape:
+            if x.ndim >= 1 and x.size % max(int(np.prod(self.input_shape)), 1) == 0 and x.ndim == 2:
+                x = x.reshape((x.shape[0],) + self.input_shape)
+            else:
+                raise UserError(f"input shape {x.shape} does not match model input [N, {', '.join(map(str, self.input_shape))}]")
+        if x.dtype != self.input_dtype:
+            if self.input_dtype == np.int8 and (x.min(initial=0) < -128 or x.max(initial=0) > 127):
+                raise UserError("int8 input out of range")
+            x = x.astype(self.input_dtype)
+        outs = []
+        for s in range(0, max(len(x), 1), BLOCK_ROWS):
+            blk = x[s:s + BLOCK_ROWS]
+            env = {self.input_index: blk}
+            for op in self.ops:
+                op(env, len(blk))
+            outs.append(env[self.output_index])
+        return np.concatenate(outs, axis=0) if outs else np.zeros((0,) + self.output_shape, self.output_dtype)
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        s, zp = self.input_quant
+        q = _round_half_away(np.asarray(x, np.float32) / np.float32(s)) + zp
+        return np.clip(q, -128, 127).astype(np.int8)
+
+    def dequantize_output(self, y: np.ndarray) -> np.ndarray:
+        s, zp = self.output_quant
+        return (np.asarray(y).astype(np.int32) - zp).astype(np.float32) * np.float32(s)
+
+
+def _np_type(t):
+    return {TT.INT8: np.int8, TT.FLOAT32: np.float32, TT.UINT8: np.uint8, TT.INT16: np.int16}.get(t, np.int8)
