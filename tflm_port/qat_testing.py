@@ -134,3 +134,98 @@ def mlp_tflite(n_in, hidden, n_out, layer_bits, seed=0, n_cal=256) -> bytes:
     calibrate(m, data)
     low = any(b in (5, 6, 7) for b in layer_bits)
     return to_tflite(m, data, low_bit=low)
+
+
+_CACHE: dict = {}
+
+
+def cached_mlp(n_in, hidden, n_out, layer_bits, seed=0) -> bytes:
+    """mlp_tflite memoized per process (test files share the built models)."""
+    key = (n_in, tuple(hidden), n_out, tuple(layer_bits), seed)
+    if key not in _CACHE:
+        _CACHE[key] = mlp_tflite(n_in, list(hidden), n_out, list(layer_bits), seed)
+    return _CACHE[key]
+
+
+def test_inputs(n: int, size: int, zp: int = 0, seed: int = 0) -> np.ndarray:
+    """Structured int8 inputs (extremes, zero point, ramps, sparse spikes, +-1 around zp) then random."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(size)
+    rows = [np.full(size, -128), np.full(size, 127), np.full(size, zp), idx % 256 - 128, 127 - idx % 256,
+            np.where(idx % 2, 127, -128), np.clip(zp + (idx % 3) - 1, -128, 127)]
+    for v in (-128, 127, 1):
+        for j in range(0, size, max(size // 16, 1)):
+            r = np.full(size, zp)
+            r[j] = v
+            rows.append(r)
+    x = np.array(rows, dtype=np.int64)[:n]
+    small = np.clip(zp + rng.integers(-3, 4, size=(min(n // 10, 1000), size)), -128, 127)
+    x = np.concatenate([x, small])
+    rest = rng.integers(-128, 128, size=(max(n - len(x), 0), size))
+    return np.clip(np.concatenate([x, rest]), -128, 127).astype(np.int8)[:n]
+
+
+def run_interpreter(interp, x: np.ndarray) -> np.ndarray:
+    """tf.lite / LiteRT interpreter, one frame at a time (batch 1 as the model says)."""
+    interp.allocate_tensors()
+    i = interp.get_input_details()[0]["index"]
+    o = interp.get_output_details()[0]["index"]
+    out = []
+    for row in x:
+        interp.set_tensor(i, row[None])
+        interp.invoke()
+        out.append(interp.get_tensor(o)[0].copy())
+    return np.array(out)
+
+
+def run_tflite(model: bytes, x: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    it = tf.lite.Interpreter(model_content=model,
+                             experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return run_interpreter(it, x)
+
+
+def run_litert(model: bytes, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert import interpreter as lrt
+
+    it = lrt.Interpreter(model_content=model,
+                         experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return run_interpreter(it, x)
+
+
+def run_tflm(model: bytes, x: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    m = runtime.Interpreter.from_bytes(model)
+    out = []
+    for row in x:
+        m.set_input(row[None], 0)
+        m.invoke()
+        out.append(m.get_output(0)[0].copy())
+    return np.array(out)
+
+
+def tiny_dscnn_tflite(frames=8, bins=6, n_out=3, seed=0, softmax=True) -> bytes:
+    """A tiny DS-CNN-shaped float model with plain int8 post-training quantization (per-channel conv)."""
+    tf, _, keras = _tf()
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(shape=(frames * bins,))
+    x = keras.layers.Reshape((frames, bins, 1))(inp)
+    x = keras.layers.Conv2D(4, (3, 3), strides=(2, 2), padding="same", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((3, 3), padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(6, (1, 1), activation="relu")(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(n_out)(x)
+    if softmax:
+        x = keras.layers.Softmax()(x)
+    model = keras.Model(inp, x)
+    rng = np.random.default_rng(seed)
+    return to_tflite(model, rng.normal(size=(64, frames * bins)).astype(np.float32))
+
+
+def cached_tiny_dscnn() -> bytes:
+    if "dscnn" not in _CACHE:
+        _CACHE["dscnn"] = tiny_dscnn_tflite()
+    return _CACHE["dscnn"]

@@ -166,6 +166,18 @@ class _Reshape(_Op):
         env[self.outputs[0]] = env[self.inputs[0]].reshape((n,) + self.out_shape)
 
 
+class _ShapeArith(_Op):
+    """SHAPE/STRIDED_SLICE/PACK on int32 shape tensors: RESHAPE uses its output tensor's static
+    shape instead, so these compute nothing."""
+
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = inputs, outputs
+
+    def __call__(self, env, n):
+        for o in self.outputs:
+            env[o] = None
+
+
 class _Quantize(_Op):
     def __init__(self, in_t, out_t, inputs, outputs):
         self.inputs, self.outputs = inputs, outputs
@@ -405,6 +417,8 @@ class Reference:
                 return self._build_fc(op, ins, outs, where)
             if name == CUSTOM_CODE:
                 return self._build_sub8(op, ins, outs, where)
+            if name in ("SHAPE", "STRIDED_SLICE", "PACK") and all(T[o].type == TT.INT32 for o in outs):
+                return _ShapeArith(ins, outs)  # batch-size arithmetic feeding RESHAPE's shape input
             if name in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
                 return _Reshape(ins[:1], outs, _per_sample_shape(T[outs[0]]))
             if name == "QUANTIZE":

@@ -13,10 +13,32 @@ from flatbuffers import flexbuffers
 
 from training.errors import UserError
 
-try:  # the TF wheel ships the generated schema
-    from tensorflow.lite.python import schema_py_generated as schema
-except ImportError:  # pragma: no cover
-    from tflite_micro.python.tflite_micro import schema_py_generated as schema  # type: ignore
+
+
+def _load_schema():
+    """TFLite's generated flatbuffer object API from the TF wheel, loaded as a standalone module so
+    that reading a model does not pay for ``import tensorflow`` (seconds, ~600 MB)."""
+    import importlib.util
+    import sys
+
+    if "tensorflow.lite.python.schema_py_generated" in sys.modules:
+        return sys.modules["tensorflow.lite.python.schema_py_generated"]
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is not None and spec.submodule_search_locations:
+        for loc in spec.submodule_search_locations:
+            path = Path(loc) / "lite" / "python" / "schema_py_generated.py"
+            if path.is_file():
+                sspec = importlib.util.spec_from_file_location("_subkws_tflite_schema", path)
+                mod = importlib.util.module_from_spec(sspec)
+                sspec.loader.exec_module(mod)
+                sys.modules["_subkws_tflite_schema"] = mod
+                return mod
+    from tensorflow.lite.python import schema_py_generated  # pragma: no cover
+
+    return schema_py_generated  # pragma: no cover
+
+
+schema = _load_schema()
 
 FILE_IDENTIFIER = b"TFL3"
 CUSTOM_CODE = "SUB8_FULLY_CONNECTED"
