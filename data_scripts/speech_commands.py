@@ -1,0 +1,316 @@
+"""Google Speech Commands v2 and the user's own recordings, in the common dataset layout.
+
+``prepare_speech_commands(cfg)``: the wake-word view of Speech Commands v0.02 (Warden 2018,
+CC-BY-4.0): cfg.keyword's clips are "keyword", every other word's clips are "negative". Splits
+follow the data set's own validation_list.txt / testing_list.txt (speaker-disjoint by design), the
+voice column is the speaker id (file name before "_nohash_"), and _background_noise_ is kept in
+<dataset>/noise/ and laid under the streams. cfg.folder = an extracted copy (no download);
+empty = download the archive into cfg.root (resumes a partial download) and extract it there.
+
+``prepare_folder(cfg)``: cfg.folder/<keyword>/... are keyword recordings, every other subfolder
+holds negatives (subfolders named "_...noise..." hold background noise; other "_..." folders are
+ignored). Any audio format/rate is converted to 16 kHz PCM16 and trimmed to <= 1.5 s. Splits
+(80/10/10) come from a hash of the file's content, or of the speaker when files are grouped as
+<label>/<speaker>/<file> or named <speaker>_nohash_<n>.wav, so one speaker stays in one split.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, loudest_window, note,
+                                 normalize_keyword, params_hash, slug, speech_bounds, wav_bytes)
+from data_scripts.noise import load_noise_dir, noise_source
+from training.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
+from training.errors import UserError, atomic_path
+
+SC_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
+SC_ARCHIVE = "speech_commands_v0.02.tar.gz"
+SC_DIR = "speech_commands_v0.02"
+SC_SIZE = 2428923189  # bytes of the v0.02 archive
+PREP_VERSION = 1
+NOISE_FOLDER = "_background_noise_"
+
+
+# ----------------------------------------------------------------------------- download
+def download(url: str, dest: str | Path, progress: bool = True, expected_size: int | None = None) -> Path:
+    """Fetch url to dest via dest.part, resuming a partial .part with an HTTP Range request."""
+    from tqdm import tqdm
+
+    dest = Path(dest)
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    headers = {"User-Agent": "subkws-data"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have and (expected_size is None or have == expected_size):
+            os.replace(part, dest)  # the partial file was already complete
+            return dest
+        raise UserError(f"{url}: download failed (HTTP {e.code} {e.reason})") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise UserError(f"{url}: download failed ({reason}); without internet, download and extract it "
+                        f"elsewhere and pass its folder (--folder / data.folder)") from None
+    with resp:
+        if have and resp.status != 206:
+            have = 0  # the server ignored the range: start again
+        length = resp.headers.get("Content-Length")
+        total = have + int(length) if length else expected_size
+        try:
+            with open(part, "ab" if have else "wb") as fh, \
+                    tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                         desc=f"download {dest.name}", disable=not progress, leave=False) as bar:
+                while True:
+                    chunk = resp.read(1 << 20)
+                    if not chunk:
+                        break
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+        except OSError as e:
+            raise UserError(f"{url}: download interrupted ({e}); run again to resume") from None
+    size = part.stat().st_size
+    if total is not None and size != total:
+        raise UserError(f"{url}: download incomplete ({size} of {total} bytes); run again to resume")
+    os.replace(part, dest)
+    return dest
+
+
+def extract(archive: str | Path, dest: str | Path, progress: bool = True) -> Path:
+    """Extract a .tar.gz into dest atomically (a temporary folder renamed at the end)."""
+    archive, dest = Path(archive), Path(dest)
+    if dest.is_dir():
+        return dest
+    if progress:
+        note(f"extracting {archive} -> {dest}")
+    try:
+        with atomic_path(dest) as tmp, tarfile.open(archive, "r:*") as tf:
+            tmp.mkdir()
+            tf.extractall(tmp, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise UserError(f"{archive}: cannot extract ({e}); delete it and run again") from None
+    return dest
+
+
+def download_speech_commands(root: str | Path, progress: bool = True) -> Path:
+    root = Path(root)
+    folder = root / SC_DIR
+    if folder.is_dir():
+        return folder
+    archive = download(SC_URL, root / "downloads" / SC_ARCHIVE, progress, expected_size=SC_SIZE)
+    return extract(archive, folder, progress)
+
+
+# ----------------------------------------------------------------------------- clip import
+def _import_clip(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]]:
+    """Put src at dst as 16 kHz mono PCM16 <= 1.5 s; returns [(written path, duration_s)].
+
+    A conforming wav is hard-linked (or copied); anything else is converted. A too-long keyword
+    keeps its loudest 1.5 s; a too-long negative is cut into 1.5 s pieces with speech in them.
+    """
+    import soundfile as sf
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    max_n = int(MAX_CLIP_S * SAMPLE_RATE)
+    if src.suffix.lower() == ".wav":
+        try:
+            inf = sf.info(str(src))
+        except Exception as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"{src}: not a readable audio file ({msg})") from None
+        if inf.frames == 0:
+            raise UserError(f"{src}: audio file is empty")
+        if (inf.samplerate == SAMPLE_RATE and inf.channels == 1 and inf.subtype == "PCM_16"
+                and inf.format == "WAV" and inf.frames <= max_n):
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+            return [(dst, inf.frames / SAMPLE_RATE)]
+    x = load_audio(src, SAMPLE_RATE, quiet=True)
+    pad = int(0.2 * SAMPLE_RATE)
+    y = fit_clip(x, pad, pad) if len(x) > max_n else x
+    if y is not None:
+        dst.write_bytes(wav_bytes(y))
+        return [(dst, len(y) / SAMPLE_RATE)]
+    if keyword:
+        s, e = speech_bounds(x)
+        y = loudest_window(x[s:e], max_n)
+        dst.write_bytes(wav_bytes(y))
+        return [(dst, len(y) / SAMPLE_RATE)]
+    out = []
+    peak = float(np.max(np.abs(x))) or 1.0
+    for i, a in enumerate(range(0, len(x) - SAMPLE_RATE // 4, max_n)):
+        piece = x[a: a + max_n]
+        if np.max(np.abs(piece)) < 0.1 * peak:
+            continue
+        p = dst.with_name(f"{dst.stem}-part{i:03d}.wav")
+        p.write_bytes(wav_bytes(piece))
+        out.append((p, len(piece) / SAMPLE_RATE))
+    return out
+
+
+def _split_of(key: str) -> str:
+    h = int(hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16) % 100
+    return "train" if h < 80 else ("val" if h < 90 else "test")
+
+
+def _file_digest(p: Path) -> str:
+    h = hashlib.sha1()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _speaker_of(name: str) -> str:
+    return name.split("_nohash_", 1)[0] if "_nohash_" in name else ""
+
+
+def _copy_noise(files: list[Path], tmp: Path) -> list[np.ndarray]:
+    arrays = []
+    (tmp / "noise").mkdir(parents=True, exist_ok=True)
+    for f in files:
+        x = load_audio(f, SAMPLE_RATE, quiet=True)
+        (tmp / "noise" / f"{f.stem}.wav").write_bytes(wav_bytes(x))
+        if np.any(x):
+            arrays.append(x)
+    return arrays
+
+
+def _stream_noise(cfg, kept: list[np.ndarray]) -> list[np.ndarray]:
+    if cfg.noise_dir:
+        return load_noise_dir(cfg.noise_dir)
+    return kept or noise_source(cfg, Path(cfg.root) / "cache")
+
+
+# ----------------------------------------------------------------------------- Speech Commands
+def scan_speech_commands(folder: Path) -> tuple[dict[str, list[str]], set[str], set[str], list[Path]]:
+    """(word -> sorted 'word/file.wav', validation set, testing set, noise files)."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such Speech Commands folder")
+    lists = {}
+    for name in ("validation_list.txt", "testing_list.txt"):
+        p = folder / name
+        if not p.is_file():
+            raise UserError(f"{p}: missing (is {folder} an extracted Speech Commands folder?)")
+        lists[name] = {ln.strip() for ln in p.read_text().splitlines() if ln.strip()}
+    words = {}
+    for d in sorted(folder.iterdir()):
+        if d.is_dir() and not d.name.startswith(("_", ".")):
+            files = sorted(f"{d.name}/{f.name}" for f in d.iterdir() if f.suffix.lower() == ".wav")
+            if files:
+                words[d.name] = files
+    if not words:
+        raise UserError(f"{folder}: no word folders with .wav files")
+    noise = list_audio(folder / NOISE_FOLDER) if (folder / NOISE_FOLDER).is_dir() else []
+    return words, lists["validation_list.txt"], lists["testing_list.txt"], noise
+
+
+def prepare_speech_commands(cfg, progress: bool = True) -> Path:
+    """Speech Commands in the dataset layout, keyword = cfg.keyword; returns the dataset folder."""
+    from tqdm import tqdm
+
+    kw = normalize_keyword(cfg.keyword)
+    folder = Path(cfg.folder) if cfg.folder else download_speech_commands(cfg.root, progress)
+    words, val, test, noise_files = scan_speech_commands(folder)
+    if kw not in words:
+        raise UserError(f"data.keyword: '{kw}' is not a word of {folder} (words: {', '.join(sorted(words))})")
+    lists_hash = hashlib.sha1(("\n".join(sorted(val)) + "\n--\n" + "\n".join(sorted(test))).encode()).hexdigest()
+    params = {"source": "speech_commands", "version": PREP_VERSION, "folder": str(folder.resolve()), "keyword": kw,
+              "seed": int(cfg.seed), "stream_minutes": float(cfg.stream_minutes),
+              "noise_dir": str(Path(cfg.noise_dir).resolve()) if cfg.noise_dir else "",
+              "files": {w: len(f) for w, f in words.items()}, "lists": lists_hash}
+    dest = Path(cfg.root) / "speech_commands" / f"{slug(kw)}-{params_hash(params)}"
+    if is_prepared(dest):
+        return dest
+    all_files = [f for w in sorted(words) for f in words[w]]
+    rows = []
+    with atomic_path(dest) as tmp:
+        for rel in tqdm(all_files, desc="speech commands", unit="clip", disable=not progress, leave=False):
+            word = rel.split("/", 1)[0]
+            split = "test" if rel in test else ("val" if rel in val else "train")
+            label = "keyword" if word == kw else "negative"
+            for p, dur in _import_clip(folder / rel, tmp / "clips" / rel, label == "keyword"):
+                rows.append({"path": p.relative_to(tmp).as_posix(), "label": label, "split": split,
+                             "voice": _speaker_of(Path(rel).name), "text": word, "duration_s": dur})
+        kept = _copy_noise(noise_files, tmp)
+        info = {"source": "speech_commands", "keyword": kw, "params": params, "words": sorted(words),
+                "license": "CC-BY-4.0 (Speech Commands v0.02, Warden 2018)"}
+        finish_dataset(tmp, rows, info, _stream_noise(cfg, kept), float(cfg.stream_minutes), int(cfg.seed), progress)
+    return dest
+
+
+# ----------------------------------------------------------------------------- own recordings
+def _find_keyword_dir(folder: Path, kw: str, subdirs: list[Path]) -> Path:
+    names = {kw, kw.replace(" ", "_"), kw.replace(" ", "-"), kw.replace(" ", ""), slug(kw)}
+    for d in subdirs:
+        if d.name.lower() in names:
+            return d
+    raise UserError(f"data.keyword: no subfolder '{kw.replace(' ', '_')}' in {folder} "
+                    f"(subfolders: {', '.join(d.name for d in subdirs) or 'none'})")
+
+
+def prepare_folder(cfg, progress: bool = True) -> Path:
+    """The user's recordings (cfg.folder/<keyword>/..., other subfolders negative) in the dataset layout."""
+    from tqdm import tqdm
+
+    kw = normalize_keyword(cfg.keyword)
+    if not cfg.folder:
+        raise UserError("data.folder: empty; set it to a folder holding <keyword>/ and other subfolders of audio")
+    folder = Path(cfg.folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such data folder")
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    label_dirs = [d for d in subdirs if not d.name.startswith("_")]
+    noise_dirs = [d for d in subdirs if d.name.startswith("_") and "noise" in d.name.lower()]
+    kw_dir = _find_keyword_dir(folder, kw, label_dirs)
+    files = {d: list_audio(d) for d in label_dirs}
+    if not files[kw_dir]:
+        raise UserError(f"{kw_dir}: no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    if not any(files[d] for d in label_dirs if d != kw_dir):
+        note(f"warning: {folder}: no negative recordings (only {kw_dir.name}/)")
+    listing = []
+    for d in label_dirs:
+        for f in files[d]:
+            st = f.stat()
+            listing.append(f"{f.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
+    noise_files = [f for d in noise_dirs for f in list_audio(d)]
+    params = {"source": "folder", "version": PREP_VERSION, "folder": str(folder.resolve()), "keyword": kw,
+              "seed": int(cfg.seed), "stream_minutes": float(cfg.stream_minutes),
+              "noise_dir": str(Path(cfg.noise_dir).resolve()) if cfg.noise_dir else "",
+              "listing": hashlib.sha1("\n".join(listing + [str(f) for f in noise_files]).encode()).hexdigest()}
+    dest = Path(cfg.root) / "folder" / f"{slug(kw)}-{params_hash(params)}"
+    if is_prepared(dest):
+        return dest
+    rows = []
+    todo = [(d, f) for d in label_dirs for f in files[d]]
+    with atomic_path(dest) as tmp:
+        for d, f in tqdm(todo, desc="recordings", unit="file", disable=not progress, leave=False):
+            rel = f.relative_to(d)
+            speaker = rel.parts[0] if len(rel.parts) > 1 else _speaker_of(f.name)
+            split = _split_of(f"speaker:{speaker}") if speaker else _split_of(_file_digest(f))
+            label = "keyword" if d == kw_dir else "negative"
+            out = tmp / "clips" / d.name / rel.with_suffix(".wav")
+            if out.exists():  # a.wav and a.flac side by side
+                out = out.with_name(f"{out.stem}-{f.suffix.lstrip('.').lower()}.wav")
+            for p, dur in _import_clip(f, out, label == "keyword"):
+                rows.append({"path": p.relative_to(tmp).as_posix(), "label": label, "split": split,
+                             "voice": speaker, "text": kw if label == "keyword" else d.name, "duration_s": dur})
+        kept = _copy_noise(noise_files, tmp)
+        info = {"source": "folder", "keyword": kw, "params": params,
+                "labels": {d.name: ("keyword" if d == kw_dir else "negative") for d in label_dirs}}
+        finish_dataset(tmp, rows, info, _stream_noise(cfg, kept), float(cfg.stream_minutes), int(cfg.seed), progress)
+    return dest
