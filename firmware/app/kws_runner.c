@@ -1,0 +1,106 @@
+/* kws_runner: one firmware image for every model.
+ *
+ *   kws_runner <model.tflite> <inputs.bin> <outputs.bin> [max_vectors]
+ *
+ * Loads the model (semihosting or stdio), runs one inference per input vector (raw bytes of
+ * the input tensor, back to back) and appends the raw output tensor bytes to outputs.bin.
+ * Prints one line:
+ *   KWS status=<n> inferences=<n> instr_first=<n> instr_total=<n> arena=<bytes> stack=<bytes> model=<bytes>
+ * and exits with the kws_status (0 = ok). Exit codes 100+ are runner/board failures. */
+#include <string.h>
+#include "kws.h"
+#include "kws_board.h"
+
+#ifndef KWS_MODEL_MAX
+#define KWS_MODEL_MAX (1280 * 1024)
+#endif
+#ifndef KWS_ARENA_SIZE
+#define KWS_ARENA_SIZE (256 * 1024)
+#endif
+
+#if defined(__arm__)
+#define BIG __attribute__((section(".bigbss"), aligned(16)))
+#else
+#define BIG __attribute__((aligned(16)))
+#endif
+
+static uint8_t model_buf[KWS_MODEL_MAX] BIG;
+static uint8_t arena[KWS_ARENA_SIZE] BIG;
+static kws_model model;
+
+static void put_u64(const char *label, uint64_t v)
+{
+    char buf[24];
+    int i = sizeof buf - 1;
+    buf[i] = 0;
+    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
+    board_puts(label);
+    board_puts(buf + i);
+}
+
+static void put_i64(const char *label, int64_t v)
+{
+    if (v < 0) { board_puts(label); put_u64("-", (uint64_t)(-v)); }
+    else put_u64(label, (uint64_t)v);
+}
+
+static uint64_t parse_u64(const char *s)
+{
+    uint64_t v = 0;
+    while (*s >= '0' && *s <= '9') v = v * 10 + (uint64_t)(*s++ - '0');
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    board_init(&argc, &argv);
+    if (argc < 4) {
+        board_puts("usage: kws_runner model.tflite inputs.bin outputs.bin [max_vectors]\n");
+        return 101;
+    }
+    uint64_t max_vectors = argc > 4 ? parse_u64(argv[4]) : (uint64_t)-1;
+    int h = board_open(argv[1], 0);
+    if (h < 0) { board_puts("cannot open model\n"); return 102; }
+    long size = board_file_size(h);
+    if (size <= 0 || size > (long)sizeof model_buf) { board_puts("model too large for KWS_MODEL_MAX\n"); return 103; }
+    if (board_read(h, model_buf, (size_t)size) != size) { board_puts("model read failed\n"); return 102; }
+    board_close(h);
+
+    kws_status st = kws_model_init(&model, model_buf, (size_t)size, arena, sizeof arena);
+    uint64_t n = 0, first = 0, total = 0;
+    if (st == KWS_OK) {
+        kws_tensor *in = kws_input(&model, 0), *out = kws_output(&model, 0);
+        int hi = board_open(argv[2], 0), ho = board_open(argv[3], 1);
+        if (hi < 0 || ho < 0) { board_puts("cannot open input/output file\n"); return 102; }
+        while (n < max_vectors && board_read(hi, in->data, in->bytes) == (long)in->bytes) {
+            uint64_t t0 = board_instructions();
+            st = kws_invoke(&model);
+            uint64_t dt = board_instructions() - t0;
+            if (st != KWS_OK) break;
+            if (n == 0) first = dt;
+            total += dt;
+            if (board_write(ho, out->data, out->bytes) != (long)out->bytes) { board_puts("output write failed\n"); return 102; }
+            n++;
+        }
+        board_close(hi);
+        board_close(ho);
+    }
+    put_u64("KWS status=", (uint64_t)st);
+    put_u64(" inferences=", n);
+    put_u64(" instr_first=", first);
+    put_u64(" instr_total=", total);
+    put_u64(" arena=", kws_arena_used(&model));
+    put_u64(" stack=", board_stack_used());
+    put_u64(" model=", (uint64_t)size);
+    put_i64(" op=", model.error_op);
+    put_i64(" tensor=", model.error_tensor);
+    board_puts("\n");
+    if (st != KWS_OK) {
+        board_puts("KWS error: ");
+        board_puts(kws_strerror(st));
+        board_puts(": ");
+        board_puts(kws_model_error(&model));
+        board_puts("\n");
+    }
+    return (int)st;
+}

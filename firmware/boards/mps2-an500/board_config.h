@@ -1,0 +1,4 @@
+/* mps2-an500: code 0x0 (4 MB), RAM 0x20000000 (4 MB), CMSDK UART0 0x40004000, 25 MHz */
+#define BOARD_NAME "mps2-an500"
+#define BOARD_UART_BASE 0x40004000u
+#define BOARD_CPU_HZ 25000000ull

@@ -1,0 +1,137 @@
+/*
+ * kws_kernels.h - kernel signatures, parameter structs and the integer arithmetic they share.
+ *
+ * Convention (one for every kernel): params struct, dims, then data pointers; all
+ * multipliers/shifts are precomputed at prepare time; kernels only compute and never fail.
+ * Reference kernels live in kernels/reference/, one per file, named after the function.
+ */
+#ifndef KWS_KERNELS_H
+#define KWS_KERNELS_H
+
+#include <stdint.h>
+#include "kws.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Scalar reference loops must stay scalar: GCC auto-vectorises them with MVE/dotprod on. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KWS_NO_VECTORIZE __attribute__((optimize("no-tree-vectorize")))
+#else
+#define KWS_NO_VECTORIZE
+#endif
+
+/* ---- fixed-point arithmetic (the public TFLite/gemmlowp integer semantics) ---- */
+
+/* real = multiplier * 2^(shift-31), multiplier in [2^30, 2^31) or 0. Same as TFLite's QuantizeMultiplier. */
+void kws_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift);
+
+static inline int32_t kws_srdhm(int32_t a, int32_t b)
+{
+    /* saturating rounding doubling high multiply */
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    int64_t ab = (int64_t)a * (int64_t)b;
+    int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+    return (int32_t)((ab + nudge) / (1LL << 31));
+}
+
+static inline int32_t kws_rounding_divide_by_pot(int32_t x, int exponent)
+{
+    int32_t mask = (int32_t)((1LL << exponent) - 1);
+    int32_t remainder = x & mask;
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t kws_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift)
+{
+    int left = shift > 0 ? shift : 0;
+    int right = shift > 0 ? 0 : -shift;
+    return kws_rounding_divide_by_pot(kws_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+/* ---- parameter structs ---- */
+
+typedef struct {
+    int32_t input_offset;     /* -zp_in */
+    int32_t output_offset;    /* zp_out */
+    int32_t act_min, act_max;
+} kws_act_params;
+
+typedef struct {
+    kws_act_params act;
+    int32_t in_features, out_features;
+    const int32_t *multiplier; /* [out_features] (per-tensor: all equal) */
+    const int32_t *shift;      /* [out_features] */
+    /* sub-8-bit packing (kws_fully_connected_sub8 only) */
+    int32_t bits;              /* 1..8 */
+    int32_t layout;            /* 0 = row_lsb */
+    int32_t row_bytes;         /* ceil(in_features*bits/8) */
+} kws_fc_params;
+
+typedef struct {
+    kws_act_params act;
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_multiplier;  /* depthwise only */
+    const int32_t *multiplier; /* [out_c] */
+    const int32_t *shift;      /* [out_c] */
+} kws_conv_params;
+
+typedef struct {
+    kws_act_params act;
+    int32_t batches;
+    int32_t in_h, in_w, c, out_h, out_w;
+    int32_t f_h, f_w, stride_h, stride_w, pad_h, pad_w;
+} kws_pool_params;
+
+typedef struct {
+    int32_t input_multiplier, input_left_shift, diff_min;
+} kws_softmax_params;
+
+/* ---- reference kernels (kernels/reference/<name>.c) ---- */
+void kws_fully_connected_s8(const kws_fc_params *p, int32_t batches, const int8_t *input,
+                            const int8_t *weights, const int32_t *bias, int8_t *output);
+/* weights: INT4, two per byte, low nibble first, packed over the whole [out][in] tensor */
+void kws_fully_connected_s4(const kws_fc_params *p, int32_t batches, const int8_t *input,
+                            const uint8_t *weights, const int32_t *bias, int8_t *output);
+/* weights: SUB8 layout 0 "row_lsb" (see docs/firmware.md) */
+void kws_fully_connected_sub8(const kws_fc_params *p, int32_t batches, const int8_t *input,
+                              const uint8_t *weights, const int32_t *bias, int8_t *output);
+void kws_conv_s8(const kws_conv_params *p, const int8_t *input, const int8_t *filter,
+                 const int32_t *bias, int8_t *output);
+void kws_depthwise_conv_s8(const kws_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, int8_t *output);
+void kws_avgpool_s8(const kws_pool_params *p, const int8_t *input, int8_t *output);
+void kws_softmax_s8(const kws_softmax_params *p, int32_t rows, int32_t depth, const int8_t *input,
+                    int8_t *output);
+void kws_quantize_f32_s8(float scale, int32_t zero_point, int32_t n, const float *input, int8_t *output);
+void kws_requantize_s8(int32_t in_zp, int32_t out_zp, int32_t multiplier, int32_t shift, int32_t n,
+                       const int8_t *input, int8_t *output);
+void kws_dequantize_s8_f32(float scale, int32_t zero_point, int32_t n, const int8_t *input, float *output);
+
+/* Softmax prepare arithmetic (TFLite's PreprocessSoftmaxScaling + input radius, 5 integer bits). */
+kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_params *p);
+
+/* ---- SUB8_FULLY_CONNECTED custom op, usable on its own (TFLite Micro adapter uses these) ---- */
+typedef struct {
+    int32_t version, bits, layout, in_features, out_features;
+    int32_t activation;       /* 0 NONE, 1 RELU */
+} kws_sub8_options;
+
+/* Parse the FlexBuffer map of custom_options; checks every value's range. */
+kws_status kws_sub8_parse_options(const uint8_t *buf, uint32_t len, kws_sub8_options *o, const char **detail);
+/* Fill p (except multiplier/shift pointers' storage, given by the caller: 1 element each is enough
+ * for per-tensor; p->multiplier/p->shift must point to out_features elements). */
+kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in, float s_w, int32_t zp_w,
+                            float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
+                            int32_t *shift_storage, kws_fc_params *p, const char **detail);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

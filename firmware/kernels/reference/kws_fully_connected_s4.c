@@ -1,0 +1,31 @@
+/* kws_fully_connected_s4: int8 activations x INT4 weights. The weight tensor [out][in] is packed
+ * two elements per byte over the whole tensor, low nibble first: element e lives in byte e/2,
+ * bits 0..3 when e is even, bits 4..7 when odd ([1,2,3,4] -> 0x21 0x43). */
+#include "kws_kernels.h"
+
+KWS_NO_VECTORIZE
+void kws_fully_connected_s4(const kws_fc_params *p, int32_t batches, const int8_t *input,
+                            const uint8_t *weights, const int32_t *bias, int8_t *output)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features;
+    const int32_t in_off = p->act.input_offset;
+    for (int32_t b = 0; b < batches; b++) {
+        const int8_t *x = input + (size_t)b * in_n;
+        for (int32_t o = 0; o < out_n; o++) {
+            size_t e = (size_t)o * in_n;
+            int32_t acc = 0;
+            for (int32_t i = 0; i < in_n; i++, e++) {
+                uint32_t byte = weights[e >> 1];
+                uint32_t nib = (e & 1) ? (byte >> 4) : (byte & 0xF);
+                int32_t w = (int32_t)((nib ^ 8u)) - 8; /* sign-extend 4 bits */
+                acc += ((int32_t)x[i] + in_off) * w;
+            }
+            if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]);
+            acc = kws_multiply_by_quantized_multiplier(acc, p->multiplier[o], p->shift[o]);
+            acc += p->act.output_offset;
+            if (acc < p->act.act_min) acc = p->act.act_min;
+            if (acc > p->act.act_max) acc = p->act.act_max;
+            output[(size_t)b * out_n + o] = (int8_t)acc;
+        }
+    }
+}

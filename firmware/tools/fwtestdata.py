@@ -1,0 +1,188 @@
+"""Test models, input vectors and expected outputs for the firmware tests and benchmarks.
+
+``build(outdir)`` writes, per case, ``<name>.tflite``, ``<name>.in.bin`` (N input vectors, raw
+bytes back to back) and ``<name>.expected.bin`` (N expected output vectors), plus ``cases.json``.
+Expected outputs come from tflite-micro (standard ops) and from ``tflm_port.reference`` (the
+executable definition of SUB8_FULLY_CONNECTED); both must agree where both apply. Results are
+cached in ``outdir`` keyed by DATA_VERSION.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DATA_VERSION = 3
+N_VECTORS = 1000
+
+# name -> (builder, description). FFNN = 1536 -> 128 x4 -> 3, as in training.models.
+FFNN = dict(n_in=1536, hidden=[128] * 4, n_out=3)
+
+
+def _mlp(bits, mode=None, **shape):
+    from tflm_port import qat_testing, convert
+
+    cfg = dict(FFNN)
+    cfg.update(shape)
+    b = qat_testing.mlp_tflite(cfg["n_in"], cfg["hidden"], cfg["n_out"], bits)
+    if mode:
+        b = convert.convert(b, bits, mode=mode)
+    return b
+
+
+def _ptq_mlp_float_io():
+    """Plain post-training int8 quantization with float32 input/output: QUANTIZE, per-channel
+    FULLY_CONNECTED, DEQUANTIZE."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input(shape=(96,))
+    x = keras.layers.Dense(48, activation="relu")(inp)
+    x = keras.layers.Dense(24, activation="relu")(x)
+    x = keras.layers.Dense(5)(x)
+    model = keras.Model(inp, x)
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(128, 96)).astype(np.float32)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([data[i:i + 1]] for i in range(64))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return conv.convert()
+
+
+def _dscnn(filters=64, blocks=4, softmax=False):
+    """DS-CNN in the training.models shape (MLPerf Tiny KWS), BatchNorm folded by the converter,
+    int8 post-training quantization (per-channel convolutions)."""
+    import tensorflow as tf
+    from training.config import FeatureConfig, ModelConfig
+    from training.models import build_dscnn
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(7)
+    m = build_dscnn(ModelConfig(name="dscnn", dscnn_filters=filters, dscnn_blocks=blocks), FeatureConfig(), 3)
+    if softmax:
+        m = keras.Model(m.input, keras.layers.Softmax()(m.output))
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=(64, m.input.shape[1])).astype(np.float32)
+    conv = tf.lite.TFLiteConverter.from_keras_model(m)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([data[i:i + 1]] for i in range(64))
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def _tiny_dscnn_softmax():
+    from tflm_port import qat_testing
+
+    return qat_testing.tiny_dscnn_tflite(softmax=True)
+
+
+# name: (builder, weight_bits, model family, expected-output source)
+CASES = {
+    "ffnn_int8": (lambda: _mlp([8] * 5), 8, "ffnn250k", "tflm"),
+    "ffnn_int4": (lambda: _mlp([4] * 4 + [8]), 4, "ffnn250k", "tflm"),
+    "ffnn_sub8_5": (lambda: _mlp([5] * 4 + [8], mode="dense"), 5, "ffnn250k", "reference"),
+    "ffnn_sub8_2": (lambda: _mlp([2] * 4 + [8], mode="dense"), 2, "ffnn250k", "reference"),
+    "ffnn_sub8_1": (lambda: _mlp([1] * 4 + [8], mode="dense"), 1, "ffnn250k", "reference"),
+    "sub8_all_bits": (lambda: _mlp([1, 2, 3, 4, 5, 6, 7, 8], mode="dense", n_in=37,
+                                   hidden=[13, 11, 9, 7, 5, 3, 9], n_out=4), 0, "op", "reference"),
+    "mlp_float_io": (_ptq_mlp_float_io, 8, "op", "tflm"),
+    "tiny_dscnn_softmax": (_tiny_dscnn_softmax, 8, "op", "tflm"),
+    "dscnn_small_softmax": (lambda: _dscnn(filters=16, blocks=2, softmax=True), 8, "op", "tflm"),
+    "dscnn": (lambda: _dscnn(), 8, "dscnn", "tflm"),
+}
+
+
+def _io_details(model: bytes):
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(model)
+    return it.get_input_details(0), it.get_output_details(0)
+
+
+def make_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
+    from tflm_port import qat_testing
+
+    ind, _ = _io_details(model)
+    size = int(np.prod(ind["shape"]))
+    if ind["dtype"] == np.float32:
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(n, size)).astype(np.float32) * 2.0
+        x[0] = 0.0
+        x[1] = 1e6
+        x[2] = -1e6
+        return x
+    zp = int(ind["quantization_parameters"]["zero_points"][0]) if len(ind["quantization_parameters"]["zero_points"]) else 0
+    return qat_testing.test_inputs(n, size, zp=zp, seed=seed)
+
+
+def run_tflm(model: bytes, x: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(model)
+    shape = tuple(it.get_input_details(0)["shape"])
+    out = []
+    for row in x:
+        it.set_input(row.reshape(shape), 0)
+        it.invoke()
+        out.append(it.get_output(0).reshape(-1).copy())
+    return np.array(out)
+
+
+def run_reference(model: bytes, x: np.ndarray) -> np.ndarray:
+    from tflm_port.reference import Reference
+
+    return np.asarray(Reference.from_bytes(model).run(x)).reshape(len(x), -1)
+
+
+def build(outdir: str | os.PathLike, names=None, n: int = N_VECTORS) -> dict:
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    index_path = outdir / "cases.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    if index.get("_version") != DATA_VERSION:
+        index = {"_version": DATA_VERSION}
+    for name in names or CASES:
+        if name in index and index[name].get("n") == n and (outdir / f"{name}.expected.bin").exists():
+            continue
+        builder, bits, family, source = CASES[name]
+        model = builder()
+        x = make_inputs(model, n)
+        agree = None
+        if source == "tflm":
+            y = run_tflm(model, x)
+            if x.dtype == np.int8:  # cross-check the numpy reference (recorded, not fatal: tflm is the source)
+                try:
+                    agree = bool(np.array_equal(run_reference(model, x[:100]), y[:100]))
+                except Exception as e:
+                    agree = f"reference failed: {e}"
+        else:
+            y = run_reference(model, x)
+        (outdir / f"{name}.tflite").write_bytes(model)
+        (outdir / f"{name}.in.bin").write_bytes(np.ascontiguousarray(x).tobytes())
+        (outdir / f"{name}.expected.bin").write_bytes(np.ascontiguousarray(y).tobytes())
+        index[name] = {"n": n, "weight_bits": bits, "family": family, "source": source,
+                       "in_bytes": int(x[0].nbytes), "out_bytes": int(y[0].nbytes),
+                       "out_dtype": str(y.dtype), "model_bytes": len(model), "reference_agrees_with_tflm": agree}
+        index_path.write_text(json.dumps(index, indent=1))
+    return index
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("outdir", nargs="?", default=str(ROOT / "firmware" / "build" / "testdata"))
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("-n", type=int, default=N_VECTORS)
+    a = ap.parse_args()
+    print(json.dumps(build(a.outdir, a.only, a.n), indent=1))
