@@ -1,0 +1,7 @@
+"""Training side of subkws: config, features, models, data windows, training, QAT, evaluation."""
+import os as _os
+
+# The matrices here are small (LFBE: 100 x 257 @ 257 x 64); multi-threaded OpenBLAS makes them
+# 50x slower on a loaded 2-core machine. Users can still override it in their environment.
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
