@@ -72,7 +72,7 @@ def download(url: str, dest: str | Path, progress: bool = True, expected_size: i
         try:
             with open(part, "ab" if have else "wb") as fh, \
                     tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                         desc=f"download {dest.name}", disable=not progress, leave=False) as bar:
+                         desc=f"download {dest.name}", disable=None if progress else True, leave=False) as bar:
                 while True:
                     chunk = resp.read(1 << 20)
                     if not chunk:
@@ -129,6 +129,8 @@ def _import_clip(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]
             inf = sf.info(str(src))
         except Exception as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if msg.startswith("Error opening") and "': " in msg:
+                msg = msg.split("': ", 1)[1]  # the path is already at the start of the line
             raise UserError(f"{src}: not a readable audio file ({msg})") from None
         if inf.frames == 0:
             raise UserError(f"{src}: audio file is empty")
@@ -239,7 +241,8 @@ def prepare_speech_commands(cfg, progress: bool = True) -> Path:
     all_files = [f for w in sorted(words) for f in words[w]]
     rows = []
     with atomic_path(dest) as tmp:
-        for rel in tqdm(all_files, desc="speech commands", unit="clip", disable=not progress, leave=False):
+        bar = tqdm(all_files, desc="speech commands", unit="clip", disable=None if progress else True, leave=False)
+        for rel in bar:
             word = rel.split("/", 1)[0]
             split = "test" if rel in test else ("val" if rel in val else "train")
             label = "keyword" if word == kw else "negative"
@@ -298,7 +301,7 @@ def prepare_folder(cfg, progress: bool = True) -> Path:
     rows = []
     todo = [(d, f) for d in label_dirs for f in files[d]]
     with atomic_path(dest) as tmp:
-        for d, f in tqdm(todo, desc="recordings", unit="file", disable=not progress, leave=False):
+        for d, f in tqdm(todo, desc="recordings", unit="file", disable=None if progress else True, leave=False):
             rel = f.relative_to(d)
             speaker = rel.parts[0] if len(rel.parts) > 1 else _speaker_of(f.name)
             split = _split_of(f"speaker:{speaker}") if speaker else _split_of(_file_digest(f))

@@ -5,7 +5,8 @@ with every voice variant (``espeak-ng --voices=variant``): "en-us+f3", "en-gb-sc
 Each clip draws its own pitch, speed, amplitude, ending punctuation (intonation) and silence
 padding. Negatives are (a) confusables built from the keyword's letters and sounds (truncations,
 new endings and beginnings, one-vowel / one-consonant substitutions, real words that sound
-similar by espeak-ng phonemes; anything containing the keyword's phonemes is dropped) and (b) other common English words and 2-4 word phrases.
+similar by espeak-ng phonemes; anything containing the keyword's phonemes is dropped) and (b)
+other common English words and 2-4 word phrases.
 
 Splits are disjoint by voice, and stricter than that: the variants (timbres) are split 80/10/10
 first, so a test voice's variant never occurs in training under any accent.
@@ -419,7 +420,7 @@ def prepare_synthetic(cfg, progress: bool = True) -> Path:
         # threads suffice: each job's time is spent in the espeak-ng subprocess
         with ThreadPoolExecutor(max_workers=workers) as ex, \
                 tqdm(total=len(jobs), desc=f"espeak-ng '{params['keyword']}'", unit="clip",
-                     disable=not progress, leave=False) as bar:
+                     disable=None if progress else True, leave=False) as bar:
             futs = [ex.submit(_work, j, tmp) for j in jobs]
             try:
                 for f in as_completed(futs):

@@ -48,8 +48,8 @@ def sc_folder(tmp_path_factory):
     (root / "testing_list.txt").write_text("\n".join(test) + "\n")
     (root / "_background_noise_").mkdir()
     rng = np.random.default_rng(0)
-    sf.write(str(root / "_background_noise_" / "white_noise.wav"), (0.05 * rng.standard_normal(3 * SR)).astype(np.float32),
-             SR, subtype="PCM_16")
+    noise = (0.05 * rng.standard_normal(3 * SR)).astype(np.float32)
+    sf.write(str(root / "_background_noise_" / "white_noise.wav"), noise, SR, subtype="PCM_16")
     (root / "_background_noise_" / "README.md").write_text("noise\n")
     (root / "LICENSE").write_text("CC-BY-4.0\n")
     return root
