@@ -59,7 +59,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     from training import qat
     from training.evaluate import keras_scorer
     from training.train import (check_run_dir, evaluate_run, fit, load_trained_model, load_windows, log,
-                                save_model)
+                                qat_scope, save_model)
 
     q = cfg.quant
     if not 1 <= q.weight_bits <= 8:
@@ -94,7 +94,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             model = qat.make_qat_model(float_model, q, stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
                 q.stage1_learning_rate, progress)
-        with qat.scope():
+        with qat_scope():
             save_model(model, mpath)
         atomic_write_text(run_dir / "qat.json", json.dumps({
             "layer_bits": qat.layer_bits(model), "weight_quantizer": q.weight_quantizer, "stages": q.stages,

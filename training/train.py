@@ -86,13 +86,20 @@ def load_trained_model(run_dir: Path):
         raise UserError(f"{run_dir}: no trained model (model.keras) – has training finished?")
     try:
         if (run_dir / "qat.json").is_file():
-            from training import qat
-
-            with qat.scope():
+            with qat_scope():
                 return keras.models.load_model(str(path), compile=False)
         return keras.models.load_model(str(path), compile=False)
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: cannot load model ({str(e).splitlines()[0]})") from None
+
+
+def qat_scope():
+    """Keras custom-object scope that can load QAT models (tfmot wrappers and our quantizers)."""
+    import tensorflow_model_optimization as tfmot
+
+    from training import qat
+
+    return tfmot.quantization.keras.quantize_scope(qat.custom_objects())
 
 
 def compile_model(model, cfg: Config, lr, n_classes: int) -> None:
