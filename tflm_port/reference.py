@@ -27,7 +27,7 @@ from tflm_port.tflite_io import (ACTIVATION_NAMES, CUSTOM_CODE, TENSOR_TYPE_NAME
 
 TT = schema.TensorType
 CHUNK_K = 1024
-BLOCK_ROWS = 8192
+BLOCK_ROWS = 2048
 
 
 # --------------------------------------------------------------------------- fixed-point arithmetic
@@ -64,10 +64,37 @@ def rdbypot(x: np.ndarray, exponent) -> np.ndarray:
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, mult, shift) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier: RoundingDivideByPOT(SRDHM(x << left, mult), right)."""
+    if np.ndim(mult) == 0 and np.ndim(shift) == 0:
+        return _mbqm_scalar(x, int(mult), int(shift))
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
     return rdbypot(srdhm(x << left, mult), right)
+
+
+def _mbqm_scalar(x: np.ndarray, mult: int, shift: int) -> np.ndarray:
+    """Same arithmetic for a per-tensor multiplier, branch-free and in place (the hot path).
+    ``x`` (int64) is consumed."""
+    ab = np.array(x, dtype=np.int64, copy=True)
+    if shift > 0:
+        ab <<= shift
+    ab *= mult                                        # |x| < 2^31, mult < 2^31: fits int64
+    neg = ab >> 63                                    # -1 where negative, else 0
+    ab += (1 << 30)
+    ab += neg & (1 - (1 << 31))                       # nudge 1 - 2^30 for negative products
+    ab += (ab >> 63) & ((1 << 31) - 1)                # truncating division by 2^31 ...
+    ab >>= 31                                         # ... = srdhm result
+    e = max(-shift, 0)
+    if e:
+        mask = (1 << e) - 1
+        thr = (ab >> 63)
+        np.negative(thr, out=thr)
+        thr += mask >> 1                              # threshold: mask/2 (+1 if negative)
+        rem = ab & mask
+        ab >>= e
+        ab += rem > thr
+    return ab
 
 
 def multiply_by_quantized_multiplier_tieup(x: np.ndarray, mult, shift) -> np.ndarray:
