@@ -37,6 +37,63 @@ def _mlp(bits, mode=None, **shape):
     return b
 
 
+def pack_row_lsb(w: np.ndarray, bits: int) -> bytes:
+    """Layout 0 "row_lsb" packer written from docs/formats.md, independent of tflm_port.packing."""
+    out_f, in_f = w.shape
+    row_bytes = (in_f * bits + 7) // 8
+    fields = (w > 0).astype(np.uint32) if bits == 1 else (w.astype(np.int64) & ((1 << bits) - 1)).astype(np.uint32)
+    bitmat = ((fields[:, :, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8).reshape(out_f, -1)
+    bitmat = np.pad(bitmat, ((0, 0), (0, row_bytes * 8 - bitmat.shape[1])))
+    return np.packbits(bitmat, axis=1, bitorder="little").tobytes()
+
+
+def _rebit(model: bytes, bits_per_op, seed=0) -> bytes:
+    """Give every SUB8_FULLY_CONNECTED op new random weights on the k-bit grid (k from bits_per_op),
+    packed by pack_row_lsb, scale s_w / (2^(k-1)-1) so activations stay in range; bias rescaled."""
+    import flatbuffers
+    from flatbuffers import flexbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    rng = np.random.default_rng(seed)
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    sg = m.subgraphs[0]
+    j = 0
+    for op in sg.operators:
+        if m.operatorCodes[op.opcodeIndex].builtinCode != schema.BuiltinOperator.CUSTOM:
+            continue
+        k = bits_per_op[j]
+        j += 1
+        opts = flexbuffers.Loads(bytes(op.customOptions))
+        out_f, in_f = opts["out_features"], opts["in_features"]
+        hi = 1 if k == 1 else (1 << (k - 1)) - 1
+        w = rng.choice([-1, 1], size=(out_f, in_f)) if k == 1 else rng.integers(-hi, hi + 1, size=(out_f, in_f))
+        wt = sg.tensors[op.inputs[1]]
+        packed = pack_row_lsb(w, k)
+        m.buffers[wt.buffer].data = None  # old weights: drop (the converter gives each its own buffer)
+        m.buffers.append(schema.BufferT())
+        m.buffers[-1].data = np.frombuffer(packed, np.uint8).copy()
+        wt.buffer = len(m.buffers) - 1
+        wt.shape = np.array([len(packed)], np.int32)
+        s_w = np.float32(wt.quantization.scale[0]) / np.float32(hi)
+        wt.quantization.scale = [float(s_w)]
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            bt = sg.tensors[op.inputs[2]]
+            bias = np.frombuffer(bytes(m.buffers[bt.buffer].data), "<i4").astype(np.int64)
+            nb = bias * hi
+            m.buffers[bt.buffer].data = None
+            m.buffers.append(schema.BufferT())
+            m.buffers[-1].data = np.frombuffer(np.clip(nb, -2**31, 2**31 - 1).astype("<i4").tobytes(), np.uint8).copy()
+            bt.buffer = len(m.buffers) - 1
+            s_in = np.float32(sg.tensors[op.inputs[0]].quantization.scale[0])
+            bt.quantization.scale = [float(s_in * s_w)]
+        opts["bits"] = k
+        op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(opts)), np.uint8).copy()
+    assert j == len(bits_per_op), f"model has {j} custom ops, {len(bits_per_op)} bit widths given"
+    fb = flatbuffers.Builder(1 << 20)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
 def _ptq_mlp_float_io():
     """Plain post-training int8 quantization with float32 input/output: QUANTIZE, per-channel
     FULLY_CONNECTED, DEQUANTIZE."""
@@ -92,9 +149,11 @@ CASES = {
     "ffnn_int4": (lambda: _mlp([4] * 4 + [8]), 4, "ffnn250k", "tflm"),
     "ffnn_sub8_5": (lambda: _mlp([5] * 4 + [8], mode="dense"), 5, "ffnn250k", "reference"),
     "ffnn_sub8_2": (lambda: _mlp([2] * 4 + [8], mode="dense"), 2, "ffnn250k", "reference"),
-    "ffnn_sub8_1": (lambda: _mlp([1] * 4 + [8], mode="dense"), 1, "ffnn250k", "reference"),
-    "sub8_all_bits": (lambda: _mlp([1, 2, 3, 4, 5, 6, 7, 8], mode="dense", n_in=37,
-                                   hidden=[13, 11, 9, 7, 5, 3, 9], n_out=4), 0, "op", "reference"),
+    # 1-bit: the 2-bit model re-packed with random {-1,+1} weights by our own packer
+    "ffnn_sub8_1": (lambda: _rebit(_mlp([2] * 4 + [8], mode="dense"), [1] * 4), 1, "ffnn250k", "reference"),
+    # every k = 1..7 on odd sizes (fields straddle bytes, rows end mid-byte), then an INT8 FC
+    "sub8_all_bits": (lambda: _rebit(_mlp([2] * 7 + [8], mode="dense", n_in=37, hidden=[13, 11, 9, 7, 5, 3, 9], n_out=4),
+                                     [1, 2, 3, 4, 5, 6, 7]), 0, "op", "reference"),
     "mlp_float_io": (_ptq_mlp_float_io, 8, "op", "tflm"),
     "tiny_dscnn_softmax": (_tiny_dscnn_softmax, 8, "op", "tflm"),
     "dscnn_small_softmax": (lambda: _dscnn(filters=16, blocks=2, softmax=True), 8, "op", "tflm"),
@@ -102,26 +161,29 @@ CASES = {
 }
 
 
-def _io_details(model: bytes):
-    from tflite_micro.python.tflite_micro import runtime
+def _input_info(model: bytes):
+    """(elements, is_float, zero_point) of input 0, read from the flatbuffer (works for custom ops)."""
+    from tensorflow.lite.python import schema_py_generated as schema
 
-    it = runtime.Interpreter.from_bytes(model)
-    return it.get_input_details(0), it.get_output_details(0)
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    sg = m.subgraphs[0]
+    t = sg.tensors[sg.inputs[0]]
+    zp = int(t.quantization.zeroPoint[0]) if t.quantization is not None and t.quantization.zeroPoint is not None \
+        and len(t.quantization.zeroPoint) else 0
+    return int(np.prod(t.shape)), t.type == schema.TensorType.FLOAT32, zp
 
 
 def make_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
     from tflm_port import qat_testing
 
-    ind, _ = _io_details(model)
-    size = int(np.prod(ind["shape"]))
-    if ind["dtype"] == np.float32:
+    size, is_float, zp = _input_info(model)
+    if is_float:
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(n, size)).astype(np.float32) * 2.0
         x[0] = 0.0
         x[1] = 1e6
         x[2] = -1e6
         return x
-    zp = int(ind["quantization_parameters"]["zero_points"][0]) if len(ind["quantization_parameters"]["zero_points"]) else 0
     return qat_testing.test_inputs(n, size, zp=zp, seed=seed)
 
 

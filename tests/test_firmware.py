@@ -1,0 +1,303 @@
+"""Firmware tests: the C runtime (firmware/) against tflite-micro / tflm_port.reference outputs,
+on the host (ASan/UBSan) and under QEMU on every board, plus hostile-model robustness.
+
+Build once per session into firmware/build (gitignored); test data cached in firmware/build/testdata.
+Board runs: KWS_FW_FULL=1 runs every vector of every model on every board (the full DS-CNN is
+~50 M instructions per inference under emulation); by default the emulated boards run all 1,000
+vectors of every FFNN variant and of the small DS-CNN, and 20 vectors of the full-size DS-CNN.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+BUILD = FW / "build"
+DATA = BUILD / "testdata"
+sys.path.insert(0, str(FW / "tools"))
+
+FULL = os.environ.get("KWS_FW_FULL") == "1"
+SAN_ENV = dict(os.environ, ASAN_OPTIONS="exitcode=99:detect_leaks=0", UBSAN_OPTIONS="halt_on_error=1:exitcode=98")
+
+# board -> (make target, tool that must exist, how to run)
+BOARDS = {
+    "host": ("host", "gcc", None),
+    "mps2-an386": ("mps2-an386", "qemu-system-arm", "mps2-an386"),
+    "mps2-an500": ("mps2-an500", "qemu-system-arm", "mps2-an500"),
+    "mps3-an547": ("mps3-an547", "qemu-system-arm", "mps3-an547"),
+    "aarch64-cortex-a53": ("aarch64", "qemu-aarch64", "cortex-a53"),
+    "aarch64-cortex-a76": ("aarch64", "qemu-aarch64", "cortex-a76"),
+}
+COMPILER = {"host": "gcc", "mps2-an386": "arm-none-eabi-gcc", "mps2-an500": "arm-none-eabi-gcc",
+            "mps3-an547": "arm-none-eabi-gcc", "aarch64": "aarch64-linux-gnu-gcc"}
+STATUS_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
+                       r"stack=(\d+) model=(\d+)")
+
+
+def _missing(board):
+    target, tool, _ = BOARDS[board]
+    for t in (tool, COMPILER[target]):
+        if shutil.which(t) is None:
+            return t
+    return None
+
+
+@pytest.fixture(scope="session")
+def built():
+    """make each target once; a target whose toolchain is missing is skipped, not failed."""
+    done = {}
+    for board, (target, _, _) in BOARDS.items():
+        if target in done.values() or _missing(board):
+            continue
+        r = subprocess.run(["make", "-C", str(FW), "-j2", target], capture_output=True, text=True)
+        assert r.returncode == 0, f"make {target} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+        done[board] = target
+    return True
+
+
+@pytest.fixture(scope="session")
+def cases():
+    import fwtestdata
+
+    return fwtestdata.build(DATA)
+
+
+def run_board(board, model, inputs, outputs, max_vectors=None, icount=False, timeout=300):
+    """Run kws_runner on a board; returns (returncode, parsed status dict or None, full text)."""
+    _, _, how = BOARDS[board]
+    args = [str(model), str(inputs), str(outputs)] + ([str(max_vectors)] if max_vectors else [])
+    env = None
+    if board == "host":
+        cmd = [str(BUILD / "host" / "kws_runner")] + args
+        env = SAN_ENV
+    elif board.startswith("aarch64"):
+        cmd = ["qemu-aarch64", "-cpu", how, str(BUILD / "aarch64" / "kws_runner")] + args
+    else:
+        for a in args:
+            assert "," not in a, a
+        cmd = ["qemu-system-arm", "-M", how, "-nographic", "-semihosting-config",
+               "enable=on,target=native," + ",".join("arg=" + a for a in ["kws_runner"] + args),
+               "-kernel", str(BUILD / how / "kws_runner.elf")]
+        if icount:
+            cmd[4:4] = ["-icount", "shift=0,align=off,sleep=off"]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return None, None, "TIMEOUT"
+    text = r.stdout + r.stderr
+    m = STATUS_RE.search(text)
+    st = None
+    if m:
+        keys = ["status", "inferences", "instr_first", "instr_total", "arena", "stack", "model"]
+        st = dict(zip(keys, map(int, m.groups())))
+    return r.returncode, st, text
+
+
+def _skip_if_missing(board):
+    t = _missing(board)
+    if t:
+        pytest.skip(f"{t} not installed (apt: gcc-arm-none-eabi, gcc-aarch64-linux-gnu, qemu-system-arm, qemu-user)")
+
+
+def test_host_unit_tests(built):
+    _skip_if_missing("host")
+    r = subprocess.run([str(BUILD / "host" / "test_units")], capture_output=True, text=True, env=SAN_ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+MODEL_CASES = ["ffnn_int8", "ffnn_int4", "ffnn_sub8_5", "ffnn_sub8_2", "ffnn_sub8_1", "sub8_all_bits",
+               "mlp_float_io", "tiny_dscnn_softmax", "dscnn_small_softmax", "dscnn"]
+
+
+@pytest.mark.parametrize("board", list(BOARDS))
+@pytest.mark.parametrize("case", MODEL_CASES)
+def test_model_bit_exact(built, cases, board, case, tmp_path):
+    """Every output byte equals the expected output (tflite-micro, or tflm_port.reference for the custom op)."""
+    _skip_if_missing(board)
+    info = cases[case]
+    n = info["n"]
+    if case == "dscnn" and board != "host" and not FULL:
+        n = 20
+    out = tmp_path / "out.bin"
+    rc, st, text = run_board(board, DATA / f"{case}.tflite", DATA / f"{case}.in.bin", out, max_vectors=n)
+    assert rc == 0 and st is not None, text[-2000:]
+    assert st["inferences"] == n, text[-2000:]
+    got = out.read_bytes()
+    want = (DATA / f"{case}.expected.bin").read_bytes()[: n * info["out_bytes"]]
+    if got != want:
+        dt = np.float32 if info["out_dtype"] == "float32" else np.int8
+        g = np.frombuffer(got, dt).reshape(-1, info["out_bytes"] // np.dtype(dt).itemsize)
+        w = np.frombuffer(want, dt).reshape(g.shape)
+        bad = np.argwhere(g != w)
+        pytest.fail(f"{case} on {board}: {len(bad)} output values differ, first at {bad[:5].tolist()}: "
+                    f"got {g[tuple(bad[0])]} want {w[tuple(bad[0])]}")
+
+
+# ---------------------------------------------------------------- hostile models
+
+def _schema():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return schema
+
+
+def _load(b: bytes):
+    s = _schema()
+    return s.ModelT.InitFromObj(s.Model.GetRootAsModel(b, 0))
+
+
+def _save(m) -> bytes:
+    import flatbuffers
+
+    s = _schema()
+    fb = flatbuffers.Builder(1024)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
+def _crafted(tiny: bytes, sub8: bytes) -> dict[str, bytes]:
+    """Structurally valid flatbuffers with semantically hostile content."""
+    from flatbuffers import flexbuffers
+
+    out = {}
+
+    def mut(name, base, fn):
+        m = _load(base)
+        fn(m, m.subgraphs[0])
+        out[name] = _save(m)
+
+    def custom_opts(d):
+        def f(m, sg):
+            for op in sg.operators:
+                if m.operatorCodes[op.opcodeIndex].builtinCode == 32:
+                    op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(d)), np.uint8).copy()
+        return f
+
+    base_opts = {"version": 1, "bits": 1, "layout": 0, "in_features": 37, "out_features": 13, "activation": "RELU"}
+    mut("tensor_type_invalid", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "type", 99))
+    mut("tensor_type_float_activation", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "type", 0))
+    mut("huge_shape", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "shape", [1 << 30, 1 << 30, 4, 4]))
+    mut("huge_shape_overflow32", tiny, lambda m, sg: setattr(sg.tensors[sg.inputs[0]], "shape", [65536, 65537]))
+    mut("negative_dim", tiny, lambda m, sg: setattr(sg.tensors[sg.inputs[0]], "shape", [1, -48]))
+    mut("rank_too_high", tiny, lambda m, sg: setattr(sg.tensors[sg.inputs[0]], "shape", [1] * 9 + [48]))
+    mut("buffer_index_out_of_range", tiny, lambda m, sg: setattr(sg.tensors[1], "buffer", 100000))
+    mut("opcode_index_out_of_range", tiny, lambda m, sg: setattr(sg.operators[3], "opcodeIndex", 1000))
+    mut("op_input_index_out_of_range", tiny, lambda m, sg: sg.operators[4].inputs.__setitem__(0, 5000))
+    mut("op_input_negative", tiny, lambda m, sg: sg.operators[4].inputs.__setitem__(0, -7))
+    mut("graph_input_out_of_range", tiny, lambda m, sg: setattr(sg, "inputs", np.array([12345], np.int32)))
+    mut("quant_missing", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "quantization", None))
+    mut("zero_point_out_of_range", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]].quantization, "zeroPoint", [1000]))
+    mut("scale_nan", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]].quantization, "scale", [float("nan")]))
+    mut("scale_zero", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]].quantization, "scale", [0.0]))
+    mut("weights_buffer_too_short", tiny, lambda m, sg: setattr(m.buffers[sg.tensors[sg.operators[4].inputs[1]].buffer], "data",
+                                                                np.zeros(3, np.uint8)))
+    mut("conv_stride_zero", tiny, lambda m, sg: setattr(sg.operators[4].builtinOptions, "strideW", 0))
+    mut("conv_options_missing", tiny, lambda m, sg: (setattr(sg.operators[4], "builtinOptions", None),
+                                                     setattr(sg.operators[4], "builtinOptionsType", 0)))
+    mut("no_subgraphs", tiny, lambda m, sg: setattr(m, "subgraphs", []))
+    mut("version_2", tiny, lambda m, sg: setattr(m, "version", 2))
+    mut("output_is_constant", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "buffer",
+                                                          sg.tensors[sg.operators[4].inputs[1]].buffer))
+    for k, v in {"bits_9": dict(bits=9), "bits_0": dict(bits=0), "layout_1": dict(layout=1), "layout_7": dict(layout=7),
+                 "version_2": dict(version=2), "activation_tanh": dict(activation="TANH"),
+                 "in_features_wrong": dict(in_features=36), "out_features_huge": dict(out_features=1 << 30),
+                 "bits_string": dict(bits="one")}.items():
+        d = dict(base_opts)
+        d.update(v)
+        mut("sub8_" + k, sub8, custom_opts(d))
+    d = dict(base_opts)
+    del d["bits"]
+    mut("sub8_bits_missing", sub8, custom_opts(d))
+    mut("sub8_options_not_a_map", sub8, custom_opts([1, 2, 3]))
+    return out
+
+
+def _hostile_set(cases, n_flips, n_offsets, n_truncs, seed=1):
+    tiny = (DATA / "tiny_dscnn_softmax.tflite").read_bytes()
+    sub8 = (DATA / "sub8_all_bits.tflite").read_bytes()
+    rng = random.Random(seed)
+    out = {"identifier": b"XXXX".join([tiny[:4], tiny[8:]]), "empty": b"", "tiny_header": tiny[:12],
+           "root_offset_huge": b"\xf0\xff\xff\x7f" + tiny[4:]}
+    out.update(_crafted(tiny, sub8))
+    for base_name, base in (("tiny", tiny), ("sub8", sub8)):
+        for i in range(n_truncs):
+            cut = rng.randrange(0, len(base))
+            out[f"{base_name}_trunc_{cut}"] = base[:cut]
+        for i in range(n_flips):
+            b = bytearray(base)
+            for _ in range(rng.choice([1, 1, 2, 8])):
+                pos = rng.randrange(0, min(len(b), 4096) if rng.random() < 0.8 else len(b))
+                b[pos] ^= 1 << rng.randrange(8)
+            out[f"{base_name}_flip_{i}"] = bytes(b)
+        # overwrite 4-aligned words near the start (tables, vtables, offsets) with big / negative values
+        positions = list(range(0, min(len(base), 2048), 4))
+        rng.shuffle(positions)
+        for pos in positions[:n_offsets]:
+            b = bytearray(base)
+            b[pos:pos + 4] = rng.choice([b"\xf0\xff\xff\x7f", b"\xff\xff\xff\xff", b"\x00\x00\x00\x80", b"\xfc\xff\x00\x00"])
+            out[f"{base_name}_word_{pos}"] = bytes(b)
+    return out
+
+
+def _check_hostile(board, models: dict, tmp_path):
+    inputs = tmp_path / "zeros.bin"
+    inputs.write_bytes(bytes(8192))
+    failures, errors = [], 0
+    for name, blob in models.items():
+        mp = tmp_path / "m.tflite"
+        mp.write_bytes(blob if blob else b"\0")
+        rc, st, text = run_board(board, mp, inputs, tmp_path / "o.bin", max_vectors=1, timeout=60)
+        if rc is None:
+            failures.append(f"{name}: hang")
+        elif st is None or rc != st["status"] or not (0 <= rc <= 13):
+            failures.append(f"{name}: rc={rc}: {text[-600:]}")
+        elif rc != 0:
+            errors += 1
+            if "KWS error: " not in text or len(text.split("KWS error: ")[1].strip()) < 10:
+                failures.append(f"{name}: error {rc} without a message")
+    assert not failures, f"{len(failures)} hostile models misbehaved on {board}:\n" + "\n".join(failures[:10])
+    return errors
+
+
+def test_hostile_models_host(built, cases, tmp_path):
+    _skip_if_missing("host")
+    models = _hostile_set(cases, n_flips=150, n_offsets=100, n_truncs=30)
+    errors = _check_hostile("host", models, tmp_path)
+    crafted = [k for k in models if not re.search(r"_(flip|trunc|word)_", k)]
+    assert errors >= len(crafted), "every crafted hostile model must be rejected"
+
+
+def test_crafted_models_are_rejected_with_specific_codes(built, cases, tmp_path):
+    _skip_if_missing("host")
+    tiny = (DATA / "tiny_dscnn_softmax.tflite").read_bytes()
+    sub8 = (DATA / "sub8_all_bits.tflite").read_bytes()
+    crafted = _crafted(tiny, sub8)
+    expect = {"tensor_type_invalid": 6, "huge_shape": 7, "buffer_index_out_of_range": 5, "opcode_index_out_of_range": 5,
+              "op_input_index_out_of_range": 5, "quant_missing": 8, "zero_point_out_of_range": 8, "scale_nan": 8,
+              "weights_buffer_too_short": 7, "conv_stride_zero": 10, "version_2": 4, "sub8_bits_9": 10,
+              "sub8_layout_1": 9, "sub8_version_2": 4, "sub8_activation_tanh": 10, "sub8_in_features_wrong": 7}
+    inputs = tmp_path / "zeros.bin"
+    inputs.write_bytes(bytes(8192))
+    got = {}
+    for name, code in expect.items():
+        (tmp_path / "m.tflite").write_bytes(crafted[name])
+        rc, st, text = run_board("host", tmp_path / "m.tflite", inputs, tmp_path / "o.bin", max_vectors=1)
+        got[name] = rc
+    assert got == expect
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "aarch64-cortex-a53"])
+def test_hostile_models_board(built, cases, board, tmp_path):
+    _skip_if_missing(board)
+    models = _hostile_set(cases, n_flips=25, n_offsets=20, n_truncs=8, seed=2)
+    _check_hostile(board, models, tmp_path)
