@@ -230,3 +230,16 @@ def test_representative_data_required(ffnn):
     q = qat.make_qat_model(ffnn, QuantConfig(weight_bits=4), 1)
     with pytest.raises(UserError, match="representative_data"):
         qat.to_tflite(q, np.zeros((0, 32), np.float32))
+
+
+def test_qat_model_save_load_roundtrip(ffnn, data, tmp_path):
+    import tensorflow_model_optimization as tfmot
+
+    x, _ = data
+    q = qat.make_qat_model(ffnn, QuantConfig(weight_bits=3, layer_bits=[8, 5, 3]), 2)
+    path = tmp_path / "qat.h5"
+    q.save(path)
+    with tfmot.quantization.keras.quantize_scope(qat.custom_objects()):
+        r = keras.models.load_model(path, compile=False)
+    assert qat.layer_bits(r) == [8, 5, 3]
+    np.testing.assert_array_equal(r(x, training=False).numpy(), q(x, training=False).numpy())
