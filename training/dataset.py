@@ -28,7 +28,7 @@ from training.features import LfbeParams, lfbe, stack_context, window_span
 
 SILENCE, UNKNOWN, KEYWORD = 0, 1, 2
 PAD_S = 0.35
-FEATURE_CACHE_VERSION = 3
+FEATURE_CACHE_VERSION = 4
 
 
 @dataclass
@@ -109,6 +109,7 @@ def clip_windows(audio: np.ndarray, label: str, cfg: Config, p: LfbeParams, rng:
     end = np.arange(len(wins)) + span - 1  # newest frame of each window
     if label == "keyword":
         pos = np.flatnonzero((end >= last - 3) & (end <= last + 12))
+        pos = rng.choice(pos, size=min(6, len(pos)), replace=False) if len(pos) else pos
         mid = (first + last) // 2
         neg = np.flatnonzero(end < mid)
         neg = rng.choice(neg, size=min(2, len(neg)), replace=False) if len(neg) else neg
@@ -150,8 +151,46 @@ def _cache_key(cfg: Config, dataset: Path, split: str) -> str:
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, cached beside the dataset."""
+_WORKER: dict = {}
+
+
+def _worker_init(cfg_dict: dict, dataset: str) -> None:
+    import os
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    cfg = Config.from_dict(cfg_dict)
+    _WORKER.update(cfg=cfg, p=lfbe_params(cfg), augment=_augmenter(cfg, Path(dataset).parent / "_augment_cache"))
+
+
+def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of one clip (all its copies); its rng depends only on (seed, clip index)."""
+    path, label, seed, index, copies, split = job
+    cfg, p, augment = _WORKER["cfg"], _WORKER["p"], _WORKER["augment"]
+    rng = np.random.default_rng([seed, index])
+    audio = load_audio(path, p.sample_rate, quiet=True)
+    xs, ys = [], []
+    for k in range(copies):
+        # training: copy 0 clean, the others augmented; val/test: one augmented copy
+        aug = augment if (k > 0 or split != "train") else None
+        w, y = clip_windows(audio, label, cfg, p, rng, aug)
+        xs.append(w)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
+                workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, cached beside the dataset.
+
+    Clips are processed in parallel (one process per core); the result does not depend on the
+    number of workers.
+    """
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
     dataset = Path(dataset)
     cache = dataset / "features" / f"{split}-{_cache_key(cfg, dataset, split)}.npz"
     if cache.is_file():
@@ -162,23 +201,29 @@ def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True) -
     if not clips:
         raise UserError(f"{dataset}/manifest.csv: no clips in split '{split}'")
     seed = cfg.data.seed + {"train": 0, "val": 1, "test": 2}[split]
-    rng = np.random.default_rng(seed)
-    aug_dir = dataset.parent / "_augment_cache"
-    augment = _augmenter(cfg, aug_dir)
-    copies = 1 + (max(0, cfg.data.augment_copies) if split == "train" and augment is not None else 0)
-    xs, ys = [], []
-    from tqdm import tqdm
-
-    for c in tqdm(clips, desc=f"features {split}", disable=not progress, unit="clip", leave=False):
-        audio = load_audio(c.path, p.sample_rate)
-        for k in range(copies):
-            # copy 0 is clean for training (and lightly augmented for val/test), the rest augmented
-            aug = augment if (k > 0 or split != "train") else None
-            w, y = clip_windows(audio, c.label, cfg, p, rng, aug)
-            xs.append(w)
-            ys.append(y)
+    copies = 1 + (max(0, cfg.data.augment_copies) if split == "train" and cfg.data.augment else 0)
+    jobs = [(str(c.path), c.label, seed, i, copies, split) for i, c in enumerate(clips)]
+    workers = workers or min(os.cpu_count() or 1, 8)
+    bar = tqdm(total=len(jobs), desc=f"features {split}", disable=not progress, unit="clip", leave=False)
+    results = []
+    if workers <= 1 or len(jobs) < 64:
+        _worker_init(cfg.to_dict(), str(dataset))
+        for j in jobs:
+            results.append(_clip_job(j))
+            bar.update()
+    else:
+        # spawn, not fork: the parent may hold TensorFlow's threads
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                                 initargs=(cfg.to_dict(), str(dataset))) as ex:
+            for r in ex.map(_clip_job, jobs, chunksize=32):
+                results.append(r)
+                bar.update()
+    bar.close()
+    xs = [r[0] for r in results]
+    ys = [r[1] for r in results]
+    rng = np.random.default_rng([seed, len(jobs)])
     n_bg = max(64, sum(len(y) for y in ys) // 6)
-    xs.append(background_windows(_noise(cfg, aug_dir), n_bg, cfg, p, rng))
+    xs.append(background_windows(_noise(cfg, dataset.parent / "_augment_cache"), n_bg, cfg, p, rng))
     ys.append(np.full(n_bg, SILENCE, np.int32))
     x = np.concatenate(xs).astype(np.float32)
     y = np.concatenate(ys).astype(np.int32)

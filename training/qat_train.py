@@ -84,16 +84,19 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         if q.stages == "two":
             log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
             m1 = qat.make_qat_model(float_model, q, stage=1)
-            fit(m1, cfg, run_dir, "stage1", train, val, q.stage1_epochs, q.stage1_learning_rate, progress)
+            fit(m1, cfg, run_dir, "stage1", train, val, q.stage1_epochs, q.stage1_learning_rate, progress,
+                [qat.SyncWeightRanges()])
             log("stage 2: + 8-bit inputs, activations, biases")
             model = qat.make_qat_model(float_model, q, stage=2)
             qat.transfer_weights(m1, model)
-            fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress)
+            fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
+                [qat.SyncWeightRanges()])
         else:
             log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
             model = qat.make_qat_model(float_model, q, stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
-                q.stage1_learning_rate, progress)
+                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()])
+        qat.sync_weight_ranges(model)
         with qat_scope():
             save_model(model, mpath)
         atomic_write_text(run_dir / "qat.json", json.dumps({

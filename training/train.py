@@ -112,7 +112,8 @@ def compile_model(model, cfg: Config, lr, n_classes: int) -> None:
     )
 
 
-def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr: float, progress: bool) -> None:
+def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr: float, progress: bool,
+        callbacks: list | None = None) -> None:
     """model.fit with resumable checkpoints, TensorBoard logs, best-on-validation weights."""
     import numpy as np
     import tf_keras as keras
@@ -131,6 +132,7 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
     ]
     if cfg.train.max_minutes > 0:
         cbs.append(_TimeLimit(cfg.train.max_minutes * 60))
+    cbs.extend(callbacks or [])
 
     def onehot(y):
         return np.eye(n_classes, dtype=np.float32)[y]
