@@ -115,7 +115,7 @@ def test_host_unit_tests(built):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-MODEL_CASES = ["ffnn_int8", "ffnn_int4", "ffnn_sub8_5", "ffnn_sub8_2", "ffnn_sub8_1", "sub8_all_bits",
+MODEL_CASES = ["ffnn_int8", "ffnn_int4", "ffnn_sub8_5", "ffnn_sub8_2", "ffnn_sub8_1", "sub8_all_bits", "softmax_wide",
                "mlp_float_io", "tiny_dscnn_softmax", "dscnn_small_softmax", "dscnn"]
 
 
@@ -192,8 +192,15 @@ def _crafted(tiny: bytes, sub8: bytes) -> dict[str, bytes]:
     mut("rank_too_high", tiny, lambda m, sg: setattr(sg.tensors[sg.inputs[0]], "shape", [1] * 9 + [48]))
     mut("buffer_index_out_of_range", tiny, lambda m, sg: setattr(sg.tensors[1], "buffer", 100000))
     mut("opcode_index_out_of_range", tiny, lambda m, sg: setattr(sg.operators[3], "opcodeIndex", 1000))
-    mut("op_input_index_out_of_range", tiny, lambda m, sg: sg.operators[4].inputs.__setitem__(0, 5000))
-    mut("op_input_negative", tiny, lambda m, sg: sg.operators[4].inputs.__setitem__(0, -7))
+    def op_input(value):
+        def f(m, sg):
+            ins = np.array(sg.operators[4].inputs, np.int32)
+            ins[0] = value
+            sg.operators[4].inputs = ins
+        return f
+
+    mut("op_input_index_out_of_range", tiny, op_input(5000))
+    mut("op_input_negative", tiny, op_input(-7))
     mut("graph_input_out_of_range", tiny, lambda m, sg: setattr(sg, "inputs", np.array([12345], np.int32)))
     mut("quant_missing", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "quantization", None))
     mut("zero_point_out_of_range", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]].quantization, "zeroPoint", [1000]))

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DATA_VERSION = 3
+DATA_VERSION = 4
 N_VECTORS = 1000
 
 # name -> (builder, description). FFNN = 1536 -> 128 x4 -> 3, as in training.models.
@@ -137,6 +137,25 @@ def _dscnn(filters=64, blocks=4, softmax=False):
     return conv.convert()
 
 
+def _softmax_wide():
+    """FULLY_CONNECTED -> SOFTMAX with logits spread over the whole int8 range (many distinct outputs)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(11)
+    inp = keras.Input(shape=(32,))
+    x = keras.layers.Dense(10, kernel_initializer=keras.initializers.RandomNormal(stddev=1.5))(inp)
+    model = keras.Model(inp, keras.layers.Softmax()(x))
+    rng = np.random.default_rng(11)
+    data = rng.normal(size=(128, 32)).astype(np.float32)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([data[i:i + 1]] for i in range(64))
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
 def _tiny_dscnn_softmax():
     from tflm_port import qat_testing
 
@@ -156,6 +175,7 @@ CASES = {
                                      [1, 2, 3, 4, 5, 6, 7]), 0, "op", "reference"),
     "mlp_float_io": (_ptq_mlp_float_io, 8, "op", "tflm"),
     "tiny_dscnn_softmax": (_tiny_dscnn_softmax, 8, "op", "tflm"),
+    "softmax_wide": (_softmax_wide, 8, "op", "tflm"),
     "dscnn_small_softmax": (lambda: _dscnn(filters=16, blocks=2, softmax=True), 8, "op", "tflm"),
     "dscnn": (lambda: _dscnn(), 8, "dscnn", "tflm"),
 }
@@ -168,15 +188,17 @@ def _input_info(model: bytes):
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     sg = m.subgraphs[0]
     t = sg.tensors[sg.inputs[0]]
-    zp = int(t.quantization.zeroPoint[0]) if t.quantization is not None and t.quantization.zeroPoint is not None \
-        and len(t.quantization.zeroPoint) else 0
-    return int(np.prod(t.shape)), t.type == schema.TensorType.FLOAT32, zp
+    q = t.quantization
+    has = q is not None and q.zeroPoint is not None and len(q.zeroPoint)
+    zp = int(q.zeroPoint[0]) if has else 0
+    scale = float(q.scale[0]) if has else 1.0
+    return int(np.prod(t.shape)), t.type == schema.TensorType.FLOAT32, zp, scale
 
 
 def make_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
     from tflm_port import qat_testing
 
-    size, is_float, zp = _input_info(model)
+    size, is_float, zp, scale = _input_info(model)
     if is_float:
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(n, size)).astype(np.float32) * 2.0
@@ -184,7 +206,12 @@ def make_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
         x[1] = 1e6
         x[2] = -1e6
         return x
-    return qat_testing.test_inputs(n, size, zp=zp, seed=seed)
+    # structured vectors (extremes, zero point, ramps, spikes, +-3 around zp) and then the
+    # distribution the models were calibrated on (N(0,1) features), so layers do not all saturate
+    structured = qat_testing.test_inputs(min(n, 150), size, zp=zp, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    natural = np.clip(np.round(rng.normal(size=(max(n - len(structured), 0), size)) / scale) + zp, -128, 127)
+    return np.concatenate([structured, natural.astype(np.int8)])[:n]
 
 
 def run_tflm(model: bytes, x: np.ndarray) -> np.ndarray:
