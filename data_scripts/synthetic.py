@@ -37,7 +37,7 @@ from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
 from training.audio import SAMPLE_RATE, resample
 from training.errors import UserError, atomic_path
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: near-homophone confusables removed (phoneme distance)
 DEFAULT_NUM_VOICES = 400
 DEFAULT_CLIPS_PER_VOICE = 6  # keyword clips per voice
 NEGATIVES_PER_KEYWORD = 2.4  # negative clips per keyword clip
@@ -184,6 +184,18 @@ def _word_variants(w: str) -> set[str]:
     return {o for o in out if len(o.replace(" ", "")) >= 2 and o != w}
 
 
+def phoneme_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two espeak-ng phoneme strings (symbol by symbol, spaces ignored)."""
+    a, b = a.replace(" ", ""), b.replace(" ", "")
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
 def _sounds_like(kw: str, kw_ph: str, pool: list[str], pool_ph: list[str], n: int) -> list[str]:
     scored = []
     for w, ph in zip(pool, pool_ph):
@@ -224,7 +236,17 @@ def _text_sets(keyword: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     def ok(text: str, p: str) -> bool:
         return f" {kw} " not in f" {text} " and kw_ph.replace(" ", "") not in p.replace(" ", "")
 
-    conf = {c for c, p in zip(cand_list, cand_ph) if ok(c, p)}
+    truncations = {w[:k] for w in words for k in range(1, len(w))} | {w[k:] for w in words for k in range(1, len(w))}
+
+    def distinct(text: str, p: str) -> bool:
+        # A one-sound substitution ("aluxa", "elexa") is pronounced by espeak-ng (and by people)
+        # as the keyword itself: as a negative it is label noise, not a hard example. Keep it
+        # only if it differs by at least two phoneme symbols; truncations ("lexa", "alex") stay.
+        if text in truncations or " " in text:
+            return True
+        return phoneme_distance(kw_ph, p) >= 2
+
+    conf = {c for c, p in zip(cand_list, cand_ph) if ok(c, p) and distinct(c, p)}
     good_pool = [(w, p) for w, p in zip(pool, pool_ph) if ok(w, p)]
     conf.update(_sounds_like(kw, kw_ph, [w for w, _ in good_pool], [p for _, p in good_pool], 16))
     conf.discard(kw)
