@@ -237,6 +237,21 @@ def keras_scorer(model) -> Scorer:
     return f
 
 
+def tflite_scorer(model: bytes | str | Path) -> Scorer:
+    """Score windows with a converted .tflite through the bit-exact integer reference."""
+    from tflm_port.reference import Reference
+
+    ref = Reference.from_bytes(model) if isinstance(model, (bytes, bytearray)) else Reference.from_file(model)
+
+    def f(x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros((0, int(np.prod(ref.output_shape))))
+        y = ref.dequantize_output(ref.run(ref.quantize_input(x))).reshape(len(x), -1)
+        return softmax(y.astype(np.float64))
+
+    return f
+
+
 def load_run(run_dir: Path):
     """(cfg, normalizer, scorer) of a finished run directory (float or QAT Keras model)."""
     from training.features import Normalizer

@@ -104,9 +104,45 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
     name = f"{cfg.model.name} w{q.weight_bits} {q.weight_quantizer} {q.stages}-stage"
-    report = evaluate_run(run_dir, cfg, norm, keras_scorer(model), dataset, name=name)
+    tfl = run_dir / "model.tflite"
+    if not tfl.is_file():
+        export_tflite(model, cfg, norm, train[0], tfl)
+        log(f"converted -> {tfl} ({tfl.stat().st_size:,} bytes)")
+    # the figures that count are the deployed integer model's, scored by the bit-exact reference
+    from training.evaluate import tflite_scorer
+
+    report = evaluate_run(run_dir, cfg, norm, tflite_scorer(tfl), dataset, name=name)
+    (run_dir / "keras_eval").mkdir(exist_ok=True)
+    keras_report = evaluate_run(run_dir / "keras_eval", cfg, norm, keras_scorer(model), dataset,
+                                name=name + " (Keras fake-quant)")
     report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
-                  float_run=str(frun), seconds=round(time.time() - t0, 1))
+                  float_run=str(frun), seconds=round(time.time() - t0, 1), scored_with="tflm_port.reference",
+                  model_bytes=tfl.stat().st_size)
+    report["keras_fake_quant"] = {k: keras_report[k] for k in ("clip_accuracy",)}
+    report["keras_fake_quant"].update({k: keras_report["stream"][k] for k in ("frr_at_1fah", "frr_at_0p5fah")})
     _ = np
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
+    """Convert a finished QAT model to the deployable .tflite with the project's metadata."""
+    import numpy as np
+
+    from training import qat
+    from training.errors import atomic_write_bytes
+    from tflm_port.convert import convert
+
+    rng = np.random.default_rng(0)
+    rep = rep_windows[rng.choice(len(rep_windows), size=min(500, len(rep_windows)), replace=False)]
+    labels = json.loads((path.parent / "labels.json").read_text())
+    f = cfg.features
+    meta = {"labels": labels,
+            "features": {"sample_rate": f.sample_rate, "window_ms": f.window_ms, "hop_ms": f.hop_ms,
+                         "num_mel_bins": f.num_mel_bins, "context_frames": f.context_frames,
+                         "context_stride": f.context_stride, "lfbe": "training/features.py",
+                         "normalization": norm.to_dict()},
+            "model": cfg.model.name, "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
+    data = convert(model, qat.layer_bits(model), mode="auto", metadata=meta, rep_data=rep.astype(np.float32),
+                   name=str(path))
+    atomic_write_bytes(path, data)
