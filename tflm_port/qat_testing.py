@@ -229,3 +229,54 @@ def cached_tiny_dscnn() -> bytes:
     if "dscnn" not in _CACHE:
         _CACHE["dscnn"] = tiny_dscnn_tflite()
     return _CACHE["dscnn"]
+
+
+# --------------------------------------------------------------------------- the project's real QAT path
+
+FFNN_LAYERS = 5  # build_ffnn with the default ModelConfig: 4 hidden Dense + logits
+
+
+def qat_ffnn(layer_bits, seed: int = 0, hidden_layers: int = 4, hidden_units: int = 128, context_frames: int = 24,
+             num_mel_bins: int = 64, n_classes: int = 3, n_cal: int = 256, weight_quantizer: str = "tanh"):
+    """Random-weight FFNN through the training pipeline: ``training.models.build_ffnn`` ->
+    ``training.qat.make_qat_model(stage=2)`` -> a few training-mode calls on N(0, 1) windows (sets the
+    activation ranges) -> ``training.qat.to_tflite``. Defaults give FFNN-250K (1536-128x4-3).
+
+    Returns (qat_model, plain tflite bytes, calibration data). BatchNorm statistics are randomized
+    so the folded biases are not all zero."""
+    import tf_keras as keras
+    from training import qat
+    from training.config import FeatureConfig, ModelConfig, QuantConfig
+    from training.models import build_ffnn
+
+    keras.utils.set_random_seed(seed)
+    mcfg = ModelConfig(name="ffnn", hidden_layers=hidden_layers, hidden_units=hidden_units, dropout=0.0)
+    fcfg = FeatureConfig(context_frames=context_frames, num_mel_bins=num_mel_bins)
+    fm = build_ffnn(mcfg, fcfg, n_classes)
+    rng = np.random.default_rng(seed)
+    for layer in fm.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c).astype(np.float32), rng.normal(0, 0.3, c).astype(np.float32),
+                               rng.normal(0, 0.3, c).astype(np.float32), rng.uniform(0.5, 2, c).astype(np.float32)])
+    bits = [int(b) for b in (layer_bits if isinstance(layer_bits, (list, tuple)) else [layer_bits] * (hidden_layers + 1))]
+    q = qat.make_qat_model(fm, QuantConfig(weight_bits=bits[0], layer_bits=bits, weight_quantizer=weight_quantizer),
+                           stage=2)
+    data = rng.normal(size=(n_cal, context_frames * num_mel_bins)).astype(np.float32)
+    calibrate(q, data, steps=8)
+    return q, qat.to_tflite(q, data, max_samples=64), data
+
+
+def cached_qat_ffnn(layer_bits, seed: int = 0, **kw):
+    """qat_ffnn memoized per process: (qat_model, tflite bytes, calibration data)."""
+    key = ("qat_ffnn", tuple(layer_bits) if isinstance(layer_bits, (list, tuple)) else layer_bits, seed,
+           tuple(sorted(kw.items())))
+    if key not in _CACHE:
+        _CACHE[key] = qat_ffnn(layer_bits, seed, **kw)
+    return _CACHE[key]
+
+
+def realistic_inputs(n: int, ref, seed: int = 0) -> np.ndarray:
+    """N(0, 1) float windows quantized with the model's input scale / zero point (feature-like)."""
+    rng = np.random.default_rng(seed)
+    return ref.quantize_input(rng.normal(size=(n, int(np.prod(ref.input_shape)))).astype(np.float32))
