@@ -46,7 +46,7 @@ def model_macs(tflite: bytes) -> int:
     for op in sg.operators:
         code = m.operatorCodes[op.opcodeIndex]
         c = max(code.builtinCode, code.deprecatedBuiltinCode)
-        t = lambda i: list(sg.tensors[i].shape)
+        t = lambda i: [int(d) for d in sg.tensors[i].shape]
         if c == B.FULLY_CONNECTED:
             o, i = t(op.inputs[1])
             n = 1
@@ -58,7 +58,7 @@ def model_macs(tflite: bytes) -> int:
             n = 1
             for d in t(op.inputs[0]):
                 n *= d
-            total += (n // opts["in_features"]) * opts["out_features"] * opts["in_features"]
+            total += (n // int(opts["in_features"])) * int(opts["out_features"]) * int(opts["in_features"])
         elif c == B.CONV_2D:
             _, oh, ow, oc = t(op.outputs[0])
             _, kh, kw, ic = t(op.inputs[1])
@@ -67,7 +67,7 @@ def model_macs(tflite: bytes) -> int:
             _, oh, ow, oc = t(op.outputs[0])
             _, kh, kw, _ = t(op.inputs[1])
             total += oh * ow * oc * kh * kw
-    return total
+    return int(total)
 
 
 def runtime_flash(board: str) -> int | None:

@@ -21,7 +21,8 @@ __attribute__((noinline)) static void paint_stack(void)
 {
     volatile unsigned char buf[PAINT_BYTES];
     for (size_t i = 0; i < sizeof buf; i++) buf[i] = 0xA5;
-    paint_lo = (volatile unsigned char *)(uintptr_t)buf; /* the region stays below later frames */
+    uintptr_t addr = (uintptr_t)buf; /* kept on purpose: later frames reuse this region */
+    paint_lo = (volatile unsigned char *)addr; /* the region stays below later frames */
 }
 #endif
 
