@@ -1,0 +1,268 @@
+"""Host benchmarks (no trained run needed: random-weight QAT models are built in-process).
+
+* ``host_stream_eval``: FFNN-250K scored over synthetic streaming audio (noise + speech-like voiced
+  segments, LFBE features, 24 x 64 windows every 10 ms) by the integer reference, batched, vs
+  ``tf.lite.Interpreter`` (builtin kernels, no XNNPACK) invoked frame by frame in the same run; the
+  tf.lite outputs of the timed frames are checked to equal the reference's ``rounding="tflite"``.
+* ``model_size``: converted model bytes per weight bit width 8..1 (auto and dense modes) vs the float
+  TFLite model of the same network, flash split (weights, biases, graph) and an activation-arena
+  estimate.
+
+Models: ``training.models.build_ffnn`` -> ``training.qat.make_qat_model(stage=2)`` ->
+``training.qat.to_tflite`` -> ``tflm_port.convert`` (``tflm_port.qat_testing.qat_ffnn``), or with
+``run_dir`` the run's own ``model.tflite`` for the stream benchmark.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+HOP_S = 0.010  # one inference per 10 ms feature hop
+
+
+# --------------------------------------------------------------------------- audio and features
+
+def synth_stream(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    """Noise floor + speech-like voiced segments (harmonic stacks with gliding pitch, formant-like
+    amplitude envelopes, 0.2-0.9 s long) at random levels; float32 mono in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    x = (rng.normal(size=n) * 0.01).astype(np.float32)
+    # slowly varying coloured noise bursts
+    t = 0
+    while t < n:
+        seg = int(rng.uniform(0.2, 0.9) * sr)
+        gap = int(rng.uniform(0.1, 1.2) * sr)
+        s = min(seg, n - t)
+        if s <= 0:
+            break
+        tt = np.arange(s) / sr
+        f0 = rng.uniform(90, 260) * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(1, 5) * tt))
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        formants = rng.uniform([300, 900, 2200], [900, 2200, 3500])
+        v = np.zeros(s)
+        for h in range(1, 25):
+            fh = h * f0
+            amp = sum(np.exp(-((fh - f) / 150.0) ** 2) for f in formants) / h
+            v += amp * np.sin(h * phase)
+        env = np.sin(np.pi * np.arange(s) / s) ** 2
+        x[t:t + s] += (rng.uniform(0.05, 0.4) * env * v / (np.abs(v).max() + 1e-9)).astype(np.float32)
+        t += s + gap
+    return np.clip(x, -1, 1)
+
+
+def stream_windows(seconds: float, context: int = 24, stride: int = 3, bins: int = 64, seed: int = 0) -> np.ndarray:
+    """Normalized LFBE context windows [T, context * bins] of synth_stream, one per 10 ms hop."""
+    from training.features import LfbeParams, Normalizer, lfbe, stack_context
+
+    f = lfbe(synth_stream(seconds, seed=seed), LfbeParams(num_mel_bins=bins))
+    f = Normalizer.fit(f)(f)
+    return stack_context(f, context, stride)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def machine() -> dict:
+    import platform
+
+    import numpy
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = None
+    try:
+        import tensorflow as tf
+        tfv = tf.__version__
+    except Exception:  # pragma: no cover
+        tfv = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1_5_15": load, "python": platform.python_version(),
+            "numpy": numpy.__version__, "tensorflow": tfv}
+
+
+def _build(bits: int, quick: bool, seed: int = 0):
+    from tflm_port import qat_testing as qt
+
+    kw = dict(hidden_layers=2, hidden_units=32, context_frames=8, num_mel_bins=8) if quick else {}
+    return qt.cached_qat_ffnn(bits, seed=seed, **kw)
+
+
+def _model_name(quick: bool) -> str:
+    return "ffnn-quick" if quick else "ffnn250k"
+
+
+# --------------------------------------------------------------------------- (a) streaming evaluation
+
+def _tflite_per_frame(model: bytes, xq: np.ndarray) -> tuple[np.ndarray, float]:
+    import tensorflow as tf
+
+    it = tf.lite.Interpreter(model_content=model, experimental_op_resolver_type=
+                             tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    i = it.get_input_details()[0]["index"]
+    o = it.get_output_details()[0]["index"]
+    out = np.empty((len(xq), int(np.prod(it.get_output_details()[0]["shape"]))), np.int8)
+    t = time.perf_counter()
+    for k, row in enumerate(xq):
+        it.set_tensor(i, row[None])
+        it.invoke()
+        out[k] = it.get_tensor(o).reshape(-1)
+    return out, time.perf_counter() - t
+
+
+def stream_eval(model: bytes, windows: np.ndarray, name: str, bits: int, tflite_frames: int, repeats: int = 3) -> dict:
+    from tflm_port.reference import Reference
+
+    ref = Reference.from_bytes(model)
+    n = len(windows)
+    ref.posteriors(windows[:1000])  # warm up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        ref.posteriors(windows)
+        best = min(best, time.perf_counter() - t)
+    q = ref.quantize_input(windows)
+    t = time.perf_counter()
+    ref.run(q)
+    run_only = time.perf_counter() - t
+    m = min(tflite_frames, n)
+    y_tfl, dt_tfl = _tflite_per_frame(model, q[:m])
+    same = int((Reference.from_bytes(model, rounding="tflite").run(q[:m]) != y_tfl).sum())
+    ref_rate = n / best
+    tfl_rate = m / dt_tfl
+    return {"benchmark": "host_stream_eval", "model": name, "weight_bits": bits, "board": "host", "kernel": "reference",
+            "x_realtime": round(ref_rate * HOP_S, 1), "speedup_vs_tflite_per_frame": round(ref_rate / tfl_rate, 1),
+            "inferences_per_s": round(ref_rate), "inferences_per_s_run_only": round(n / run_only),
+            "tflite_per_frame_inferences_per_s": round(tfl_rate), "tflite_x_realtime": round(tfl_rate * HOP_S, 1),
+            "frames": n, "audio_seconds": round(n * HOP_S, 1), "tflite_frames_timed": m,
+            "tflite_bytes_differing_vs_reference_tflite_mode": same,
+            "note": "posteriors(): quantize + integer reference + dequantize + softmax, batched, best of "
+                    f"{repeats}; 1 BLAS thread; features not included"}
+
+
+# --------------------------------------------------------------------------- (b) model size
+
+def _float_tflite(float_model) -> bytes:
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([1, *float_model.input_shape[1:]], tf.float32)
+    fn = tf.function(lambda x: float_model(x, training=False))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], float_model)
+    return conv.convert()
+
+
+def size_split(data: bytes) -> dict:
+    """weights / biases / graph bytes of a .tflite and an activation-arena estimate (int8 chain:
+    the largest input + output of one operator, each rounded up to 16 bytes)."""
+    from tflm_port.tflite_io import CUSTOM_CODE, load_model, op_name
+
+    m = load_model(data)
+    sg = m.subgraphs[0]
+    wbytes = bbytes = 0
+    arena = 0
+    seen = set()
+    for op in sg.operators:
+        name = op_name(m, op)
+        if name in ("FULLY_CONNECTED", CUSTOM_CODE, "CONV_2D", "DEPTHWISE_CONV_2D"):
+            for pos, idx in enumerate(op.inputs[1:3], start=1):
+                if idx < 0 or idx in seen:
+                    continue
+                seen.add(idx)
+                buf = m.buffers[sg.tensors[idx].buffer]
+                nb = len(buf.data) if buf.data is not None else 0
+                if pos == 1:
+                    wbytes += nb
+                else:
+                    bbytes += nb
+        live = 0
+        for idx in list(op.inputs[:1]) + list(op.outputs):
+            t = sg.tensors[idx]
+            if idx < 0 or m.buffers[t.buffer].data is not None:
+                continue
+            elems = int(np.prod([max(int(d), 1) for d in t.shape])) if t.shape is not None else 0
+            size = elems * {0: 4, 9: 1, 2: 4, 3: 1}.get(int(t.type), 1)
+            live += (size + 15) // 16 * 16
+        arena = max(arena, live)
+    return {"weights_bytes": wbytes, "biases_bytes": bbytes, "graph_bytes": len(data) - wbytes - bbytes,
+            "arena_estimate_bytes": arena}
+
+
+def model_size(bits_list, quick: bool) -> list[dict]:
+    from tflm_port.convert import convert
+
+    recs = []
+    float_bytes = None
+    for bits in bits_list:
+        q, src, _ = _build(bits, quick)
+        if float_bytes is None:
+            float_bytes = len(_float_tflite(_float_model(q, quick)))
+        n_fc = len(_fc_layers(q))
+        auto = convert(src, [bits] * n_fc, "auto")
+        dense = convert(src, [bits] * n_fc, "dense") if bits < 8 else auto
+        rec = {"benchmark": "model_size", "model": _model_name(quick), "weight_bits": bits, "board": None,
+               "kernel": None, "model_bytes": len(auto), "float_model_bytes": float_bytes,
+               "ratio_to_float": round(len(auto) / float_bytes, 4), "dense_model_bytes": len(dense),
+               "dense_ratio_to_float": round(len(dense) / float_bytes, 4), "mode": "auto"}
+        rec.update(size_split(auto))
+        rec.update({f"dense_{k}": v for k, v in size_split(dense).items() if k != "arena_estimate_bytes"})
+        recs.append(rec)
+    return recs
+
+
+def _fc_layers(qat_model):
+    from training import qat
+
+    return qat.layer_bits(qat_model)
+
+
+def _float_model(qat_model, quick: bool):
+    """The float network of the same architecture (BN folded, as the converter would fold it)."""
+    import tf_keras as keras
+    from training.config import FeatureConfig, ModelConfig
+    from training.models import build_ffnn
+    from training.qat import fold_batchnorm
+
+    kw = dict(hidden_layers=2, hidden_units=32) if quick else {}
+    fk = dict(context_frames=8, num_mel_bins=8) if quick else {}
+    keras.utils.set_random_seed(0)
+    return fold_batchnorm(build_ffnn(ModelConfig(dropout=0.0, **kw), FeatureConfig(**fk), 3))
+
+
+# --------------------------------------------------------------------------- entry
+
+def run(quick: bool = False, run_dir: Path | None = None) -> list[dict]:
+    from tflm_port.convert import convert
+
+    recs = []
+    seconds = 20.0 if quick else 300.0
+    if run_dir is not None:
+        from tflm_port.reference import Reference
+
+        model = (Path(run_dir) / "model.tflite").read_bytes()
+        ref = Reference.from_bytes(model)
+        n_in = int(np.prod(ref.input_shape))
+        bins = 64 if n_in % 64 == 0 else 8
+        win = stream_windows(seconds, context=n_in // bins, bins=bins)
+        from tflm_port.tflite_io import get_metadata, load_model
+
+        md = get_metadata(load_model(model)) or {}
+        lb = md.get("layer_bits") or [0]
+        recs.append(stream_eval(model, win, f"run:{Path(run_dir).name}", int(max(lb)), 500 if quick else 3000))
+    else:
+        win = stream_windows(seconds, context=8 if quick else 24, bins=8 if quick else 64)
+        for bits in (4, 8):
+            _, src, _ = _build(bits, quick)
+            model = convert(src, [bits] * (3 if quick else 5), "auto")
+            recs.append(stream_eval(model, win, _model_name(quick), bits, 500 if quick else 3000))
+    recs += model_size([8, 4] if quick else [8, 7, 6, 5, 4, 3, 2, 1], quick)
+    return recs

@@ -1,0 +1,235 @@
+"""Benchmark aggregator: ``python -m bench.run [--quick] [--run-dir DIR] [--only host firmware]``.
+
+Runs the registered benchmark modules, merges their records into ``bench/results.json`` (a JSON
+list; a record replaces an earlier one with the same benchmark, model, weight_bits, board, kernel)
+and regenerates ``BENCHMARKS.md``. Both files are written atomically.
+
+Modules: ``bench.host`` (``run(quick, run_dir) -> list[dict]``) and, when present,
+``firmware/bench.py`` (owned by the firmware; called through its ``main(argv)`` with ``--out`` to a
+temporary file whose JSON list is read back). ``--quick`` is a smoke test: tiny models, 20 s of audio,
+firmware skipped unless ``--only firmware`` asks for it.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.util
+import json
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from training.errors import UserError, atomic_write_text, cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+MARKDOWN = ROOT / "BENCHMARKS.md"
+KEY = ("benchmark", "model", "weight_bits", "board", "kernel")
+
+
+def record_key(rec: dict) -> tuple:
+    return tuple(rec.get(k) for k in KEY)
+
+
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """Old records not replaced by a new one (same KEY), then the new ones; order kept."""
+    fresh = {record_key(r) for r in new}
+    return [r for r in old if record_key(r) not in fresh] + list(new)
+
+
+def load_results(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e}); move it away to start afresh") from None
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a JSON list of records")
+    return data
+
+
+# --------------------------------------------------------------------------- modules
+
+def run_host(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import host
+
+    return host.run(quick=quick, run_dir=run_dir)
+
+
+def load_firmware_bench():
+    """firmware/bench.py as a module, or None (not there / no main)."""
+    path = ROOT / "firmware" / "bench.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("firmware_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod if callable(getattr(mod, "main", None)) else None
+
+
+def run_firmware(quick: bool, run_dir: Path | None) -> list[dict]:
+    mod = load_firmware_bench()
+    if mod is None:
+        print("bench: firmware/bench.py not found or has no main(); skipped", file=sys.stderr)
+        return []
+    with tempfile.TemporaryDirectory() as td:
+        out = Path(td) / "fw.json"
+        argv = ["--out", str(out)]
+        if quick:
+            argv += ["--boards", "mps2-an386", "--models", "ffnn_int4"]
+        rc = mod.main(argv)
+        if rc not in (0, None) or not out.exists():
+            raise RuntimeError(f"firmware/bench.py exited with {rc}")
+        recs = json.loads(out.read_text())
+    cmd = "python firmware/bench.py" + (" --boards mps2-an386 --models ffnn_int4" if quick else "")
+    for r in recs:
+        r.setdefault("command", cmd)
+    return recs
+
+
+MODULES = {"host": run_host, "firmware": run_firmware}
+
+
+# --------------------------------------------------------------------------- markdown
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table(rows: list[dict], cols: list[tuple[str, str]]) -> list[str]:
+    out = ["| " + " | ".join(h for h, _ in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join(_fmt(r.get(k)) for _, k in cols) + " |")
+    return out
+
+
+def _machines(rows: list[dict]) -> list[str]:
+    seen, out = set(), []
+    for r in rows:
+        m = r.get("machine")
+        if not m:
+            continue
+        s = json.dumps(m, sort_keys=True)
+        if s in seen:
+            continue
+        seen.add(s)
+        out.append(f"- machine: {m.get('cpu')}, {m.get('cores')} cores, load average {m.get('load_avg_1_5_15')} "
+                   f"when measured; Python {m.get('python')}, numpy {m.get('numpy')}, TensorFlow {m.get('tensorflow')}")
+    return out
+
+
+def _commands(rows: list[dict]) -> list[str]:
+    cmds = sorted({r.get("command") for r in rows if r.get("command")})
+    dates = sorted({r.get("date", "")[:10] for r in rows if r.get("date")})
+    out = [f"- command: `{c}`" for c in cmds]
+    if dates:
+        out.append(f"- measured: {', '.join(dates)}")
+    return out
+
+
+SECTIONS = [
+    ("host_stream_eval", "Host: streaming evaluation speed",
+     "FFNN scored over synthetic streaming audio (one window per 10 ms hop; FFNN-250K: 24 frames x 64 bins, "
+     "1536-128x4-3) by "
+     "`tflm_port.reference.Reference.posteriors` (batched; quantize + integer model + dequantize + softmax) vs "
+     "`tf.lite.Interpreter` (builtin kernels, no XNNPACK) invoked frame by frame in the same run. "
+     "x real time = inferences per second x 10 ms. The tf.lite outputs of the timed frames are compared "
+     "with the reference in `rounding=\"tflite\"` mode (differing bytes column; 0 = bit-exact). "
+     "Feature extraction is not included.",
+     [("model", "model"), ("weight bits", "weight_bits"), ("x real time", "x_realtime"),
+      ("inferences/s", "inferences_per_s"), ("tf.lite per frame, inf/s", "tflite_per_frame_inferences_per_s"),
+      ("speedup vs tf.lite per frame", "speedup_vs_tflite_per_frame"), ("frames", "frames"),
+      ("differing bytes vs tf.lite", "tflite_bytes_differing_vs_reference_tflite_mode")]),
+    ("model_size", "Model size per weight bit width",
+     "Random-weight QAT FFNN (build_ffnn -> make_qat_model stage 2 -> to_tflite -> tflm_port.convert). "
+     "`auto` mode: INT8 for 8 bits, INT4 for 2-4 bits (runs on tf.lite / TFLM), SUB8_FULLY_CONNECTED for "
+     "1/5/6/7 bits; `dense` mode packs every layer at its own bit width. Float = the float32 TFLite model "
+     "of the same network. Weights/biases/graph split the auto-mode file; graph = flatbuffer structure, "
+     "quantization parameters and metadata. Arena = activation-arena estimate (largest input + output "
+     "of one operator, 16-byte aligned; no scratch buffers).",
+     [("model", "model"), ("weight bits", "weight_bits"), ("bytes (auto)", "model_bytes"),
+      ("ratio to float", "ratio_to_float"), ("bytes (dense)", "dense_model_bytes"),
+      ("dense ratio", "dense_ratio_to_float"), ("float bytes", "float_model_bytes"),
+      ("weights", "weights_bytes"), ("biases", "biases_bytes"), ("graph", "graph_bytes"),
+      ("arena est.", "arena_estimate_bytes")]),
+    ("inference", "Firmware: per-inference figures (QEMU)",
+     "From `firmware/bench.py`. **Instruction counts under QEMU `-icount`, not cycles**: QEMU counts "
+     "instructions retired; real cores take a different number of cycles (pipeline, memory wait states). "
+     "AArch64 (qemu-aarch64 user mode) has no instruction counter.",
+     [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
+      ("instructions", "instructions"), ("MACs", "macs"), ("flash bytes", "flash_bytes"),
+      ("RAM bytes", "ram_bytes"), ("model bytes", "model_bytes")]),
+]
+
+
+def render(records: list[dict]) -> str:
+    lines = ["# Benchmarks", "",
+             "Generated by `python -m bench.run` (`make bench`) from `bench/results.json`; do not edit by hand.",
+             ""]
+    known = {s[0] for s in SECTIONS}
+    for kind, title, text, cols in SECTIONS:
+        rows = [r for r in records if r.get("benchmark") == kind]
+        if not rows:
+            continue
+        rows.sort(key=lambda r: (str(r.get("board")), str(r.get("model")), -(r.get("weight_bits") or 0)))
+        lines += [f"## {title}", "", text, ""] + _commands(rows) + _machines(rows) + [""] + _table(rows, cols) + [""]
+    other = sorted({r.get("benchmark") for r in records} - known, key=str)
+    for kind in other:
+        rows = [r for r in records if r.get("benchmark") == kind]
+        cols = [(k, k) for k in rows[0] if k not in ("machine", "command", "date", "note")]
+        lines += [f"## {kind}", ""] + _commands(rows) + [""] + _table(rows, cols) + [""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+@cli_main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke test: tiny models, short audio, no firmware")
+    ap.add_argument("--run-dir", type=Path, help="a trained run directory (uses its model.tflite for the stream benchmark)")
+    ap.add_argument("--only", nargs="*", choices=list(MODULES), help="benchmark modules to run (default: all)")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="results JSON (default bench/results.json)")
+    ap.add_argument("--markdown", type=Path, default=MARKDOWN, help="markdown report (default BENCHMARKS.md)")
+    a = ap.parse_args(argv)
+    if a.run_dir is not None and not (a.run_dir / "model.tflite").is_file():
+        raise UserError(f"{a.run_dir}: no model.tflite (not a finished QAT run directory)")
+    mods = a.only if a.only else [m for m in MODULES if not (a.quick and m == "firmware")]
+    old = load_results(a.results)  # fail early on a broken results file
+    cmd = "python -m bench.run" + (" --quick" if a.quick else "") + (f" --run-dir {a.run_dir}" if a.run_dir else "")
+    from bench.host import machine
+
+    mach = machine()
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    new, failed = [], []
+    for name in mods:
+        try:
+            recs = MODULES[name](a.quick, a.run_dir)
+        except Exception as e:  # one broken module must not lose the others' records
+            traceback.print_exc()
+            print(f"bench: module '{name}' failed: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
+        for r in recs:
+            r.setdefault("command", cmd)
+            r.setdefault("machine", mach)
+            r.setdefault("date", now)
+            print(json.dumps({k: v for k, v in r.items() if k != "machine"}))
+        new += recs
+    merged = merge(load_results(a.results), new)
+    atomic_write_text(a.results, json.dumps(merged, indent=1) + "\n")
+    atomic_write_text(a.markdown, render(merged))
+    print(f"bench: {len(new)} records ({len(merged)} in {a.results}); {a.markdown} regenerated")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    main()
