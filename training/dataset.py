@@ -28,7 +28,7 @@ from training.features import LfbeParams, lfbe, stack_context, window_span
 
 SILENCE, UNKNOWN, KEYWORD = 0, 1, 2
 PAD_S = 0.35
-FEATURE_CACHE_VERSION = 4
+FEATURE_CACHE_VERSION = 5
 
 
 @dataclass
@@ -94,12 +94,40 @@ def _noise(cfg: Config, cache_dir: Path) -> list[np.ndarray]:
     return noise_source(cfg.data, cache_dir)
 
 
-def clip_windows(audio: np.ndarray, label: str, cfg: Config, p: LfbeParams, rng: np.random.Generator,
-                 augment=None) -> tuple[np.ndarray, np.ndarray]:
-    """Feature windows and labels for one clip (before normalization)."""
+def _with_context(audio: np.ndarray, p: LfbeParams, rng: np.random.Generator, left: np.ndarray | None,
+                  right: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """The clip between pieces of other utterances, as in running speech; (audio, offset of the clip).
+
+    Each side gets at least PAD_S of audio: a short gap, and with a neighbour clip its speech
+    (the tail of the left one, the head of the right one) beyond the gap.
+    """
     pad = int(PAD_S * p.sample_rate)
-    x = np.concatenate([np.zeros(pad, np.float32), audio, np.zeros(pad, np.float32)])
-    first, last = speech_frames(x, p)
+    parts_l = [np.zeros(int(rng.uniform(0.04, 0.3) * p.sample_rate), np.float32)]
+    if left is not None and len(left) >= p.window_samples:
+        _, l_last = speech_frames(left, p)
+        tail = left[: l_last * p.hop_samples + p.window_samples]
+        parts_l.insert(0, tail[-int(rng.uniform(0.2, 0.8) * p.sample_rate):])
+    lpart = np.concatenate(parts_l)
+    if len(lpart) < pad:
+        lpart = np.concatenate([np.zeros(pad - len(lpart), np.float32), lpart])
+    parts_r = [np.zeros(int(rng.uniform(0.04, 0.3) * p.sample_rate), np.float32)]
+    if right is not None and len(right) >= p.window_samples:
+        r_first, _ = speech_frames(right, p)
+        parts_r.append(right[r_first * p.hop_samples:][: int(rng.uniform(0.2, 0.8) * p.sample_rate)])
+    rpart = np.concatenate(parts_r)
+    if len(rpart) < pad:
+        rpart = np.concatenate([rpart, np.zeros(pad - len(rpart), np.float32)])
+    return np.concatenate([lpart, audio, rpart]).astype(np.float32), len(lpart)
+
+
+def clip_windows(audio: np.ndarray, label: str, cfg: Config, p: LfbeParams, rng: np.random.Generator,
+                 augment=None, left: np.ndarray | None = None,
+                 right: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Feature windows and labels for one clip (before normalization), optionally between neighbours."""
+    x, off = _with_context(audio, p, rng, left, right)
+    first, last = speech_frames(audio, p)
+    # frame t of x covers samples [t*hop, t*hop+win): shift the clip's speech frames by the offset
+    first, last = first + off // p.hop_samples, last + off // p.hop_samples
     if augment is not None:
         x = augment(x, rng)
     feats = lfbe(x, p)
@@ -164,15 +192,17 @@ def _worker_init(cfg_dict: dict, dataset: str) -> None:
 
 def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Windows of one clip (all its copies); its rng depends only on (seed, clip index)."""
-    path, label, seed, index, copies, split = job
+    path, label, seed, index, copies, split, neighbours = job
     cfg, p, augment = _WORKER["cfg"], _WORKER["p"], _WORKER["augment"]
     rng = np.random.default_rng([seed, index])
     audio = load_audio(path, p.sample_rate, quiet=True)
+    nb = [load_audio(n, p.sample_rate, quiet=True) if n else None for n in neighbours]
     xs, ys = [], []
     for k in range(copies):
-        # training: copy 0 clean, the others augmented; val/test: one augmented copy
+        # training: copy 0 clean, the others augmented; val/test: one augmented copy.
+        # Copy k uses neighbours 2k, 2k+1 (None = silence on that side).
         aug = augment if (k > 0 or split != "train") else None
-        w, y = clip_windows(audio, label, cfg, p, rng, aug)
+        w, y = clip_windows(audio, label, cfg, p, rng, aug, nb[2 * k], nb[2 * k + 1])
         xs.append(w)
         ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
@@ -202,7 +232,14 @@ def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
         raise UserError(f"{dataset}/manifest.csv: no clips in split '{split}'")
     seed = cfg.data.seed + {"train": 0, "val": 1, "test": 2}[split]
     copies = 1 + (max(0, cfg.data.augment_copies) if split == "train" and cfg.data.augment else 0)
-    jobs = [(str(c.path), c.label, seed, i, copies, split) for i, c in enumerate(clips)]
+    # running-speech context: each copy of a clip sits between pieces of other negative clips
+    # of the same split (or silence), so windows that straddle two words are seen in training
+    negs = [str(c.path) for c in clips if c.label == "negative"]
+    jobs = []
+    for i, c in enumerate(clips):
+        r = np.random.default_rng([seed, i, 7])
+        nb = tuple(negs[r.integers(len(negs))] if negs and r.random() < 0.6 else "" for _ in range(2 * copies))
+        jobs.append((str(c.path), c.label, seed, i, copies, split, nb))
     workers = workers or min(os.cpu_count() or 1, 8)
     bar = tqdm(total=len(jobs), desc=f"features {split}", disable=not progress, unit="clip", leave=False)
     results = []

@@ -132,15 +132,32 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
     ]
     if cfg.train.max_minutes > 0:
         cbs.append(_TimeLimit(cfg.train.max_minutes * 60))
+    cbs.append(_EpochLog(tag, epochs))
     cbs.extend(callbacks or [])
 
     def onehot(y):
         return np.eye(n_classes, dtype=np.float32)[y]
 
     model.fit(train[0], onehot(train[1]), validation_data=(val[0], onehot(val[1])), epochs=epochs,
-              batch_size=cfg.train.batch_size, shuffle=True, callbacks=cbs, verbose=2 if progress else 0)
+              batch_size=cfg.train.batch_size, shuffle=True, callbacks=cbs, verbose=1 if progress else 0)
     if best.is_file():
         model.load_weights(str(best))
+
+
+class _EpochLog:
+    """One line per finished epoch (the progress record when there is no terminal)."""
+
+    def __new__(cls, tag: str, epochs: int):
+        import tf_keras as keras
+
+        class EpochLog(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                items = " ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in
+                                 ("loss", "accuracy", "val_loss", "val_accuracy"))
+                log(f"{tag} epoch {epoch + 1}/{epochs}: {items}")
+
+        return EpochLog()
 
 
 class _TimeLimit:
