@@ -1,0 +1,250 @@
+/* kws_kbench: kernel bench and self-test of the optimized FULLY_CONNECTED kernels.
+ *
+ *   kws_kbench bench [bits...]       FFNN-250K (FC 1536->128, 3x 128->128, 128->12, ReLU between,
+ *                                    batch 1, random weights, fixed seed) with the reference kernel,
+ *                                    the optimized kernel and the float32 kernel; prints
+ *                                    KBENCH isa=.. bits=.. kernel=.. instructions=.. macs=.. weight_bytes=.. ok=..
+ *   kws_kbench test <trials> <seed>  random shapes (odd sizes, tails), bit widths, zero points,
+ *                                    multipliers, ReLU/none, bias/none, batches: optimized == reference
+ *                                    byte for byte; prints KTEST ... and exits 0 only when all pass.
+ * Instruction counts come from board_instructions() (qemu -icount shift=0: SysTick / PMU). */
+#include <string.h>
+#include "kws_board.h"
+#include "kws_kernels_opt.h"
+
+#if defined(__arm__) || defined(KBENCH_BAREMETAL)
+#define BIG __attribute__((section(".bigbss"), aligned(16)))
+#else
+#define BIG __attribute__((aligned(16)))
+#endif
+
+#define MAXW (1536 * 128)
+static int8_t w_int[MAXW] BIG;                 /* integer weights of one layer */
+static uint8_t w_ref[5][MAXW] BIG;             /* reference layout (0), per layer */
+static uint8_t w_opt[5][MAXW] BIG;             /* optimized layout, per layer */
+static float w_f32[MAXW + 4 * 128 * 128 + 128 * 12] BIG;
+static uint8_t scratch[2 * 2048 + 64] __attribute__((aligned(16)));
+static int32_t bias[5][128], row_sums[5][128], mult[5][128], shft[5][128];
+static int8_t act_ref[6][1536 * 3], act_opt[6][1536 * 3];
+static float act_f[6][1536], bias_f[5][128];
+
+static uint32_t rng = 1;
+static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 17; rng ^= rng << 5; return rng; }
+static int32_t rnd_range(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+static void put_u(const char *label, uint64_t v)
+{
+    char buf[24];
+    int i = sizeof buf - 1;
+    buf[i] = 0;
+    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
+    board_puts(label);
+    board_puts(buf + i);
+}
+
+static void put_i(const char *label, int64_t v)
+{
+    if (v < 0) { board_puts(label); put_u("-", (uint64_t)(-v)); }
+    else put_u(label, (uint64_t)v);
+}
+
+static int32_t parse_i(const char *s)
+{
+    int32_t v = 0;
+    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
+    return v;
+}
+
+static void random_weights(int32_t bits, int32_t n, int8_t *w)
+{
+    int32_t m = bits == 1 ? 1 : (1 << (bits - 1)) - 1;
+    for (int32_t i = 0; i < n; i++) {
+        if (bits == 1) w[i] = (rnd() & 1) ? 1 : -1;
+        else w[i] = (int8_t)rnd_range(bits == 8 ? -128 : -m - 1, m); /* full two's complement range */
+    }
+}
+
+static void reference(const kws_fc_params *p, int32_t batches, const int8_t *x, const uint8_t *w, const int32_t *b, int8_t *y)
+{
+    if (p->bits == 8) kws_fully_connected_s8(p, batches, x, (const int8_t *)w, b, y);
+    else kws_fully_connected_sub8(p, batches, x, w, b, y);
+}
+
+static void set_params(kws_fc_params *p, int32_t bits, int32_t layout, int32_t in_n, int32_t out_n, int32_t zp_in,
+                       int32_t zp_out, int relu, const int32_t *mu, const int32_t *sh)
+{
+    memset(p, 0, sizeof *p);
+    p->act.input_offset = -zp_in;
+    p->act.output_offset = zp_out;
+    p->act.act_min = relu ? (zp_out > -128 ? zp_out : -128) : -128;
+    p->act.act_max = 127;
+    p->in_features = in_n;
+    p->out_features = out_n;
+    p->multiplier = mu;
+    p->shift = sh;
+    p->bits = bits;
+    p->layout = layout;
+    p->row_bytes = kws_fc_opt_row_bytes(layout, bits, in_n);
+}
+
+/* ---------------- FFNN-250K bench ---------------- */
+
+static const int32_t dims[6] = {1536, 128, 128, 128, 128, 12};
+
+static int bench(int32_t bits)
+{
+    const int32_t lay = kws_fc_opt_preferred_layout(bits);
+    kws_fc_params pr[5], po[5];
+    kws_fc_opt_ctx ctx[5];
+    uint64_t macs = 0, bytes_ref = 0, bytes_opt = 0;
+    size_t fo = 0;
+    rng = 0x2545F491u + (uint32_t)bits;
+    for (int l = 0; l < 5; l++) {
+        const int32_t in_n = dims[l], out_n = dims[l + 1];
+        const int32_t zp_in = l == 0 ? rnd_range(-20, 20) : -128, zp_out = l == 4 ? rnd_range(-10, 10) : -128;
+        const int relu = l < 4;
+        random_weights(bits, in_n * out_n, w_int);
+        /* scale: keep the outputs spread over int8 */
+        int32_t wmax = bits == 1 ? 1 : (1 << (bits - 1));
+        double real = 60.0 / (double)(wmax * 60) / (double)(in_n > 256 ? 40 : 11);
+        for (int32_t o = 0; o < out_n; o++) {
+            kws_quantize_multiplier(real, &mult[l][o], &shft[l][o]);
+            bias[l][o] = rnd_range(-2000, 2000) * wmax;
+            bias_f[l][o] = (float)bias[l][o];
+        }
+        set_params(&pr[l], bits, 0, in_n, out_n, zp_in, zp_out, relu, mult[l], shft[l]);
+        set_params(&po[l], bits, lay, in_n, out_n, zp_in, zp_out, relu, mult[l], shft[l]);
+        kws_fc_opt_pack(0, bits, out_n, in_n, w_int, w_ref[l]);
+        if (lay >= 0) {
+            kws_fc_opt_pack(lay, bits, out_n, in_n, w_int, w_opt[l]);
+            kws_fc_opt_row_sums(&po[l], w_opt[l], row_sums[l]);
+            ctx[l].scratch = scratch;
+            ctx[l].row_sums = row_sums[l];
+            bytes_opt += (uint64_t)out_n * (uint64_t)po[l].row_bytes;
+        }
+        for (int32_t i = 0; i < in_n * out_n; i++) w_f32[fo + (size_t)i] = (float)w_int[i];
+        fo += (size_t)in_n * out_n;
+        macs += (uint64_t)in_n * out_n;
+        bytes_ref += (uint64_t)out_n * (uint64_t)pr[l].row_bytes;
+    }
+    for (int32_t i = 0; i < dims[0]; i++) {
+        act_ref[0][i] = act_opt[0][i] = (int8_t)rnd_range(-128, 127);
+        act_f[0][i] = (float)act_ref[0][i];
+    }
+    uint64_t t0 = board_instructions();
+    for (int l = 0; l < 5; l++) reference(&pr[l], 1, act_ref[l], w_ref[l], bias[l], act_ref[l + 1]);
+    uint64_t t1 = board_instructions();
+    int ok = 1;
+    uint64_t t2 = 0, t3 = 0;
+    if (lay >= 0 && kws_fc_opt_supported(bits, lay)) {
+        t2 = board_instructions();
+        for (int l = 0; l < 5; l++) kws_fully_connected_opt(&po[l], &ctx[l], 1, act_opt[l], w_opt[l], bias[l], act_opt[l + 1]);
+        t3 = board_instructions();
+        for (int l = 1; l < 6; l++)
+            if (memcmp(act_ref[l], act_opt[l], (size_t)dims[l]) != 0) ok = 0;
+    }
+    /* float32: the same layers on float activations */
+    uint64_t t4 = board_instructions();
+    fo = 0;
+    for (int l = 0; l < 5; l++) {
+        kws_fully_connected_f32(dims[l], dims[l + 1], act_f[l], w_f32 + fo, bias_f[l], l < 4, act_f[l + 1]);
+        fo += (size_t)dims[l] * dims[l + 1];
+    }
+    uint64_t t5 = board_instructions();
+    int spread = 0;
+    for (int32_t o = 0; o < 12; o++) if (act_ref[5][o] != act_ref[5][0]) spread = 1;
+    board_puts("KBENCH isa=reference");
+    put_u(" bits=", (uint64_t)bits); put_u(" instructions=", t1 - t0); put_u(" macs=", macs);
+    put_u(" weight_bytes=", bytes_ref); put_u(" spread=", (uint64_t)spread); board_puts("\n");
+    if (t3) {
+        board_puts("KBENCH isa="); board_puts(kws_fc_opt_isa);
+        put_u(" bits=", (uint64_t)bits); put_u(" instructions=", t3 - t2); put_u(" macs=", macs);
+        put_u(" weight_bytes=", bytes_opt); put_u(" layout=", (uint64_t)lay); put_u(" ok=", (uint64_t)ok); board_puts("\n");
+    }
+    if (bits == 8) {
+        board_puts("KBENCH isa=float bits=32");
+        put_u(" instructions=", t5 - t4); put_u(" macs=", macs); put_u(" weight_bytes=", macs * 4); board_puts("\n");
+    }
+    return ok;
+}
+
+/* ---------------- random-shape self-test ---------------- */
+
+static int selftest(int32_t trials, uint32_t seed)
+{
+    static const int32_t bit_list[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int32_t fails = 0, run = 0;
+    rng = seed ? seed : 1;
+    for (int32_t t = 0; t < trials; t++) {
+        int32_t bits = bit_list[rnd() % 8];
+        int32_t lay = kws_fc_opt_preferred_layout(bits);
+        if (lay < 0 || !kws_fc_opt_supported(bits, lay)) continue;
+        int32_t in_n = (rnd() % 4 == 0) ? rnd_range(1, 1536) : rnd_range(1, 200);
+        int32_t out_n = rnd_range(1, 23);
+        if ((int64_t)in_n * out_n > MAXW / 2) out_n = (MAXW / 2) / in_n;
+        int32_t batches = rnd_range(1, 3);
+        if (in_n * batches > 1536 * 3) batches = 1;
+        int32_t zp_in = rnd_range(-128, 127), zp_out = rnd_range(-128, 127);
+        int relu = (int)(rnd() & 1), has_bias = (rnd() % 4) != 0;
+        int32_t wmax = bits == 1 ? 1 : (1 << (bits - 1));
+        double real = 1.0 / (double)(wmax * 64) / (double)(in_n < 16 ? 4 : in_n / 4);
+        real *= (double)rnd_range(1, 200) / 20.0;
+        for (int32_t o = 0; o < out_n; o++) {
+            kws_quantize_multiplier(real * (double)rnd_range(50, 150) / 100.0, &mult[0][o], &shft[0][o]);
+            bias[0][o] = rnd_range(-(1 << 16), 1 << 16) * wmax;
+        }
+        kws_fc_params pr, po;
+        set_params(&pr, bits, 0, in_n, out_n, zp_in, zp_out, relu, mult[0], shft[0]);
+        set_params(&po, bits, lay, in_n, out_n, zp_in, zp_out, relu, mult[0], shft[0]);
+        random_weights(bits, in_n * out_n, w_int);
+        kws_fc_opt_pack(0, bits, out_n, in_n, w_int, w_ref[0]);
+        kws_fc_opt_pack(lay, bits, out_n, in_n, w_int, w_opt[0]);
+        kws_fc_opt_row_sums(&po, w_opt[0], row_sums[0]);
+        /* the C reader must give back the integer weights */
+        for (int32_t k = 0; k < 8; k++) {
+            int32_t o = rnd_range(0, out_n - 1), i = rnd_range(0, in_n - 1);
+            if (kws_fc_opt_weight(&po, w_opt[0], o, i) != w_int[o * in_n + i]) { fails++; board_puts("KTEST reader mismatch\n"); break; }
+        }
+        for (int32_t i = 0; i < in_n * batches; i++) act_ref[0][i] = (int8_t)rnd_range(-128, 127);
+        memset(act_ref[1], 0x55, (size_t)out_n * batches);
+        memset(act_opt[1], 0xAA, (size_t)out_n * batches);
+        kws_fc_opt_ctx ctx = {scratch, row_sums[0]};
+        if (kws_fc_opt_scratch_bytes(&po) > sizeof scratch) continue;
+        reference(&pr, batches, act_ref[0], w_ref[0], has_bias ? bias[0] : NULL, act_ref[1]);
+        kws_fully_connected_opt(&po, &ctx, batches, act_ref[0], w_opt[0], has_bias ? bias[0] : NULL, act_opt[1]);
+        run++;
+        if (memcmp(act_ref[1], act_opt[1], (size_t)out_n * batches) != 0) {
+            fails++;
+            if (fails <= 10) {
+                board_puts("KTEST mismatch");
+                put_u(" bits=", (uint64_t)bits); put_u(" layout=", (uint64_t)lay); put_u(" in=", (uint64_t)in_n);
+                put_u(" out=", (uint64_t)out_n); put_u(" batches=", (uint64_t)batches); put_i(" zp_in=", zp_in);
+                put_i(" zp_out=", zp_out); put_u(" relu=", (uint64_t)relu); put_u(" bias=", (uint64_t)has_bias);
+                for (int32_t o = 0; o < out_n * batches; o++)
+                    if (act_ref[1][o] != act_opt[1][o]) { put_u(" first=", (uint64_t)o); put_i(" ref=", act_ref[1][o]); put_i(" opt=", act_opt[1][o]); break; }
+                board_puts("\n");
+            }
+        }
+    }
+    board_puts("KTEST isa="); board_puts(kws_fc_opt_isa);
+    put_u(" run=", (uint64_t)run); put_u(" fail=", (uint64_t)fails); board_puts("\n");
+    return fails == 0 && run > 0;
+}
+
+int main(int argc, char **argv)
+{
+    board_init(&argc, &argv);
+    if (argc >= 2 && strcmp(argv[1], "test") == 0) {
+        int32_t trials = argc >= 3 ? parse_i(argv[2]) : 200;
+        uint32_t seed = argc >= 4 ? (uint32_t)parse_i(argv[3]) : 1;
+        return selftest(trials, seed) ? 0 : 1;
+    }
+    int ok = 1;
+    if (argc >= 3) {
+        for (int a = 2; a < argc; a++) ok &= bench(parse_i(argv[a]));
+    } else {
+        static const int32_t all[] = {8, 5, 4, 2, 1};
+        for (int a = 0; a < 5; a++) ok &= bench(all[a]);
+    }
+    return ok ? 0 : 1;
+}

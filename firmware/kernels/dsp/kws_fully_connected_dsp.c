@@ -1,0 +1,279 @@
+/* kws_fully_connected_dsp: FULLY_CONNECTED for Cortex-M cores with the DSP extension (M4, M7,
+ * M33...): int8 activations x 1..8-bit weights, bit-exact with kws_fully_connected_s8/_sub8.
+ *
+ *   k = 8, layout 0 (plain int8): activations widened once per layer to int16 pairs in SXTB16
+ *          order (x0,x2)(x1,x3); weights sign-extended by SXTB16 / SXTB16 ROR 8; two SMLAD per
+ *          four weights, four rows per pass.
+ *   k = 2..7, layout 2: activations widened once per layer to int16 pairs (x0,x1); one 32-bit
+ *          load of weights and one AND (shifted operand) fill both 16-bit lanes of an SMLAD with
+ *          biased unsigned fields u = w + 2^(k-1); the bias is removed with one sum of the
+ *          activations per layer: sum x*w = sum x*u - 2^(k-1) * sum x. Four rows per pass.
+ *   k = 1, layout 2: activations x' = x + 128 (uint8) reordered once per layer so that the
+ *          byte-wise UADD8 t,t,t (GE = bit 7 of each byte, then t <<= 1) selects four of them
+ *          with SEL, summed by USADA8: T = sum x' where bit = 1, sum x'*w = 2T - sum x'.
+ * The input offset enters through the prepare-time row sums: sum (x+off)*w = sum x*w + off*sum w.
+ * See docs/kernels.md. */
+#include <string.h>
+#include <arm_acle.h>
+#include "kws_kernels_opt.h"
+
+#if !defined(__ARM_FEATURE_DSP)
+#error "kws_fully_connected_dsp needs the Arm DSP extension (e.g. -mcpu=cortex-m4)"
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+
+const char kws_fc_opt_isa[] = "dsp";
+
+int kws_fc_opt_supported(int32_t bits, int32_t layout)
+{
+    if (layout == KWS_LAYOUT_ROW_LSB) return bits == 8;
+    if (layout == KWS_LAYOUT_R4_WORDS) return bits >= 1 && bits <= 7;
+    return 0;
+}
+
+int32_t kws_fc_opt_preferred_layout(int32_t bits)
+{
+    return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 7 ? KWS_LAYOUT_R4_WORDS : -1);
+}
+
+size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
+{
+    return 2u * (((size_t)p->in_features + 31u) & ~(size_t)31u) + 16u;
+}
+
+INLINE uint32_t ror32(uint32_t v, unsigned r) { return (v >> r) | (v << (32u - r)); }
+#define __ror ror32
+
+INLINE uint32_t load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4); /* LDR, unaligned allowed on ARMv7E-M */
+    return v;
+}
+
+INLINE int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, const kws_fc_opt_ctx *ctx, int32_t off, int32_t o)
+{
+    uint32_t a = (uint32_t)acc + (uint32_t)corr + (uint32_t)off * (uint32_t)ctx->row_sums[o];
+    if (bias) a += (uint32_t)bias[o];
+    return (int32_t)a;
+}
+
+/* ---------------- k = 8, plain int8 weights ---------------- */
+
+KWS_NO_VECTORIZE
+static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                  const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t n4 = in_n >> 2;
+    uint32_t *xs = ctx->scratch;
+    for (int32_t g = 0; g < n4; g++) {
+        uint32_t v = load32(x + 4 * g);
+        xs[2 * g] = __sxtb16(v);
+        xs[2 * g + 1] = __sxtb16(__ror(v, 8));
+    }
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
+        const uint32_t *xp = xs;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t g = 0; g < n4; g++) {
+            uint32_t xa = xp[0], xb = xp[1], v;
+            xp += 2;
+            v = load32(w0); w0 += 4; a0 = __smlad(__sxtb16(v), xa, a0); a0 = __smlad(__sxtb16(__ror(v, 8)), xb, a0);
+            v = load32(w1); w1 += 4; a1 = __smlad(__sxtb16(v), xa, a1); a1 = __smlad(__sxtb16(__ror(v, 8)), xb, a1);
+            v = load32(w2); w2 += 4; a2 = __smlad(__sxtb16(v), xa, a2); a2 = __smlad(__sxtb16(__ror(v, 8)), xb, a2);
+            v = load32(w3); w3 += 4; a3 = __smlad(__sxtb16(v), xa, a3); a3 = __smlad(__sxtb16(__ror(v, 8)), xb, a3);
+        }
+        for (int32_t i = n4 * 4; i < in_n; i++) {
+            int32_t xi = x[i];
+            a0 += xi * *w0++; a1 += xi * *w1++; a2 += xi * *w2++; a3 += xi * *w3++;
+        }
+        y[o] = kws_fc_opt_requant(finish(a0, 0, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
+        y[o + 1] = kws_fc_opt_requant(finish(a1, 0, bias, ctx, off, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
+        y[o + 2] = kws_fc_opt_requant(finish(a2, 0, bias, ctx, off, o + 2), p->multiplier[o + 2], p->shift[o + 2], &p->act);
+        y[o + 3] = kws_fc_opt_requant(finish(a3, 0, bias, ctx, off, o + 3), p->multiplier[o + 3], p->shift[o + 3], &p->act);
+    }
+    for (; o < out_n; o++) {
+        const int8_t *w0 = w + (size_t)o * in_n;
+        const uint32_t *xp = xs;
+        int32_t a0 = 0;
+        for (int32_t g = 0; g < n4; g++, xp += 2, w0 += 4) {
+            uint32_t v = load32(w0);
+            a0 = __smlad(__sxtb16(v), xp[0], a0);
+            a0 = __smlad(__sxtb16(__ror(v, 8)), xp[1], a0);
+        }
+        for (int32_t i = n4 * 4; i < in_n; i++) a0 += (int32_t)x[i] * *w0++;
+        y[o] = kws_fc_opt_requant(finish(a0, 0, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
+    }
+}
+
+/* ---------------- k = 2..7, layout 2: biased fields in 16-bit lanes ---------------- */
+
+/* x -> int16 in natural order, zero padded to whole words of weights; returns sum x */
+KWS_NO_VECTORIZE
+static int32_t widen16(const int8_t *x, int32_t in_n, int32_t padded, int16_t *xs)
+{
+    int32_t s = 0, i = 0;
+    for (; i + 4 <= in_n; i += 4) {
+        uint32_t v = load32(x + i);
+        uint32_t e = __sxtb16(v), od = __sxtb16(__ror(v, 8));    /* (x0,x2) (x1,x3) */
+        uint32_t lo = (e & 0xFFFFu) | (od << 16), hi = (od & 0xFFFF0000u) | (e >> 16); /* (x0,x1) (x2,x3) */
+        memcpy(xs + i, &lo, 4);
+        memcpy(xs + i + 2, &hi, 4);
+        s = __smlad(e, 0x00010001, s);
+        s = __smlad(od, 0x00010001, s);
+    }
+    for (; i < in_n; i++) { xs[i] = x[i]; s += x[i]; }
+    for (; i < padded; i++) xs[i] = 0;
+    return s;
+}
+
+/* one 32-bit word of fields against the F activation pairs x0..x7 (terms j >= F vanish at compile time) */
+#define LT(acc, v, j) if ((j) < F) acc = __smlad(((v) >> (K * (j))) & M, x##j, acc)
+#define LANE_MAC(acc, v)                                                                  \
+    do { LT(acc, v, 0); LT(acc, v, 1); LT(acc, v, 2); LT(acc, v, 3);                      \
+         LT(acc, v, 4); LT(acc, v, 5); LT(acc, v, 6); LT(acc, v, 7); } while (0)
+#define LX(j) if ((j) < F) x##j = xp[j]
+
+INLINE void fc_lanes_k(const int32_t K, const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x,
+                       const uint32_t *w, const int32_t *bias, int8_t *y)
+{
+    const int32_t F = 16 / K, per = 2 * F;
+    uint32_t M = ((1u << K) - 1u) * 0x00010001u;
+    __asm__("" : "+r"(M)); /* keep the mask in a register: AND Rd, Rmask, Rw, LSR #s is one instruction */
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t W = (in_n + per - 1) / per;
+    int16_t *xs = ctx->scratch;
+    const int32_t sx = widen16(x, in_n, W * per, xs);
+    const int32_t corr = -(int32_t)((uint32_t)sx << (K - 1));
+    uint32_t x0 = 0, x1 = 0, x2 = 0, x3 = 0, x4 = 0, x5 = 0, x6 = 0, x7 = 0;
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        const uint32_t *xp = (const uint32_t *)(const void *)xs;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t c = 0; c < W; c++) {
+            LX(0); LX(1); LX(2); LX(3); LX(4); LX(5); LX(6); LX(7);
+            xp += F;
+            uint32_t v0 = w[0], v1 = w[1], v2 = w[2], v3 = w[3];
+            w += 4;
+            LANE_MAC(a0, v0);
+            LANE_MAC(a1, v1);
+            LANE_MAC(a2, v2);
+            LANE_MAC(a3, v3);
+        }
+        y[o] = kws_fc_opt_requant(finish(a0, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
+        y[o + 1] = kws_fc_opt_requant(finish(a1, corr, bias, ctx, off, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
+        y[o + 2] = kws_fc_opt_requant(finish(a2, corr, bias, ctx, off, o + 2), p->multiplier[o + 2], p->shift[o + 2], &p->act);
+        y[o + 3] = kws_fc_opt_requant(finish(a3, corr, bias, ctx, off, o + 3), p->multiplier[o + 3], p->shift[o + 3], &p->act);
+    }
+    /* last group of G < 4 rows: its words are interleaved G-wise */
+    const int32_t G = out_n - o;
+    for (int32_t r = 0; r < G; r++) {
+        const uint32_t *xp = (const uint32_t *)(const void *)xs;
+        const uint32_t *wr = w + r;
+        int32_t a = 0;
+        for (int32_t c = 0; c < W; c++, xp += F, wr += G) {
+            LX(0); LX(1); LX(2); LX(3); LX(4); LX(5); LX(6); LX(7);
+            LANE_MAC(a, *wr);
+        }
+        y[o + r] = kws_fc_opt_requant(finish(a, corr, bias, ctx, off, o + r), p->multiplier[o + r], p->shift[o + r], &p->act);
+    }
+}
+
+KWS_NO_VECTORIZE static void fc_k2(const kws_fc_params *p, const kws_fc_opt_ctx *c, const int8_t *x, const uint32_t *w, const int32_t *b, int8_t *y) { fc_lanes_k(2, p, c, x, w, b, y); }
+KWS_NO_VECTORIZE static void fc_k3(const kws_fc_params *p, const kws_fc_opt_ctx *c, const int8_t *x, const uint32_t *w, const int32_t *b, int8_t *y) { fc_lanes_k(3, p, c, x, w, b, y); }
+KWS_NO_VECTORIZE static void fc_k4(const kws_fc_params *p, const kws_fc_opt_ctx *c, const int8_t *x, const uint32_t *w, const int32_t *b, int8_t *y) { fc_lanes_k(4, p, c, x, w, b, y); }
+KWS_NO_VECTORIZE static void fc_k5(const kws_fc_params *p, const kws_fc_opt_ctx *c, const int8_t *x, const uint32_t *w, const int32_t *b, int8_t *y) { fc_lanes_k(5, p, c, x, w, b, y); }
+KWS_NO_VECTORIZE static void fc_k6(const kws_fc_params *p, const kws_fc_opt_ctx *c, const int8_t *x, const uint32_t *w, const int32_t *b, int8_t *y) { fc_lanes_k(6, p, c, x, w, b, y); }
+KWS_NO_VECTORIZE static void fc_k7(const kws_fc_params *p, const kws_fc_opt_ctx *c, const int8_t *x, const uint32_t *w, const int32_t *b, int8_t *y) { fc_lanes_k(7, p, c, x, w, b, y); }
+
+/* ---------------- k = 1, layout 2: UADD8 / SEL / USADA8 ---------------- */
+
+/* x' = x + 128 as bytes; word 8c+j holds x'[32c+7-j], x'[32c+15-j], x'[32c+23-j], x'[32c+31-j];
+ * zero padded; returns sum x' */
+KWS_NO_VECTORIZE
+static int32_t reorder_bits(const int8_t *x, int32_t in_n, int32_t W, uint8_t *xs)
+{
+    int32_t s = 0;
+    memset(xs, 0, (size_t)W * 32u);
+    for (int32_t i = 0; i < in_n; i++) {
+        int32_t c = i >> 5, b = (i >> 3) & 3, j = 7 - (i & 7);
+        uint8_t v = (uint8_t)(x[i] + 128);
+        xs[c * 32 + j * 4 + b] = v;
+        s += v;
+    }
+    return s;
+}
+
+/* one column (32 inputs) of a group of four rows */
+#define BIT_STEP                                                              \
+    "ldr   %[xv], [%[xp]], #4\n\t"                                           \
+    "uadd8 %[t0], %[t0], %[t0]\n\tsel %[s], %[xv], %[z]\n\tusada8 %[a0], %[s], %[z], %[a0]\n\t" \
+    "uadd8 %[t1], %[t1], %[t1]\n\tsel %[s], %[xv], %[z]\n\tusada8 %[a1], %[s], %[z], %[a1]\n\t" \
+    "uadd8 %[t2], %[t2], %[t2]\n\tsel %[s], %[xv], %[z]\n\tusada8 %[a2], %[s], %[z], %[a2]\n\t" \
+    "uadd8 %[t3], %[t3], %[t3]\n\tsel %[s], %[xv], %[z]\n\tusada8 %[a3], %[s], %[z], %[a3]\n\t"
+
+KWS_NO_VECTORIZE
+static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint32_t *w,
+                  const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t W = (in_n + 31) >> 5;
+    uint8_t *xs = ctx->scratch;
+    const int32_t sx = reorder_bits(x, in_n, W, xs);
+    /* sum (x+off)*w = 2T - sum x' + (off - 128) * sum w */
+    const int32_t corr = -sx, off2 = off - 128;
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        const uint32_t *xp = (const uint32_t *)(const void *)xs;
+        uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t c = 0; c < W; c++) {
+            uint32_t t0 = w[0], t1 = w[1], t2 = w[2], t3 = w[3], xv, s;
+            w += 4;
+            __asm__("" BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP
+                    : [t0] "+r"(t0), [t1] "+r"(t1), [t2] "+r"(t2), [t3] "+r"(t3), [a0] "+r"(a0), [a1] "+r"(a1),
+                      [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [xv] "=&r"(xv), [s] "=&r"(s)
+                    : [z] "r"(0u)
+                    : "cc", "memory");
+        }
+        y[o] = kws_fc_opt_requant(finish((int32_t)(2 * a0), corr, bias, ctx, off2, o), p->multiplier[o], p->shift[o], &p->act);
+        y[o + 1] = kws_fc_opt_requant(finish((int32_t)(2 * a1), corr, bias, ctx, off2, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
+        y[o + 2] = kws_fc_opt_requant(finish((int32_t)(2 * a2), corr, bias, ctx, off2, o + 2), p->multiplier[o + 2], p->shift[o + 2], &p->act);
+        y[o + 3] = kws_fc_opt_requant(finish((int32_t)(2 * a3), corr, bias, ctx, off2, o + 3), p->multiplier[o + 3], p->shift[o + 3], &p->act);
+    }
+    const int32_t G = out_n - o;
+    for (int32_t r = 0; r < G; r++) {
+        const uint8_t *xb = xs;
+        uint32_t a = 0;
+        for (int32_t c = 0; c < W; c++) {
+            uint32_t t = w[c * G + r];
+            for (int j = 0; j < 8; j++, xb += 4)
+                for (int b = 0; b < 4; b++)
+                    if ((t >> (8 * b + 7 - j)) & 1u) a += xb[b];
+        }
+        y[o + r] = kws_fc_opt_requant(finish((int32_t)(2 * a), corr, bias, ctx, off2, o + r), p->multiplier[o + r], p->shift[o + r], &p->act);
+    }
+}
+
+void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
+                             const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
+{
+    const uint32_t *w32 = (const uint32_t *)(const void *)weights;
+    for (int32_t b = 0; b < batches; b++) {
+        const int8_t *x = input + (size_t)b * p->in_features;
+        int8_t *y = output + (size_t)b * p->out_features;
+        switch (p->layout == KWS_LAYOUT_ROW_LSB ? 8 : p->bits) {
+        case 8: fc_s8(p, ctx, x, (const int8_t *)weights, bias, y); break;
+        case 1: fc_k1(p, ctx, x, w32, bias, y); break;
+        case 2: fc_k2(p, ctx, x, w32, bias, y); break;
+        case 3: fc_k3(p, ctx, x, w32, bias, y); break;
+        case 4: fc_k4(p, ctx, x, w32, bias, y); break;
+        case 5: fc_k5(p, ctx, x, w32, bias, y); break;
+        case 6: fc_k6(p, ctx, x, w32, bias, y); break;
+        case 7: fc_k7(p, ctx, x, w32, bias, y); break;
+        default: break;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+/* kws_fc_opt_layouts.c - the C reader, packer and prepare-time helpers of the optimized
+ * kernels' weight layouts (docs/formats.md layouts 2 "r4_words" and 3 "r4_nib32").
+ * Not speed-critical: used at prepare time, by the kernel bench and by the self-test. */
+#include <string.h>
+#include "kws_kernels_opt.h"
+
+int32_t kws_fc_opt_words_per(int32_t bits)
+{
+    if (bits == 1) return 32;
+    if (bits >= 2 && bits <= 7) return 2 * (16 / bits);
+    return -1;
+}
+
+int32_t kws_fc_opt_row_bytes(int32_t layout, int32_t bits, int32_t in_features)
+{
+    if (in_features < 1 || bits < 1 || bits > 8) return -1;
+    switch (layout) {
+    case KWS_LAYOUT_ROW_LSB: return (int32_t)(((int64_t)in_features * bits + 7) / 8);
+    case KWS_LAYOUT_R4_WORDS: {
+        int32_t n = kws_fc_opt_words_per(bits);
+        return n < 0 ? -1 : 4 * ((in_features + n - 1) / n);
+    }
+    case KWS_LAYOUT_R4_NIB32: return bits <= 4 ? 16 * ((in_features + 31) / 32) : -1;
+    default: return -1;
+    }
+}
+
+/* byte offset of (row o, unit c) in a 4-row-interleaved layout with unit_bytes per unit */
+static size_t r4_offset(int32_t out_n, int32_t row_bytes, int32_t o, int32_t c, int32_t unit_bytes)
+{
+    int32_t g0 = o & ~3, G = out_n - g0 < 4 ? out_n - g0 : 4;
+    return (size_t)g0 * (size_t)row_bytes + ((size_t)c * (size_t)G + (size_t)(o - g0)) * (size_t)unit_bytes;
+}
+
+/* k-bit field value -> integer weight (two's complement; k = 1: 1 -> +1, 0 -> -1) */
+static int32_t field_value(uint32_t f, int32_t k)
+{
+    if (k == 1) return f ? 1 : -1;
+    uint32_t s = 1u << (k - 1);
+    return (int32_t)(f ^ s) - (int32_t)s;
+}
+
+int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, int32_t i)
+{
+    const int32_t k = p->bits, in_n = p->in_features;
+    const int32_t rb = kws_fc_opt_row_bytes(p->layout, k, in_n);
+    if (p->layout == KWS_LAYOUT_ROW_LSB) {
+        if (k == 8) return (int8_t)w[(size_t)o * in_n + i];
+        const uint8_t *row = w + (size_t)o * rb;
+        uint32_t bit = (uint32_t)i * (uint32_t)k;
+        uint32_t v = row[bit >> 3];
+        if ((bit & 7) + (uint32_t)k > 8) v |= (uint32_t)row[(bit >> 3) + 1] << 8;
+        return field_value((v >> (bit & 7)) & ((1u << k) - 1u), k);
+    }
+    if (p->layout == KWS_LAYOUT_R4_WORDS) {
+        const int32_t n = kws_fc_opt_words_per(k);
+        const uint8_t *b = w + r4_offset(p->out_features, rb, o, i / n, 4);
+        uint32_t word = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        int32_t j = i % n;
+        if (k == 1) return (word >> j) & 1u ? 1 : -1;
+        uint32_t pos = (uint32_t)(j & 1) * 16u + (uint32_t)(j >> 1) * (uint32_t)k;
+        return (int32_t)((word >> pos) & ((1u << k) - 1u)) - (1 << (k - 1));
+    }
+    /* KWS_LAYOUT_R4_NIB32 */
+    const uint8_t *blk = w + r4_offset(p->out_features, rb, o, i / 32, 16);
+    int32_t j = i % 32;
+    uint32_t nib = j < 16 ? blk[j] & 0xFu : blk[j - 16] >> 4;
+    return (int32_t)nib - 8;
+}
+
+void kws_fc_opt_pack(int32_t layout, int32_t k, int32_t out_n, int32_t in_n, const int8_t *w, uint8_t *packed)
+{
+    const int32_t rb = kws_fc_opt_row_bytes(layout, k, in_n);
+    memset(packed, 0, (size_t)out_n * (size_t)rb);
+    for (int32_t o = 0; o < out_n; o++) {
+        for (int32_t i = 0; i < in_n; i++) {
+            int32_t v = w[(size_t)o * in_n + i];
+            if (layout == KWS_LAYOUT_ROW_LSB) {
+                if (k == 8) { packed[(size_t)o * in_n + i] = (uint8_t)v; continue; }
+                uint32_t f = k == 1 ? (v > 0) : ((uint32_t)v & ((1u << k) - 1u));
+                uint32_t bit = (uint32_t)i * (uint32_t)k;
+                uint8_t *row = packed + (size_t)o * rb;
+                row[bit >> 3] |= (uint8_t)(f << (bit & 7));
+                if ((bit & 7) + (uint32_t)k > 8) row[(bit >> 3) + 1] |= (uint8_t)(f >> (8 - (bit & 7)));
+            } else if (layout == KWS_LAYOUT_R4_WORDS) {
+                const int32_t n = kws_fc_opt_words_per(k);
+                uint8_t *b = packed + r4_offset(out_n, rb, o, i / n, 4);
+                int32_t j = i % n;
+                uint32_t pos, f;
+                if (k == 1) { pos = (uint32_t)j; f = v > 0; }
+                else { pos = (uint32_t)(j & 1) * 16u + (uint32_t)(j >> 1) * (uint32_t)k; f = (uint32_t)(v + (1 << (k - 1))); }
+                uint32_t word = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+                word |= f << pos;
+                b[0] = (uint8_t)word; b[1] = (uint8_t)(word >> 8); b[2] = (uint8_t)(word >> 16); b[3] = (uint8_t)(word >> 24);
+            } else {
+                uint8_t *blk = packed + r4_offset(out_n, rb, o, i / 32, 16);
+                int32_t j = i % 32;
+                uint32_t u = (uint32_t)(v + 8);
+                if (j < 16) blk[j] |= (uint8_t)u;
+                else blk[j - 16] |= (uint8_t)(u << 4);
+            }
+        }
+    }
+}
+
+void kws_fc_opt_row_sums(const kws_fc_params *p, const uint8_t *weights, int32_t *row_sums)
+{
+    for (int32_t o = 0; o < p->out_features; o++) {
+        int32_t s = 0;
+        for (int32_t i = 0; i < p->in_features; i++) s += kws_fc_opt_weight(p, weights, o, i);
+        row_sums[o] = s;
+    }
+}

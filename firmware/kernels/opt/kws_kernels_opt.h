@@ -1,0 +1,81 @@
+/*
+ * kws_kernels_opt.h - optimized FULLY_CONNECTED kernels (Cortex-M DSP, Helium/MVE, AArch64 NEON)
+ * and the kernel-specific weight layouts they read (docs/formats.md, layouts 2 and 3;
+ * docs/kernels.md for the design and the figures).
+ *
+ * One signature for every ISA: the reference kernel's (kws_fully_connected_s8 / _sub8) plus a
+ * context with a scratch buffer and the per-row weight sums computed once at prepare time.
+ * Exactly one ISA file is linked per target (kernels/optimized.mk), and it defines
+ * kws_fully_connected_opt / kws_fc_opt_supported / kws_fc_opt_isa. Every result is bit-exact
+ * with the reference: the integer sums are the same modulo 2^32 and the requantization is
+ * kws_multiply_by_quantized_multiplier.
+ */
+#ifndef KWS_KERNELS_OPT_H
+#define KWS_KERNELS_OPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kws_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Weight layouts (p->layout, p->bits):
+ *   0 / k=8  plain int8 [out][in] (TFLite INT8 FULLY_CONNECTED weights)
+ *   0 / k=1..7 row_lsb (docs/formats.md layout 0; the reference's)
+ *   2 / k=1..7 r4_words: rows in groups of 4, each row cut into 32-bit words, the words of the
+ *              group's rows interleaved; k>=2: biased unsigned fields in two 16-bit lanes (SMLAD)
+ *   3 / k=2..4 r4_nib32: rows in groups of 4, blocks of 32 weights in 16 bytes, biased unsigned
+ *              nibbles, low nibble = weight j, high nibble = weight 16+j (VMLADAV / SDOT / SMLAL) */
+enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3 };
+
+typedef struct {
+    void *scratch;            /* kws_fc_opt_scratch_bytes(p) bytes, 16-byte aligned */
+    const int32_t *row_sums;  /* [out_features]: sum of the integer weights of each row */
+} kws_fc_opt_ctx;
+
+/* ---- layouts (kernels/opt/kws_fc_opt_layouts.c) ---- */
+/* Bytes per output row of a layout, or -1 when the layout cannot hold k-bit weights. */
+int32_t kws_fc_opt_row_bytes(int32_t layout, int32_t bits, int32_t in_features);
+/* Weights per 32-bit word of layout 2 (k=1: 32; k=2..7: 2*floor(16/k)). */
+int32_t kws_fc_opt_words_per(int32_t bits);
+/* The C reader: integer weight w[o][i] of a packed matrix (p->layout, p->bits, p->in_features,
+ * p->out_features). Slow; for prepare and tests. */
+int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *weights, int32_t o, int32_t i);
+/* The C packer (for the kernel bench and the firmware self-test; the converter's is Python):
+ * w[out][in] integer weights -> packed bytes (out * row_bytes), padding 0. */
+void kws_fc_opt_pack(int32_t layout, int32_t bits, int32_t out_features, int32_t in_features,
+                     const int8_t *w, uint8_t *packed);
+/* Prepare: row_sums[o] = sum_i w[o][i]. */
+void kws_fc_opt_row_sums(const kws_fc_params *p, const uint8_t *weights, int32_t *row_sums);
+/* Scratch the linked kernel needs for p (0 when none). */
+size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p);
+
+/* ---- the linked ISA (kernels/dsp|mve|neon/) ---- */
+extern const char kws_fc_opt_isa[];   /* "dsp", "mve", "neon", "neon_dotprod" */
+int kws_fc_opt_supported(int32_t bits, int32_t layout);
+/* the layout this ISA's kernel wants for k-bit weights (a converter choice), -1 if none */
+int32_t kws_fc_opt_preferred_layout(int32_t bits);
+void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
+                             const int8_t *input, const uint8_t *weights, const int32_t *bias,
+                             int8_t *output);
+
+/* shared epilogue: acc (int32, bias and offsets included) -> int8 output, as the reference */
+static inline int8_t kws_fc_opt_requant(int32_t acc, int32_t mult, int32_t shift, const kws_act_params *a)
+{
+    acc = kws_multiply_by_quantized_multiplier(acc, mult, shift) + a->output_offset;
+    if (acc < a->act_min) acc = a->act_min;
+    if (acc > a->act_max) acc = a->act_max;
+    return (int8_t)acc;
+}
+
+/* ---- float32 kernel for the "x times less CPU than float" comparison (kernels/float/) ---- */
+/* y[o] = b[o] + sum_i w[o][i] * x[i], then max(0, .) when relu; w row-major [out][in]. */
+void kws_fully_connected_f32(int32_t in_features, int32_t out_features, const float *x, const float *w,
+                             const float *bias, int relu, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

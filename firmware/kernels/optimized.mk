@@ -1,0 +1,43 @@
+# kernels/optimized.mk - the optimized FULLY_CONNECTED kernels and the kernel bench per target.
+# Included by firmware/Makefile; everything here is additive (own variables and targets).
+#   make -C firmware kbench           kws_kbench.elf for every Cortex-M board + the AArch64 bare-metal images
+#   make -C firmware kbench-mps2-an386
+# OPT_SRC_<board>: the ISA file linked for that board (exactly one defines kws_fully_connected_opt).
+
+OPT_COMMON_SRC := kernels/opt/kws_fc_opt_layouts.c kernels/float/kws_fully_connected_f32.c
+OPT_ISA_mps2-an386 := kernels/dsp/kws_fully_connected_dsp.c
+OPT_ISA_mps2-an500 := kernels/dsp/kws_fully_connected_dsp.c
+OPT_ISA_mps3-an547 := kernels/mve/kws_fully_connected_mve.c
+OPT_SRC_mps2-an386 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an386)
+OPT_SRC_mps2-an500 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an500)
+OPT_SRC_mps3-an547 := $(OPT_COMMON_SRC) $(OPT_ISA_mps3-an547)
+OPT_HDRS := kernels/opt/kws_kernels_opt.h
+OPT_CFLAGS := -Ikernels/opt
+KBENCH_REF_SRC := kernels/reference/kws_fully_connected_s8.c kernels/reference/kws_fully_connected_sub8.c runtime/kws_quant.c
+
+.PHONY: kbench kbench-a64 $(addprefix kbench-,$(CM_BOARDS))
+kbench: $(addprefix kbench-,$(CM_BOARDS)) kbench-a64
+
+define KBENCH_CM
+kbench-$(1): $(BUILD)/$(1)/kws_kbench.elf
+$(BUILD)/$(1)/kws_kbench.elf: app/kws_kbench.c $(OPT_SRC_$(1)) $(KBENCH_REF_SRC) $(CM_BOARD_SRC) $(HDRS) $(OPT_HDRS) boards/$(1)/linker.ld
+	@mkdir -p $$(dir $$@)
+	$(ARM_CC) $(CM_CFLAGS) $(OPT_CFLAGS) $(CPU_$(1)) -Iboards/$(1) $(CM_LDFLAGS) -Tboards/$(1)/linker.ld \
+	  -o $$@ app/kws_kbench.c $(OPT_SRC_$(1)) $(KBENCH_REF_SRC) $(CM_BOARD_SRC) -lm -lc -lgcc
+endef
+$(foreach b,$(CM_BOARDS),$(eval $(call KBENCH_CM,$(b))))
+
+# AArch64 bare metal (qemu-system-aarch64 -M virt -icount, PMU INST_RETIRED): the firmware's
+# boards/aarch64-virt board layer, one image per ISA level (armv8.0 for cortex-a53, armv8.2+dotprod for a76)
+A64_BM_DIR := boards/aarch64-virt
+A64_BM_CFLAGS := $(COMMON_CFLAGS) $(OPT_CFLAGS) -DKBENCH_BAREMETAL -mstrict-align -fno-stack-protector -I$(A64_BM_DIR)
+A64_BM_LDFLAGS := -static -nostdlib -nostartfiles -T$(A64_BM_DIR)/linker.ld -Wl,--gc-sections
+A64_BM_SRCS := app/kws_kbench.c kernels/neon/kws_fully_connected_neon.c $(OPT_COMMON_SRC) $(KBENCH_REF_SRC) \
+  $(A64_BM_DIR)/board_aarch64_virt.c $(A64_BM_DIR)/mini_libc.c $(A64_BM_DIR)/start.S
+kbench-a64: $(BUILD)/a64/kws_kbench_v80.elf $(BUILD)/a64/kws_kbench_dotprod.elf
+$(BUILD)/a64/kws_kbench_v80.elf: $(A64_BM_SRCS) $(HDRS) $(OPT_HDRS) $(A64_BM_DIR)/linker.ld
+	@mkdir -p $(dir $@)
+	$(A64_CC) $(A64_BM_CFLAGS) -mcpu=cortex-a53 $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
+$(BUILD)/a64/kws_kbench_dotprod.elf: $(A64_BM_SRCS) $(HDRS) $(OPT_HDRS) $(A64_BM_DIR)/linker.ld
+	@mkdir -p $(dir $@)
+	$(A64_CC) $(A64_BM_CFLAGS) -mcpu=cortex-a76 $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
