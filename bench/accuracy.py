@@ -70,6 +70,7 @@ def row(run_dir: Path, real: Path | None, extra_neg: list[Path]) -> dict:
     return out
 
 
+@cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,4 +124,4 @@ def markdown(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    cli_main(main)()
+    main()

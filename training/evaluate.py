@@ -268,6 +268,7 @@ def load_run(run_dir: Path):
     return cfg, norm, keras_scorer(model)
 
 
+@cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -311,4 +312,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    cli_main(main)()
+    main()

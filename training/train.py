@@ -323,6 +323,7 @@ def config_from_args(a) -> Config:
     return cfg
 
 
+@cli_main
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     cfg = config_from_args(a)
@@ -340,4 +341,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    cli_main(main)()
+    main()
