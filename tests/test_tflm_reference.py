@@ -150,3 +150,14 @@ def test_posteriors(models):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(p, e / e.sum(axis=1, keepdims=True), rtol=1e-6)
     assert ref.posteriors(xf[:0]).shape == (0, 4)
+
+
+def test_input_quantization_rounds_half_away_exactly():
+    from tflm_port.reference import _round_half_away, quantize_f32
+
+    v = np.array([0.49999997, 0.5, -0.5, 1.5, 2.5, -2.5, -0.49999997, 2.4999998, -3.5000002, 126.5, -127.5], np.float32)
+    np.testing.assert_array_equal(_round_half_away(v), [0, 1, -1, 2, 3, -3, 0, 2, -4, 127, -128])
+    x = np.random.default_rng(1).normal(size=200_000).astype(np.float32) * 50
+    q = (x / np.float32(0.37)).astype(np.float64)  # the float32 quotient, then exact rounding in float64
+    want = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5) + 3, -128, 127)
+    np.testing.assert_array_equal(quantize_f32(x, 0.37, 3), want)

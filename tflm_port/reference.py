@@ -28,6 +28,7 @@ RESHAPE, QUANTIZE, DEQUANTIZE, SOFTMAX (int8), CONV_2D, DEPTHWISE_CONV_2D, AVERA
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -364,7 +365,35 @@ class _Quantize(_Op):
 
 
 def _round_half_away(x):
-    return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
+    """Exact round half away from zero (C round), float in, same float type out:
+    r = trunc(x); d = x - r (exact: fractional bits only); r + trunc(2 d) adds +-1 iff |d| >= 0.5.
+    (floor(x + 0.5) is not exact: 0.49999997f + 0.5f rounds to 1.0f.)"""
+    x = np.asarray(x)
+    r = np.trunc(x)
+    d = x - r
+    d += d
+    np.trunc(d, out=d)
+    r += d
+    return r
+
+
+def quantize_f32(x: np.ndarray, scale: float, zp: int, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 [..] -> float32 holding int8 values: clamp(round_half_away(x / scale) + zp, -128, 127).
+    The clamp is applied to x / scale first: its bounds are integers, so rounding stays inside them.
+    Rounding as in _round_half_away, in place (``out`` may be given: same shape, float32)."""
+    r = np.divide(x, np.float32(scale), dtype=np.float32, out=out)
+    np.clip(r, np.float32(-128 - zp), np.float32(127 - zp), out=r)
+    d = r - np.trunc(r)          # exact fraction
+    r -= d                       # trunc
+    d += d
+    np.trunc(d, out=d)           # +-1 iff |fraction| >= 0.5
+    r += d
+    if zp:
+        r += np.float32(zp)
+    return r
+
+
+QUANT_ROWS = 128  # float -> int8 quantization sub-block (its temporaries stay in L2)
 
 
 class _Dequantize(_Op):
@@ -729,13 +758,31 @@ class Reference:
         with _blas_threads(1):  # small GEMMs: OpenBLAS threads only spin (10-30x slower on 2 busy cores)
             return self._run_fused_rows(x, threads)
 
-    def _run_fused_rows(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
+    def _fused_posteriors(self, xf: np.ndarray, threads: int = 1) -> np.ndarray:
+        s, zp = self.input_quant
+        xf = np.asarray(xf, np.float32)
+        local = threading.local()
+
+        def prep(blk):
+            buf = getattr(local, "buf", None)
+            if buf is None or buf.shape[1] != blk.shape[1]:
+                buf = local.buf = np.empty((FUSED_ROWS, blk.shape[1]), np.float32)
+            h = buf[:len(blk)]
+            for a in range(0, len(blk), QUANT_ROWS):
+                quantize_f32(blk[a:a + QUANT_ROWS], s, zp, out=h[a:a + QUANT_ROWS])
+            return h
+
+        with _blas_threads(1):
+            return self._run_fused_rows(xf, threads, prep)
+
+    def _run_fused_rows(self, x: np.ndarray, threads: int = 1, prep=None) -> np.ndarray:
         n = len(x)
         x2 = x.reshape(n, -1)
         out = np.empty((n, self.fc_chain[-1].out_features), np.int8)
 
         def block(s):
-            h = x2[s:s + FUSED_ROWS].astype(np.float32)
+            blk = x2[s:s + FUSED_ROWS]
+            h = prep(blk) if prep is not None else blk.astype(np.float32)
             for fc in self.fc_chain:
                 h = fc.forward(h)
             out[s:s + FUSED_ROWS] = h  # float32 holding int8 values: exact cast
@@ -766,9 +813,16 @@ class Reference:
         return x
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """float -> int8 with the model's input scale / zero point: round(x / s) half away from zero
+        (x / s in float32, rounded exactly; C ``roundf``), + zp, clamped to [-128, 127]."""
         s, zp = self.input_quant
-        q = _round_half_away(np.asarray(x, np.float32) / np.float32(s)) + zp
-        return np.clip(q, -128, 127).astype(np.int8)
+        x = np.asarray(x, np.float32)
+        if x.ndim < 2:
+            return quantize_f32(x, s, zp).astype(np.int8)
+        out = np.empty(x.shape, np.int8)
+        for a in range(0, len(x), QUANT_ROWS):  # row blocks: temporaries stay in cache
+            out[a:a + QUANT_ROWS] = quantize_f32(x[a:a + QUANT_ROWS], s, zp)
+        return out
 
     def dequantize_output(self, y: np.ndarray) -> np.ndarray:
         s, zp = self.output_quant
@@ -783,8 +837,11 @@ class Reference:
         n = len(x)
         if n == 0:
             return np.zeros((0, int(np.prod(self.output_shape))), np.float64)
-        q = self.quantize_input(x) if self.input_dtype == np.int8 else x.astype(self.input_dtype)
-        y = self.run(q.reshape((n,) + self.input_shape), threads=threads).reshape(n, -1)
+        if self.fc_chain is not None and x.size == n * self.fc_chain[0].in_features:
+            y = self._fused_posteriors(x.reshape(n, -1), threads)  # quantize inside the cache-sized blocks
+        else:
+            q = self.quantize_input(x) if self.input_dtype == np.int8 else x.astype(self.input_dtype)
+            y = self.run(q.reshape((n,) + self.input_shape), threads=threads).reshape(n, -1)
         if self.output_dtype == np.int8:
             s, zp = self.output_quant
             z = (y.astype(np.float64) - zp) * float(np.float32(s))
