@@ -20,8 +20,10 @@
 
 #define MAXW (1536 * 128)
 static int8_t w_int[MAXW] BIG;                 /* integer weights of one layer */
-static uint8_t w_ref[5][MAXW] BIG;             /* reference layout (0), per layer */
-static uint8_t w_opt[5][MAXW] BIG;             /* optimized layout, per layer */
+#define POOL (256 * 1024)
+static uint8_t w_ref_pool[POOL] BIG;           /* reference layout (0), layers back to back */
+static uint8_t w_opt_pool[POOL] BIG;           /* optimized layout, layers back to back */
+static uint8_t *w_ref[5], *w_opt[5];
 static float w_f32[MAXW + 4 * 128 * 128 + 128 * 12] BIG;
 static uint8_t scratch[2 * 2048 + 64] __attribute__((aligned(16)));
 static int32_t bias[5][128], row_sums[5][128], mult[5][128], shft[5][128];
@@ -99,7 +101,10 @@ static int bench(int32_t bits)
     uint64_t macs = 0, bytes_ref = 0, bytes_opt = 0;
     size_t fo = 0;
     rng = 0x2545F491u + (uint32_t)bits;
+    size_t ro = 0, oo = 0;
     for (int l = 0; l < 5; l++) {
+        w_ref[l] = w_ref_pool + ro;
+        w_opt[l] = w_opt_pool + oo;
         const int32_t in_n = dims[l], out_n = dims[l + 1];
         const int32_t zp_in = l == 0 ? rnd_range(-20, 20) : -128, zp_out = l == 4 ? rnd_range(-10, 10) : -128;
         const int relu = l < 4;
@@ -121,11 +126,13 @@ static int bench(int32_t bits)
             ctx[l].scratch = scratch;
             ctx[l].row_sums = row_sums[l];
             bytes_opt += (uint64_t)out_n * (uint64_t)po[l].row_bytes;
+            oo += ((size_t)out_n * (size_t)po[l].row_bytes + 15u) & ~(size_t)15u;
         }
         for (int32_t i = 0; i < in_n * out_n; i++) w_f32[fo + (size_t)i] = (float)w_int[i];
         fo += (size_t)in_n * out_n;
         macs += (uint64_t)in_n * out_n;
         bytes_ref += (uint64_t)out_n * (uint64_t)pr[l].row_bytes;
+        ro += ((size_t)out_n * (size_t)pr[l].row_bytes + 15u) & ~(size_t)15u;
     }
     for (int32_t i = 0; i < dims[0]; i++) {
         act_ref[0][i] = act_opt[0][i] = (int8_t)rnd_range(-128, 127);
@@ -135,11 +142,14 @@ static int bench(int32_t bits)
     for (int l = 0; l < 5; l++) reference(&pr[l], 1, act_ref[l], w_ref[l], bias[l], act_ref[l + 1]);
     uint64_t t1 = board_instructions();
     int ok = 1;
-    uint64_t t2 = 0, t3 = 0;
+    uint64_t t2 = 0, t3 = 0, first_layer = 0;
     if (lay >= 0 && kws_fc_opt_supported(bits, lay)) {
         t2 = board_instructions();
         for (int l = 0; l < 5; l++) kws_fully_connected_opt(&po[l], &ctx[l], 1, act_opt[l], w_opt[l], bias[l], act_opt[l + 1]);
         t3 = board_instructions();
+        uint64_t l0 = board_instructions();
+        kws_fully_connected_opt(&po[0], &ctx[0], 1, act_opt[0], w_opt[0], bias[0], act_opt[1]);
+        first_layer = board_instructions() - l0;
         for (int l = 1; l < 6; l++)
             if (memcmp(act_ref[l], act_opt[l], (size_t)dims[l]) != 0) ok = 0;
     }
@@ -159,7 +169,8 @@ static int bench(int32_t bits)
     if (t3) {
         board_puts("KBENCH isa="); board_puts(kws_fc_opt_isa);
         put_u(" bits=", (uint64_t)bits); put_u(" instructions=", t3 - t2); put_u(" macs=", macs);
-        put_u(" weight_bytes=", bytes_opt); put_u(" layout=", (uint64_t)lay); put_u(" ok=", (uint64_t)ok); board_puts("\n");
+        put_u(" weight_bytes=", bytes_opt); put_u(" layout=", (uint64_t)lay); put_u(" ok=", (uint64_t)ok);
+        put_u(" first_layer=", first_layer); board_puts("\n");
     }
     if (bits == 8) {
         board_puts("KBENCH isa=float bits=32");
@@ -181,7 +192,7 @@ static int selftest(int32_t trials, uint32_t seed)
         if (lay < 0 || !kws_fc_opt_supported(bits, lay)) continue;
         int32_t in_n = (rnd() % 4 == 0) ? rnd_range(1, 1536) : rnd_range(1, 200);
         int32_t out_n = rnd_range(1, 23);
-        if ((int64_t)in_n * out_n > MAXW / 2) out_n = (MAXW / 2) / in_n;
+        if ((int64_t)in_n * out_n > POOL / 2) out_n = (POOL / 2) / in_n;
         int32_t batches = rnd_range(1, 3);
         if (in_n * batches > 1536 * 3) batches = 1;
         int32_t zp_in = rnd_range(-128, 127), zp_out = rnd_range(-128, 127);
@@ -197,6 +208,8 @@ static int selftest(int32_t trials, uint32_t seed)
         set_params(&pr, bits, 0, in_n, out_n, zp_in, zp_out, relu, mult[0], shft[0]);
         set_params(&po, bits, lay, in_n, out_n, zp_in, zp_out, relu, mult[0], shft[0]);
         random_weights(bits, in_n * out_n, w_int);
+        w_ref[0] = w_ref_pool;
+        w_opt[0] = w_opt_pool;
         kws_fc_opt_pack(0, bits, out_n, in_n, w_int, w_ref[0]);
         kws_fc_opt_pack(lay, bits, out_n, in_n, w_int, w_opt[0]);
         kws_fc_opt_row_sums(&po, w_opt[0], row_sums[0]);
@@ -224,6 +237,17 @@ static int selftest(int32_t trials, uint32_t seed)
                     if (act_ref[1][o] != act_opt[1][o]) { put_u(" first=", (uint64_t)o); put_i(" ref=", act_ref[1][o]); put_i(" opt=", act_opt[1][o]); break; }
                 board_puts("\n");
             }
+        }
+    }
+    /* the fast requantization against the reference function, incl. extreme accumulators */
+    for (int32_t t = 0; t < 20000; t++) {
+        int32_t x = (int32_t)rnd(), m = (int32_t)(rnd() >> 1) | (t & 1 ? 0x40000000 : 0), sh = rnd_range(-31, 8);
+        if (t % 7 == 0) x = t % 3 ? INT32_MIN : INT32_MAX;
+        if (t % 11 == 0) x >>= rnd_range(0, 30);
+        if (t % 13 == 0) m = 0;
+        if (kws_fc_opt_mbqm(x, m, sh) != kws_multiply_by_quantized_multiplier(x, m, sh)) {
+            fails++;
+            if (fails <= 10) { put_i("KTEST mbqm mismatch x=", x); put_i(" m=", m); put_i(" shift=", sh); board_puts("\n"); }
         }
     }
     board_puts("KTEST isa="); board_puts(kws_fc_opt_isa);

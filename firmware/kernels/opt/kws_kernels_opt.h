@@ -61,10 +61,22 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
                              const int8_t *input, const uint8_t *weights, const int32_t *bias,
                              int8_t *output);
 
-/* shared epilogue: acc (int32, bias and offsets included) -> int8 output, as the reference */
+/* Shared epilogue: acc (int32, bias and offsets included) -> int8 output, bit-exact with the
+ * reference's kws_multiply_by_quantized_multiplier for multipliers >= 0 (all QuantizeMultiplier
+ * gives). SaturatingRoundingDoublingHighMul(a, m) = trunc((a*m + nudge) / 2^31) equals
+ * floor((a*m + 2^30) / 2^31) for every sign of a*m (the negative nudge 1 - 2^30 turns truncation
+ * into that floor), and it cannot saturate unless m = INT32_MIN: one SMULL, an add and a shift. */
+static inline int32_t kws_fc_opt_mbqm(int32_t x, int32_t m, int32_t shift)
+{
+    int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    int64_t ab = (int64_t)(int32_t)((uint32_t)x << left) * m;
+    int32_t h = (int32_t)((ab + (1LL << 30)) >> 31);
+    return kws_rounding_divide_by_pot(h, right);
+}
+
 static inline int8_t kws_fc_opt_requant(int32_t acc, int32_t mult, int32_t shift, const kws_act_params *a)
 {
-    acc = kws_multiply_by_quantized_multiplier(acc, mult, shift) + a->output_offset;
+    acc = kws_fc_opt_mbqm(acc, mult, shift) + a->output_offset;
     if (acc < a->act_min) acc = a->act_min;
     if (acc > a->act_max) acc = a->act_max;
     return (int8_t)acc;

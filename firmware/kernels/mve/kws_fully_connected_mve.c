@@ -1,0 +1,164 @@
+/* kws_fully_connected_mve: FULLY_CONNECTED for Cortex-M cores with Helium (MVE, e.g. M55),
+ * bit-exact with kws_fully_connected_s8/_sub8.
+ *
+ *   k = 8, layout 0 (plain int8): four rows per pass, one VLDRB of activations feeds four
+ *          VMLADAVA.S8 (16 MACs each); the in_features tail is one predicated step (VCTP8).
+ *   k = 1..4, layout 3 (r4_nib32): activations copied once per layer into a zero-padded buffer
+ *          (and summed); per block of 32 weights and row: one VLDRB, VAND #15 and VSHR #4 give
+ *          the biased nibbles u = w + 8 of weights j and 16+j, two VMLADAVA.S8;
+ *          sum x*w = sum x*u - 8 * sum x.
+ * The input offset enters through the prepare-time row sums: sum (x+off)*w = sum x*w + off*sum w. */
+#include <string.h>
+#include <arm_mve.h>
+#include "kws_kernels_opt.h"
+
+const char kws_fc_opt_isa[] = "mve";
+
+int kws_fc_opt_supported(int32_t bits, int32_t layout)
+{
+    return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4);
+}
+
+int32_t kws_fc_opt_preferred_layout(int32_t bits)
+{
+    return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 4 ? KWS_LAYOUT_R4_NIB32 : -1);
+}
+
+size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
+{
+    return (((size_t)p->in_features + 31u) & ~(size_t)31u) + 16u;
+}
+
+static inline int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, const kws_fc_opt_ctx *ctx, int32_t off, int32_t o)
+{
+    uint32_t a = (uint32_t)acc + (uint32_t)corr + (uint32_t)off * (uint32_t)ctx->row_sums[o];
+    if (bias) a += (uint32_t)bias[o];
+    return (int32_t)a;
+}
+
+/* four outputs at once: VQRDMULH is exactly SaturatingRoundingDoublingHighMul; the rounding
+ * divide is VRSHL after subtracting 1 from negative values (round half away from zero) */
+static inline void requant4(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, int32_t o,
+                            int32_t corr, int32_t a0, int32_t a1, int32_t a2, int32_t a3, int8_t *y)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    int32x4_t v = vsetq_lane_s32(a0, zero, 0);
+    v = vsetq_lane_s32(a1, v, 1);
+    v = vsetq_lane_s32(a2, v, 2);
+    v = vsetq_lane_s32(a3, v, 3);
+    v = vmlaq_n_s32(v, vldrwq_s32(ctx->row_sums + o), p->act.input_offset);
+    if (bias) v = vaddq_s32(v, vldrwq_s32(bias + o));
+    v = vaddq_n_s32(v, corr);
+    const int32x4_t sh = vldrwq_s32(p->shift + o);
+    const int32x4_t right = vminq_s32(sh, zero);
+    v = vshlq_s32(v, vmaxq_s32(sh, zero));
+    v = vqrdmulhq_s32(v, vldrwq_s32(p->multiplier + o));
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
+    v = vrshlq_s32(v, right);
+    v = vaddq_n_s32(v, p->act.output_offset);
+    v = vmaxq_s32(v, vdupq_n_s32(p->act.act_min));
+    v = vminq_s32(v, vdupq_n_s32(p->act.act_max));
+    vstrbq_s32(y + o, v);
+}
+
+#define OUT(a, corr, o) y[o] = kws_fc_opt_requant(finish(a, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act)
+
+static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                  const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t n16 = in_n & ~15, tail = in_n - n16;
+    const mve_pred16_t pt = vctp8q((uint32_t)tail);
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
+        const int8_t *xp = x;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t i = 0; i < n16; i += 16) {
+            int8x16_t xv = vldrbq_s8(xp);
+            xp += 16;
+            a0 = vmladavaq_s8(a0, xv, vldrbq_s8(w0)); w0 += 16;
+            a1 = vmladavaq_s8(a1, xv, vldrbq_s8(w1)); w1 += 16;
+            a2 = vmladavaq_s8(a2, xv, vldrbq_s8(w2)); w2 += 16;
+            a3 = vmladavaq_s8(a3, xv, vldrbq_s8(w3)); w3 += 16;
+        }
+        if (tail) {
+            int8x16_t xv = vldrbq_z_s8(xp, pt);
+            a0 = vmladavaq_p_s8(a0, xv, vldrbq_z_s8(w0, pt), pt);
+            a1 = vmladavaq_p_s8(a1, xv, vldrbq_z_s8(w1, pt), pt);
+            a2 = vmladavaq_p_s8(a2, xv, vldrbq_z_s8(w2, pt), pt);
+            a3 = vmladavaq_p_s8(a3, xv, vldrbq_z_s8(w3, pt), pt);
+        }
+        requant4(p, ctx, bias, o, 0, a0, a1, a2, a3, y);
+    }
+    for (; o < out_n; o++) {
+        const int8_t *w0 = w + (size_t)o * in_n;
+        int32_t a0 = 0, i = 0;
+        for (; i < n16; i += 16) a0 = vmladavaq_s8(a0, vldrbq_s8(x + i), vldrbq_s8(w0 + i));
+        if (tail) a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(x + i, pt), vldrbq_z_s8(w0 + i, pt), pt);
+        OUT(a0, 0, o);
+    }
+}
+
+static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint8_t *w,
+                   const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t W = (in_n + 31) >> 5;
+    int8_t *xs = ctx->scratch;
+    int32_t sx = 0;
+    for (int32_t i = 0; i < W * 32; i += 16) {
+        mve_pred16_t pr = vctp8q((uint32_t)(in_n - i > 0 ? in_n - i : 0));
+        int8x16_t v = vldrbq_z_s8(x + i, pr); /* zero beyond in_features */
+        vstrbq_s8(xs + i, v);
+        sx = vaddvaq_s8(sx, v);
+    }
+    const int32_t corr = -8 * sx;
+    const uint8x16_t m15 = vdupq_n_u8(15);
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        const int8_t *xp = xs;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t c = 0; c < W; c++) {
+            int8x16_t xl = vldrbq_s8(xp), xh = vldrbq_s8(xp + 16);
+            uint8x16_t b;
+            xp += 32;
+            b = vldrbq_u8(w);
+            a0 = vmladavaq_s8(a0, xl, vreinterpretq_s8_u8(vandq_u8(b, m15)));
+            a0 = vmladavaq_s8(a0, xh, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)));
+            b = vldrbq_u8(w + 16);
+            a1 = vmladavaq_s8(a1, xl, vreinterpretq_s8_u8(vandq_u8(b, m15)));
+            a1 = vmladavaq_s8(a1, xh, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)));
+            b = vldrbq_u8(w + 32);
+            a2 = vmladavaq_s8(a2, xl, vreinterpretq_s8_u8(vandq_u8(b, m15)));
+            a2 = vmladavaq_s8(a2, xh, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)));
+            b = vldrbq_u8(w + 48);
+            a3 = vmladavaq_s8(a3, xl, vreinterpretq_s8_u8(vandq_u8(b, m15)));
+            a3 = vmladavaq_s8(a3, xh, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)));
+            w += 64;
+        }
+        requant4(p, ctx, bias, o, corr, a0, a1, a2, a3, y);
+    }
+    const int32_t G = out_n - o;
+    for (int32_t r = 0; r < G; r++) {
+        const uint8_t *wr = w + 16 * r;
+        int32_t a = 0;
+        for (int32_t c = 0; c < W; c++, wr += 16 * G) {
+            uint8x16_t b = vldrbq_u8(wr);
+            a = vmladavaq_s8(a, vldrbq_s8(xs + 32 * c), vreinterpretq_s8_u8(vandq_u8(b, m15)));
+            a = vmladavaq_s8(a, vldrbq_s8(xs + 32 * c + 16), vreinterpretq_s8_u8(vshrq_n_u8(b, 4)));
+        }
+        OUT(a, corr, o + r);
+    }
+}
+
+void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
+                             const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
+{
+    for (int32_t b = 0; b < batches; b++) {
+        const int8_t *x = input + (size_t)b * p->in_features;
+        int8_t *y = output + (size_t)b * p->out_features;
+        if (p->layout == KWS_LAYOUT_ROW_LSB) fc_s8(p, ctx, x, (const int8_t *)weights, bias, y);
+        else fc_nib(p, ctx, x, weights, bias, y);
+    }
+}
