@@ -120,7 +120,9 @@ def det_curve(s: StreamScores, keywords: list[dict], ecfg: EvalConfig) -> list[d
     sm = smooth(s.posterior, ecfg.smoothing_frames)
     hours = s.duration_s / 3600.0
     pts = []
-    for th in np.linspace(0.0, 1.0, ecfg.thresholds)[1:]:
+    # a linear grid plus a fine one near 1, where well-trained posteriors saturate
+    grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, ecfg.thresholds)[1:-1], 1.0 - np.logspace(-5, -1.3, 40)]))
+    for th in grid:
         dets = detect(sm, s.times, th, ecfg.refractory_s)
         ta, fa = match(dets, keywords, ecfg.tolerance_s)
         frr = 1.0 - ta / max(1, len(keywords))
