@@ -78,13 +78,22 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
         const uint32_t *xp = xs;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (int32_t g = 0; g < n4; g++) {
-            uint32_t xa = xp[0], xb = xp[1], v;
-            xp += 2;
-            v = load32(w0); w0 += 4; a0 = __smlad(__sxtb16(v), xa, a0); a0 = __smlad(__sxtb16(__ror(v, 8)), xb, a0);
-            v = load32(w1); w1 += 4; a1 = __smlad(__sxtb16(v), xa, a1); a1 = __smlad(__sxtb16(__ror(v, 8)), xb, a1);
-            v = load32(w2); w2 += 4; a2 = __smlad(__sxtb16(v), xa, a2); a2 = __smlad(__sxtb16(__ror(v, 8)), xb, a2);
-            v = load32(w3); w3 += 4; a3 = __smlad(__sxtb16(v), xa, a3); a3 = __smlad(__sxtb16(__ror(v, 8)), xb, a3);
+        if (n4 > 0) {
+            uint32_t xa, xb, v, t;
+            int32_t cnt = n4;
+#define S8_ROW(A, P) "ldr %[v], [%[" P "]], #4\n\tsxtb16 %[t], %[v]\n\tsmlad %[" A "], %[t], %[xa], %[" A "]\n\t" \
+                     "sxtb16 %[t], %[v], ror #8\n\tsmlad %[" A "], %[t], %[xb], %[" A "]\n\t"
+            __asm__ volatile("1:\n\t"
+                             "ldrd %[xa], %[xb], [%[xp]], #8\n\t"
+                             S8_ROW("a0", "w0") S8_ROW("a1", "w1") S8_ROW("a2", "w2") S8_ROW("a3", "w3")
+                             "subs %[cnt], %[cnt], #1\n\t"
+                             "bne 1b\n\t"
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
+                               [w2] "+r"(w2), [w3] "+r"(w3), [xp] "+r"(xp), [cnt] "+r"(cnt), [xa] "=&r"(xa), [xb] "=&r"(xb),
+                               [v] "=&r"(v), [t] "=&r"(t)
+                             :
+                             : "cc", "memory");
+#undef S8_ROW
         }
         for (int32_t i = n4 * 4; i < in_n; i++) {
             int32_t xi = x[i];
@@ -137,6 +146,44 @@ static int32_t widen16(const int8_t *x, int32_t in_n, int32_t padded, int16_t *x
          LT(acc, v, 4); LT(acc, v, 5); LT(acc, v, 6); LT(acc, v, 7); } while (0)
 #define LX(j) if ((j) < F) x##j = xp[j]
 
+/* The column loop of a full group of four rows, in assembly so that every field costs exactly
+ * one AND (mask register, shifted operand) and one SMLAD: GCC otherwise splits the AND into a
+ * shift plus an immediate AND and spills. */
+#define F0(A, X) "and %[t], %[m], %[w]\n\tsmlad %[" A "], %[t], %[" X "], %[" A "]\n\t"
+#define FS(A, X, S) "and %[t], %[m], %[w], lsr #" S "\n\tsmlad %[" A "], %[t], %[" X "], %[" A "]\n\t"
+#define LDW "ldr %[w], [%[wp]], #4\n\t"
+#define LDWO(O) "ldr %[w], [%[wp], #" O "]\n\t"
+#define ROW4(A) LDW F0(A, "x0") FS(A, "x1", "4") FS(A, "x2", "8") FS(A, "x3", "12")
+#define ROW5(A) LDW F0(A, "x0") FS(A, "x1", "5") FS(A, "x2", "10")
+#define ROW2L(A, O) LDWO(O) F0(A, "x0") FS(A, "x1", "2") FS(A, "x2", "4") FS(A, "x3", "6")
+#define ROW2H(A, O) LDWO(O) FS(A, "x0", "8") FS(A, "x1", "10") FS(A, "x2", "12") FS(A, "x3", "14")
+#define LANES_OPS : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [wp] "+r"(wp), \
+                    [cnt] "+r"(cnt), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), \
+                    [t] "=&r"(t) : [m] "r"(M) : "cc", "memory"
+
+INLINE void lanes_asm(const int32_t K, int32_t cnt, const uint32_t *xp, const uint32_t *wp, uint32_t M,
+                      int32_t *pa0, int32_t *pa1, int32_t *pa2, int32_t *pa3)
+{
+    int32_t a0 = *pa0, a1 = *pa1, a2 = *pa2, a3 = *pa3;
+    uint32_t x0, x1, x2, x3, w, t;
+    if (K == 4)
+        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
+                         ROW4("a0") ROW4("a1") ROW4("a2") ROW4("a3")
+                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    else if (K == 5)
+        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldr %[x2], [%[xp]], #4\n\t"
+                         ROW5("a0") ROW5("a1") ROW5("a2") ROW5("a3")
+                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    else
+        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
+                         ROW2L("a0", "0") ROW2L("a1", "4") ROW2L("a2", "8") ROW2L("a3", "12")
+                         "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
+                         ROW2H("a0", "0") ROW2H("a1", "4") ROW2H("a2", "8") ROW2H("a3", "12")
+                         "adds %[wp], %[wp], #16\n\tsubs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    (void)x3;
+    *pa0 = a0; *pa1 = a1; *pa2 = a2; *pa3 = a3;
+}
+
 INLINE void fc_lanes_k(const int32_t K, const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x,
                        const uint32_t *w, const int32_t *bias, int8_t *y)
 {
@@ -153,15 +200,20 @@ INLINE void fc_lanes_k(const int32_t K, const kws_fc_params *p, const kws_fc_opt
     for (; o + 4 <= out_n; o += 4) {
         const uint32_t *xp = (const uint32_t *)(const void *)xs;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (int32_t c = 0; c < W; c++) {
-            LX(0); LX(1); LX(2); LX(3); LX(4); LX(5); LX(6); LX(7);
-            xp += F;
-            uint32_t v0 = w[0], v1 = w[1], v2 = w[2], v3 = w[3];
-            w += 4;
-            LANE_MAC(a0, v0);
-            LANE_MAC(a1, v1);
-            LANE_MAC(a2, v2);
-            LANE_MAC(a3, v3);
+        if (K == 4 || K == 5 || K == 2) {
+            if (W > 0) lanes_asm(K, W, xp, w, M, &a0, &a1, &a2, &a3);
+            w += 4 * W;
+        } else {
+            for (int32_t c = 0; c < W; c++) {
+                LX(0); LX(1); LX(2); LX(3); LX(4); LX(5); LX(6); LX(7);
+                xp += F;
+                uint32_t v0 = w[0], v1 = w[1], v2 = w[2], v3 = w[3];
+                w += 4;
+                LANE_MAC(a0, v0);
+                LANE_MAC(a1, v1);
+                LANE_MAC(a2, v2);
+                LANE_MAC(a3, v3);
+            }
         }
         y[o] = kws_fc_opt_requant(finish(a0, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
         y[o + 1] = kws_fc_opt_requant(finish(a1, corr, bias, ctx, off, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
@@ -191,20 +243,20 @@ KWS_NO_VECTORIZE static void fc_k7(const kws_fc_params *p, const kws_fc_opt_ctx 
 
 /* ---------------- k = 1, layout 2: UADD8 / SEL / USADA8 ---------------- */
 
-/* x' = x + 128 as bytes; word 8c+j holds x'[32c+7-j], x'[32c+15-j], x'[32c+23-j], x'[32c+31-j];
- * zero padded; returns sum x' */
+/* x' = x + 128 as bytes in natural order, zero padded to whole columns; returns sum x' */
 KWS_NO_VECTORIZE
-static int32_t reorder_bits(const int8_t *x, int32_t in_n, int32_t W, uint8_t *xs)
+static int32_t bias_bytes(const int8_t *x, int32_t in_n, int32_t W, uint8_t *xs)
 {
-    int32_t s = 0;
-    memset(xs, 0, (size_t)W * 32u);
-    for (int32_t i = 0; i < in_n; i++) {
-        int32_t c = i >> 5, b = (i >> 3) & 3, j = 7 - (i & 7);
-        uint8_t v = (uint8_t)(x[i] + 128);
-        xs[c * 32 + j * 4 + b] = v;
-        s += v;
+    uint32_t s = 0;
+    int32_t i = 0;
+    for (; i + 4 <= in_n; i += 4) {
+        uint32_t v = load32(x + i) ^ 0x80808080u;
+        memcpy(xs + i, &v, 4);
+        s = __usada8(v, 0, s);
     }
-    return s;
+    for (; i < in_n; i++) { xs[i] = (uint8_t)(x[i] + 128); s += xs[i]; }
+    for (; i < W * 32; i++) xs[i] = 0;
+    return (int32_t)s;
 }
 
 /* one column (32 inputs) of a group of four rows */
@@ -222,22 +274,26 @@ static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
     const int32_t W = (in_n + 31) >> 5;
     uint8_t *xs = ctx->scratch;
-    const int32_t sx = reorder_bits(x, in_n, W, xs);
+    const int32_t sx = bias_bytes(x, in_n, W, xs);
     /* sum (x+off)*w = 2T - sum x' + (off - 128) * sum w */
     const int32_t corr = -sx, off2 = off - 128;
     int32_t o = 0;
     for (; o + 4 <= out_n; o += 4) {
         const uint32_t *xp = (const uint32_t *)(const void *)xs;
         uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (int32_t c = 0; c < W; c++) {
-            uint32_t t0 = w[0], t1 = w[1], t2 = w[2], t3 = w[3], xv, s;
-            w += 4;
-            __asm__("" BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP
-                    : [t0] "+r"(t0), [t1] "+r"(t1), [t2] "+r"(t2), [t3] "+r"(t3), [a0] "+r"(a0), [a1] "+r"(a1),
-                      [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [xv] "=&r"(xv), [s] "=&r"(s)
-                    : [z] "r"(0u)
-                    : "cc", "memory");
-        }
+        /* W >= 1 always (in_features >= 1) */
+        uint32_t t0, t1, t2, t3, xv, sv, z = 0;
+        int32_t cnt = W;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[t0], [%[wp]], #4\n\tldr %[t1], [%[wp]], #4\n\t"
+                         "ldr %[t2], [%[wp]], #4\n\tldr %[t3], [%[wp]], #4\n\t"
+                         BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP BIT_STEP
+                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
+                         : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [a0] "+r"(a0), [a1] "+r"(a1),
+                           [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [wp] "+r"(w), [cnt] "+r"(cnt),
+                           [xv] "=&r"(xv), [s] "=&r"(sv), [z] "+r"(z) /* in-out: never shares a0's zero */
+                         :
+                         : "cc", "memory");
         y[o] = kws_fc_opt_requant(finish((int32_t)(2 * a0), corr, bias, ctx, off2, o), p->multiplier[o], p->shift[o], &p->act);
         y[o + 1] = kws_fc_opt_requant(finish((int32_t)(2 * a1), corr, bias, ctx, off2, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
         y[o + 2] = kws_fc_opt_requant(finish((int32_t)(2 * a2), corr, bias, ctx, off2, o + 2), p->multiplier[o + 2], p->shift[o + 2], &p->act);
@@ -245,13 +301,11 @@ static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     }
     const int32_t G = out_n - o;
     for (int32_t r = 0; r < G; r++) {
-        const uint8_t *xb = xs;
         uint32_t a = 0;
         for (int32_t c = 0; c < W; c++) {
             uint32_t t = w[c * G + r];
-            for (int j = 0; j < 8; j++, xb += 4)
-                for (int b = 0; b < 4; b++)
-                    if ((t >> (8 * b + 7 - j)) & 1u) a += xb[b];
+            for (int32_t i = 0; i < 32; i++)
+                if ((t >> (8 * (i & 3) + 7 - (i >> 2))) & 1u) a += xs[32 * c + i];
         }
         y[o + r] = kws_fc_opt_requant(finish((int32_t)(2 * a), corr, bias, ctx, off2, o + r), p->multiplier[o + r], p->shift[o + r], &p->act);
     }

@@ -57,7 +57,7 @@ int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, i
         const uint8_t *b = w + r4_offset(p->out_features, rb, o, i / n, 4);
         uint32_t word = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
         int32_t j = i % n;
-        if (k == 1) return (word >> j) & 1u ? 1 : -1;
+        if (k == 1) return (word >> kws_fc_opt_bit1_pos(j)) & 1u ? 1 : -1;
         uint32_t pos = (uint32_t)(j & 1) * 16u + (uint32_t)(j >> 1) * (uint32_t)k;
         return (int32_t)((word >> pos) & ((1u << k) - 1u)) - (1 << (k - 1));
     }
@@ -87,7 +87,7 @@ void kws_fc_opt_pack(int32_t layout, int32_t k, int32_t out_n, int32_t in_n, con
                 uint8_t *b = packed + r4_offset(out_n, rb, o, i / n, 4);
                 int32_t j = i % n;
                 uint32_t pos, f;
-                if (k == 1) { pos = (uint32_t)j; f = v > 0; }
+                if (k == 1) { pos = (uint32_t)kws_fc_opt_bit1_pos(j); f = v > 0; }
                 else { pos = (uint32_t)(j & 1) * 16u + (uint32_t)(j >> 1) * (uint32_t)k; f = (uint32_t)(v + (1 << (k - 1))); }
                 uint32_t word = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
                 word |= f << pos;

@@ -38,6 +38,9 @@ typedef struct {
 /* ---- layouts (kernels/opt/kws_fc_opt_layouts.c) ---- */
 /* Bytes per output row of a layout, or -1 when the layout cannot hold k-bit weights. */
 int32_t kws_fc_opt_row_bytes(int32_t layout, int32_t bits, int32_t in_features);
+/* Layout 2, k = 1: bit of weight j (0..31) of a word: 8*(j%4) + 7 - j/4, so that the byte-wise
+ * UADD8 t,t,t chain (GE = bit 7 of each byte, then t <<= 1) meets weights 4s..4s+3 at step s. */
+static inline int32_t kws_fc_opt_bit1_pos(int32_t j) { return 8 * (j & 3) + 7 - (j >> 2); }
 /* Weights per 32-bit word of layout 2 (k=1: 32; k=2..7: 2*floor(16/k)). */
 int32_t kws_fc_opt_words_per(int32_t bits);
 /* The C reader: integer weight w[o][i] of a packed matrix (p->layout, p->bits, p->in_features,
