@@ -258,7 +258,7 @@ static int selftest(int32_t trials, uint32_t seed)
 int main(int argc, char **argv)
 {
     board_init(&argc, &argv);
-    if (argc >= 2 && strcmp(argv[1], "test") == 0) {
+    if (argc >= 2 && argv[1][0] == 't') { /* "test" */
         int32_t trials = argc >= 3 ? parse_i(argv[2]) : 200;
         uint32_t seed = argc >= 4 ? (uint32_t)parse_i(argv[3]) : 1;
         return selftest(trials, seed) ? 0 : 1;

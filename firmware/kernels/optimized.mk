@@ -30,7 +30,7 @@ $(foreach b,$(CM_BOARDS),$(eval $(call KBENCH_CM,$(b))))
 # AArch64 bare metal (qemu-system-aarch64 -M virt -icount, PMU INST_RETIRED): the firmware's
 # boards/aarch64-virt board layer, one image per ISA level (armv8.0 for cortex-a53, armv8.2+dotprod for a76)
 A64_BM_DIR := boards/aarch64-virt
-A64_BM_CFLAGS := $(COMMON_CFLAGS) $(OPT_CFLAGS) -DKBENCH_BAREMETAL -mstrict-align -fno-stack-protector -I$(A64_BM_DIR)
+A64_BM_CFLAGS := $(COMMON_CFLAGS) $(OPT_CFLAGS) -DKBENCH_BAREMETAL -fno-stack-protector -I$(A64_BM_DIR)
 A64_BM_LDFLAGS := -static -nostdlib -nostartfiles -T$(A64_BM_DIR)/linker.ld -Wl,--gc-sections
 A64_BM_SRCS := app/kws_kbench.c kernels/neon/kws_fully_connected_neon.c $(OPT_COMMON_SRC) $(KBENCH_REF_SRC) \
   $(A64_BM_DIR)/board_aarch64_virt.c $(A64_BM_DIR)/mini_libc.c $(A64_BM_DIR)/start.S

@@ -1,0 +1,168 @@
+/* kws_fully_connected_neon: FULLY_CONNECTED for AArch64 NEON, bit-exact with
+ * kws_fully_connected_s8/_sub8. Two builds from this file:
+ *   armv8.2-a+dotprod ("neon_dotprod", e.g. Cortex-A76): SDOT, 16 MACs per instruction;
+ *   armv8.0-a ("neon", e.g. Cortex-A53, no dot product): SMLAL into int16 lanes, widened to
+ *   int32 with SADALP every 4 blocks (16 products of |x*u| <= 1920 fit int16).
+ *   k = 8, layout 0 (plain int8): four rows per pass, in_features tail in scalar code.
+ *   k = 1..4, layout 3 (r4_nib32): activations copied once per layer into a zero-padded buffer
+ *          and summed; per block of 32 weights and row: AND #15 / USHR #4 give the biased nibbles
+ *          u = w + 8 of weights j and 16+j; sum x*w = sum x*u - 8 * sum x.
+ * Input offset through the prepare-time row sums: sum (x+off)*w = sum x*w + off*sum w. */
+#include <string.h>
+#include <arm_neon.h>
+#include "kws_kernels_opt.h"
+
+#if defined(__ARM_FEATURE_DOTPROD)
+const char kws_fc_opt_isa[] = "neon_dotprod";
+#else
+const char kws_fc_opt_isa[] = "neon";
+#endif
+
+int kws_fc_opt_supported(int32_t bits, int32_t layout)
+{
+    return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4);
+}
+
+int32_t kws_fc_opt_preferred_layout(int32_t bits)
+{
+    return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 4 ? KWS_LAYOUT_R4_NIB32 : -1);
+}
+
+size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
+{
+    return (((size_t)p->in_features + 31u) & ~(size_t)31u) + 16u;
+}
+
+static inline int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, const kws_fc_opt_ctx *ctx, int32_t off, int32_t o)
+{
+    uint32_t a = (uint32_t)acc + (uint32_t)corr + (uint32_t)off * (uint32_t)ctx->row_sums[o];
+    if (bias) a += (uint32_t)bias[o];
+    return (int32_t)a;
+}
+
+#define OUT(a, corr, o) y[o] = kws_fc_opt_requant(finish(a, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act)
+
+/* four row sums from four int32x4 accumulators */
+static inline int32x4_t hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3)
+{
+    return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+}
+
+#if defined(__ARM_FEATURE_DOTPROD)
+#define DOT(acc, x, w) acc = vdotq_s32(acc, x, w)
+#else
+/* 16 int8 x int8 products summed pairwise into int32 lanes */
+#define DOT(acc, x, w) acc = vpadalq_s16(vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(w))), vmull_high_s8(x, w))
+#endif
+
+static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                  const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t n16 = in_n & ~15;
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+        int32_t i = 0;
+        for (; i < n16; i += 16) {
+            int8x16_t xv = vld1q_s8(x + i);
+            DOT(a0, xv, vld1q_s8(w0 + i));
+            DOT(a1, xv, vld1q_s8(w1 + i));
+            DOT(a2, xv, vld1q_s8(w2 + i));
+            DOT(a3, xv, vld1q_s8(w3 + i));
+        }
+        int32_t s[4];
+        vst1q_s32(s, hsum4(a0, a1, a2, a3));
+        for (; i < in_n; i++) {
+            int32_t xi = x[i];
+            s[0] += xi * w0[i]; s[1] += xi * w1[i]; s[2] += xi * w2[i]; s[3] += xi * w3[i];
+        }
+        OUT(s[0], 0, o); OUT(s[1], 0, o + 1); OUT(s[2], 0, o + 2); OUT(s[3], 0, o + 3);
+    }
+    for (; o < out_n; o++) {
+        const int8_t *w0 = w + (size_t)o * in_n;
+        int32x4_t a0 = vdupq_n_s32(0);
+        int32_t i = 0;
+        for (; i < n16; i += 16) DOT(a0, vld1q_s8(x + i), vld1q_s8(w0 + i));
+        int32_t s = vaddvq_s32(a0);
+        for (; i < in_n; i++) s += (int32_t)x[i] * w0[i];
+        OUT(s, 0, o);
+    }
+}
+
+static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint8_t *w,
+                   const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t W = (in_n + 31) >> 5;
+    int8_t *xs = ctx->scratch;
+    int32_t i = 0;
+    int32x4_t sacc = vdupq_n_s32(0);
+    for (; i + 16 <= in_n; i += 16) {
+        int8x16_t v = vld1q_s8(x + i);
+        vst1q_s8(xs + i, v);
+        sacc = vpadalq_s16(sacc, vpaddlq_s8(v));
+    }
+    int32_t sx = vaddvq_s32(sacc);
+    for (; i < in_n; i++) { xs[i] = x[i]; sx += x[i]; }
+    for (; i < W * 32; i++) xs[i] = 0;
+    const int32_t corr = -8 * sx;
+    const uint8x16_t m15 = vdupq_n_u8(15);
+#define LO(b) vreinterpretq_s8_u8(vandq_u8(b, m15))
+#define HI(b) vreinterpretq_s8_u8(vshrq_n_u8(b, 4))
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        const int8_t *xp = xs;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+#if defined(__ARM_FEATURE_DOTPROD)
+        for (int32_t c = 0; c < W; c++, xp += 32, w += 64) {
+            int8x16_t xl = vld1q_s8(xp), xh = vld1q_s8(xp + 16);
+            uint8x16x4_t b = vld1q_u8_x4(w);
+            a0 = vdotq_s32(a0, xl, LO(b.val[0])); a0 = vdotq_s32(a0, xh, HI(b.val[0]));
+            a1 = vdotq_s32(a1, xl, LO(b.val[1])); a1 = vdotq_s32(a1, xh, HI(b.val[1]));
+            a2 = vdotq_s32(a2, xl, LO(b.val[2])); a2 = vdotq_s32(a2, xh, HI(b.val[2]));
+            a3 = vdotq_s32(a3, xl, LO(b.val[3])); a3 = vdotq_s32(a3, xh, HI(b.val[3]));
+        }
+#else
+        for (int32_t c0 = 0; c0 < W; c0 += 4) {
+            int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0;
+            const int32_t c1 = c0 + 4 < W ? c0 + 4 : W;
+            for (int32_t c = c0; c < c1; c++, xp += 32, w += 64) {
+                int8x16_t xl = vld1q_s8(xp), xh = vld1q_s8(xp + 16);
+                uint8x16x4_t b = vld1q_u8_x4(w);
+#define MAC16(h, bb)                                                                     \
+    h = vmlal_s8(h, vget_low_s8(xl), vget_low_s8(LO(bb))); h = vmlal_high_s8(h, xl, LO(bb)); \
+    h = vmlal_s8(h, vget_low_s8(xh), vget_low_s8(HI(bb))); h = vmlal_high_s8(h, xh, HI(bb))
+                MAC16(h0, b.val[0]); MAC16(h1, b.val[1]); MAC16(h2, b.val[2]); MAC16(h3, b.val[3]);
+            }
+            a0 = vpadalq_s16(a0, h0); a1 = vpadalq_s16(a1, h1); a2 = vpadalq_s16(a2, h2); a3 = vpadalq_s16(a3, h3);
+        }
+#endif
+        int32_t s[4];
+        vst1q_s32(s, hsum4(a0, a1, a2, a3));
+        OUT(s[0], corr, o); OUT(s[1], corr, o + 1); OUT(s[2], corr, o + 2); OUT(s[3], corr, o + 3);
+    }
+    const int32_t G = out_n - o;
+    for (int32_t r = 0; r < G; r++) {
+        const uint8_t *wr = w + 16 * r;
+        int32x4_t a = vdupq_n_s32(0);
+        for (int32_t c = 0; c < W; c++, wr += 16 * G) {
+            uint8x16_t b = vld1q_u8(wr);
+            DOT(a, vld1q_s8(xs + 32 * c), LO(b));
+            DOT(a, vld1q_s8(xs + 32 * c + 16), HI(b));
+        }
+        OUT(vaddvq_s32(a), corr, o + r);
+    }
+}
+
+void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
+                             const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
+{
+    for (int32_t b = 0; b < batches; b++) {
+        const int8_t *x = input + (size_t)b * p->in_features;
+        int8_t *y = output + (size_t)b * p->out_features;
+        if (p->layout == KWS_LAYOUT_ROW_LSB) fc_s8(p, ctx, x, (const int8_t *)weights, bias, y);
+        else fc_nib(p, ctx, x, weights, bias, y);
+    }
+}
