@@ -165,7 +165,9 @@ def quantize_frames(feats: np.ndarray, mean, std, scale: float, zero_point: int)
     tflm_port.reference.Reference.quantize_input do (float32, round half away from zero, clamp)."""
     y = (np.asarray(feats, F32) - np.asarray(mean, F32)) / np.asarray(std, F32)
     q = y / F32(scale)
-    r = np.where(q >= 0, np.floor(q + HALF), np.ceil(q - HALF))
+    r = np.trunc(q)  # exact round half away from zero, as C roundf (and Reference.quantize_input)
+    d = q - r
+    r = r + np.trunc(d + d)
     return np.clip(r + zero_point, -128, 127).astype(np.int8)
 
 

@@ -126,7 +126,7 @@ void kws_lfbe_frame(kws_frontend *fe, const int16_t *a, const int16_t *b, const 
 int8_t kws_quantize_feature(float x, float mean, float std, float scale, int32_t zero_point)
 {
     float q = ((x - mean) / std) / scale;
-    float r = q >= 0.0f ? floorf(q + 0.5f) : ceilf(q - 0.5f);
+    float r = roundf(q); /* exact half away from zero (floorf(q + 0.5f) is not: 0.49999997f) */
     float v = r + (float)zero_point;
     if (!(v > -128.0f)) return -128; /* also NaN */
     if (v > 127.0f) return 127;
