@@ -1,0 +1,93 @@
+"""Optimized FC kernels (firmware/kernels/{dsp,mve,neon}) == reference kernels byte for byte, on every
+board they target under QEMU: random shapes (odd in/out sizes, tails), every supported bit width,
+random zero points / multipliers / shifts, ReLU and none, bias and none, 1..3 batches (the
+kws_kbench self-test), plus the FFNN-250K bench outputs; the Python packers of layouts 2/3
+(tflm_port.layouts_opt) against the C packer/reader. Boards whose toolchain or QEMU is missing skip."""
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench import kernels as kb  # noqa: E402
+
+FW = ROOT / "firmware"
+
+
+@pytest.fixture(scope="module")
+def built():
+    if all(kb.missing(b) for b in kb.BOARDS):
+        pytest.skip("no ARM toolchain / QEMU")
+    kb.build()
+    return True
+
+
+@pytest.mark.parametrize("board", list(kb.BOARDS))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_selftest_random_shapes(built, board, seed):
+    if kb.missing(board):
+        pytest.skip(f"{kb.missing(board)} not installed")
+    rc, text = kb.run_image(board, ["test", "400", str(seed)])
+    m = re.search(r"KTEST isa=(\S+) run=(\d+) fail=(\d+)", text)
+    assert m, text[-2000:]
+    assert int(m.group(3)) == 0 and rc == 0, text[-3000:]
+    assert int(m.group(2)) >= 150
+
+
+def test_dotprod_image_off_a53_v80_on_a76(built):
+    """the armv8.0 image also runs (and is exact) on a dot-product core"""
+    if kb.missing("aarch64-cortex-a76"):
+        pytest.skip("qemu-system-aarch64 missing")
+    qemu, _, _ = kb.BOARDS["aarch64-cortex-a53"]
+    elf = kb.BUILD / "a64" / "kws_kbench_v80.elf"
+    cmd = [qemu, "-M", "virt", "-cpu", "cortex-a76", "-nographic", "-icount", "shift=0,align=off,sleep=off",
+           "-semihosting-config", "enable=on,target=native,arg=kbench,arg=test,arg=200,arg=3", "-kernel", str(elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "fail=0" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("board", list(kb.BOARDS))
+def test_ffnn250k_bench_exact(built, board):
+    if kb.missing(board):
+        pytest.skip(f"{kb.missing(board)} not installed")
+    rc, text = kb.run_image(board, ["bench"])
+    opt = [l for l in text.splitlines() if l.startswith("KBENCH") and "isa=reference" not in l and "isa=float" not in l]
+    assert rc == 0 and opt and all(" ok=1" in l for l in opt), text[-3000:]
+    assert all(" spread=1" in l for l in text.splitlines() if "isa=reference" in l)  # outputs not saturated
+
+
+@pytest.fixture(scope="module")
+def clib(tmp_path_factory):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing")
+    so = tmp_path_factory.mktemp("clib") / "layouts.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-std=c99", f"-I{FW}/include", f"-I{FW}/kernels/opt",
+                    str(FW / "kernels/opt/kws_fc_opt_layouts.c"), "-o", str(so)], check=True)
+    return ctypes.CDLL(str(so))
+
+
+@pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)])
+def test_python_packer_equals_c_packer(clib, layout, bits):
+    import tflm_port.layouts_opt  # noqa: F401  (registers layouts 2, 3)
+    from tflm_port import packing
+
+    rng = np.random.default_rng(bits * 10 + layout)
+    for out, n in [(1, 1), (3, 5), (4, 32), (5, 37), (9, 100), (13, 65), (8, 1536)]:
+        m = (1 << (bits - 1)) - 1
+        w = rng.choice([-1, 1], (out, n)) if bits == 1 else rng.integers(-m - 1, m + 1, (out, n))
+        py = packing.pack(np.clip(w, -m, m) if bits > 1 else w, bits, layout)
+        wc = (np.clip(w, -m, m) if bits > 1 else w).astype(np.int8)
+        rb = clib.kws_fc_opt_row_bytes(layout, bits, n)
+        assert rb == packing.row_bytes(bits, n, layout)
+        buf = (ctypes.c_uint8 * (out * rb))()
+        clib.kws_fc_opt_pack(layout, bits, out, n, wc.ctypes.data_as(ctypes.c_void_p), buf)
+        assert bytes(buf) == py, (layout, bits, out, n)
+        assert (packing.unpack(py, bits, out, n, layout) == wc).all()

@@ -1,0 +1,124 @@
+"""Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2 and 3,
+firmware/kernels/opt/kws_fc_opt_layouts.c is the C reader/packer). Importing this module registers
+them in ``tflm_port.packing.LAYOUTS``.
+
+Both group output rows by four (the last group holds out % 4 rows when out is not a multiple of 4)
+and interleave the group's rows unit by unit, so a kernel reads four rows through one pointer.
+Padding fields are 0; ``packed_bytes = out * row_bytes`` still holds.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tflm_port import packing
+from training.errors import UserError
+
+
+def _interleave(units: np.ndarray) -> np.ndarray:
+    """units [out, n_units, unit_bytes] -> bytes, rows of each group of 4 interleaved unit-wise."""
+    out = units.shape[0]
+    parts = []
+    for g0 in range(0, out, 4):
+        grp = units[g0:g0 + 4]                               # [G, n, ub]
+        parts.append(np.ascontiguousarray(grp.transpose(1, 0, 2)).reshape(-1))
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+
+
+def _deinterleave(data: np.ndarray, out: int, n_units: int, unit_bytes: int) -> np.ndarray:
+    units = np.empty((out, n_units, unit_bytes), np.uint8)
+    pos = 0
+    for g0 in range(0, out, 4):
+        G = min(4, out - g0)
+        blk = data[pos:pos + G * n_units * unit_bytes].reshape(n_units, G, unit_bytes)
+        units[g0:g0 + G] = blk.transpose(1, 0, 2)
+        pos += G * n_units * unit_bytes
+    return units
+
+
+def bit1_pos(j: np.ndarray) -> np.ndarray:
+    """layout 2, k = 1: bit of weight j (0..31) inside its 32-bit word."""
+    return 8 * (j & 3) + 7 - (j >> 2)
+
+
+class R4Words(packing.Layout):
+    """Layout 2: 32-bit words, 4-row interleave. k = 1: 32 sign bits per word (bit1_pos order);
+    k = 2..7: F = 16 // k biased fields u = w + 2^(k-1) per 16-bit half, field j of the low half =
+    weight 2F*c + 2j, of the high half = weight 2F*c + 2j + 1 (Cortex-M SMLAD lanes)."""
+
+    id = 2
+    name = "r4_words"
+    supported_bits = frozenset(range(1, 8))
+
+    @staticmethod
+    def per_word(bits: int) -> int:
+        return 32 if bits == 1 else 2 * (16 // bits)
+
+    def row_bytes(self, bits, in_features):
+        n = self.per_word(bits)
+        return 4 * ((in_features + n - 1) // n)
+
+    def _positions(self, bits):
+        n = self.per_word(bits)
+        j = np.arange(n)
+        if bits == 1:
+            return bit1_pos(j)
+        return (j & 1) * 16 + (j >> 1) * bits
+
+    def pack_rows(self, w, bits):
+        w = np.asarray(w, np.int64)
+        out, n_in = w.shape
+        n = self.per_word(bits)
+        W = (n_in + n - 1) // n
+        f = (w > 0).astype(np.uint64) if bits == 1 else (w + (1 << (bits - 1))).astype(np.uint64)
+        fp = np.zeros((out, W * n), np.uint64)
+        fp[:, :n_in] = f
+        words = (fp.reshape(out, W, n) << self._positions(bits).astype(np.uint64)).sum(axis=2).astype("<u4")
+        return _interleave(words.view(np.uint8).reshape(out, W, 4))
+
+    def unpack_rows(self, data, bits, out_features, in_features):
+        rb = self.row_bytes(bits, in_features)
+        data = np.asarray(data, np.uint8)
+        if data.size != out_features * rb:
+            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs {out_features}*{rb}")
+        n = self.per_word(bits)
+        W = rb // 4
+        words = _deinterleave(data, out_features, W, 4).reshape(out_features, W * 4).view("<u4").astype(np.int64)
+        f = (words[:, :, None] >> self._positions(bits)[None, None, :]) & ((1 << bits) - 1)
+        f = f.reshape(out_features, W * n)[:, :in_features]
+        return (np.where(f != 0, 1, -1) if bits == 1 else f - (1 << (bits - 1))).astype(np.int8)
+
+
+class R4Nib32(packing.Layout):
+    """Layout 3: blocks of 32 weights in 16 bytes, 4-row interleave; byte j: low nibble = weight
+    32c + j, high nibble = weight 32c + 16 + j, biased u = w + 8 (MVE VMLADAV, NEON SDOT/SMLAL)."""
+
+    id = 3
+    name = "r4_nib32"
+    supported_bits = frozenset(range(1, 5))
+
+    def row_bytes(self, bits, in_features):
+        return 16 * ((in_features + 31) // 32)
+
+    def pack_rows(self, w, bits):
+        w = np.asarray(w, np.int64)
+        out, n_in = w.shape
+        W = (n_in + 31) // 32
+        u = np.zeros((out, W * 32), np.int64)
+        u[:, :n_in] = w + 8
+        u = u.reshape(out, W, 2, 16)
+        blocks = (u[:, :, 0, :] | (u[:, :, 1, :] << 4)).astype(np.uint8)
+        return _interleave(blocks)
+
+    def unpack_rows(self, data, bits, out_features, in_features):
+        rb = self.row_bytes(bits, in_features)
+        data = np.asarray(data, np.uint8)
+        if data.size != out_features * rb:
+            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs {out_features}*{rb}")
+        W = rb // 16
+        b = _deinterleave(data, out_features, W, 16).astype(np.int16)
+        u = np.concatenate([b & 15, b >> 4], axis=2).reshape(out_features, W * 32)[:, :in_features]
+        return (u - 8).astype(np.int8)
+
+
+for _lay in (R4Words(), R4Nib32()):
+    packing.LAYOUTS.setdefault(_lay.id, _lay)
