@@ -161,3 +161,14 @@ def test_input_quantization_rounds_half_away_exactly():
     q = (x / np.float32(0.37)).astype(np.float64)  # the float32 quotient, then exact rounding in float64
     want = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5) + 3, -128, 127)
     np.testing.assert_array_equal(quantize_f32(x, 0.37, 3), want)
+
+
+def test_dscnn_like_ops_bit_exact_with_tflite_builtin_kernels():
+    """CONV_2D, DEPTHWISE_CONV_2D (per-channel: double-product multipliers in both runtimes),
+    AVERAGE_POOL_2D, RESHAPE, FC (float32 product), SOFTMAX vs tf.lite and LiteRT builtin kernels."""
+    data = qt.cached_tiny_dscnn()
+    ref = Reference.from_bytes(data, rounding="tflite")
+    x = qt.test_inputs(3000, int(np.prod(ref.input_shape)), ref.input_quant[1], seed=3)
+    y = ref.run(x)
+    assert int((qt.run_tflite(data, x) != y).sum()) == 0
+    assert int((qt.run_litert(data, x) != y).sum()) == 0
