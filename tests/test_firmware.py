@@ -5,7 +5,7 @@ Build once per session into firmware/build (gitignored); test data cached in fir
 Board runs: KWS_FW_FULL=1 runs every vector of every model on every board (the full DS-CNN is
 ~50 M instructions per inference under emulation); by default the emulated boards run all 1,000
 vectors of every FFNN variant and op case, 100 of the small DS-CNN and 10 of the full DS-CNN;
-the ASan host build runs 200 DS-CNN vectors and the -O2 host build (host-release) all 1,000.
+the ASan host build runs 50 DS-CNN vectors and the -O2 host build (host-release) all 1,000.
 """
 from __future__ import annotations
 
@@ -39,9 +39,12 @@ BOARDS = {
     "mps3-an547": ("mps3-an547", "qemu-system-arm", "mps3-an547"),
     "aarch64-cortex-a53": ("aarch64", "qemu-aarch64", "cortex-a53"),
     "aarch64-cortex-a76": ("aarch64", "qemu-aarch64", "cortex-a76"),
+    # bare metal on qemu-system-aarch64 -M virt (PMU instruction counts for firmware/bench.py)
+    "aarch64-virt-cortex-a53": ("aarch64-virt", "qemu-system-aarch64", "cortex-a53"),
 }
 COMPILER = {"host": "gcc", "host-release": "gcc", "mps2-an386": "arm-none-eabi-gcc", "mps2-an500": "arm-none-eabi-gcc",
-            "mps3-an547": "arm-none-eabi-gcc", "aarch64": "aarch64-linux-gnu-gcc"}
+            "mps3-an547": "arm-none-eabi-gcc", "aarch64": "aarch64-linux-gnu-gcc",
+            "aarch64-virt": "aarch64-linux-gnu-gcc"}
 STATUS_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
                        r"stack=(\d+) model=(\d+)")
 
@@ -84,16 +87,19 @@ def run_board(board, model, inputs, outputs, max_vectors=None, icount=False, tim
         env = SAN_ENV
     elif board == "host-release":
         cmd = [str(BUILD / "host" / "kws_runner_release")] + args
-    elif board.startswith("aarch64"):
+    elif board.startswith("aarch64-cortex"):
         cmd = ["qemu-aarch64", "-cpu", how, str(BUILD / "aarch64" / "kws_runner")] + args
     else:
         for a in args:
             assert "," not in a, a
-        cmd = ["qemu-system-arm", "-M", how, "-nographic", "-semihosting-config",
-               "enable=on,target=native," + ",".join("arg=" + a for a in ["kws_runner"] + args),
-               "-kernel", str(BUILD / how / "kws_runner.elf")]
+        semi = ["-semihosting-config", "enable=on,target=native," + ",".join("arg=" + a for a in ["kws_runner"] + args)]
+        if board.startswith("aarch64-virt"):
+            cmd = ["qemu-system-aarch64", "-M", "virt", "-cpu", how, "-nographic"] + semi + \
+                  ["-kernel", str(BUILD / "aarch64-virt" / "kws_runner.elf")]
+        else:
+            cmd = ["qemu-system-arm", "-M", how, "-nographic"] + semi + ["-kernel", str(BUILD / how / "kws_runner.elf")]
         if icount:
-            cmd[4:4] = ["-icount", "shift=0,align=off,sleep=off"]
+            cmd[1:1] = ["-icount", "shift=0,align=off,sleep=off"]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -122,13 +128,16 @@ def test_host_unit_tests(built):
 # Under emulation the DS-CNNs are slow (~50 M and ~15 M instructions per inference) and the ASan
 # build is ~10x slower than -O2: by default those run a prefix of the DS-CNN vectors, host-release
 # runs all 1,000; KWS_FW_FULL=1 runs all everywhere.
-VECTOR_LIMITS = {"host": {"dscnn": 200}, "host-release": {}}
+VECTOR_LIMITS = {"host": {"dscnn": 50, "dscnn_small_softmax": 200}, "host-release": {}}
 EMULATED_VECTORS = {"dscnn": 10, "dscnn_small_softmax": 100}
 MODEL_CASES = ["ffnn_int8", "ffnn_int4", "ffnn_sub8_5", "ffnn_sub8_2", "ffnn_sub8_1", "sub8_all_bits", "softmax_wide",
                "mlp_float_io", "tiny_dscnn_softmax", "dscnn_small_softmax", "dscnn"]
 
 
-@pytest.mark.parametrize("board", list(BOARDS))
+BIT_EXACT_BOARDS = [b for b in BOARDS if not b.startswith("aarch64-virt")]
+
+
+@pytest.mark.parametrize("board", BIT_EXACT_BOARDS)
 @pytest.mark.parametrize("case", MODEL_CASES)
 def test_model_bit_exact(built, cases, board, case, tmp_path):
     """Every output byte equals the expected output (tflite-micro, or tflm_port.reference for the custom op)."""
@@ -150,6 +159,31 @@ def test_model_bit_exact(built, cases, board, case, tmp_path):
         bad = np.argwhere(g != w)
         pytest.fail(f"{case} on {board}: {len(bad)} output values differ, first at {bad[:5].tolist()}: "
                     f"got {g[tuple(bad[0])]} want {w[tuple(bad[0])]}")
+
+
+@pytest.mark.parametrize("case", ["ffnn_int8", "ffnn_int4", "sub8_all_bits", "mlp_float_io", "softmax_wide",
+                                  "tiny_dscnn_softmax"])
+def test_aarch64_bare_metal(built, cases, case, tmp_path):
+    """The bare-metal AArch64 build (figures board) is bit-exact too, and counts instructions."""
+    board = "aarch64-virt-cortex-a53"
+    _skip_if_missing(board)
+    n = 100
+    rc, st, text = run_board(board, DATA / f"{case}.tflite", DATA / f"{case}.in.bin", tmp_path / "o.bin",
+                             max_vectors=n, icount=True)
+    assert rc == 0 and st and st["inferences"] == n, text[-2000:]
+    assert st["instr_first"] > 0 and st["instr_total"] >= st["instr_first"], st
+    want = (DATA / f"{case}.expected.bin").read_bytes()[: n * cases[case]["out_bytes"]]
+    assert (tmp_path / "o.bin").read_bytes() == want
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547", "aarch64-virt-cortex-a53"])
+def test_instruction_count_is_deterministic(built, cases, board, tmp_path):
+    """-icount shift=0: the same run gives the same instruction counts, whatever else the host does."""
+    _skip_if_missing(board)
+    runs = [run_board(board, DATA / "ffnn_int8.tflite", DATA / "ffnn_int8.in.bin", tmp_path / "o.bin",
+                      max_vectors=3, icount=True)[1] for _ in range(2)]
+    assert runs[0]["instr_first"] > 100_000
+    assert (runs[0]["instr_first"], runs[0]["instr_total"]) == (runs[1]["instr_first"], runs[1]["instr_total"])
 
 
 # ---------------------------------------------------------------- hostile models
