@@ -41,6 +41,7 @@ BOARDS = {
     "aarch64-cortex-a76": ("aarch64", "qemu-aarch64", "cortex-a76"),
     # bare metal on qemu-system-aarch64 -M virt (PMU instruction counts for firmware/bench.py)
     "aarch64-virt-cortex-a53": ("aarch64-virt", "qemu-system-aarch64", "cortex-a53"),
+    "aarch64-virt-cortex-a76": ("aarch64-virt", "qemu-system-aarch64", "cortex-a76"),
 }
 COMPILER = {"host": "gcc", "host-release": "gcc", "mps2-an386": "arm-none-eabi-gcc", "mps2-an500": "arm-none-eabi-gcc",
             "mps3-an547": "arm-none-eabi-gcc", "aarch64": "aarch64-linux-gnu-gcc",
