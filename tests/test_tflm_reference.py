@@ -172,3 +172,14 @@ def test_dscnn_like_ops_bit_exact_with_tflite_builtin_kernels():
     y = ref.run(x)
     assert int((qt.run_tflite(data, x) != y).sum()) == 0
     assert int((qt.run_litert(data, x) != y).sum()) == 0
+
+
+def test_posteriors_from_frames_equals_windows(models):
+    from training.features import stack_context
+
+    ref = Reference.from_bytes(models["int4"])
+    frames = np.random.default_rng(6).normal(size=(1500, 8)).astype(np.float32)
+    for context, stride in ((8, 1), (8, 3)):
+        np.testing.assert_array_equal(ref.posteriors_from_frames(frames, context, stride),
+                                      ref.posteriors(stack_context(frames, context, stride)))
+    assert ref.posteriors_from_frames(frames[:5], 8, 3).shape == (0, 4)

@@ -758,6 +758,41 @@ class Reference:
         with _blas_threads(1):  # small GEMMs: OpenBLAS threads only spin (10-30x slower on 2 busy cores)
             return self._run_fused_rows(x, threads)
 
+    def posteriors_from_frames(self, frames: np.ndarray, context: int, stride: int = 1, threads: int = 1) -> np.ndarray:
+        """Normalized feature frames [T, B] -> posteriors of every context window, [T - span + 1,
+        classes], span = (context - 1) * stride + 1; windows as ``training.features.stack_context``
+        builds them (window i = frames i, i + stride, ..., frame-major). Equals
+        ``posteriors(stack_context(frames, context, stride))`` but quantizes each frame once instead of
+        ``context`` times and never materializes the windows (streaming evaluation)."""
+        f = np.asarray(frames, np.float32)
+        if f.ndim != 2 or f.shape[1] * context != int(np.prod(self.input_shape)):
+            raise UserError(f"frames {f.shape} x context {context} do not match model input {self.input_shape}")
+        span = (context - 1) * stride + 1
+        n = max(len(f) - span + 1, 0)
+        if n == 0:
+            return np.zeros((0, int(np.prod(self.output_shape))), np.float64)
+        if self.fc_chain is None:
+            win = np.lib.stride_tricks.sliding_window_view(f, (span, f.shape[1]))[:, 0, ::stride]
+            return self.posteriors(win.reshape(n, -1), threads)
+        s, zp = self.input_quant
+        qf = np.empty_like(f)
+        for a in range(0, len(f), QUANT_ROWS * 8):
+            quantize_f32(f[a:a + QUANT_ROWS * 8], s, zp, out=qf[a:a + QUANT_ROWS * 8])
+        win = np.lib.stride_tricks.sliding_window_view(qf, (span, f.shape[1]))[:, 0, ::stride]  # [n, ctx, B] view
+        local = threading.local()
+
+        def prep(blk):  # blk: rows of the window view -> contiguous float32 block
+            buf = getattr(local, "buf", None)
+            if buf is None:
+                buf = local.buf = np.empty((FUSED_ROWS, context * f.shape[1]), np.float32)
+            h = buf[:len(blk)]
+            h.reshape(len(blk), context, f.shape[1])[...] = blk
+            return h
+
+        with _blas_threads(1):
+            y = self._run_fused_rows(win, threads, prep, flatten=False)
+        return self._to_posteriors(y)
+
     def _fused_posteriors(self, xf: np.ndarray, threads: int = 1) -> np.ndarray:
         s, zp = self.input_quant
         xf = np.asarray(xf, np.float32)
@@ -775,9 +810,9 @@ class Reference:
         with _blas_threads(1):
             return self._run_fused_rows(xf, threads, prep)
 
-    def _run_fused_rows(self, x: np.ndarray, threads: int = 1, prep=None) -> np.ndarray:
+    def _run_fused_rows(self, x: np.ndarray, threads: int = 1, prep=None, flatten: bool = True) -> np.ndarray:
         n = len(x)
-        x2 = x.reshape(n, -1)
+        x2 = x.reshape(n, -1) if flatten else x
         out = np.empty((n, self.fc_chain[-1].out_features), np.int8)
 
         def block(s):
@@ -842,6 +877,9 @@ class Reference:
         else:
             q = self.quantize_input(x) if self.input_dtype == np.int8 else x.astype(self.input_dtype)
             y = self.run(q.reshape((n,) + self.input_shape), threads=threads).reshape(n, -1)
+        return self._to_posteriors(y)
+
+    def _to_posteriors(self, y: np.ndarray) -> np.ndarray:
         if self.output_dtype == np.int8:
             s, zp = self.output_quant
             z = (y.astype(np.float64) - zp) * float(np.float32(s))
