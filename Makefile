@@ -7,7 +7,7 @@ APT_PACKAGES := espeak-ng sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-e
                 gcc-aarch64-linux-gnu qemu-system-arm qemu-user make
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench firmware clean apt
+.PHONY: setup demo test bench firmware deploy clean apt
 
 setup: apt $(STAMP)
 
@@ -39,6 +39,10 @@ bench: setup
 
 firmware: setup
 	$(MAKE) -C firmware all
+
+# make deploy RUN=runs/<qat run> BOARD=mps2-an386 AUDIO=file.wav [THRESHOLD=0.6]
+deploy: setup
+	$(VPY) -m tflm_port.deploy $(RUN) --board $(or $(BOARD),mps2-an386) --audio $(AUDIO) $(if $(THRESHOLD),--threshold $(THRESHOLD))
 
 clean:
 	rm -rf build firmware/build .pytest_cache

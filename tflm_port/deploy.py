@@ -258,7 +258,7 @@ def load_run(run_dir: Path) -> tuple[Path, dict, dict]:
     if not model.is_file():
         if cfg is not None:
             raise UserError(f"{run_dir}: a float-only run (no model.tflite): deploy needs a quantized run; train one with "
-                            f"QAT, e.g. python -m training.train --quant.weight_bits 4 --quant.float_run {run_dir}")
+                            f"QAT, e.g. python -m training.train --weight-bits 4 --float-run {run_dir}")
         raise UserError(f"{run_dir}: not a run directory (no model.tflite, no config.json)")
     rep = run_dir / "report.json"
     report = json.loads(rep.read_text()) if rep.is_file() else {}
