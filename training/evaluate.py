@@ -246,10 +246,7 @@ def tflite_scorer(model: bytes | str | Path) -> Scorer:
     ref = Reference.from_bytes(model) if isinstance(model, (bytes, bytearray)) else Reference.from_file(model)
 
     def f(x: np.ndarray) -> np.ndarray:
-        if len(x) == 0:
-            return np.zeros((0, int(np.prod(ref.output_shape))))
-        y = ref.dequantize_output(ref.run(ref.quantize_input(x))).reshape(len(x), -1)
-        return softmax(y.astype(np.float64))
+        return ref.posteriors(x)
 
     return f
 
