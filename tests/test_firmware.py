@@ -131,7 +131,7 @@ def test_host_unit_tests(built):
 # runs all 1,000; KWS_FW_FULL=1 runs all everywhere.
 VECTOR_LIMITS = {"host": {"dscnn": 50, "dscnn_small_softmax": 200}, "host-release": {}}
 EMULATED_VECTORS = {"dscnn": 10, "dscnn_small_softmax": 100}
-MODEL_CASES = ["ffnn_int8", "ffnn_int4", "ffnn_sub8_5", "ffnn_sub8_2", "ffnn_sub8_1", "sub8_all_bits", "softmax_wide",
+MODEL_CASES = ["ffnn_int8", "ffnn_int4", "ffnn_sub8_5", "ffnn_sub8_2", "ffnn_sub8_1", "sub8_all_bits", "softmax_wide", "requantize_relu6",
                "mlp_float_io", "tiny_dscnn_softmax", "dscnn_small_softmax", "dscnn"]
 
 

@@ -12,6 +12,8 @@
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_common.h"
 #include "tensorflow/lite/micro/micro_context.h"
+#include "tensorflow/lite/micro/micro_log.h"
+#include "tensorflow/lite/micro/micro_utils.h"
 
 extern "C" {
 #include "kws_kernels.h"
@@ -46,6 +48,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
   TfLiteTensor* input = mc->AllocateTempInputTensor(node, 0);
   TfLiteTensor* weights = mc->AllocateTempInputTensor(node, 1);
+  // optional bias: index -1 makes AllocateTempInputTensor return nullptr
   TfLiteTensor* bias = node->inputs->size == 3 ? mc->AllocateTempInputTensor(node, 2) : nullptr;
   TfLiteTensor* output = mc->AllocateTempOutputTensor(node, 0);
   TF_LITE_ENSURE(context, input != nullptr && weights != nullptr && output != nullptr);

@@ -156,6 +156,80 @@ def _softmax_wide():
     return conv.convert()
 
 
+def _requantize_relu6():
+    """Hand-built graph: QUANTIZE int8 -> int8 (new scale and zero point), then FULLY_CONNECTED with a
+    fused RELU6 and per-tensor weights, and a RESHAPE: ops the converted models do not contain."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    rng = np.random.default_rng(3)
+    m = schema.ModelT()
+    m.version = 3
+    m.buffers = [schema.BufferT()]
+
+    def buf(data: bytes | None):
+        b = schema.BufferT()
+        if data is not None:
+            b.data = np.frombuffer(data, np.uint8).copy()
+        m.buffers.append(b)
+        return len(m.buffers) - 1
+
+    def tensor(shape, ttype, scale=None, zp=None, data=None, name=""):
+        t = schema.TensorT()
+        t.shape = np.array(shape, np.int32)
+        t.type = ttype
+        t.buffer = buf(data)
+        t.name = name
+        if scale is not None:
+            q = schema.QuantizationParametersT()
+            q.scale = [float(scale)]
+            q.zeroPoint = [int(zp)]
+            t.quantization = q
+        return t
+
+    TT = schema.TensorType
+    w = rng.integers(-127, 128, size=(24, 40)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, size=24).astype("<i4")
+    sg = schema.SubGraphT()
+    sg.tensors = [tensor([1, 40], TT.INT8, 0.05, 3, name="in"),
+                  tensor([1, 40], TT.INT8, 0.0731, -17, name="requantized"),
+                  tensor([24, 40], TT.INT8, 0.004, 0, w.tobytes(), name="w"),
+                  tensor([24], TT.INT32, 0.0731 * 0.004, 0, bias.tobytes(), name="b"),
+                  tensor([1, 24], TT.INT8, 0.03, -90, name="fc"),
+                  tensor([2], TT.INT32, data=np.array([4, 6], "<i4").tobytes(), name="shape"),
+                  tensor([4, 6], TT.INT8, 0.03, -90, name="out")]
+    codes = []
+    for c in (schema.BuiltinOperator.QUANTIZE, schema.BuiltinOperator.FULLY_CONNECTED, schema.BuiltinOperator.RESHAPE):
+        oc = schema.OperatorCodeT()
+        oc.builtinCode = c
+        oc.deprecatedBuiltinCode = c
+        oc.version = 1
+        codes.append(oc)
+    m.operatorCodes = codes
+
+    def op(code, ins, outs, opt_type=0, opt=None):
+        o = schema.OperatorT()
+        o.opcodeIndex = code
+        o.inputs = np.array(ins, np.int32)
+        o.outputs = np.array(outs, np.int32)
+        o.builtinOptionsType = opt_type
+        o.builtinOptions = opt
+        return o
+
+    fc = schema.FullyConnectedOptionsT()
+    fc.fusedActivationFunction = schema.ActivationFunctionType.RELU6
+    rs = schema.ReshapeOptionsT()
+    rs.newShape = [4, 6]
+    sg.operators = [op(0, [0], [1]), op(1, [1, 2, 3], [4], schema.BuiltinOptions.FullyConnectedOptions, fc),
+                    op(2, [4, 5], [6], schema.BuiltinOptions.ReshapeOptions, rs)]
+    sg.inputs = np.array([0], np.int32)
+    sg.outputs = np.array([6], np.int32)
+    m.subgraphs = [sg]
+    b = flatbuffers.Builder(4096)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def _tiny_dscnn_softmax():
     from tflm_port import qat_testing
 
@@ -176,6 +250,7 @@ CASES = {
     "mlp_float_io": (_ptq_mlp_float_io, 8, "op", "tflm"),
     "tiny_dscnn_softmax": (_tiny_dscnn_softmax, 8, "op", "tflm"),
     "softmax_wide": (_softmax_wide, 8, "op", "tflm"),
+    "requantize_relu6": (_requantize_relu6, 8, "op", "tflm"),
     "dscnn_small_softmax": (lambda: _dscnn(filters=16, blocks=2, softmax=True), 8, "op", "tflm"),
     "dscnn": (lambda: _dscnn(), 8, "dscnn", "tflm"),
 }
