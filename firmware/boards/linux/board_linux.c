@@ -17,6 +17,9 @@ static volatile unsigned char *paint_lo;
 #endif
 
 #ifndef KWS_NO_STACK_PAINT
+#if defined(__GNUC__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wdangling-pointer" /* on purpose: we scan the region after return */
+#endif
 __attribute__((noinline)) static void paint_stack(void)
 {
     volatile unsigned char buf[PAINT_BYTES];

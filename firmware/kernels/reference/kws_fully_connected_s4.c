@@ -1,7 +1,11 @@
 /* kws_fully_connected_s4: int8 activations x INT4 weights. The weight tensor [out][in] is packed
  * two elements per byte over the whole tensor, low nibble first: element e lives in byte e/2,
- * bits 0..3 when e is even, bits 4..7 when odd ([1,2,3,4] -> 0x21 0x43). */
+ * bits 0..3 when e is even, bits 4..7 when odd ([1,2,3,4] -> 0x21 0x43). With an odd in_features
+ * every other row starts in a high nibble. */
 #include "kws_kernels.h"
+
+static inline int32_t lo4(uint32_t b) { return (int32_t)(b << 28) >> 28; }
+static inline int32_t hi4(uint32_t b) { return (int32_t)(b << 24) >> 28; }
 
 KWS_NO_VECTORIZE
 void kws_fully_connected_s4(const kws_fc_params *p, int32_t batches, const int8_t *input,
@@ -13,13 +17,18 @@ void kws_fully_connected_s4(const kws_fc_params *p, int32_t batches, const int8_
         const int8_t *x = input + (size_t)b * in_n;
         for (int32_t o = 0; o < out_n; o++) {
             size_t e = (size_t)o * in_n;
-            int32_t acc = 0;
-            for (int32_t i = 0; i < in_n; i++, e++) {
-                uint32_t byte = weights[e >> 1];
-                uint32_t nib = (e & 1) ? (byte >> 4) : (byte & 0xF);
-                int32_t w = (int32_t)((nib ^ 8u)) - 8; /* sign-extend 4 bits */
-                acc += ((int32_t)x[i] + in_off) * w;
+            const uint8_t *w = weights + (e >> 1);
+            int32_t acc = 0, i = 0;
+            if (e & 1) { /* row starts in a high nibble */
+                acc += ((int32_t)x[0] + in_off) * hi4(*w++);
+                i = 1;
             }
+            for (; i + 1 < in_n; i += 2) {
+                uint32_t byte = *w++;
+                acc += ((int32_t)x[i] + in_off) * lo4(byte);
+                acc += ((int32_t)x[i + 1] + in_off) * hi4(byte);
+            }
+            if (i < in_n) acc += ((int32_t)x[i] + in_off) * lo4(*w);
             if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]);
             acc = kws_multiply_by_quantized_multiplier(acc, p->multiplier[o], p->shift[o]);
             acc += p->act.output_offset;
