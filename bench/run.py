@@ -89,7 +89,20 @@ def run_firmware(quick: bool, run_dir: Path | None) -> list[dict]:
     return recs
 
 
-MODULES = {"host": run_host, "firmware": run_firmware}
+def run_kernels(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import kernels
+
+    return kernels.run(quick)
+
+
+def run_streaming(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import streaming
+
+    return streaming.run(quick)
+
+
+MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming}
+EMULATED = ("firmware", "kernels", "streaming")  # need QEMU; skipped by --quick
 
 
 # --------------------------------------------------------------------------- markdown
@@ -168,8 +181,15 @@ SECTIONS = [
      "instructions retired; real cores take a different number of cycles (pipeline, memory wait states). "
      "AArch64 (qemu-aarch64 user mode) has no instruction counter.",
      [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
-      ("instructions", "instructions"), ("MACs", "macs"), ("flash bytes", "flash_bytes"),
-      ("RAM bytes", "ram_bytes"), ("model bytes", "model_bytes")]),
+      ("instructions", "instructions"), ("instructions/MAC", "instructions_per_mac"), ("MACs", "macs"),
+      ("flash bytes", "flash_bytes"), ("RAM bytes", "ram_bytes"), ("model bytes", "model_bytes")]),
+    ("streaming_loop", "Firmware: the whole streaming loop per 10 ms hop (QEMU)",
+     "From `bench/streaming.py`: audio in, LFBE front end, model, detection, on each board. **Instruction "
+     "counts, not cycles.** The real-time margin for a 100 MHz core is an estimate that assumes one "
+     "instruction per cycle. RAM = static + arena + measured stack high-water mark.",
+     [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"),
+      ("front end / hop", "frontend_instructions_per_hop"), ("total / hop", "total_instructions_per_hop"),
+      ("RAM bytes", "ram_bytes")]),
 ]
 
 
@@ -205,7 +225,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.run_dir is not None and not (a.run_dir / "model.tflite").is_file():
         raise UserError(f"{a.run_dir}: no model.tflite (not a finished QAT run directory)")
-    mods = a.only if a.only else [m for m in MODULES if not (a.quick and m == "firmware")]
+    mods = a.only if a.only else [m for m in MODULES if not (a.quick and m in EMULATED)]
     old = load_results(a.results)  # fail early on a broken results file
     cmd = "python -m bench.run" + (" --quick" if a.quick else "") + (f" --run-dir {a.run_dir}" if a.run_dir else "")
     from bench.host import machine
