@@ -6,6 +6,7 @@
  * the input tensor, back to back) and appends the raw output tensor bytes to outputs.bin.
  * Prints one line:
  *   KWS status=<n> inferences=<n> instr_first=<n> instr_total=<n> arena=<bytes> stack=<bytes> model=<bytes>
+ *       op=<i> tensor=<i> kernel=<isa> opt_ops=<n FC ops on the optimized kernel>
  * and exits with the kws_status (0 = ok). Exit codes 100+ are runner/board failures. */
 #include <string.h>
 #include "kws.h"
@@ -94,6 +95,9 @@ int main(int argc, char **argv)
     put_u64(" model=", (uint64_t)size);
     put_i64(" op=", model.error_op);
     put_i64(" tensor=", model.error_tensor);
+    board_puts(" kernel=");
+    board_puts(kws_kernel_isa());
+    put_u64(" opt_ops=", model.num_opt_ops);
     board_puts("\n");
     if (st != KWS_OK) {
         board_puts("KWS error: ");

@@ -114,7 +114,13 @@ typedef struct kws_model {
     const char *error_detail;  /* static string saying what failed */
     int32_t error_op;          /* op index of the failure, -1 = model level */
     int32_t error_tensor;      /* tensor index of the failure, -1 = none */
+    void *scratch;             /* shared kernel scratch (16-byte aligned), sized at prepare, NULL if none */
+    size_t scratch_bytes;      /* the largest request of any op's prepare */
+    uint16_t num_opt_ops;      /* FC-like ops that run the build's optimized kernel (the rest: reference) */
 } kws_model;
+
+/* "dsp", "mve", "neon", "neon_dotprod" or "reference": the optimized FC kernels linked in this build */
+const char *kws_kernel_isa(void);
 
 /* Parse, validate, plan and prepare. The model bytes and the arena must outlive the model.
  * The model buffer must be 4-byte aligned (flatbuffers align scalars relative to the start). */

@@ -66,8 +66,8 @@ typedef struct {
     const int32_t *shift;      /* [out_features] */
     /* sub-8-bit packing (kws_fully_connected_sub8 only) */
     int32_t bits;              /* 1..8 */
-    int32_t layout;            /* 0 = row_lsb */
-    int32_t row_bytes;         /* ceil(in_features*bits/8) */
+    int32_t layout;            /* 0 = row_lsb, 2 = r4_words, 3 = r4_nib32 (docs/formats.md) */
+    int32_t row_bytes;         /* bytes per output row in that layout (layout 0: ceil(in_features*bits/8)) */
 } kws_fc_params;
 
 typedef struct {
@@ -125,7 +125,12 @@ typedef struct {
 
 /* Parse the FlexBuffer map of custom_options; checks every value's range. */
 kws_status kws_sub8_parse_options(const uint8_t *buf, uint32_t len, kws_sub8_options *o, const char **detail);
-/* Fill p (except multiplier/shift pointers' storage, given by the caller: 1 element each is enough
+/* Bytes per output row of a SUB8 layout (0 row_lsb, 2 r4_words, 3 r4_nib32; docs/formats.md),
+ * -1 when the layout is unknown or cannot hold k-bit weights. */
+int64_t kws_sub8_row_bytes(int32_t layout, int32_t bits, int32_t in_features);
+/* Checks layout 0, 2 or 3 (only layout 0 runs on kws_fully_connected_sub8; layouts 2/3 need the
+ * optimized kernels of kernels/opt, which the caller must check: kws_fc_opt_supported).
+ * Fill p (except multiplier/shift pointers' storage, given by the caller: 1 element each is enough
  * for per-tensor; p->multiplier/p->shift must point to out_features elements). */
 kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in, float s_w, int32_t zp_w,
                             float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,

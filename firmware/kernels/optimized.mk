@@ -11,6 +11,7 @@ OPT_ISA_mps3-an547 := kernels/mve/kws_fully_connected_mve.c
 OPT_SRC_mps2-an386 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an386)
 OPT_SRC_mps2-an500 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an500)
 OPT_SRC_mps3-an547 := $(OPT_COMMON_SRC) $(OPT_ISA_mps3-an547)
+OPT_ISA_aarch64 := kernels/neon/kws_fully_connected_neon.c
 OPT_HDRS := kernels/opt/kws_kernels_opt.h
 OPT_CFLAGS := -Ikernels/opt
 KBENCH_REF_SRC := kernels/reference/kws_fully_connected_s8.c kernels/reference/kws_fully_connected_sub8.c runtime/kws_quant.c

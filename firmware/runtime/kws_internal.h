@@ -16,6 +16,9 @@ enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
 
 kws_status kws_fail(kws_model *m, kws_status s, const char *detail, int tensor);
 void *kws_persistent_alloc(kws_model *m, size_t bytes);
+/* prepare: the op's invoke needs m->scratch of at least bytes (one buffer for all ops, allocated
+ * from the arena after every prepare, 16-byte aligned) */
+void kws_request_scratch(kws_model *m, size_t bytes);
 /* input i of node n, or NULL when absent (optional input = -1) */
 kws_tensor *kws_node_in(kws_model *m, kws_node *n, int i);
 kws_tensor *kws_node_out(kws_model *m, kws_node *n, int i);

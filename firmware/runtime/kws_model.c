@@ -53,6 +53,11 @@ kws_status kws_fail(kws_model *m, kws_status s, const char *detail, int tensor)
     return s;
 }
 
+void kws_request_scratch(kws_model *m, size_t bytes)
+{
+    if (bytes > m->scratch_bytes) m->scratch_bytes = bytes;
+}
+
 void *kws_persistent_alloc(kws_model *m, size_t bytes)
 {
     size_t start = ALIGN_UP(m->persistent_used, 8);
@@ -406,6 +411,11 @@ kws_status kws_model_init(kws_model *m, const uint8_t *tflite, size_t len, uint8
         if (n->op->prepare && (s = n->op->prepare(m, n)) != KWS_OK) return s;
     }
     m->error_op = -1;
+    if (m->scratch_bytes) {   /* one scratch buffer shared by every op (they run one at a time) */
+        uint8_t *sc = kws_persistent_alloc(m, m->scratch_bytes + 15u);
+        if (!sc) return kws_fail(m, KWS_ERR_ARENA, "arena too small for kernel scratch", -1);
+        m->scratch = sc + ((16u - ((uintptr_t)sc & 15u)) & 15u);
+    }
     s = plan(m);
     if (s) return s;
     m->ready = 1;

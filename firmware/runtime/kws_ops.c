@@ -1,9 +1,13 @@
-/* kws_ops.c - operator registrations (init / prepare / invoke) for the reference kernels.
+/* kws_ops.c - operator registrations (init / prepare / invoke).
  * prepare() checks every type, shape and quantization parameter and precomputes multipliers;
- * invoke() only calls the kernel. */
+ * invoke() only calls the kernel. FULLY_CONNECTED and SUB8_FULLY_CONNECTED use the build's
+ * optimized kernel (kernels/opt: DSP, Helium or NEON, one linked per target) when it handles the
+ * weights' (bits, layout), with its row sums and scratch planned in the arena at prepare time;
+ * otherwise the reference kernels. */
 #include <math.h>
 #include <string.h>
 #include "kws_internal.h"
+#include "kws_kernels_opt.h"
 
 #define FAIL(s, msg, t) return kws_fail(m, (s), (msg), (t))
 #define TIDX(t) ((int)((t) - m->tensors))
@@ -87,7 +91,33 @@ static int same_shape(const kws_tensor *a, const kws_tensor *b)
 
 /* ---------------- FULLY_CONNECTED (INT8 / INT4 weights) ---------------- */
 
-typedef struct { kws_fc_params p; int32_t batches; } fc_data;
+/* Optimized-kernel state of one FC-like node: prepared when kws_fc_opt_supported(bits, layout). */
+typedef struct { int use; int32_t *row_sums; } fc_opt_state;
+
+/* p fully prepared (bits, layout, dims): decide the kernel; row sums + scratch from the arena */
+static kws_status fc_opt_prepare(kws_model *m, const kws_fc_params *p, const uint8_t *weights, fc_opt_state *st)
+{
+    st->use = 0;
+    if (!kws_fc_opt_supported(p->bits, p->layout)) return KWS_OK;
+    st->row_sums = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)p->out_features);
+    if (!st->row_sums) return kws_fail(m, KWS_ERR_ARENA, "arena too small for row sums", -1);
+    kws_fc_opt_row_sums(p, weights, st->row_sums);
+    kws_request_scratch(m, kws_fc_opt_scratch_bytes(p));
+    st->use = 1;
+    m->num_opt_ops++;
+    return KWS_OK;
+}
+
+const char *kws_kernel_isa(void) { return kws_fc_opt_isa; }
+
+static void fc_opt_invoke(kws_model *m, const kws_fc_params *p, const fc_opt_state *st, int32_t batches,
+                          const int8_t *in, const uint8_t *w, const int32_t *bias, int8_t *out)
+{
+    kws_fc_opt_ctx ctx = {m->scratch, st->row_sums};
+    kws_fully_connected_opt(p, &ctx, batches, in, w, bias, out);
+}
+
+typedef struct { kws_fc_params p; int32_t batches; fc_opt_state opt; } fc_data;
 
 static kws_status fc_init(kws_model *m, kws_node *n)
 {
@@ -132,7 +162,13 @@ static kws_status fc_prepare(kws_model *m, kws_node *n)
     d->p.multiplier = mult;
     d->p.shift = shift;
     d->p.bits = w->type == KWS_INT4 ? 4 : 8;
+    d->p.layout = 0;
     d->batches = (int32_t)batches;
+    /* INT8: the optimized kernels read TFLite's [out][in] int8 directly. INT4 (TFLite's packing,
+     * two per byte over the whole tensor) stays on the reference: the optimized 4-bit kernels need
+     * layout 2/3, and a repack would move the weights from flash into the arena (FFNN-250K: 123 KB
+     * of RAM for a 7 KB arena). Convert with --target for the fast custom-op form instead. */
+    if (w->type == KWS_INT8) return fc_opt_prepare(m, &d->p, w->data, &d->opt);
     return KWS_OK;
 }
 
@@ -141,7 +177,9 @@ static kws_status fc_invoke(kws_model *m, kws_node *n)
     fc_data *d = n->user_data;
     kws_tensor *in = kws_node_in(m, n, 0), *w = kws_node_in(m, n, 1), *b = kws_node_in(m, n, 2), *out = kws_node_out(m, n, 0);
     const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
-    if (w->type == KWS_INT4)
+    if (d->opt.use)
+        fc_opt_invoke(m, &d->p, &d->opt, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
+    else if (w->type == KWS_INT4)
         kws_fully_connected_s4(&d->p, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
     else
         kws_fully_connected_s8(&d->p, d->batches, (const int8_t *)in->data, (const int8_t *)w->data, bias, (int8_t *)out->data);
@@ -152,7 +190,7 @@ static const kws_op op_fully_connected = {"FULLY_CONNECTED", fc_init, fc_prepare
 
 /* ---------------- SUB8_FULLY_CONNECTED (custom) ---------------- */
 
-typedef struct { kws_sub8_options o; kws_fc_params p; int32_t batches; } sub8_data;
+typedef struct { kws_sub8_options o; kws_fc_params p; int32_t batches; fc_opt_state opt; } sub8_data;
 
 static kws_status sub8_init(kws_model *m, kws_node *n)
 {
@@ -174,7 +212,6 @@ static kws_status sub8_prepare(kws_model *m, kws_node *n)
     if (!w || w->type != KWS_UINT8) FAIL(KWS_ERR_TYPE, "SUB8_FULLY_CONNECTED weights must be UINT8 packed bytes", w ? TIDX(w) : -1);
     if (!w->is_const) FAIL(KWS_ERR_UNSUPPORTED, "non-constant weights", TIDX(w));
     if (!w->has_quant || w->num_scales != 1) FAIL(KWS_ERR_QUANT, "packed weights need one scale", TIDX(w));
-    if (d->o.layout != 0) FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FULLY_CONNECTED layout not supported (only 0 = row_lsb)", -1);
     const int32_t in_n = d->o.in_features, out_n = d->o.out_features;
     if (in->elements % (uint32_t)in_n) FAIL(KWS_ERR_SHAPE, "input size not a multiple of in_features", TIDX(in));
     uint32_t batches = in->elements / (uint32_t)in_n;
@@ -188,6 +225,10 @@ static kws_status sub8_prepare(kws_model *m, kws_node *n)
                          w->bytes, mult, shift, &d->p, &detail);
     if (s) return kws_fail(m, s, detail, TIDX(w));
     d->batches = (int32_t)batches;
+    if ((s = fc_opt_prepare(m, &d->p, w->data, &d->opt))) return s;
+    if (!d->opt.use && d->p.layout != 0)
+        FAIL(KWS_ERR_UNSUPPORTED, d->p.layout == 2 ? "SUB8_FULLY_CONNECTED layout 2 (r4_words) needs an optimized kernel this build lacks (Cortex-M DSP)"
+                                                   : "SUB8_FULLY_CONNECTED layout 3 (r4_nib32) needs an optimized kernel this build lacks (Helium / NEON)", TIDX(w));
     return KWS_OK;
 }
 
@@ -195,8 +236,11 @@ static kws_status sub8_invoke(kws_model *m, kws_node *n)
 {
     sub8_data *d = n->user_data;
     kws_tensor *in = kws_node_in(m, n, 0), *w = kws_node_in(m, n, 1), *b = kws_node_in(m, n, 2), *out = kws_node_out(m, n, 0);
-    kws_fully_connected_sub8(&d->p, d->batches, (const int8_t *)in->data, w->data,
-                             b ? (const int32_t *)(const void *)b->data : NULL, (int8_t *)out->data);
+    const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
+    if (d->opt.use)
+        fc_opt_invoke(m, &d->p, &d->opt, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
+    else
+        kws_fully_connected_sub8(&d->p, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
     return KWS_OK;
 }
 

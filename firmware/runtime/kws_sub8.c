@@ -32,14 +32,31 @@ kws_status kws_sub8_parse_options(const uint8_t *buf, uint32_t len, kws_sub8_opt
     return KWS_OK;
 }
 
+int64_t kws_sub8_row_bytes(int32_t layout, int32_t bits, int32_t in_features)
+{
+    if (in_features < 1 || bits < 1 || bits > 8) return -1;
+    switch (layout) {
+    case 0: return ((int64_t)in_features * bits + 7) / 8;
+    case 2: {   /* r4_words: 32 one-bit fields or 2*floor(16/k) k-bit fields per 32-bit word */
+        int32_t n = bits == 1 ? 32 : (bits <= 7 ? 2 * (16 / bits) : 0);
+        return n ? 4 * (((int64_t)in_features + n - 1) / n) : -1;
+    }
+    case 3: return bits <= 4 ? 16 * (((int64_t)in_features + 31) / 32) : -1;   /* r4_nib32 */
+    default: return -1;
+    }
+}
+
 kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in, float s_w, int32_t zp_w,
                             float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
                             int32_t *shift_storage, kws_fc_params *p, const char **detail)
 {
-    if (o->layout != 0) { *detail = "SUB8_FULLY_CONNECTED layout not supported (only 0 = row_lsb)"; return KWS_ERR_UNSUPPORTED; }
+    if (o->layout != 0 && o->layout != 2 && o->layout != 3) {
+        *detail = "SUB8_FULLY_CONNECTED layout unknown (0 = row_lsb, 2 = r4_words, 3 = r4_nib32)"; return KWS_ERR_UNSUPPORTED;
+    }
     if (o->in_features > 65536) { *detail = "in_features too large for int32 accumulation"; return KWS_ERR_LIMIT; }
-    uint64_t row_bytes = ((uint64_t)o->in_features * (uint64_t)o->bits + 7u) / 8u;
-    if (row_bytes * (uint64_t)o->out_features != packed_bytes) { *detail = "packed weight size != out*ceil(in*bits/8)"; return KWS_ERR_SHAPE; }
+    int64_t row_bytes = kws_sub8_row_bytes(o->layout, o->bits, o->in_features);
+    if (row_bytes < 0) { *detail = "SUB8_FULLY_CONNECTED layout cannot hold this bit width (2: bits 1..7, 3: bits 1..4)"; return KWS_ERR_UNSUPPORTED; }
+    if ((uint64_t)row_bytes * (uint64_t)o->out_features != packed_bytes) { *detail = "packed weight size != out_features x row bytes of the layout"; return KWS_ERR_SHAPE; }
     if (zp_w != 0) { *detail = "weight zero point must be 0"; return KWS_ERR_QUANT; }
     if (zp_in < -128 || zp_in > 127 || zp_out < -128 || zp_out > 127) { *detail = "zero point outside int8"; return KWS_ERR_QUANT; }
     if (!(s_in > 0.0f) || !(s_w > 0.0f) || !(s_out > 0.0f) || !isfinite(s_in) || !isfinite(s_w) || !isfinite(s_out)) {
