@@ -10,8 +10,14 @@
   TFLite converter writes 2-bit and 1-bit fake quant as {-7, 0, 7}/7): the values are divided by g and
   the weight scale multiplied by g (in float32). Anything else is a ``UserError``.
 
+* ``target``: pick the storage per layer for that board's fastest kernel instead of mode/layout
+  (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 2 for every k < 8; Cortex-M55 (Helium)
+  and AArch64 (NEON): layout 3 for k <= 4, k = 5..7 as INT8 container (the optimized int8 kernel);
+  8 bits INT8 FULLY_CONNECTED everywhere; ``generic``: mode auto, layout 0 (reference kernels).
+* ``retarget(model_bytes, target)``: the same for an already converted model (deploy).
+
 CLI: ``python -m tflm_port.convert in.tflite out.tflite --bits 4,4,4,4,8 [--mode auto] [--layout 0]
-[--metadata meta.json]``.
+[--target mps2-an386] [--metadata meta.json]``.
 """
 from __future__ import annotations
 
@@ -42,6 +48,33 @@ def project_version() -> str:
         return version("subkws")
     except Exception:  # pragma: no cover
         return "0.1.0"
+
+
+# target -> (kernel family, {bits: (storage, layout)}); firmware/kernels/*/ kws_fc_opt_supported()
+def _plan_dsp(bits):
+    return ("int8", 0) if bits == 8 else ("custom", 2)
+
+
+def _plan_nib(bits):
+    return ("int8", 0) if bits >= 5 else ("custom", 3)
+
+
+TARGETS = {
+    "mps2-an386": ("dsp", _plan_dsp),             # Cortex-M4F
+    "mps2-an500": ("dsp", _plan_dsp),             # Cortex-M7
+    "mps3-an547": ("mve", _plan_nib),             # Cortex-M55 Helium
+    "aarch64-cortex-a53": ("neon", _plan_nib),
+    "aarch64-cortex-a76": ("neon_dotprod", _plan_nib),
+    "generic": ("reference", None),
+}
+
+
+def target_plan(target: str, layer_bits: list[int]) -> list[tuple[str, int]]:
+    """[(storage 'int8'|'int4'|'custom', layout)] per layer for a target (see TARGETS)."""
+    if target not in TARGETS:
+        raise UserError(f"target '{target}' unknown (use one of {', '.join(TARGETS)})")
+    plan = TARGETS[target][1]
+    return [(storage_for(b, "auto"), 0) if plan is None else plan(int(b)) for b in layer_bits]
 
 
 def storage_for(bits: int, mode: str) -> str:
@@ -94,12 +127,19 @@ def _keras_to_tflite(model, rep_data, layer_bits) -> bytes:
 
 
 def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, metadata: dict | None = None,
-            rep_data: np.ndarray | None = None, name: str = "<model>") -> bytes:
-    """Convert TFLite bytes (or a QAT Keras model with ``rep_data``) to the requested sub-8-bit form."""
+            rep_data: np.ndarray | None = None, name: str = "<model>", target: str | None = None) -> bytes:
+    """Convert TFLite bytes (or a QAT Keras model with ``rep_data``) to the requested sub-8-bit form;
+    with ``target``, mode/layout are chosen per layer for that target's kernels (``TARGETS``)."""
     layer_bits = [int(b) for b in layer_bits]
     for b in layer_bits:
         storage_for(b, mode)
-    lay = packing.get_layout(layout)
+    if target is not None:
+        plan = target_plan(target, layer_bits)
+    else:
+        plan = [(storage_for(b, mode), layout) for b in layer_bits]
+    for (store, lay_id), b in zip(plan, layer_bits):
+        if store == "custom":
+            packing.get_layout(lay_id).check_bits(b)
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
     else:
@@ -113,11 +153,8 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
     custom_index = None
     need_int4_version = False
     rescaled = []
-    for (k, op), bits in zip(fc_ops, layer_bits):
+    for (k, op), bits, (store, layout) in zip(fc_ops, layer_bits, plan):
         where = f"{name}: layer {k} (FULLY_CONNECTED, {bits}-bit)"
-        store = storage_for(bits, mode)
-        if store == "custom":
-            lay.check_bits(bits)
         w_t = sg.tensors[op.inputs[1]]
         if w_t.type not in (TT.INT8, TT.INT4):
             raise UserError(f"{where}: weights are {TENSOR_TYPE_NAMES.get(w_t.type, w_t.type)}, expected INT8 or INT4 "
@@ -195,11 +232,72 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
     meta = dict(metadata or {})
     meta.update({"format": "subkws-tflite", "format_version": FORMAT_VERSION, "project_version": project_version(),
                  "layer_bits": layer_bits, "mode": mode, "layout": layout})
+    meta.pop("target", None)
+    meta.pop("layer_storage", None)
+    if target is not None:
+        meta.update({"mode": "target", "target": target, "layout": max(lay for _, lay in plan),
+                     "layer_storage": [f"{st}/{lay}" if st == "custom" else st for st, lay in plan]})
     if rescaled:
         meta["rescaled_operators"] = rescaled
     set_metadata(model, METADATA_NAME, meta)
     _drop_unused_buffers(model)
     return save_model(model)
+
+
+def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
+    """A converted model back to standard FULLY_CONNECTED ops with the same integer weights
+    (SUB8_FULLY_CONNECTED of any layout -> INT8 weights on the k-bit grid; INT4 / INT8 kept), and its
+    layer bits (metadata "layer_bits", else 8/4/k from the tensors). Exact: convert() of the result
+    gives the same arithmetic (same scales, biases, activations)."""
+    from tflm_port.tflite_io import custom_options, get_metadata
+
+    model = load_model(bytes(data), name)
+    sg = model.subgraphs[0]
+    fc_code = None
+    for i, code in enumerate(model.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED:
+            fc_code = i
+    bits_found = []
+    for op in sg.operators or []:
+        kind = op_name(model, op)
+        if kind == CUSTOM_CODE:
+            o = custom_options(op)
+            bits, lay, nin, nout = int(o["bits"]), int(o["layout"]), int(o["in_features"]), int(o["out_features"])
+            w_t = sg.tensors[op.inputs[1]]
+            w = packing.unpack(tensor_data(model, w_t).reshape(-1), bits, nout, nin, lay)
+            w_t.buffer = add_buffer(model, w.astype(np.int8).tobytes())
+            w_t.type = TT.INT8
+            w_t.shape = [nout, nin]
+            w_t.shapeSignature = None
+            if fc_code is None:
+                code = schema.OperatorCodeT()
+                code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.FULLY_CONNECTED
+                code.version = 1
+                model.operatorCodes.append(code)
+                fc_code = len(model.operatorCodes) - 1
+            opt = schema.FullyConnectedOptionsT()
+            opt.fusedActivationFunction = (schema.ActivationFunctionType.RELU if o.get("activation") == "RELU"
+                                           else schema.ActivationFunctionType.NONE)
+            op.opcodeIndex = fc_code
+            op.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+            op.builtinOptions = opt
+            op.customOptions = None
+            bits_found.append(bits)
+        elif kind == "FULLY_CONNECTED":
+            bits_found.append(4 if sg.tensors[op.inputs[1]].type == TT.INT4 else 8)
+    md = get_metadata(model) or {}
+    lb = [int(b) for b in md.get("layer_bits") or []]
+    _drop_unused_buffers(model)
+    return save_model(model), (lb if len(lb) == len(bits_found) else bits_found)
+
+
+def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
+    """Re-store an already converted model for ``target`` (TARGETS); metadata kept."""
+    from tflm_port.tflite_io import get_metadata
+
+    plain, layer_bits = to_plain(data, name)
+    md = get_metadata(load_model(bytes(data), name)) or {}
+    return convert(plain, layer_bits, metadata=md, name=name, target=target)
 
 
 def _drop_unused_buffers(model) -> None:
@@ -226,7 +324,10 @@ def main(argv=None):
     p.add_argument("output")
     p.add_argument("--bits", required=True, help="bit width per FULLY_CONNECTED layer, e.g. 4,4,4,4,8")
     p.add_argument("--mode", default="auto", choices=MODES)
-    p.add_argument("--layout", type=int, default=0)
+    p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, 1 row_bitplane, "
+                   "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels)")
+    p.add_argument("--target", choices=sorted(TARGETS),
+                   help="choose mode/layout per layer for this board's optimized kernels (overrides --mode/--layout)")
     p.add_argument("--metadata", help="JSON file merged into the 'subkws' metadata")
     a = p.parse_args(argv)
     meta = None
@@ -235,7 +336,7 @@ def main(argv=None):
             meta = json.loads(read_bytes(a.metadata).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise UserError(f"{a.metadata}: not valid JSON ({e})") from None
-    out = convert(read_bytes(a.input), _parse_bits(a.bits), a.mode, a.layout, meta, name=a.input)
+    out = convert(read_bytes(a.input), _parse_bits(a.bits), a.mode, a.layout, meta, name=a.input, target=a.target)
     atomic_write_bytes(a.output, out)
     print(f"wrote {a.output} ({len(out)} bytes)")
     return 0

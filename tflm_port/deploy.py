@@ -10,6 +10,12 @@ model and the audio read from the host by semihosting; it prints one line per de
 keyword, smoothed score) and per-hop instruction counts. The audio must be WAV, 16 kHz, mono,
 16-bit PCM: anything else is refused with one line before the firmware runs.
 
+The firmware gets the run's model re-stored for the board's optimized kernels
+(``tflm_port.convert.retarget``: SUB8 layout 2 on the Cortex-M4/M7 DSP kernels, layout 3 / INT8 on the
+M55 Helium kernels; same integer weights, scales and biases, so the same outputs); ``model.tflite``
+in the run stays as it is for the Python pipeline (tflm_port.reference runs every layout).
+``--no-retarget`` runs model.tflite unchanged.
+
 ``--check`` also runs the Python pipeline on the same audio (training/frontend_mirror.py features,
 tflm_port.reference, training.evaluate's smoothing and detection rule) and says whether the
 detections are identical.
@@ -273,6 +279,8 @@ def main(argv=None) -> int:
     ap.add_argument("--audio", required=True, type=Path, help="WAV, 16 kHz, mono, 16-bit PCM")
     ap.add_argument("--threshold", type=float, help="detection threshold (default: the run's at 1 FA/h)")
     ap.add_argument("--check", action="store_true", help="also run the Python pipeline and compare detections")
+    ap.add_argument("--no-retarget", action="store_true",
+                    help="run model.tflite as it is (default: re-store it for the board's optimized kernels)")
     a = ap.parse_args(argv)
     model_path, cfg, report = load_run(a.run_dir)
     check_wav(a.audio)
@@ -288,7 +296,18 @@ def main(argv=None) -> int:
     label = (md.get("labels") or ["", "", "keyword"])[KEYWORD_CLASS]
     print(f"deploy: {model_path} ({model_path.stat().st_size} bytes, keyword {label!r}) on {a.board}, "
           f"audio {a.audio}, threshold {th:g}, smoothing {smoothing} frames, refractory {refractory:g} s")
-    res = run_stream(a.board, model_path, a.audio, th, smoothing, refractory)
+    with tempfile.TemporaryDirectory(prefix="kws_deploy_") as td:
+        fw_model = model_path
+        if not a.no_retarget:
+            from tflm_port.convert import retarget
+            from tflm_port.tflite_io import get_metadata, load_model
+
+            data = retarget(model_path.read_bytes(), a.board, str(model_path))
+            fw_model = Path(td) / "model.tflite"
+            fw_model.write_bytes(data)
+            st = (get_metadata(load_model(data)) or {}).get("layer_storage", [])
+            print(f"firmware model: re-stored for {a.board} ({', '.join(st)}; {len(data)} bytes)")
+        res = run_stream(a.board, fw_model, a.audio, th, smoothing, refractory)
     if res.returncode != 0 or not res.summary:
         lines = [ln for ln in res.text.strip().splitlines() if ln.strip()]
         raise UserError(f"firmware on {a.board} failed (exit {res.returncode}): {lines[-1] if lines else 'no output'}")

@@ -196,3 +196,8 @@ def unpack_int4(data: bytes | np.ndarray, count: int) -> np.ndarray:
     nib[1::2] = b >> 4
     nib = nib[:count]
     return ((nib ^ 8) - 8).astype(np.int8)
+
+
+# The optimized kernels' layouts (2 r4_words, 3 r4_nib32) live in their own module; importing it
+# registers them in LAYOUTS, so `--layout 2|3` works wherever packing is used.
+from tflm_port import layouts_opt  # noqa: E402,F401
