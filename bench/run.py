@@ -181,15 +181,16 @@ SECTIONS = [
      "instructions retired; real cores take a different number of cycles (pipeline, memory wait states). "
      "AArch64 (qemu-aarch64 user mode) has no instruction counter.",
      [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
-      ("instructions", "instructions"), ("instructions/MAC", "instructions_per_mac"), ("MACs", "macs"),
+      ("instructions", "instructions"), ("reference instr.", "reference_instructions"),
+      ("speedup", "speedup_vs_reference"), ("instructions/MAC", "instructions_per_mac"), ("MACs", "macs"),
       ("flash bytes", "flash_bytes"), ("RAM bytes", "ram_bytes"), ("model bytes", "model_bytes")]),
     ("streaming_loop", "Firmware: the whole streaming loop per 10 ms hop (QEMU)",
      "From `bench/streaming.py`: audio in, LFBE front end, model, detection, on each board. **Instruction "
      "counts, not cycles.** The real-time margin for a 100 MHz core is an estimate that assumes one "
      "instruction per cycle. RAM = static + arena + measured stack high-water mark.",
-     [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"),
+     [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
       ("front end / hop", "frontend_instructions_per_hop"), ("total / hop", "total_instructions_per_hop"),
-      ("RAM bytes", "ram_bytes")]),
+      ("margin @100 MHz (est.)", "realtime_margin_100mhz_estimate"), ("RAM bytes", "ram_bytes")]),
 ]
 
 

@@ -10,6 +10,11 @@
   linked image, from the linker map) + model bytes; image_bytes: the whole runner image
   (startup, board layer, libc/libm parts), without the model.
 * ram_bytes: arena bytes used by the model + stack high-water mark (stack painting).
+* kernel "reference": the reference-only images (kws_runner_ref.elf) on the test-data models;
+  kernel "dsp" / "mve" / "neon" / "neon_dotprod": the product images (kws_runner.elf; a76:
+  kws_runner_dotprod.elf) on FFNN-250K built through the real QAT path (tflm_port.qat_testing.qat_ffnn)
+  and converted with ``tflm_port.convert --target <board>``: the whole model through the runtime,
+  with ``reference_instructions`` = the reference-only image on the same weights (target "generic").
 * AArch64: measured on the bare-metal build (boards/aarch64-virt) under qemu-system-aarch64 -M virt
   -cpu cortex-a53/-a76 -icount shift=0 with the PMU event INST_RETIRED (qemu-aarch64 user mode has
   no -icount). The instruction count is the same for both CPUs (same binary, same ISA).
@@ -72,16 +77,16 @@ def model_macs(tflite: bytes) -> int:
     return int(total)
 
 
-def runtime_flash(board: str) -> int | None:
-    """.text/.rodata bytes of libkws.a members in the linked image (linker map)."""
-    mp = BUILD / board / "kws_runner.map"
+def runtime_flash(board: str, image: str = "kws_runner") -> int | None:
+    """.text/.rodata bytes of libkws*.a members in the linked image (linker map)."""
+    mp = BUILD / board / f"{image}.map"
     if not mp.exists():
         return None
     text = mp.read_text(errors="replace")
     text = text[text.find("Linker script and memory map"):]
     total = 0
     for sec, addr, size, src in re.findall(r"^ (\.(?:text|rodata)\S*)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)$", text, re.M):
-        if "libkws.a(" in src:
+        if re.search(r"libkws\w*\.a\(", src):
             total += int(size, 16)
     return total
 
@@ -95,15 +100,95 @@ def image_bytes(board: str) -> int | None:
     return int(out[0]) + int(out[1])
 
 
+ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
+OPT_BOARDS = {  # board -> (qemu command, image dir, optimized image)
+    "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386", "kws_runner.elf"),
+    "mps2-an500": (["qemu-system-arm", "-M", "mps2-an500"], "mps2-an500", "kws_runner.elf"),
+    "mps3-an547": (["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547", "kws_runner.elf"),
+    "aarch64-cortex-a53": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-virt", "kws_runner.elf"),
+    "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"], "aarch64-virt",
+                           "kws_runner_dotprod.elf"),
+}
+OPT_BITS = (8, 5, 4, 2, 1)
+STATUS_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
+                       r"stack=(\d+) model=(\d+) op=-?\d+ tensor=-?\d+ kernel=(\w+) opt_ops=(\d+)")
+
+
+def run_image(board: str, image: str, model: Path, inp: Path, out: Path, n: int) -> dict | None:
+    qemu, d, _ = OPT_BOARDS[board]
+    semi = "enable=on,target=native," + ",".join("arg=" + str(a) for a in ["kws_runner", model, inp, out, n])
+    r = subprocess.run([qemu[0]] + ICOUNT + qemu[1:] + ["-nographic", "-semihosting-config", semi, "-kernel",
+                        str(BUILD / d / image)], capture_output=True, text=True, timeout=600)
+    m = STATUS_RE.search(r.stdout + r.stderr)
+    if r.returncode != 0 or not m:
+        print(f"{board} {image} {model.name}: failed: {(r.stdout + r.stderr)[-500:]}", file=sys.stderr)
+        return None
+    k = ["status", "inferences", "instr_first", "instr_total", "arena", "stack", "model", "kernel", "opt_ops"]
+    st = dict(zip(k, m.groups()))
+    return {kk: (v if kk == "kernel" else int(v)) for kk, v in st.items()}
+
+
+def optimized_records(boards: list[str], td: Path) -> list[dict]:
+    """Whole FFNN-250K inferences through the runtime with each board's optimized kernels."""
+    import fwtestdata
+    import numpy as np
+    from tflm_port.convert import convert
+    from tflm_port.qat_testing import cached_qat_ffnn
+    from training import qat
+
+    records = []
+    for bits in OPT_BITS:
+        q, tfl, _ = cached_qat_ffnn(bits)
+        lb = qat.layer_bits(q)
+        generic = convert(tfl, lb, target="generic")
+        x = fwtestdata.make_inputs(generic, 208)[200:208]   # 8 inputs of the calibrated distribution
+        inp = td / f"opt_{bits}.in.bin"
+        inp.write_bytes(np.ascontiguousarray(x, np.int8).tobytes())
+        gpath = td / f"generic_{bits}.tflite"
+        gpath.write_bytes(generic)
+        for board in boards:
+            if board not in OPT_BOARDS:
+                continue
+            model = convert(tfl, lb, target=board)
+            mpath = td / f"{board}_{bits}.tflite"
+            mpath.write_bytes(model)
+            st = run_image(board, OPT_BOARDS[board][2], mpath, inp, td / "o.bin", 8)
+            ref = run_image(board, "kws_runner_ref.elf", gpath, inp, td / "o.bin", 8)
+            if st is None:
+                continue
+            instr = round(st["instr_total"] / max(st["inferences"], 1))
+            rinstr = round(ref["instr_total"] / max(ref["inferences"], 1)) if ref else None
+            cm = not board.startswith("aarch64")
+            d = OPT_BOARDS[board][1]
+            rt = runtime_flash(d, OPT_BOARDS[board][2][:-4])
+            from tflm_port.tflite_io import get_metadata, load_model
+
+            md = get_metadata(load_model(model)) or {}
+            rec = {"benchmark": "inference", "board": board, "model": "ffnn250k", "weight_bits": bits,
+                   "kernel": st["kernel"], "instructions": instr, "macs": model_macs(model),
+                   "reference_instructions": rinstr,
+                   "speedup_vs_reference": round(rinstr / instr, 2) if rinstr else None,
+                   "optimized_ops": st["opt_ops"], "storage": md.get("layer_storage"),
+                   "flash_bytes": (rt + st["model"]) if rt is not None else None,
+                   "ram_bytes": st["arena"] + st["stack"], "runtime_flash_bytes": rt, "model_bytes": st["model"],
+                   "arena_bytes": st["arena"], "stack_bytes": st["stack"],
+                   "case": f"qat_ffnn({bits}) -> convert --target {board}",
+                   "instructions_note": "qemu-system-arm -icount shift=0, SysTick ticks x 1e9/Hz: instructions, not cycles"
+                   if cm else "qemu-system-aarch64 -M virt -icount shift=0, PMU INST_RETIRED: instructions, not cycles"}
+            records.append(rec)
+            print(json.dumps(rec))
+    return records
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(BUILD / "bench.json"))
     ap.add_argument("--boards", nargs="*", default=BOARDS)
     ap.add_argument("--models", nargs="*", default=list(MODELS))
+    ap.add_argument("--no-optimized", action="store_true", help="reference-kernel records only")
     a = ap.parse_args(argv)
 
     import fwtestdata
-    from test_firmware import run_board
 
     subprocess.run(["make", "-C", str(FW), "-j2", "all"], check=True, capture_output=True)
     cases = fwtestdata.build(BUILD / "testdata", names=[c for c in a.models if c in fwtestdata.CASES])
@@ -119,14 +204,13 @@ def main(argv=None):
                 inp = Path(td) / "in.bin"
                 inp.write_bytes((BUILD / "testdata" / f"{case}.in.bin").read_bytes()[200 * vec:208 * vec])
                 # AArch64 figures come from the bare-metal virt build (PMU INST_RETIRED under -icount)
-                run_on = board.replace("aarch64-", "aarch64-virt-") if board.startswith("aarch64-cortex") else board
-                rc, st, text = run_board(run_on, tfl, inp, Path(td) / "o.bin", max_vectors=8, icount=True)
-                if rc != 0 or st is None:
-                    print(f"{board} {case}: failed: {text[-500:]}", file=sys.stderr)
+                # reference kernels: the reference-only image (the product image runs INT8 on the optimized kernel)
+                st = run_image(board, "kws_runner_ref.elf", tfl, inp, Path(td) / "o.bin", 8)
+                if st is None:
                     continue
                 cm = not board.startswith("aarch64")
                 instr = round(st["instr_total"] / max(st["inferences"], 1))
-                rt = runtime_flash(board if cm else "aarch64-virt")
+                rt = runtime_flash(board if cm else "aarch64-virt", "kws_runner_ref")
                 rec = {"benchmark": "inference", "board": board, "model": model, "weight_bits": bits,
                        "kernel": "reference", "instructions": instr, "macs": model_macs(tfl.read_bytes()),
                        "flash_bytes": (rt + st["model"]) if rt is not None else None,
@@ -137,6 +221,8 @@ def main(argv=None):
                        if cm else "qemu-system-aarch64 -M virt -icount shift=0, PMU INST_RETIRED: instructions, not cycles"}
                 records.append(rec)
                 print(json.dumps(rec))
+        if not a.no_optimized:
+            records += optimized_records(a.boards, Path(td))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(records, indent=1) + "\n")
     return 0
