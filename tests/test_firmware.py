@@ -183,7 +183,7 @@ def test_instruction_count_is_deterministic(built, cases, board, tmp_path):
     _skip_if_missing(board)
     runs = [run_board(board, DATA / "ffnn_int8.tflite", DATA / "ffnn_int8.in.bin", tmp_path / "o.bin",
                       max_vectors=3, icount=True)[1] for _ in range(2)]
-    assert runs[0]["instr_first"] > 100_000
+    assert runs[0]["instr_first"] > 20_000  # M55 Helium int8 FFNN-250K: ~51k instructions
     assert (runs[0]["instr_first"], runs[0]["instr_total"]) == (runs[1]["instr_first"], runs[1]["instr_total"])
 
 
