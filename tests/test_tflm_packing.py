@@ -15,6 +15,10 @@ def random_grid(rng, out, n, bits):
 @pytest.mark.parametrize("layout", sorted(packing.LAYOUTS))
 @pytest.mark.parametrize("bits", range(1, 9))
 def test_round_trip_odd_sizes_and_tails(layout, bits):
+    if bits not in packing.get_layout(layout).supported_bits:
+        with pytest.raises(UserError, match="cannot hold"):
+            packing.pack(np.ones((2, 3), np.int8), bits, layout)
+        return
     rng = np.random.default_rng(bits * 10 + layout)
     for out, n in [(1, 1), (3, 7), (5, 13), (2, 8), (4, 9), (7, 31), (16, 64), (3, 1537)]:
         w = random_grid(rng, out, n, bits)
@@ -23,7 +27,7 @@ def test_round_trip_odd_sizes_and_tails(layout, bits):
         np.testing.assert_array_equal(packing.unpack(b, bits, out, n, layout), w)
 
 
-@pytest.mark.parametrize("layout", sorted(packing.LAYOUTS))
+@pytest.mark.parametrize("layout", [0, 1])  # the bit-stream layouts; kernel layouts 2/3: test_kernels_opt.py
 def test_padding_bits_are_zero(layout):
     w = -np.ones((2, 3), np.int8)  # all-ones fields for k >= 2
     for bits in range(2, 9):
