@@ -28,7 +28,7 @@ from data_scripts.noise import noise_source, rir_bank
 from training.audio import SAMPLE_RATE
 from training.errors import UserError
 
-__all__ = ["Augmenter", "noise_source", "mix_at_snr"]
+__all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker"]
 
 _global_rng_lock = threading.Lock()
 
@@ -122,3 +122,36 @@ class Augmenter:
         y = np.clip(np.asarray(y, np.float32), -1.0, 1.0)
         assert len(y) == n
         return y
+
+
+FORMANT_RATIO = (0.85, 1.18)
+PITCH_MEDIAN_HZ = (85.0, 260.0)
+DURATION = (0.85, 1.15)
+
+
+def change_speaker(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A new speaker from a synthetic one: Praat's "Change gender" (praat-parselmouth, an optional
+    dependency, GPL-3) with a random formant shift (vocal-tract length), pitch median (70 % of the
+    time; otherwise the pitch is kept) and duration. The audio keeps its level; its length changes
+    with the duration factor. Without parselmouth the clip is returned unchanged.
+    """
+    try:
+        import parselmouth  # optional: imported only when speaker augmentation is on
+        from parselmouth.praat import call
+    except ImportError:
+        return audio
+    x = np.asarray(audio, np.float64)
+    if len(x) < 1600 or not np.any(x):
+        return np.asarray(audio, np.float32)
+    formant = float(rng.uniform(*FORMANT_RATIO))
+    pitch = float(rng.uniform(*PITCH_MEDIAN_HZ)) if rng.random() < 0.7 else 0.0
+    dur = float(rng.uniform(*DURATION))
+    try:
+        y = call(parselmouth.Sound(x, SAMPLE_RATE), "Change gender", 75, 600, formant, pitch, 1.0, dur)
+    except parselmouth.PraatError:  # e.g. no voiced frames: keep the clip
+        return np.asarray(audio, np.float32)
+    y = np.asarray(y.values[0], np.float32)
+    peak_in, peak_out = float(np.max(np.abs(x))), float(np.max(np.abs(y)))
+    if peak_out > 0:
+        y *= np.float32(peak_in / peak_out)
+    return y

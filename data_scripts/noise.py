@@ -65,10 +65,22 @@ def load_noise_dir(folder: str | Path, min_seconds: float = 0.1) -> list[np.ndar
     return out
 
 
+def noise_dirs(cfg) -> list[Path]:
+    """Every background-noise folder a DataConfig names: noise_dir, noise_dirs and noise sources."""
+    out = [Path(cfg.noise_dir)] if getattr(cfg, "noise_dir", "") else []
+    out += [Path(d) for d in getattr(cfg, "noise_dirs", None) or []]
+    for s in getattr(cfg, "sources", None) or []:
+        if isinstance(s, dict) and s.get("role") == "noise" and s.get("path"):
+            out.append(Path(s["path"]))
+    return list(dict.fromkeys(out))
+
+
 def noise_source(cfg, cache_dir: str | Path | None = None) -> list[np.ndarray]:
-    """Background noise arrays (float32, 16 kHz): ``cfg.noise_dir`` files, else synthetic noise."""
-    if getattr(cfg, "noise_dir", ""):
-        return load_noise_dir(cfg.noise_dir)
+    """Background noise arrays (float32, 16 kHz): the files of every noise folder of cfg, else
+    synthetic coloured noise."""
+    dirs = noise_dirs(cfg)
+    if dirs:
+        return [x for d in dirs for x in load_noise_dir(d)]
     return synthetic_noise_bank()
 
 

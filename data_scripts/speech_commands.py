@@ -16,6 +16,7 @@ ignored). Any audio format/rate is converted to 16 kHz PCM16 and trimmed to <= 1
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -316,4 +317,69 @@ def prepare_folder(cfg, progress: bool = True) -> Path:
         info = {"source": "folder", "keyword": kw, "params": params,
                 "labels": {d.name: ("keyword" if d == kw_dir else "negative") for d in label_dirs}}
         finish_dataset(tmp, rows, info, _stream_noise(cfg, kept), float(cfg.stream_minutes), int(cfg.seed), progress)
+    return dest
+
+
+def prepare_audio_folder(folder: Path, role: str, keyword: str, root: str | Path, seed: int,
+                         progress: bool = True) -> Path:
+    """Every audio file under ``folder`` as one role: ``positive`` (keyword recordings; a take longer
+    than 1.5 s keeps its loudest 1.5 s) or ``negative`` (longer files cut into 1.5 s pieces with
+    sound in them); ``labelled`` = the <keyword>/ + other subfolders layout of prepare_folder.
+    Splits by speaker subfolder or file content, as prepare_folder. Cached under <root>/folder/."""
+    from dataclasses import dataclass as _dc
+
+    from tqdm import tqdm
+
+    kw = normalize_keyword(keyword)
+    folder = Path(folder)
+    if role == "labelled":
+        @_dc
+        class _Cfg:
+            keyword: str
+            folder: str
+            root: str
+            seed: int
+            stream_minutes: float = 2.0
+            noise_dir: str = ""
+
+        return prepare_folder(_Cfg(kw, str(folder), str(root), int(seed)), progress)
+    if role not in ("positive", "negative"):
+        raise UserError(f"{folder}: folder role must be positive, negative or labelled, got '{role}'")
+    files = list_audio(folder)
+    if not files:
+        raise UserError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    listing = [f"{f.relative_to(folder).as_posix()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
+    params = {"source": "audio_folder", "version": PREP_VERSION, "folder": str(folder.resolve()), "role": role,
+              "keyword": kw, "seed": int(seed), "listing": hashlib.sha1("\n".join(listing).encode()).hexdigest()}
+    dest = Path(root) / "folder" / f"{slug(folder.name)}-{role}-{params_hash(params)}"
+    if is_prepared(dest):
+        return dest
+    label = "keyword" if role == "positive" else "negative"
+    rows, bad = [], []
+    with atomic_path(dest) as tmp:
+        tmp.mkdir(parents=True)
+        for f in tqdm(files, desc=f"{folder.name} ({role})", unit="file", disable=None if progress else True,
+                      leave=False):
+            rel = f.relative_to(folder)
+            speaker = rel.parts[0] if len(rel.parts) > 1 else _speaker_of(f.name)
+            split = _split_of(f"speaker:{speaker}") if speaker else _split_of(_file_digest(f))
+            try:
+                written = _import_clip(f, tmp / "clips" / rel.with_suffix(".wav"), label == "keyword")
+            except UserError as e:
+                bad.append(str(e))
+                continue
+            for p, dur in written:
+                rows.append({"path": p.relative_to(tmp).as_posix(), "label": label, "split": split,
+                             "voice": speaker, "text": kw if label == "keyword" else folder.name, "duration_s": dur})
+        if bad:
+            note(f"note: {folder}: skipped {len(bad)} unreadable file(s), e.g. {'; '.join(bad[:3])}")
+        if not rows:
+            raise UserError(f"{folder}: no usable audio ({len(bad)} unreadable file(s))")
+        from data_scripts.common import summarize, write_manifest
+
+        write_manifest(tmp, rows)
+        counts, durs = summarize(rows)
+        info = {"source": "audio_folder", "keyword": kw, "params": params, "counts": counts, "durations_s": durs,
+                "num_clips": len(rows), "skipped": len(bad)}
+        (tmp / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return dest

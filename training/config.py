@@ -24,7 +24,7 @@ from training.errors import UserError
 class DataConfig:
     """Where the audio comes from and how it is split and augmented."""
 
-    source: str = "synthetic"  # synthetic | speech_commands | folder
+    source: str = "synthetic"  # synthetic | mix | speech_commands | folder (mix: see data_scripts/sources.py)
     keyword: str = "alexa"
     root: str = "data"  # cache / download folder for generated or prepared data
     folder: str = ""  # for source=folder: <folder>/<keyword>/*.wav and <folder>/<other>/*.wav
@@ -33,10 +33,18 @@ class DataConfig:
     noise_dir: str = ""  # background noise folder; empty = synthetic coloured noise
     augment: bool = True
     augment_copies: int = 1  # augmented copies per clip added to the training set
+    speaker_augment: float = 0.0  # share of augmented synthetic copies given a new speaker (formants, pitch, speed)
     snr_db_min: float = 5.0
     snr_db_max: float = 30.0
     seed: int = 1234
     stream_minutes: float = 60.0  # length of each long streaming audio (val, test): 1 h resolves 1 FA/h
+    # many sources mixed by weight (data_scripts/sources.py); any of these makes the source "mix"
+    sources: list = field(default_factory=list)  # [{kind, role, weight, path, speakers, ...}]
+    tts: str = ""  # "all" = espeak + every installed TTS backend, or e.g. "espeak,piper"
+    kokoro_voices: str = ""  # folder of Kokoro-82M voice packs (<name>.npy)
+    negative_dirs: list = field(default_factory=list)  # folders of real negative audio
+    positive_dirs: list = field(default_factory=list)  # folders of the user's own keyword recordings
+    noise_dirs: list = field(default_factory=list)  # folders of background noise
 
 
 @dataclass
@@ -71,6 +79,18 @@ class TrainConfig:
     label_smoothing: float = 0.0  # smoothing caps the posterior (0.967 at 0.05) and blunts the DET tail
     seed: int = 1234
     max_minutes: float = 0.0  # 0 = no wall-clock cap
+    # the recipe for false accepts per hour (docs/recipe.md)
+    negative_weight: float = 1.0  # loss weight of the non-keyword classes (a false-accept penalty)
+    spec_augment: bool = False  # SpecAugment-style time and frequency masks on the training windows
+    time_masks: int = 2  # masks of up to time_mask_frames context frames each
+    time_mask_frames: int = 3
+    freq_masks: int = 2  # masks of up to freq_mask_bins mel bins each
+    freq_mask_bins: int = 8
+    hard_negative_rounds: int = 0  # mine the training negatives for windows that fire, retrain; repeat
+    hard_negative_epochs: int = 4  # epochs of fine-tuning after each mining round
+    hard_negative_max: int = 20000  # mined windows added per round at most
+    select_by: str = "val_loss"  # val_loss | fa_per_hour: keep the epoch with the lowest val-stream FRR at select_fah
+    select_fah: float = 1.0
 
 
 @dataclass
@@ -138,7 +158,8 @@ def _coerce(value, typ, key: str, origin: str):
         return str(value)
     if typ is list or typing.get_origin(typ) is list:
         if isinstance(value, str):
-            value = [int(v) for v in value.replace(",", " ").split()] if value.strip() else []
+            parts = value.replace(",", " ").split()
+            value = parts if key.endswith("_dirs") else [int(v) for v in parts]
         if not isinstance(value, list):
             raise UserError(f"{origin}: {key} must be a list, got {value!r}")
         return value

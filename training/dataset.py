@@ -28,7 +28,7 @@ from training.features import LfbeParams, lfbe, stack_context, window_span
 
 SILENCE, UNKNOWN, KEYWORD = 0, 1, 2
 PAD_S = 0.35
-FEATURE_CACHE_VERSION = 5
+FEATURE_CACHE_VERSION = 6
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Clip:
     split: str
     voice: str
     text: str
+    source: str = ""
+    weight: float = 1.0
 
 
 def lfbe_params(cfg: Config) -> LfbeParams:
@@ -63,8 +65,14 @@ def read_manifest(dataset: Path) -> list[Clip]:
         for i, row in enumerate(rd, start=2):
             if row["label"] not in ("keyword", "negative") or row["split"] not in ("train", "val", "test"):
                 raise UserError(f"{man}:{i}: bad label/split {row['label']!r}/{row['split']!r}")
+            try:
+                w = float(row.get("weight") or 1.0)
+            except ValueError:
+                raise UserError(f"{man}:{i}: weight {row.get('weight')!r} is not a number") from None
+            if not (0.0 <= w < float("inf")):
+                raise UserError(f"{man}:{i}: weight must be finite and >= 0, got {w}")
             clips.append(Clip(Path(dataset) / row["path"], row["label"], row["split"],
-                              row.get("voice", ""), row.get("text", "")))
+                              row.get("voice", ""), row.get("text", ""), row.get("source") or "", w))
     if not clips:
         raise UserError(f"{man}: manifest lists no clips")
     return clips
@@ -172,6 +180,39 @@ def background_windows(noise: list[np.ndarray], n: int, cfg: Config, p: LfbePara
     return np.stack(out)
 
 
+def source_multipliers(clips: list[Clip]) -> dict[tuple[str, str], float]:
+    """(source, label) -> copies multiplier so that each source's share of its label's training
+    windows is its weight's share of that label's weights. {} when the clips carry no sources."""
+    if not any(c.source for c in clips):
+        return {}
+    count: dict[tuple[str, str], int] = {}
+    weight: dict[tuple[str, str], float] = {}
+    for c in clips:
+        count[(c.source, c.label)] = count.get((c.source, c.label), 0) + 1
+        weight[(c.source, c.label)] = c.weight
+    out = {}
+    for label in {k[1] for k in count}:
+        keys = [k for k in count if k[1] == label]
+        total_w = sum(weight[k] for k in keys)
+        total_n = sum(count[k] for k in keys)
+        if total_w <= 0:
+            raise UserError(f"the sources of the {label} clips all have weight 0")
+        for k in keys:
+            out[k] = (weight[k] / total_w) * total_n / count[k]
+    return out
+
+
+def _source_kinds(dataset: Path) -> tuple[dict[str, str], str]:
+    """({source name: kind}, kind of clips without a source) from the data set's info.json."""
+    try:
+        info = json.loads((Path(dataset) / "info.json").read_text())
+    except (OSError, ValueError):
+        return {}, "folder"
+    kinds = {k: v.get("kind", "folder") for k, v in (info.get("per_source") or {}).items()}
+    src = str(info.get("source", ""))
+    return kinds, ("espeak" if src == "synthetic" or src.startswith("tts") else "folder")
+
+
 def _cache_key(cfg: Config, dataset: Path, split: str) -> str:
     d = {"v": FEATURE_CACHE_VERSION, "features": cfg.to_dict()["features"], "split": split,
          "data": {k: v for k, v in cfg.to_dict()["data"].items() if k not in ("stream_minutes",)},
@@ -185,6 +226,9 @@ _WORKER: dict = {}
 def _worker_init(cfg_dict: dict, dataset: str) -> None:
     import os
 
+    from training.procs import die_with_parent
+
+    die_with_parent()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cfg = Config.from_dict(cfg_dict)
     _WORKER.update(cfg=cfg, p=lfbe_params(cfg), augment=_augmenter(cfg, Path(dataset).parent / "_augment_cache"))
@@ -192,7 +236,7 @@ def _worker_init(cfg_dict: dict, dataset: str) -> None:
 
 def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Windows of one clip (all its copies); its rng depends only on (seed, clip index)."""
-    path, label, seed, index, copies, split, neighbours = job
+    path, label, seed, index, copies, split, neighbours, synthetic = job
     cfg, p, augment = _WORKER["cfg"], _WORKER["p"], _WORKER["augment"]
     rng = np.random.default_rng([seed, index])
     audio = load_audio(path, p.sample_rate, quiet=True)
@@ -202,7 +246,12 @@ def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
         # training: copy 0 clean, the others augmented; val/test: one augmented copy.
         # Copy k uses neighbours 2k, 2k+1 (None = silence on that side).
         aug = augment if (k > 0 or split != "train") else None
-        w, y = clip_windows(audio, label, cfg, p, rng, aug, nb[2 * k], nb[2 * k + 1])
+        a = audio
+        if aug is not None and synthetic and cfg.data.speaker_augment > 0 and rng.random() < cfg.data.speaker_augment:
+            from data_scripts.augment import change_speaker
+
+            a = change_speaker(audio, rng)  # before labelling: the window labels follow its new timing
+        w, y = clip_windows(a, label, cfg, p, rng, aug, nb[2 * k], nb[2 * k + 1])
         xs.append(w)
         ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
@@ -232,14 +281,22 @@ def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
         raise UserError(f"{dataset}/manifest.csv: no clips in split '{split}'")
     seed = cfg.data.seed + {"train": 0, "val": 1, "test": 2}[split]
     copies = 1 + (max(0, cfg.data.augment_copies) if split == "train" and cfg.data.augment else 0)
+    mult = source_multipliers(clips) if split == "train" else {}
+    kinds, default_kind = _source_kinds(dataset)
     # running-speech context: each copy of a clip sits between pieces of other negative clips
     # of the same split (or silence), so windows that straddle two words are seen in training
     negs = [str(c.path) for c in clips if c.label == "negative"]
     jobs = []
     for i, c in enumerate(clips):
         r = np.random.default_rng([seed, i, 7])
-        nb = tuple(negs[r.integers(len(negs))] if negs and r.random() < 0.6 else "" for _ in range(2 * copies))
-        jobs.append((str(c.path), c.label, seed, i, copies, split, nb))
+        n = copies
+        if mult:  # the source's share of its label's windows: stochastic rounding of copies x multiplier
+            want = copies * mult[(c.source, c.label)]
+            n = int(np.floor(want) + (r.random() < want - np.floor(want)))
+            if n == 0:
+                continue
+        nb = tuple(negs[r.integers(len(negs))] if negs and r.random() < 0.6 else "" for _ in range(2 * n))
+        jobs.append((str(c.path), c.label, seed, i, n, split, nb, kinds.get(c.source, default_kind) != "folder"))
     workers = workers or min(os.cpu_count() or 1, 8)
     bar = tqdm(total=len(jobs), desc=f"features {split}", disable=not progress, unit="clip", leave=False)
     results = []
