@@ -74,6 +74,11 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         shutil.copyfile(frun / f, run_dir / f)
     dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
     train, val, norm = load_windows(cfg, dataset, run_dir, progress)
+    from training.recipe import load_hard_negatives, with_hard_negatives
+    from training.train import _val_stream
+
+    train = with_hard_negatives(train, load_hard_negatives(frun))  # the float run's mined windows
+    vs = _val_stream(cfg, dataset, norm)
     mpath = run_dir / "model.keras"
     if mpath.is_file():
         log(f"{mpath} exists: QAT finished earlier, evaluating it")
@@ -85,17 +90,17 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
             m1 = qat.make_qat_model(float_model, q, stage=1)
             fit(m1, cfg, run_dir, "stage1", train, val, q.stage1_epochs, q.stage1_learning_rate, progress,
-                [qat.SyncWeightRanges()])
+                [qat.SyncWeightRanges()], val_stream=vs)
             log("stage 2: + 8-bit inputs, activations, biases")
             model = qat.make_qat_model(float_model, q, stage=2)
             qat.transfer_weights(m1, model)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
-                [qat.SyncWeightRanges()])
+                [qat.SyncWeightRanges()], val_stream=vs)
         else:
             log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
             model = qat.make_qat_model(float_model, q, stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
-                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()])
+                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)
         qat.sync_weight_ranges(model)
         with qat_scope():
             save_model(model, mpath)

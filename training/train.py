@@ -35,6 +35,11 @@ def log(msg: str) -> None:
 # ----------------------------------------------------------------------------- data
 def prepare_data(cfg: Config, progress: bool = True) -> Path:
     src = cfg.data.source
+    d = cfg.data
+    if src == "mix" or (src == "synthetic" and (d.sources or d.tts or d.negative_dirs or d.positive_dirs)):
+        from data_scripts.sources import prepare_mix
+
+        return prepare_mix(cfg.data, progress=progress)
     if src == "synthetic":
         from data_scripts.synthetic import prepare_synthetic
 
@@ -47,7 +52,7 @@ def prepare_data(cfg: Config, progress: bool = True) -> Path:
         from data_scripts.speech_commands import prepare_folder
 
         return prepare_folder(cfg.data, progress=progress)
-    raise UserError(f"data.source: unknown source '{src}' (known: synthetic, speech_commands, folder)")
+    raise UserError(f"data.source: unknown source '{src}' (known: synthetic, mix, speech_commands, folder)")
 
 
 def load_windows(cfg: Config, dataset: Path, run_dir: Path, progress: bool = True):
@@ -113,10 +118,13 @@ def compile_model(model, cfg: Config, lr, n_classes: int) -> None:
 
 
 def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr: float, progress: bool,
-        callbacks: list | None = None) -> None:
-    """model.fit with resumable checkpoints, TensorBoard logs, best-on-validation weights."""
+        callbacks: list | None = None, val_stream=None) -> None:
+    """model.fit with resumable checkpoints, TensorBoard logs and the recipe of training/recipe.py
+    (loss weights, SpecAugment, best epoch by val loss or by val-stream FRR at select_fah)."""
     import numpy as np
     import tf_keras as keras
+
+    from training.recipe import fa_selection_callback, sample_weights, train_dataset
 
     n_classes = int(model.output_shape[-1])
     steps = epochs * int(np.ceil(len(train[0]) / cfg.train.batch_size))
@@ -127,9 +135,13 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
     best = ck / "best.weights.h5"
     cbs = [
         keras.callbacks.BackupAndRestore(str(ck / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True, save_weights_only=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs" / tag), write_graph=False, profile_batch=0),
     ]
+    if cfg.train.select_by == "fa_per_hour" and val_stream is not None:
+        cbs.append(fa_selection_callback(val_stream, cfg, best, epochs, log))
+    else:
+        cbs.append(keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
+                                                   save_weights_only=True))
     if cfg.train.max_minutes > 0:
         cbs.append(_TimeLimit(cfg.train.max_minutes * 60))
     cbs.append(_EpochLog(tag, epochs))
@@ -138,8 +150,14 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
     def onehot(y):
         return np.eye(n_classes, dtype=np.float32)[y]
 
-    model.fit(train[0], onehot(train[1]), validation_data=(val[0], onehot(val[1])), epochs=epochs,
-              batch_size=cfg.train.batch_size, shuffle=True, callbacks=cbs, verbose=1 if progress else 0)
+    vdata = (val[0], onehot(val[1]))
+    if cfg.train.spec_augment:
+        ds = train_dataset(train[0], train[1], cfg, n_classes, cfg.train.seed)
+        model.fit(ds, validation_data=vdata, epochs=epochs, callbacks=cbs, verbose=1 if progress else 0)
+    else:
+        model.fit(train[0], onehot(train[1]), sample_weight=sample_weights(train[1], cfg), validation_data=vdata,
+                  epochs=epochs, batch_size=cfg.train.batch_size, shuffle=True, callbacks=cbs,
+                  verbose=1 if progress else 0)
     if best.is_file():
         model.load_weights(str(best))
 
@@ -261,7 +279,10 @@ def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         model = build_model(cfg.model, cfg.features, len(labels))
         log(f"model {cfg.model.name}: {model.count_params():,} parameters "
             f"({sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} trainable)")
-        fit(model, cfg, run_dir, "float", train, val, cfg.train.epochs, cfg.train.learning_rate, progress)
+        vs = _val_stream(cfg, dataset, norm)
+        fit(model, cfg, run_dir, "float", train, val, cfg.train.epochs, cfg.train.learning_rate, progress,
+            val_stream=vs)
+        mine_rounds(model, cfg, run_dir, dataset, norm, train, val, vs, progress)
         save_model(model, mpath)
         log(f"trained in {time.time() - t0:.0f} s -> {mpath}")
     from training.evaluate import keras_scorer
@@ -271,6 +292,46 @@ def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     report["seconds"] = round(time.time() - t0, 1)
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _val_stream(cfg: Config, dataset: Path, norm):
+    if cfg.train.select_by != "fa_per_hour":
+        if cfg.train.select_by != "val_loss":
+            raise UserError(f"train.select_by: '{cfg.train.select_by}' (val_loss or fa_per_hour)")
+        return None
+    from training.recipe import ValStream
+
+    if not (Path(dataset) / "stream" / "val.wav").is_file():
+        raise UserError(f"{dataset}: no validation stream (stream/val.wav) for train.select_by=fa_per_hour")
+    return ValStream(dataset, cfg, norm)
+
+
+def mine_rounds(model, cfg: Config, run_dir: Path, dataset: Path, norm, train, val, vs, progress: bool) -> None:
+    """Hard-negative mining rounds (training/recipe.py); the mined windows are kept in the run."""
+    import numpy as np
+
+    from training.errors import atomic_path
+    from training.recipe import mine_hard_negatives, negative_clips, with_hard_negatives
+
+    t = cfg.train
+    if t.hard_negative_rounds <= 0:
+        return
+    clips = negative_clips(dataset)
+    mined = []
+    for r in range(t.hard_negative_rounds):
+        x, info = mine_hard_negatives(model, clips, cfg, norm, t.hard_negative_max,
+                                      np.random.default_rng([t.seed, 99, r]), progress)
+        log(f"hard negatives, round {r + 1}/{t.hard_negative_rounds}: {info['windows_found']} of "
+            f"{info['windows_scored']} negative windows fire; {info['windows_kept']} added")
+        if len(x):
+            mined.append(x)
+        hard = np.concatenate(mined) if mined else None
+        fit(model, cfg, run_dir, f"mine{r + 1}", with_hard_negatives(train, hard), val, t.hard_negative_epochs,
+            t.learning_rate * 0.3, progress, val_stream=vs)
+    if mined:
+        with atomic_path(run_dir / "hard_negatives.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, x=np.concatenate(mined))
 
 
 def build_parser() -> argparse.ArgumentParser:
