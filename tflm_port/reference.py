@@ -324,6 +324,30 @@ class _FullyConnected(_Op):
         env[self.outputs[0]] = y.astype(np.int8).reshape((n,) + self.out_shape)
 
 
+class _FloatFullyConnected(_Op):
+    """FULLY_CONNECTED on float32 tensors (the float model, as TFLiteConverter writes it without
+    quantization): y = x W^T + b, fused ReLU/RELU6 or none. Float arithmetic: not bit-exact with any
+    particular runtime, only close (it is the reference for the float model's numbers)."""
+
+    def __init__(self, w, bias, act, inputs, outputs, out_shape):
+        self.out_features, self.in_features = w.shape
+        self.wt = np.ascontiguousarray(w.T.astype(np.float32))
+        self.bias = None if bias is None else bias.astype(np.float32)
+        self.act = act
+        self.inputs, self.outputs, self.out_shape = inputs, outputs, out_shape
+
+    def __call__(self, env, n):
+        x = env[self.inputs[0]].reshape(-1, self.in_features).astype(np.float32)
+        y = x @ self.wt
+        if self.bias is not None:
+            y += self.bias
+        if self.act == schema.ActivationFunctionType.RELU:
+            np.maximum(y, 0, out=y)
+        elif self.act == schema.ActivationFunctionType.RELU6:
+            np.clip(y, 0, 6, out=y)
+        env[self.outputs[0]] = y.reshape((n,) + self.out_shape)
+
+
 class _Reshape(_Op):
     def __init__(self, inputs, outputs, out_shape):
         self.inputs, self.outputs, self.out_shape = inputs, outputs, out_shape
@@ -671,6 +695,17 @@ class Reference:
     def _build_fc(self, op, ins, outs, where):
         T = self.tensors
         w_t = T[ins[1]]
+        if w_t.type == TT.FLOAT32 and T[ins[0]].type == TT.FLOAT32 and T[outs[0]].type == TT.FLOAT32:
+            w = tensor_data(self.model, w_t)
+            if w is None:
+                raise UserError(f"{where}: weights are not constant")
+            bias = tensor_data(self.model, T[ins[2]]) if len(ins) > 2 and ins[2] >= 0 else None
+            opt = op.builtinOptions
+            act = opt.fusedActivationFunction if opt is not None else 0
+            if act not in (schema.ActivationFunctionType.NONE, schema.ActivationFunctionType.RELU,
+                           schema.ActivationFunctionType.RELU6):
+                raise UserError(f"{where}: fused activation {act} not supported")
+            return _FloatFullyConnected(w.reshape(w.shape[0], -1), bias, act, ins, outs, _per_sample_shape(T[outs[0]]))
         if w_t.type not in (TT.INT8, TT.INT4):
             raise UserError(f"{where}: weights type {TENSOR_TYPE_NAMES.get(w_t.type)} not supported (INT8/INT4 only)")
         w = tensor_data(self.model, w_t)
@@ -894,4 +929,6 @@ class Reference:
 
 
 def _np_type(t):
+    """numpy dtype of a tensor (or of a TensorType value)."""
+    t = getattr(t, "type", t)
     return {TT.INT8: np.int8, TT.FLOAT32: np.float32, TT.UINT8: np.uint8, TT.INT16: np.int16}.get(t, np.int8)
