@@ -38,4 +38,4 @@ def test_empty_and_missing(tmp_path):
 def test_evaluate_cli_on_missing_run_dir(tmp_path):
     r = subprocess.run([sys.executable, "-m", "training.evaluate", str(tmp_path / "nothing")],
                        capture_output=True, text=True)
-    assert r.returncode == 2 and "not a run directory" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "no such model, manifest or run directory" in r.stderr and "Traceback" not in r.stderr

@@ -1,4 +1,4 @@
-"""Evaluation: per-clip accuracy and streaming detection (DET curve) for any run directory.
+"""Evaluation: per-clip accuracy and streaming detection (DET curve) for any deployable model.
 
 Streaming detection, the same rule on host and (later) on the device:
 1. every 10 ms hop, the model scores the latest context window -> keyword posterior p_t;
@@ -9,11 +9,16 @@ A detection is a true accept if it falls within [start, end + tolerance_s] of a 
 not yet matched; any other detection is a false accept. DET curve: false reject rate against
 false accepts per hour, over thresholds.
 
+MODEL is a .tflite (scored by the bit-exact integer reference; a manifest <name>.json beside it
+adds smoothing, refractory period and thresholds), a model manifest .json, or a run directory
+(its model.tflite when it has one, else its Keras model; --keras forces the Keras model).
+
 CLI::
 
+    python -m training.evaluate models/alexa-w4.tflite --stream long.flac --scores-out s.npz
+    python -m training.evaluate MODEL --stream long.wav --labels long.json [--compare microwakeword]
+    python -m training.evaluate MODEL --positives DIR --negatives DIR [--threshold T] [--compare microwakeword]
     python -m training.evaluate RUN_DIR                       # the run's own test stream and clips
-    python -m training.evaluate RUN_DIR --stream long.wav --labels long.json
-    python -m training.evaluate RUN_DIR --positives DIR --negatives DIR [--threshold T]
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import numpy as np
 
 from training.config import Config, EvalConfig
 from training.errors import UserError, atomic_path, atomic_write_text, cli_main
+from training.scoring import detect, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # normalized windows [N, D] -> posteriors [N, C]
 KEYWORD_CLASS = 2
@@ -37,28 +43,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
-
-
-def smooth(post: np.ndarray, n: int) -> np.ndarray:
-    """Causal moving average over the last n values (fewer at the start)."""
-    if n <= 1:
-        return post.astype(np.float64)
-    c = np.cumsum(np.concatenate([[0.0], post.astype(np.float64)]))
-    idx = np.arange(1, len(post) + 1)
-    lo = np.maximum(0, idx - n)
-    return (c[idx] - c[lo]) / (idx - lo)
-
-
-def detect(smoothed: np.ndarray, times: np.ndarray, threshold: float, refractory_s: float) -> np.ndarray:
-    """Detection times: first crossing of threshold, then refractory period."""
-    above = np.flatnonzero(smoothed >= threshold)
-    out = []
-    i = 0
-    while i < len(above):
-        t = times[above[i]]
-        out.append(t)
-        i = int(np.searchsorted(times[above], t + refractory_s, side="left"))
-    return np.asarray(out, dtype=np.float64)
 
 
 def match(dets: np.ndarray, keywords: list[dict], tolerance_s: float) -> tuple[int, int]:
@@ -251,8 +235,9 @@ def tflite_scorer(model: bytes | str | Path) -> Scorer:
     return f
 
 
-def load_run(run_dir: Path):
-    """(cfg, normalizer, scorer) of a finished run directory (float or QAT Keras model)."""
+def load_run(run_dir: Path, keras: bool = False):
+    """(cfg, normalizer, scorer) of a finished run directory: its deployable model.tflite scored by
+    the integer reference when there is one (QAT runs), else (or with keras=True) the Keras model."""
     from training.features import Normalizer
 
     run_dir = Path(run_dir)
@@ -261,52 +246,187 @@ def load_run(run_dir: Path):
             raise UserError(f"{run_dir}: not a run directory (no {f})")
     cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
     norm = Normalizer(**json.loads((run_dir / "normalizer.json").read_text()))
+    if (run_dir / "model.tflite").is_file() and not keras:
+        return cfg, norm, tflite_scorer(run_dir / "model.tflite")
     from training.train import load_trained_model
 
     model = load_trained_model(run_dir)
     return cfg, norm, keras_scorer(model)
 
 
+def labelled_det(s, keywords: list[dict], refractory_s: float, tolerance_s: float, max_points: int = 400) -> list[dict]:
+    """DET of a labelled stream from its detection scores (training.scoring.StreamScores)."""
+    sm = s.smoothed
+    cand = [np.unique(sm[sm >= np.quantile(sm, 0.99)])] if len(sm) else []
+    for k in keywords:  # every keyword's best score decides whether it can be detected
+        m = (s.times >= k["start_s"]) & (s.times <= k["end_s"] + tolerance_s)
+        if m.any():
+            cand.append(np.array([sm[m].max()]))
+    cand = np.unique(np.concatenate(cand)) if cand else np.zeros(0)
+    if len(cand) > max_points:
+        cand = cand[np.unique(np.linspace(0, len(cand) - 1, max_points).round().astype(int))]
+    hours = s.duration_s / 3600.0
+    pts = []
+    for th in cand:
+        ta, fa = match(detect(sm, s.times, th, refractory_s), keywords, tolerance_s)
+        pts.append({"threshold": float(th), "frr": 1.0 - ta / max(1, len(keywords)),
+                    "fa_per_hour": fa / max(hours, 1e-9), "false_accepts": fa, "true_accepts": ta})
+    return pts
+
+
+def _summary(pts: list[dict]) -> dict:
+    f1, t1 = frr_at(pts, 1.0)
+    f05, t05 = frr_at(pts, 0.5)
+    return {"frr_at_1fah": f1, "threshold_at_1fah": t1, "frr_at_0p5fah": f05, "threshold_at_0p5fah": t05}
+
+
+def _json_safe(x):
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def score_stream_cli(models: list, stream: Path, labels: Path | None, scores_out: Path | None,
+                     tolerance_s: float) -> dict:
+    from training.audio import load_audio
+    from training.scoring import stream_file
+
+    kws = load_stream_labels(labels)[0] if labels else None
+    res: dict = {"audio": str(stream), "models": {}}
+    curves = {}
+    for i, m in enumerate(models):
+        if hasattr(m, "score"):  # a peer: in-memory audio
+            s = m.score(load_audio(stream, 16000))
+        else:
+            s = stream_file(m, stream)
+        if labels and len(kws) and s.duration_s > 0 and max(k["end_s"] for k in kws) > s.duration_s + 1e-3:
+            print(f"warning: {labels}: labels run past the end of {stream} ({s.duration_s:.1f} s)", file=sys.stderr)
+        r = {"name": m.name, "kind": m.kind, "hours": s.duration_s / 3600, "decisions": int(len(s.times)),
+             "smoothing_frames": int(m.smoothing_frames), "refractory_s": float(m.refractory_s)}
+        if i == 0 and scores_out:
+            with atomic_path(scores_out) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, scores=s.smoothed.astype(np.float32), times=s.times.astype(np.float64),
+                             posteriors=s.posterior.astype(np.float32))
+            r["scores_out"] = str(scores_out)
+        if kws is not None:
+            pts = labelled_det(s, kws, m.refractory_s, tolerance_s)
+            r.update(keywords=len(kws), **_summary(pts))
+            curves[m.name] = pts
+        res["models"][m.name] = r
+    res["curves"] = curves
+    return res
+
+
+def score_folders_cli(models: list, positives: list[Path], negatives: list[Path], threshold: float | None) -> dict:
+    from training.audio import list_audio, load_audio
+    from training.scoring import clip_max_scores, det_points, score_audio
+
+    pos_files = [f for d in positives for f in list_audio(d)]
+    neg_files = [f for d in negatives for f in list_audio(d)]
+    if positives and not pos_files:
+        raise UserError(f"{', '.join(map(str, positives))}: no audio files among the positives")
+    if negatives and not neg_files:
+        raise UserError(f"{', '.join(map(str, negatives))}: no audio files among the negatives")
+    pos_audio = [load_audio(f, 16000) for f in pos_files]
+    neg_audio = np.concatenate([load_audio(f, 16000) for f in neg_files]) if neg_files else None
+    res: dict = {"positives": len(pos_files), "negatives": len(neg_files), "models": {}}
+    curves = {}
+    pad = np.zeros(16000, np.float32)
+    for m in models:
+        def sc(a):
+            return m.score(a) if hasattr(m, "score") else score_audio(m, a)
+
+        pos = (np.array([sc(np.concatenate([pad, a, pad])).smoothed.max(initial=0.0) for a in pos_audio])
+               if hasattr(m, "score") else clip_max_scores(m, pos_audio))
+        r: dict = {"name": m.name, "kind": m.kind}
+        neg = sc(neg_audio) if neg_audio is not None else None
+        if neg is not None:
+            r["negative_hours"] = neg.duration_s / 3600
+        if threshold is not None:
+            if pos_files:
+                r["recall"] = float(np.mean(pos >= threshold))
+            if neg is not None:
+                fa = len(detect(neg.smoothed, neg.times, threshold, m.refractory_s))
+                r.update(false_accepts=fa, fa_per_hour=fa / max(neg.duration_s / 3600, 1e-9))
+            r["threshold"] = threshold
+        if pos_files and neg is not None:
+            pts = det_points(pos, neg, m.refractory_s)
+            r.update(_summary(pts))
+            curves[m.name] = pts
+        res["models"][m.name] = r
+    res["curves"] = curves
+    return res
+
+
 @cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir", type=Path, help="a run directory written by training/train.py")
-    ap.add_argument("--stream", type=Path, help="long audio file to score (needs --labels)")
-    ap.add_argument("--labels", type=Path, help="label JSON of --stream (keywords with start_s/end_s)")
+    ap.add_argument("model", type=Path, help="a .tflite (manifest <name>.json beside it used when present), a model "
+                    "manifest .json, or a run directory written by training/train.py")
+    ap.add_argument("--stream", type=Path, help="long audio file to score (read in blocks: hours fit in memory)")
+    ap.add_argument("--labels", type=Path, help="label JSON of --stream (keywords with start_s/end_s): DET curve")
+    ap.add_argument("--scores-out", type=Path, help="write the per-hop detection scores of --stream to this .npz: "
+                    "arrays scores (smoothed keyword posterior, what the threshold applies to), times (end time in s "
+                    "of the audio each decision has seen) and posteriors (before smoothing)")
     ap.add_argument("--positives", type=Path, action="append", default=[], help="folder of keyword clips (repeatable)")
     ap.add_argument("--negatives", type=Path, action="append", default=[], help="folder of non-keyword audio (repeatable)")
     ap.add_argument("--threshold", type=float, help="detection threshold for --positives/--negatives "
-                    "(default: the run's threshold at 1 false accept/hour)")
+                    "(default: the manifest's or run's threshold at 1 false accept/hour)")
+    ap.add_argument("--compare", action="append", default=[], choices=["microwakeword"],
+                    help="score a pretrained peer on the same audio, same rule; both DET curves in one PNG")
+    ap.add_argument("--keras", action="store_true", help="score a run's Keras model instead of its model.tflite")
     ap.add_argument("--out", type=Path, help="where to write the JSON result (default: stdout only)")
+    ap.add_argument("--png", type=Path, help="DET plot (default: beside --out, or det_custom.png in a run directory)")
     a = ap.parse_args(argv)
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cfg, norm, scorer = load_run(a.run_dir)
+    if a.threshold is not None and not (0.0 <= a.threshold <= 1.0):
+        raise UserError(f"--threshold must be a number in [0, 1], got {a.threshold}")
+    if a.scores_out and not a.stream:
+        raise UserError("--scores-out needs --stream")
+    from training.scoring import load_detector
+
+    det = load_detector(a.model, prefer_keras=a.keras)
+    models = [det]
+    if a.compare:
+        from training.peers import load_peer
+
+        models += [load_peer(c, det.refractory_s) for c in a.compare]
+    tol = EvalConfig().tolerance_s
     if a.stream:
-        if not a.labels:
-            raise UserError("--stream needs --labels")
-        res = evaluate_stream(scorer, a.stream, a.labels, cfg, norm)
-        png = (a.out.with_suffix(".png") if a.out else a.run_dir / "det_custom.png")
-        plot_det({a.stream.name: res["det"]}, png)
-        res["det_png"] = str(png)
+        res = score_stream_cli(models, a.stream, a.labels, a.scores_out, tol)
     elif a.positives or a.negatives:
         th = a.threshold
         if th is None:
-            rep = a.run_dir / "report.json"
-            if not rep.is_file():
-                raise UserError(f"{rep}: no report to take the threshold from; give --threshold")
-            th = json.loads(rep.read_text())["stream"]["threshold_at_1fah"]
-        res = evaluate_folders(scorer, a.positives, a.negatives, th, cfg, norm)
-    else:
+            th = (det.manifest.get("thresholds") or {}).get("fa_per_hour_1")
+        if th is None and a.model.is_dir() and (a.model / "report.json").is_file():
+            th = json.loads((a.model / "report.json").read_text())["stream"]["threshold_at_1fah"]
+        res = score_folders_cli(models, a.positives, a.negatives, th)
+    elif a.model.is_dir():
+        cfg, norm, scorer = load_run(a.model, keras=a.keras)
         from training.train import evaluate_run
 
-        res = evaluate_run(a.run_dir, cfg, norm, scorer)
-    text = json.dumps({k: v for k, v in res.items() if k != "det"}, indent=2)
-    print(text)
+        res = evaluate_run(a.model, cfg, norm, scorer)
+        res.pop("det", None)
+    else:
+        raise UserError(f"{a.model}: give --stream (with --labels or --scores-out) or --positives/--negatives")
+    curves = res.pop("curves", {})
+    if curves:
+        png = a.png or (a.out.with_suffix(".png") if a.out else
+                        (a.model / "det_custom.png" if a.model.is_dir() else None))
+        if png:
+            plot_det(curves, png)
+            res["det_png"] = str(png)
+    print(json.dumps(_json_safe(res), indent=2))
     if a.out:
-        atomic_write_text(a.out, json.dumps(res, indent=2) + "\n")
+        atomic_write_text(a.out, json.dumps(_json_safe({**res, "det": curves}), indent=2) + "\n")
     return 0
 
 

@@ -1,0 +1,351 @@
+"""One way to load a model for scoring, and streaming scores over audio of any length.
+
+``load_detector(path)`` accepts what a user has:
+
+* a ``.tflite`` written by this project (its "subkws" metadata carries the feature parameters and
+  normalization); the manifest ``<stem>.json`` beside it, when present, adds the detection
+  settings (smoothing, refractory period, thresholds);
+* a model manifest ``models/<name>.json`` (its ``model`` entry names the .tflite beside it);
+* a run directory: its deployable ``model.tflite`` when there is one (QAT runs), otherwise the
+  float Keras model (labelled ``keras`` in every result).
+
+A .tflite is scored by the bit-exact integer reference (tflm_port.reference): the numbers are
+those of the deployed model. Long audio is read in blocks (``stream_file``), so hours of audio
+fit in a few hundred MB.
+
+Detection rule (the same on host and device): keyword posterior per 10 ms hop -> causal moving
+average over ``smoothing_frames`` -> a detection when it reaches the threshold -> ``refractory_s``
+with no other detection.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from training.errors import UserError
+from training.features import LfbeParams, Normalizer, lfbe, num_frames, window_span
+
+KEYWORD_LABEL = "keyword"
+BLOCK_FRAMES = 6000  # 60 s of 10 ms hops per block
+
+
+def smooth(post: np.ndarray, n: int) -> np.ndarray:
+    """Causal moving average over the last n values (fewer at the start)."""
+    if n <= 1:
+        return np.asarray(post, np.float64)
+    c = np.cumsum(np.concatenate([[0.0], np.asarray(post, np.float64)]))
+    idx = np.arange(1, len(post) + 1)
+    lo = np.maximum(0, idx - n)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def detect(smoothed: np.ndarray, times: np.ndarray, threshold: float, refractory_s: float) -> np.ndarray:
+    """Detection times: first crossing of threshold, then a refractory period."""
+    above = np.flatnonzero(smoothed >= threshold)
+    if len(above) == 0:
+        return np.zeros(0)
+    ta = times[above]
+    out = []
+    i = 0
+    while i < len(above):
+        t = ta[i]
+        out.append(t)
+        i = int(np.searchsorted(ta, t + refractory_s, side="left"))
+    return np.asarray(out, dtype=np.float64)
+
+
+@dataclass
+class Detector:
+    """A model ready to score audio: features, normalization, scorer and detection settings."""
+
+    name: str
+    kind: str  # tflite | keras | peer
+    lfbe: LfbeParams
+    context_frames: int
+    context_stride: int
+    normalizer: Normalizer
+    scorer: Callable[[np.ndarray], np.ndarray]  # normalized windows [N, D] -> posteriors [N, C]
+    keyword_index: int
+    smoothing_frames: int = 10
+    refractory_s: float = 1.0
+    manifest: dict = field(default_factory=dict)
+    frames_scorer: Callable[[np.ndarray], np.ndarray] | None = None  # normalized frames -> keyword posteriors
+
+    @property
+    def span(self) -> int:
+        return window_span(self.context_frames, self.context_stride)
+
+    def posteriors_from_frames(self, feats: np.ndarray) -> np.ndarray:
+        """Raw LFBE frames [T, 64] -> keyword posterior of each full window [T - span + 1]."""
+        from training.features import stack_context
+
+        f = self.normalizer(feats)
+        if self.frames_scorer is not None:
+            return self.frames_scorer(f)
+        n = max(0, len(f) - self.span + 1)
+        if n == 0:
+            return np.zeros(0)
+        return self.scorer(stack_context(f, self.context_frames, self.context_stride))[:, self.keyword_index]
+
+    def end_times(self, first_window: int, n: int) -> np.ndarray:
+        """End time (s) of the audio seen by windows first_window .. first_window + n - 1."""
+        p = self.lfbe
+        end_frame = np.arange(first_window, first_window + n) + self.span - 1
+        return (end_frame * p.hop_samples + p.window_samples) / p.sample_rate
+
+
+@dataclass
+class StreamScores:
+    times: np.ndarray  # end time (s) of the audio each decision has seen
+    posterior: np.ndarray  # raw keyword posterior per hop
+    smoothed: np.ndarray  # the detection score: moving average of the posterior
+    duration_s: float
+
+
+def score_audio(det: Detector, audio: np.ndarray) -> StreamScores:
+    """Scores of in-memory audio (block-wise, so memory stays bounded for long arrays too)."""
+    return _score_blocks(det, _array_blocks(audio, det), len(audio))
+
+
+def stream_file(det: Detector, path: str | Path) -> StreamScores:
+    """Scores of an audio file of any length, read in blocks of about a minute."""
+    import soundfile as sf
+
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as e:
+        raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0] if str(e) else e})") from None
+    if info.samplerate != det.lfbe.sample_rate:
+        from training.audio import load_audio  # resamples (and says so); short files only in practice
+
+        return score_audio(det, load_audio(path, det.lfbe.sample_rate))
+    return _score_blocks(det, _file_blocks(path, det), int(info.frames))
+
+
+def _array_blocks(audio: np.ndarray, det: Detector):
+    p = det.lfbe
+    step = BLOCK_FRAMES * p.hop_samples
+    for s in range(0, max(len(audio), 1), step):
+        yield np.asarray(audio[s:s + step], np.float32)
+
+
+def _file_blocks(path: Path, det: Detector):
+    import soundfile as sf
+
+    step = BLOCK_FRAMES * det.lfbe.hop_samples
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            while True:
+                x = fh.read(step, dtype="float32", always_2d=True)
+                if len(x) == 0:
+                    break
+                x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+                if not np.all(np.isfinite(x)):
+                    raise UserError(f"{path}: audio contains NaN or infinite samples")
+                yield x
+    except (RuntimeError, sf.LibsndfileError) as e:
+        raise UserError(f"{path}: cannot read audio ({e})") from None
+
+
+def _score_blocks(det: Detector, blocks, total_samples: int) -> StreamScores:
+    """Frames exactly as lfbe(whole audio) gives them, windows exactly as stack_context gives them."""
+    p = det.lfbe
+    tail = np.zeros(0, np.float32)
+    ftail = np.zeros((0, p.num_mel_bins), np.float32)  # last span-1 frames
+    posts = []
+    for x in blocks:
+        buf = np.concatenate([tail, x])
+        nf = num_frames(len(buf), p)
+        if nf == 0:
+            tail = buf
+            continue
+        feats = lfbe(buf[: (nf - 1) * p.hop_samples + p.window_samples], p)
+        tail = buf[nf * p.hop_samples:]  # shorter than a window: the next frame starts there
+        f = np.concatenate([ftail, feats])
+        posts.append(det.posteriors_from_frames(f))
+        ftail = f[-(det.span - 1):] if det.span > 1 else f[:0]
+    post = np.concatenate(posts) if posts else np.zeros(0)
+    times = det.end_times(0, len(post))
+    return StreamScores(times, post, smooth(post, det.smoothing_frames), total_samples / p.sample_rate)
+
+
+def clip_max_scores(det: Detector, audios: list[np.ndarray], pad_s: float = 1.0) -> np.ndarray:
+    """Highest detection score of each clip, streamed alone between ``pad_s`` of silence."""
+    pad = np.zeros(int(pad_s * det.lfbe.sample_rate), np.float32)
+    return np.array([score_audio(det, np.concatenate([pad, a, pad])).smoothed.max(initial=0.0) for a in audios])
+
+
+# ----------------------------------------------------------------------------- loading
+def _lfbe_from_features(feats: dict, where: str) -> tuple[LfbeParams, int, int]:
+    try:
+        sr = int(feats.get("sample_rate", 16000))
+        win = int(round(float(feats.get("window_ms", 25.0)) * sr / 1000))
+        hop = int(round(float(feats.get("hop_ms", 10.0)) * sr / 1000))
+        bins = int(feats.get("num_mel_bins", 64))
+        ctx, stride = int(feats["context_frames"]), int(feats.get("context_stride", 1))
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{where}: feature parameters missing or malformed ({type(e).__name__}: {e})") from None
+    if not (8000 <= sr <= 48000 and 0 < hop <= win <= 4 * sr and 1 <= bins <= 256 and 1 <= ctx <= 512
+            and 1 <= stride <= 64):
+        raise UserError(f"{where}: feature parameters out of range ({feats})")
+    fft = 1 << (win - 1).bit_length()
+    return LfbeParams(sample_rate=sr, window_samples=win, hop_samples=hop, fft_size=fft, num_mel_bins=bins,
+                      upper_hz=sr / 2), ctx, stride
+
+
+def _normalizer(d: dict, bins: int, where: str) -> Normalizer:
+    try:
+        mean = [float(v) for v in d["mean"]]
+        std = [float(v) for v in d["std"]]
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{where}: no usable feature normalization (mean/std lists)") from None
+    if len(mean) != bins or len(std) != bins or not all(np.isfinite(mean + std)) or min(std) <= 0:
+        raise UserError(f"{where}: normalization must hold {bins} finite means and positive stds")
+    return Normalizer(mean=mean, std=std)
+
+
+def _keyword_index(labels, where: str) -> int:
+    if not isinstance(labels, list) or not labels:
+        raise UserError(f"{where}: no class labels")
+    for i, lab in enumerate(labels):
+        if lab == KEYWORD_LABEL or (isinstance(lab, str) and not lab.startswith("_")):
+            return i
+    raise UserError(f"{where}: no keyword class among labels {labels}")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return d
+
+
+def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
+    from tflm_port.reference import Reference
+    from tflm_port.tflite_io import get_metadata, load_model
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e})") from None
+    md = get_metadata(load_model(data, str(path))) or {}
+    feats = md.get("features")
+    if not isinstance(feats, dict):
+        raise UserError(f"{path}: no 'features' in the model's subkws metadata (not exported by this project?)")
+    p, ctx, stride = _lfbe_from_features(feats, str(path))
+    norm = _normalizer(feats.get("normalization") or {}, p.num_mel_bins, str(path))
+    ref = Reference.from_bytes(data, str(path))
+    if int(np.prod(ref.input_shape)) != ctx * p.num_mel_bins:
+        raise UserError(f"{path}: model input {ref.input_shape} does not match {ctx} frames x {p.num_mel_bins} bins")
+    kw = _keyword_index(md.get("labels"), str(path))
+
+    def frames_scorer(f: np.ndarray) -> np.ndarray:
+        if len(f) < window_span(ctx, stride):
+            return np.zeros(0)
+        return ref.posteriors_from_frames(f, ctx, stride)[:, kw]
+
+    m = manifest or {}
+    return Detector(name=m.get("name", path.stem), kind="tflite", lfbe=p, context_frames=ctx, context_stride=stride,
+                    normalizer=norm, scorer=ref.posteriors, keyword_index=kw,
+                    smoothing_frames=int(m.get("smoothing_frames", md.get("smoothing_frames", 10))),
+                    refractory_s=float(m.get("refractory_s", md.get("refractory_s", 1.0))), manifest=m,
+                    frames_scorer=frames_scorer)
+
+
+def detector_from_manifest(path: Path) -> Detector:
+    path = Path(path)
+    m = _read_json(path)
+    if not isinstance(m.get("model"), str):
+        raise UserError(f"{path}: a model manifest needs 'model' (the .tflite file name beside it)")
+    model = (path.parent / m["model"]).resolve()
+    if not model.is_file():
+        raise UserError(f"{path}: its model {m['model']} is not beside it")
+    m.setdefault("name", path.stem)
+    return detector_from_tflite(model, m)
+
+
+def detector_from_run(run_dir: Path, prefer_keras: bool = False) -> Detector:
+    from training.config import Config
+
+    run_dir = Path(run_dir)
+    for f in ("config.json", "normalizer.json"):
+        if not (run_dir / f).is_file():
+            raise UserError(f"{run_dir}: not a run directory (no {f})")
+    cfg = Config.from_dict(_read_json(run_dir / "config.json"), str(run_dir / "config.json"))
+    manifest = {"name": run_dir.name, "smoothing_frames": cfg.eval.smoothing_frames,
+                "refractory_s": cfg.eval.refractory_s}
+    if (run_dir / "model.tflite").is_file() and not prefer_keras:
+        return detector_from_tflite(run_dir / "model.tflite", manifest)
+    from training.dataset import lfbe_params
+    from training.evaluate import keras_scorer
+    from training.train import load_trained_model
+
+    norm = _normalizer(_read_json(run_dir / "normalizer.json"), cfg.features.num_mel_bins,
+                       str(run_dir / "normalizer.json"))
+    labels = json.loads((run_dir / "labels.json").read_text()) if (run_dir / "labels.json").is_file() else None
+    kw = _keyword_index(labels, str(run_dir)) if labels else 2
+    return Detector(name=run_dir.name, kind="keras", lfbe=lfbe_params(cfg), context_frames=cfg.features.context_frames,
+                    context_stride=cfg.features.context_stride, normalizer=norm,
+                    scorer=keras_scorer(load_trained_model(run_dir)), keyword_index=kw,
+                    smoothing_frames=cfg.eval.smoothing_frames, refractory_s=cfg.eval.refractory_s, manifest=manifest)
+
+
+def load_detector(path: str | Path, prefer_keras: bool = False) -> Detector:
+    """A run directory, a .tflite (manifest beside it used when present) or a model manifest .json."""
+    path = Path(path)
+    if path.is_dir():
+        return detector_from_run(path, prefer_keras)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model, manifest or run directory")
+    if path.suffix == ".json":
+        return detector_from_manifest(path)
+    side = path.with_suffix(".json")
+    if side.is_file():
+        m = _read_json(side)
+        if m.get("model") == path.name:
+            m.setdefault("name", path.stem)
+            return detector_from_tflite(path, m)
+    return detector_from_tflite(path)
+
+
+# ----------------------------------------------------------------------------- DET from clips + stream
+def det_points(pos_max: np.ndarray, neg: StreamScores, refractory_s: float, max_points: int = 400) -> list[dict]:
+    """DET curve from per-clip maxima of positive clips and detections on a negative stream.
+
+    A positive clip is detected when its highest score reaches the threshold; false accepts are
+    the detections (with the refractory period) on the negative stream. Candidate thresholds are
+    the positive maxima and the highest negative scores, so the curve resolves every operating
+    point the data can show.
+    """
+    hours = max(neg.duration_s / 3600.0, 1e-9)
+    cand = np.concatenate([np.asarray(pos_max, np.float64), np.sort(neg.smoothed)[-4000:]])
+    cand = np.unique(cand[np.isfinite(cand)])
+    if len(cand) > max_points:
+        cand = cand[np.unique(np.linspace(0, len(cand) - 1, max_points).round().astype(int))]
+    pts = []
+    for th in cand:
+        fa = len(detect(neg.smoothed, neg.times, th, refractory_s))
+        missed = int(np.sum(pos_max < th))
+        pts.append({"threshold": float(th), "frr": missed / max(1, len(pos_max)), "missed": missed,
+                    "fa_per_hour": fa / hours, "false_accepts": fa})
+    return pts
+
+
+def frr_at(points: list[dict], fah: float) -> tuple[float, float]:
+    """(lowest FRR with false accepts/hour <= fah, its threshold); (1.0, 1.0) if none."""
+    ok = [p for p in points if p["fa_per_hour"] <= fah]
+    if not ok:
+        return 1.0, 1.0
+    best = min(ok, key=lambda p: (p["frr"], p["threshold"]))
+    return best["frr"], best["threshold"]
