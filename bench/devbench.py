@@ -1,0 +1,141 @@
+"""Development benchmark on real recordings: our models beside microWakeWord, same audio, same rule.
+
+Audio (../shared/data by default; never used for training by this project):
+* positives: the 80 real "alexa" clips of Picovoice's wake-word benchmark (real/picovoice_wwb/alexa_dev),
+  each streamed alone between 1 s of silence; a clip is detected when its highest score reaches
+  the threshold;
+* negatives: Picovoice's "computer", "jarvis" and "smart mirror" recordings (~58 min of real wake
+  phrases by many speakers) streamed back to back; every detection there is a false accept.
+The DET curve sweeps the threshold over every score the data shows (training/scoring.py).
+
+    python -m bench.devbench models/alexa-w4.tflite runs/x --compare microwakeword \\
+        [--data ../shared/data] [--png bench/dev_det.png] [--record bench/accuracy.json --tag recipe=... ]
+
+Each model gives one row (FRR at 0.5 and 1 FA/h, clips missed, thresholds, model bytes); with
+``--record`` the rows are merged into bench/accuracy.json (``benchmark: "dev_real"``; a row
+replaces an earlier one with the same name, recipe, weight_bits and seed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training.audio import list_audio, load_audio
+from training.errors import UserError, atomic_write_text, cli_main
+from training.scoring import StreamScores, clip_max_scores, det_points, frr_at, load_detector, score_audio
+
+POSITIVES = "real/picovoice_wwb/alexa_dev"
+NEGATIVES = ("real/picovoice_wwb/computer", "real/picovoice_wwb/jarvis", "real/picovoice_wwb/smart_mirror")
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PAD_S = 1.0
+
+
+class DevAudio:
+    """The benchmark audio, loaded once."""
+
+    def __init__(self, data: Path, positives: str = POSITIVES, negatives: tuple[str, ...] = NEGATIVES):
+        data = Path(data)
+        if not (data / positives).is_dir():
+            raise UserError(f"{data}: the development data is not there (no {positives}); give --data")
+        self.pos_files = list_audio(data / positives)
+        self.neg_files = [f for d in negatives for f in list_audio(data / d)]
+        if not self.pos_files or not self.neg_files:
+            raise UserError(f"{data}: no audio in the benchmark folders")
+        self.positives = [load_audio(f, quiet=True) for f in self.pos_files]
+        self.negatives = np.concatenate([load_audio(f, quiet=True) for f in self.neg_files])
+        self.negative_hours = len(self.negatives) / 16000 / 3600
+
+
+def _scores(model, audio: np.ndarray) -> StreamScores:
+    return model.score(audio) if hasattr(model, "score") else score_audio(model, audio)
+
+
+def evaluate_model(model, dev: DevAudio) -> dict:
+    t0 = time.time()
+    pad = np.zeros(int(PAD_S * 16000), np.float32)
+    if hasattr(model, "score"):
+        pos = np.array([_scores(model, np.concatenate([pad, a, pad])).smoothed.max(initial=0.0) for a in dev.positives])
+    else:
+        pos = clip_max_scores(model, dev.positives, PAD_S)
+    neg = _scores(model, dev.negatives)
+    pts = det_points(pos, neg, model.refractory_s)
+    f1, t1 = frr_at(pts, 1.0)
+    f05, t05 = frr_at(pts, 0.5)
+    return {"name": model.name, "kind": model.kind, "positives": len(pos), "negative_hours": round(dev.negative_hours, 4),
+            "frr_at_1fah": f1, "threshold_at_1fah": t1, "missed_at_1fah": int(round(f1 * len(pos))),
+            "frr_at_0p5fah": f05, "threshold_at_0p5fah": t05, "missed_at_0p5fah": int(round(f05 * len(pos))),
+            "smoothing_frames": model.smoothing_frames, "refractory_s": model.refractory_s,
+            "seconds": round(time.time() - t0, 1), "det": pts}
+
+
+def plot(rows: list[dict], path: Path, title: str) -> None:
+    from training.evaluate import plot_det
+
+    plot_det({r["name"]: r["det"] for r in rows}, path, title)
+
+
+def merge_records(path: Path, new: list[dict]) -> None:
+    old = json.loads(path.read_text()) if path.is_file() else []
+    if not isinstance(old, list):
+        raise UserError(f"{path}: expected a JSON list of records")
+
+    def key(r):
+        return (r.get("benchmark"), r.get("name"), r.get("recipe"), r.get("weight_bits"), r.get("seed"))
+
+    fresh = {key(r) for r in new}
+    atomic_write_text(path, json.dumps([r for r in old if key(r) not in fresh] + new, indent=1) + "\n")
+
+
+@cli_main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.devbench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", type=Path, help="run directories, .tflite files or model manifests")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="development data folder (default ../shared/data)")
+    ap.add_argument("--compare", action="append", default=[], choices=["microwakeword"], help="peer to score too")
+    ap.add_argument("--png", type=Path, help="DET plot of all models")
+    ap.add_argument("--out", type=Path, help="JSON with every row and its DET points")
+    ap.add_argument("--record", type=Path, help="merge rows (without DET points) into this records file")
+    ap.add_argument("--tag", action="append", default=[], help="KEY=VALUE added to every recorded row "
+                    "(recipe=..., seed=..., weight_bits=...)")
+    a = ap.parse_args(argv)
+    if not a.models and not a.compare:
+        raise UserError("give at least one model or --compare microwakeword")
+    dev = DevAudio(a.data)
+    models = [load_detector(m) for m in a.models]
+    if a.compare:
+        from training.peers import load_peer
+
+        models += [load_peer(c) for c in a.compare]
+    rows = []
+    for m in models:
+        r = evaluate_model(m, dev)
+        rows.append(r)
+        print(f"{r['name']:<40} FRR {100 * r['frr_at_1fah']:5.1f}% @1 FA/h ({r['missed_at_1fah']}/{r['positives']} missed)"
+              f"  {100 * r['frr_at_0p5fah']:5.1f}% @0.5 FA/h   [{r['seconds']} s]", flush=True)
+    if a.png:
+        plot(rows, a.png, f"dev benchmark: {len(dev.pos_files)} real 'alexa', {dev.negative_hours:.2f} h real negatives")
+    if a.out:
+        atomic_write_text(a.out, json.dumps(rows, indent=1) + "\n")
+    if a.record:
+        tags = {}
+        for t in a.tag:
+            k, _, v = t.partition("=")
+            if not k or not _:
+                raise UserError(f"--tag {t!r}: expected KEY=VALUE")
+            try:
+                tags[k] = json.loads(v)
+            except json.JSONDecodeError:
+                tags[k] = v
+        recs = [{"benchmark": "dev_real", **{k: v for k, v in r.items() if k != "det"}, **tags,
+                 "command": "python -m bench.devbench", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")} for r in rows]
+        merge_records(a.record, recs)
+    return 0
+
+
+if __name__ == "__main__":
+    main()
