@@ -54,8 +54,8 @@ define UART_LINK
 	@mkdir -p $(dir $@)
 	@$(ARM_CC) $(CM_CFLAGS) $(CPU_$(BOARD)) $(CM_LDFLAGS) -Tboards/$(BOARD)/linker.ld -Wl,-Map=$(basename $@).map \
 	  -o $@ $(filter %.o,$^) $(UART_LIB_$(BOARD)) -lm -lc -lgcc 2> $@.log || { \
-	  over=$$(sed -n "s/.*region .\([A-Za-z_]*\). overflowed by \([0-9]*\) bytes.*/\1 by \2 bytes/p" $@.log | sort -u | paste -sd, - | sed 's/,/, /g'); \
-	  if [ -n "$$over" ]; then echo "$(BOARD): $(notdir $@) does not fit: $$over too large (model $$(stat -c %s $(MODEL)) bytes, $(DATA_VAR) $$(stat -c %s $(DATA)) bytes, arena $(ARENA) bytes)" >&2; \
+	  over=$$(sed -n "s/.*region .\([A-Za-z_]*\). overflowed by \([0-9]*\) bytes.*/\2 bytes more \1/p" $@.log | sort -u | paste -sd, - | sed 's/,/ and /g'); \
+	  if [ -n "$$over" ]; then echo "$(BOARD): $(notdir $@) does not fit: needs $$over than the board has (model $$(stat -c %s $(MODEL)) bytes, $(DATA_VAR) $$(stat -c %s $(DATA)) bytes, arena $(ARENA) bytes)" >&2; \
 	  else cat $@.log >&2; fi; rm -f $@; exit 1; }
 	@arm-none-eabi-objcopy -O binary $@ $(basename $@).bin
 	@arm-none-eabi-objcopy -O ihex $@ $(basename $@).hex
