@@ -136,7 +136,7 @@ def _threshold(setup) -> float:
 
 
 def test_netduinoplus2_stream_detects_like_python(setup, stream_image):
-    from tflm_port.deploy import python_detections, same_detections
+    from tflm_port.deploy import python_detections, run_stream, same_detections
 
     elf, th, res, text = stream_image
     assert res["exit"] == 0 and res["summary"].get("status") == 0, text[-1500:]
@@ -149,6 +149,14 @@ def test_netduinoplus2_stream_detects_like_python(setup, stream_image):
     assert s["decisions"] == len(py["smoothed"])
     assert len(res["detections"]) >= 2
     assert same_detections(res["detections"], py["detections"])
+    # the semihosted kws_stream of the same core (mps2-an386) on the same files prints the same DET lines
+    semi = run_stream("mps2-an386", setup["models"]["netduinoplus2"], setup["wav"], th, 10, 1.0, icount=True)
+    assert semi.returncode == 0, semi.text[-1000:]
+    det = [ln for ln in text.splitlines() if ln.startswith("DET ")]
+    assert det == [ln for ln in semi.text.splitlines() if ln.startswith("DET ")]
+    for k in ("hops", "frames", "decisions", "detections", "arena"):
+        assert s[k] == semi.summary[k], k
+    assert abs(s["loop_instr"] - semi.summary["loop_instr"]) <= 0.002 * semi.summary["loop_instr"]
 
 
 def test_netduinoplus2_image_fits_stm32f405(stream_image):

@@ -24,6 +24,7 @@
 #define DEMCR REG(0xE000EDFC)
 #define DWT_CTRL REG(0xE0001000)
 #define DWT_CYCCNT REG(0xE0001004)
+#define DWT_LAR REG(0xE0001FB0)
 #define STACK_PAINT 0xC5A5C5A5u
 
 extern uint32_t __StackLimit, __StackTop;
@@ -88,6 +89,7 @@ static void counter_init(void)
     SYST_CVR = 0;
     SYST_CSR = 7; /* core clock, interrupt, enable */
     DEMCR |= 1u << 24; /* TRCENA */
+    DWT_LAR = 0xC5ACCE55u; /* software lock of the DWT on Cortex-M7 parts; ignored where there is none */
     DWT_CYCCNT = 0;
     DWT_CTRL |= 1u;    /* CYCCNTENA */
     for (volatile int i = 0; i < 16; i++) {}
