@@ -241,3 +241,27 @@ def test_renode_descriptions_match_the_board_files():
         assert f"{board}.repl" in resc and "sysbus LoadELF" in resc
         robot = (rd / f"{board}.robot").read_text()
         assert "Wait For Line On Uart" in robot and "PASS" in robot
+
+
+def test_uart_selftest_reports_fail(setup, tmp_path):
+    """A wrong expected output gives FAIL k/n with the first mismatching vector and exit 1; a broken
+    model gives FAIL status=<kws_status> and that exit code."""
+    model = setup["models"]["netduinoplus2"]
+    n = 6
+    vec = flash.make_vectors(model.read_bytes(), n, tmp_path / "v.sktv")
+    raw = bytearray(vec.read_bytes())
+    il, ol = int.from_bytes(raw[12:16], "little"), int.from_bytes(raw[16:20], "little")
+    raw[40 + n * il + 3 * ol + 1] ^= 0x01  # vector 3's second output byte
+    bad = tmp_path / "bad.sktv"
+    bad.write_bytes(bytes(raw))
+    text = flash.run_qemu("netduinoplus2", flash.build_image("netduinoplus2", model, bad, tmp_path / "a", "selftest"))
+    res = flash.parse_console(text)
+    assert res["verdict"] == ("FAIL", n - 1, n) and res["exit"] == 1
+    assert f"FAIL {n - 1}/{n} first_mismatch=3" in text
+    assert len(res["outputs"]) == n
+    broken = tmp_path / "broken.tflite"
+    b = bytearray(model.read_bytes())
+    b[4:8] = b"XXXX"  # file identifier
+    broken.write_bytes(bytes(b))
+    text = flash.run_qemu("netduinoplus2", flash.build_image("netduinoplus2", broken, vec, tmp_path / "b", "selftest"))
+    assert "FAIL status=3" in text and flash.parse_console(text)["exit"] == 3, text
