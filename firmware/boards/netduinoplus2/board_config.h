@@ -23,6 +23,7 @@
     do {                                                                        \
         STM32_RCC_AHB1ENR |= 1u << 0;                                           \
         STM32_RCC_APB2ENR |= 1u << 4;                                           \
+        (void)STM32_RCC_APB2ENR; /* read back: the clock is on before the first access */ \
         STM32_GPIOA_MODER = (STM32_GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18); \
         STM32_GPIOA_AFRH = (STM32_GPIOA_AFRH & ~(0xFFu << 4)) | (0x77u << 4);   \
     } while (0)
