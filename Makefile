@@ -7,7 +7,7 @@ APT_PACKAGES := espeak-ng sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-e
                 gcc-aarch64-linux-gnu qemu-system-arm qemu-user make
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench firmware deploy clean apt
+.PHONY: setup demo test bench firmware deploy flash clean apt
 
 setup: apt $(STAMP)
 
@@ -43,6 +43,13 @@ firmware: setup
 # make deploy RUN=runs/<qat run> BOARD=mps2-an386 AUDIO=file.wav [THRESHOLD=0.6]
 deploy: setup
 	$(VPY) -m tflm_port.deploy $(RUN) --board $(or $(BOARD),mps2-an386) --audio $(AUDIO) $(if $(THRESHOLD),--threshold $(THRESHOLD))
+
+# make flash BOARD=netduinoplus2 RUN=runs/<qat run> [AUDIO=file.wav] [THRESHOLD=0.6] [DRY=1]
+# self-contained UART image (.elf/.bin/.hex); prints the board's flashing command and runs it when
+# st-flash / openocd / pyocd is installed (DRY=1: print only). docs/porting.md
+flash: setup
+	$(VPY) -m tflm_port.flash $(RUN) --board $(or $(BOARD),netduinoplus2) $(if $(AUDIO),--audio $(AUDIO)) \
+	  $(if $(THRESHOLD),--threshold $(THRESHOLD)) $(if $(DRY),--dry-run)
 
 clean:
 	rm -rf build firmware/build .pytest_cache

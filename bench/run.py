@@ -4,7 +4,8 @@ Runs the registered benchmark modules, merges their records into ``bench/results
 list; a record replaces an earlier one with the same benchmark, model, weight_bits, board, kernel)
 and regenerates ``BENCHMARKS.md``. Both files are written atomically.
 
-Modules: ``bench.host`` (``run(quick, run_dir) -> list[dict]``) and, when present,
+Modules: ``bench.host`` (``run(quick, run_dir) -> list[dict]``), ``bench.kernels``, ``bench.streaming``,
+``bench.boards`` (the STM32F405 UART images: flash/RAM against the part's limits) and, when present,
 ``firmware/bench.py`` (owned by the firmware; called through its ``main(argv)`` with ``--out`` to a
 temporary file whose JSON list is read back). ``--quick`` is a smoke test: tiny models, 20 s of audio,
 firmware skipped unless ``--only firmware`` asks for it.
@@ -103,8 +104,15 @@ def run_streaming(quick: bool, run_dir: Path | None) -> list[dict]:
     return streaming.run(quick)
 
 
-MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming}
-EMULATED = ("firmware", "kernels", "streaming")  # need QEMU; skipped by --quick
+def run_boards(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import boards
+
+    return boards.run(quick)
+
+
+MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
+           "boards": run_boards}
+EMULATED = ("firmware", "kernels", "streaming", "boards")  # need QEMU; skipped by --quick
 
 
 # --------------------------------------------------------------------------- markdown
@@ -188,14 +196,16 @@ SECTIONS = [
      [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
       ("instructions", "instructions"), ("reference instr.", "reference_instructions"),
       ("speedup", "speedup_vs_reference"), ("instructions/MAC", "instructions_per_mac"), ("MACs", "macs"),
-      ("flash bytes", "flash_bytes"), ("RAM bytes", "ram_bytes"), ("model bytes", "model_bytes")]),
+      ("flash bytes", "flash_bytes"), ("RAM bytes", "ram_bytes"), ("model bytes", "model_bytes"),
+      ("flash limit", "flash_limit_bytes"), ("RAM limit", "ram_limit_bytes")]),
     ("streaming_loop", "Firmware: the whole streaming loop per 10 ms hop (QEMU)",
      "From `bench/streaming.py`: audio in, LFBE front end, model, detection, on each board. **Instruction "
      "counts, not cycles.** The real-time margin for a 100 MHz core is an estimate that assumes one "
      "instruction per cycle. RAM = static + arena + measured stack high-water mark.",
      [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
       ("front end / hop", "frontend_instructions_per_hop"), ("total / hop", "total_instructions_per_hop"),
-      ("margin @100 MHz (est.)", "realtime_margin_100mhz_estimate"), ("RAM bytes", "ram_bytes")]),
+      ("margin @100 MHz (est.)", "realtime_margin_100mhz_estimate"), ("RAM bytes", "ram_bytes"),
+      ("flash bytes", "flash_bytes"), ("flash limit", "flash_limit_bytes"), ("RAM limit", "ram_limit_bytes")]),
 ]
 
 

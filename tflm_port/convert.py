@@ -62,6 +62,7 @@ def _plan_nib(bits):
 TARGETS = {
     "mps2-an386": ("dsp", _plan_dsp),             # Cortex-M4F
     "mps2-an500": ("dsp", _plan_dsp),             # Cortex-M7
+    "netduinoplus2": ("dsp", _plan_dsp),          # STM32F405 Cortex-M4F (UART image, boards.mk)
     "mps3-an547": ("mve", _plan_nib),             # Cortex-M55 Helium
     "aarch64-cortex-a53": ("neon", _plan_nib),
     "aarch64-cortex-a76": ("neon_dotprod", _plan_nib),

@@ -5,7 +5,8 @@
  *
  * The model (int8 in/out, "subkws" metadata with the feature normalization) and the audio
  * (WAV, 16 kHz mono 16-bit PCM) are read through the board's files (semihosting on the
- * emulated Cortex-M boards), the audio in chunks, so any length works. Every 160 samples (one
+ * emulated Cortex-M boards; linked into flash on the UART images, boards.mk, where the model is
+ * used in place), the audio in chunks, so any length works. Every 160 samples (one
  * 10 ms hop) the front end computes a frame; once 70 frames (24 at stride 3) exist, every hop
  * runs the model on the latest window and the detector on its keyword posterior. An audio
  * stream that ends mid-hop drops the partial hop (at most 159 samples, < 10 ms).
@@ -164,11 +165,16 @@ int main(int argc, char **argv)
     int h = board_open(argv[1], 0);
     if (h < 0) return fail("cannot open model", 102);
     long size = board_file_size(h);
-    if (size <= 0 || size > (long)sizeof model_buf) return fail("model too large for KWS_MODEL_MAX", 103);
-    if (board_read(h, model_buf, (size_t)size) != size) return fail("model read failed", 102);
+    /* a board that links its files into flash maps the model in place; otherwise read it into RAM */
+    const uint8_t *model_data = board_file_data(h);
+    if (!model_data) {
+        if (size <= 0 || size > (long)sizeof model_buf) return fail("model too large for KWS_MODEL_MAX", 103);
+        if (board_read(h, model_buf, (size_t)size) != size) return fail("model read failed", 102);
+        model_data = model_buf;
+    }
     board_close(h);
 
-    kws_status st = kws_model_init(&model, model_buf, (size_t)size, arena, sizeof arena);
+    kws_status st = kws_model_init(&model, model_data, (size_t)size, arena, sizeof arena);
     if (st != KWS_OK) {
         board_puts("KWS error: ");
         board_puts(kws_strerror(st));
@@ -179,7 +185,7 @@ int main(int argc, char **argv)
     }
     kws_tensor *in = kws_input(&model, 0), *out = kws_output(&model, 0);
     kws_fe_config cfg;
-    const char *err = kws_fe_config_from_tflite(model_buf, (size_t)size, &cfg, KWS_DET_KEYWORD_CLASS, keyword, sizeof keyword);
+    const char *err = kws_fe_config_from_tflite(model_data, (size_t)size, &cfg, KWS_DET_KEYWORD_CLASS, keyword, sizeof keyword);
     if (err) return fail(err, 104);
     if (in->type != KWS_INT8 || out->type != KWS_INT8) return fail("model input and output must be int8", 104);
     if (in->elements != (uint32_t)cfg.context * KWS_FE_BINS) return fail("model input size != context_frames * 64", 104);

@@ -1,8 +1,13 @@
 // TFLite Micro registration of the SUB8_FULLY_CONNECTED custom op, calling the same C code the
-// kws runtime uses (kws_sub8_parse_options / kws_sub8_prepare / kws_fully_connected_sub8).
+// kws runtime uses (kws_sub8_parse_options / kws_sub8_prepare / kws_fully_connected_sub8, and for
+// layouts 2/3 the optimized kernel the build links: kws_fully_connected_opt, kws_tflm_opt.h).
 //
 //   tflite::MicroMutableOpResolver<8> resolver;
 //   resolver.AddCustom("SUB8_FULLY_CONNECTED", kws::Register_SUB8_FULLY_CONNECTED());
+//
+// Layout 0 runs the bit-serial reference on any core; layout 2 needs the Cortex-M DSP build
+// (KWS_TFLM_ISA=dsp), layout 3 the Helium / NEON build (mve, neon); a layout the build cannot run
+// fails Prepare with a message. Convert with `tflm_port.convert --target <board>` for 2/3.
 //
 // Built only when TFLM_DIR points at a tflite-micro checkout (see tflm.mk); no package registry
 // available to this project ships TFLM sources, so this file is not compiled in CI.
@@ -15,9 +20,8 @@
 #include "tensorflow/lite/micro/micro_log.h"
 #include "tensorflow/lite/micro/micro_utils.h"
 
-extern "C" {
-#include "kws_kernels.h"
-}
+#include "kws_tflm.h"
+#include "kws_tflm_opt.h"
 
 namespace kws {
 namespace {
@@ -26,6 +30,7 @@ struct OpData {
   kws_sub8_options options;
   kws_fc_params params;
   int32_t batches;
+  OptState opt;
 };
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
@@ -68,10 +73,16 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
                                   wq->zero_point ? wq->zero_point->data[0] : 0, output->params.scale,
                                   output->params.zero_point, static_cast<uint32_t>(weights->bytes), mult, shift,
                                   &data->params, &detail);
-  if (s == KWS_OK && data->options.layout != 0) {  // layouts 2/3 need kernels/opt, not wired into this adapter
-    MicroPrintf("SUB8_FULLY_CONNECTED: layout %d needs the kws runtime's optimized kernels; convert with --layout 0",
-                static_cast<int>(data->options.layout));
-    s = KWS_ERR_UNSUPPORTED;
+  TfLiteStatus opt_status = kTfLiteOk;
+  if (s == KWS_OK) {
+    // row sums + scratch when the linked ISA runs this bits/layout (layout 0 at k < 8: reference)
+    opt_status = PrepareOpt(context, &data->params, weights->data.uint8, &data->opt);
+    if (!data->opt.use && data->options.layout != 0) {
+      MicroPrintf("SUB8_FULLY_CONNECTED: layout %d needs the %s kernel, this build links '%s' (tflm.mk KWS_TFLM_ISA)",
+                  static_cast<int>(data->options.layout), data->options.layout == 2 ? "Cortex-M DSP" : "Helium / NEON",
+                  kws_fc_opt_isa);
+      s = KWS_ERR_UNSUPPORTED;
+    }
   }
   if (s != KWS_OK) MicroPrintf("SUB8_FULLY_CONNECTED: %s", detail);
   const int in_elems = tflite::ElementCount(*input->dims);
@@ -84,7 +95,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   if (bias != nullptr) mc->DeallocateTempTfLiteTensor(bias);
   mc->DeallocateTempTfLiteTensor(output);
   TF_LITE_ENSURE(context, s == KWS_OK && shapes_ok);
-  return kTfLiteOk;
+  return opt_status;
 }
 
 TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
@@ -93,10 +104,14 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
   const TfLiteEvalTensor* weights = tflite::micro::GetEvalInput(context, node, 1);
   const TfLiteEvalTensor* bias = node->inputs->size == 3 ? tflite::micro::GetEvalInput(context, node, 2) : nullptr;
   TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
-  kws_fully_connected_sub8(&data->params, data->batches, tflite::micro::GetTensorData<int8_t>(input),
-                           tflite::micro::GetTensorData<uint8_t>(weights),
-                           bias ? tflite::micro::GetTensorData<int32_t>(bias) : nullptr,
-                           tflite::micro::GetTensorData<int8_t>(output));
+  const int8_t* in = tflite::micro::GetTensorData<int8_t>(input);
+  const uint8_t* w = tflite::micro::GetTensorData<uint8_t>(weights);
+  const int32_t* b = bias ? tflite::micro::GetTensorData<int32_t>(bias) : nullptr;
+  int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
+  if (data->opt.use)
+    InvokeOpt(context, &data->params, &data->opt, data->batches, in, w, b, out);
+  else
+    kws_fully_connected_sub8(&data->params, data->batches, in, w, b, out);
   return kTfLiteOk;
 }
 

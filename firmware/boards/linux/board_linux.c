@@ -94,3 +94,6 @@ void board_exit(int code)
     fflush(stdout);
     exit(code);
 }
+
+const uint8_t *board_file_data(int h) { return NULL; }
+const char *board_counter_unit(void) { return "none"; }

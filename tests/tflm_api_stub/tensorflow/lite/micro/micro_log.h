@@ -1,0 +1,1 @@
+void MicroPrintf(const char*, ...);

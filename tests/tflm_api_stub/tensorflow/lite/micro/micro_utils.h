@@ -1,0 +1,3 @@
+#pragma once
+#include "tensorflow/lite/c/common.h"
+namespace tflite { int ElementCount(const TfLiteIntArray&); }
