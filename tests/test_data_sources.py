@@ -1,0 +1,111 @@
+"""Many data sources mixed by weight; TTS backends; the resumable clip cache."""
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from data_scripts import tts
+from data_scripts.sources import parse_sources, prepare_mix
+from training.config import DataConfig
+from training.dataset import Clip, read_manifest, source_multipliers
+from training.errors import UserError
+
+
+def _cfg(tmp_path, **kw):
+    d = DataConfig(root=str(tmp_path / "data"), num_voices=6, clips_per_voice=1, stream_minutes=0.2, **kw)
+    return d
+
+
+def _folder(path, n, seconds=1.0, seed=0):
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        x = (0.2 * np.sin(np.arange(int(seconds * 16000)) * rng.uniform(0.02, 0.2))).astype(np.float32)
+        sf.write(path / f"f{i}.wav", x, 16000)
+    return path
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ([{"kind": "tape"}], "unknown source kind"),
+    ([{"kind": "espeak", "weight": -1}], "weight must be"),
+    ([{"kind": "espeak", "colour": 1}], "unknown key"),
+    ([{"kind": "folder", "role": "negative"}], "needs 'path'"),
+    ([{"kind": "folder", "role": "negative", "path": "/nonexistent/x"}], "no such folder"),
+    ([{"kind": "espeak", "weight": 0}], "sum to zero"),
+    (["espeak"], "expected a mapping"),
+])
+def test_bad_sources_one_line(tmp_path, bad, msg):
+    with pytest.raises(UserError, match=msg):
+        parse_sources(_cfg(tmp_path, sources=bad))
+
+
+def test_only_negatives_is_refused(tmp_path):
+    neg = _folder(tmp_path / "neg", 2)
+    with pytest.raises(UserError, match="no source gives keyword clips"):
+        parse_sources(_cfg(tmp_path, sources=[{"kind": "folder", "role": "negative", "path": str(neg)}]))
+
+
+def test_weights_set_each_sources_share_within_its_label():
+    clips = ([Clip("a", "keyword", "train", "", "", "tts", 3.0)] * 10 + [Clip("b", "keyword", "train", "", "", "me", 1.0)] * 40
+             + [Clip("c", "negative", "train", "", "", "tts", 1.0)] * 30 + [Clip("d", "negative", "train", "", "", "real", 2.0)] * 10)
+    m = source_multipliers(clips)
+    # keyword windows: tts 3/4, me 1/4 of 50 clips' worth
+    assert 10 * m[("tts", "keyword")] == pytest.approx(37.5) and 40 * m[("me", "keyword")] == pytest.approx(12.5)
+    assert 30 * m[("tts", "negative")] == pytest.approx(40 / 3) and 10 * m[("real", "negative")] == pytest.approx(80 / 3)
+    assert source_multipliers([Clip("a", "keyword", "train", "", "")]) == {}
+
+
+def test_espeak_backend_and_resumable_clip_cache(tmp_path, monkeypatch):
+    be = tts.backend("espeak")
+    be.check()
+    x = be.synth("alexa", be.speakers(1, np.random.default_rng(0))[0])
+    assert x.dtype == np.float32 and 0.2 * 16000 < len(x) < 2 * 16000 and np.abs(x).max() > 0.05
+    ds = tts.prepare_tts("espeak", "alexa", num_speakers=4, keyword_clips=1, negative_clips=1, seed=5,
+                         root=tmp_path, stream_minutes=0.1, workers=1, progress=False)
+    rows = list(csv.DictReader(open(ds / "manifest.csv")))
+    assert {r["label"] for r in rows} == {"keyword", "negative"} and len(rows) == 8
+    # splits are disjoint by speaker
+    by = {}
+    for r in rows:
+        by.setdefault(r["voice"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by.values()) and {"train", "val", "test"} <= {r["split"] for r in rows}
+    # a second data set with the same plan renders nothing: every clip comes from the cache
+    shutil.rmtree(ds)
+    monkeypatch.setattr(tts.EspeakBackend, "synth", lambda *a: (_ for _ in ()).throw(AssertionError("rendered")))
+    ds2 = tts.prepare_tts("espeak", "alexa", num_speakers=4, keyword_clips=1, negative_clips=1, seed=5,
+                          root=tmp_path, stream_minutes=0.1, workers=1, progress=False)
+    assert len(list(csv.DictReader(open(ds2 / "manifest.csv")))) == 8
+
+
+def test_missing_backend_named_with_how_to_get_it(tmp_path):
+    with pytest.raises(UserError, match="kokoro: no voice-pack folder"):
+        tts.backend("kokoro").check()
+    with pytest.raises(UserError, match="no voice packs"):
+        tts.backend("kokoro", tmp_path).check()
+    ok, missing = tts.available_backends(names=("espeak", "kokoro"))
+    assert ok == ["espeak"] and "voice-pack" in missing["kokoro"]
+    with pytest.raises(UserError, match="unknown TTS backend"):
+        tts.backend("festival9")
+
+
+def test_mix_of_tts_and_real_folders(tmp_path):
+    neg = _folder(tmp_path / "real_neg", 10, seconds=2.5)  # longer than 1.5 s: cut into pieces
+    pos = _folder(tmp_path / "my_alexa", 6, seconds=0.8, seed=1)
+    noise = _folder(tmp_path / "noise", 1, seconds=3.0, seed=2)
+    cfg = _cfg(tmp_path, sources=[
+        {"kind": "espeak", "weight": 1}, {"kind": "folder", "role": "negative", "path": str(neg), "weight": 2},
+        {"kind": "folder", "role": "positive", "path": str(pos), "weight": 1},
+        {"kind": "folder", "role": "noise", "path": str(noise)}])
+    ds = prepare_mix(cfg, progress=False)
+    clips = read_manifest(ds)
+    srcs = {c.source for c in clips}
+    assert srcs == {"espeak", "folder:real_neg", "folder:my_alexa"}
+    assert all(c.path.is_file() for c in clips)
+    assert {c.label for c in clips if c.source == "folder:my_alexa"} == {"keyword"}
+    assert {c.label for c in clips if c.source == "folder:real_neg"} == {"negative"}
+    assert sum(c.source == "folder:real_neg" for c in clips) >= 15  # 2.5 s files -> 2 pieces each
+    assert {c.weight for c in clips if c.source == "folder:real_neg"} == {2.0}
+    assert (ds / "stream" / "val.wav").is_file() and (ds / "stream" / "test.json").is_file()
+    assert prepare_mix(cfg, progress=False) == ds  # cached
