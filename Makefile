@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := espeak-ng sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi \
+APT_PACKAGES := espeak-ng flite sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi \
                 gcc-aarch64-linux-gnu qemu-system-arm qemu-user make
 STAMP := $(VENV)/.installed
 
@@ -24,7 +24,7 @@ apt:
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[dev]'
+	$(VPY) -m pip install -q -e '.[dev,tts]'
 	$(VPY) -m pip check
 	@touch $(STAMP)
 
