@@ -254,9 +254,34 @@ def same_detections(a: list[dict], b: list[dict], score_tol: float = 5e-7) -> bo
 
 # --------------------------------------------------------------------------- CLI
 
+def load_shipped(path: Path) -> tuple[Path, dict, dict]:
+    """A shipped model: ``models/<name>.tflite`` (manifest ``<name>.json`` beside it) or the manifest
+    itself, as (model path, config-like dict with the detection settings, report-like dict with the
+    1-FA/h threshold)."""
+    path = Path(path)
+    man = path if path.suffix == ".json" else path.with_suffix(".json")
+    m = {}
+    if man.is_file():
+        try:
+            m = json.loads(man.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{man}: not a readable model manifest ({e})") from None
+        if not isinstance(m, dict) or not isinstance(m.get("model"), str):
+            raise UserError(f"{man}: a model manifest needs 'model' (the .tflite file name beside it)")
+    model = man.parent / m["model"] if path.suffix == ".json" else path
+    if not model.is_file():
+        raise UserError(f"{model}: no such model file")
+    ev = {k: m[k] for k in ("smoothing_frames", "refractory_s") if k in m}
+    th = (m.get("thresholds") or {}).get("fa_per_hour_1")
+    return model, {"eval": ev}, ({"stream": {"threshold_at_1fah": th}} if th is not None else {})
+
+
 def load_run(run_dir: Path) -> tuple[Path, dict, dict]:
-    """(model.tflite path, config dict, report dict or {}) of a quantized run; UserError otherwise."""
+    """(model.tflite path, config dict, report dict or {}) of a quantized run or a shipped model
+    (``.tflite`` with its manifest, or the manifest); UserError otherwise."""
     run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.suffix in (".tflite", ".json"):
+        return load_shipped(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
     model = run_dir / "model.tflite"
@@ -274,7 +299,8 @@ def load_run(run_dir: Path) -> tuple[Path, dict, dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tflm_port.deploy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir", type=Path, help="a quantized run directory (holds model.tflite)")
+    ap.add_argument("run_dir", type=Path, help="a quantized run directory (holds model.tflite), or a shipped model "
+                    "(models/<name>.tflite with its manifest <name>.json beside it)")
     ap.add_argument("--board", required=True, choices=BOARDS)
     ap.add_argument("--audio", required=True, type=Path, help="WAV, 16 kHz, mono, 16-bit PCM")
     ap.add_argument("--threshold", type=float, help="detection threshold (default: the run's at 1 FA/h)")
@@ -289,7 +315,7 @@ def main(argv=None) -> int:
     if th is None:
         th = (report.get("stream") or {}).get("threshold_at_1fah")
         if th is None:
-            raise UserError(f"{a.run_dir}: no report.json threshold to use; give --threshold")
+            raise UserError(f"{a.run_dir}: no threshold in its report.json or manifest; give --threshold")
     th = float(threshold_arg(float(th)))
     ev = cfg.get("eval", {})
     smoothing, refractory = int(ev.get("smoothing_frames", 10)), float(decimal_arg(float(ev.get("refractory_s", 1.0))))

@@ -33,7 +33,7 @@ import numpy as np
 
 from training.config import Config, EvalConfig
 from training.errors import UserError, atomic_path, atomic_write_text, cli_main
-from training.scoring import detect, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
+from training.scoring import detect, frr_at, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # normalized windows [N, D] -> posteriors [N, C]
 KEYWORD_CLASS = 2
@@ -113,15 +113,6 @@ def det_curve(s: StreamScores, keywords: list[dict], ecfg: EvalConfig) -> list[d
         pts.append({"threshold": float(th), "frr": float(frr), "fa_per_hour": float(fa / hours),
                     "false_accepts": int(fa), "true_accepts": int(ta)})
     return pts
-
-
-def frr_at(points: list[dict], fah: float) -> tuple[float, float]:
-    """(lowest FRR with false accepts/hour <= fah, its threshold); (1.0, 1.0) if none."""
-    ok = [p for p in points if p["fa_per_hour"] <= fah]
-    if not ok:
-        return 1.0, 1.0
-    best = min(ok, key=lambda p: (p["frr"], p["threshold"]))
-    return best["frr"], best["threshold"]
 
 
 def clip_scores(scorer: Scorer, audios: list[np.ndarray], cfg: Config, normalizer) -> np.ndarray:

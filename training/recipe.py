@@ -6,7 +6,8 @@
   <= ``freq_mask_bins`` mel bins set to 0 (the feature mean), drawn per window, every epoch;
 * ``select_by: fa_per_hour``: the checkpoint kept is the epoch with the lowest FRR at
   ``select_fah`` false accepts per hour on the run's validation stream (other speakers and other
-  negative clips than training), not the one with the lowest validation loss;
+  negative clips than training), among the last third of the epochs, not the one with the lowest
+  validation loss;
 * hard-negative mining (``hard_negative_rounds``): every window of the training split's negative
   audio is scored by the current model; the windows whose keyword posterior reaches
   ``HARD_NEGATIVE_POSTERIOR`` (and one hop either side) join the training set as _unknown_, and
@@ -97,7 +98,7 @@ class ValStream:
 
 def fa_selection_callback(val_stream: ValStream, cfg: Config, best_path: Path, epochs: int, log):
     """Keras callback: keep the weights of the epoch with the lowest val-stream FRR at select_fah
-    (ties: the later epoch), from the middle of training on."""
+    (ties: the later epoch), over the last third of the epochs."""
     import tf_keras as keras
 
     fah = cfg.train.select_fah
@@ -109,7 +110,7 @@ def fa_selection_callback(val_stream: ValStream, cfg: Config, best_path: Path, e
             self.best = json.loads(state_path.read_text())["frr"] if state_path.is_file() else np.inf
 
         def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 < max(1, epochs // 2):
+            if epoch + 1 < max(1, (2 * epochs) // 3):
                 return
             frr, th = val_stream.frr(self.model, fah)
             log(f"  val stream: FRR {100 * frr:.1f}% at {fah:g} FA/h (threshold {th:.4f})")
