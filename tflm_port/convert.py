@@ -366,7 +366,9 @@ def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
         else:
             bits = 4 if w_t.type == TT.INT4 else 8
             fmt = "int4" if bits == 4 else "int8"
-            w = (packing.unpack_int4(raw, int(np.prod(w_t.shape))) if bits == 4 else raw.view(np.int8))
+            w = raw                                   # tensor_data unpacks INT4
+            if bits == 4:
+                nbytes = (nbytes + 1) // 2
         rows.append({"format": fmt, "bits": bits, "density": round(sparse.density(w), 4), "weight_bytes": nbytes})
     return rows
 

@@ -197,8 +197,8 @@ def _nm_unpack(data: np.ndarray, bits: int, out: int, n_in: int, n: int, m: int,
             raise UserError(f"{where}: N:M row {o} group {g}: indices {idx[g].tolist()} not strictly increasing")
         pos = idx + (np.arange(G) * m)[:, None]
         if ((pos >= n_in) & (val != 0)).any():
-            raise UserError(f"{where}: N:M row {o}: a non-zero weight at input {int(pos[(pos >= n_in) & (val != 0)][0])} "
-                            f">= in_features {n_in}")
+            raise UserError(f"{where}: N:M row {o}: a non-zero weight at input {int(pos[(pos >= n_in) & (val != 0)][0])}, "
+                            f"past in_features {n_in}")
         if bits < 8 and (np.abs(val) > (1 << (bits - 1)) - 1).any():
             raise UserError(f"{where}: N:M row {o}: value {int(val[np.abs(val) > (1 << (bits - 1)) - 1][0])} "
                             f"off the {bits}-bit grid")

@@ -9,7 +9,7 @@
 KWS_FW := $(patsubst %/tflm/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 ifneq ($(TFLM_DIR),)
 KWS_TFLM_SRCS := $(KWS_FW)/tflm/kws_tflm_sub8.cc $(KWS_FW)/runtime/kws_sub8.c $(KWS_FW)/runtime/kws_fb.c \
-                 $(KWS_FW)/runtime/kws_quant.c $(KWS_FW)/kernels/reference/kws_fully_connected_sub8.c
+                 $(KWS_FW)/runtime/kws_quant.c $(KWS_FW)/runtime/kws_sparse.c $(KWS_FW)/kernels/reference/kws_fully_connected_sub8.c
 KWS_TFLM_INCLUDES := -I$(KWS_FW)/include -I$(KWS_FW)/runtime -I$(TFLM_DIR) \
                      -I$(TFLM_DIR)/tensorflow/lite/micro/tools/make/downloads/flatbuffers/include \
                      -I$(TFLM_DIR)/tensorflow/lite/micro/tools/make/downloads/gemmlowp

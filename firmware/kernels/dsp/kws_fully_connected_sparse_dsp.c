@@ -1,0 +1,114 @@
+/* kws_fully_connected_sparse_dsp: Cortex-M4/M7 (DSP extension) kernel for block-compressed sparse
+ * rows (SUB8 layout 5, kws_sparse.h) with k = 2, 4 or 8 and block*k a multiple of 32 bits
+ * (k=8: block 4, 8, 16; k=4: block 8, 16; k=2: block 16): every stored block is whole 32-bit
+ * words of k-bit fields.
+ *
+ * Once per batch row the activations are widened to int16 with the input offset added
+ * (x + in_off, |.| <= 255) and stored, per group of F = 32/k inputs, in the lane order in which
+ * one weight word yields its fields: with R = 8/k fields per byte, step s = 0..R-1 masks field s
+ * of every byte into the byte's top k bits (W << (8-k(s+1)) & top mask), and SXTB16 / SXTB16 ROR 8
+ * give the pairs (s, 2R+s) and (R+s, 3R+s) scaled by 2^(8-k). So a word costs 1 LDR, R ANDs,
+ * 2R SXTB16, 2R LDR of x pairs and 2R SMLAD; a block adds one LDRH (its column) and an address.
+ * The sum is 2^(8-k) times the exact one (|sum| < 2^31 for in_features <= 65536), shifted back
+ * before the bias: bit-exact with kws_fully_connected_sparse. Zero blocks cost nothing, which is
+ * where the speed over dense comes from. */
+#include <arm_acle.h>
+#include "kws_sparse.h"
+#include "kws_kernels_opt.h"
+
+const char kws_fc_sparse_opt_isa[] = "dsp";
+
+static inline uint32_t rot8(uint32_t v) { return (v >> 8) | (v << 24); }
+
+static int32_t words_per_block(const kws_sparse_params *sp) { return sp->block * sp->bits / 32; }
+
+int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params *sp)
+{
+    (void)p;
+    if (sp->layout != KWS_LAYOUT_BSR) return 0;
+    if (sp->bits != 2 && sp->bits != 4 && sp->bits != 8) return 0;
+    if ((sp->block * sp->bits) % 32 != 0) return 0;
+    return ((uintptr_t)sp->values & 3u) == 0 && ((uintptr_t)sp->cols & 1u) == 0 && ((uintptr_t)sp->row_ptr & 3u) == 0;
+}
+
+size_t kws_fc_sparse_opt_scratch_bytes(const kws_fc_params *p, const kws_sparse_params *sp)
+{
+    (void)p;
+    return (size_t)sp->block_cols * (size_t)sp->block * sizeof(int16_t);
+}
+
+/* xs[g*F/2 + 2s], xs[g*F/2 + 2s + 1] = pairs (s, 2R+s), (R+s, 3R+s) of group g (x + in_off, int16) */
+static void widen(const int8_t *x, int32_t in_n, int32_t padded, int32_t k, int32_t in_off, uint32_t *xs)
+{
+    const int32_t F = 32 / k, R = 8 / k;
+    for (int32_t g = 0; g < padded; g += F) {
+        for (int32_t s = 0; s < R; s++) {
+            int32_t i0 = g + s, i1 = g + 2 * R + s, i2 = g + R + s, i3 = g + 3 * R + s;
+            int32_t a = i0 < in_n ? x[i0] + in_off : 0, b = i1 < in_n ? x[i1] + in_off : 0;
+            int32_t c = i2 < in_n ? x[i2] + in_off : 0, d = i3 < in_n ? x[i3] + in_off : 0;
+            *xs++ = (uint32_t)(uint16_t)a | (uint32_t)b << 16;
+            *xs++ = (uint32_t)(uint16_t)c | (uint32_t)d << 16;
+        }
+    }
+}
+
+#define PAIR(acc, part, xp) do { (acc) = __smlad(__sxtb16(part), (xp)[0], (acc)); \
+                                 (acc) = __smlad(__sxtb16(rot8(part)), (xp)[1], (acc)); } while (0)
+
+static inline int32_t word8(int32_t acc, uint32_t w, const uint32_t *xp) { PAIR(acc, w, xp); return acc; }
+
+static inline int32_t word4(int32_t acc, uint32_t w, const uint32_t *xp)
+{
+    const uint32_t top = 0xF0F0F0F0u;
+    uint32_t lo = (w << 4) & top, hi = w & top;
+    PAIR(acc, lo, xp);
+    PAIR(acc, hi, xp + 2);
+    return acc;
+}
+
+static inline int32_t word2(int32_t acc, uint32_t w, const uint32_t *xp)
+{
+    const uint32_t top = 0xC0C0C0C0u;
+    uint32_t f0 = (w << 6) & top, f1 = (w << 4) & top, f2 = (w << 2) & top, f3 = w & top;
+    PAIR(acc, f0, xp);
+    PAIR(acc, f1, xp + 2);
+    PAIR(acc, f2, xp + 4);
+    PAIR(acc, f3, xp + 6);
+    return acc;
+}
+
+/* one row's scaled sum over its stored blocks; WB words per block, WORD the field extractor */
+#define ROW_LOOP(WORD, WB, XW)                                                           \
+    for (uint32_t j = a; j < e; j++) {                                                   \
+        const uint32_t *xp = xs + (uint32_t)cols[j] * ((WB) * (XW));                     \
+        const uint32_t *wp = vals + j * (WB);                                            \
+        for (int32_t t = 0; t < (WB); t++) acc = WORD(acc, wp[t], xp + t * (XW));        \
+    }
+
+void kws_fully_connected_sparse_opt(const kws_fc_params *p, const kws_sparse_params *sp, void *scratch,
+                                    int32_t batches, const int8_t *input, const int32_t *bias, int8_t *output)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, k = sp->bits;
+    const int32_t wb = words_per_block(sp), scale_shift = 8 - k;
+    const uint32_t *row_ptr = (const uint32_t *)(const void *)sp->row_ptr;
+    const uint16_t *cols = (const uint16_t *)(const void *)sp->cols;
+    const uint32_t *vals = (const uint32_t *)(const void *)sp->values;
+    uint32_t *xs = scratch;
+    for (int32_t b = 0; b < batches; b++) {
+        widen(input + (size_t)b * in_n, in_n, sp->block_cols * sp->block, k, p->act.input_offset, xs);
+        for (int32_t o = 0; o < out_n; o++) {
+            const uint32_t a = row_ptr[o], e = row_ptr[o + 1];
+            int32_t acc = 0;
+            if (k == 4) {
+                if (wb == 1) { ROW_LOOP(word4, 1, 4) } else if (wb == 2) { ROW_LOOP(word4, 2, 4) } else { ROW_LOOP(word4, wb, 4) }
+            } else if (k == 8) {
+                if (wb == 1) { ROW_LOOP(word8, 1, 2) } else if (wb == 2) { ROW_LOOP(word8, 2, 2) } else { ROW_LOOP(word8, wb, 2) }
+            } else {
+                if (wb == 1) { ROW_LOOP(word2, 1, 8) } else { ROW_LOOP(word2, wb, 8) }
+            }
+            acc >>= scale_shift;
+            if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]);
+            output[(size_t)b * out_n + o] = kws_fc_opt_requant(acc, p->multiplier[o], p->shift[o], &p->act);
+        }
+    }
+}

@@ -1,0 +1,406 @@
+"""Sparse k-bit weights (SUB8_FULLY_CONNECTED layouts 4 N:M and 5 block-compressed rows, docs/formats.md
+section 8): Python packer/unpacker round trips, hostile metadata rejected with one line (Python) and a
+status code (C runtime), the converter's --sparse, tflm_port.reference bit-exact between a sparse model and
+its dense equivalent, and the C kernels (reference everywhere, DSP on M4/M7) byte-exact with the reference
+on every emulated board over random shapes, densities, tails, bit widths and batches.
+Models are built directly with the TFLite schema (no TensorFlow training), so the whole file runs in seconds.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tflm_port import sparse
+from tflm_port.convert import convert, to_plain, weight_report
+from training.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+BUILD = FW / "build"
+LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
+BOARDS = {
+    "host": (None, "host/kws_runner"),
+    "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf"),
+    "mps2-an500": (["qemu-system-arm", "-M", "mps2-an500"], "mps2-an500/kws_runner.elf"),
+    "mps3-an547": (["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547/kws_runner.elf"),
+    "aarch64-cortex-a53": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-virt/kws_runner.elf"),
+    "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
+                           "aarch64-virt/kws_runner_dotprod.elf"),
+}
+TOOLS = ("make", "gcc", "arm-none-eabi-gcc", "aarch64-linux-gnu-gcc", "qemu-system-arm", "qemu-system-aarch64")
+
+
+# ---------------------------------------------------------------- models from the schema
+
+def _schema():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return schema
+
+
+def fc_chain_model(weights: list[np.ndarray], relu: list[bool], batch: int = 1, seed: int = 0) -> bytes:
+    """Plain int8 TFLite: FULLY_CONNECTED layers with the given integer weights [out, in] (INT8 tensors),
+    random biases and scales chosen so the int8 activations stay spread."""
+    import flatbuffers
+
+    s = _schema()
+    rng = np.random.default_rng(seed)
+    m = s.ModelT()
+    m.version = 3
+    m.buffers = [s.BufferT()]
+    code = s.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.FULLY_CONNECTED
+    code.version = 1
+    m.operatorCodes = [code]
+    sg = s.SubGraphT()
+    sg.tensors, sg.operators = [], []
+
+    def tensor(shape, ttype, scale, zp, data=None):
+        t = s.TensorT()
+        t.shape = np.array(shape, np.int32)
+        t.type = ttype
+        q = s.QuantizationParametersT()
+        q.scale, q.zeroPoint = [float(np.float32(scale))], [int(zp)]
+        t.quantization = q
+        b = s.BufferT()
+        if data is not None:
+            b.data = np.frombuffer(data, np.uint8).copy()
+        m.buffers.append(b)
+        t.buffer = len(m.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    s_x, zp_x = 0.05, int(rng.integers(-20, 20))
+    x = tensor([batch, weights[0].shape[1]], s.TensorType.INT8, s_x, zp_x)
+    sg.inputs = np.array([x], np.int32)
+    for j, w in enumerate(weights):
+        out_f, in_f = w.shape
+        s_w = 0.02
+        rms = float(np.sqrt(np.mean(w.astype(np.float64) ** 2))) or 1.0
+        acc_std = 60.0 * rms * np.sqrt(in_f)
+        s_y, zp_y = s_x * s_w * acc_std / 45.0, int(rng.integers(-30, 30))
+        wt = tensor([out_f, in_f], s.TensorType.INT8, s_w, 0, w.astype(np.int8).tobytes())
+        bias = rng.integers(-int(acc_std), int(acc_std) + 1, out_f).astype("<i4")
+        bt = tensor([out_f], s.TensorType.INT32, np.float32(s_x) * np.float32(s_w), 0, bias.tobytes())
+        y = tensor([batch, out_f], s.TensorType.INT8, s_y, zp_y)
+        op = s.OperatorT()
+        op.opcodeIndex = 0
+        op.inputs = np.array([x, wt, bt], np.int32)
+        op.outputs = np.array([y], np.int32)
+        op.builtinOptionsType = s.BuiltinOptions.FullyConnectedOptions
+        op.builtinOptions = s.FullyConnectedOptionsT()
+        op.builtinOptions.fusedActivationFunction = (s.ActivationFunctionType.RELU if relu[j]
+                                                     else s.ActivationFunctionType.NONE)
+        sg.operators.append(op)
+        x, s_x = y, s_y
+    sg.outputs = np.array([x], np.int32)
+    m.subgraphs = [sg]
+    fb = flatbuffers.Builder(1 << 16)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
+def random_sparse_weights(rng, out_f, in_f, bits, spec, density) -> np.ndarray:
+    hi = 127 if bits == 8 else (1 << (bits - 1)) - 1
+    w = rng.integers(-hi, hi + 1, (out_f, in_f))
+    w[w == 0] = 1
+    return np.where(sparse.prune_mask(w + rng.random(w.shape) * 0.1, density, spec), w, 0).astype(np.int8)
+
+
+def _inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
+    from tflm_port.reference import Reference
+
+    ref = Reference.from_bytes(model)
+    return np.random.default_rng(seed).integers(-128, 128, (n, int(np.prod(ref.input_shape)))).astype(np.int8)
+
+
+# ---------------------------------------------------------------- Python format
+
+SPECS = ["nm:2:4", "nm:1:4", "nm:1:8", "nm:3:16", "nm:1:2", "csr", "block:2", "block:4", "block:8", "block:16"]
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
+def test_pack_unpack_round_trip(bits):
+    rng = np.random.default_rng(bits)
+    for spec_s in SPECS:
+        spec = sparse.SparseSpec.parse(spec_s)
+        for out_f, in_f, dens in [(1, 1, 1.0), (3, 7, 0.5), (5, 37, 0.2), (4, 64, 0.05), (2, 129, 0.0), (6, 33, 1.0)]:
+            w = random_sparse_weights(rng, out_f, in_f, bits, spec, dens)
+            if bits < 8:
+                hi = (1 << (bits - 1)) - 1
+                w = np.clip(w, -hi, hi)
+            data = sparse.pack(w, bits, spec)
+            got = sparse.unpack(data, bits, out_f, in_f, spec.layout, spec.options(w))
+            np.testing.assert_array_equal(got, w, err_msg=f"{spec_s} {bits}-bit {out_f}x{in_f}")
+
+
+def test_byte_diagram_examples():
+    """The examples of docs/formats.md section 8, byte for byte."""
+    w = np.array([[0, 3, 0, -2, 0, 0, 0, 5]])            # 2:4, 4-bit, one row of 8
+    assert sparse.pack(w, 4, sparse.SparseSpec.parse("nm:2:4")) == bytes([0xCD, 0xE3, 0x50])
+    w = np.array([[0, 0, 0, 0, 1, -1, 0, 0, 0, 0, 0, 0], [0] * 12, [7, 0, 0, 0] + [0] * 8])   # block:4, 4-bit
+    b = sparse.pack(w, 4, sparse.SparseSpec.parse("block:4"))
+    assert b == bytes([0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0xF1, 0x00, 0x07, 0x00])
+
+
+def _bsr_case():
+    w = np.zeros((3, 20), np.int8)
+    w[0, 4:8] = [1, -1, 2, 0]
+    w[0, 16] = 3
+    w[2, 0:4] = [7, 7, -7, 1]
+    spec = sparse.SparseSpec.parse("block:4")
+    return w, spec, bytearray(sparse.pack(w, 4, spec)), spec.options(w)
+
+
+def _nm_case():
+    w = np.zeros((2, 10), np.int8)
+    w[0, [1, 3, 4, 9]] = [1, -2, 3, 4]
+    w[1, [0, 8]] = [5, -5]
+    spec = sparse.SparseSpec.parse("nm:2:4")
+    return w, spec, bytearray(sparse.pack(w, 4, spec)), spec.options(w)
+
+
+def hostile_sparse_cases():
+    """name -> (bits, out, in, layout, options, bytes, what the one-line error mentions)."""
+    cases = {}
+    w, spec, b, o = _bsr_case()            # row_ptr 0,2,2,3 | cols 1,4,0 | pad | values
+    def bsr(name, mut_b=None, mut_o=None, msg=""):
+        bb, oo = bytearray(b), dict(o)
+        if mut_b:
+            mut_b(bb)
+        if mut_o:
+            mut_o(oo)
+        cases[name] = (4, 3, 20, 5, oo, bytes(bb), msg)
+    bsr("bsr_col_out_of_range", lambda x: x.__setitem__(slice(18, 20), (5).to_bytes(2, "little")), msg="out of range")
+    bsr("bsr_cols_unsorted", lambda x: (x.__setitem__(slice(16, 18), (4).to_bytes(2, "little")),
+                                        x.__setitem__(slice(18, 20), (1).to_bytes(2, "little"))), msg="not strictly increasing")
+    bsr("bsr_cols_duplicate", lambda x: x.__setitem__(slice(18, 20), (1).to_bytes(2, "little")), msg="not strictly increasing")
+    bsr("bsr_counts_do_not_add_up", lambda x: x.__setitem__(slice(12, 16), (2).to_bytes(4, "little")), msg="add up")
+    bsr("bsr_row_ptr_decreasing", lambda x: x.__setitem__(slice(4, 8), (3).to_bytes(4, "little")), msg="decrease")
+    bsr("bsr_nnz_blocks_too_many", mut_o=lambda o: o.__setitem__("nnz_blocks", 4), msg="bytes")
+    bsr("bsr_nnz_blocks_huge", mut_o=lambda o: o.__setitem__("nnz_blocks", 10 ** 6), msg="outside")
+    bsr("bsr_truncated", lambda x: x.__delitem__(slice(-1, None)), msg="bytes")
+    bsr("bsr_block_bad", mut_o=lambda o: o.__setitem__("block", 3), msg="block")
+    w2, spec2, b2, o2 = _nm_case()         # 2:4 of 10 inputs: 3 groups, 6 slots x 2 bits = 2 bytes idx
+    def nm(name, mut_b=None, mut_o=None, msg=""):
+        bb, oo = bytearray(b2), dict(o2)
+        if mut_b:
+            mut_b(bb)
+        if mut_o:
+            mut_o(oo)
+        cases[name] = (4, 2, 10, 4, oo, bytes(bb), msg)
+    nm("nm_indices_unsorted", lambda x: x.__setitem__(0, (x[0] & 0xF0) | 0b0111), msg="not strictly increasing")
+    nm("nm_index_past_in_features", lambda x: x.__setitem__(1, (x[1] & 0xF0) | 0b1000), msg="past in_features")
+    nm("nm_m_bad", mut_o=lambda o: o.__setitem__("nm_m", 6), msg="M in")
+    nm("nm_size_wrong", lambda x: x.__delitem__(slice(-1, None)), msg="bytes")
+    return cases
+
+
+@pytest.mark.parametrize("name", sorted(hostile_sparse_cases()))
+def test_hostile_metadata_rejected_in_python(name):
+    bits, out_f, in_f, layout, o, data, msg = hostile_sparse_cases()[name]
+    with pytest.raises(UserError) as e:
+        sparse.unpack(data, bits, out_f, in_f, layout, o, "m.tflite")
+    text = str(e.value)
+    assert "\n" not in text and msg in text, text
+
+
+def test_nm_that_does_not_fit_is_refused_with_one_line():
+    w = np.array([[1, 2, 3, 0, 0, 0, 0, 0]])
+    with pytest.raises(UserError, match=r"not 2:4 sparse: row 0, inputs 0..3 hold 3 non-zero"):
+        sparse.pack(w, 4, sparse.SparseSpec.parse("nm:2:4"))
+    for bad in ("nm:4:4", "nm:2:3", "block:3", "coo", "nm:2"):
+        with pytest.raises(UserError):
+            sparse.SparseSpec.parse(bad)
+
+
+# ---------------------------------------------------------------- converter + reference
+
+def _random_chain(seed: int, batch: int = 1):
+    """A 3..4-layer FC chain, each layer its own bits, sparsity kind and density (odd sizes, tails)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 5))
+    dims = [int(rng.integers(5, 200))] + [int(rng.integers(3, 90)) for _ in range(n)]
+    bits = [int(rng.choice([2, 4, 8, 2, 4, 8, 3, 5])) for _ in range(n)]
+    # the DSP kernel's formats (block*k multiple of 32) get most of the draws
+    dsp_specs = {2: "block:16", 4: rng.choice(["block:8", "block:16"]), 8: rng.choice(["block:4", "block:8", "block:16"]),
+                 3: "csr", 5: "block:4"}
+    specs = [str(rng.choice([dsp_specs[b]] * 3 + ["csr", "nm:2:4", "nm:1:8", "block:2", "none"])) for b in bits]
+    dens = [float(rng.choice([1.0, 0.5, 0.3, 0.2, 0.1, 0.05])) for _ in range(n)]
+    ws = []
+    for j in range(n):
+        sp = sparse.SparseSpec.parse(specs[j])
+        d = sp.n / sp.m if sp is not None and sp.kind == "nm" else dens[j]
+        w = random_sparse_weights(rng, dims[j + 1], dims[j], bits[j], sp, d)
+        hi = 127 if bits[j] == 8 else (1 << (bits[j] - 1)) - 1
+        ws.append(np.clip(w, -hi, hi))
+    relu = [j < n - 1 for j in range(n)]
+    return fc_chain_model(ws, relu, batch=batch, seed=seed), bits, specs, ws
+
+
+def test_sparse_model_bit_exact_with_dense_in_reference():
+    from tflm_port.reference import Reference
+
+    for seed in range(4):
+        plain, bits, specs, ws = _random_chain(seed)
+        dense = convert(plain, bits, mode="dense")
+        sp = convert(plain, bits, mode="dense", sparse_spec=specs)
+        x = _inputs(plain, 200, seed)
+        y_dense = Reference.from_bytes(dense).run(x)
+        np.testing.assert_array_equal(Reference.from_bytes(sp).run(x), y_dense)
+        assert (y_dense != y_dense[0]).any()                 # the check is not vacuous
+        rep = weight_report(sp)
+        assert [r["format"] for r in rep] == [s if s != "none" else ("int8" if b == 8 else "layout0")
+                                              for s, b in zip(specs, bits)]
+        for r, w in zip(rep, ws):
+            assert r["density"] == round(sparse.density(w), 4)
+        # to_plain restores the dense integer weights exactly
+        back, lb = to_plain(sp)
+        np.testing.assert_array_equal(Reference.from_bytes(back).run(x), y_dense)
+
+
+def test_converter_cli_sparse_and_size_report(tmp_path):
+    from tflm_port import convert as conv
+
+    plain, bits, specs, ws = _random_chain(7)
+    src = tmp_path / "plain.tflite"
+    src.write_bytes(plain)
+    out = tmp_path / "sparse.tflite"
+    r = subprocess.run([str(Path(__import__("sys").executable)), "-m", "tflm_port.convert", str(src), str(out),
+                        "--bits", ",".join(map(str, bits)), "--sparse", ",".join(specs)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "layer 0:" in r.stdout and "bytes" in r.stdout
+    assert weight_report(out.read_bytes())[0]["weight_bytes"] > 0
+    bad = subprocess.run([str(Path(__import__("sys").executable)), "-m", "tflm_port.convert", str(src), str(out),
+                          "--bits", ",".join(map(str, bits)), "--sparse", "nm:9:4"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    with pytest.raises(UserError, match="1-bit"):
+        conv.convert(plain, [1] + bits[1:], sparse_spec="csr")
+
+
+# ---------------------------------------------------------------- C runtime on every board
+
+@pytest.fixture(scope="module")
+def built():
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed")
+    r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps2-an500", "mps3-an547", "aarch64-virt", "host"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return True
+
+
+def run_runner(board: str, model: Path, inputs: Path, outputs: Path, n: int, timeout: int = 120):
+    prefix, image = BOARDS[board]
+    args = [str(model), str(inputs), str(outputs), str(n)]
+    if prefix is None:
+        cmd = [str(BUILD / image)] + args
+    else:
+        semi = "enable=on,target=native," + ",".join("arg=" + a for a in ["kws_runner"] + args)
+        cmd = prefix + ["-nographic", "-semihosting-config", semi, "-kernel", str(BUILD / image)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       env={"ASAN_OPTIONS": "exitcode=99:detect_leaks=0", "PATH": "/usr/bin:/bin"})
+    text = r.stdout + r.stderr
+    m = LINE_RE.search(text)
+    return r.returncode, (m.groups() if m else None), text
+
+
+def dsp_eligible(bits: int, spec: str) -> bool:
+    sp = sparse.SparseSpec.parse(spec)
+    return sp is not None and sp.kind == "block" and bits in (2, 4, 8) and (sp.block * bits) % 32 == 0
+
+
+@pytest.fixture(scope="module")
+def chain_cases(tmp_path_factory):
+    from tflm_port.reference import Reference
+
+    d = tmp_path_factory.mktemp("sparse")
+    cases = []
+    for seed in range(8):
+        batch = 1 + seed % 2        # batch 2: the firmware model takes two rows per inference; the
+        plain, bits, specs, ws = _random_chain(100 + seed)      # reference runs its batch-1 twin
+        x = _inputs(plain, 40, seed)
+        y = Reference.from_bytes(convert(plain, bits, mode="dense", sparse_spec=specs)).run(x)
+        if batch > 1:
+            plain = _random_chain(100 + seed, batch=batch)[0]
+        model = convert(plain, bits, mode="dense", sparse_spec=specs)
+        mp, ip = d / f"c{seed}.tflite", d / f"c{seed}.in"
+        mp.write_bytes(model)
+        ip.write_bytes(x.tobytes())
+        cases.append((mp, ip, 40 // batch, y.astype(np.int8).tobytes(),
+                      sum(dsp_eligible(b, s) for b, s in zip(bits, specs)), f"bits {bits} specs {specs} batch {batch}"))
+    return cases
+
+
+@pytest.mark.parametrize("board", list(BOARDS))
+def test_sparse_kernels_byte_exact_on_every_board(built, chain_cases, board, tmp_path):
+    for mp, ip, n_vec, want, n_dsp, what in chain_cases:
+        out = tmp_path / "out.bin"
+        rc, st, text = run_runner(board, mp, ip, out, n_vec)
+        assert rc == 0 and st is not None, f"{what}: {text[-1500:]}"
+        got = out.read_bytes()
+        assert got == want, f"{board} {what}: {int(np.sum(np.frombuffer(got, np.int8) != np.frombuffer(want, np.int8)))} bytes differ"
+        if board in ("mps2-an386", "mps2-an500"):       # the DSP sparse kernel took every layer it supports
+            assert int(st[3]) >= n_dsp, f"{what}: opt_ops {st[3]} < {n_dsp}"
+
+
+def _embed(case_bytes: bytes, bits: int, out_f: int, in_f: int, layout: int, opts: dict) -> bytes:
+    """A one-layer model whose SUB8 op carries the given (possibly hostile) sparse tensor and options."""
+    from flatbuffers import flexbuffers
+
+    s = _schema()
+    w = np.zeros((out_f, in_f), np.int8)
+    w[:, 0] = 1
+    plain = fc_chain_model([w], [False])
+    model = convert(plain, [bits], mode="dense", sparse_spec="csr")
+    m = s.ModelT.InitFromObj(s.Model.GetRootAsModel(model, 0))
+    sg = m.subgraphs[0]
+    op = sg.operators[0]
+    full = {"version": 1, "bits": bits, "layout": layout, "in_features": in_f, "out_features": out_f, "activation": "NONE"}
+    full.update(opts)
+    op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(full)), np.uint8).copy()
+    wt = sg.tensors[op.inputs[1]]
+    m.buffers[wt.buffer].data = np.frombuffer(case_bytes, np.uint8).copy() if case_bytes else None
+    wt.shape = np.array([len(case_bytes)], np.int32)
+    import flatbuffers
+
+    fb = flatbuffers.Builder(1 << 12)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
+def test_hostile_sparse_models_rejected_by_runtime(built, tmp_path):
+    """Every inconsistent sparse tensor: init fails with a status (2 format, 7 shape, 10 options) and a
+    message; the ASan/UBSan host build sees no out-of-bounds access, also under random bit flips."""
+    inputs = tmp_path / "in.bin"
+    inputs.write_bytes(bytes(64))
+    expect_codes = {2, 7, 9, 10}
+    for name, (bits, out_f, in_f, layout, o, data, _) in hostile_sparse_cases().items():
+        mp = tmp_path / "m.tflite"
+        mp.write_bytes(_embed(data, bits, out_f, in_f, layout, o))
+        rc, st, text = run_runner("host", mp, inputs, tmp_path / "o.bin", 1)
+        assert st is not None and rc in expect_codes and int(st[0]) == rc, f"{name}: rc {rc}: {text[-800:]}"
+        assert "KWS error: " in text and len(text.split("KWS error: ")[1].strip()) > 10, name
+    # the untouched cases run
+    for w, spec, b, o in (_bsr_case(), _nm_case()):
+        mp = tmp_path / "ok.tflite"
+        mp.write_bytes(_embed(bytes(b), 4, w.shape[0], w.shape[1], spec.layout, o))
+        rc, st, text = run_runner("host", mp, inputs, tmp_path / "o.bin", 1)
+        assert rc == 0, text[-800:]
+    # random bit flips in the packed tensor: rejected or run, never a crash / sanitizer report
+    rng = np.random.default_rng(3)
+    for w, spec, b, o in (_bsr_case(), _nm_case()):
+        for _ in range(25):
+            bb = bytearray(b)
+            bb[int(rng.integers(len(bb)))] ^= 1 << int(rng.integers(8))
+            mp = tmp_path / "f.tflite"
+            mp.write_bytes(_embed(bytes(bb), 4, w.shape[0], w.shape[1], spec.layout, o))
+            rc, st, text = run_runner("host", mp, inputs, tmp_path / "o.bin", 1)
+            assert st is not None and 0 <= rc <= 13 and rc != 99, text[-800:]
