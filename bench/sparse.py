@@ -34,7 +34,7 @@ MACS = sum(a * b for a, b in zip(DIMS[:-1], DIMS[1:]))            # 247,296
 DENSITIES = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
 BITS = (8, 4, 2)
 NM = ("nm:2:4", "nm:1:4", "nm:1:8", "nm:1:16")
-BLOCK_FOR_BITS = {8: "block:4", 4: "block:8", 2: "block:16"}     # B*k = 32: one word per block
+BLOCK_FOR_BITS = {8: "block:8", 4: "block:8", 2: "block:16"}     # the DSP kernel's hand-scheduled formats
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
 BOARDS = {  # board -> (qemu command, image, converter target, dense kernel)
     "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf", "mps2-an386", "dsp"),

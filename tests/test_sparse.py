@@ -336,6 +336,21 @@ def chain_cases(tmp_path_factory):
         ip.write_bytes(x.tobytes())
         cases.append((mp, ip, 40 // batch, y.astype(np.int8).tobytes(),
                       sum(dsp_eligible(b, s) for b, s in zip(bits, specs)), f"bits {bits} specs {specs} batch {batch}"))
+    # every DSP block format once (each has its own loop), odd sizes, tail blocks
+    rng = np.random.default_rng(9)
+    fmts = [(8, "block:4"), (8, "block:8"), (8, "block:16"), (4, "block:8"), (4, "block:16"), (2, "block:16")]
+    dims = [203, 77, 45, 61, 33, 29, 7]
+    ws = [random_sparse_weights(rng, dims[j + 1], dims[j], b, sparse.SparseSpec.parse(f), 0.3) for j, (b, f) in enumerate(fmts)]
+    ws = [np.clip(w, -((1 << (b - 1)) - 1), (1 << (b - 1)) - 1) if b < 8 else w for w, (b, _) in zip(ws, fmts)]
+    plain = fc_chain_model(ws, [True] * 5 + [False], seed=9)
+    bits, specs = [b for b, _ in fmts], [f for _, f in fmts]
+    model = convert(plain, bits, mode="dense", sparse_spec=specs)
+    x = _inputs(plain, 40, 9)
+    y = Reference.from_bytes(model).run(x)
+    mp, ip = d / "dsp_formats.tflite", d / "dsp_formats.in"
+    mp.write_bytes(model)
+    ip.write_bytes(x.tobytes())
+    cases.append((mp, ip, 40, y.astype(np.int8).tobytes(), len(fmts), f"all DSP formats {specs}"))
     return cases
 
 

@@ -13,6 +13,7 @@
  * before the bias: bit-exact with kws_fully_connected_sparse. Zero blocks cost nothing, which is
  * where the speed over dense comes from. */
 #include <arm_acle.h>
+#include <string.h>
 #include "kws_sparse.h"
 #include "kws_kernels_opt.h"
 
@@ -37,15 +38,49 @@ size_t kws_fc_sparse_opt_scratch_bytes(const kws_fc_params *p, const kws_sparse_
     return (size_t)sp->block_cols * (size_t)sp->block * sizeof(int16_t);
 }
 
-/* xs[g*F/2 + 2s], xs[g*F/2 + 2s + 1] = pairs (s, 2R+s), (R+s, 3R+s) of group g (x + in_off, int16) */
+static inline uint32_t load32(const int8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint32_t pk_lo(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }     /* PKHBT */
+static inline uint32_t pk_hi(uint32_t a, uint32_t b) { return (a >> 16) | (b & 0xFFFF0000u); } /* PKHTB */
+
+/* xs[g*F/2 + 2s], xs[g*F/2 + 2s + 1] = pairs (s, 2R+s), (R+s, 3R+s) of group g (x + in_off, int16).
+ * Whole groups: word loads, SXTB16, PKHBT/PKHTB, SADD16 (about 2 instructions per input); the
+ * tail group (inputs past in_features read as 0) element by element. */
 static void widen(const int8_t *x, int32_t in_n, int32_t padded, int32_t k, int32_t in_off, uint32_t *xs)
 {
     const int32_t F = 32 / k, R = 8 / k;
-    for (int32_t g = 0; g < padded; g += F) {
+    const uint32_t off = (uint32_t)(uint16_t)in_off * 0x00010001u;
+    int32_t g = 0;
+    for (; g + F <= in_n; g += F, x += F) {
+        if (k == 8) {
+            uint32_t w = load32(x);
+            *xs++ = __sadd16(__sxtb16(w), off);
+            *xs++ = __sadd16(__sxtb16(rot8(w)), off);
+        } else if (k == 4) {
+            uint32_t w0 = load32(x), w1 = load32(x + 4);
+            uint32_t a = __sxtb16(w0), b = __sxtb16(w1), c = __sxtb16(rot8(w0)), d = __sxtb16(rot8(w1));
+            *xs++ = __sadd16(pk_lo(a, b), off);     /* (0, 4) */
+            *xs++ = __sadd16(pk_hi(a, b), off);     /* (2, 6) */
+            *xs++ = __sadd16(pk_lo(c, d), off);     /* (1, 5) */
+            *xs++ = __sadd16(pk_hi(c, d), off);     /* (3, 7) */
+        } else {
+            uint32_t w0 = load32(x), w1 = load32(x + 4), w2 = load32(x + 8), w3 = load32(x + 12);
+            uint32_t a = __sxtb16(w0), b = __sxtb16(w2), c = __sxtb16(rot8(w0)), d = __sxtb16(rot8(w2));
+            uint32_t e = __sxtb16(w1), f = __sxtb16(w3), h = __sxtb16(rot8(w1)), i = __sxtb16(rot8(w3));
+            *xs++ = __sadd16(pk_lo(a, b), off);     /* s=0: (0, 8)   (4, 12) */
+            *xs++ = __sadd16(pk_lo(e, f), off);
+            *xs++ = __sadd16(pk_lo(c, d), off);     /* s=1: (1, 9)   (5, 13) */
+            *xs++ = __sadd16(pk_lo(h, i), off);
+            *xs++ = __sadd16(pk_hi(a, b), off);     /* s=2: (2, 10)  (6, 14) */
+            *xs++ = __sadd16(pk_hi(e, f), off);
+            *xs++ = __sadd16(pk_hi(c, d), off);     /* s=3: (3, 11)  (7, 15) */
+            *xs++ = __sadd16(pk_hi(h, i), off);
+        }
+    }
+    for (; g < padded; g += F, x += F) {
         for (int32_t s = 0; s < R; s++) {
-            int32_t i0 = g + s, i1 = g + 2 * R + s, i2 = g + R + s, i3 = g + 3 * R + s;
-            int32_t a = i0 < in_n ? x[i0] + in_off : 0, b = i1 < in_n ? x[i1] + in_off : 0;
-            int32_t c = i2 < in_n ? x[i2] + in_off : 0, d = i3 < in_n ? x[i3] + in_off : 0;
+            int32_t i0 = s, i1 = 2 * R + s, i2 = R + s, i3 = 3 * R + s, rem = in_n - g;
+            int32_t a = i0 < rem ? x[i0] + in_off : 0, b = i1 < rem ? x[i1] + in_off : 0;
+            int32_t c = i2 < rem ? x[i2] + in_off : 0, d = i3 < rem ? x[i3] + in_off : 0;
             *xs++ = (uint32_t)(uint16_t)a | (uint32_t)b << 16;
             *xs++ = (uint32_t)(uint16_t)c | (uint32_t)d << 16;
         }
@@ -77,12 +112,130 @@ static inline int32_t word2(int32_t acc, uint32_t w, const uint32_t *xp)
     return acc;
 }
 
+/* Hand-scheduled block loops (n >= 1 blocks) for the formats the converter's block:B choices give:
+ * k=4 block 8 (17 instructions / 8 weights), k=8 block 8 (15 / 8), k=8 block 4 (10 / 4),
+ * k=2 block 16 (29 / 16). The C loops below do the other word counts. */
+static inline __attribute__((always_inline)) int32_t blocks_k4w1(int32_t acc, const uint16_t *c, const uint32_t *v, uint32_t n, const uint32_t *xs)
+{
+    uint32_t col, w, part, t, x0, x1;
+    const uint32_t top = 0xF0F0F0F0u;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrh %[col], [%[c]], #2\n\t"
+        "ldr %[w], [%[v]], #4\n\t"
+        "add %[col], %[xs], %[col], lsl #4\n\t"
+        "ldrd %[x0], %[x1], [%[col]]\n\t"
+        "and %[part], %[top], %[w], lsl #4\n\t"
+        "sxtb16 %[t], %[part]\n\t"
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t"
+        "sxtb16 %[t], %[part], ror #8\n\t"
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t"
+        "ldrd %[x0], %[x1], [%[col], #8]\n\t"
+        "and %[part], %[top], %[w]\n\t"
+        "sxtb16 %[t], %[part]\n\t"
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t"
+        "sxtb16 %[t], %[part], ror #8\n\t"
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [acc] "+r"(acc), [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [col] "=&r"(col), [w] "=&r"(w),
+          [part] "=&r"(part), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [xs] "r"(xs), [top] "r"(top)
+        : "cc", "memory");
+    return acc;
+}
+
+static inline __attribute__((always_inline)) int32_t blocks_k8w2(int32_t acc, const uint16_t *c, const uint32_t *v, uint32_t n, const uint32_t *xs)
+{
+    uint32_t col, w0, w1, t, x0, x1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrh %[col], [%[c]], #2\n\t"
+        "ldrd %[w0], %[w1], [%[v]], #8\n\t"
+        "add %[col], %[xs], %[col], lsl #4\n\t"
+        "ldrd %[x0], %[x1], [%[col]]\n\t"
+        "sxtb16 %[t], %[w0]\n\t"
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t"
+        "sxtb16 %[t], %[w0], ror #8\n\t"
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t"
+        "ldrd %[x0], %[x1], [%[col], #8]\n\t"
+        "sxtb16 %[t], %[w1]\n\t"
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t"
+        "sxtb16 %[t], %[w1], ror #8\n\t"
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [acc] "+r"(acc), [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [col] "=&r"(col), [w0] "=&r"(w0),
+          [w1] "=&r"(w1), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [xs] "r"(xs)
+        : "cc", "memory");
+    return acc;
+}
+
+static inline __attribute__((always_inline)) int32_t blocks_k8w1(int32_t acc, const uint16_t *c, const uint32_t *v, uint32_t n, const uint32_t *xs)
+{
+    uint32_t col, w, t, x0, x1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrh %[col], [%[c]], #2\n\t"
+        "ldr %[w], [%[v]], #4\n\t"
+        "add %[col], %[xs], %[col], lsl #3\n\t"
+        "ldrd %[x0], %[x1], [%[col]]\n\t"
+        "sxtb16 %[t], %[w]\n\t"
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t"
+        "sxtb16 %[t], %[w], ror #8\n\t"
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [acc] "+r"(acc), [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [col] "=&r"(col), [w] "=&r"(w),
+          [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [xs] "r"(xs)
+        : "cc", "memory");
+    return acc;
+}
+
+static inline __attribute__((always_inline)) int32_t blocks_k2w1(int32_t acc, const uint16_t *c, const uint32_t *v, uint32_t n, const uint32_t *xs)
+{
+    uint32_t col, w, part, t, x0, x1;
+    const uint32_t top = 0xC0C0C0C0u;
+#define K2_STEP(SHIFT, OFF) \
+        "and %[part], %[top], %[w], lsl #" #SHIFT "\n\t" \
+        "ldrd %[x0], %[x1], [%[col], #" #OFF "]\n\t" \
+        "sxtb16 %[t], %[part]\n\t" \
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t" \
+        "sxtb16 %[t], %[part], ror #8\n\t" \
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t"
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrh %[col], [%[c]], #2\n\t"
+        "ldr %[w], [%[v]], #4\n\t"
+        "add %[col], %[xs], %[col], lsl #5\n\t"
+        K2_STEP(6, 0) K2_STEP(4, 8) K2_STEP(2, 16) K2_STEP(0, 24)
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [acc] "+r"(acc), [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [col] "=&r"(col), [w] "=&r"(w),
+          [part] "=&r"(part), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [xs] "r"(xs), [top] "r"(top)
+        : "cc", "memory");
+#undef K2_STEP
+    return acc;
+}
+
 /* one row's scaled sum over its stored blocks; WB words per block, WORD the field extractor */
 #define ROW_LOOP(WORD, WB, XW)                                                           \
     for (uint32_t j = a; j < e; j++) {                                                   \
         const uint32_t *xp = xs + (uint32_t)cols[j] * ((WB) * (XW));                     \
         const uint32_t *wp = vals + j * (WB);                                            \
         for (int32_t t = 0; t < (WB); t++) acc = WORD(acc, wp[t], xp + t * (XW));        \
+    }
+
+/* all rows of one batch row with one hand-scheduled block loop (dispatch hoisted out of the row loop) */
+#define ROWS_FAST(FN, WB)                                                                              \
+    for (int32_t o = 0; o < out_n; o++) {                                                              \
+        const uint32_t a = row_ptr[o], e = row_ptr[o + 1];                                             \
+        int32_t acc = e > a ? FN(0, cols + a, vals + (WB) * a, e - a, xs) >> scale_shift : 0;          \
+        if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]);                                  \
+        y[o] = kws_fc_opt_requant(acc, p->multiplier[o], p->shift[o], &p->act);                        \
     }
 
 void kws_fully_connected_sparse_opt(const kws_fc_params *p, const kws_sparse_params *sp, void *scratch,
@@ -96,10 +249,25 @@ void kws_fully_connected_sparse_opt(const kws_fc_params *p, const kws_sparse_par
     uint32_t *xs = scratch;
     for (int32_t b = 0; b < batches; b++) {
         widen(input + (size_t)b * in_n, in_n, sp->block_cols * sp->block, k, p->act.input_offset, xs);
+        int8_t *y = output + (size_t)b * out_n;
+        if (k == 4 && wb == 1) { ROWS_FAST(blocks_k4w1, 1) continue; }
+        if (k == 8 && wb == 2) { ROWS_FAST(blocks_k8w2, 2) continue; }
+        if (k == 8 && wb == 1) { ROWS_FAST(blocks_k8w1, 1) continue; }
+        if (k == 2 && wb == 1) { ROWS_FAST(blocks_k2w1, 1) continue; }
         for (int32_t o = 0; o < out_n; o++) {
             const uint32_t a = row_ptr[o], e = row_ptr[o + 1];
             int32_t acc = 0;
-            if (k == 4) {
+            if (e == a) {
+                /* no stored block: the row is all zeros */
+            } else if (k == 4 && wb == 1) {
+                acc = blocks_k4w1(0, cols + a, vals + a, e - a, xs);
+            } else if (k == 8 && wb == 2) {
+                acc = blocks_k8w2(0, cols + a, vals + 2 * a, e - a, xs);
+            } else if (k == 8 && wb == 1) {
+                acc = blocks_k8w1(0, cols + a, vals + a, e - a, xs);
+            } else if (k == 2 && wb == 1) {
+                acc = blocks_k2w1(0, cols + a, vals + a, e - a, xs);
+            } else if (k == 4) {
                 if (wb == 1) { ROW_LOOP(word4, 1, 4) } else if (wb == 2) { ROW_LOOP(word4, 2, 4) } else { ROW_LOOP(word4, wb, 4) }
             } else if (k == 8) {
                 if (wb == 1) { ROW_LOOP(word8, 1, 2) } else if (wb == 2) { ROW_LOOP(word8, 2, 2) } else { ROW_LOOP(word8, wb, 2) }
