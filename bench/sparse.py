@@ -34,7 +34,7 @@ MACS = sum(a * b for a, b in zip(DIMS[:-1], DIMS[1:]))            # 247,296
 DENSITIES = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
 BITS = (8, 4, 2)
 NM = ("nm:2:4", "nm:1:4", "nm:1:8", "nm:1:16")
-BLOCK_FOR_BITS = {8: "block:8", 4: "block:8", 2: "block:16"}     # the DSP kernel's hand-scheduled formats
+BLOCK_FOR_BITS = {8: ("block:8",), 4: ("block:8", "block:16"), 2: ("block:16",)}   # hand-scheduled DSP formats
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
 BOARDS = {  # board -> (qemu command, image, converter target, dense kernel)
     "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf", "mps2-an386", "dsp"),
@@ -178,7 +178,7 @@ def run(quick: bool = False) -> list[dict]:
             lb = [bits] * 5
             cases = []   # (kind, spec string, density, weights)
             for d in DENSITIES:
-                for spec_s in ("csr", BLOCK_FOR_BITS[bits]):
+                for spec_s in ("csr",) + BLOCK_FOR_BITS[bits]:
                     spec = sparse.SparseSpec.parse(spec_s)
                     cases.append((spec.name if spec.block == 1 else "block", spec_s, d, pruned(dense_w, d, spec)))
             for spec_s in NM:
@@ -225,14 +225,17 @@ def crossovers(recs: list[dict]) -> list[dict]:
     """Per board, k and sparsity kind: the highest measured density at which sparse takes fewer
     instructions than dense (None when it never does in the sweep)."""
     out = []
-    keys = {(r["board"], r["weight_bits"], r["sparsity_kind"], r["kernel"]) for r in recs
-            if r.get("case") == "sparse_sweep" and r["sparsity_kind"] != "dense"}
-    for board, bits, kind, kernel in sorted(keys, key=str):
-        rows = [r for r in recs if r.get("case") == "sparse_sweep" and (r["board"], r["weight_bits"],
-                r["sparsity_kind"], r["kernel"]) == (board, bits, kind, kernel)]
+    def series(r):   # block formats are separate series (block:8 and block:16 differ)
+        fmt = r.get("sparse_format") if r["sparsity_kind"] == "block" else None
+        return (r["board"], r["weight_bits"], r["sparsity_kind"], fmt, r["kernel"])
+
+    keys = {series(r) for r in recs if r.get("case") == "sparse_sweep" and r["sparsity_kind"] != "dense"}
+    for board, bits, kind, fmt, kernel in sorted(keys, key=str):
+        rows = [r for r in recs if r.get("case") == "sparse_sweep" and r["sparsity_kind"] != "dense"
+                and series(r) == (board, bits, kind, fmt, kernel)]
         wins = [r["density"] for r in rows if r["vs_dense"] < 1.0]
         out.append({"benchmark": "sparse_crossover", "board": board, "model": "ffnn250k", "weight_bits": bits,
-                    "macs": MACS, "kernel": kernel, "sparsity_kind": kind,
+                    "macs": MACS, "kernel": kernel, "sparsity_kind": kind, "sparse_format": fmt,
                     "crossover_density": max(wins) if wins else None,
                     "densities_measured": sorted({r["density"] for r in rows}),
                     "note": "highest measured density where sparse < dense instructions (same run, same weights)"})
@@ -254,10 +257,13 @@ def plot(recs: list[dict], path: Path) -> None:
             ax = axes[i][j]
             rows = [r for r in recs if r.get("case") == "sparse_sweep" and r["board"] == board and r["weight_bits"] == bits]
             dense = next((r for r in rows if r["sparsity_kind"] == "dense"), None)
-            for kind, mark in (("unstructured", "o-"), ("block", "s-"), ("n:m", "^-")):
-                pts = sorted((r["density"], r["instructions"]) for r in rows if r["sparsity_kind"] == kind)
+            fmts = sorted({r.get("sparse_format") for r in rows if r["sparsity_kind"] == "block"})
+            for label, sel, mark in ([("unstructured (csr)", lambda r: r["sparsity_kind"] == "unstructured", "o-")]
+                                     + [(f, (lambda f: lambda r: r.get("sparse_format") == f)(f), "s-") for f in fmts]
+                                     + [("n:m", lambda r: r["sparsity_kind"] == "n:m", "^-")]):
+                pts = sorted((r["density"], r["instructions"]) for r in rows if sel(r))
                 if pts:
-                    ax.plot([p[0] * 100 for p in pts], [p[1] / 1000 for p in pts], mark, label=f"sparse {kind}")
+                    ax.plot([p[0] * 100 for p in pts], [p[1] / 1000 for p in pts], mark, label=f"sparse {label}")
             if dense:
                 ax.axhline(dense["instructions"] / 1000, color="k", ls="--", label=f"dense {bits}-bit ({dense['kernel']})")
             if board in CMSIS_S8:
@@ -268,8 +274,8 @@ def plot(recs: list[dict], path: Path) -> None:
             ax.set_ylabel("k-instructions / inference")
             ax.set_title(f"{board}, {bits}-bit", fontsize=9)
             ax.grid(True, which="both", alpha=0.3)
-            if i == 0 and j == 0:
-                ax.legend(fontsize=7)
+            if i == 0:
+                ax.legend(fontsize=6)
     fig.suptitle("FFNN-250K, instructions under QEMU (not cycles): sparse vs dense k-bit", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

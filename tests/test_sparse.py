@@ -314,7 +314,7 @@ def run_runner(board: str, model: Path, inputs: Path, outputs: Path, n: int, tim
 
 def dsp_eligible(bits: int, spec: str) -> bool:
     sp = sparse.SparseSpec.parse(spec)
-    return sp is not None and sp.kind == "block" and bits in (2, 4, 8) and (sp.block * bits) % 32 == 0
+    return sp is not None and sp.kind == "block" and bits in (2, 4, 8) and ((sp.block * bits) % 32 == 0 or sp.block == 1)
 
 
 @pytest.fixture(scope="module")
@@ -338,11 +338,12 @@ def chain_cases(tmp_path_factory):
                       sum(dsp_eligible(b, s) for b, s in zip(bits, specs)), f"bits {bits} specs {specs} batch {batch}"))
     # every DSP block format once (each has its own loop), odd sizes, tail blocks
     rng = np.random.default_rng(9)
-    fmts = [(8, "block:4"), (8, "block:8"), (8, "block:16"), (4, "block:8"), (4, "block:16"), (2, "block:16")]
-    dims = [203, 77, 45, 61, 33, 29, 7]
+    fmts = [(8, "block:4"), (8, "block:8"), (8, "block:16"), (4, "block:8"), (4, "block:16"), (2, "block:16"),
+            (4, "csr"), (8, "csr"), (2, "csr")]
+    dims = [203, 77, 45, 61, 33, 29, 57, 71, 40, 7]
     ws = [random_sparse_weights(rng, dims[j + 1], dims[j], b, sparse.SparseSpec.parse(f), 0.3) for j, (b, f) in enumerate(fmts)]
     ws = [np.clip(w, -((1 << (b - 1)) - 1), (1 << (b - 1)) - 1) if b < 8 else w for w, (b, _) in zip(ws, fmts)]
-    plain = fc_chain_model(ws, [True] * 5 + [False], seed=9)
+    plain = fc_chain_model(ws, [True] * (len(fmts) - 1) + [False], seed=9)
     bits, specs = [b for b, _ in fmts], [f for _, f in fmts]
     model = convert(plain, bits, mode="dense", sparse_spec=specs)
     x = _inputs(plain, 40, 9)

@@ -28,7 +28,7 @@ int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params 
     (void)p;
     if (sp->layout != KWS_LAYOUT_BSR) return 0;
     if (sp->bits != 2 && sp->bits != 4 && sp->bits != 8) return 0;
-    if ((sp->block * sp->bits) % 32 != 0) return 0;
+    if ((sp->block * sp->bits) % 32 != 0 && sp->block != 1) return 0;
     return ((uintptr_t)sp->values & 3u) == 0 && ((uintptr_t)sp->cols & 1u) == 0 && ((uintptr_t)sp->row_ptr & 3u) == 0;
 }
 
@@ -145,6 +145,79 @@ static inline __attribute__((always_inline)) int32_t blocks_k4w1(int32_t acc, co
     return acc;
 }
 
+static inline __attribute__((always_inline)) int32_t blocks_k4w2(int32_t acc, const uint16_t *c, const uint32_t *v, uint32_t n, const uint32_t *xs)
+{
+    uint32_t col, w, part, t, x0, x1;
+    const uint32_t top = 0xF0F0F0F0u;
+#define K4_WORD(OFF) \
+        "ldr %[w], [%[v]], #4\n\t" \
+        "ldrd %[x0], %[x1], [%[col], #" #OFF "]\n\t" \
+        "and %[part], %[top], %[w], lsl #4\n\t" \
+        "sxtb16 %[t], %[part]\n\t" \
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t" \
+        "sxtb16 %[t], %[part], ror #8\n\t" \
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t" \
+        "ldrd %[x0], %[x1], [%[col], #" #OFF "+8]\n\t" \
+        "and %[part], %[top], %[w]\n\t" \
+        "sxtb16 %[t], %[part]\n\t" \
+        "smlad %[acc], %[t], %[x0], %[acc]\n\t" \
+        "sxtb16 %[t], %[part], ror #8\n\t" \
+        "smlad %[acc], %[t], %[x1], %[acc]\n\t"
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrh %[col], [%[c]], #2\n\t"
+        "add %[col], %[xs], %[col], lsl #5\n\t"
+        K4_WORD(0) K4_WORD(16)
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [acc] "+r"(acc), [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [col] "=&r"(col), [w] "=&r"(w),
+          [part] "=&r"(part), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [xs] "r"(xs), [top] "r"(top)
+        : "cc", "memory");
+#undef K4_WORD
+    return acc;
+}
+
+/* block 1 (CSR, unstructured): x as a plain int16 array (x + in_off); per stored weight one LDRH
+ * (its column), one LDRSH (the activation), one SBFX (the field out of a word of 32/k values) and
+ * one MLA: about 4 instructions per non-zero. Leading / trailing fields of a row one by one. */
+#define CSR_T(t) acc += x16[c[t]] * ((int32_t)(w << (32 - K * ((t) + 1))) >> (32 - K));
+#define CSR_ROW(K, UNROLL)                                                                          \
+    do {                                                                                            \
+        uint32_t j = a;                                                                             \
+        for (; j < e && (j % (32 / (K))); j++)                                                      \
+            acc += x16[cols[j]] * kws_sparse_value(kws_sparse_field(sp->values, j * (K), (K)), (K)); \
+        for (; j + 32 / (K) <= e; j += 32 / (K)) {                                                  \
+            const uint32_t w = vals[j / (32 / (K))];                                                \
+            const uint16_t *c = cols + j;                                                           \
+            UNROLL                                                                                  \
+        }                                                                                           \
+        for (; j < e; j++)                                                                          \
+            acc += x16[cols[j]] * kws_sparse_value(kws_sparse_field(sp->values, j * (K), (K)), (K)); \
+    } while (0)
+#define U4 CSR_T(0) CSR_T(1) CSR_T(2) CSR_T(3)
+#define U8 U4 CSR_T(4) CSR_T(5) CSR_T(6) CSR_T(7)
+#define U16 U8 CSR_T(8) CSR_T(9) CSR_T(10) CSR_T(11) CSR_T(12) CSR_T(13) CSR_T(14) CSR_T(15)
+
+static void csr_rows(const kws_fc_params *p, const kws_sparse_params *sp, const int8_t *x, const int32_t *bias,
+                     int16_t *x16, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, in_off = p->act.input_offset, K0 = sp->bits;
+    const uint32_t *row_ptr = (const uint32_t *)(const void *)sp->row_ptr;
+    const uint16_t *cols = (const uint16_t *)(const void *)sp->cols;
+    const uint32_t *vals = (const uint32_t *)(const void *)sp->values;
+    for (int32_t i = 0; i < in_n; i++) x16[i] = (int16_t)(x[i] + in_off);
+    for (int32_t o = 0; o < out_n; o++) {
+        const uint32_t a = row_ptr[o], e = row_ptr[o + 1];
+        int32_t acc = 0;
+        if (K0 == 4) { enum { K = 4 }; CSR_ROW(4, U8); }
+        else if (K0 == 8) { enum { K = 8 }; CSR_ROW(8, U4); }
+        else { enum { K = 2 }; CSR_ROW(2, U16); }
+        if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]);
+        y[o] = kws_fc_opt_requant(acc, p->multiplier[o], p->shift[o], &p->act);
+    }
+}
+
 static inline __attribute__((always_inline)) int32_t blocks_k8w2(int32_t acc, const uint16_t *c, const uint32_t *v, uint32_t n, const uint32_t *xs)
 {
     uint32_t col, w0, w1, t, x0, x1;
@@ -248,8 +321,10 @@ void kws_fully_connected_sparse_opt(const kws_fc_params *p, const kws_sparse_par
     const uint32_t *vals = (const uint32_t *)(const void *)sp->values;
     uint32_t *xs = scratch;
     for (int32_t b = 0; b < batches; b++) {
-        widen(input + (size_t)b * in_n, in_n, sp->block_cols * sp->block, k, p->act.input_offset, xs);
+        if (sp->block > 1) widen(input + (size_t)b * in_n, in_n, sp->block_cols * sp->block, k, p->act.input_offset, xs);
         int8_t *y = output + (size_t)b * out_n;
+        if (sp->block == 1) { csr_rows(p, sp, input + (size_t)b * in_n, bias, (int16_t *)scratch, y); continue; }
+        if (k == 4 && wb == 2) { ROWS_FAST(blocks_k4w2, 2) continue; }
         if (k == 4 && wb == 1) { ROWS_FAST(blocks_k4w1, 1) continue; }
         if (k == 8 && wb == 2) { ROWS_FAST(blocks_k8w2, 2) continue; }
         if (k == 8 && wb == 1) { ROWS_FAST(blocks_k8w1, 1) continue; }
