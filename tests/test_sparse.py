@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.sparse import fc_chain_model   # int8 FC chains built with the TFLite schema (no training)
 from tflm_port import sparse
 from tflm_port.convert import convert, to_plain, weight_report
 from training.errors import UserError
@@ -41,68 +42,6 @@ def _schema():
     from tensorflow.lite.python import schema_py_generated as schema
 
     return schema
-
-
-def fc_chain_model(weights: list[np.ndarray], relu: list[bool], batch: int = 1, seed: int = 0) -> bytes:
-    """Plain int8 TFLite: FULLY_CONNECTED layers with the given integer weights [out, in] (INT8 tensors),
-    random biases and scales chosen so the int8 activations stay spread."""
-    import flatbuffers
-
-    s = _schema()
-    rng = np.random.default_rng(seed)
-    m = s.ModelT()
-    m.version = 3
-    m.buffers = [s.BufferT()]
-    code = s.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.FULLY_CONNECTED
-    code.version = 1
-    m.operatorCodes = [code]
-    sg = s.SubGraphT()
-    sg.tensors, sg.operators = [], []
-
-    def tensor(shape, ttype, scale, zp, data=None):
-        t = s.TensorT()
-        t.shape = np.array(shape, np.int32)
-        t.type = ttype
-        q = s.QuantizationParametersT()
-        q.scale, q.zeroPoint = [float(np.float32(scale))], [int(zp)]
-        t.quantization = q
-        b = s.BufferT()
-        if data is not None:
-            b.data = np.frombuffer(data, np.uint8).copy()
-        m.buffers.append(b)
-        t.buffer = len(m.buffers) - 1
-        sg.tensors.append(t)
-        return len(sg.tensors) - 1
-
-    s_x, zp_x = 0.05, int(rng.integers(-20, 20))
-    x = tensor([batch, weights[0].shape[1]], s.TensorType.INT8, s_x, zp_x)
-    sg.inputs = np.array([x], np.int32)
-    for j, w in enumerate(weights):
-        out_f, in_f = w.shape
-        s_w = 0.02
-        rms = float(np.sqrt(np.mean(w.astype(np.float64) ** 2))) or 1.0
-        acc_std = 60.0 * rms * np.sqrt(in_f)
-        s_y, zp_y = s_x * s_w * acc_std / 45.0, int(rng.integers(-30, 30))
-        wt = tensor([out_f, in_f], s.TensorType.INT8, s_w, 0, w.astype(np.int8).tobytes())
-        bias = rng.integers(-int(acc_std), int(acc_std) + 1, out_f).astype("<i4")
-        bt = tensor([out_f], s.TensorType.INT32, np.float32(s_x) * np.float32(s_w), 0, bias.tobytes())
-        y = tensor([batch, out_f], s.TensorType.INT8, s_y, zp_y)
-        op = s.OperatorT()
-        op.opcodeIndex = 0
-        op.inputs = np.array([x, wt, bt], np.int32)
-        op.outputs = np.array([y], np.int32)
-        op.builtinOptionsType = s.BuiltinOptions.FullyConnectedOptions
-        op.builtinOptions = s.FullyConnectedOptionsT()
-        op.builtinOptions.fusedActivationFunction = (s.ActivationFunctionType.RELU if relu[j]
-                                                     else s.ActivationFunctionType.NONE)
-        sg.operators.append(op)
-        x, s_x = y, s_y
-    sg.outputs = np.array([x], np.int32)
-    m.subgraphs = [sg]
-    fb = flatbuffers.Builder(1 << 16)
-    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
-    return bytes(fb.Output())
 
 
 def random_sparse_weights(rng, out_f, in_f, bits, spec, density) -> np.ndarray:
