@@ -251,6 +251,12 @@ def run_runner(board: str, model: Path, inputs: Path, outputs: Path, n: int, tim
     return r.returncode, (m.groups() if m else None), text
 
 
+def mve_eligible(bits: int, spec: str) -> bool:
+    sp = sparse.SparseSpec.parse(spec)
+    return sp is not None and sp.kind == "block" and (
+        (sp.block == 1 and bits in (4, 8)) or (bits == 8 and sp.block in (8, 16)) or (bits == 4 and sp.block == 16))
+
+
 def dsp_eligible(bits: int, spec: str) -> bool:
     sp = sparse.SparseSpec.parse(spec)
     return sp is not None and sp.kind == "block" and bits in (2, 4, 8) and ((sp.block * bits) % 32 == 0 or sp.block == 1)
@@ -274,12 +280,14 @@ def chain_cases(tmp_path_factory):
         mp.write_bytes(model)
         ip.write_bytes(x.tobytes())
         cases.append((mp, ip, 40 // batch, y.astype(np.int8).tobytes(),
-                      sum(dsp_eligible(b, s) for b, s in zip(bits, specs)), f"bits {bits} specs {specs} batch {batch}"))
+                      {"dsp": sum(dsp_eligible(b, s) for b, s in zip(bits, specs)),
+                       "mve": sum(mve_eligible(b, s) for b, s in zip(bits, specs))},
+                      f"bits {bits} specs {specs} batch {batch}"))
     # every DSP block format once (each has its own loop), odd sizes, tail blocks
     rng = np.random.default_rng(9)
     fmts = [(8, "block:4"), (8, "block:8"), (8, "block:16"), (4, "block:8"), (4, "block:16"), (2, "block:16"),
-            (4, "csr"), (8, "csr"), (2, "csr")]
-    dims = [203, 77, 45, 61, 33, 29, 57, 71, 40, 7]
+            (4, "csr"), (8, "csr"), (2, "csr"), (4, "csr")]
+    dims = [203, 77, 45, 61, 33, 29, 57, 71, 40, 37, 7]
     ws = [random_sparse_weights(rng, dims[j + 1], dims[j], b, sparse.SparseSpec.parse(f), 0.3) for j, (b, f) in enumerate(fmts)]
     ws = [np.clip(w, -((1 << (b - 1)) - 1), (1 << (b - 1)) - 1) if b < 8 else w for w, (b, _) in zip(ws, fmts)]
     plain = fc_chain_model(ws, [True] * (len(fmts) - 1) + [False], seed=9)
@@ -290,7 +298,9 @@ def chain_cases(tmp_path_factory):
     mp, ip = d / "dsp_formats.tflite", d / "dsp_formats.in"
     mp.write_bytes(model)
     ip.write_bytes(x.tobytes())
-    cases.append((mp, ip, 40, y.astype(np.int8).tobytes(), len(fmts), f"all DSP formats {specs}"))
+    cases.append((mp, ip, 40, y.astype(np.int8).tobytes(),
+                  {"dsp": len(fmts), "mve": sum(mve_eligible(b, s) for b, s in zip(bits, specs))},
+                  f"all DSP formats {specs}"))
     return cases
 
 
@@ -302,8 +312,9 @@ def test_sparse_kernels_byte_exact_on_every_board(built, chain_cases, board, tmp
         assert rc == 0 and st is not None, f"{what}: {text[-1500:]}"
         got = out.read_bytes()
         assert got == want, f"{board} {what}: {int(np.sum(np.frombuffer(got, np.int8) != np.frombuffer(want, np.int8)))} bytes differ"
-        if board in ("mps2-an386", "mps2-an500"):       # the DSP sparse kernel took every layer it supports
-            assert int(st[3]) >= n_dsp, f"{what}: opt_ops {st[3]} < {n_dsp}"
+        isa = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps3-an547": "mve"}.get(board)
+        if isa:       # the optimized sparse kernel took every layer it supports
+            assert int(st[3]) >= n_dsp[isa], f"{what}: opt_ops {st[3]} < {n_dsp[isa]}"
 
 
 def _embed(case_bytes: bytes, bits: int, out_f: int, in_f: int, layout: int, opts: dict) -> bytes:
