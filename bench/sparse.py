@@ -44,7 +44,8 @@ BOARDS = {  # board -> (qemu command, image, converter target, dense kernel)
     "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
                            "aarch64-virt/kws_runner_dotprod.elf", "aarch64-cortex-a76", "neon_dotprod"),
 }
-SPARSE_KERNEL = {"mps2-an386": "sparse_dsp", "mps3-an547": "sparse_mve"}   # boards with an optimized sparse kernel
+SPARSE_KERNEL = {"mps2-an386": "sparse_dsp", "mps3-an547": "sparse_mve", "aarch64-cortex-a53": "sparse_neon",
+                 "aarch64-cortex-a76": "sparse_neon"}   # boards with an optimized sparse kernel
 CMSIS_S8 = {"mps2-an386": 490630, "mps3-an547": 123565}   # /work/shared/ANCHORS.md, kernel-only
 LINE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) .* opt_ops=(\d+)")
 NOTE = "qemu -icount shift=0, one kws_invoke through the runtime: instructions, not cycles"

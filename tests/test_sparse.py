@@ -257,6 +257,11 @@ def mve_eligible(bits: int, spec: str) -> bool:
         (sp.block == 1 and bits in (4, 8)) or (bits == 8 and sp.block in (8, 16)) or (bits == 4 and sp.block == 16))
 
 
+def neon_eligible(bits: int, spec: str) -> bool:
+    sp = sparse.SparseSpec.parse(spec)
+    return sp is not None and sp.kind == "block" and ((bits == 8 and sp.block in (8, 16)) or (bits == 4 and sp.block == 16))
+
+
 def dsp_eligible(bits: int, spec: str) -> bool:
     sp = sparse.SparseSpec.parse(spec)
     return sp is not None and sp.kind == "block" and bits in (2, 4, 8) and ((sp.block * bits) % 32 == 0 or sp.block == 1)
@@ -281,7 +286,8 @@ def chain_cases(tmp_path_factory):
         ip.write_bytes(x.tobytes())
         cases.append((mp, ip, 40 // batch, y.astype(np.int8).tobytes(),
                       {"dsp": sum(dsp_eligible(b, s) for b, s in zip(bits, specs)),
-                       "mve": sum(mve_eligible(b, s) for b, s in zip(bits, specs))},
+                       "mve": sum(mve_eligible(b, s) for b, s in zip(bits, specs)),
+                       "neon": sum(neon_eligible(b, s) for b, s in zip(bits, specs))},
                       f"bits {bits} specs {specs} batch {batch}"))
     # every DSP block format once (each has its own loop), odd sizes, tail blocks
     rng = np.random.default_rng(9)
@@ -299,7 +305,8 @@ def chain_cases(tmp_path_factory):
     mp.write_bytes(model)
     ip.write_bytes(x.tobytes())
     cases.append((mp, ip, 40, y.astype(np.int8).tobytes(),
-                  {"dsp": len(fmts), "mve": sum(mve_eligible(b, s) for b, s in zip(bits, specs))},
+                  {"dsp": len(fmts), "mve": sum(mve_eligible(b, s) for b, s in zip(bits, specs)),
+                   "neon": sum(neon_eligible(b, s) for b, s in zip(bits, specs))},
                   f"all DSP formats {specs}"))
     return cases
 
@@ -312,7 +319,8 @@ def test_sparse_kernels_byte_exact_on_every_board(built, chain_cases, board, tmp
         assert rc == 0 and st is not None, f"{what}: {text[-1500:]}"
         got = out.read_bytes()
         assert got == want, f"{board} {what}: {int(np.sum(np.frombuffer(got, np.int8) != np.frombuffer(want, np.int8)))} bytes differ"
-        isa = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps3-an547": "mve"}.get(board)
+        isa = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps3-an547": "mve", "aarch64-cortex-a53": "neon",
+               "aarch64-cortex-a76": "neon"}.get(board)
         if isa:       # the optimized sparse kernel took every layer it supports
             assert int(st[3]) >= n_dsp[isa], f"{what}: opt_ops {st[3]} < {n_dsp[isa]}"
 

@@ -32,9 +32,23 @@ size_t kws_fc_sparse_opt_scratch_bytes(const kws_fc_params *p, const kws_sparse_
     return (size_t)sp->block_cols * (size_t)sp->block * sizeof(int16_t) + 16u;
 }
 
+/* whole groups of 16 inputs: one VLDRB, VMOVLB / VMOVLT (even / odd bytes -> int16), VADD, two VSTRH */
 static void widen(const int8_t *x, int32_t in_n, int32_t padded, int32_t in_off, int deinterleave16, int16_t *xs)
 {
-    for (int32_t i = 0; i < padded; i++) {
+    const int16x8_t off = vdupq_n_s16((int16_t)in_off);
+    int32_t i = 0;
+    for (; i + 16 <= in_n; i += 16) {
+        int8x16_t v = vld1q_s8(x + i);
+        int16x8_t ev = vaddq_s16(vmovlbq_s8(v), off), od = vaddq_s16(vmovltq_s8(v), off);
+        if (deinterleave16) {
+            vst1q_s16(xs + i, ev);
+            vst1q_s16(xs + i + 8, od);
+        } else {
+            vst1q_s16(xs + i, vaddq_s16(vldrbq_s16(x + i), off));
+            vst1q_s16(xs + i + 8, vaddq_s16(vldrbq_s16(x + i + 8), off));
+        }
+    }
+    for (; i < padded; i++) {
         int16_t v = (int16_t)(i < in_n ? x[i] + in_off : 0);
         int32_t pos = deinterleave16 ? (i & ~15) + ((i & 15) >> 1) + ((i & 1) << 3) : i;
         xs[pos] = v;
