@@ -86,11 +86,12 @@ static int32_t row_csr(const kws_sparse_params *sp, uint32_t a, uint32_t e, cons
     const int8_t *vals = (const int8_t *)sp->values;
     int32_t acc = 0;
     uint32_t j = a;
-    if (sp->bits == 8) {
-        for (int32_t n = (int32_t)(e - a); n > 0; n -= 8, j += 8) {
-            mve_pred16_t pr = vctp16q((uint32_t)n);
-            uint16x8_t c = vldrhq_z_u16(cols + j, pr);
-            int16x8_t xv = vldrhq_gather_shifted_offset_z_s16(x16, c, pr);
+    if (sp->bits == 8) {   /* whole groups of 8 unpredicated, the tail predicated once */
+        for (; j + 8 <= e; j += 8)
+            acc = vmladavaq_s16(acc, vldrhq_gather_shifted_offset_s16(x16, vld1q_u16(cols + j)), vldrbq_s16(vals + j));
+        if (j < e) {
+            mve_pred16_t pr = vctp16q(e - j);
+            int16x8_t xv = vldrhq_gather_shifted_offset_z_s16(x16, vldrhq_z_u16(cols + j, pr), pr);
             acc = vmladavaq_p_s16(acc, xv, vldrbq_z_s16(vals + j, pr), pr);
         }
         return acc;
@@ -100,8 +101,17 @@ static int32_t row_csr(const kws_sparse_params *sp, uint32_t a, uint32_t e, cons
         j++;
     }
     const uint16x8_t step2 = vidupq_n_u16(0, 2);
-    for (int32_t n = (int32_t)(e - j); n > 0; n -= 16, j += 16) {
-        mve_pred16_t pe = vctp16q((uint32_t)(n + 1) / 2u), po = vctp16q((uint32_t)n / 2u);
+    for (; j + 16 <= e; j += 16) {
+        int16x8_t w = vldrbq_s16(vals + j / 2u);
+        int16x8_t lo = vshrq_n_s16(vshlq_n_s16(w, 12), 12), hi = vshrq_n_s16(w, 4);
+        uint16x8_t ce = vldrhq_gather_shifted_offset_u16(cols + j, step2);
+        uint16x8_t co = vldrhq_gather_shifted_offset_u16(cols + j + 1, step2);
+        acc = vmladavaq_s16(acc, vldrhq_gather_shifted_offset_s16(x16, ce), lo);
+        acc = vmladavaq_s16(acc, vldrhq_gather_shifted_offset_s16(x16, co), hi);
+    }
+    if (j < e) {
+        const uint32_t n = e - j;
+        mve_pred16_t pe = vctp16q((n + 1) / 2u), po = vctp16q(n / 2u);
         int16x8_t w = vldrbq_z_s16(vals + j / 2u, pe);
         int16x8_t lo = vshrq_n_s16(vshlq_n_s16(w, 12), 12), hi = vshrq_n_s16(w, 4);
         uint16x8_t ce = vldrhq_gather_shifted_offset_z_u16(cols + j, step2, pe);
