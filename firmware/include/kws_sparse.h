@@ -7,8 +7,9 @@
  * kws_sparse_prepare() checks every index, count and size of the packed tensor once (a hostile
  * model gets a status and a one-line detail, never an out-of-bounds read at invoke); the kernels
  * then trust it. Kernel choice at prepare time: the build's optimized sparse kernel
- * (kernels/dsp/kws_fully_connected_sparse_dsp.c on Cortex-M4/M7) when it handles (layout, bits,
- * block), else the reference kws_fully_connected_sparse (kernels/reference/).
+ * (kernels/dsp/ on Cortex-M4/M7, kernels/mve/ on M55, kernels/neon/ on AArch64:
+ * kws_fully_connected_sparse_<isa>.c) when it handles (layout, bits, block), else the reference
+ * kws_fully_connected_sparse (kernels/reference/).
  */
 #ifndef KWS_SPARSE_H
 #define KWS_SPARSE_H
@@ -54,8 +55,9 @@ kws_status kws_sparse_prepare(const kws_sub8_options *o, const uint8_t *weights,
 void kws_fully_connected_sparse(const kws_fc_params *p, const kws_sparse_params *sp, int32_t batches,
                                 const int8_t *input, const int32_t *bias, int8_t *output);
 
-/* Optimized sparse kernel of the build (kernels/dsp/...sparse_dsp.c, or kernels/opt/kws_fc_sparse_none.c). */
-extern const char kws_fc_sparse_opt_isa[];    /* "dsp" or "none" */
+/* Optimized sparse kernel of the build (kernels/{dsp,mve,neon}/kws_fully_connected_sparse_*.c, or
+ * kernels/opt/kws_fc_sparse_none.c). */
+extern const char kws_fc_sparse_opt_isa[];    /* "dsp", "mve", "neon" or "none" */
 int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params *sp);
 size_t kws_fc_sparse_opt_scratch_bytes(const kws_fc_params *p, const kws_sparse_params *sp);
 void kws_fully_connected_sparse_opt(const kws_fc_params *p, const kws_sparse_params *sp, void *scratch,
