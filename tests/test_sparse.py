@@ -382,3 +382,51 @@ def test_hostile_sparse_models_rejected_by_runtime(built, tmp_path, board):
             mp.write_bytes(_embed(bytes(bb), 4, w.shape[0], w.shape[1], spec.layout, o))
             rc, st, text = run_runner("host", mp, inputs, tmp_path / "o.bin", 1)
             assert st is not None and 0 <= rc <= 13 and rc != 99, text[-800:]
+
+
+# ---------------------------------------------------------------- TFLite's standard encoding
+
+def test_tflite_standard_sparsity_runs_in_tflite_and_reference(built, tmp_path):
+    """--sparse tflite: INT8 FULLY_CONNECTED with SparsityParameters (1 x 16 blocks), the form tf.lite's
+    builtin kernel runs. tflm_port.reference densifies it (== the dense model, byte for byte; ==
+    tf.lite's dense kernels with rounding="tflite"); tf.lite's own sparse kernel stays within 1 LSB of
+    its dense kernel; the C runtime (no kernel for it) refuses it with a status; bad indices are one line."""
+    from tflm_port.qat_testing import run_tflite
+    from tflm_port.reference import Reference
+
+    rng = np.random.default_rng(4)
+    ws = []
+    for (o, i), b in zip(((48, 64), (32, 48), (5, 32)), (8, 4, 8)):
+        hi = 100 if b == 8 else 7
+        w = rng.integers(-hi, hi + 1, (o, i)).astype(np.int8)
+        ws.append(np.where(sparse.prune_mask(w, 0.3, sparse.SparseSpec.parse("block:16")), w, 0).astype(np.int8))
+    plain = fc_chain_model(ws, [True, True, False], seed=4)
+    model = convert(plain, [8, 4, 8], mode="container", sparse_spec="tflite")
+    dense = convert(plain, [8, 4, 8], mode="container")
+    assert [r["format"] for r in weight_report(model)] == ["tflite"] * 3
+    x = rng.integers(-128, 128, (300, 64)).astype(np.int8)
+    np.testing.assert_array_equal(Reference.from_bytes(model).run(x), Reference.from_bytes(dense).run(x))
+    y_dense = run_tflite(dense, x)
+    np.testing.assert_array_equal(Reference.from_bytes(model, rounding="tflite").run(x), y_dense)
+    y_sparse = run_tflite(model, x)
+    assert np.abs(y_sparse.astype(int) - y_dense).max() <= 1
+    mp = tmp_path / "m.tflite"
+    mp.write_bytes(model)
+    (tmp_path / "in.bin").write_bytes(x[:1].tobytes())
+    rc, st, text = run_runner("host", mp, tmp_path / "in.bin", tmp_path / "o.bin", 1)
+    assert rc == 9 and "sparse tensors not supported" in text, text[-500:]
+    # inconsistent metadata: one line
+    s = _schema()
+    m = s.ModelT.InitFromObj(s.Model.GetRootAsModel(model, 0))
+    d1 = m.subgraphs[0].tensors[m.subgraphs[0].operators[0].inputs[1]].sparsity.dimMetadata[1]
+    d1.arrayIndices.values = list(d1.arrayIndices.values)
+    d1.arrayIndices.values[0] = 99
+    import flatbuffers
+
+    fb = flatbuffers.Builder(1 << 12)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    with pytest.raises(UserError, match="index out of range") as e:
+        Reference.from_bytes(bytes(fb.Output()))
+    assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match="divisible by 16"):
+        convert(fc_chain_model([ws[0][:, :40]], [False]), [8], sparse_spec="tflite")

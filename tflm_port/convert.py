@@ -158,7 +158,8 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
     else:
         plan = [(storage_for(b, mode), layout) for b in layer_bits]
     specs = parse_sparse(sparse_spec, len(layer_bits))
-    plan = [(st, lay) if sp is None else ("custom", sp.layout) for (st, lay), sp in zip(plan, specs)]
+    plan = [(st, lay) if sp is None else (("tflite_sparse", 0) if sp.kind == "tflite" else ("custom", sp.layout))
+            for (st, lay), sp in zip(plan, specs)]
     for (store, lay_id), b, sp in zip(plan, layer_bits, specs):
         if sp is not None:
             if b not in sparse.SUPPORTED_BITS:
@@ -212,7 +213,9 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
         s_w_new = float(np.float32(w_t.quantization.scale[0]))
         w_t.buffer = add_buffer(model, b"")  # own buffer: the converter may share identical ones
         buf = model.buffers[w_t.buffer]
-        if store == "int8":
+        if store == "tflite_sparse":   # INT8 FULLY_CONNECTED with TFLite's SparsityParameters (1 x 16 blocks)
+            sparse.encode_tflite_sparsity(model, w_t, wq.astype(np.int8), where)
+        elif store == "int8":
             w_t.type = TT.INT8
             buf.data = wq.astype(np.int8).reshape(-1).view(np.uint8).copy()
         elif store == "int4":
@@ -321,7 +324,12 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
             op.customOptions = None
             bits_found.append(bits)
         elif kind == "FULLY_CONNECTED":
-            bits_found.append(4 if sg.tensors[op.inputs[1]].type == TT.INT4 else 8)
+            w_t = sg.tensors[op.inputs[1]]
+            if w_t.sparsity is not None:   # TFLite's standard encoding -> dense INT8
+                w = sparse.decode_tflite_sparsity(w_t, buffer_values(model, w_t), name)
+                w_t.sparsity = None
+                w_t.buffer = add_buffer(model, w.tobytes())
+            bits_found.append(4 if w_t.type == TT.INT4 else 8)
     md = get_metadata(model) or {}
     lb = [int(b) for b in md.get("layer_bits") or []]
     _drop_unused_buffers(model)
@@ -351,7 +359,7 @@ def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
         if kind not in ("FULLY_CONNECTED", CUSTOM_CODE):
             continue
         w_t = sg.tensors[op.inputs[1]]
-        raw = tensor_data(model, w_t)
+        raw = buffer_values(model, w_t) if w_t.sparsity is not None else tensor_data(model, w_t)
         nbytes = 0 if raw is None else int(raw.size)
         if kind == CUSTOM_CODE:
             o = custom_options(op)
@@ -363,6 +371,11 @@ def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
             else:
                 fmt = f"layout{lay}"
                 w = packing.unpack(raw.reshape(-1), bits, nout, nin, lay)
+        elif w_t.sparsity is not None:
+            bits, fmt = 8, "tflite"
+            w = sparse.decode_tflite_sparsity(w_t, raw, name)
+            nbytes += sum(4 * len(getattr(d, a).values) for d in w_t.sparsity.dimMetadata or []
+                          for a in ("arraySegments", "arrayIndices") if getattr(d, a, None) is not None)
         else:
             bits = 4 if w_t.type == TT.INT4 else 8
             fmt = "int4" if bits == 4 else "int8"
@@ -371,6 +384,14 @@ def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
                 nbytes = (nbytes + 1) // 2
         rows.append({"format": fmt, "bits": bits, "density": round(sparse.density(w), 4), "weight_bytes": nbytes})
     return rows
+
+
+def buffer_values(model, w_t) -> np.ndarray:
+    """The raw int8 values of a weight tensor's buffer (for sparse tensors, whose buffer does not
+    match their shape)."""
+    from tflm_port.tflite_io import buffer_bytes
+
+    return np.frombuffer(buffer_bytes(model, w_t.buffer) or b"", np.int8)
 
 
 def _drop_unused_buffers(model) -> None:

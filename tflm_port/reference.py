@@ -673,7 +673,13 @@ class Reference:
         w_t = T[ins[1]]
         if w_t.type not in (TT.INT8, TT.INT4):
             raise UserError(f"{where}: weights type {TENSOR_TYPE_NAMES.get(w_t.type)} not supported (INT8/INT4 only)")
-        w = tensor_data(self.model, w_t)
+        if w_t.sparsity is not None:   # TFLite's standard sparse encoding: densify (validated)
+            from tflm_port.tflite_io import buffer_bytes
+
+            w = sparse.decode_tflite_sparsity(w_t, np.frombuffer(buffer_bytes(self.model, w_t.buffer) or b"", np.int8),
+                                              where)
+        else:
+            w = tensor_data(self.model, w_t)
         if w is None:
             raise UserError(f"{where}: weights are not constant")
         s_w, zp_w, _ = quant_params(w_t)

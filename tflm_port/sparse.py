@@ -84,10 +84,12 @@ class SparseSpec:
                 spec = SparseSpec("block", block=int(parts[1]))
             elif parts == ["csr"]:
                 spec = SparseSpec("block", block=1)
+            elif parts == ["tflite"]:
+                spec = SparseSpec("tflite", block=TFLITE_BLOCK)
             else:
                 raise ValueError
         except ValueError:
-            raise UserError(f"--sparse: '{text}' is not nm:N:M, block:B, csr or none") from None
+            raise UserError(f"--sparse: '{text}' is not nm:N:M, block:B, csr, tflite or none") from None
         spec.check()
         return spec
 
@@ -95,6 +97,8 @@ class SparseSpec:
         if self.kind == "nm":
             if self.m not in NM_M or not 1 <= self.n < self.m:
                 raise UserError(f"sparsity nm:{self.n}:{self.m}: need M in {NM_M} and 1 <= N < M")
+        elif self.kind == "tflite":
+            pass
         elif self.kind == "block":
             if self.block not in BLOCKS:
                 raise UserError(f"sparsity block:{self.block}: block must be one of {BLOCKS}")
@@ -110,9 +114,13 @@ class SparseSpec:
         """``sparsity_kind`` of the records: 'n:m' as '2:4', 'block8', 'unstructured' (csr)."""
         if self.kind == "nm":
             return f"{self.n}:{self.m}"
+        if self.kind == "tflite":
+            return "tflite-block16"
         return "unstructured" if self.block == 1 else f"block{self.block}"
 
     def __str__(self) -> str:
+        if self.kind == "tflite":
+            return "tflite"
         return f"nm:{self.n}:{self.m}" if self.kind == "nm" else ("csr" if self.block == 1 else f"block:{self.block}")
 
     def options(self, w: np.ndarray) -> dict:
@@ -360,3 +368,89 @@ def prune_tflite(data: bytes, density: float, spec: SparseSpec | None, layers=No
         w = np.where(prune_mask(w, density, spec), w, 0).astype(np.int8)
         w_t.buffer = add_buffer(model, _packing.pack_int4(w) if w_t.type == TT.INT4 else w.tobytes())
     return save_model(model)
+
+
+# ---------------- TFLite's standard encoding (SparsityParameters), INT8 FULLY_CONNECTED ----------------
+# The one int8 form TFLite's builtin FULLY_CONNECTED runs: [out, in] in 1 x 16 blocks, dimension 0
+# DENSE, block columns SPARSE_CSR, the block DENSE (tf.lite refuses other int8 block shapes). TFLite
+# Micro and this project's C runtime have no kernel for it (the runtime rejects it with a status).
+
+TFLITE_BLOCK = 16
+
+
+def encode_tflite_sparsity(model, w_t, w: np.ndarray, where: str = "weights") -> None:
+    """Store integer weights w [out, in] in tensor w_t (INT8) with TFLite SparsityParameters, 1 x 16 blocks."""
+    from tflm_port.tflite_io import add_buffer, schema
+
+    s = schema
+    out, n_in = w.shape
+    if n_in % TFLITE_BLOCK:
+        raise UserError(f"{where}: --sparse tflite needs in_features divisible by {TFLITE_BLOCK} (got {n_in}); "
+                        "use block:16 (the custom-op layout handles tails)")
+    nbc = n_in // TFLITE_BLOCK
+    blk = np.asarray(w, np.int8).reshape(out, nbc, TFLITE_BLOCK)
+    nz = (blk != 0).any(axis=2)
+    seg = np.concatenate([[0], np.cumsum(nz.sum(axis=1))]).astype(np.int32)
+    rows, cols = np.nonzero(nz)
+    sp = s.SparsityParametersT()
+    sp.traversalOrder = [0, 1, 2]
+    sp.blockMap = [1]
+    d0, d1, d2 = s.DimensionMetadataT(), s.DimensionMetadataT(), s.DimensionMetadataT()
+    d0.format, d0.denseSize = s.DimensionType.DENSE, out
+    d1.format = s.DimensionType.SPARSE_CSR
+    seg_v, idx_v = s.Int32VectorT(), s.Int32VectorT()
+    seg_v.values, idx_v.values = seg.tolist(), cols.astype(np.int32).tolist()
+    d1.arraySegments, d1.arraySegmentsType = seg_v, s.SparseIndexVector.Int32Vector
+    d1.arrayIndices, d1.arrayIndicesType = idx_v, s.SparseIndexVector.Int32Vector
+    d2.format, d2.denseSize = s.DimensionType.DENSE, TFLITE_BLOCK
+    sp.dimMetadata = [d0, d1, d2]
+    w_t.type = s.TensorType.INT8
+    w_t.shape = [out, n_in]
+    w_t.sparsity = sp
+    w_t.buffer = add_buffer(model, blk[rows, cols].tobytes())
+
+
+def _vec(v, where):
+    vals = getattr(v, "values", None)
+    if vals is None:
+        raise UserError(f"{where}: sparsity index vector missing")
+    return np.asarray(vals, np.int64)
+
+
+def decode_tflite_sparsity(w_t, raw: np.ndarray, where: str = "weights") -> np.ndarray:
+    """Densify an INT8 weight tensor carrying SparsityParameters (the 1 x B block / CSR forms of
+    2-D tensors), validating every index; returns int8 [out, in]."""
+    from tflm_port.tflite_io import schema as s
+
+    sp = w_t.sparsity
+    shape = [int(d) for d in (w_t.shape if w_t.shape is not None else [])]
+    if len(shape) != 2:
+        raise UserError(f"{where}: sparse weights must be 2-D, got shape {shape}")
+    out, n_in = shape
+    order = [int(v) for v in (sp.traversalOrder if sp.traversalOrder is not None else [])]
+    bmap = [int(v) for v in (sp.blockMap if sp.blockMap is not None else [])]
+    dims = sp.dimMetadata or []
+    if order == [0, 1] and not bmap and len(dims) == 2:
+        B = 1
+    elif order == [0, 1, 2] and bmap == [1] and len(dims) == 3 and dims[2].format == s.DimensionType.DENSE:
+        B = int(dims[2].denseSize)
+    else:
+        raise UserError(f"{where}: sparsity traversal {order} / block map {bmap} not supported (2-D, row-major, 1 x B blocks)")
+    if B < 1 or n_in % B or dims[0].format != s.DimensionType.DENSE or int(dims[0].denseSize) != out \
+            or dims[1].format != s.DimensionType.SPARSE_CSR:
+        raise UserError(f"{where}: sparsity metadata inconsistent with shape {shape} (dense rows, CSR block columns)")
+    nbc = n_in // B
+    seg, idx = _vec(dims[1].arraySegments, where), _vec(dims[1].arrayIndices, where)
+    if seg.size != out + 1 or seg[0] != 0 or (np.diff(seg) < 0).any() or seg[-1] != idx.size:
+        raise UserError(f"{where}: sparsity segments do not add up (need {out + 1} non-decreasing from 0 to {idx.size})")
+    if idx.size and (idx.min() < 0 or idx.max() >= nbc):
+        raise UserError(f"{where}: sparsity index out of range (0..{nbc - 1})")
+    rows = np.repeat(np.arange(out), np.diff(seg))
+    if idx.size > 1 and ((rows[1:] == rows[:-1]) & (idx[1:] <= idx[:-1])).any():
+        raise UserError(f"{where}: sparsity indices of a row unsorted or duplicate")
+    raw = np.asarray(raw).reshape(-1)
+    if raw.size != idx.size * B:
+        raise UserError(f"{where}: sparse weights hold {raw.size} values, the metadata needs {idx.size * B}")
+    w = np.zeros((out, nbc, B), np.int8)
+    w[rows, idx] = raw.astype(np.int8).reshape(-1, B)
+    return w.reshape(out, n_in)
