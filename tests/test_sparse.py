@@ -264,6 +264,8 @@ def neon_eligible(bits: int, spec: str) -> bool:
 
 def dsp_eligible(bits: int, spec: str) -> bool:
     sp = sparse.SparseSpec.parse(spec)
+    if sp is not None and sp.kind == "nm":
+        return bits in (2, 4, 8) and (sp.n, sp.m) in ((2, 4), (1, 4), (1, 8), (1, 16))
     return sp is not None and sp.kind == "block" and bits in (2, 4, 8) and ((sp.block * bits) % 32 == 0 or sp.block == 1)
 
 
@@ -292,9 +294,11 @@ def chain_cases(tmp_path_factory):
     # every DSP block format once (each has its own loop), odd sizes, tail blocks
     rng = np.random.default_rng(9)
     fmts = [(8, "block:4"), (8, "block:8"), (8, "block:16"), (4, "block:8"), (4, "block:16"), (2, "block:16"),
-            (4, "csr"), (8, "csr"), (2, "csr"), (4, "csr")]
-    dims = [203, 77, 45, 61, 33, 29, 57, 71, 40, 37, 7]
-    ws = [random_sparse_weights(rng, dims[j + 1], dims[j], b, sparse.SparseSpec.parse(f), 0.3) for j, (b, f) in enumerate(fmts)]
+            (4, "csr"), (8, "csr"), (2, "csr"), (4, "csr"), (4, "nm:2:4"), (8, "nm:1:8"), (2, "nm:1:16"), (4, "nm:1:4"),
+            (8, "nm:2:4"), (2, "nm:1:4")]
+    dims = [203, 77, 45, 61, 33, 29, 57, 71, 40, 37, 99, 45, 67, 38, 21, 30, 7]
+    ws = [random_sparse_weights(rng, dims[j + 1], dims[j], b, sp, sp.n / sp.m if sp.kind == "nm" else 0.3)
+          for j, (b, f) in enumerate(fmts) for sp in [sparse.SparseSpec.parse(f)]]
     ws = [np.clip(w, -((1 << (b - 1)) - 1), (1 << (b - 1)) - 1) if b < 8 else w for w, (b, _) in zip(ws, fmts)]
     plain = fc_chain_model(ws, [True] * (len(fmts) - 1) + [False], seed=9)
     bits, specs = [b for b, _ in fmts], [f for _, f in fmts]
@@ -307,7 +311,7 @@ def chain_cases(tmp_path_factory):
     cases.append((mp, ip, 40, y.astype(np.int8).tobytes(),
                   {"dsp": len(fmts), "mve": sum(mve_eligible(b, s) for b, s in zip(bits, specs)),
                    "neon": sum(neon_eligible(b, s) for b, s in zip(bits, specs))},
-                  f"all DSP formats {specs}"))
+                  f"all optimized formats {specs}"))
     return cases
 
 

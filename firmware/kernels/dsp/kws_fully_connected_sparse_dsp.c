@@ -23,9 +23,16 @@ static inline uint32_t rot8(uint32_t v) { return (v >> 8) | (v << 24); }
 
 static int32_t words_per_block(const kws_sparse_params *sp) { return sp->block * sp->bits / 32; }
 
+static int nm_supported(const kws_sparse_params *sp)
+{
+    return (sp->bits == 2 || sp->bits == 4 || sp->bits == 8) &&
+           ((sp->n == 2 && sp->m == 4) || (sp->n == 1 && (sp->m == 4 || sp->m == 8 || sp->m == 16)));
+}
+
 int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params *sp)
 {
     (void)p;
+    if (sp->layout == KWS_LAYOUT_NM) return nm_supported(sp);
     if (sp->layout != KWS_LAYOUT_BSR) return 0;
     if (sp->bits != 2 && sp->bits != 4 && sp->bits != 8) return 0;
     if ((sp->block * sp->bits) % 32 != 0 && sp->block != 1) return 0;
@@ -35,6 +42,7 @@ int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params 
 size_t kws_fc_sparse_opt_scratch_bytes(const kws_fc_params *p, const kws_sparse_params *sp)
 {
     (void)p;
+    if (sp->layout == KWS_LAYOUT_NM) return (size_t)sp->groups * (size_t)sp->m * sizeof(int16_t);
     return (size_t)sp->block_cols * (size_t)sp->block * sizeof(int16_t);
 }
 
@@ -302,6 +310,74 @@ static inline __attribute__((always_inline)) int32_t blocks_k2w1(int32_t acc, co
         for (int32_t t = 0; t < (WB); t++) acc = WORD(acc, wp[t], xp + t * (XW));        \
     }
 
+/* N:M (layout 4), k = 2, 4, 8 with 2:4, 1:4, 1:8, 1:16: x as int16 (x + in_off), zero-padded to
+ * groups*M; per row, 8 slots at a time: one unaligned word of indices (8 x log2 M bits), one or two of
+ * values (8 x k bits), then per slot UBFX (index), LDRSH (activation of its group), SBFX (value), MLA:
+ * about 5 instructions per stored slot. Specialised per (k, N, M) by constant arguments. */
+/* the first nb (constant) bytes at b, little-endian, never reading past them */
+static inline __attribute__((always_inline)) uint32_t ldn(const uint8_t *b, const int nb)
+{
+    uint32_t v = 0;
+    memcpy(&v, b, (size_t)nb);
+    return v;
+}
+
+static inline __attribute__((always_inline)) int32_t nm_row(const uint8_t *row, int32_t index_bytes, int32_t S,
+                                                           const int16_t *x16, const int K, const int N, const int M)
+{
+    const int IB = M == 4 ? 2 : (M == 8 ? 3 : 4);
+    const uint8_t *val = row + index_bytes;
+    int32_t acc = 0, s = 0;
+    const int16_t *base = x16;                      /* activations of the chunk's first group */
+    const uint8_t *ip = row, *vp = val;
+    for (; s + 8 <= S; s += 8, base += (8 / N) * M, ip += IB, vp += K) {
+        const uint32_t iw = ldn(ip, IB);                                     /* 8 indices = IB bytes */
+        const uint32_t v0 = ldn(vp, K == 2 ? 2 : 4), v1 = K == 8 ? ldn(vp + 4, 4) : 0;
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; t++) {
+            const int32_t idx = (int32_t)((iw >> (t * IB)) & ((1u << IB) - 1u)) + (t / N) * M;
+            const uint32_t vw = (K == 8 && t >= 4) ? v1 : v0;
+            const int tt = (K == 8 && t >= 4) ? t - 4 : t;
+            const int32_t v = (int32_t)(vw << (32 - K * (tt + 1))) >> (32 - K);
+            acc += base[idx] * v;
+        }
+    }
+    for (; s < S; s++) {
+        const int32_t idx = (int32_t)kws_sparse_field(row, (uint32_t)(s * IB), (uint32_t)IB);
+        const int32_t v = kws_sparse_value(kws_sparse_field(val, (uint32_t)(s * K), (uint32_t)K), (uint32_t)K);
+        acc += x16[(s / N) * M + idx] * v;
+    }
+    return acc;
+}
+
+static void nm_rows(const kws_fc_params *p, const kws_sparse_params *sp, const int8_t *x, const int32_t *bias,
+                    int16_t *x16, int8_t *y)
+{
+    const int32_t in_n = p->in_features, padded = sp->groups * sp->m, S = sp->groups * sp->n;
+    for (int32_t i = 0; i < padded; i++) x16[i] = (int16_t)(i < in_n ? x[i] + p->act.input_offset : 0);
+    const int code = sp->bits * 1000 + sp->n * 100 + sp->m;
+    for (int32_t o = 0; o < p->out_features; o++) {
+        const uint8_t *row = sp->weights + (size_t)o * (size_t)sp->row_bytes;
+        int32_t acc;
+        switch (code) {
+        case 4204: acc = nm_row(row, sp->index_bytes, S, x16, 4, 2, 4); break;
+        case 4104: acc = nm_row(row, sp->index_bytes, S, x16, 4, 1, 4); break;
+        case 4108: acc = nm_row(row, sp->index_bytes, S, x16, 4, 1, 8); break;
+        case 4116: acc = nm_row(row, sp->index_bytes, S, x16, 4, 1, 16); break;
+        case 8204: acc = nm_row(row, sp->index_bytes, S, x16, 8, 2, 4); break;
+        case 8104: acc = nm_row(row, sp->index_bytes, S, x16, 8, 1, 4); break;
+        case 8108: acc = nm_row(row, sp->index_bytes, S, x16, 8, 1, 8); break;
+        case 8116: acc = nm_row(row, sp->index_bytes, S, x16, 8, 1, 16); break;
+        case 2204: acc = nm_row(row, sp->index_bytes, S, x16, 2, 2, 4); break;
+        case 2104: acc = nm_row(row, sp->index_bytes, S, x16, 2, 1, 4); break;
+        case 2108: acc = nm_row(row, sp->index_bytes, S, x16, 2, 1, 8); break;
+        default:   acc = nm_row(row, sp->index_bytes, S, x16, 2, 1, 16); break;
+        }
+        if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]);
+        y[o] = kws_fc_opt_requant(acc, p->multiplier[o], p->shift[o], &p->act);
+    }
+}
+
 /* all rows of one batch row with one hand-scheduled block loop (dispatch hoisted out of the row loop) */
 #define ROWS_FAST(FN, WB)                                                                              \
     for (int32_t o = 0; o < out_n; o++) {                                                              \
@@ -321,6 +397,10 @@ void kws_fully_connected_sparse_opt(const kws_fc_params *p, const kws_sparse_par
     const uint32_t *vals = (const uint32_t *)(const void *)sp->values;
     uint32_t *xs = scratch;
     for (int32_t b = 0; b < batches; b++) {
+        if (sp->layout == KWS_LAYOUT_NM) {
+            nm_rows(p, sp, input + (size_t)b * in_n, bias, (int16_t *)scratch, output + (size_t)b * out_n);
+            continue;
+        }
         if (sp->block > 1) widen(input + (size_t)b * in_n, in_n, sp->block_cols * sp->block, k, p->act.input_offset, xs);
         int8_t *y = output + (size_t)b * out_n;
         if (sp->block == 1) { csr_rows(p, sp, input + (size_t)b * in_n, bias, (int16_t *)scratch, y); continue; }
