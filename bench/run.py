@@ -28,7 +28,7 @@ RESULTS = ROOT / "bench" / "results.json"
 MARKDOWN = ROOT / "BENCHMARKS.md"
 # "macs" tells apart the two FFNN-250K workloads: the converted 3-class model run by the runtime
 # (246,144 MACs) and the 12-class anchor workload of shared/ANCHORS.md run by the kernel bench (247,296)
-KEY = ("benchmark", "model", "weight_bits", "board", "kernel", "macs")
+KEY = ("benchmark", "model", "weight_bits", "board", "kernel", "macs", "density", "sparsity_kind", "sparse_format")
 
 
 def record_key(rec: dict) -> tuple:
@@ -38,6 +38,8 @@ def record_key(rec: dict) -> tuple:
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
     """Old records not replaced by a new one (same KEY), then the new ones; order kept."""
     fresh = {record_key(r) for r in new}
+    if any(r.get("case") == "sparse_sweep" for r in new):   # a new sparse sweep replaces the whole old one
+        old = [r for r in old if r.get("case") != "sparse_sweep" and r.get("benchmark") != "sparse_crossover"]
     return [r for r in old if record_key(r) not in fresh] + list(new)
 
 
@@ -110,9 +112,18 @@ def run_boards(quick: bool, run_dir: Path | None) -> list[dict]:
     return boards.run(quick)
 
 
+def run_sparse(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import sparse
+
+    recs = sparse.run(quick)
+    if recs:
+        sparse.plot(recs, ROOT / "bench" / "sparse_density.png")
+    return recs
+
+
 MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
-           "boards": run_boards}
-EMULATED = ("firmware", "kernels", "streaming", "boards")  # need QEMU; skipped by --quick
+           "boards": run_boards, "sparse": run_sparse}
+EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse")  # need QEMU; skipped by --quick
 
 
 # --------------------------------------------------------------------------- markdown
@@ -215,11 +226,23 @@ def render(records: list[dict]) -> str:
              ""]
     known = {s[0] for s in SECTIONS}
     for kind, title, text, cols in SECTIONS:
-        rows = [r for r in records if r.get("benchmark") == kind]
+        rows = [r for r in records if r.get("benchmark") == kind and r.get("case") != "sparse_sweep"]
         if not rows:
             continue
         rows.sort(key=lambda r: (str(r.get("board")), str(r.get("model")), -(r.get("weight_bits") or 0)))
         lines += [f"## {title}", "", text, ""] + _commands(rows) + _machines(rows) + [""] + _table(rows, cols) + [""]
+    sweep = [r for r in records if r.get("case") == "sparse_sweep"]
+    if sweep:   # bench/sparse.py: its own table (benchmark "inference" records with density / sparsity_kind)
+        sweep.sort(key=lambda r: (str(r.get("board")), -(r.get("weight_bits") or 0), str(r.get("sparsity_kind")),
+                                  -(r.get("density") or 0)))
+        lines += ["## Firmware: sparse vs dense k-bit FFNN-250K (QEMU)", "",
+                  "From `bench/sparse.py`: one kws_invoke through the runtime, random weights magnitude-pruned to each "
+                  "density. **Instruction counts, not cycles.** CMSIS-NN figures are the anchors of ANCHORS.md "
+                  "(not built in this run: no CMSIS-NN sources here).", ""] + _commands(sweep) + [""]
+        lines += _table(sweep, [("board", "board"), ("bits", "weight_bits"), ("kind", "sparsity_kind"),
+                                ("format", "sparse_format"), ("density", "density"), ("kernel", "kernel"),
+                                ("instructions", "instructions"), ("vs dense", "vs_dense"),
+                                ("weight bytes", "weight_bytes"), ("model bytes", "model_bytes")]) + [""]
     other = sorted({r.get("benchmark") for r in records} - known, key=str)
     for kind in other:
         rows = [r for r in records if r.get("benchmark") == kind]

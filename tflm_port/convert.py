@@ -17,7 +17,8 @@
 * ``retarget(model_bytes, target)``: the same for an already converted model (deploy).
 
 CLI: ``python -m tflm_port.convert in.tflite out.tflite --bits 4,4,4,4,8 [--mode auto] [--layout 0]
-[--target mps2-an386] [--metadata meta.json]``.
+[--target mps2-an386] [--sparse nm:2:4|block:8|csr|none[,...]] [--metadata meta.json]``; it prints the weight
+bytes per layer and format.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import numpy as np
 from flatbuffers import flexbuffers
 
 from training.errors import UserError, atomic_write_bytes, cli_main
-from tflm_port import packing
+from tflm_port import packing, sparse
 from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
                                  read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)
 
@@ -127,10 +128,29 @@ def _keras_to_tflite(model, rep_data, layer_bits) -> bytes:
     return to_tflite(model, rep_data, low_bit=any(b in (5, 6, 7) for b in layer_bits))
 
 
+def parse_sparse(value, n_layers: int) -> list:
+    """``sparse`` argument -> [SparseSpec | None] per layer: None, one spec / string for every layer,
+    or a list (strings like "nm:2:4,block:8,csr,none" are split on commas)."""
+    if value is None:
+        return [None] * n_layers
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",")]
+    if isinstance(value, sparse.SparseSpec):
+        value = [value]
+    specs = [v if isinstance(v, sparse.SparseSpec) or v is None else sparse.SparseSpec.parse(str(v)) for v in value]
+    if len(specs) == 1:
+        specs = specs * n_layers
+    if len(specs) != n_layers:
+        raise UserError(f"--sparse: {len(specs)} entries for {n_layers} FULLY_CONNECTED layers (give one or one per layer)")
+    return specs
+
+
 def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, metadata: dict | None = None,
-            rep_data: np.ndarray | None = None, name: str = "<model>", target: str | None = None) -> bytes:
+            rep_data: np.ndarray | None = None, name: str = "<model>", target: str | None = None,
+            sparse_spec=None) -> bytes:
     """Convert TFLite bytes (or a QAT Keras model with ``rep_data``) to the requested sub-8-bit form;
-    with ``target``, mode/layout are chosen per layer for that target's kernels (``TARGETS``)."""
+    with ``target``, mode/layout are chosen per layer for that target's kernels (``TARGETS``);
+    ``sparse_spec`` (``parse_sparse``) stores the chosen layers in a sparse layout (4 N:M, 5 block/CSR)."""
     layer_bits = [int(b) for b in layer_bits]
     for b in layer_bits:
         storage_for(b, mode)
@@ -138,8 +158,14 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
         plan = target_plan(target, layer_bits)
     else:
         plan = [(storage_for(b, mode), layout) for b in layer_bits]
-    for (store, lay_id), b in zip(plan, layer_bits):
-        if store == "custom":
+    specs = parse_sparse(sparse_spec, len(layer_bits))
+    plan = [(st, lay) if sp is None else (("tflite_sparse", 0) if sp.kind == "tflite" else ("custom", sp.layout))
+            for (st, lay), sp in zip(plan, specs)]
+    for (store, lay_id), b, sp in zip(plan, layer_bits, specs):
+        if sp is not None:
+            if b not in sparse.SUPPORTED_BITS:
+                raise UserError(f"--sparse {sp}: {b}-bit layers cannot be sparse (2..8 bits; 1-bit weights have no zero)")
+        elif store == "custom":
             packing.get_layout(lay_id).check_bits(b)
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
@@ -154,7 +180,8 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
     custom_index = None
     need_int4_version = False
     rescaled = []
-    for (k, op), bits, (store, layout) in zip(fc_ops, layer_bits, plan):
+    densities = []
+    for (k, op), bits, (store, layout), sp in zip(fc_ops, layer_bits, plan, specs):
         where = f"{name}: layer {k} (FULLY_CONNECTED, {bits}-bit)"
         w_t = sg.tensors[op.inputs[1]]
         if w_t.type not in (TT.INT8, TT.INT4):
@@ -183,10 +210,13 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
                 b_t.buffer = add_buffer(model, nb.astype("<i4").tobytes())
                 s_in = np.float32(quant_params(sg.tensors[op.inputs[0]])[0][0])
                 b_t.quantization.scale = [float(np.float32(s_in) * np.float32(w_t.quantization.scale[0]))]
+        densities.append(round(sparse.density(wq), 6))
         s_w_new = float(np.float32(w_t.quantization.scale[0]))
         w_t.buffer = add_buffer(model, b"")  # own buffer: the converter may share identical ones
         buf = model.buffers[w_t.buffer]
-        if store == "int8":
+        if store == "tflite_sparse":   # INT8 FULLY_CONNECTED with TFLite's SparsityParameters (1 x 16 blocks)
+            sparse.encode_tflite_sparsity(model, w_t, wq.astype(np.int8), where)
+        elif store == "int8":
             w_t.type = TT.INT8
             buf.data = wq.astype(np.int8).reshape(-1).view(np.uint8).copy()
         elif store == "int4":
@@ -204,7 +234,8 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
             x_t = sg.tensors[op.inputs[0]]
             if x_t.type != TT.INT8:
                 raise UserError(f"{where}: activations are {TENSOR_TYPE_NAMES.get(x_t.type)}, expected INT8")
-            packed = packing.pack(wq, bits, layout)
+            packed = (packing.pack(wq, bits, layout) if sp is None
+                      else sparse.pack(wq, bits, sp, where))
             w_t.type = TT.UINT8
             w_t.shape = [len(packed)]
             w_t.shapeSignature = None
@@ -222,9 +253,11 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
             op.opcodeIndex = custom_index
             op.builtinOptionsType = 0
             op.builtinOptions = None
-            op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps({
-                "version": 1, "bits": bits, "layout": layout, "in_features": in_f, "out_features": out_f,
-                "activation": "RELU" if act == A.RELU else "NONE"})), np.uint8).copy()
+            opts = {"version": 1, "bits": bits, "layout": layout, "in_features": in_f, "out_features": out_f,
+                    "activation": "RELU" if act == A.RELU else "NONE"}
+            if sp is not None:
+                opts.update(sp.options(wq))
+            op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(opts)), np.uint8).copy()
             op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
     if need_int4_version:
         for code in model.operatorCodes:
@@ -240,6 +273,11 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
                      "layer_storage": [f"{st}/{lay}" if st == "custom" else st for st, lay in plan]})
     if rescaled:
         meta["rescaled_operators"] = rescaled
+    meta.pop("layer_sparsity", None)
+    meta.pop("layer_density", None)
+    if any(sp is not None for sp in specs):
+        meta["layer_sparsity"] = [str(sp) if sp is not None else "none" for sp in specs]
+        meta["layer_density"] = densities
     set_metadata(model, METADATA_NAME, meta)
     _drop_unused_buffers(model)
     return save_model(model)
@@ -265,7 +303,9 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
             o = custom_options(op)
             bits, lay, nin, nout = int(o["bits"]), int(o["layout"]), int(o["in_features"]), int(o["out_features"])
             w_t = sg.tensors[op.inputs[1]]
-            w = packing.unpack(tensor_data(model, w_t).reshape(-1), bits, nout, nin, lay)
+            raw = tensor_data(model, w_t).reshape(-1)
+            w = (sparse.unpack(raw, bits, nout, nin, lay, o, name) if lay in sparse.SPARSE_LAYOUTS
+                 else packing.unpack(raw, bits, nout, nin, lay))
             w_t.buffer = add_buffer(model, w.astype(np.int8).tobytes())
             w_t.type = TT.INT8
             w_t.shape = [nout, nin]
@@ -285,7 +325,12 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
             op.customOptions = None
             bits_found.append(bits)
         elif kind == "FULLY_CONNECTED":
-            bits_found.append(4 if sg.tensors[op.inputs[1]].type == TT.INT4 else 8)
+            w_t = sg.tensors[op.inputs[1]]
+            if w_t.sparsity is not None:   # TFLite's standard encoding -> dense INT8
+                w = sparse.decode_tflite_sparsity(w_t, buffer_values(model, w_t), name)
+                w_t.sparsity = None
+                w_t.buffer = add_buffer(model, w.tobytes())
+            bits_found.append(4 if w_t.type == TT.INT4 else 8)
     md = get_metadata(model) or {}
     lb = [int(b) for b in md.get("layer_bits") or []]
     _drop_unused_buffers(model)
@@ -298,7 +343,56 @@ def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
 
     plain, layer_bits = to_plain(data, name)
     md = get_metadata(load_model(bytes(data), name)) or {}
-    return convert(plain, layer_bits, metadata=md, name=name, target=target)
+    sp = md.get("layer_sparsity")  # sparse layers stay sparse (their kernels are chosen at prepare time)
+    return convert(plain, layer_bits, metadata=md, name=name, target=target,
+                   sparse_spec=sp if isinstance(sp, list) and len(sp) == len(layer_bits) else None)
+
+
+def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
+    """Per FC-like layer of a converted model: storage format, bit width, density, weight bytes."""
+    from tflm_port.tflite_io import custom_options
+
+    model = load_model(bytes(data), name)
+    sg = model.subgraphs[0]
+    rows = []
+    for op in sg.operators or []:
+        kind = op_name(model, op)
+        if kind not in ("FULLY_CONNECTED", CUSTOM_CODE):
+            continue
+        w_t = sg.tensors[op.inputs[1]]
+        raw = buffer_values(model, w_t) if w_t.sparsity is not None else tensor_data(model, w_t)
+        nbytes = 0 if raw is None else int(raw.size)
+        if kind == CUSTOM_CODE:
+            o = custom_options(op)
+            lay, bits = int(o["layout"]), int(o["bits"])
+            nin, nout = int(o["in_features"]), int(o["out_features"])
+            if lay in sparse.SPARSE_LAYOUTS:
+                fmt = str(sparse.spec_from_options(lay, o))
+                w = sparse.unpack(raw.reshape(-1), bits, nout, nin, lay, o, name)
+            else:
+                fmt = f"layout{lay}"
+                w = packing.unpack(raw.reshape(-1), bits, nout, nin, lay)
+        elif w_t.sparsity is not None:
+            bits, fmt = 8, "tflite"
+            w = sparse.decode_tflite_sparsity(w_t, raw, name)
+            nbytes += sum(4 * len(getattr(d, a).values) for d in w_t.sparsity.dimMetadata or []
+                          for a in ("arraySegments", "arrayIndices") if getattr(d, a, None) is not None)
+        else:
+            bits = 4 if w_t.type == TT.INT4 else 8
+            fmt = "int4" if bits == 4 else "int8"
+            w = raw                                   # tensor_data unpacks INT4
+            if bits == 4:
+                nbytes = (nbytes + 1) // 2
+        rows.append({"format": fmt, "bits": bits, "density": round(sparse.density(w), 4), "weight_bytes": nbytes})
+    return rows
+
+
+def buffer_values(model, w_t) -> np.ndarray:
+    """The raw int8 values of a weight tensor's buffer (for sparse tensors, whose buffer does not
+    match their shape)."""
+    from tflm_port.tflite_io import buffer_bytes
+
+    return np.frombuffer(buffer_bytes(model, w_t.buffer) or b"", np.int8)
 
 
 def _drop_unused_buffers(model) -> None:
@@ -329,6 +423,9 @@ def main(argv=None):
                    "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels)")
     p.add_argument("--target", choices=sorted(TARGETS),
                    help="choose mode/layout per layer for this board's optimized kernels (overrides --mode/--layout)")
+    p.add_argument("--sparse", help="store layers sparse (docs/formats.md section 8): nm:N:M (e.g. nm:2:4, "
+                   "nm:1:8), block:B (B = 1, 2, 4, 8, 16 inputs per block), csr (= block:1), none; one value for "
+                   "every layer or a comma-separated list per FULLY_CONNECTED layer")
     p.add_argument("--metadata", help="JSON file merged into the 'subkws' metadata")
     a = p.parse_args(argv)
     meta = None
@@ -337,9 +434,12 @@ def main(argv=None):
             meta = json.loads(read_bytes(a.metadata).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise UserError(f"{a.metadata}: not valid JSON ({e})") from None
-    out = convert(read_bytes(a.input), _parse_bits(a.bits), a.mode, a.layout, meta, name=a.input, target=a.target)
+    out = convert(read_bytes(a.input), _parse_bits(a.bits), a.mode, a.layout, meta, name=a.input, target=a.target,
+                  sparse_spec=a.sparse)
     atomic_write_bytes(a.output, out)
     print(f"wrote {a.output} ({len(out)} bytes)")
+    for j, r in enumerate(weight_report(out, a.output)):
+        print(f"  layer {j}: {r['format']:>8} {r['bits']}-bit density {r['density']:.3f} weights {r['weight_bytes']} bytes")
     return 0
 
 

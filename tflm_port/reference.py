@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from training.errors import UserError
-from tflm_port import packing
+from tflm_port import packing, sparse
 from tflm_port.tflite_io import (ACTIVATION_NAMES, CUSTOM_CODE, TENSOR_TYPE_NAMES, custom_options, load_model,
                                  op_name, quant_params, read_bytes, schema, tensor_data, tensor_name)
 
@@ -708,7 +708,13 @@ class Reference:
             return _FloatFullyConnected(w.reshape(w.shape[0], -1), bias, act, ins, outs, _per_sample_shape(T[outs[0]]))
         if w_t.type not in (TT.INT8, TT.INT4):
             raise UserError(f"{where}: weights type {TENSOR_TYPE_NAMES.get(w_t.type)} not supported (INT8/INT4 only)")
-        w = tensor_data(self.model, w_t)
+        if w_t.sparsity is not None:   # TFLite's standard sparse encoding: densify (validated)
+            from tflm_port.tflite_io import buffer_bytes
+
+            w = sparse.decode_tflite_sparsity(w_t, np.frombuffer(buffer_bytes(self.model, w_t.buffer) or b"", np.int8),
+                                              where)
+        else:
+            w = tensor_data(self.model, w_t)
         if w is None:
             raise UserError(f"{where}: weights are not constant")
         s_w, zp_w, _ = quant_params(w_t)
@@ -734,7 +740,10 @@ class Reference:
         raw = tensor_data(self.model, w_t)
         if raw is None or w_t.type != TT.UINT8:
             raise UserError(f"{where}: packed weights must be a constant UINT8 tensor")
-        w = packing.unpack(raw.reshape(-1), bits, nout, nin, layout)
+        if layout in sparse.SPARSE_LAYOUTS:   # N:M / block-sparse rows: same integer matrix, zeros restored
+            w = sparse.unpack(raw.reshape(-1), bits, nout, nin, layout, o, where)
+        else:
+            w = packing.unpack(raw.reshape(-1), bits, nout, nin, layout)
         s_w, zp_w, _ = quant_params(w_t)
         s_in, zp_in, s_out, zp_out, bias = self._io_quant(ins, outs, where)
         act = {"NONE": schema.ActivationFunctionType.NONE, "RELU": schema.ActivationFunctionType.RELU}.get(o["activation"])

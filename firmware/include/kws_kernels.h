@@ -121,6 +121,8 @@ kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_p
 typedef struct {
     int32_t version, bits, layout, in_features, out_features;
     int32_t activation;       /* 0 NONE, 1 RELU */
+    int32_t nm_n, nm_m;       /* layout 4 (N:M) only, kws_sparse.h */
+    int32_t block, nnz_blocks; /* layout 5 (block-compressed rows) only */
 } kws_sub8_options;
 
 /* Parse the FlexBuffer map of custom_options; checks every value's range. */

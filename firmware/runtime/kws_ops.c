@@ -8,6 +8,7 @@
 #include <string.h>
 #include "kws_internal.h"
 #include "kws_kernels_opt.h"
+#include "kws_sparse.h"
 
 #define FAIL(s, msg, t) return kws_fail(m, (s), (msg), (t))
 #define TIDX(t) ((int)((t) - m->tensors))
@@ -190,7 +191,8 @@ static const kws_op op_fully_connected = {"FULLY_CONNECTED", fc_init, fc_prepare
 
 /* ---------------- SUB8_FULLY_CONNECTED (custom) ---------------- */
 
-typedef struct { kws_sub8_options o; kws_fc_params p; int32_t batches; fc_opt_state opt; } sub8_data;
+typedef struct { kws_sub8_options o; kws_fc_params p; int32_t batches; fc_opt_state opt;
+                 kws_sparse_params sp; int sparse_opt; } sub8_data;
 
 static kws_status sub8_init(kws_model *m, kws_node *n)
 {
@@ -225,6 +227,12 @@ static kws_status sub8_prepare(kws_model *m, kws_node *n)
                          w->bytes, mult, shift, &d->p, &detail);
     if (s) return kws_fail(m, s, detail, TIDX(w));
     d->batches = (int32_t)batches;
+    if (kws_sparse_layout(d->p.layout)) {   /* layouts 4/5: validate once, pick the kernel (kws_sparse.h) */
+        if ((s = kws_sparse_prepare(&d->o, w->data, w->bytes, &d->sp, &detail))) return kws_fail(m, s, detail, TIDX(w));
+        d->sparse_opt = kws_fc_sparse_opt_supported(&d->p, &d->sp);
+        if (d->sparse_opt) { kws_request_scratch(m, kws_fc_sparse_opt_scratch_bytes(&d->p, &d->sp)); m->num_opt_ops++; }
+        return KWS_OK;
+    }
     if ((s = fc_opt_prepare(m, &d->p, w->data, &d->opt))) return s;
     if (!d->opt.use && d->p.layout != 0)
         FAIL(KWS_ERR_UNSUPPORTED, d->p.layout == 2 ? "SUB8_FULLY_CONNECTED layout 2 (r4_words) needs an optimized kernel this build lacks (Cortex-M DSP)"
@@ -237,7 +245,13 @@ static kws_status sub8_invoke(kws_model *m, kws_node *n)
     sub8_data *d = n->user_data;
     kws_tensor *in = kws_node_in(m, n, 0), *w = kws_node_in(m, n, 1), *b = kws_node_in(m, n, 2), *out = kws_node_out(m, n, 0);
     const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
-    if (d->opt.use)
+    (void)w;
+    if (kws_sparse_layout(d->p.layout)) {
+        if (d->sparse_opt)
+            kws_fully_connected_sparse_opt(&d->p, &d->sp, m->scratch, d->batches, (const int8_t *)in->data, bias, (int8_t *)out->data);
+        else
+            kws_fully_connected_sparse(&d->p, &d->sp, d->batches, (const int8_t *)in->data, bias, (int8_t *)out->data);
+    } else if (d->opt.use)
         fc_opt_invoke(m, &d->p, &d->opt, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
     else
         kws_fully_connected_sub8(&d->p, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);

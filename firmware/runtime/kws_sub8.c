@@ -4,6 +4,7 @@
 #include <string.h>
 #include "kws_kernels.h"
 #include "kws_fb.h"
+#include "kws_sparse.h"
 
 static int get_i32(const uint8_t *b, uint32_t len, const char *key, int32_t lo, int32_t hi, int32_t *out)
 {
@@ -29,6 +30,7 @@ kws_status kws_sub8_parse_options(const uint8_t *buf, uint32_t len, kws_sub8_opt
     else if (r == 0 && alen == 4 && memcmp(act, "NONE", 4) == 0) o->activation = 0;
     else if (r == 0 && alen == 4 && memcmp(act, "RELU", 4) == 0) o->activation = 1;
     else { *detail = "custom_options.activation not NONE or RELU"; return KWS_ERR_OPTIONS; }
+    if (kws_sparse_layout(o->layout)) return kws_sparse_parse_options(buf, len, o, detail);
     return KWS_OK;
 }
 
@@ -50,13 +52,14 @@ kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in
                             float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
                             int32_t *shift_storage, kws_fc_params *p, const char **detail)
 {
-    if (o->layout != 0 && o->layout != 2 && o->layout != 3) {
-        *detail = "SUB8_FULLY_CONNECTED layout unknown (0 = row_lsb, 2 = r4_words, 3 = r4_nib32)"; return KWS_ERR_UNSUPPORTED;
+    if (o->layout != 0 && o->layout != 2 && o->layout != 3 && !kws_sparse_layout(o->layout)) {
+        *detail = "SUB8_FULLY_CONNECTED layout unknown (0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 4 = nm, 5 = bsr)"; return KWS_ERR_UNSUPPORTED;
     }
     if (o->in_features > 65536) { *detail = "in_features too large for int32 accumulation"; return KWS_ERR_LIMIT; }
-    int64_t row_bytes = kws_sub8_row_bytes(o->layout, o->bits, o->in_features);
+    /* sparse layouts (4, 5): the size and every index are checked by kws_sparse_prepare */
+    int64_t row_bytes = kws_sparse_layout(o->layout) ? 0 : kws_sub8_row_bytes(o->layout, o->bits, o->in_features);
     if (row_bytes < 0) { *detail = "SUB8_FULLY_CONNECTED layout cannot hold this bit width (2: bits 1..7, 3: bits 1..4)"; return KWS_ERR_UNSUPPORTED; }
-    if ((uint64_t)row_bytes * (uint64_t)o->out_features != packed_bytes) { *detail = "packed weight size != out_features x row bytes of the layout"; return KWS_ERR_SHAPE; }
+    if (!kws_sparse_layout(o->layout) && (uint64_t)row_bytes * (uint64_t)o->out_features != packed_bytes) { *detail = "packed weight size != out_features x row bytes of the layout"; return KWS_ERR_SHAPE; }
     if (zp_w != 0) { *detail = "weight zero point must be 0"; return KWS_ERR_QUANT; }
     if (zp_in < -128 || zp_in > 127 || zp_out < -128 || zp_out > 127) { *detail = "zero point outside int8"; return KWS_ERR_QUANT; }
     if (!(s_in > 0.0f) || !(s_w > 0.0f) || !(s_out > 0.0f) || !isfinite(s_in) || !isfinite(s_w) || !isfinite(s_out)) {

@@ -19,6 +19,7 @@ KWS_TFLM_ISA_SRC_neon := $(KWS_FW)/kernels/neon/kws_fully_connected_neon.c
 KWS_TFLM_ISA_SRC_none := $(KWS_FW)/kernels/opt/kws_fc_opt_none.c
 KWS_TFLM_SRCS := $(KWS_FW)/tflm/kws_tflm_sub8.cc $(KWS_FW)/tflm/kws_tflm_fc_packed.cc \
                  $(KWS_FW)/runtime/kws_sub8.c $(KWS_FW)/runtime/kws_fb.c $(KWS_FW)/runtime/kws_quant.c \
+                 $(KWS_FW)/runtime/kws_sparse.c \
                  $(KWS_FW)/kernels/reference/kws_fully_connected_sub8.c $(KWS_FW)/kernels/reference/kws_fully_connected_s4.c \
                  $(KWS_FW)/kernels/reference/kws_fully_connected_s8.c $(KWS_FW)/kernels/opt/kws_fc_opt_layouts.c \
                  $(KWS_TFLM_ISA_SRC_$(KWS_TFLM_ISA))

@@ -1,0 +1,306 @@
+"""The GraphBLAS measurement on our cores: FFNN-250K (FC 1536->128, 3x 128->128, 128->12, ReLU between,
+batch 1, 247,296 dense MACs; random k-bit weights with a fixed seed, magnitude-pruned) through the whole
+runtime (kws_runner, one kws_invoke), sparse k-bit (SUB8 layouts 4/5) against our dense k-bit on the
+board's optimized dense kernel, density 100/50/30/20/10/5 %, k = 8, 4, 2.
+
+    .venv/bin/python -m bench.sparse [--quick] [--out firmware/build/sparse.json] [--plot bench/sparse_density.png]
+
+Instruction counts under QEMU -icount (Cortex-M: SysTick, 40-instruction resolution on mps2; AArch64
+bare metal: PMU INST_RETIRED): instructions, not cycles. Sparsity kinds: ``unstructured`` (CSR, block 1),
+``block`` (1 x B blocks with B*k = 32 bits: the DSP kernel's format), ``n:m`` (2:4, 1:4, 1:8, 1:16 at their
+own densities N/M). CMSIS-NN is not built here (no sources on this machine): its s8 figure is the
+anchor of /work/shared/ANCHORS.md (same workload, kernel-only), carried as ``cmsis_nn_s8_anchor``.
+``run(quick)`` returns the records (``benchmark: "inference"`` with ``density``, ``sparsity_kind``,
+``kernel``; plus one ``sparse_crossover`` record per board, k and kind); bench/run.py registers it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+BUILD = FW / "build"
+DIMS = (1536, 128, 128, 128, 128, 12)
+MACS = sum(a * b for a, b in zip(DIMS[:-1], DIMS[1:]))            # 247,296
+DENSITIES = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
+BITS = (8, 4, 2)
+NM = ("nm:2:4", "nm:1:4", "nm:1:8", "nm:1:16")
+BLOCK_FOR_BITS = {8: ("block:8",), 4: ("block:8", "block:16"), 2: ("block:16",)}   # hand-scheduled DSP formats
+ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
+BOARDS = {  # board -> (qemu command, image, converter target, dense kernel)
+    "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf", "mps2-an386", "dsp"),
+    "mps3-an547": (["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547/kws_runner.elf", "mps3-an547", "mve"),
+    "aarch64-cortex-a53": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-virt/kws_runner.elf",
+                           "aarch64-cortex-a53", "neon"),
+    "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
+                           "aarch64-virt/kws_runner_dotprod.elf", "aarch64-cortex-a76", "neon_dotprod"),
+}
+SPARSE_KERNEL = {"mps2-an386": "sparse_dsp", "mps3-an547": "sparse_mve", "aarch64-cortex-a53": "sparse_neon",
+                 "aarch64-cortex-a76": "sparse_neon"}   # boards with an optimized sparse kernel
+CMSIS_S8 = {"mps2-an386": 490630, "mps3-an547": 123565}   # /work/shared/ANCHORS.md, kernel-only
+LINE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) .* opt_ops=(\d+)")
+NOTE = "qemu -icount shift=0, one kws_invoke through the runtime: instructions, not cycles"
+
+
+def fc_chain_model(weights: list[np.ndarray], relu: list[bool], batch: int = 1, seed: int = 0) -> bytes:
+    """Plain int8 TFLite built with the schema (no TensorFlow run): FULLY_CONNECTED layers with the given
+    integer weights [out, in] (INT8), random biases, scales chosen so the int8 activations stay spread."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as s
+
+    rng = np.random.default_rng(seed)
+    m = s.ModelT()
+    m.version = 3
+    m.buffers = [s.BufferT()]
+    code = s.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.FULLY_CONNECTED
+    code.version = 1
+    m.operatorCodes = [code]
+    sg = s.SubGraphT()
+    sg.tensors, sg.operators = [], []
+
+    def tensor(shape, ttype, scale, zp, data=None):
+        t = s.TensorT()
+        t.shape = np.array(shape, np.int32)
+        t.type = ttype
+        q = s.QuantizationParametersT()
+        q.scale, q.zeroPoint = [float(np.float32(scale))], [int(zp)]
+        t.quantization = q
+        b = s.BufferT()
+        if data is not None:
+            b.data = np.frombuffer(data, np.uint8).copy()
+        m.buffers.append(b)
+        t.buffer = len(m.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    s_x, zp_x = 0.05, int(rng.integers(-20, 20))
+    x = tensor([batch, weights[0].shape[1]], s.TensorType.INT8, s_x, zp_x)
+    sg.inputs = np.array([x], np.int32)
+    for j, w in enumerate(weights):
+        out_f, in_f = w.shape
+        s_w = 0.02
+        rms = float(np.sqrt(np.mean(w.astype(np.float64) ** 2))) or 1.0
+        acc_std = 60.0 * rms * np.sqrt(in_f)
+        s_y, zp_y = s_x * s_w * acc_std / 45.0, int(rng.integers(-30, 30))
+        wt = tensor([out_f, in_f], s.TensorType.INT8, s_w, 0, w.astype(np.int8).tobytes())
+        bias = rng.integers(-int(acc_std), int(acc_std) + 1, out_f).astype("<i4")
+        bt = tensor([out_f], s.TensorType.INT32, np.float32(s_x) * np.float32(s_w), 0, bias.tobytes())
+        y = tensor([batch, out_f], s.TensorType.INT8, s_y, zp_y)
+        op = s.OperatorT()
+        op.opcodeIndex = 0
+        op.inputs = np.array([x, wt, bt], np.int32)
+        op.outputs = np.array([y], np.int32)
+        op.builtinOptionsType = s.BuiltinOptions.FullyConnectedOptions
+        op.builtinOptions = s.FullyConnectedOptionsT()
+        op.builtinOptions.fusedActivationFunction = (s.ActivationFunctionType.RELU if relu[j]
+                                                     else s.ActivationFunctionType.NONE)
+        sg.operators.append(op)
+        x, s_x = y, s_y
+    sg.outputs = np.array([x], np.int32)
+    m.subgraphs = [sg]
+    fb = flatbuffers.Builder(1 << 20)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
+def ffnn_weights(bits: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed + bits)
+    hi = 127 if bits == 8 else (1 << (bits - 1)) - 1
+    ws = []
+    for a, b in zip(DIMS[:-1], DIMS[1:]):
+        w = rng.integers(-hi, hi + 1, (b, a))
+        w[w == 0] = 1                                          # density 1.0 really is dense
+        ws.append(w.astype(np.int8))
+    return ws
+
+
+def pruned(ws: list[np.ndarray], density: float, spec) -> list[np.ndarray]:
+    from tflm_port import sparse
+
+    rng = np.random.default_rng(1)
+    out = []
+    for w in ws:   # random tie-break so that unstructured pruning is not position-biased
+        keep = sparse.prune_mask(np.abs(w) + rng.random(w.shape) * 0.5, density, spec)
+        out.append(np.where(keep, w, 0).astype(np.int8))
+    return out
+
+
+def run_one(board: str, model: bytes, x: bytes, td: Path) -> tuple[int, int]:
+    """(instructions of one kws_invoke, optimized ops) on board."""
+    prefix, image, _, _ = BOARDS[board]
+    mp, ip, op = td / "m.tflite", td / "x.bin", td / "y.bin"
+    mp.write_bytes(model)
+    ip.write_bytes(x)
+    semi = "enable=on,target=native," + ",".join("arg=" + a for a in ["kws_runner", str(mp), str(ip), str(op), "1"])
+    cmd = prefix + ICOUNT + ["-nographic", "-semihosting-config", semi, "-kernel", str(BUILD / image)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    m = LINE.search(r.stdout + r.stderr)
+    if r.returncode != 0 or m is None or int(m.group(1)) != 0:
+        raise RuntimeError(f"{board}: kws_runner failed (rc {r.returncode}): {(r.stdout + r.stderr)[-1500:]}")
+    return int(m.group(3)), int(m.group(4))
+
+
+def build(boards) -> None:
+    r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps3-an547", "aarch64-virt"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"make failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+
+
+def run(quick: bool = False) -> list[dict]:
+    from tflm_port import sparse
+    from tflm_port.convert import convert, weight_report
+
+    boards = [b for b in BOARDS if shutil.which(BOARDS[b][0][0])]
+    if quick:
+        boards = [b for b in boards if b == "mps2-an386"]
+    if not boards:
+        print("bench.sparse: no QEMU; skipped", file=sys.stderr)
+        return []
+    build(boards)
+    bits_list = (4,) if quick else BITS
+    x = np.random.default_rng(5).integers(-128, 128, DIMS[0]).astype(np.int8).tobytes()
+    recs = []
+    with tempfile.TemporaryDirectory() as tdn:
+        td = Path(tdn)
+        for bits in bits_list:
+            dense_w = ffnn_weights(bits)
+            relu = [True] * 4 + [False]
+            lb = [bits] * 5
+            cases = []   # (kind, spec string, density, weights)
+            for d in DENSITIES:
+                for spec_s in ("csr",) + BLOCK_FOR_BITS[bits]:
+                    spec = sparse.SparseSpec.parse(spec_s)
+                    cases.append((spec.name if spec.block == 1 else "block", spec_s, d, pruned(dense_w, d, spec)))
+            for spec_s in NM:
+                spec = sparse.SparseSpec.parse(spec_s)
+                cases.append(("n:m", spec_s, spec.n / spec.m, pruned(dense_w, 1.0, spec)))
+            for board in boards:
+                target, dense_kernel = BOARDS[board][2], BOARDS[board][3]
+                dense_model = convert(fc_chain_model(dense_w, relu), lb, target=target)
+                d_instr, _ = run_one(board, dense_model, x, td)
+                base = {"benchmark": "inference", "board": board, "model": "ffnn250k", "weight_bits": bits,
+                        "macs": MACS, "instructions_note": NOTE, "case": "sparse_sweep"}
+                recs.append(dict(base, kernel=dense_kernel, density=1.0, sparsity_kind="dense",
+                                 instructions=d_instr, instructions_per_mac=round(d_instr / MACS, 4),
+                                 model_bytes=len(dense_model),
+                                 weight_bytes=sum(r["weight_bytes"] for r in weight_report(dense_model))))
+                if board in CMSIS_S8:
+                    recs[-1]["cmsis_nn_s8_anchor"] = CMSIS_S8[board]
+                for kind, spec_s, d, ws in cases:
+                    if quick and d not in (1.0, 0.5, 0.2):
+                        continue
+                    model = convert(fc_chain_model(ws, relu), lb, mode="dense", sparse_spec=spec_s)
+                    instr, opt_ops = run_one(board, model, x, td)
+                    rep = weight_report(model)
+                    nnz = int(sum(int((w != 0).sum()) for w in ws))
+                    rec = dict(base, kernel=SPARSE_KERNEL.get(board, "sparse_reference") if opt_ops else "sparse_reference",
+                               density=round(nnz / MACS, 4), target_density=d, sparsity_kind=kind, sparse_format=spec_s,
+                               instructions=instr, instructions_per_mac=round(instr / MACS, 4),
+                               instructions_per_nonzero=round(instr / max(1, nnz), 3), nonzero_weights=nnz,
+                               vs_dense=round(instr / d_instr, 4), model_bytes=len(model),
+                               weight_bytes=sum(r["weight_bytes"] for r in rep), dense_instructions=d_instr)
+                    dense_rec = next(r for r in recs if r["board"] == board and r["weight_bits"] == bits
+                                     and r["sparsity_kind"] == "dense")
+                    rec["weight_bytes_vs_dense"] = round(rec["weight_bytes"] / dense_rec["weight_bytes"], 4)
+                    if board in CMSIS_S8:
+                        rec["vs_cmsis_nn_s8_anchor"] = round(instr / CMSIS_S8[board], 4)
+                    recs.append(rec)
+                    print(json.dumps({k: rec[k] for k in ("board", "weight_bits", "sparse_format", "density",
+                                                           "kernel", "instructions", "vs_dense")}), file=sys.stderr)
+    recs += crossovers(recs)
+    return recs
+
+
+def crossovers(recs: list[dict]) -> list[dict]:
+    """Per board, k and sparsity kind: the highest measured density at which sparse takes fewer
+    instructions than dense (None when it never does in the sweep)."""
+    out = []
+    def series(r):   # block formats are separate series (block:8 and block:16 differ)
+        fmt = r.get("sparse_format") if r["sparsity_kind"] == "block" else None
+        return (r["board"], r["weight_bits"], r["sparsity_kind"], fmt, r["kernel"])
+
+    keys = {series(r) for r in recs if r.get("case") == "sparse_sweep" and r["sparsity_kind"] != "dense"}
+    for board, bits, kind, fmt, kernel in sorted(keys, key=str):
+        rows = [r for r in recs if r.get("case") == "sparse_sweep" and r["sparsity_kind"] != "dense"
+                and series(r) == (board, bits, kind, fmt, kernel)]
+        wins = [r["density"] for r in rows if r["vs_dense"] < 1.0]
+        out.append({"benchmark": "sparse_crossover", "board": board, "model": "ffnn250k", "weight_bits": bits,
+                    "macs": MACS, "kernel": kernel, "sparsity_kind": kind, "sparse_format": fmt,
+                    "crossover_density": max(wins) if wins else None,
+                    "densities_measured": sorted({r["density"] for r in rows}),
+                    "note": "highest measured density where sparse < dense instructions (same run, same weights)"})
+    return out
+
+
+def plot(recs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    boards = sorted({r["board"] for r in recs if r.get("case") == "sparse_sweep"})
+    bits_list = sorted({r["weight_bits"] for r in recs if r.get("case") == "sparse_sweep"}, reverse=True)
+    fig, axes = plt.subplots(len(boards), len(bits_list), figsize=(4.2 * len(bits_list), 3.2 * len(boards)),
+                             squeeze=False)
+    for i, board in enumerate(boards):
+        for j, bits in enumerate(bits_list):
+            ax = axes[i][j]
+            rows = [r for r in recs if r.get("case") == "sparse_sweep" and r["board"] == board and r["weight_bits"] == bits]
+            dense = next((r for r in rows if r["sparsity_kind"] == "dense"), None)
+            fmts = sorted({r.get("sparse_format") for r in rows if r["sparsity_kind"] == "block"})
+            for label, sel, mark in ([("unstructured (csr)", lambda r: r["sparsity_kind"] == "unstructured", "o-")]
+                                     + [(f, (lambda f: lambda r: r.get("sparse_format") == f)(f), "s-") for f in fmts]
+                                     + [("n:m", lambda r: r["sparsity_kind"] == "n:m", "^-")]):
+                pts = sorted((r["density"], r["instructions"]) for r in rows if sel(r))
+                if pts:
+                    ax.plot([p[0] * 100 for p in pts], [p[1] / 1000 for p in pts], mark, label=f"sparse {label}")
+            if dense:
+                ax.axhline(dense["instructions"] / 1000, color="k", ls="--", label=f"dense {bits}-bit ({dense['kernel']})")
+            if board in CMSIS_S8:
+                ax.axhline(CMSIS_S8[board] / 1000, color="r", ls=":", label="CMSIS-NN s8 (anchor)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("density (%)")
+            ax.set_ylabel("k-instructions / inference")
+            ax.set_title(f"{board}, {bits}-bit", fontsize=9)
+            ax.grid(True, which="both", alpha=0.3)
+            if i == 0:
+                ax.legend(fontsize=6)
+    fig.suptitle("FFNN-250K, instructions under QEMU (not cycles): sparse vs dense k-bit", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    tmp.replace(path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="M4 only, 4-bit, densities 100/50/20 %%")
+    ap.add_argument("--out", default=str(BUILD / "sparse.json"))
+    ap.add_argument("--plot", default=str(ROOT / "bench" / "sparse_density.png"))
+    a = ap.parse_args(argv)
+    recs = run(a.quick)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(recs, indent=1) + "\n")
+    tmp.replace(out)
+    if recs:
+        plot(recs, Path(a.plot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
