@@ -204,7 +204,7 @@ def prepare_mix(data, progress: bool = True) -> Path:
             per_source[s.name] = {
                 "kind": s.kind, "role": s.role, "weight": s.weight, "dataset": str(ds),
                 "clips": {lab: sum(1 for r in kept if r["label"] == lab and r["split"] == "train") for lab in LABELS},
-                "hours": round(sum(float(r.get("duration_s") or 0) for r in kept) / 3600, 4)}
+                "hours": round(_hours(ds, s) / 3600, 4)}
         for lab in LABELS:
             if not any(r["label"] == lab and r["split"] == "train" for r in rows_out):
                 raise UserError(f"data.sources: no {lab} clips in the training split of any source")
@@ -223,6 +223,15 @@ def prepare_mix(data, progress: bool = True) -> Path:
              f"{d['clips']['negative']:>6} negative  ({d['hours']:.2f} h)")
     note(f"mix data set ready in {time.time() - t0:.0f} s -> {dest}")
     return dest
+
+
+def _hours(ds: Path, s: Source) -> float:
+    """Seconds of audio a source contributes (from its data set's info.json)."""
+    try:
+        durs = json.loads((ds / "info.json").read_text()).get("durations_s", {})
+    except (OSError, ValueError):
+        return 0.0
+    return sum(float(v) for d in durs.values() if isinstance(d, dict) for lab, v in d.items() if s.label_for(lab))
 
 
 def _write_mix_manifest(folder: Path, rows: list[dict]) -> None:
