@@ -28,8 +28,9 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip check
 	@touch $(STAMP)
 
+# make demo [KOKORO_VOICES=dir of Kokoro-82M voice packs]
 demo: setup
-	$(VPY) -m training.demo
+	KOKORO_VOICES=$(KOKORO_VOICES) $(VPY) -m training.demo
 
 test: setup
 	$(VPY) -m pytest -q

@@ -1,10 +1,33 @@
-"""`make demo`: the main job on the offline default – synthetic data, float FFNN, evaluation.
+"""`make demo`: the main job on the offline default – every installed TTS backend, the FA/h recipe,
+float FFNN, evaluation.
 
-Equivalent to ``python training/train.py`` (which ends with a short summary and the DET PNG path).
+Equivalent to ``python training/train.py --config models/recipes/demo.yaml`` (plus
+``--set data.kokoro_voices=$KOKORO_VOICES`` when that variable names the Kokoro voice packs); it
+says which TTS backends it uses and ends with a short summary and the DET PNG path. Extra
+arguments are passed to train.py.
 """
 from __future__ import annotations
 
-if __name__ == "__main__":
-    from training.train import main
+import os
+import sys
+from pathlib import Path
 
-    main()
+RECIPE = Path(__file__).resolve().parents[1] / "models" / "recipes" / "demo.yaml"
+
+
+def demo_args(argv: list[str]) -> list[str]:
+    args = ["--config", str(RECIPE)]
+    voices = os.environ.get("KOKORO_VOICES", "")
+    if voices:
+        args += ["--set", f"data.kokoro_voices={voices}"]
+    return args + argv
+
+
+if __name__ == "__main__":
+    from data_scripts.tts import available_backends
+    from training.train import log, main
+
+    args = demo_args(sys.argv[1:])
+    ok, missing = available_backends(os.environ.get("KOKORO_VOICES", ""))
+    log(f"demo: TTS backends {', '.join(ok)}" + (f"; not used: {', '.join(missing)}" if missing else ""))
+    main(args)
