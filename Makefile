@@ -4,10 +4,11 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := espeak-ng sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi \
-                gcc-aarch64-linux-gnu qemu-system-arm qemu-user make
+                gcc-aarch64-linux-gnu qemu-system-arm qemu-user make \
+                clang libclang-rt-14-dev llvm
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench firmware deploy clean apt
+.PHONY: setup demo test bench firmware deploy clean apt fuzz
 
 setup: apt $(STAMP)
 
@@ -43,6 +44,10 @@ firmware: setup
 # make deploy RUN=runs/<qat run> BOARD=mps2-an386 AUDIO=file.wav [THRESHOLD=0.6]
 deploy: setup
 	$(VPY) -m tflm_port.deploy $(RUN) --board $(or $(BOARD),mps2-an386) --audio $(AUDIO) $(if $(THRESHOLD),--threshold $(THRESHOLD))
+
+# libFuzzer over the C model reader + front-end config + invoke: make fuzz [FUZZ_SECONDS=60]
+fuzz: apt
+	$(MAKE) -C firmware fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
 clean:
 	rm -rf build firmware/build .pytest_cache
