@@ -103,8 +103,15 @@ def run_streaming(quick: bool, run_dir: Path | None) -> list[dict]:
     return streaming.run(quick)
 
 
-MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming}
-EMULATED = ("firmware", "kernels", "streaming")  # need QEMU; skipped by --quick
+def run_fuzz(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import fuzz
+
+    return fuzz.run(quick)
+
+
+MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
+           "fuzz": run_fuzz}
+EMULATED = ("firmware", "kernels", "streaming", "fuzz")  # need QEMU (fuzz: minutes of libFuzzer); not in --quick
 
 
 # --------------------------------------------------------------------------- markdown

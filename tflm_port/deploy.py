@@ -71,7 +71,7 @@ def check_wav(path: str | Path) -> None:
     if not path.is_file():
         raise UserError(f"{path}: no such audio file")
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))  # bytes: the name need not be UTF-8
     except Exception:
         load_audio(path)  # raises the project's one-line UserError for corrupt / unreadable files
         raise UserError(f"{path}: not a readable audio file") from None
