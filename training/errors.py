@@ -31,6 +31,39 @@ def cli_main(fn):
     return wrapper
 
 
+def read_json(path: str | os.PathLike, what: str = "JSON file"):
+    """The JSON value in ``path``; a missing, unreadable or corrupt file is one UserError line."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read {what} ({type(e).__name__})") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise UserError(f"{path}: corrupt {what} ({str(e)[:100]})") from None
+
+
+def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the ``.<name>.*.tmp`` folders and files ``atomic_path`` leaves behind when a process is
+    killed (kill -9 skips its cleanup). Call at the start of a stage that writes into ``folder``:
+    only one process may write there at a time. Returns what was removed."""
+    import shutil
+
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(".*.tmp"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
 @contextmanager
 def atomic_path(dest: str | os.PathLike):
     """Yield a temporary path beside ``dest``; rename it over ``dest`` only if the block succeeds.
