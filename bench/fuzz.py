@@ -232,13 +232,18 @@ def run_c(seconds: int, build: Path = FW / "build") -> dict:
 
 
 def run(quick: bool = False, seconds: int | None = None, cases: int | None = None, only=None) -> list[dict]:
+    """bench/run.py's entry: lengths from SUBKWS_FUZZ_SECONDS / SUBKWS_FUZZ_CASES (default 600 s and
+    100,000 examples per reader); each record's command says how it was run."""
     seconds = seconds or int(os.environ.get("SUBKWS_FUZZ_SECONDS", 20 if quick else 600))
     cases = cases or int(os.environ.get("SUBKWS_FUZZ_CASES", 200 if quick else 100_000))
     recs = []
     if not only or "c" in only:
         recs.append(run_c(seconds))
+        recs[-1]["command"] = f"SUBKWS_FUZZ_SECONDS={seconds} python -m bench.run --only fuzz"
     if not only or "python" in only:
-        recs += run_python(cases)
+        for r in run_python(cases):
+            r["command"] = f"SUBKWS_FUZZ_CASES={cases} python -m bench.run --only fuzz"
+            recs.append(r)
     return recs
 
 
@@ -255,6 +260,8 @@ def main(argv=None) -> int:
         recs.append(run_c(a.seconds or int(os.environ.get("SUBKWS_FUZZ_SECONDS", 600))))
     if not a.only or "python" in a.only:
         recs += run_python(a.cases or int(os.environ.get("SUBKWS_FUZZ_CASES", 100_000)), a.targets)
+    for r in recs:
+        r["command"] = "python -m bench.fuzz " + " ".join(argv if argv is not None else sys.argv[1:])
     text = json.dumps(recs, indent=1)
     if a.out:
         from training.errors import atomic_write_text

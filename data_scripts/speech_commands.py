@@ -29,7 +29,7 @@ from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepar
                                  normalize_keyword, params_hash, slug, speech_bounds, wav_bytes)
 from data_scripts.noise import load_noise_dir, noise_source
 from training.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
-from training.errors import UserError, atomic_path
+from training.errors import UserError, atomic_path, clean_stale_temporaries
 
 SC_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 SC_ARCHIVE = "speech_commands_v0.02.tar.gz"
@@ -236,6 +236,7 @@ def prepare_speech_commands(cfg, progress: bool = True) -> Path:
               "noise_dir": str(Path(cfg.noise_dir).resolve()) if cfg.noise_dir else "",
               "files": {w: len(f) for w, f in words.items()}, "lists": lists_hash}
     dest = Path(cfg.root) / "speech_commands" / f"{slug(kw)}-{params_hash(params)}"
+    clean_stale_temporaries(dest.parent)  # a killed earlier preparation's half-written folder
     if is_prepared(dest):
         return dest
     all_files = [f for w in sorted(words) for f in words[w]]
@@ -297,6 +298,7 @@ def prepare_folder(cfg, progress: bool = True) -> Path:
               "listing": hashlib.sha1("\n".join(listing + [str(f) for f in noise_files]).encode(
                   "utf-8", "surrogateescape")).hexdigest()}
     dest = Path(cfg.root) / "folder" / f"{slug(kw)}-{params_hash(params)}"
+    clean_stale_temporaries(dest.parent)  # a killed earlier preparation's half-written folder
     if is_prepared(dest):
         return dest
     rows = []

@@ -221,11 +221,21 @@ def test_finished_stage_is_not_trained_again(tmp_path):
 
 
 def test_stale_temporaries_are_cleaned(tmp_path):
+    """A writer killed with kill -9 leaves its .tmp folder; the next start removes it, but never the
+    temporary of a writer that is still running."""
+    import subprocess
+    import sys
+
     from training.errors import atomic_path, clean_stale_temporaries
 
-    ctx = atomic_path(tmp_path / "model.tflite")
-    ctx.__enter__()  # a process killed here (kill -9) never runs the cleanup
+    code = ("import os, signal, sys; from training.errors import atomic_path; "
+            "c = atomic_path(sys.argv[1]); t = c.__enter__(); t.write_text('half'); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.tflite")], cwd=ROOT)
+    assert r.returncode == -9
     stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-    assert stale
-    assert sorted(clean_stale_temporaries(tmp_path)) == sorted(stale)
-    assert not list(tmp_path.iterdir())
+    assert len(stale) == 1
+    live = atomic_path(tmp_path / "other.bin")
+    live.__enter__()  # this process is alive: its temporary stays
+    assert clean_stale_temporaries(tmp_path) == stale
+    assert [p.name.startswith(".other.bin.") for p in tmp_path.iterdir()] == [True]

@@ -102,7 +102,7 @@ def load_model(data: bytes, name: str = "<bytes>") -> "schema.ModelT":
         _check_vector_lengths(data)
         model = schema.ModelT.InitFromPackedBuf(data, 0)
     except UserError as e:
-        raise UserError(f"{name}: corrupted TFLite file: {e}") from None
+        raise UserError(f"{name}: truncated or corrupted TFLite file ({e})") from None
     except Exception as e:  # flatbuffers raises IndexError/struct.error/... on bad offsets
         raise UserError(f"{name}: truncated or corrupted TFLite file ({type(e).__name__}: {e})") from None
     _validate(model, name, len(data))

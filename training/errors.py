@@ -46,22 +46,46 @@ def read_json(path: str | os.PathLike, what: str = "JSON file"):
 
 
 def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Remove the ``.<name>.*.tmp`` folders and files ``atomic_path`` leaves behind when a process is
-    killed (kill -9 skips its cleanup). Call at the start of a stage that writes into ``folder``:
-    only one process may write there at a time. Returns what was removed."""
+    """Remove the ``.<name>.<pid>.*.tmp`` folders ``atomic_path`` leaves behind when its process is
+    killed (kill -9 skips the cleanup): those whose process no longer runs. Temporaries of a live
+    process (another run writing into the same folder) are kept; ones without a pid in the name
+    (older versions) are removed when older than an hour. Returns what was removed."""
     import shutil
+    import time
 
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
         return removed
     for p in folder.glob(".*.tmp"):
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
+        parts = p.name.split(".")  # "", <name parts>, <pid>, <random>, "tmp"
+        pid = int(parts[-3]) if len(parts) >= 5 and parts[-3].isdigit() else None
+        try:
+            if pid is not None:
+                if _alive(pid):
+                    continue
+            elif time.time() - p.lstat().st_mtime < 3600:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        except OSError:
+            continue
         removed.append(p)
     return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
@@ -73,7 +97,8 @@ def atomic_path(dest: str | os.PathLike):
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    # the pid in the name lets clean_stale_temporaries tell a killed writer's leftovers from a live one's
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=".tmp", dir=dest.parent))
     target = tmp / dest.name
     try:
         yield target
