@@ -120,8 +120,32 @@ def _t_audio(data: bytes) -> None:
         load_audio(p)
 
 
+def _t_metadata(data: bytes) -> None:
+    """A valid model whose "subkws" metadata is arbitrary JSON: every reader of the metadata."""
+    from tflm_port.convert import retarget
+    from tflm_port.deploy import model_metadata
+    from tflm_port.inspect import describe
+    from training.errors import UserError
+
+    describe(data, "fuzz.tflite")
+    for fn in (lambda: retarget(data, "mps3-an547", "fuzz.tflite"), lambda: model_metadata(data, "fuzz.tflite")):
+        try:
+            fn()
+        except UserError:
+            pass
+
+
+def with_metadata(seed: bytes, value) -> bytes:
+    from tflm_port.tflite_io import load_model, save_model, set_metadata
+
+    m = load_model(seed)
+    set_metadata(m, "subkws", value)
+    return save_model(m)
+
+
 TARGETS = {"tflite_io": _t_tflite_io, "inspect": _t_inspect, "convert": _t_convert, "export": _t_export,
-           "reference": _t_reference, "deploy": _t_deploy, "audio": _t_audio}
+           "reference": _t_reference, "deploy": _t_deploy, "audio": _t_audio,
+           "metadata": _t_metadata}
 
 
 def check(target: str, data: bytes) -> None:
@@ -139,6 +163,30 @@ def strategy(target: str):
     from hypothesis import strategies as st
 
     seeds = [seed_wav()] if target == "audio" else seed_models()
+    if target == "metadata":  # arbitrary JSON under the keys the tools read, inside a valid model
+        from tflm_port.tflite_io import get_metadata, load_model
+
+        base = [json.loads(json.dumps(get_metadata(load_model(s)) or {})) for s in seeds]
+        leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
+                         st.text(max_size=8))
+        anything = st.recursive(leaf, lambda c: st.one_of(st.lists(c, max_size=70),
+                                                          st.dictionaries(st.text(max_size=6), c, max_size=4)),
+                                max_leaves=80)
+        keys = st.sampled_from(["labels", "features", "layer_bits", "layer_storage", "mode", "layout", "target",
+                                "format_version", "normalization", "mean", "std", "sample_rate", "context_frames"])
+
+        def edit(i, changes):
+            md = json.loads(json.dumps(base[i]))
+            for path, v in changes:
+                node = md
+                for k in path[:-1]:
+                    node = node.setdefault(k, {}) if isinstance(node, dict) else {}
+                if isinstance(node, dict):
+                    node[path[-1]] = v
+            return with_metadata(seeds[i], md)
+
+        return st.builds(edit, st.integers(0, len(seeds) - 1),
+                         st.lists(st.tuples(st.lists(keys, min_size=1, max_size=3), anything), max_size=3))
     cut = st.one_of(st.just(-1), st.just(-1), st.just(-1), st.integers(0, 12000))  # mostly whole files
     offset = st.one_of(st.integers(0, 64), st.integers(0, 1 << 16))  # headers and tables, anywhere
     byte = st.one_of(st.integers(0, 255), st.sampled_from([0, 1, 0x7F, 0x80, 0xFF]))

@@ -293,7 +293,8 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
         elif kind == "FULLY_CONNECTED":
             bits_found.append(4 if sg.tensors[op.inputs[1]].type == TT.INT4 else 8)
     md = get_metadata(model) or {}
-    lb = [int(b) for b in md.get("layer_bits") or []]
+    lb = md.get("layer_bits")
+    lb = [int(b) for b in lb] if isinstance(lb, list) and all(type(b) is int and 1 <= b <= 8 for b in lb) else []
     _drop_unused_buffers(model)
     return save_model(model), (lb if len(lb) == len(bits_found) else bits_found)
 
