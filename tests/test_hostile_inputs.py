@@ -239,3 +239,27 @@ def test_stale_temporaries_are_cleaned(tmp_path):
     live.__enter__()  # this process is alive: its temporary stays
     assert clean_stale_temporaries(tmp_path) == stale
     assert [p.name.startswith(".other.bin.") for p in tmp_path.iterdir()] == [True]
+
+
+def test_deploy_run_files_and_metadata_of_any_shape(tmp_path):
+    from tflm_port.deploy import load_run, model_metadata
+    from tflm_port.tflite_io import get_metadata, load_model, save_model, set_metadata
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.tflite").write_bytes((SEEDS / "mlp_int8_frontend.tflite").read_bytes())
+    (run / "config.json").write_text("{broken")
+    with pytest.raises(UserError, match="corrupt run config"):
+        load_run(run)
+    (run / "config.json").write_text("{}")
+    (run / "report.json").write_text("[1]")
+    with pytest.raises(UserError, match="corrupt run report"):
+        load_run(run)
+    data = (SEEDS / "mlp_int8_frontend.tflite").read_bytes()
+    for key, value in (("labels", ["a"]), ("features", [1, 2]), ("labels", "abc")):
+        m = load_model(data)
+        md = get_metadata(m)
+        md[key] = value
+        set_metadata(m, "subkws", md)
+        with pytest.raises(UserError):
+            model_metadata(save_model(m), "m.tflite")
