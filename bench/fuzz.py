@@ -193,7 +193,9 @@ def strategy(target: str):
     return st.builds(mutate, st.sampled_from(seeds), cut, st.lists(st.tuples(offset, byte), min_size=0, max_size=4))
 
 
-def run_python(cases: int, targets=None) -> list[dict]:
+def run_python(cases: int, targets=None, on_record=None) -> list[dict]:
+    """``cases`` hypothesis examples per target; ``on_record(records so far)`` after each target (so a
+    long run that is stopped keeps the targets it finished)."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st  # noqa: F401
 
@@ -222,6 +224,8 @@ def run_python(cases: int, targets=None) -> list[dict]:
                      "first_crash": crash, "seconds": round(time.time() - t0, 1), "edges": None,
                      "line_coverage": None, "seeds": len(seed_models()) if target != "audio" else 1})
         print(json.dumps(recs[-1]), file=sys.stderr)
+        if on_record is not None:
+            on_record(recs)
     return recs
 
 
@@ -303,19 +307,26 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", nargs="*", choices=list(TARGETS), help="Python readers (default all)")
     ap.add_argument("--out", type=Path, help="write the records (JSON list) here")
     a = ap.parse_args(argv)
+    command = "python -m bench.fuzz " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def save(recs):
+        for r in recs:
+            r["command"] = command
+        if a.out:
+            from training.errors import atomic_write_text
+
+            atomic_write_text(a.out, json.dumps(recs, indent=1) + "\n")
+
     recs = []
     if not a.only or "c" in a.only:
         recs.append(run_c(a.seconds or int(os.environ.get("SUBKWS_FUZZ_SECONDS", 600))))
+        save(recs)
     if not a.only or "python" in a.only:
-        recs += run_python(a.cases or int(os.environ.get("SUBKWS_FUZZ_CASES", 100_000)), a.targets)
-    for r in recs:
-        r["command"] = "python -m bench.fuzz " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = json.dumps(recs, indent=1)
-    if a.out:
-        from training.errors import atomic_write_text
-
-        atomic_write_text(a.out, text + "\n")
-    print(text)
+        done = list(recs)
+        recs += run_python(a.cases or int(os.environ.get("SUBKWS_FUZZ_CASES", 100_000)), a.targets,
+                           on_record=lambda py: save(done + py))
+    save(recs)
+    print(json.dumps(recs, indent=1))
     return 1 if any(r["crashes"] for r in recs) else 0
 
 
