@@ -207,7 +207,7 @@ def run_python(cases: int, targets=None, on_record=None) -> list[dict]:
         seen = {"n": 0}
 
         @settings(max_examples=cases, deadline=None, database=None, derandomize=False,
-                  suppress_health_check=list(HealthCheck), print_blob=False)
+                  suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
         @given(strategy(target))
         def prop(data):
             seen["n"] += 1
