@@ -158,15 +158,6 @@ def _commands(rows: list[dict]) -> list[str]:
 
 
 SECTIONS = [
-    ("fuzz", "Fuzzing: hostile inputs",
-     "`python -m bench.fuzz` (bench/fuzz.py). C: libFuzzer over `firmware/fuzz/fuzz_model.c` (model init, "
-     "every op's prepare, invoke, the front end's config from the metadata and a few hops of audio; clang "
-     "-fsanitize=fuzzer,address,undefined,float-cast-overflow), starting from the committed seeds in "
-     "`firmware/fuzz/seeds`; a crash is any sanitizer report, leak, timeout or out-of-memory. edges = libFuzzer's "
-     "final coverage counter. Python: hypothesis examples per reader (damaged seed models / WAV); a crash is "
-     "anything but a result or one `UserError` line. Line coverage of the C corpus per file below.",
-     [("harness", "harness"), ("tool", "tool"), ("executions", "executions"), ("crashes", "crashes"),
-      ("seconds", "seconds"), ("edges", "edges"), ("first crash", "first_crash")]),
     ("host_stream_eval", "Host: streaming evaluation speed",
      "FFNN scored over synthetic streaming audio (one window per 10 ms hop; FFNN-250K: 24 frames x 64 bins, "
      "1536-128x4-3) by "
@@ -212,6 +203,15 @@ SECTIONS = [
      [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
       ("front end / hop", "frontend_instructions_per_hop"), ("total / hop", "total_instructions_per_hop"),
       ("margin @100 MHz (est.)", "realtime_margin_100mhz_estimate"), ("RAM bytes", "ram_bytes")]),
+    ("fuzz", "Fuzzing: hostile inputs",
+     "`python -m bench.fuzz` (bench/fuzz.py). C: libFuzzer over `firmware/fuzz/fuzz_model.c` (model init, "
+     "every op's prepare, invoke, the front end's config from the metadata and a few hops of audio; clang "
+     "-fsanitize=fuzzer,address,undefined,float-cast-overflow), starting from the committed seeds in "
+     "`firmware/fuzz/seeds`; a crash is any sanitizer report, leak, timeout or out-of-memory. edges = libFuzzer's "
+     "final coverage counter. Python: hypothesis examples per reader (damaged seed models / WAV); a crash is "
+     "anything but a result or one `UserError` line. Line coverage of the C corpus per file below.",
+     [("harness", "harness"), ("tool", "tool"), ("executions", "executions"), ("crashes", "crashes"),
+      ("seconds", "seconds"), ("edges", "edges"), ("first crash", "first_crash")]),
 ]
 
 
