@@ -4,10 +4,11 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := espeak-ng flite sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi \
-                gcc-aarch64-linux-gnu qemu-system-arm qemu-user make
+                gcc-aarch64-linux-gnu qemu-system-arm qemu-user make \
+                clang libclang-rt-14-dev llvm
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench firmware deploy flash clean apt
+.PHONY: setup demo test bench firmware deploy flash clean apt fuzz
 
 setup: apt $(STAMP)
 
@@ -51,6 +52,10 @@ deploy: setup
 flash: setup
 	$(VPY) -m tflm_port.flash $(RUN) --board $(or $(BOARD),netduinoplus2) $(if $(AUDIO),--audio $(AUDIO)) \
 	  $(if $(THRESHOLD),--threshold $(THRESHOLD)) $(if $(DRY),--dry-run)
+
+# libFuzzer over the C model reader + front-end config + invoke: make fuzz [FUZZ_SECONDS=60]
+fuzz: apt
+	$(MAKE) -C firmware fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
 clean:
 	rm -rf build firmware/build .pytest_cache

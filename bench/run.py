@@ -121,9 +121,16 @@ def run_sparse(quick: bool, run_dir: Path | None) -> list[dict]:
     return recs
 
 
+def run_fuzz(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import fuzz
+
+    return fuzz.run(quick)
+
+
 MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
-           "boards": run_boards, "sparse": run_sparse}
-EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse")  # need QEMU; skipped by --quick
+           "boards": run_boards, "sparse": run_sparse, "fuzz": run_fuzz}
+# need QEMU (fuzz: minutes of libFuzzer); skipped by --quick
+EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse", "fuzz")
 
 
 # --------------------------------------------------------------------------- markdown
@@ -217,7 +224,31 @@ SECTIONS = [
       ("front end / hop", "frontend_instructions_per_hop"), ("total / hop", "total_instructions_per_hop"),
       ("margin @100 MHz (est.)", "realtime_margin_100mhz_estimate"), ("RAM bytes", "ram_bytes"),
       ("flash bytes", "flash_bytes"), ("flash limit", "flash_limit_bytes"), ("RAM limit", "ram_limit_bytes")]),
+    ("fuzz", "Fuzzing: hostile inputs",
+     "`python -m bench.fuzz` (bench/fuzz.py). C: libFuzzer over `firmware/fuzz/fuzz_model.c` (model init, "
+     "every op's prepare, invoke, the front end's config from the metadata and a few hops of audio; clang "
+     "-fsanitize=fuzzer,address,undefined,float-cast-overflow), starting from the committed seeds in "
+     "`firmware/fuzz/seeds`; a crash is any sanitizer report, leak, timeout or out-of-memory. edges = libFuzzer's "
+     "final coverage counter. Python: hypothesis examples per reader (damaged seed models / WAV); a crash is "
+     "anything but a result or one `UserError` line. Line coverage of the C corpus per file below.",
+     [("harness", "harness"), ("tool", "tool"), ("executions", "executions"), ("crashes", "crashes"),
+      ("seconds", "seconds"), ("edges", "edges"), ("first crash", "first_crash")]),
 ]
+
+
+def _coverage(rows: list[dict]) -> list[str]:
+    """Per-file line coverage tables of the records that have one (fuzz)."""
+    out = []
+    for r in rows:
+        cov = r.get("line_coverage")
+        if not isinstance(cov, dict) or not cov:
+            continue
+        out += [f"Line coverage of `{r.get('harness')}` ({_fmt(r.get('executions'))} executions):", "",
+                "| file | lines | covered | % |", "|---|---|---|---|"]
+        out += [f"| {f} | {_fmt(c.get('lines'))} | {_fmt(c.get('covered'))} | {_fmt(c.get('percent'))} |"
+                for f, c in cov.items()]
+        out.append("")
+    return out
 
 
 def render(records: list[dict]) -> str:
@@ -231,6 +262,7 @@ def render(records: list[dict]) -> str:
             continue
         rows.sort(key=lambda r: (str(r.get("board")), str(r.get("model")), -(r.get("weight_bits") or 0)))
         lines += [f"## {title}", "", text, ""] + _commands(rows) + _machines(rows) + [""] + _table(rows, cols) + [""]
+        lines += _coverage(rows)
     sweep = [r for r in records if r.get("case") == "sparse_sweep"]
     if sweep:   # bench/sparse.py: its own table (benchmark "inference" records with density / sparsity_kind)
         sweep.sort(key=lambda r: (str(r.get("board")), -(r.get("weight_bits") or 0), str(r.get("sparsity_kind")),

@@ -45,6 +45,12 @@ def normalize_keyword(keyword: str) -> str:
     return kw
 
 
+def safe_name(name: str) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 (os.fsdecode gives them as lone
+    surrogates, which cannot be written to a manifest or hashed as UTF-8) become '_'."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\ufffd", "_")
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training.audio import SAMPLE_RATE, list_audio, load_audio
-from training.errors import UserError, atomic_path
+from training.errors import UserError, atomic_path, clean_stale_temporaries
 
 COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0}
 RIR_VERSION = 1
@@ -122,6 +122,7 @@ def rir_bank(cache_dir: str | Path, count: int = 40, seed: int = 7) -> Path:
     import soundfile as sf
 
     dest = Path(cache_dir) / f"rir-synthetic-v{RIR_VERSION}-{count}-{seed}"
+    clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written bank
     if dest.is_dir() and len(list(dest.glob("*.wav"))) == count:
         return dest
     rng = np.random.default_rng(seed)

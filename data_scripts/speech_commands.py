@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, loudest_window, note,
+from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, loudest_window, note, safe_name,
                                  normalize_keyword, params_hash, slug, speech_bounds, wav_bytes)
 from data_scripts.noise import load_noise_dir, noise_source
 from training.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
-from training.errors import UserError, atomic_path
+from training.errors import UserError, atomic_path, clean_stale_temporaries
 
 SC_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 SC_ARCHIVE = "speech_commands_v0.02.tar.gz"
@@ -127,7 +127,7 @@ def _import_clip(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]
     max_n = int(MAX_CLIP_S * SAMPLE_RATE)
     if src.suffix.lower() == ".wav":
         try:
-            inf = sf.info(str(src))
+            inf = sf.info(os.fsencode(src))  # bytes: names need not be UTF-8
         except Exception as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             if msg.startswith("Error opening") and "': " in msg:
@@ -237,6 +237,7 @@ def prepare_speech_commands(cfg, progress: bool = True) -> Path:
               "noise_dir": str(Path(cfg.noise_dir).resolve()) if cfg.noise_dir else "",
               "files": {w: len(f) for w, f in words.items()}, "lists": lists_hash}
     dest = Path(cfg.root) / "speech_commands" / f"{slug(kw)}-{params_hash(params)}"
+    clean_stale_temporaries(dest.parent)  # a killed earlier preparation's half-written folder
     if is_prepared(dest):
         return dest
     all_files = [f for w in sorted(words) for f in words[w]]
@@ -295,8 +296,10 @@ def prepare_folder(cfg, progress: bool = True) -> Path:
     params = {"source": "folder", "version": PREP_VERSION, "folder": str(folder.resolve()), "keyword": kw,
               "seed": int(cfg.seed), "stream_minutes": float(cfg.stream_minutes),
               "noise_dir": str(Path(cfg.noise_dir).resolve()) if cfg.noise_dir else "",
-              "listing": hashlib.sha1("\n".join(listing + [str(f) for f in noise_files]).encode()).hexdigest()}
+              "listing": hashlib.sha1("\n".join(listing + [str(f) for f in noise_files]).encode(
+                  "utf-8", "surrogateescape")).hexdigest()}
     dest = Path(cfg.root) / "folder" / f"{slug(kw)}-{params_hash(params)}"
+    clean_stale_temporaries(dest.parent)  # a killed earlier preparation's half-written folder
     if is_prepared(dest):
         return dest
     rows = []
@@ -307,15 +310,15 @@ def prepare_folder(cfg, progress: bool = True) -> Path:
             speaker = rel.parts[0] if len(rel.parts) > 1 else _speaker_of(f.name)
             split = _split_of(f"speaker:{speaker}") if speaker else _split_of(_file_digest(f))
             label = "keyword" if d == kw_dir else "negative"
-            out = tmp / "clips" / d.name / rel.with_suffix(".wav")
+            out = tmp / "clips" / safe_name(d.name) / safe_name(rel.with_suffix(".wav").as_posix())
             if out.exists():  # a.wav and a.flac side by side
                 out = out.with_name(f"{out.stem}-{f.suffix.lstrip('.').lower()}.wav")
             for p, dur in _import_clip(f, out, label == "keyword"):
                 rows.append({"path": p.relative_to(tmp).as_posix(), "label": label, "split": split,
-                             "voice": speaker, "text": kw if label == "keyword" else d.name, "duration_s": dur})
+                             "voice": safe_name(speaker), "text": kw if label == "keyword" else safe_name(d.name), "duration_s": dur})
         kept = _copy_noise(noise_files, tmp)
         info = {"source": "folder", "keyword": kw, "params": params,
-                "labels": {d.name: ("keyword" if d == kw_dir else "negative") for d in label_dirs}}
+                "labels": {safe_name(d.name): ("keyword" if d == kw_dir else "negative") for d in label_dirs}}
         finish_dataset(tmp, rows, info, _stream_noise(cfg, kept), float(cfg.stream_minutes), int(cfg.seed), progress)
     return dest
 

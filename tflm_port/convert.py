@@ -183,7 +183,11 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
     densities = []
     for (k, op), bits, (store, layout), sp in zip(fc_ops, layer_bits, plan, specs):
         where = f"{name}: layer {k} (FULLY_CONNECTED, {bits}-bit)"
+        if len(op.inputs) < 2 or op.inputs[1] < 0 or len(op.outputs) != 1 or op.inputs[0] < 0:
+            raise UserError(f"{where}: needs input, weights (and bias) and one output; has inputs {op.inputs[:8]}")
         w_t = sg.tensors[op.inputs[1]]
+        if len(w_t.shape) < 2:
+            raise UserError(f"{where}: weights of shape {w_t.shape}, expected [out, in]")
         if w_t.type not in (TT.INT8, TT.INT4):
             raise UserError(f"{where}: weights are {TENSOR_TYPE_NAMES.get(w_t.type, w_t.type)}, expected INT8 or INT4 "
                             "(was the model converted with int8 quantization?)")
@@ -290,6 +294,9 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
     gives the same arithmetic (same scales, biases, activations)."""
     from tflm_port.tflite_io import custom_options, get_metadata
 
+    from tflm_port.reference import Reference
+
+    Reference.from_bytes(bytes(data), name)  # validates operators, custom options and shapes first
     model = load_model(bytes(data), name)
     sg = model.subgraphs[0]
     fc_code = None
@@ -332,7 +339,8 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
                 w_t.buffer = add_buffer(model, w.tobytes())
             bits_found.append(4 if w_t.type == TT.INT4 else 8)
     md = get_metadata(model) or {}
-    lb = [int(b) for b in md.get("layer_bits") or []]
+    lb = md.get("layer_bits")
+    lb = [int(b) for b in lb] if isinstance(lb, list) and all(type(b) is int and 1 <= b <= 8 for b in lb) else []
     _drop_unused_buffers(model)
     return save_model(model), (lb if len(lb) == len(bits_found) else bits_found)
 
@@ -434,9 +442,16 @@ def main(argv=None):
             meta = json.loads(read_bytes(a.metadata).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise UserError(f"{a.metadata}: not valid JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise UserError(f"{a.metadata}: expected a JSON object, got {type(meta).__name__}")
     out = convert(read_bytes(a.input), _parse_bits(a.bits), a.mode, a.layout, meta, name=a.input, target=a.target,
                   sparse_spec=a.sparse)
-    atomic_write_bytes(a.output, out)
+    if Path(a.output).is_dir():
+        raise UserError(f"{a.output}: is a folder; give the output file name")
+    try:
+        atomic_write_bytes(a.output, out)
+    except OSError as e:
+        raise UserError(f"{a.output}: cannot write ({e.strerror or e})") from None
     print(f"wrote {a.output} ({len(out)} bytes)")
     for j, r in enumerate(weight_report(out, a.output)):
         print(f"  layer {j}: {r['format']:>8} {r['bits']}-bit density {r['density']:.3f} weights {r['weight_bytes']} bytes")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import UserError, cli_main
+from training.errors import UserError, cli_main, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -71,7 +72,7 @@ def check_wav(path: str | Path) -> None:
     if not path.is_file():
         raise UserError(f"{path}: no such audio file")
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))  # bytes: the name need not be UTF-8
     except Exception:
         load_audio(path)  # raises the project's one-line UserError for corrupt / unreadable files
         raise UserError(f"{path}: not a readable audio file") from None
@@ -98,15 +99,31 @@ def model_metadata(model: bytes, name: str = "model") -> dict:
 
     md = get_metadata(load_model(model, name)) or {}
     feats = md.get("features") or {}
+    feats = feats if isinstance(feats, dict) else {}
     norm = feats.get("normalization") or {}
-    if len(norm.get("mean", [])) != 64 or len(norm.get("std", [])) != 64:
-        raise UserError(f"{name}: no features.normalization (64 means/stds) in the subkws metadata; "
-                        "export the model with training.qat_train (or tflm_port.convert with that metadata)")
-    if int(feats.get("sample_rate", SAMPLE_RATE)) != SAMPLE_RATE or int(feats.get("num_mel_bins", 64)) != 64:
+    norm = norm if isinstance(norm, dict) else {}
+
+    def numbers(v):
+        return isinstance(v, list) and len(v) == 64 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+
+    if not numbers(norm.get("mean")) or not numbers(norm.get("std")) or min(norm["std"]) <= 0:
+        raise UserError(f"{name}: no features.normalization (64 finite means, 64 positive stds) in the subkws "
+                        "metadata; export the model with training.qat_train (or tflm_port.convert with that metadata)")
+    if feats.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE or feats.get("num_mel_bins", 64) != 64:
         raise UserError(f"{name}: the firmware front end computes 64 mel bins at 16 kHz; the model wants other features")
+    labels = md.get("labels")
+    if labels is not None and not (isinstance(labels, list) and len(labels) > KEYWORD_CLASS
+                                   and all(isinstance(x, str) for x in labels)):
+        raise UserError(f"{name}: metadata labels must be a list of at least {KEYWORD_CLASS + 1} strings")
     ref = Reference.from_bytes(model, name)
     if ref.input_dtype != np.int8 or ref.output_dtype != np.int8:
         raise UserError(f"{name}: the streaming firmware needs int8 model input and output")
+    ctx, stride = feats.get("context_frames"), feats.get("context_stride")
+    if not (type(ctx) is int and type(stride) is int and 1 <= ctx <= 1000 and 1 <= stride <= 100
+            and ctx * 64 == int(np.prod(ref.input_shape))):
+        raise UserError(f"{name}: features.context_frames / context_stride ({ctx!r}, {stride!r}) do not fit the "
+                        f"model input {list(ref.input_shape)} (context_frames x 64 bins)")
     return md
 
 
@@ -285,14 +302,18 @@ def load_run(run_dir: Path) -> tuple[Path, dict, dict]:
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
     model = run_dir / "model.tflite"
-    cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else None
+    cfg = read_json(run_dir / "config.json", "run config") if (run_dir / "config.json").is_file() else None
+    if cfg is not None and not isinstance(cfg, dict):
+        raise UserError(f"{run_dir / 'config.json'}: corrupt run config (not a JSON object)")
     if not model.is_file():
         if cfg is not None:
             raise UserError(f"{run_dir}: a float-only run (no model.tflite): deploy needs a quantized run; train one with "
                             f"QAT, e.g. python -m training.train --weight-bits 4 --float-run {run_dir}")
         raise UserError(f"{run_dir}: not a run directory (no model.tflite, no config.json)")
     rep = run_dir / "report.json"
-    report = json.loads(rep.read_text()) if rep.is_file() else {}
+    report = read_json(rep, "run report") if rep.is_file() else {}
+    if not isinstance(report, dict):
+        raise UserError(f"{rep}: corrupt run report (not a JSON object)")
     return model, cfg or {}, report
 
 
@@ -313,12 +334,17 @@ def main(argv=None) -> int:
     md = model_metadata(model_path.read_bytes(), str(model_path))
     th = a.threshold
     if th is None:
-        th = (report.get("stream") or {}).get("threshold_at_1fah")
+        stream = report.get("stream")
+        th = stream.get("threshold_at_1fah") if isinstance(stream, dict) else None
         if th is None:
             raise UserError(f"{a.run_dir}: no threshold in its report.json or manifest; give --threshold")
+        if isinstance(th, bool) or not isinstance(th, (int, float)):
+            raise UserError(f"{a.run_dir}: its stream.threshold_at_1fah / thresholds.fa_per_hour_1 is not a number ({th!r})")
     th = float(threshold_arg(float(th)))
-    ev = cfg.get("eval", {})
-    smoothing, refractory = int(ev.get("smoothing_frames", 10)), float(decimal_arg(float(ev.get("refractory_s", 1.0))))
+    from training.config import Config
+
+    ev = Config.from_dict(cfg, str(a.run_dir / "config.json")).eval if cfg else Config().eval
+    smoothing, refractory = int(ev.smoothing_frames), float(decimal_arg(float(ev.refractory_s)))
     label = (md.get("labels") or ["", "", "keyword"])[KEYWORD_CLASS]
     print(f"deploy: {model_path} ({model_path.stat().st_size} bytes, keyword {label!r}) on {a.board}, "
           f"audio {a.audio}, threshold {th:g}, smoothing {smoothing} frames, refractory {refractory:g} s")

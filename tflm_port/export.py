@@ -103,6 +103,43 @@ def write_test_vectors(ref, path: str | Path, n: int = 100, seed: int = 0) -> Pa
     return Path(path)
 
 
+def export(data: bytes, name: str, out_dir: str | Path, vectors: int = 100, seed: int = 0,
+           model_name: str = "<model>") -> list[Path]:
+    """Validate the model (tflite_io.load_model + the reference's prepare), compute everything, then
+    write ``<name>.h``, ``<name>.c`` and (vectors > 0) ``<name>.sktv``, each atomically. Nothing is
+    written when any check fails."""
+    from tflm_port.reference import Reference
+
+    if vectors < 0:
+        raise UserError(f"--vectors: {vectors} is negative (0 = no test vectors)")
+    if vectors > 1_000_000:
+        raise UserError(f"--vectors: {vectors} above the limit of 1000000")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: exists and is not a folder")
+    ref = Reference.from_bytes(data, model_name)
+    ident = c_identifier(name)
+    h, c = c_array_source(bytes(data), name)
+    sktv = None
+    if vectors:
+        x, y = make_test_vectors(ref, vectors, seed)
+        sktv = pack_test_vectors(x, y, ref.input_quant, ref.output_quant)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out_dir}: cannot create folder ({e.strerror or e})") from None
+    paths = [out_dir / f"{ident}.h", out_dir / f"{ident}.c"]
+    try:
+        atomic_write_text(paths[0], h)
+        atomic_write_text(paths[1], c)
+        if sktv is not None:
+            paths.append(out_dir / f"{ident}.sktv")
+            atomic_write_bytes(paths[2], sktv)
+    except OSError as e:
+        raise UserError(f"{out_dir}: cannot write ({e.strerror or e})") from None
+    return paths
+
+
 @cli_main
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tflm_port.export", description="Model C array + test vectors.")
@@ -112,16 +149,8 @@ def main(argv=None):
     p.add_argument("--vectors", type=int, default=100, help="number of test vectors (0 = none)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    from tflm_port.reference import Reference
-
-    data = read_bytes(a.model)
-    ref = Reference.from_bytes(data, a.model)  # validates the model before anything is written
-    name = a.name or Path(a.model).stem
-    hp, cp = write_c_array(data, name, a.out_dir)
-    print(f"wrote {hp} {cp}")
-    if a.vectors:
-        vp = write_test_vectors(ref, Path(a.out_dir) / f"{c_identifier(name)}.sktv", a.vectors, a.seed)
-        print(f"wrote {vp}")
+    paths = export(read_bytes(a.model), a.name or Path(a.model).stem, a.out_dir, a.vectors, a.seed, a.model)
+    print("wrote " + " ".join(str(x) for x in paths))
     return 0
 
 

@@ -44,6 +44,7 @@ BLOCK_ROWS = 2048  # generic (multi-op) path
 FUSED_ROWS = 512  # fused FC chain: rows per block (tuned on the 2-core dev machine)
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
+MAX_WORK = 1 << 22  # elements per sample an operator may touch (im2col columns, windows): bounds memory
 
 
 # --------------------------------------------------------------------------- fixed-point arithmetic
@@ -430,6 +431,12 @@ class _Dequantize(_Op):
         env[self.outputs[0]] = ((env[self.inputs[0]].astype(np.int32) - self.zp).astype(np.float32) * self.s)
 
 
+def _check_work(op: str, work: int, padded: int) -> None:
+    """Refuse an operator whose per-sample work (or padded input) would not fit in memory."""
+    if work > MAX_WORK or padded > MAX_WORK:
+        raise UserError(f"{op}: {max(work, padded)} elements per sample, above the reference's limit of {MAX_WORK}")
+
+
 def _same_padding(in_size, k, stride, dil, padding):
     eff = (k - 1) * dil + 1
     if padding == schema.Padding.SAME:
@@ -483,6 +490,7 @@ class _Conv2D(_Op):
         _, h, w_, _ = x.shape
         oh, pt, pb = _same_padding(h, self.kh, self.sh, self.dh, self.padding)
         ow, pl, pr = _same_padding(w_, self.kw, self.sw, self.dw, self.padding)
+        _check_work("CONV_2D", oh * ow * self.kh * self.kw * self.cin, h * w_)
         win = _windows(x, self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, ((pt, pb), (pl, pr)), self.zp_in)
         win = win[:, :oh, :ow]
         cols = np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(n * oh * ow, -1)
@@ -524,6 +532,7 @@ class _DepthwiseConv2D(_Op):
         _, h, w_, _ = x.shape
         oh, pt, pb = _same_padding(h, self.kh, self.sh, self.dh, self.padding)
         ow, pl, pr = _same_padding(w_, self.kw, self.sw, self.dw, self.padding)
+        _check_work("DEPTHWISE_CONV_2D", oh * ow * self.cout, (h + pt + pb) * (w_ + pl + pr) * x.shape[3])
         xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
         acc = np.zeros((n, oh, ow, self.cout), np.int64)
         for i in range(self.kh):
@@ -551,6 +560,7 @@ class _AveragePool2D(_Op):
         _, h, w_, c = x.shape
         oh, pt, pb = _same_padding(h, self.fh, self.sh, 1, self.padding)
         ow, pl, pr = _same_padding(w_, self.fw, self.sw, 1, self.padding)
+        _check_work("AVERAGE_POOL_2D", oh * ow * c * self.fh * self.fw, (h + pt + pb) * (w_ + pl + pr))
         win = _windows(x, self.fh, self.fw, self.sh, self.sw, 1, 1, ((pt, pb), (pl, pr)), 0)[:, :oh, :ow]
         ones = np.ones((1, h, w_, 1), np.int64)
         cnt = _windows(ones, self.fh, self.fw, self.sh, self.sw, 1, 1, ((pt, pb), (pl, pr)), 0)[:, :oh, :ow]
@@ -638,6 +648,35 @@ class Reference:
             op.rq = ROUNDING[rounding]
         self.fc_chain = self._fc_chain()
         self.ends_in_softmax = bool(self.ops) and isinstance(self.ops[-1], _SoftmaxInt8)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Run one zero input through the graph once (TFLM's Prepare): a model whose operators do not
+        fit together (shapes that disagree, a tensor read before it is written) fails here with one
+        UserError, before any tool uses it or writes anything."""
+        produced = {self.input_index}
+        produced.update(i for i, t in enumerate(self.tensors) if self.model.buffers[t.buffer].data is not None
+                        and len(self.model.buffers[t.buffer].data))
+        for k, op in enumerate(self.ops):
+            for i in op.inputs[:1]:
+                if i not in produced:
+                    raise UserError(f"{self.name}: operator {k} reads tensor {i} before any operator writes it")
+            produced.update(op.outputs)
+        if self.output_index not in produced:
+            raise UserError(f"{self.name}: no operator writes the output tensor {self.output_index}")
+        if int(np.prod(self.input_shape)) > MAX_WORK or int(np.prod(self.output_shape)) > MAX_WORK:
+            raise UserError(f"{self.name}: input/output shapes {self.input_shape} / {self.output_shape} above "
+                            f"the reference's limit of {MAX_WORK} elements per sample")
+        try:
+            y = self.run(np.zeros((1,) + self.input_shape, self.input_dtype))
+        except UserError as e:
+            raise UserError(f"{self.name}: {e}") from None
+        except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, OverflowError, AttributeError) as e:
+            raise UserError(f"{self.name}: operators do not fit together ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+        if y.shape[1:] != self.output_shape:
+            raise UserError(f"{self.name}: the graph computes an output of shape {y.shape[1:]}, the output tensor "
+                            f"says {self.output_shape}")
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "<bytes>", rounding: str = "tflm") -> "Reference":
@@ -651,10 +690,12 @@ class Reference:
     def _build(self, op, k):
         model, T = self.model, self.tensors
         name = op_name(model, op)
+        self._k = k
         ins = [int(i) for i in op.inputs]
         outs = [int(i) for i in op.outputs]
         where = f"{self.name}: operator {k} ({name})"
         try:
+            self._check_arity(name, ins, outs, where)
             if name == "FULLY_CONNECTED":
                 return self._build_fc(op, ins, outs, where)
             if name == CUSTOM_CODE:
@@ -677,7 +718,40 @@ class Reference:
                 return _AveragePool2D(op, T)
         except UserError as e:
             raise UserError(f"{where}: {e}") from None
+        except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, OverflowError, AttributeError) as e:
+            # load_model checked the file's structure; what is left is an operator whose tensors or
+            # options do not make sense together (e.g. weights of the wrong rank): one line, no traceback
+            raise UserError(f"{where}: malformed operator ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
         raise UserError(f"{where}: operator not supported by the reference")
+
+    # operator -> (minimum inputs, builtin options class name or None, options required)
+    _ARITY = {"FULLY_CONNECTED": (2, "FullyConnectedOptionsT", False), CUSTOM_CODE: (2, None, False),
+              "RESHAPE": (1, None, False), "SQUEEZE": (1, None, False), "EXPAND_DIMS": (1, None, False),
+              "QUANTIZE": (1, None, False), "DEQUANTIZE": (1, None, False),
+              "SOFTMAX": (1, "SoftmaxOptionsT", True), "CONV_2D": (2, "Conv2DOptionsT", True),
+              "DEPTHWISE_CONV_2D": (2, "DepthwiseConv2DOptionsT", True),
+              "AVERAGE_POOL_2D": (1, "Pool2DOptionsT", True)}
+
+    def _check_arity(self, name, ins, outs, where):
+        if name not in self._ARITY:
+            return
+        n_in, opt_cls, required = self._ARITY[name]
+        if len(ins) < n_in or any(i < 0 for i in ins[:n_in]) or len(outs) != 1:
+            raise UserError(f"{where}: needs {n_in}+ inputs and one output, has {len(ins)} inputs "
+                            f"{ins[:8]} and {len(outs)} outputs")
+        op = self.model.subgraphs[0].operators[self._k]
+        opt = op.builtinOptions
+        if opt is None and required:
+            raise UserError(f"{where}: builtin options missing")
+        if opt is not None and opt_cls is not None and type(opt).__name__ != opt_cls:
+            raise UserError(f"{where}: builtin options are {type(opt).__name__[:-1]}, expected {opt_cls[:-1]}")
+        for attr in ("strideH", "strideW", "filterHeight", "filterWidth", "dilationHFactor", "dilationWFactor"):
+            v = getattr(opt, attr, 1)
+            if not 1 <= v <= 4096:
+                raise UserError(f"{where}: {attr} = {v} (must be 1..4096)")
+        if name == "SOFTMAX" and not (math.isfinite(opt.beta) and opt.beta > 0):
+            raise UserError(f"{where}: softmax beta {opt.beta} is not finite and positive")
 
     def _io_quant(self, ins, outs, where):
         T = self.tensors
@@ -735,7 +809,12 @@ class Reference:
                 raise UserError(f"{where}: custom options lack '{key}'")
         if o["version"] != 1:
             raise UserError(f"{where}: custom op version {o['version']} not supported (1)")
-        bits, layout, nin, nout = int(o["bits"]), int(o["layout"]), int(o["in_features"]), int(o["out_features"])
+        try:
+            bits, layout, nin, nout = int(o["bits"]), int(o["layout"]), int(o["in_features"]), int(o["out_features"])
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: custom options bits/layout/in_features/out_features must be integers") from None
+        if not (1 <= nin and 1 <= nout and nin * nout <= MAX_WORK):
+            raise UserError(f"{where}: {nout} x {nin} weights (each must be >= 1, product <= {MAX_WORK})")
         w_t = T[ins[1]]
         raw = tensor_data(self.model, w_t)
         if raw is None or w_t.type != TT.UINT8:

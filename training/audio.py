@@ -5,6 +5,7 @@ Other sample rates are resampled (and that is said once per rate), stereo is mix
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from training.errors import UserError
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 _warned_rates: set[int] = set()
+MIN_RATE, MAX_RATE = 4000, 384000  # sample rates accepted (a corrupted header can claim any)
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -25,7 +27,13 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
     g = gcd(sr_in, sr_out)
-    return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)
+    up, down = sr_out // g, sr_in // g
+    if max(up, down) > 1000:  # e.g. 16001 Hz: a polyphase filter of 16000 taps per phase; FFT instead
+        from scipy.signal import resample as resample_fft
+
+        n = max(int(round(len(x) * sr_out / sr_in)), 1)
+        return resample_fft(x, n).astype(np.float32)
+    return resample_poly(x, up, down).astype(np.float32)
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, quiet: bool = False) -> np.ndarray:
@@ -36,12 +44,14 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, quiet: bool = F
     if not path.exists():
         raise UserError(f"{path}: no such audio file")
     try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        x, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)  # bytes: any file name
     except Exception as e:  # soundfile raises RuntimeError/LibsndfileError/TypeError
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"{path}: not a readable audio file ({msg})") from None
     if x.shape[0] == 0:
         raise UserError(f"{path}: audio file is empty")
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise UserError(f"{path}: sample rate {sr} Hz outside {MIN_RATE}..{MAX_RATE} Hz")
     if x.shape[1] > 1:
         x = x.mean(axis=1, keepdims=True)
     x = x[:, 0]

@@ -116,6 +116,51 @@ class EvalConfig:
     thresholds: int = 101
 
 
+# key -> (min, max) inclusive, or a tuple of allowed strings. Floats must also be finite.
+RANGES: dict[str, tuple] = {
+    "data.source": ("synthetic", "speech_commands", "folder"),
+    "data.num_voices": (0, 100_000), "data.clips_per_voice": (0, 100_000), "data.augment_copies": (0, 100),
+    "data.snr_db_min": (-30.0, 100.0), "data.snr_db_max": (-30.0, 100.0), "data.seed": (0, 2**31 - 1),
+    "data.stream_minutes": (0.0, 24 * 60.0),
+    "features.sample_rate": (8000, 48000), "features.window_ms": (1.0, 1000.0), "features.hop_ms": (1.0, 1000.0),
+    "features.num_mel_bins": (1, 512), "features.context_frames": (1, 1000), "features.context_stride": (1, 100),
+    "features.clip_seconds": (0.1, 60.0),
+    "model.name": ("ffnn", "dscnn"), "model.hidden_layers": (1, 64), "model.hidden_units": (1, 65536),
+    "model.dropout": (0.0, 0.99), "model.dscnn_filters": (1, 4096), "model.dscnn_blocks": (1, 64),
+    "train.epochs": (1, 100_000), "train.batch_size": (1, 1 << 20), "train.learning_rate": (1e-12, 10.0),
+    "train.weight_decay": (0.0, 10.0), "train.label_smoothing": (0.0, 0.99), "train.seed": (0, 2**31 - 1),
+    "train.max_minutes": (0.0, 1e7),
+    "quant.weight_bits": (0, 8), "quant.weight_quantizer": ("tanh", "linear"), "quant.stages": ("two", "one"),
+    "quant.stage1_epochs": (0, 100_000), "quant.stage2_epochs": (0, 100_000),
+    "quant.stage1_learning_rate": (1e-12, 10.0), "quant.stage2_learning_rate": (1e-12, 10.0),
+    "quant.layer_bits": (1, 8),  # each entry
+    "eval.smoothing_frames": (1, 10_000), "eval.refractory_s": (0.0, 3600.0), "eval.tolerance_s": (0.0, 60.0),
+    "eval.thresholds": (2, 100_000),
+}
+
+
+def check_value(key: str, value, origin: str = "config") -> None:
+    """UserError unless ``value`` is allowed for ``key`` (RANGES); keys without a range pass."""
+    import math
+
+    rng = RANGES.get(key)
+    if rng is None:
+        return
+    if isinstance(rng[0], str):
+        if value not in rng:
+            raise UserError(f"{origin}: {key} must be one of {', '.join(rng)}, got {value!r}")
+        return
+    values = value if isinstance(value, list) else [value]
+    lo, hi = rng
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise UserError(f"{origin}: {key} must be a number, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise UserError(f"{origin}: {key} must be finite, got {v}")
+        if not lo <= v <= hi:
+            raise UserError(f"{origin}: {key} = {v} is outside {lo}..{hi}")
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -132,7 +177,22 @@ class Config:
     def from_dict(cls, d: dict, origin: str = "config") -> "Config":
         cfg = cls()
         update(cfg, d, origin)
-        return cfg
+        return cfg.validate(origin)
+
+    def validate(self, origin: str = "config") -> "Config":
+        """Every value in its range (RANGES, finite) and the sections consistent; UserError naming the
+        first bad key otherwise. Run at load, before any data is prepared or a run directory written."""
+        for sec in fields(self):
+            obj = getattr(self, sec.name)
+            for f in fields(obj):
+                check_value(f"{sec.name}.{f.name}", getattr(obj, f.name), origin)
+        if self.data.snr_db_min > self.data.snr_db_max:
+            raise UserError(f"{origin}: data.snr_db_min {self.data.snr_db_min} > data.snr_db_max {self.data.snr_db_max}")
+        if self.features.hop_ms > self.features.window_ms:
+            raise UserError(f"{origin}: features.hop_ms {self.features.hop_ms} > features.window_ms "
+                            f"{self.features.window_ms} (frames would skip audio)")
+        return self
+
 
     def save(self, path: str | Path) -> None:
         from training.errors import atomic_write_text
@@ -152,16 +212,25 @@ def _coerce(value, typ, key: str, origin: str):
             if typ is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return typ(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{origin}: {key} must be {typ.__name__}, got {value!r}") from None
     if typ is str:
         return str(value)
     if typ is list or typing.get_origin(typ) is list:
         if isinstance(value, str):
             parts = value.replace(",", " ").split()
-            value = parts if key.endswith("_dirs") else [int(v) for v in parts]
+            if key.endswith("_dirs"):
+                value = parts
+            else:
+                try:
+                    value = [int(v) for v in parts]
+                except ValueError:
+                    raise UserError(f"{origin}: {key} must be a comma-separated list of integers, got {value!r}") from None
         if not isinstance(value, list):
             raise UserError(f"{origin}: {key} must be a list, got {value!r}")
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise UserError(f"{origin}: {key} must hold integers, got {v!r}")
         return value
     return value
 
@@ -182,7 +251,9 @@ def update(cfg: Config, d: dict, origin: str = "config") -> Config:
         for k, v in vals.items():
             if k not in known:
                 raise UserError(f"{origin}: unknown key '{sec}.{k}'")
-            setattr(obj, k, _coerce(v, hints[k], f"{sec}.{k}", origin))
+            value = _coerce(v, hints[k], f"{sec}.{k}", origin)
+            check_value(f"{sec}.{k}", value, origin)  # each value as it is set: --epochs -3 fails here
+            setattr(obj, k, value)
     return cfg
 
 
@@ -193,7 +264,10 @@ def load_config(path: str | Path | None) -> Config:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such config file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read config ({type(e).__name__})") from None
     try:
         if path.suffix == ".json":
             d = json.loads(text)
@@ -203,7 +277,7 @@ def load_config(path: str | Path | None) -> Config:
             d = yaml.safe_load(text) or {}
     except Exception as e:
         raise UserError(f"{path}: cannot parse config ({str(e).splitlines()[0]})") from None
-    return update(cfg, d, str(path))
+    return update(cfg, d, str(path)).validate(str(path))
 
 
 def set_dotted(cfg: Config, dotted: str, value, origin: str = "command line") -> None:

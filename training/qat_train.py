@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from training.config import Config
-from training.errors import UserError, atomic_write_text
+from training.errors import UserError, atomic_path, atomic_write_text, clean_stale_temporaries, read_json
 
 # config sections that must agree between a float run and the QAT run built on it
 _SHARED = ("data", "features", "model")
@@ -36,7 +36,9 @@ def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
         p = frun / "config.json"
         if not p.is_file() or not (frun / "model.keras").is_file():
             raise UserError(f"{frun}: not a finished float run (needs config.json and model.keras)")
-        old = json.loads(p.read_text())
+        old = read_json(p, "float run config")
+        if not isinstance(old, dict):
+            raise UserError(f"{p}: corrupt float run config (not a JSON object)")
         for sec in _SHARED:
             if old.get(sec) != fcfg.to_dict()[sec]:
                 keys = [k for k in fcfg.to_dict()[sec] if old.get(sec, {}).get(k) != fcfg.to_dict()[sec][k]]
@@ -67,6 +69,8 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     if q.stages not in ("two", "one"):
         raise UserError(f"quant.stages: unknown value '{q.stages}' (two or one)")
     t0 = time.time()
+    for d in (run_dir, run_dir / "checkpoints" / "stage1", run_dir / "checkpoints" / "stage2"):
+        clean_stale_temporaries(d)  # left by a run killed mid-write
     frun = ensure_float_run(cfg, run_dir, progress)
     check_run_dir(run_dir, cfg)
     shutil.copyfile(frun / "normalizer.json", run_dir / "normalizer.json")
@@ -88,9 +92,10 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         tf.keras.utils.set_random_seed(cfg.train.seed + 1)
         if q.stages == "two":
             log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
-            m1 = qat.make_qat_model(float_model, q, stage=1)
-            fit(m1, cfg, run_dir, "stage1", train, val, q.stage1_epochs, q.stage1_learning_rate, progress,
-                [qat.SyncWeightRanges()], val_stream=vs)
+            m1 = finished_stage(run_dir, "stage1", lambda: qat.make_qat_model(float_model, q, stage=1),
+                                lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
+                                              q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
+                                              val_stream=vs))
             log("stage 2: + 8-bit inputs, activations, biases")
             model = qat.make_qat_model(float_model, q, stage=2)
             qat.transfer_weights(m1, model)
@@ -128,6 +133,29 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     _ = np
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def finished_stage(run_dir: Path, tag: str, build, train):
+    """The model of a finished training stage: ``build()`` then either load the weights it saved when
+    it finished (``checkpoints/<tag>/final.weights.h5``) or ``train(model)`` and save them atomically.
+    A run killed in a later stage (kill -9) resumes there instead of training this stage again."""
+    from training.train import log
+
+    final = run_dir / "checkpoints" / tag / "final.weights.h5"
+    model = build()
+    if final.is_file():
+        log(f"{tag} finished earlier: loading {final}")
+        try:
+            model.load_weights(str(final))
+        except Exception as e:  # h5py raises OSError/KeyError/ValueError on a damaged file
+            raise UserError(f"{final}: cannot load the {tag} weights ({type(e).__name__}); delete it to "
+                            "train the stage again") from None
+        return model
+    train(model)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(final) as tmp:
+        model.save_weights(str(tmp))
+    return model
 
 
 def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:

@@ -63,7 +63,9 @@ int main(int argc, char **argv)
     int h = board_open(argv[1], 0);
     if (h < 0) { board_puts("cannot open model\n"); return 102; }
     long size = board_file_size(h);
-    if (size <= 0 || size > (long)sizeof model_buf) { board_puts("model too large for KWS_MODEL_MAX\n"); return 103; }
+    if (size < 0) { board_puts("cannot read the model file size\n"); return 102; }
+    if (size == 0) { board_puts("model file is empty (0 bytes)\n"); return 103; }
+    if (size > (long)sizeof model_buf) { board_puts("model too large for KWS_MODEL_MAX\n"); return 103; }
     if (board_read(h, model_buf, (size_t)size) != size) { board_puts("model read failed\n"); return 102; }
     board_close(h);
 

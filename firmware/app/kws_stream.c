@@ -168,7 +168,9 @@ int main(int argc, char **argv)
     /* a board that links its files into flash maps the model in place; otherwise read it into RAM */
     const uint8_t *model_data = board_file_data(h);
     if (!model_data) {
-        if (size <= 0 || size > (long)sizeof model_buf) return fail("model too large for KWS_MODEL_MAX", 103);
+        if (size < 0) return fail("cannot read the model file size", 102);
+        if (size == 0) return fail("model file is empty (0 bytes)", 103);
+        if (size > (long)sizeof model_buf) return fail("model too large for KWS_MODEL_MAX", 103);
         if (board_read(h, model_buf, (size_t)size) != size) return fail("model read failed", 102);
         model_data = model_buf;
     }
@@ -193,6 +195,9 @@ int main(int argc, char **argv)
     cfg.in_scale = in->scale;
     cfg.in_zero_point = in->zero_point;
     if (kws_frontend_init(&fe, &cfg)) return fail("front end config rejected (span > KWS_FE_MAX_SPAN or bad std/scale)", 104);
+    /* range-check before the conversion: (int) of a double beyond INT_MAX is undefined behaviour */
+    if (!(smoothing >= 1.0 && smoothing <= (double)KWS_DET_MAX_SMOOTH) || smoothing != (double)(int)smoothing)
+        return fail("bad -s: smoothing must be a whole number of decisions in 1..KWS_DET_MAX_SMOOTH", 101);
     if (kws_detector_init(&det, (int)smoothing, threshold, refractory)) return fail("bad detector settings", 101);
 
     int ha = board_open(argv[2], 0);

@@ -111,7 +111,8 @@ typedef struct kws_model {
     uint8_t num_inputs, num_outputs;
     uint8_t ready;
     kws_status status;         /* last error */
-    const char *error_detail;  /* static string saying what failed */
+    const char *error_detail;  /* static string (or error_text) saying what failed */
+    char error_text[64];       /* error_detail with a name in it ("unsupported operator LSTM") */
     int32_t error_op;          /* op index of the failure, -1 = model level */
     int32_t error_tensor;      /* tensor index of the failure, -1 = none */
     void *scratch;             /* shared kernel scratch (16-byte aligned), sized at prepare, NULL if none */

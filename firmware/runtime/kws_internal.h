@@ -9,7 +9,8 @@
 /* TFLite schema enum values we use */
 enum {
     OP_AVERAGE_POOL_2D = 1, OP_CONV_2D = 3, OP_DEPTHWISE_CONV_2D = 4, OP_DEQUANTIZE = 6,
-    OP_FULLY_CONNECTED = 9, OP_RESHAPE = 22, OP_SOFTMAX = 25, OP_CUSTOM = 32, OP_QUANTIZE = 114
+    OP_FULLY_CONNECTED = 9, OP_RESHAPE = 22, OP_SOFTMAX = 25, OP_CUSTOM = 32, OP_STRIDED_SLICE = 45,
+    OP_SHAPE = 77, OP_PACK = 83, OP_QUANTIZE = 114
 };
 enum { OPT_CONV2D = 1, OPT_DEPTHWISE = 2, OPT_POOL2D = 5, OPT_FC = 8, OPT_SOFTMAX = 9, OPT_RESHAPE = 17 };
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
@@ -30,5 +31,7 @@ int64_t kws_tensor_zero_point(const kws_model *m, const kws_tensor *t, uint32_t 
 
 const kws_op *kws_find_builtin(int32_t code);
 const kws_op *kws_find_custom(const char *name, uint32_t len);
+/* TFLite builtin operator name (kws_opnames.c, generated from the schema) */
+const char *kws_builtin_op_name(int32_t code);
 
 #endif

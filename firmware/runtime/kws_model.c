@@ -219,6 +219,28 @@ static kws_status read_graph(kws_model *m)
     if (tensors.count > KWS_MAX_TENSORS) return kws_fail(m, KWS_ERR_LIMIT, "more tensors than KWS_MAX_TENSORS", -1);
     if (operators.count > KWS_MAX_OPS) return kws_fail(m, KWS_ERR_LIMIT, "more operators than KWS_MAX_OPS", -1);
     if (operators.count == 0) return kws_fail(m, KWS_ERR_FORMAT, "subgraph has no operators", -1);
+    /* Name an unsupported operator before its tensors or inputs hit a limit (an LSTM has more inputs
+     * than KWS_MAX_OP_INPUTS, a CONV_3D a rank-5 shape): "unsupported operator LSTM" says what to change.
+     * SHAPE / STRIDED_SLICE / PACK only feed RESHAPE's (unused) shape input and are dropped below. */
+    for (uint32_t i = 0; i < operators.count; i++) {
+        kws_fb_table ot, oc;
+        if (kws_fb_vec_table(&sg, &operators, i, &ot)) return kws_fail(m, KWS_ERR_FORMAT, "operator table out of buffer", -1);
+        uint32_t ci = kws_fb_u32(&ot, OP_OPCODE, 0);
+        if (ci >= opcodes.count) continue; /* reported with its index below */
+        if (kws_fb_vec_table(&root, &opcodes, ci, &oc)) return kws_fail(m, KWS_ERR_FORMAT, "operator code table out of buffer", -1);
+        int32_t code = kws_fb_i32(&oc, OPC_BUILTIN, 0);
+        int32_t dep = (int8_t)kws_fb_u8(&oc, OPC_DEPRECATED, 0);
+        if (dep > code) code = dep;
+        if (code == OP_CUSTOM || kws_find_builtin(code) || code == OP_SHAPE || code == OP_STRIDED_SLICE || code == OP_PACK)
+            continue;
+        const char *name = kws_builtin_op_name(code);
+        size_t k = 0;
+        for (const char *p = "unsupported operator "; *p; p++) m->error_text[k++] = *p;
+        for (; *name && k + 1 < sizeof m->error_text; name++) m->error_text[k++] = *name;
+        m->error_text[k] = 0;
+        m->error_op = (int32_t)i;
+        return kws_fail(m, KWS_ERR_UNSUPPORTED, m->error_text, -1);
+    }
     m->num_tensors = (uint16_t)tensors.count;
     m->num_nodes = (uint16_t)operators.count;
     m->tensors = kws_persistent_alloc(m, sizeof(kws_tensor) * (tensors.count ? tensors.count : 1));

@@ -1,0 +1,70 @@
+"""Write the fuzz seed corpus firmware/fuzz/seeds/: small converted models of every operator and
+every weight storage (INT8, INT4, SUB8_FULLY_CONNECTED bits 1..7 in layouts 0..3, float I/O with
+QUANTIZE/DEQUANTIZE, CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, SOFTMAX, RESHAPE), some with the
+"subkws" metadata the streaming front end reads. Committed; re-run only to refresh it (needs TF):
+
+    python firmware/fuzz/make_seeds.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "firmware" / "tools"))
+
+from training.errors import UserError, atomic_write_bytes  # noqa: E402
+
+OUT = ROOT / "firmware" / "fuzz" / "seeds"
+CONTEXT = 2  # front-end metadata below: 2 frames x 64 bins = 128 model inputs
+
+
+def frontend_metadata() -> dict:
+    return {"labels": ["_silence_", "_unknown_", "alexa"],
+            "features": {"sample_rate": 16000, "num_mel_bins": 64, "context_frames": CONTEXT, "context_stride": 1,
+                         "normalization": {"mean": [float(-4 + 0.01 * i) for i in range(64)],
+                                           "std": [float(1 + 0.02 * i) for i in range(64)]}}}
+
+
+def seeds() -> dict[str, bytes]:
+    import fwtestdata as fw
+    from tflm_port import convert
+
+    out = {}
+    out["mlp_int8_frontend"] = convert.convert(fw._mlp([8, 8], n_in=128, hidden=[16], n_out=3), [8, 8],
+                                               metadata=frontend_metadata())
+    out["mlp_int4_frontend"] = convert.convert(fw._mlp([4, 8], n_in=128, hidden=[16], n_out=3), [4, 8],
+                                               metadata=frontend_metadata())
+    allbits = fw._rebit(fw._mlp([2] * 7 + [8], mode="dense", n_in=37, hidden=[13, 11, 9, 7, 5, 3, 9], n_out=4),
+                        [1, 2, 3, 4, 5, 6, 7])
+    plain, _ = convert.to_plain(allbits)
+    bits = [1, 2, 3, 4, 5, 6, 7, 8]
+    for layout in range(4):
+        usable = []
+        for b in bits:
+            try:
+                convert.storage_for(b, "dense")
+                from tflm_port import packing
+
+                packing.get_layout(layout).check_bits(b)
+                usable.append(b)
+            except UserError:
+                usable.append(8)
+        out[f"sub8_layout{layout}"] = convert.convert(plain, usable if layout else bits, mode="dense", layout=layout)
+    for target in ("mps2-an386", "mps3-an547"):
+        out[f"frontend_{target}"] = convert.retarget(out["mlp_int4_frontend"], target)
+    out["mlp_float_io"] = fw._ptq_mlp_float_io()
+    out["tiny_dscnn_softmax"] = fw._tiny_dscnn_softmax()
+    out["softmax_wide"] = fw._softmax_wide()
+    out["requantize_relu6"] = fw._requantize_relu6()
+    return out
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, data in seeds().items():
+        atomic_write_bytes(OUT / f"{name}.tflite", data)
+        print(f"{name}: {len(data)} bytes")
