@@ -45,7 +45,7 @@ from pathlib import Path
 from data_scripts.common import (LABELS, MANIFEST_COLUMNS, SPLITS, finish_dataset, is_prepared, normalize_keyword,
                                  note, params_hash, read_manifest_rows, slug)
 from data_scripts.tts import BACKENDS
-from training.errors import UserError, atomic_path
+from training.errors import UserError, atomic_path, clean_stale_temporaries
 
 MIX_VERSION = 1
 KINDS = (*BACKENDS, "folder")
@@ -178,6 +178,7 @@ def prepare_mix(data, progress: bool = True) -> Path:
     dest = Path(data.root) / "mix" / f"{slug(params['keyword'])}-{params_hash(params)}"
     if is_prepared(dest):
         return dest
+    clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written folder
     t0 = time.time()
     parts = []
     for s in srcs:

@@ -35,7 +35,7 @@ from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_ke
 from data_scripts.noise import noise_source
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
 from training.audio import SAMPLE_RATE, resample
-from training.errors import UserError, atomic_path
+from training.errors import UserError, atomic_path, clean_stale_temporaries
 
 GENERATOR_VERSION = 2  # 2: near-homophone confusables removed (phoneme distance)
 DEFAULT_NUM_VOICES = 400
@@ -428,6 +428,7 @@ def prepare_synthetic(cfg, progress: bool = True) -> Path:
         return dest
     if cfg.num_voices < 0 or cfg.clips_per_voice < 0:
         raise UserError("data.num_voices / data.clips_per_voice: must be >= 0")
+    clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written folder
     t0 = time.time()
     jobs = plan(params["keyword"], params["num_voices"], params["clips_per_voice"], params["seed"])
     noise = noise_source(cfg, Path(cfg.root) / "cache")

@@ -42,7 +42,7 @@ import numpy as np
 from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, normalize_keyword, note,
                                  params_hash, slug, wav_bytes)
 from training.audio import SAMPLE_RATE, resample
-from training.errors import UserError, atomic_path
+from training.errors import UserError, atomic_path, clean_stale_temporaries
 
 TTS_VERSION = 1
 BACKENDS = ("espeak", "kokoro", "piper", "flite")
@@ -443,6 +443,7 @@ def prepare_tts(name: str, keyword: str, *, num_speakers: int, keyword_clips: in
     dest = Path(root) / "tts" / name / f"{slug(params['keyword'])}-{params_hash(params)}"
     if is_prepared(dest):
         return dest
+    clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written folder
     t0 = time.time()
     jobs = plan_tts(be, params["keyword"], num_speakers, keyword_clips, negative_clips, seed)
     workers = max(1, min(workers or os.cpu_count() or 1, 8))

@@ -381,7 +381,7 @@ def config_from_args(a) -> Config:
         v = getattr(a, opt)
         if v is not None:
             set_dotted(cfg, key, v, f"--{opt.replace('_', '-')}")
-    return cfg
+    return cfg.validate("command line")
 
 
 @cli_main
