@@ -146,8 +146,12 @@ def change_speaker(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     formant = float(rng.uniform(*FORMANT_RATIO))
     pitch = float(rng.uniform(*PITCH_MEDIAN_HZ)) if rng.random() < 0.7 else 0.0
     dur = float(rng.uniform(*DURATION))
+    import warnings
+
     try:
-        y = call(parselmouth.Sound(x, SAMPLE_RATE), "Change gender", 75, 600, formant, pitch, 1.0, dur)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "no voiced segments" on unvoiced clips: the clip is kept as is
+            y = call(parselmouth.Sound(x, SAMPLE_RATE), "Change gender", 75, 600, formant, pitch, 1.0, dur)
     except parselmouth.PraatError:  # e.g. no voiced frames: keep the clip
         return np.asarray(audio, np.float32)
     y = np.asarray(y.values[0], np.float32)

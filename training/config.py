@@ -118,7 +118,12 @@ class EvalConfig:
 
 # key -> (min, max) inclusive, or a tuple of allowed strings. Floats must also be finite.
 RANGES: dict[str, tuple] = {
-    "data.source": ("synthetic", "speech_commands", "folder"),
+    "data.source": ("synthetic", "mix", "speech_commands", "folder"),
+    "data.speaker_augment": (0.0, 1.0),
+    "train.negative_weight": (0.0, 1e6), "train.time_masks": (0, 100), "train.time_mask_frames": (0, 10_000),
+    "train.freq_masks": (0, 100), "train.freq_mask_bins": (0, 10_000), "train.hard_negative_rounds": (0, 100),
+    "train.hard_negative_epochs": (1, 100_000), "train.hard_negative_max": (0, 100_000_000),
+    "train.select_by": ("val_loss", "fa_per_hour"), "train.select_fah": (0.0, 1e6),
     "data.num_voices": (0, 100_000), "data.clips_per_voice": (0, 100_000), "data.augment_copies": (0, 100),
     "data.snr_db_min": (-30.0, 100.0), "data.snr_db_max": (-30.0, 100.0), "data.seed": (0, 2**31 - 1),
     "data.stream_minutes": (0.0, 24 * 60.0),
@@ -228,9 +233,15 @@ def _coerce(value, typ, key: str, origin: str):
                     raise UserError(f"{origin}: {key} must be a comma-separated list of integers, got {value!r}") from None
         if not isinstance(value, list):
             raise UserError(f"{origin}: {key} must be a list, got {value!r}")
-        for v in value:
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise UserError(f"{origin}: {key} must hold integers, got {v!r}")
+        if key.endswith("_dirs"):
+            if not all(isinstance(v, str) for v in value):
+                raise UserError(f"{origin}: {key} must be a list of folder paths, got {value!r}")
+        elif key.endswith("sources"):
+            pass  # a list of mappings, checked by data_scripts.sources.parse_sources
+        else:
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise UserError(f"{origin}: {key} must hold integers, got {v!r}")
         return value
     return value
 
