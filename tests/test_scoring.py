@@ -118,3 +118,22 @@ def test_microwakeword_peer_scores_audio():
     # one inference per 3 hops (30 ms), probabilities in [0, 1]
     assert len(s.times) == pytest.approx(300 / 3, abs=3) and np.all((s.posterior >= 0) & (s.posterior <= 1))
     assert np.allclose(np.diff(s.times), 0.03)
+
+
+def test_evaluate_cli_compare_microwakeword(model_path, tmp_path):
+    pytest.importorskip("pymicro_wakeword")
+    for d in ("pos", "neg"):
+        (tmp_path / d).mkdir()
+    for i in range(2):
+        sf.write(tmp_path / "pos" / f"p{i}.wav", _audio(1.5, seed=i), 16000)
+    sf.write(tmp_path / "neg" / "n.wav", _audio(20.0, seed=9), 16000)
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, "-m", "training.evaluate", str(model_path), "--positives", str(tmp_path / "pos"),
+                        "--negatives", str(tmp_path / "neg"), "--compare", "microwakeword", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert set(res["models"]) == {"tiny", "microWakeWord alexa"} and set(res["det"]) == set(res["models"])
+    for m in res["models"].values():
+        assert 0.0 <= m["frr_at_1fah"] <= 1.0 and m["negative_hours"] == pytest.approx(20 / 3600, rel=1e-3)
+    assert out.with_suffix(".png").is_file()
