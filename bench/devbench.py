@@ -90,6 +90,28 @@ def merge_records(path: Path, new: list[dict]) -> None:
     atomic_write_text(path, json.dumps([r for r in old if key(r) not in fresh] + new, indent=1) + "\n")
 
 
+def summary_table(records: list[dict]) -> str:
+    """Markdown table of the dev_real records: one row per (recipe, weight bits), mean and spread over seeds."""
+    rows: dict[tuple, list[dict]] = {}
+    for r in records:
+        if r.get("benchmark") == "dev_real":
+            rows.setdefault((str(r.get("recipe", r.get("name"))), r.get("weight_bits", 32)), []).append(r)
+
+    def stat(rs, k):
+        v = [100 * float(r[k]) for r in rs]
+        m = sum(v) / len(v)
+        return f"{m:.1f}%" + (f" ({min(v):.1f}-{max(v):.1f})" if len(v) > 1 else "")
+
+    out = ["| model | weight bits | bytes | seeds | FRR @ 1 FA/h, mean (min-max) | FRR @ 0.5 FA/h | clips missed @ 1 FA/h |",
+           "|---|---|---|---|---|---|---|"]
+    for (recipe, bits), rs in sorted(rows.items(), key=lambda kv: (kv[0][0] != "microwakeword", kv[0][0], -(kv[0][1] or 0))):
+        nbytes = sorted({r.get("model_bytes") for r in rs if r.get("model_bytes")})
+        out.append(f"| {recipe} | {'float' if bits == 32 else bits} | {', '.join(f'{b:,}' for b in nbytes) or '-'} | "
+                   f"{len(rs)} | {stat(rs, 'frr_at_1fah')} | {stat(rs, 'frr_at_0p5fah')} | "
+                   f"{', '.join(str(r['missed_at_1fah']) for r in rs)} of {rs[0]['positives']} |")
+    return "\n".join(out)
+
+
 @cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.devbench", description=__doc__,
@@ -102,7 +124,11 @@ def main(argv=None) -> int:
     ap.add_argument("--record", type=Path, help="merge rows (without DET points) into this records file")
     ap.add_argument("--tag", action="append", default=[], help="KEY=VALUE added to every recorded row "
                     "(recipe=..., seed=..., weight_bits=...)")
+    ap.add_argument("--summary", type=Path, metavar="RECORDS", help="print the table of a records file and exit")
     a = ap.parse_args(argv)
+    if a.summary:
+        print(summary_table(json.loads(a.summary.read_text())))
+        return 0
     if not a.models and not a.compare:
         raise UserError("give at least one model or --compare microwakeword")
     dev = DevAudio(a.data)
@@ -114,6 +140,8 @@ def main(argv=None) -> int:
     rows = []
     for m in models:
         r = evaluate_model(m, dev)
+        if getattr(m, "model_bytes", None):
+            r["model_bytes"] = m.model_bytes
         rows.append(r)
         print(f"{r['name']:<40} FRR {100 * r['frr_at_1fah']:5.1f}% @1 FA/h ({r['missed_at_1fah']}/{r['positives']} missed)"
               f"  {100 * r['frr_at_0p5fah']:5.1f}% @0.5 FA/h   [{r['seconds']} s]", flush=True)

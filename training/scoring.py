@@ -76,6 +76,10 @@ class Detector:
     frames_scorer: Callable[[np.ndarray], np.ndarray] | None = None  # normalized frames -> keyword posteriors
 
     @property
+    def model_bytes(self) -> int | None:
+        return self.manifest.get("model_bytes")
+
+    @property
     def span(self) -> int:
         return window_span(self.context_frames, self.context_stride)
 
@@ -256,6 +260,7 @@ def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
         return ref.posteriors_from_frames(f, ctx, stride)[:, kw]
 
     m = manifest or {}
+    m.setdefault("model_bytes", len(data))
     return Detector(name=m.get("name", path.stem), kind="tflite", lfbe=p, context_frames=ctx, context_stride=stride,
                     normalizer=norm, scorer=ref.posteriors, keyword_index=kw,
                     smoothing_frames=int(m.get("smoothing_frames", md.get("smoothing_frames", 10))),
