@@ -125,9 +125,19 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", action="append", default=[], help="KEY=VALUE added to every recorded row "
                     "(recipe=..., seed=..., weight_bits=...)")
     ap.add_argument("--summary", type=Path, metavar="RECORDS", help="print the table of a records file and exit")
+    ap.add_argument("--readme", type=Path, help="with --summary: write the table into this file's "
+                    "<!-- devbench-summary --> block")
     a = ap.parse_args(argv)
     if a.summary:
-        print(summary_table(json.loads(a.summary.read_text())))
+        table = summary_table(json.loads(a.summary.read_text()))
+        print(table)
+        if a.readme:
+            text = a.readme.read_text()
+            start, end = "<!-- devbench-summary -->", "<!-- /devbench-summary -->"
+            if start not in text or end not in text:
+                raise UserError(f"{a.readme}: no {start} ... {end} block to fill")
+            i, j = text.index(start) + len(start), text.index(end)
+            atomic_write_text(a.readme, text[:i] + "\n" + table + "\n" + text[j:])
         return 0
     if not a.models and not a.compare:
         raise UserError("give at least one model or --compare microwakeword")
