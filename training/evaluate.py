@@ -140,11 +140,19 @@ def plot_det(curves: dict[str, list[dict]], path: Path, title: str = "DET curve"
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    floor = 1e-2  # 0 false accepts is drawn here (log axis)
     for name, pts in curves.items():
-        pts = sorted(pts, key=lambda p: p["fa_per_hour"])
-        ax.plot([max(p["fa_per_hour"], 1e-2) for p in pts], [100 * p["frr"] for p in pts], marker=".", label=name)
+        best: dict[float, float] = {}  # the operating points: lowest FRR at each false-accept rate
+        for p in pts:
+            best[p["fa_per_hour"]] = min(best.get(p["fa_per_hour"], 1.0), p["frr"])
+        xs = sorted(best)
+        ys, low = [], 1.0
+        for x in xs:  # a higher FA/h never needs a higher FRR: the lower envelope
+            low = min(low, best[x])
+            ys.append(100 * low)
+        ax.step([max(x, floor) for x in xs], ys, where="post", marker=".", label=name)
     ax.set_xscale("log")
-    ax.set_xlabel("false accepts per hour")
+    ax.set_xlabel(f"false accepts per hour ({floor:g} = none)")
     ax.set_ylabel("false reject rate (%)")
     ax.axvline(1.0, color="grey", lw=0.8, ls="--")
     ax.axvline(0.5, color="grey", lw=0.8, ls=":")

@@ -78,6 +78,10 @@ def calibrate(tflite: Path, manifest: dict, positives: list[Path], negatives: li
     pts = det_points(clip_max_scores(det, pos), neg, det.refractory_s)
     f1, t1 = frr_at(pts, 1.0)
     f05, t05 = frr_at(pts, 0.5)
+    from training.evaluate import plot_det
+
+    plot_det({manifest["name"]: pts}, tflite.with_suffix(".det.png"),
+             f"{manifest['name']}: {len(pos)} keyword clips, {neg.duration_s / 3600:.2f} h negatives")
     return {"fa_per_hour_1": t1, "fa_per_hour_0p5": t05, "frr_at_1fah": f1, "frr_at_0p5fah": f05,
             "calibration": {"positives": len(pos), "negative_hours": round(neg.duration_s / 3600, 4),
                             "positive_dirs": [d.name for d in positives], "negative_dirs": [d.name for d in negatives]}}
@@ -132,7 +136,7 @@ def ship(run_dir: Path, name: str, out: Path, positives: list[Path], negatives: 
     manifest["date"] = time.strftime("%Y-%m-%d")
     atomic_write_text(out / f"{name}.json", json.dumps(manifest, indent=1) + "\n")
     atomic_write_text(out / f"{name}.md", model_card(manifest))
-    if (run_dir / "det.png").is_file():
+    if not (positives or negatives) and (run_dir / "det.png").is_file():
         shutil.copyfile(run_dir / "det.png", out / f"{name}.det.png")
     return tfl
 
@@ -162,6 +166,7 @@ def model_card(m: dict) -> str:
               f"hard-negative rounds {t['hard_negative_rounds']}, checkpoint by {t['select_by']}, seed {t['seed']}; "
               f"quantization: {json.dumps(m['recipe']['quant'])}", "",
               "## Rebuild", "", "```sh", m.get("command") or "(not recorded)", "```", "",
+              f"DET curve on the calibration audio: `{Path(m['model']).stem}.det.png`.", "",
               "Figures on real recordings, several seeds: README.md (Results) and bench/accuracy.json.", ""]
     return "\n".join(lines)
 
