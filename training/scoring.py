@@ -325,19 +325,27 @@ def load_detector(path: str | Path, prefer_keras: bool = False) -> Detector:
 
 
 # ----------------------------------------------------------------------------- DET from clips + stream
-def det_points(pos_max: np.ndarray, neg: StreamScores, refractory_s: float, max_points: int = 400) -> list[dict]:
+def det_points(pos_max: np.ndarray, neg: StreamScores, refractory_s: float, max_points: int = 3000) -> list[dict]:
     """DET curve from per-clip maxima of positive clips and detections on a negative stream.
 
     A positive clip is detected when its highest score reaches the threshold; false accepts are
     the detections (with the refractory period) on the negative stream. Candidate thresholds are
-    the positive maxima and the highest negative scores, so the curve resolves every operating
-    point the data can show.
+    the positive maxima, the negative stream's (highest ``max_points``) peak values and the numbers
+    just above them: every operating point the data can show, with no grid in between.
     """
     hours = max(neg.duration_s / 3600.0, 1e-9)
-    cand = np.concatenate([np.asarray(pos_max, np.float64), np.sort(neg.smoothed)[-4000:]])
-    cand = np.unique(cand[np.isfinite(cand)])
-    if len(cand) > max_points:
-        cand = cand[np.unique(np.linspace(0, len(cand) - 1, max_points).round().astype(int))]
+    # The false accepts change only at the negative stream's peak values, the misses only at the
+    # positive maxima: those (and just above each peak) are every operating point there is.
+    sm = np.asarray(neg.smoothed, np.float64)
+    if len(sm) > 2:
+        inner = (sm[1:-1] >= sm[:-2]) & (sm[1:-1] >= sm[2:])
+        peaks = np.concatenate([sm[:1], sm[1:-1][inner], sm[-1:]])
+    else:
+        peaks = sm
+    peaks = np.unique(peaks)[-max_points:]
+    pos = np.asarray(pos_max, np.float64)
+    cand = np.unique(np.concatenate([pos, peaks, np.nextafter(peaks, np.inf)]))
+    cand = cand[np.isfinite(cand) & (cand >= min(pos.min(initial=0.0), peaks.min(initial=0.0)))]
     pts = []
     for th in cand:
         fa = len(detect(neg.smoothed, neg.times, th, refractory_s))
