@@ -253,17 +253,17 @@ def load_run(run_dir: Path, keras: bool = False):
     return cfg, norm, keras_scorer(model)
 
 
-def labelled_det(s, keywords: list[dict], refractory_s: float, tolerance_s: float, max_points: int = 400) -> list[dict]:
+def labelled_det(s, keywords: list[dict], refractory_s: float, tolerance_s: float, max_points: int = 3000) -> list[dict]:
     """DET of a labelled stream from its detection scores (training.scoring.StreamScores)."""
+    from training.scoring import threshold_candidates
+
     sm = s.smoothed
-    cand = [np.unique(sm[sm >= np.quantile(sm, 0.99)])] if len(sm) else []
+    best = []
     for k in keywords:  # every keyword's best score decides whether it can be detected
         m = (s.times >= k["start_s"]) & (s.times <= k["end_s"] + tolerance_s)
         if m.any():
-            cand.append(np.array([sm[m].max()]))
-    cand = np.unique(np.concatenate(cand)) if cand else np.zeros(0)
-    if len(cand) > max_points:
-        cand = cand[np.unique(np.linspace(0, len(cand) - 1, max_points).round().astype(int))]
+            best.append(sm[m].max())
+    cand = threshold_candidates(np.array(best), sm, max_points)
     hours = s.duration_s / 3600.0
     pts = []
     for th in cand:

@@ -325,6 +325,21 @@ def load_detector(path: str | Path, prefer_keras: bool = False) -> Detector:
 
 
 # ----------------------------------------------------------------------------- DET from clips + stream
+def threshold_candidates(keyword_best: np.ndarray, smoothed: np.ndarray, max_points: int = 3000) -> np.ndarray:
+    """Every threshold at which a DET curve can change: detections appear or vanish only at the
+    stream's peak values (the ``max_points`` highest are kept) and keywords are found or missed only
+    at their best scores; each peak is also taken just above itself (one detection fewer)."""
+    sm = np.asarray(smoothed, np.float64)
+    if len(sm) > 2:
+        inner = (sm[1:-1] >= sm[:-2]) & (sm[1:-1] >= sm[2:])
+        peaks = np.concatenate([sm[:1], sm[1:-1][inner], sm[-1:]])
+    else:
+        peaks = sm
+    peaks = np.unique(peaks)[-max_points:]
+    cand = np.unique(np.concatenate([np.asarray(keyword_best, np.float64), peaks, np.nextafter(peaks, np.inf)]))
+    return cand[np.isfinite(cand)]
+
+
 def det_points(pos_max: np.ndarray, neg: StreamScores, refractory_s: float, max_points: int = 3000) -> list[dict]:
     """DET curve from per-clip maxima of positive clips and detections on a negative stream.
 
@@ -334,18 +349,7 @@ def det_points(pos_max: np.ndarray, neg: StreamScores, refractory_s: float, max_
     just above them: every operating point the data can show, with no grid in between.
     """
     hours = max(neg.duration_s / 3600.0, 1e-9)
-    # The false accepts change only at the negative stream's peak values, the misses only at the
-    # positive maxima: those (and just above each peak) are every operating point there is.
-    sm = np.asarray(neg.smoothed, np.float64)
-    if len(sm) > 2:
-        inner = (sm[1:-1] >= sm[:-2]) & (sm[1:-1] >= sm[2:])
-        peaks = np.concatenate([sm[:1], sm[1:-1][inner], sm[-1:]])
-    else:
-        peaks = sm
-    peaks = np.unique(peaks)[-max_points:]
-    pos = np.asarray(pos_max, np.float64)
-    cand = np.unique(np.concatenate([pos, peaks, np.nextafter(peaks, np.inf)]))
-    cand = cand[np.isfinite(cand) & (cand >= min(pos.min(initial=0.0), peaks.min(initial=0.0)))]
+    cand = threshold_candidates(np.asarray(pos_max, np.float64), neg.smoothed, max_points)
     pts = []
     for th in cand:
         fa = len(detect(neg.smoothed, neg.times, th, refractory_s))
