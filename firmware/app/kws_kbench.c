@@ -161,6 +161,16 @@ static int bench(int32_t bits)
         fo += (size_t)dims[l] * dims[l + 1];
     }
     uint64_t t5 = board_instructions();
+    /* the float kernel must compute the layer: first layer against a plain double loop */
+    int float_ok = 1;
+    for (int32_t o = 0; o < dims[1]; o++) {
+        double ref = bias_f[0][o];
+        for (int32_t i = 0; i < dims[0]; i++) ref += (double)w_f32[(size_t)o * dims[0] + i] * (double)act_f[0][i];
+        if (ref < 0.0) ref = 0.0;
+        double d = ref - (double)act_f[1][o];
+        if (d < 0.0) d = -d;
+        if (d > 1e-4 * (ref < 0.0 ? -ref : ref) + 1e-3) float_ok = 0;
+    }
     int spread = 0;
     for (int32_t o = 0; o < 12; o++) if (act_ref[5][o] != act_ref[5][0]) spread = 1;
     board_puts("KBENCH isa=reference");
@@ -174,9 +184,10 @@ static int bench(int32_t bits)
     }
     if (bits == 8) {
         board_puts("KBENCH isa=float bits=32");
-        put_u(" instructions=", t5 - t4); put_u(" macs=", macs); put_u(" weight_bytes=", macs * 4); board_puts("\n");
+        put_u(" instructions=", t5 - t4); put_u(" macs=", macs); put_u(" weight_bytes=", macs * 4);
+        put_u(" ok=", (uint64_t)float_ok); board_puts("\n");
     }
-    return ok;
+    return ok && float_ok;
 }
 
 /* ---------------- random-shape self-test ---------------- */
