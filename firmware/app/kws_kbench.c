@@ -211,6 +211,7 @@ static int selftest(int32_t trials, uint32_t seed)
         int32_t wmax = bits == 1 ? 1 : (1 << (bits - 1));
         double real = 1.0 / (double)(wmax * 64) / (double)(in_n < 16 ? 4 : in_n / 4);
         real *= (double)rnd_range(1, 200) / 20.0;
+        if (rnd() % 8 == 0) real *= (double)(1 << rnd_range(6, 14)); /* multipliers > 1: left shifts */
         for (int32_t o = 0; o < out_n; o++) {
             kws_quantize_multiplier(real * (double)rnd_range(50, 150) / 100.0, &mult[0][o], &shft[0][o]);
             bias[0][o] = rnd_range(-(1 << 16), 1 << 16) * wmax;

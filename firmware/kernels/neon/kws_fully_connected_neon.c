@@ -42,6 +42,33 @@ static inline int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, con
 
 #define OUT(a, corr, o) y[o] = kws_fc_opt_requant(finish(a, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act)
 
+/* four outputs o..o+3 at once from their int32 sums v (lane r = row o+r), bit-exact with
+ * kws_fc_opt_requant: input offset x row sums, bias and corr added with wrap-around; the left
+ * shift is SSHL (wraps like the reference's uint32 shift); SQRDMULH is exactly
+ * SaturatingRoundingDoublingHighMul (floor((a*m + 2^30) / 2^31), multipliers >= 0); the rounding
+ * divide by 2^s (half away from zero) is SRSHL by -s after subtracting 1 from negative values
+ * (saturating, so INT32_MIN stays put); then the output offset, the activation clamp, narrowing. */
+static inline void requant4(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, int32_t o,
+                            int32_t corr, int32x4_t v, int8_t *y)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    v = vmlaq_n_s32(v, vld1q_s32(ctx->row_sums + o), p->act.input_offset);
+    if (bias) v = vaddq_s32(v, vld1q_s32(bias + o));
+    v = vaddq_s32(v, vdupq_n_s32(corr));
+    const int32x4_t sh = vld1q_s32(p->shift + o);
+    const int32x4_t right = vminq_s32(sh, zero);
+    v = vshlq_s32(v, vmaxq_s32(sh, zero));
+    v = vqrdmulhq_s32(v, vld1q_s32(p->multiplier + o));
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
+    v = vrshlq_s32(v, right);
+    v = vaddq_s32(v, vdupq_n_s32(p->act.output_offset));
+    v = vmaxq_s32(v, vdupq_n_s32(p->act.act_min));
+    v = vminq_s32(v, vdupq_n_s32(p->act.act_max));
+    const int16x4_t h = vmovn_s32(v);
+    const uint32_t b4 = vget_lane_u32(vreinterpret_u32_s8(vmovn_s16(vcombine_s16(h, h))), 0);
+    memcpy(y + o, &b4, 4);
+}
+
 /* four row sums from four int32x4 accumulators */
 static inline int32x4_t hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3)
 {
@@ -72,13 +99,16 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
             DOT(a2, xv, vld1q_s8(w2 + i));
             DOT(a3, xv, vld1q_s8(w3 + i));
         }
-        int32_t s[4];
-        vst1q_s32(s, hsum4(a0, a1, a2, a3));
-        for (; i < in_n; i++) {
-            int32_t xi = x[i];
-            s[0] += xi * w0[i]; s[1] += xi * w1[i]; s[2] += xi * w2[i]; s[3] += xi * w3[i];
+        int32x4_t v = hsum4(a0, a1, a2, a3);
+        if (i < in_n) {
+            int32_t s[4] = {0, 0, 0, 0};
+            for (; i < in_n; i++) {
+                int32_t xi = x[i];
+                s[0] += xi * w0[i]; s[1] += xi * w1[i]; s[2] += xi * w2[i]; s[3] += xi * w3[i];
+            }
+            v = vaddq_s32(v, vld1q_s32(s));
         }
-        OUT(s[0], 0, o); OUT(s[1], 0, o + 1); OUT(s[2], 0, o + 2); OUT(s[3], 0, o + 3);
+        requant4(p, ctx, bias, o, 0, v, y);
     }
     for (; o < out_n; o++) {
         const int8_t *w0 = w + (size_t)o * in_n;
@@ -139,9 +169,7 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
             a0 = vpadalq_s16(a0, h0); a1 = vpadalq_s16(a1, h1); a2 = vpadalq_s16(a2, h2); a3 = vpadalq_s16(a3, h3);
         }
 #endif
-        int32_t s[4];
-        vst1q_s32(s, hsum4(a0, a1, a2, a3));
-        OUT(s[0], corr, o); OUT(s[1], corr, o + 1); OUT(s[2], corr, o + 2); OUT(s[3], corr, o + 3);
+        requant4(p, ctx, bias, o, corr, hsum4(a0, a1, a2, a3), y);
     }
     const int32_t G = out_n - o;
     for (int32_t r = 0; r < G; r++) {
