@@ -74,7 +74,8 @@ def clib(tmp_path_factory):
     return ctypes.CDLL(str(so))
 
 
-@pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)])
+@pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)]
+                         + [(4, k) for k in (1, 2, 4)])
 def test_python_packer_equals_c_packer(clib, layout, bits):
     import tflm_port.layouts_opt  # noqa: F401  (registers layouts 2, 3)
     from tflm_port import packing
@@ -87,7 +88,10 @@ def test_python_packer_equals_c_packer(clib, layout, bits):
         wc = (np.clip(w, -m, m) if bits > 1 else w).astype(np.int8)
         rb = clib.kws_fc_opt_row_bytes(layout, bits, n)
         assert rb == packing.row_bytes(bits, n, layout)
-        buf = (ctypes.c_uint8 * (out * rb))()
+        clib.kws_fc_opt_packed_bytes.restype = ctypes.c_int64
+        total = clib.kws_fc_opt_packed_bytes(layout, bits, out, n)
+        assert total == len(py) == (out * rb if layout != 4 else -(-out // (8 // bits)) * 16 * -(-n // 16))
+        buf = (ctypes.c_uint8 * total)()
         clib.kws_fc_opt_pack(layout, bits, out, n, wc.ctypes.data_as(ctypes.c_void_p), buf)
         assert bytes(buf) == py, (layout, bits, out, n)
         assert (packing.unpack(py, bits, out, n, layout) == wc).all()

@@ -125,8 +125,9 @@ static int bench(int32_t bits)
             kws_fc_opt_row_sums(&po[l], w_opt[l], row_sums[l]);
             ctx[l].scratch = scratch;
             ctx[l].row_sums = row_sums[l];
-            bytes_opt += (uint64_t)out_n * (uint64_t)po[l].row_bytes;
-            oo += ((size_t)out_n * (size_t)po[l].row_bytes + 15u) & ~(size_t)15u;
+            const int64_t pb = kws_fc_opt_packed_bytes(lay, bits, out_n, in_n);
+            bytes_opt += (uint64_t)pb;
+            oo += ((size_t)pb + 15u) & ~(size_t)15u;
         }
         for (int32_t i = 0; i < in_n * out_n; i++) w_f32[fo + (size_t)i] = (float)w_int[i];
         fo += (size_t)in_n * out_n;
@@ -201,6 +202,9 @@ static int selftest(int32_t trials, uint32_t seed)
         int32_t bits = bit_list[rnd() % 8];
         int32_t lay = kws_fc_opt_preferred_layout(bits);
         if (lay < 0 || !kws_fc_opt_supported(bits, lay)) continue;
+        /* every other layout this ISA runs for k-bit weights gets its share of the trials */
+        for (int32_t alt = 2; alt <= 4; alt++)
+            if (alt != lay && kws_fc_opt_supported(bits, alt) && rnd() % 2) { lay = alt; break; }
         int32_t in_n = (rnd() % 4 == 0) ? rnd_range(1, 1536) : rnd_range(1, 200);
         int32_t out_n = rnd_range(1, 23);
         if ((int64_t)in_n * out_n > POOL / 2) out_n = (POOL / 2) / in_n;

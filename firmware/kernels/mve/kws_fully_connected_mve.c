@@ -16,12 +16,15 @@ const char kws_fc_opt_isa[] = "mve";
 
 int kws_fc_opt_supported(int32_t bits, int32_t layout)
 {
-    return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4);
+    return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4) ||
+           (layout == KWS_LAYOUT_ROWS_PER_BYTE && (bits == 1 || bits == 2 || bits == 4));
 }
 
 int32_t kws_fc_opt_preferred_layout(int32_t bits)
 {
-    return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 4 ? KWS_LAYOUT_R4_NIB32 : -1);
+    if (bits == 8) return KWS_LAYOUT_ROW_LSB;
+    if (bits == 1 || bits == 2 || bits == 4) return KWS_LAYOUT_ROWS_PER_BYTE;
+    return bits == 3 ? KWS_LAYOUT_R4_NIB32 : -1;
 }
 
 size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
@@ -152,6 +155,110 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
     }
 }
 
+/* ---------------- layout 4 (rows_per_byte), k = 1, 2, 4 ----------------
+ * Byte j of a group holds input j of G = 8/k rows; read as int8 and shifted right arithmetically by
+ * k*r it is sum_{q >= r} 2^(k(q-r)) f_q (f_q the row-q field: biased below the top row, two's
+ * complement at the top), so S_r = sum x * (b >> k*r) needs one VSHR and one VMLADAVA per row and
+ * 16 inputs, no masking: f-sums F_r = S_r - 2^k S_{r+1} (F_top = S_top); row dot = F_r - 2^(k-1) sum x
+ * (k = 1: bits, F_r = S_r - 2 S_{r+1}, F_7 = -S_7, dot = 2 F_r - sum x). All mod 2^32, like the sums. */
+
+/* xs = x zero-padded to 16 * nblk bytes; returns sum x */
+static int32_t pad_copy(const int8_t *x, int32_t in_n, int32_t nblk, int8_t *xs)
+{
+    int32_t sx = 0;
+    for (int32_t i = 0; i < nblk * 16; i += 16) {
+        mve_pred16_t pr = vctp8q((uint32_t)(in_n - i));
+        int8x16_t v = vldrbq_z_s8(x + i, pr);
+        vstrbq_s8(xs + i, v);
+        sx = vaddvaq_s8(sx, v);
+    }
+    return sx;
+}
+
+/* dots of the G rows of one group from their telescoping sums S[0..G-1] */
+static inline void rows_dots(int32_t K, const int32_t *S, int32_t sx, int32_t *d)
+{
+    const int32_t G = 8 / K;
+    for (int32_t r = 0; r < G; r++) {
+        uint32_t f = r == G - 1 ? (K == 1 ? -(uint32_t)S[r] : (uint32_t)S[r]) : (uint32_t)S[r] - ((uint32_t)S[r + 1] << K);
+        d[r] = K == 1 ? (int32_t)(2u * f - (uint32_t)sx) : (int32_t)(f - (r == G - 1 ? 0u : (uint32_t)sx << (K - 1)));
+    }
+}
+
+/* one group's telescoping sums, any K (tails) */
+static void rows_group_sums(int32_t K, const int8_t *xs, const int8_t *wg, int32_t nblk, int32_t *S)
+{
+    const int32_t G = 8 / K;
+    for (int32_t r = 0; r < G; r++) {
+        const int8x16_t sh = vdupq_n_s8((int8_t)(-K * r));
+        int32_t a = 0;
+        for (int32_t c = 0; c < nblk; c++) a = vmladavaq_s8(a, vldrbq_s8(xs + 16 * c), vshlq_s8(vldrbq_s8(wg + 16 * c), sh));
+        S[r] = a;
+    }
+}
+
+#define MLA(a, b) a = vmladavaq_s8(a, xv, b)
+
+static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                    const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk, G = 8 / K;
+    int8_t *xs = ctx->scratch;
+    const int32_t sx = pad_copy(x, in_n, nblk, xs);
+    int32_t o = 0, d[8], S[8];
+    const int8_t *wg = w;
+    if (K == 4) {
+        for (; o + 4 <= out_n; o += 4, wg += 2 * pad) {
+            const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (int32_t c = 0; c < nblk; c++) {
+                int8x16_t xv = vldrbq_s8(xp), b0 = vldrbq_s8(p0), b1 = vldrbq_s8(p1);
+                xp += 16; p0 += 16; p1 += 16;
+                MLA(a0, b0); MLA(a1, vshrq_n_s8(b0, 4)); MLA(a2, b1); MLA(a3, vshrq_n_s8(b1, 4));
+            }
+            const uint32_t c8 = (uint32_t)sx << 3;
+            requant4(p, ctx, bias, o, 0, (int32_t)((uint32_t)a0 - ((uint32_t)a1 << 4) - c8), a1,
+                     (int32_t)((uint32_t)a2 - ((uint32_t)a3 << 4) - c8), a3, y);
+        }
+    } else if (K == 2) {
+        for (; o + 4 <= out_n; o += 4, wg += pad) {
+            const int8_t *xp = xs, *p0 = wg;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (int32_t c = 0; c < nblk; c++) {
+                int8x16_t xv = vldrbq_s8(xp), b = vldrbq_s8(p0);
+                xp += 16; p0 += 16;
+                MLA(a0, b); MLA(a1, vshrq_n_s8(b, 2)); MLA(a2, vshrq_n_s8(b, 4)); MLA(a3, vshrq_n_s8(b, 6));
+            }
+            S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3;
+            rows_dots(2, S, sx, d);
+            requant4(p, ctx, bias, o, 0, d[0], d[1], d[2], d[3], y);
+        }
+    } else {
+        for (; o + 8 <= out_n; o += 8, wg += pad) {
+            const int8_t *xp = xs, *p0 = wg;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+            for (int32_t c = 0; c < nblk; c++) {
+                int8x16_t xv = vldrbq_s8(xp), b = vldrbq_s8(p0);
+                xp += 16; p0 += 16;
+                MLA(a0, b); MLA(a1, vshrq_n_s8(b, 1)); MLA(a2, vshrq_n_s8(b, 2)); MLA(a3, vshrq_n_s8(b, 3));
+                MLA(a4, vshrq_n_s8(b, 4)); MLA(a5, vshrq_n_s8(b, 5)); MLA(a6, vshrq_n_s8(b, 6)); MLA(a7, vshrq_n_s8(b, 7));
+            }
+            S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3; S[4] = a4; S[5] = a5; S[6] = a6; S[7] = a7;
+            rows_dots(1, S, sx, d);
+            requant4(p, ctx, bias, o, 0, d[0], d[1], d[2], d[3], y);
+            requant4(p, ctx, bias, o + 4, 0, d[4], d[5], d[6], d[7], y);
+        }
+    }
+    /* remaining rows (fewer than 4, or 8 for k = 1): whole groups, one at a time */
+    for (; o < out_n; o += G, wg += pad) {
+        rows_group_sums(K, xs, wg, nblk, S);
+        rows_dots(K, S, sx, d);
+        for (int32_t r = 0; r < G && o + r < out_n; r++) OUT(d[r], 0, o + r);
+    }
+}
+#undef MLA
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -159,6 +266,10 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
         const int8_t *x = input + (size_t)b * p->in_features;
         int8_t *y = output + (size_t)b * p->out_features;
         if (p->layout == KWS_LAYOUT_ROW_LSB) fc_s8(p, ctx, x, (const int8_t *)weights, bias, y);
-        else fc_nib(p, ctx, x, weights, bias, y);
+        else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) {
+            if (p->bits == 4) fc_rows(4, p, ctx, x, (const int8_t *)weights, bias, y);
+            else if (p->bits == 2) fc_rows(2, p, ctx, x, (const int8_t *)weights, bias, y);
+            else fc_rows(1, p, ctx, x, (const int8_t *)weights, bias, y);
+        } else fc_nib(p, ctx, x, weights, bias, y);
     }
 }

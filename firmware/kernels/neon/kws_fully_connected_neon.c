@@ -18,13 +18,22 @@ const char kws_fc_opt_isa[] = "neon_dotprod";
 const char kws_fc_opt_isa[] = "neon";
 #endif
 
+/* layout 4 (rows_per_byte) needs SDOT: its int8 fields reach -128, so the armv8.0 SMLAL path could
+ * not sum them in int16 lanes; the armv8.0 build keeps layout 3 for 1..4-bit weights */
 int kws_fc_opt_supported(int32_t bits, int32_t layout)
 {
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) return bits == 1 || bits == 2 || bits == 4;
+#endif
     return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4);
 }
 
 int32_t kws_fc_opt_preferred_layout(int32_t bits)
 {
+#if defined(__ARM_FEATURE_DOTPROD)
+    /* 4-bit stays on layout 3 here: its LD1x4 + AND/USHR loop measured fewer instructions (docs/kernels.md) */
+    if (bits == 1 || bits == 2) return KWS_LAYOUT_ROWS_PER_BYTE;
+#endif
     return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 4 ? KWS_LAYOUT_R4_NIB32 : -1);
 }
 
@@ -184,6 +193,102 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
     }
 }
 
+#if defined(__ARM_FEATURE_DOTPROD)
+/* ---------------- layout 4 (rows_per_byte), k = 1, 2, 4, SDOT ----------------
+ * Byte j of a group holds input j of G = 8/k rows; read as int8 and shifted right arithmetically by
+ * k*r it is sum_{q >= r} 2^(k(q-r)) f_q, so S_r = sum x * (b >> k*r) costs one SSHR and one SDOT per
+ * row and 16 inputs, no masking; F_r = S_r - 2^k S_{r+1} (F_top = S_top), row dot = F_r - 2^(k-1) sum x
+ * (k = 1: F_r = S_r - 2 S_{r+1}, F_7 = -S_7, dot = 2 F_r - sum x). See docs/formats.md layout 4. */
+
+static inline void rows_dots(int32_t K, const int32_t *S, int32_t sx, int32_t *d)
+{
+    const int32_t G = 8 / K;
+    for (int32_t r = 0; r < G; r++) {
+        uint32_t f = r == G - 1 ? (K == 1 ? -(uint32_t)S[r] : (uint32_t)S[r]) : (uint32_t)S[r] - ((uint32_t)S[r + 1] << K);
+        d[r] = K == 1 ? (int32_t)(2u * f - (uint32_t)sx) : (int32_t)(f - (r == G - 1 ? 0u : (uint32_t)sx << (K - 1)));
+    }
+}
+
+static void rows_group_sums(int32_t K, const int8_t *xs, const int8_t *wg, int32_t nblk, int32_t *S)
+{
+    const int32_t G = 8 / K;
+    for (int32_t r = 0; r < G; r++) {
+        const int8x16_t sh = vdupq_n_s8((int8_t)(-K * r));
+        int32x4_t a = vdupq_n_s32(0);
+        for (int32_t c = 0; c < nblk; c++) a = vdotq_s32(a, vld1q_s8(xs + 16 * c), vshlq_s8(vld1q_s8(wg + 16 * c), sh));
+        S[r] = vaddvq_s32(a);
+    }
+}
+
+static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const kws_fc_params *p, const kws_fc_opt_ctx *ctx,
+                                                          const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk, G = 8 / K;
+    int8_t *xs = ctx->scratch;
+    int32_t i = 0;
+    int32x4_t sacc = vdupq_n_s32(0);
+    for (; i + 16 <= in_n; i += 16) {
+        int8x16_t v = vld1q_s8(x + i);
+        vst1q_s8(xs + i, v);
+        sacc = vpadalq_s16(sacc, vpaddlq_s8(v));
+    }
+    int32_t sx = vaddvq_s32(sacc);
+    for (; i < in_n; i++) { xs[i] = x[i]; sx += x[i]; }
+    for (; i < pad; i++) xs[i] = 0;
+    int32_t o = 0, d[8], S[8];
+    const int8_t *wg = w;
+#define SD(a, b) a = vdotq_s32(a, xv, b)
+    if (K == 4) {
+        for (; o + 4 <= out_n; o += 4, wg += 2 * pad) {
+            const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t c = 0; c < nblk; c++, xp += 16, p0 += 16, p1 += 16) {
+                int8x16_t xv = vld1q_s8(xp), b0 = vld1q_s8(p0), b1 = vld1q_s8(p1);
+                SD(a0, b0); SD(a1, vshrq_n_s8(b0, 4)); SD(a2, b1); SD(a3, vshrq_n_s8(b1, 4));
+            }
+            vst1q_s32(S, hsum4(a0, a1, a2, a3));
+            rows_dots(4, S, sx, d);
+            rows_dots(4, S + 2, sx, d + 2);
+            requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
+        }
+    } else if (K == 2) {
+        for (; o + 4 <= out_n; o += 4, wg += pad) {
+            const int8_t *xp = xs, *p0 = wg;
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t c = 0; c < nblk; c++, xp += 16, p0 += 16) {
+                int8x16_t xv = vld1q_s8(xp), b = vld1q_s8(p0);
+                SD(a0, b); SD(a1, vshrq_n_s8(b, 2)); SD(a2, vshrq_n_s8(b, 4)); SD(a3, vshrq_n_s8(b, 6));
+            }
+            vst1q_s32(S, hsum4(a0, a1, a2, a3));
+            rows_dots(2, S, sx, d);
+            requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
+        }
+    } else {
+        for (; o + 8 <= out_n; o += 8, wg += pad) {
+            const int8_t *xp = xs, *p0 = wg;
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            for (int32_t c = 0; c < nblk; c++, xp += 16, p0 += 16) {
+                int8x16_t xv = vld1q_s8(xp), b = vld1q_s8(p0);
+                SD(a0, b); SD(a1, vshrq_n_s8(b, 1)); SD(a2, vshrq_n_s8(b, 2)); SD(a3, vshrq_n_s8(b, 3));
+                SD(a4, vshrq_n_s8(b, 4)); SD(a5, vshrq_n_s8(b, 5)); SD(a6, vshrq_n_s8(b, 6)); SD(a7, vshrq_n_s8(b, 7));
+            }
+            vst1q_s32(S, hsum4(a0, a1, a2, a3));
+            vst1q_s32(S + 4, hsum4(a4, a5, a6, a7));
+            rows_dots(1, S, sx, d);
+            requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
+            requant4(p, ctx, bias, o + 4, 0, vld1q_s32(d + 4), y);
+        }
+    }
+#undef SD
+    for (; o < out_n; o += G, wg += pad) {
+        rows_group_sums(K, xs, wg, nblk, S);
+        rows_dots(K, S, sx, d);
+        for (int32_t r = 0; r < G && o + r < out_n; r++) OUT(d[r], 0, o + r);
+    }
+}
+#endif
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -191,6 +296,13 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
         const int8_t *x = input + (size_t)b * p->in_features;
         int8_t *y = output + (size_t)b * p->out_features;
         if (p->layout == KWS_LAYOUT_ROW_LSB) fc_s8(p, ctx, x, (const int8_t *)weights, bias, y);
+#if defined(__ARM_FEATURE_DOTPROD)
+        else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) {
+            if (p->bits == 4) fc_rows(4, p, ctx, x, (const int8_t *)weights, bias, y);
+            else if (p->bits == 2) fc_rows(2, p, ctx, x, (const int8_t *)weights, bias, y);
+            else fc_rows(1, p, ctx, x, (const int8_t *)weights, bias, y);
+        }
+#endif
         else fc_nib(p, ctx, x, weights, bias, y);
     }
 }
