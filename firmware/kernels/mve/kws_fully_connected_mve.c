@@ -27,9 +27,18 @@ int32_t kws_fc_opt_preferred_layout(int32_t bits)
     return bits == 3 ? KWS_LAYOUT_R4_NIB32 : -1;
 }
 
+/* scratch: the zero-padded activations (layouts 3/4), then the int32 sums of the layer's outputs,
+ * requantized together at the end (requant_layer) */
+static inline size_t xs_bytes(int32_t in_n) { return (((size_t)in_n + 31u) & ~(size_t)31u) + 16u; }
+
 size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
 {
-    return (((size_t)p->in_features + 31u) & ~(size_t)31u) + 16u;
+    return xs_bytes(p->in_features) + 4u * (((size_t)p->out_features + 3u) & ~(size_t)3u);
+}
+
+static inline int32_t *acc_buf(const kws_fc_opt_ctx *ctx, int32_t in_n)
+{
+    return (int32_t *)(void *)((uint8_t *)ctx->scratch + xs_bytes(in_n));
 }
 
 static inline int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, const kws_fc_opt_ctx *ctx, int32_t off, int32_t o)
@@ -39,40 +48,52 @@ static inline int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, con
     return (int32_t)a;
 }
 
-/* four outputs at once: VQRDMULH is exactly SaturatingRoundingDoublingHighMul; the rounding
- * divide is VRSHL after subtracting 1 from negative values (round half away from zero) */
-static inline void requant4(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, int32_t o,
-                            int32_t corr, int32_t a0, int32_t a1, int32_t a2, int32_t a3, int8_t *y)
+/* all outputs of a layer from their sums acc[o] (corrections included), four at a time: + input
+ * offset x row sums + bias (wrap-around), then VQRDMULH, which is exactly
+ * SaturatingRoundingDoublingHighMul, and the rounding divide as VRSHL after subtracting 1 from
+ * negative values (round half away from zero); the last out % 4 outputs in scalar code */
+static void requant_layer(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, const int32_t *acc,
+                          int8_t *y)
 {
-    const int32x4_t zero = vdupq_n_s32(0);
-    int32x4_t v = vsetq_lane_s32(a0, zero, 0);
-    v = vsetq_lane_s32(a1, v, 1);
-    v = vsetq_lane_s32(a2, v, 2);
-    v = vsetq_lane_s32(a3, v, 3);
-    v = vmlaq_n_s32(v, vldrwq_s32(ctx->row_sums + o), p->act.input_offset);
-    if (bias) v = vaddq_s32(v, vldrwq_s32(bias + o));
-    v = vaddq_n_s32(v, corr);
-    const int32x4_t sh = vldrwq_s32(p->shift + o);
-    const int32x4_t right = vminq_s32(sh, zero);
-    v = vshlq_s32(v, vmaxq_s32(sh, zero));
-    v = vqrdmulhq_s32(v, vldrwq_s32(p->multiplier + o));
-    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
-    v = vrshlq_s32(v, right);
-    v = vaddq_n_s32(v, p->act.output_offset);
-    v = vmaxq_s32(v, vdupq_n_s32(p->act.act_min));
-    v = vminq_s32(v, vdupq_n_s32(p->act.act_max));
-    vstrbq_s32(y + o, v);
+    const int32_t n = p->out_features, n4 = n & ~3, off = p->act.input_offset, ooff = p->act.output_offset;
+    const int32x4_t zero = vdupq_n_s32(0), omin = vdupq_n_s32(p->act.act_min), omax = vdupq_n_s32(p->act.act_max);
+    const int32_t *rs = ctx->row_sums, *sp = p->shift, *mp = p->multiplier, *bp = bias;
+    const int32_t *a = acc;
+    int8_t *yp = y;
+    for (int32_t o = 0; o < n4; o += 4) {
+        int32x4_t v = vmlaq_n_s32(vldrwq_s32(a), vldrwq_s32(rs), off);
+        a += 4; rs += 4;
+        if (bp) { v = vaddq_s32(v, vldrwq_s32(bp)); bp += 4; }
+        const int32x4_t sh = vldrwq_s32(sp);
+        sp += 4;
+        const int32x4_t right = vminq_s32(sh, zero);
+        v = vshlq_s32(v, vmaxq_s32(sh, zero));
+        v = vqrdmulhq_s32(v, vldrwq_s32(mp));
+        mp += 4;
+        v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
+        v = vrshlq_s32(v, right);
+        v = vaddq_n_s32(v, ooff);
+        v = vminq_s32(vmaxq_s32(v, omin), omax);
+        vstrbq_s32(yp, v);
+        yp += 4;
+    }
+    for (int32_t o = n4; o < n; o++) y[o] = kws_fc_opt_requant(finish(acc[o], 0, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
 }
 
-#define OUT(a, corr, o) y[o] = kws_fc_opt_requant(finish(a, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act)
+#define PUT4(o, corr, a0, a1, a2, a3) do { acc[o] = (int32_t)((uint32_t)(a0) + (uint32_t)(corr)); \
+    acc[(o) + 1] = (int32_t)((uint32_t)(a1) + (uint32_t)(corr)); acc[(o) + 2] = (int32_t)((uint32_t)(a2) + (uint32_t)(corr)); \
+    acc[(o) + 3] = (int32_t)((uint32_t)(a3) + (uint32_t)(corr)); } while (0)
+
+#define OUT(a, corr, o) acc[o] = (int32_t)((uint32_t)(a) + (uint32_t)(corr))
 
 static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y)
 {
-    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t in_n = p->in_features, out_n = p->out_features;
     const int32_t n16 = in_n & ~15, tail = in_n - n16;
     const mve_pred16_t pt = vctp8q((uint32_t)tail);
     int32_t o = 0;
+    int32_t *acc = acc_buf(ctx, in_n);
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
         const int8_t *xp = x;
@@ -92,7 +113,7 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
             a2 = vmladavaq_p_s8(a2, xv, vldrbq_z_s8(w2, pt), pt);
             a3 = vmladavaq_p_s8(a3, xv, vldrbq_z_s8(w3, pt), pt);
         }
-        requant4(p, ctx, bias, o, 0, a0, a1, a2, a3, y);
+        PUT4(o, 0, a0, a1, a2, a3);
     }
     for (; o < out_n; o++) {
         const int8_t *w0 = w + (size_t)o * in_n;
@@ -101,12 +122,13 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         if (tail) a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(x + i, pt), vldrbq_z_s8(w0 + i, pt), pt);
         OUT(a0, 0, o);
     }
+    requant_layer(p, ctx, bias, acc, y);
 }
 
 static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint8_t *w,
                    const int32_t *bias, int8_t *y)
 {
-    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t in_n = p->in_features, out_n = p->out_features;
     const int32_t W = (in_n + 31) >> 5;
     int8_t *xs = ctx->scratch;
     int32_t sx = 0;
@@ -119,6 +141,7 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
     const int32_t corr = -8 * sx;
     const uint8x16_t m15 = vdupq_n_u8(15);
     int32_t o = 0;
+    int32_t *acc = acc_buf(ctx, in_n);
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *xp = xs;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -140,7 +163,7 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
             a3 = vmladavaq_s8(a3, xh, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)));
             w += 64;
         }
-        requant4(p, ctx, bias, o, corr, a0, a1, a2, a3, y);
+        PUT4(o, corr, a0, a1, a2, a3);
     }
     const int32_t G = out_n - o;
     for (int32_t r = 0; r < G; r++) {
@@ -153,6 +176,7 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
         }
         OUT(a, corr, o + r);
     }
+    requant_layer(p, ctx, bias, acc, y);
 }
 
 /* ---------------- layout 4 (rows_per_byte), k = 1, 2, 4 ----------------
@@ -202,11 +226,12 @@ static void rows_group_sums(int32_t K, const int8_t *xs, const int8_t *wg, int32
 static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
                     const int32_t *bias, int8_t *y)
 {
-    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t in_n = p->in_features, out_n = p->out_features;
     const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk, G = 8 / K;
     int8_t *xs = ctx->scratch;
     const int32_t sx = pad_copy(x, in_n, nblk, xs);
     int32_t o = 0, d[8], S[8];
+    int32_t *acc = acc_buf(ctx, in_n);
     const int8_t *wg = w;
     if (K == 4) {
         for (; o + 4 <= out_n; o += 4, wg += 2 * pad) {
@@ -218,8 +243,7 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
                 MLA(a0, b0); MLA(a1, vshrq_n_s8(b0, 4)); MLA(a2, b1); MLA(a3, vshrq_n_s8(b1, 4));
             }
             const uint32_t c8 = (uint32_t)sx << 3;
-            requant4(p, ctx, bias, o, 0, (int32_t)((uint32_t)a0 - ((uint32_t)a1 << 4) - c8), a1,
-                     (int32_t)((uint32_t)a2 - ((uint32_t)a3 << 4) - c8), a3, y);
+            PUT4(o, 0, (uint32_t)a0 - ((uint32_t)a1 << 4) - c8, a1, (uint32_t)a2 - ((uint32_t)a3 << 4) - c8, a3);
         }
     } else if (K == 2) {
         for (; o + 4 <= out_n; o += 4, wg += pad) {
@@ -232,7 +256,7 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
             }
             S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3;
             rows_dots(2, S, sx, d);
-            requant4(p, ctx, bias, o, 0, d[0], d[1], d[2], d[3], y);
+            PUT4(o, 0, d[0], d[1], d[2], d[3]);
         }
     } else {
         for (; o + 8 <= out_n; o += 8, wg += pad) {
@@ -246,8 +270,8 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
             }
             S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3; S[4] = a4; S[5] = a5; S[6] = a6; S[7] = a7;
             rows_dots(1, S, sx, d);
-            requant4(p, ctx, bias, o, 0, d[0], d[1], d[2], d[3], y);
-            requant4(p, ctx, bias, o + 4, 0, d[4], d[5], d[6], d[7], y);
+            PUT4(o, 0, d[0], d[1], d[2], d[3]);
+            PUT4(o + 4, 0, d[4], d[5], d[6], d[7]);
         }
     }
     /* remaining rows (fewer than 4, or 8 for k = 1): whole groups, one at a time */
@@ -256,6 +280,7 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
         rows_dots(K, S, sx, d);
         for (int32_t r = 0; r < G && o + r < out_n; r++) OUT(d[r], 0, o + r);
     }
+    requant_layer(p, ctx, bias, acc, y);
 }
 #undef MLA
 
