@@ -91,16 +91,57 @@ static inline int32x4_t hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_
 #define DOT(acc, x, w) acc = vpadalq_s16(vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(w))), vmull_high_s8(x, w))
 #endif
 
+/* 64 inputs x 4 rows per step: LD1 of four registers (64 bytes, post-increment) for the activations
+ * and for each row; dotprod: 16 SDOT; armv8.0: per 16 products SMULL + SMULL2 + two SADALP.
+ * Pointers come back advanced by 64 * cnt. */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define ROW64(W, A) "ld1 {v4.16b-v7.16b}, [%[" W "]], #64\n\t"                                            \
+    "sdot %[" A "].4s, v0.16b, v4.16b\n\tsdot %[" A "].4s, v1.16b, v5.16b\n\t"                            \
+    "sdot %[" A "].4s, v2.16b, v6.16b\n\tsdot %[" A "].4s, v3.16b, v7.16b\n\t"
+#else
+#define MUL16(A, X, Wr) "smull v16.8h, " X ".8b, " Wr ".8b\n\tsmull2 v17.8h, " X ".16b, " Wr ".16b\n\t"      \
+    "sadalp %[" A "].4s, v16.8h\n\tsadalp %[" A "].4s, v17.8h\n\t"
+#define ROW64(W, A) "ld1 {v4.16b-v7.16b}, [%[" W "]], #64\n\t" MUL16(A, "v0", "v4") MUL16(A, "v1", "v5")     \
+    MUL16(A, "v2", "v6") MUL16(A, "v3", "v7")
+#endif
+static inline void dot4_s8_64(int64_t cnt, const int8_t **px, const int8_t **pw0, const int8_t **pw1,
+                              const int8_t **pw2, const int8_t **pw3, int32x4_t *a)
+{
+    const int8_t *xp = *px, *w0 = *pw0, *w1 = *pw1, *w2 = *pw2, *w3 = *pw3;
+    int32x4_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    __asm__ volatile("1:\n\t"
+                     "ld1 {v0.16b-v3.16b}, [%[x]], #64\n\t"
+                     ROW64("w0", "a0") ROW64("w1", "a1") ROW64("w2", "a2") ROW64("w3", "a3")
+                     "subs %[cnt], %[cnt], #1\n\t"
+                     "b.ne 1b\n\t"
+                     : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [cnt] "+r"(cnt),
+                       [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3)
+                     :
+                     : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17");
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+    *px = xp; *pw0 = w0; *pw1 = w1; *pw2 = w2; *pw3 = w3;
+}
+#undef ROW64
+#undef MUL16
+
 static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y)
 {
     const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
-    const int32_t n16 = in_n & ~15;
+    const int32_t n16 = in_n & ~15, n64 = in_n & ~63;
     int32_t o = 0;
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
         int32_t i = 0;
+        if (n64) {
+            int32x4_t a[4] = {a0, a0, a0, a0};
+            const int8_t *xp = x;
+            dot4_s8_64(n64 >> 6, &xp, &w0, &w1, &w2, &w3, a);
+            a0 = a[0]; a1 = a[1]; a2 = a[2]; a3 = a[3];
+            w0 -= n64; w1 -= n64; w2 -= n64; w3 -= n64;  /* the loops below index from the row start */
+            i = n64;
+        }
         for (; i < n16; i += 16) {
             int8x16_t xv = vld1q_s8(x + i);
             DOT(a0, xv, vld1q_s8(w0 + i));
