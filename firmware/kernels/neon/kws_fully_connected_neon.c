@@ -171,6 +171,28 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     }
 }
 
+/* Layout 3 in assembly, per step: dotprod 2 blocks (64 inputs x 4 rows): per block and row AND + USHR
+ * + 2 SDOT; armv8.0 4 blocks: per block and row AND + USHR + 4 SMLAL(2) into int16 lanes (16 products
+ * of |x*u| <= 1920 per lane and step), then SADALP into the int32 accumulators. */
+#define NIB_LD_X "ld1 {v0.16b-v3.16b}, [%[x]], #64\n\t"
+#define NIB_LD_W "ld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+#if defined(__ARM_FEATURE_DOTPROD)
+#define NIB_STEP 2
+#define NB(A, B, XL, XH) "and v16.16b, " B ".16b, %[m].16b\n\tushr v17.16b, " B ".16b, #4\n\t"               \
+    "sdot %[" A "].4s, " XL ".16b, v16.16b\n\tsdot %[" A "].4s, " XH ".16b, v17.16b\n\t"
+#define NB4(XL, XH) NB("a0", "v4", XL, XH) NB("a1", "v5", XL, XH) NB("a2", "v6", XL, XH) NB("a3", "v7", XL, XH)
+#define NIB_BODY NIB_LD_X NIB_LD_W NB4("v0", "v1") NIB_LD_W NB4("v2", "v3")
+#else
+#define NIB_STEP 4
+#define NB(H, B, XL, XH) "and v16.16b, " B ".16b, %[m].16b\n\tushr v17.16b, " B ".16b, #4\n\t"               \
+    "smlal " H ".8h, " XL ".8b, v16.8b\n\tsmlal2 " H ".8h, " XL ".16b, v16.16b\n\t"                       \
+    "smlal " H ".8h, " XH ".8b, v17.8b\n\tsmlal2 " H ".8h, " XH ".16b, v17.16b\n\t"
+#define NB4(XL, XH) NB("v18", "v4", XL, XH) NB("v19", "v5", XL, XH) NB("v20", "v6", XL, XH) NB("v21", "v7", XL, XH)
+#define NIB_BODY "movi v18.8h, #0\n\tmovi v19.8h, #0\n\tmovi v20.8h, #0\n\tmovi v21.8h, #0\n\t"            \
+    NIB_LD_X NIB_LD_W NB4("v0", "v1") NIB_LD_W NB4("v2", "v3") NIB_LD_X NIB_LD_W NB4("v0", "v1") NIB_LD_W NB4("v2", "v3") \
+    "sadalp %[a0].4s, v18.8h\n\tsadalp %[a1].4s, v19.8h\n\tsadalp %[a2].4s, v20.8h\n\tsadalp %[a3].4s, v21.8h\n\t"
+#endif
+
 static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint8_t *w,
                    const int32_t *bias, int8_t *y)
 {
@@ -195,8 +217,19 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *xp = xs;
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+        int32_t c = 0;
+        if (W >= NIB_STEP) {   /* whole steps in assembly: LD1 of four registers, post-increment */
+            int64_t cnt = W / NIB_STEP;
+            c = (int32_t)cnt * NIB_STEP;
+            __asm__ volatile("1:\n\t" NIB_BODY "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                             : [x] "+r"(xp), [w] "+r"(w), [cnt] "+r"(cnt),
+                               [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3)
+                             : [m] "w"(m15)
+                             : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17",
+                               "v18", "v19", "v20", "v21");
+        }
 #if defined(__ARM_FEATURE_DOTPROD)
-        for (int32_t c = 0; c < W; c++, xp += 32, w += 64) {
+        for (; c < W; c++, xp += 32, w += 64) {
             int8x16_t xl = vld1q_s8(xp), xh = vld1q_s8(xp + 16);
             uint8x16x4_t b = vld1q_u8_x4(w);
             a0 = vdotq_s32(a0, xl, LO(b.val[0])); a0 = vdotq_s32(a0, xh, HI(b.val[0]));
@@ -205,10 +238,10 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
             a3 = vdotq_s32(a3, xl, LO(b.val[3])); a3 = vdotq_s32(a3, xh, HI(b.val[3]));
         }
 #else
-        for (int32_t c0 = 0; c0 < W; c0 += 4) {
+        for (int32_t c0 = c; c0 < W; c0 += 4) {
             int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0;
             const int32_t c1 = c0 + 4 < W ? c0 + 4 : W;
-            for (int32_t c = c0; c < c1; c++, xp += 32, w += 64) {
+            for (int32_t cc = c0; cc < c1; cc++, xp += 32, w += 64) {
                 int8x16_t xl = vld1q_s8(xp), xh = vld1q_s8(xp + 16);
                 uint8x16x4_t b = vld1q_u8_x4(w);
 #define MAC16(h, bb)                                                                     \
