@@ -330,7 +330,23 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
         for (; o + 4 <= out_n; o += 4, wg += pad) {
             const int8_t *xp = xs, *p0 = wg;
             int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-            for (int32_t c = 0; c < nblk; c++, xp += 16, p0 += 16) {
+            int32_t c = 0;
+            if (nblk >= 4) {   /* 64 inputs per step: LD1 of four registers, 3 SSHR + 4 SDOT per 16 inputs */
+                int64_t cnt = nblk >> 2;
+                c = (int32_t)cnt << 2;
+#define R2(X, B) "sdot %[a0].4s, " X ".16b, " B ".16b\n\tsshr v16.16b, " B ".16b, #2\n\tsdot %[a1].4s, " X ".16b, v16.16b\n\t" \
+    "sshr v17.16b, " B ".16b, #4\n\tsdot %[a2].4s, " X ".16b, v17.16b\n\tsshr v16.16b, " B ".16b, #6\n\t"               \
+    "sdot %[a3].4s, " X ".16b, v16.16b\n\t"
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+                                 R2("v0", "v4") R2("v1", "v5") R2("v2", "v6") R2("v3", "v7")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [w] "+r"(p0), [cnt] "+r"(cnt),
+                                   [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3)
+                                 :
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17");
+#undef R2
+            }
+            for (; c < nblk; c++, xp += 16, p0 += 16) {
                 int8x16_t xv = vld1q_s8(xp), b = vld1q_s8(p0);
                 SD(a0, b); SD(a1, vshrq_n_s8(b, 2)); SD(a2, vshrq_n_s8(b, 4)); SD(a3, vshrq_n_s8(b, 6));
             }
@@ -342,7 +358,25 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
         for (; o + 8 <= out_n; o += 8, wg += pad) {
             const int8_t *xp = xs, *p0 = wg;
             int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            for (int32_t c = 0; c < nblk; c++, xp += 16, p0 += 16) {
+            int32_t c = 0;
+            if (nblk >= 4) {   /* 64 inputs x 8 rows per step: 7 SSHR + 8 SDOT per 16 inputs */
+                int64_t cnt = nblk >> 2;
+                c = (int32_t)cnt << 2;
+#define S1(X, B, A, N) "sshr v16.16b, " B ".16b, #" N "\n\tsdot %[" A "].4s, " X ".16b, v16.16b\n\t"
+#define R1(X, B) "sdot %[a0].4s, " X ".16b, " B ".16b\n\t" S1(X, B, "a1", "1") S1(X, B, "a2", "2") S1(X, B, "a3", "3") \
+    S1(X, B, "a4", "4") S1(X, B, "a5", "5") S1(X, B, "a6", "6") S1(X, B, "a7", "7")
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+                                 R1("v0", "v4") R1("v1", "v5") R1("v2", "v6") R1("v3", "v7")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [w] "+r"(p0), [cnt] "+r"(cnt),
+                                   [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3),
+                                   [a4] "+w"(a4), [a5] "+w"(a5), [a6] "+w"(a6), [a7] "+w"(a7)
+                                 :
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16");
+#undef R1
+#undef S1
+            }
+            for (; c < nblk; c++, xp += 16, p0 += 16) {
                 int8x16_t xv = vld1q_s8(xp), b = vld1q_s8(p0);
                 SD(a0, b); SD(a1, vshrq_n_s8(b, 1)); SD(a2, vshrq_n_s8(b, 2)); SD(a3, vshrq_n_s8(b, 3));
                 SD(a4, vshrq_n_s8(b, 4)); SD(a5, vshrq_n_s8(b, 5)); SD(a6, vshrq_n_s8(b, 6)); SD(a7, vshrq_n_s8(b, 7));
