@@ -94,6 +94,32 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     const mve_pred16_t pt = vctp8q((uint32_t)tail);
     int32_t o = 0;
     int32_t *acc = acc_buf(ctx, in_n);
+    if (tail == 0) {
+        /* whole rows of 16: the row pointers chain (row o+4 starts where row o+3 ends) and the inner
+         * loop is a low-overhead loop (DLS/LE) in assembly, accumulators pinned to even registers */
+        const int8_t *w0 = w;
+        int32_t *ap = acc;
+        const int32_t nblk = n16 >> 4;
+        for (; o + 4 <= out_n; o += 4) {
+            const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
+            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
+            register int32_t cnt __asm__("lr") = nblk;
+            __asm__ volatile("dls lr, lr\n\t"
+                             "1:\n\tvldrb.8 q0, [%[x]], #16\n\t"
+                             "vldrb.8 q1, [%[w0]], #16\n\tvmladava.s8 %[a0], q0, q1\n\t"
+                             "vldrb.8 q2, [%[w1]], #16\n\tvmladava.s8 %[a1], q0, q2\n\t"
+                             "vldrb.8 q3, [%[w2]], #16\n\tvmladava.s8 %[a2], q0, q3\n\t"
+                             "vldrb.8 q1, [%[w3]], #16\n\tvmladava.s8 %[a3], q0, q1\n\t"
+                             "le lr, 1b\n\t"
+                             : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3),
+                               [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [n] "+r"(cnt)
+                             :
+                             : "memory", "q0", "q1", "q2", "q3");
+            ap[0] = a0; ap[1] = a1; ap[2] = a2; ap[3] = a3;
+            ap += 4;
+            w0 = w3;
+        }
+    }
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
         const int8_t *xp = x;
@@ -234,40 +260,61 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
     int32_t *acc = acc_buf(ctx, in_n);
     const int8_t *wg = w;
     if (K == 4) {
-        for (; o + 4 <= out_n; o += 4, wg += 2 * pad) {
+        for (; o + 4 <= out_n; o += 4) {
             const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
-            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            for (int32_t c = 0; c < nblk; c++) {
-                int8x16_t xv = vldrbq_s8(xp), b0 = vldrbq_s8(p0), b1 = vldrbq_s8(p1);
-                xp += 16; p0 += 16; p1 += 16;
-                MLA(a0, b0); MLA(a1, vshrq_n_s8(b0, 4)); MLA(a2, b1); MLA(a3, vshrq_n_s8(b1, 4));
-            }
+            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
+            register int32_t cnt __asm__("lr") = nblk;
+            __asm__ volatile("dls lr, lr\n\t"
+                             "1:\n\tvldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\tvldrb.8 q2, [%[p1]], #16\n\t"
+                             "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q3, q1, #4\n\tvmladava.s8 %[a1], q0, q3\n\t"
+                             "vmladava.s8 %[a2], q0, q2\n\tvshr.s8 q3, q2, #4\n\tvmladava.s8 %[a3], q0, q3\n\t"
+                             "le lr, 1b\n\t"
+                             : [x] "+r"(xp), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+                               [a3] "+r"(a3), [n] "+r"(cnt)
+                             :
+                             : "memory", "q0", "q1", "q2", "q3");
+            wg = p1;   /* the next pair of groups starts where this one ends */
             const uint32_t c8 = (uint32_t)sx << 3;
             PUT4(o, 0, (uint32_t)a0 - ((uint32_t)a1 << 4) - c8, a1, (uint32_t)a2 - ((uint32_t)a3 << 4) - c8, a3);
         }
     } else if (K == 2) {
-        for (; o + 4 <= out_n; o += 4, wg += pad) {
+        for (; o + 4 <= out_n; o += 4) {
             const int8_t *xp = xs, *p0 = wg;
-            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            for (int32_t c = 0; c < nblk; c++) {
-                int8x16_t xv = vldrbq_s8(xp), b = vldrbq_s8(p0);
-                xp += 16; p0 += 16;
-                MLA(a0, b); MLA(a1, vshrq_n_s8(b, 2)); MLA(a2, vshrq_n_s8(b, 4)); MLA(a3, vshrq_n_s8(b, 6));
-            }
-            S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3;
-            rows_dots(2, S, sx, d);
-            PUT4(o, 0, d[0], d[1], d[2], d[3]);
+            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
+            register int32_t cnt __asm__("lr") = nblk;
+            __asm__ volatile("dls lr, lr\n\t"
+                             "1:\n\tvldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\t"
+                             "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q2, q1, #2\n\tvmladava.s8 %[a1], q0, q2\n\t"
+                             "vshr.s8 q3, q1, #4\n\tvmladava.s8 %[a2], q0, q3\n\tvshr.s8 q2, q1, #6\n\t"
+                             "vmladava.s8 %[a3], q0, q2\n\t"
+                             "le lr, 1b\n\t"
+                             : [x] "+r"(xp), [p0] "+r"(p0), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+                               [a3] "+r"(a3), [n] "+r"(cnt)
+                             :
+                             : "memory", "q0", "q1", "q2", "q3");
+            wg = p0;
+            const uint32_t c2 = (uint32_t)sx << 1;   /* rows_dots(2, ...) written out */
+            PUT4(o, 0, (uint32_t)a0 - ((uint32_t)a1 << 2) - c2, (uint32_t)a1 - ((uint32_t)a2 << 2) - c2,
+                 (uint32_t)a2 - ((uint32_t)a3 << 2) - c2, a3);
         }
     } else {
         for (; o + 8 <= out_n; o += 8, wg += pad) {
             const int8_t *xp = xs, *p0 = wg;
-            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-            for (int32_t c = 0; c < nblk; c++) {
-                int8x16_t xv = vldrbq_s8(xp), b = vldrbq_s8(p0);
-                xp += 16; p0 += 16;
-                MLA(a0, b); MLA(a1, vshrq_n_s8(b, 1)); MLA(a2, vshrq_n_s8(b, 2)); MLA(a3, vshrq_n_s8(b, 3));
-                MLA(a4, vshrq_n_s8(b, 4)); MLA(a5, vshrq_n_s8(b, 5)); MLA(a6, vshrq_n_s8(b, 6)); MLA(a7, vshrq_n_s8(b, 7));
-            }
+            /* eight accumulators: VMLADAVA writes even registers only, so they are pinned to r0..r12 and
+             * lr, and the loop counts with SUBS/BNE instead of LE (which would need lr) */
+            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
+            register int32_t a4 __asm__("r8") = 0, a5 __asm__("r10") = 0, a6 __asm__("r12") = 0, a7 __asm__("lr") = 0;
+            int32_t cnt = nblk;
+#define B1(A, N) "vshr.s8 q2, q1, #" N "\n\tvmladava.s8 %[" A "], q0, q2\n\t"
+            __asm__ volatile("1:\n\tvldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[w]], #16\n\t"
+                             "vmladava.s8 %[a0], q0, q1\n\t" B1("a1", "1") B1("a2", "2") B1("a3", "3") B1("a4", "4")
+                             B1("a5", "5") B1("a6", "6") B1("a7", "7")
+                             "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
+                             : [x] "+r"(xp), [w] "+r"(p0), [cnt] "+r"(cnt), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+                               [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7)
+                             :
+                             : "cc", "memory", "q0", "q1", "q2");
+#undef B1
             S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3; S[4] = a4; S[5] = a5; S[6] = a6; S[7] = a7;
             rows_dots(1, S, sx, d);
             PUT4(o, 0, d[0], d[1], d[2], d[3]);
