@@ -80,12 +80,19 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         if (n4 > 0) {
             uint32_t xa, xb, v, t;
-            int32_t cnt = n4;
+            int32_t cnt = n4 >> 1;
 #define S8_ROW(A, P) "ldr %[v], [%[" P "]], #4\n\tsxtb16 %[t], %[v]\n\tsmlad %[" A "], %[t], %[xa], %[" A "]\n\t" \
                      "sxtb16 %[t], %[v], ror #8\n\tsmlad %[" A "], %[t], %[xb], %[" A "]\n\t"
-            __asm__ volatile("1:\n\t"
-                             "ldrd %[xa], %[xb], [%[xp]], #8\n\t"
-                             S8_ROW("a0", "w0") S8_ROW("a1", "w1") S8_ROW("a2", "w2") S8_ROW("a3", "w3")
+#define S8_COL "ldrd %[xa], %[xb], [%[xp]], #8\n\t" S8_ROW("a0", "w0") S8_ROW("a1", "w1") S8_ROW("a2", "w2") S8_ROW("a3", "w3")
+            /* two columns of 4 inputs per iteration (n4 odd: one column first) */
+            if (n4 & 1) __asm__ volatile(S8_COL
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
+                               [w2] "+r"(w2), [w3] "+r"(w3), [xp] "+r"(xp), [xa] "=&r"(xa), [xb] "=&r"(xb),
+                               [v] "=&r"(v), [t] "=&r"(t)
+                             :
+                             : "memory");
+            if (cnt > 0) __asm__ volatile("1:\n\t"
+                             S8_COL S8_COL
                              "subs %[cnt], %[cnt], #1\n\t"
                              "bne 1b\n\t"
                              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
@@ -94,6 +101,7 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
                              :
                              : "cc", "memory");
 #undef S8_ROW
+#undef S8_COL
         }
         for (int32_t i = n4 * 4; i < in_n; i++) {
             int32_t xi = x[i];
@@ -125,6 +133,25 @@ KWS_NO_VECTORIZE
 static int32_t widen16(const int8_t *x, int32_t in_n, int32_t padded, int16_t *xs)
 {
     int32_t s = 0, i = 0;
+    if (in_n >= 8) {   /* 8 inputs per step: SXTB16 (ror 8), PKHBT/PKHTB to natural pairs, STRD, SMLAD sums */
+        const int8_t *xp = x;
+        int16_t *op = xs;
+        int32_t cnt = in_n >> 3;
+        uint32_t v0, v1, e, od, lo, hi;
+        const uint32_t ones = 0x00010001u;
+        i = cnt << 3;
+#define WID(V) "sxtb16 %[e], " V "\n\tsxtb16 %[od], " V ", ror #8\n\t"                                       \
+    "pkhbt %[lo], %[e], %[od], lsl #16\n\tpkhtb %[hi], %[od], %[e], asr #16\n\t"                             \
+    "smlad %[s], %[e], %[one], %[s]\n\tsmlad %[s], %[od], %[one], %[s]\n\tstrd %[lo], %[hi], [%[op]], #8\n\t"
+        /* x may be unaligned (batches of odd sizes): LDR, not LDRD; xs is 16-byte aligned scratch */
+        __asm__ volatile("1:\n\tldr %[v0], [%[xp]], #4\n\tldr %[v1], [%[xp]], #4\n\t" WID("%[v0]") WID("%[v1]")
+                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
+                         : [xp] "+r"(xp), [op] "+r"(op), [cnt] "+r"(cnt), [s] "+r"(s), [v0] "=&r"(v0), [v1] "=&r"(v1),
+                           [e] "=&r"(e), [od] "=&r"(od), [lo] "=&r"(lo), [hi] "=&r"(hi)
+                         : [one] "r"(ones)
+                         : "cc", "memory");
+#undef WID
+    }
     for (; i + 4 <= in_n; i += 4) {
         uint32_t v = load32(x + i);
         uint32_t e = __sxtb16(v), od = __sxtb16(__ror(v, 8));    /* (x0,x2) (x1,x3) */
@@ -166,20 +193,28 @@ INLINE void lanes_asm(const int32_t K, int32_t cnt, const uint32_t *xp, const ui
 {
     int32_t a0 = *pa0, a1 = *pa1, a2 = *pa2, a3 = *pa3;
     uint32_t x0, x1, x2, x3, w, t;
-    if (K == 4)
-        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
-                         ROW4("a0") ROW4("a1") ROW4("a2") ROW4("a3")
-                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
-    else if (K == 5)
-        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldr %[x2], [%[xp]], #4\n\t"
-                         ROW5("a0") ROW5("a1") ROW5("a2") ROW5("a3")
-                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
-    else
-        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
-                         ROW2L("a0", "0") ROW2L("a1", "4") ROW2L("a2", "8") ROW2L("a3", "12")
-                         "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
-                         ROW2H("a0", "0") ROW2H("a1", "4") ROW2H("a2", "8") ROW2H("a3", "12")
-                         "adds %[wp], %[wp], #16\n\tsubs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+#define COL4 "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t" ROW4("a0") ROW4("a1") ROW4("a2") ROW4("a3")
+#define COL5 "ldrd %[x0], %[x1], [%[xp]], #8\n\tldr %[x2], [%[xp]], #4\n\t" ROW5("a0") ROW5("a1") ROW5("a2") ROW5("a3")
+#define COL2 "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"                   \
+             ROW2L("a0", "0") ROW2L("a1", "4") ROW2L("a2", "8") ROW2L("a3", "12")                     \
+             "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"                   \
+             ROW2H("a0", "0") ROW2H("a1", "4") ROW2H("a2", "8") ROW2H("a3", "12") "adds %[wp], %[wp], #16\n\t"
+    /* two columns per iteration; an odd column count does one column first */
+    const int odd = cnt & 1;
+    cnt >>= 1;
+    if (K == 4) {
+        if (odd) __asm__ volatile(COL4 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL4 COL4 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    } else if (K == 5) {
+        if (odd) __asm__ volatile(COL5 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL5 COL5 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    } else {
+        if (odd) __asm__ volatile(COL2 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL2 COL2 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    }
+#undef COL4
+#undef COL5
+#undef COL2
     (void)x3;
     *pa0 = a0; *pa1 = a1; *pa2 = a2; *pa3 = a3;
 }
