@@ -3,7 +3,14 @@
 kernel, instructions counted by firmware/app/kws_kbench.c under QEMU -icount shift=0
 (Cortex-M: SysTick; AArch64 bare metal on -M virt: PMU INST_RETIRED). Instructions, not cycles.
 
-    .venv/bin/python -m bench.kernels [--quick] [--out firmware/build/kernels.json]
+    .venv/bin/python -m bench.kernels [--quick] [--out firmware/build/kernels.json] [--runtime] [--merge]
+
+``--runtime`` adds the converted model through the runtime on every board (firmware/bench.py's optimized
+records); ``--merge`` adds the records to bench/results.json (bench.run's merge) and regenerates
+BENCHMARKS.md and the per-core charts bench/charts/<board>.png (bench/charts.py).
+Float records carry ``floor_instructions`` (FLOAT_FLOOR: what any float kernel must execute on that core)
+and ``vs_floor``; optimized records ``float_instructions`` (our float kernel, same run) and
+``less_cpu_than_float``; every record says its weight ``storage`` (layout).
 
 ``run(quick)`` returns the records; bench/run.py can add them with ``records += kernels.run(quick)``.
 flash_bytes: packed weight bytes of the five layers; ram_bytes: the largest layer's input + output
@@ -32,11 +39,24 @@ BOARDS = {
     "aarch64-cortex-a76": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a76"], BUILD / "a64" / "kws_kbench_dotprod.elf"),
 }
 TOOLS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-aarch64": "aarch64-linux-gnu-gcc"}
-LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)")
+LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)(?: layout=(\d+))?")
 MACS = 247296
 # CMSIS-NN / ggml anchors (/work/shared/ANCHORS.md), instructions per FFNN-250K inference
 ANCHORS = {("mps2-an386", 8): 490630, ("mps2-an386", 4): 1232070, ("mps2-an500", 8): 490755,
            ("mps2-an500", 4): 1232018, ("mps3-an547", 8): 123565, ("mps3-an547", 4): 104588}
+ANCHOR_NAMES = {8: "CMSIS-NN s8", 4: "CMSIS-NN s4"}
+# ggml's own CPU kernels on AArch64 (q8_0 x q8_0, q4_0 x q8_0; one dot per row), same workload
+GGML = {("aarch64-cortex-a53", 8): 231152, ("aarch64-cortex-a53", 4): 254336,
+        ("aarch64-cortex-a76", 8): 170376, ("aarch64-cortex-a76", 4): 193560}
+# CMSIS-NN's f32 FC on the Cortex-M boards (ANCHORS.md)
+CMSIS_F32 = {"mps2-an386": 1247116, "mps2-an500": 1494946, "mps3-an547": 250059}
+# Float floor per MAC: what every float kernel must at least execute on this core.
+#   M4/M7: FPv4-SP/FPv5 have no SIMD: one scalar VFMA per MAC (loads are VLDM of up to 16 registers, ~0).
+#   M55: Helium VFMA does 4 lanes and every weight needs a load: VLDRW + VFMA per 4 weights = 0.5.
+#   AArch64: FMLA does 4 lanes (0.25/MAC) and LD1 of four registers loads 16 weights (1/16).
+FLOAT_FLOOR = {"mps2-an386": 1.0, "mps2-an500": 1.0, "mps3-an547": 0.5,
+               "aarch64-cortex-a53": 0.3125, "aarch64-cortex-a76": 0.3125}
+LAYOUT_NAMES = {0: "int8 row-major", 2: "r4_words", 3: "r4_nib32", 4: "rows_per_byte"}
 
 
 def missing(board: str) -> str | None:
@@ -72,7 +92,8 @@ def run(quick: bool = False) -> list[dict]:
         rc, text = run_image(board, ["bench"] + (["8", "4"] if quick else []))
         if rc != 0:
             raise RuntimeError(f"{board}: kbench failed (rc {rc}):\n{text[-2000:]}")
-        for isa, bits, instr, macs, wbytes in LINE.findall(text):
+        board_recs = []
+        for isa, bits, instr, macs, wbytes, layout in LINE.findall(text):
             bits, instr, macs, wbytes = int(bits), int(instr), int(macs), int(wbytes)
             kernel = isa if isa in ("reference", "float") else isa
             act = 4 if isa == "float" else 1
@@ -81,23 +102,99 @@ def run(quick: bool = False) -> list[dict]:
                    "weight_bits": 32 if isa == "float" else bits, "kernel": kernel, "instructions": instr,
                    "macs": macs, "instructions_per_mac": round(instr / macs, 4),
                    "flash_bytes": wbytes, "ram_bytes": act * (1536 + 128) + scratch,
-                   "instructions_note": "qemu -icount shift=0, instructions not cycles"}
-            if (board, bits) in ANCHORS and isa not in ("reference", "float"):
-                rec["cmsis_nn_instructions"] = ANCHORS[(board, bits)]
-            records.append(rec)
+                   "instructions_note": "qemu -icount shift=0, instructions not cycles",
+                   "workload": "kernel bench (kws_kbench), 12 outputs"}
+            if isa == "float":
+                floor = round(FLOAT_FLOOR[board] * macs)
+                rec.update({"storage": "float32 row-major", "floor_instructions": floor,
+                            "vs_floor": round(instr / floor, 3)})
+                if board in CMSIS_F32:
+                    rec["cmsis_nn_instructions"] = CMSIS_F32[board]
+            elif isa == "reference":
+                rec["storage"] = "layout 0 (row_lsb)" if bits < 8 else "int8 row-major"
+            else:
+                lay = int(layout) if layout else 0
+                rec["storage"] = f"layout {lay} ({LAYOUT_NAMES.get(lay, '?')})" if lay else "int8 row-major"
+                rec["layout"] = lay
+                if (board, bits) in ANCHORS:
+                    rec["cmsis_nn_instructions"] = ANCHORS[(board, bits)]
+                if (board, bits) in GGML:
+                    rec["ggml_instructions"] = GGML[(board, bits)]
+            board_recs.append(rec)
+        flt = next((r["instructions"] for r in board_recs if r["kernel"] == "float"), None)
+        for r in board_recs:
+            if flt and r["kernel"] not in ("float", "reference"):
+                r["float_instructions"] = flt
+                r["less_cpu_than_float"] = round(flt / r["instructions"], 3)
+        records += board_recs
     return records
+
+
+def runtime_records() -> list[dict]:
+    """FFNN-250K through the runtime with each board's optimized kernels (firmware/bench.py's optimized
+    records, each with the reference-only image on the same weights; its test-data reference records,
+    asked for the cheapest case only, are dropped)."""
+    import importlib.util
+    import tempfile
+
+    spec = importlib.util.spec_from_file_location("firmware_bench", FW / "bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with tempfile.TemporaryDirectory() as td:
+        out = Path(td) / "fw.json"
+        rc = mod.main(["--out", str(out), "--models", "ffnn_int8"])
+        if rc not in (0, None):
+            raise RuntimeError(f"firmware/bench.py exited with {rc}")
+        recs = [r for r in json.loads(out.read_text()) if r.get("kernel") != "reference"]
+    for r in recs:
+        r["command"] = "python -m bench.kernels --runtime --merge"
+        r["workload"] = "converted 3-class model through the runtime (kws_runner)"
+    return recs
+
+
+def merge_into_results(records: list[dict]) -> None:
+    """Add/replace these records in bench/results.json (bench.run's merge: same benchmark, model,
+    weight_bits, board, kernel, macs) and regenerate BENCHMARKS.md and the charts."""
+    import datetime as _dt
+
+    from bench import run as brun
+    from bench.host import machine
+    from training.errors import atomic_write_text
+
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    mach = machine()
+    for r in records:
+        r.setdefault("command", "python -m bench.kernels --merge")
+        r.setdefault("machine", mach)
+        r.setdefault("date", now)
+    merged = brun.merge(brun.load_results(brun.RESULTS), records)
+    atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
+    from bench import charts
+
+    charts.write_all(merged)
+    atomic_write_text(brun.MARKDOWN, brun.render(merged))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(BUILD / "kernels.json"))
+    ap.add_argument("--runtime", action="store_true",
+                    help="also the whole converted FFNN-250K through the runtime on every board (firmware/bench.py)")
+    ap.add_argument("--merge", action="store_true",
+                    help="add the records to bench/results.json, regenerate BENCHMARKS.md and bench/charts/*.png")
     a = ap.parse_args(argv)
     recs = run(a.quick)
+    if a.runtime:
+        recs += runtime_records()
     for r in recs:
         print(json.dumps(r))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(recs, indent=1) + "\n")
+    tmp = Path(a.out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(recs, indent=1) + "\n")
+    tmp.replace(a.out)
+    if a.merge:
+        merge_into_results(recs)
     return 0
 
 
