@@ -142,19 +142,19 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         if (n4 > 0) {
             uint32_t xa, xb, v, t;
-            int32_t cnt = n4 >> 1;
+            int32_t cnt = n4 >> 2;
 #define S8_ROW(A, P) "ldr %[v], [%[" P "]], #4\n\tsxtb16 %[t], %[v]\n\tsmlad %[" A "], %[t], %[xa], %[" A "]\n\t" \
                      "sxtb16 %[t], %[v], ror #8\n\tsmlad %[" A "], %[t], %[xb], %[" A "]\n\t"
 #define S8_COL "ldrd %[xa], %[xb], [%[xp]], #8\n\t" S8_ROW("a0", "w0") S8_ROW("a1", "w1") S8_ROW("a2", "w2") S8_ROW("a3", "w3")
-            /* two columns of 4 inputs per iteration (n4 odd: one column first) */
-            if (n4 & 1) __asm__ volatile(S8_COL
+            /* four columns of 4 inputs per iteration (n4 % 4 single columns first) */
+            for (int32_t r = n4 & 3; r > 0; r--) __asm__ volatile(S8_COL
                              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
                                [w2] "+r"(w2), [w3] "+r"(w3), [xp] "+r"(xp), [xa] "=&r"(xa), [xb] "=&r"(xb),
                                [v] "=&r"(v), [t] "=&r"(t)
                              :
                              : "memory");
             if (cnt > 0) __asm__ volatile("1:\n\t"
-                             S8_COL S8_COL
+                             S8_COL S8_COL S8_COL S8_COL
                              "subs %[cnt], %[cnt], #1\n\t"
                              "bne 1b\n\t"
                              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
@@ -262,18 +262,19 @@ INLINE void lanes_asm(const int32_t K, int32_t cnt, const uint32_t *xp, const ui
              ROW2L("a0", "0") ROW2L("a1", "4") ROW2L("a2", "8") ROW2L("a3", "12")                     \
              "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"                   \
              ROW2H("a0", "0") ROW2H("a1", "4") ROW2H("a2", "8") ROW2H("a3", "12") "adds %[wp], %[wp], #16\n\t"
-    /* two columns per iteration; an odd column count does one column first */
-    const int odd = cnt & 1;
-    cnt >>= 1;
+    /* four columns per iteration; the remaining columns one by one first */
+    const int32_t U = 4;
+    int32_t rest = cnt % U;
+    cnt /= U;
     if (K == 4) {
-        if (odd) __asm__ volatile(COL4 LANES_OPS);
-        if (cnt) __asm__ volatile("1:\n\t" COL4 COL4 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+        for (; rest > 0; rest--) __asm__ volatile(COL4 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL4 COL4 COL4 COL4 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
     } else if (K == 5) {
-        if (odd) __asm__ volatile(COL5 LANES_OPS);
-        if (cnt) __asm__ volatile("1:\n\t" COL5 COL5 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+        for (; rest > 0; rest--) __asm__ volatile(COL5 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL5 COL5 COL5 COL5 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
     } else {
-        if (odd) __asm__ volatile(COL2 LANES_OPS);
-        if (cnt) __asm__ volatile("1:\n\t" COL2 COL2 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+        for (; rest > 0; rest--) __asm__ volatile(COL2 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL2 COL2 COL2 COL2 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
     }
 #undef COL4
 #undef COL5
