@@ -103,18 +103,17 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         for (; o + 4 <= out_n; o += 4) {
             const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
             register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-            register int32_t cnt __asm__("lr") = nblk;
-            __asm__ volatile("dls lr, lr\n\t"
-                             "1:\n\tvldrb.8 q0, [%[x]], #16\n\t"
-                             "vldrb.8 q1, [%[w0]], #16\n\tvmladava.s8 %[a0], q0, q1\n\t"
-                             "vldrb.8 q2, [%[w1]], #16\n\tvmladava.s8 %[a1], q0, q2\n\t"
-                             "vldrb.8 q3, [%[w2]], #16\n\tvmladava.s8 %[a2], q0, q3\n\t"
-                             "vldrb.8 q1, [%[w3]], #16\n\tvmladava.s8 %[a3], q0, q1\n\t"
-                             "le lr, 1b\n\t"
-                             : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3),
-                               [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [n] "+r"(cnt)
-                             :
-                             : "memory", "q0", "q1", "q2", "q3");
+            register int32_t cnt __asm__("lr") = nblk >> 1;
+#define S8_BODY "vldrb.8 q0, [%[x]], #16\n\t"                                                        \
+    "vldrb.8 q1, [%[w0]], #16\n\tvmladava.s8 %[a0], q0, q1\n\tvldrb.8 q2, [%[w1]], #16\n\tvmladava.s8 %[a1], q0, q2\n\t" \
+    "vldrb.8 q3, [%[w2]], #16\n\tvmladava.s8 %[a2], q0, q3\n\tvldrb.8 q1, [%[w3]], #16\n\tvmladava.s8 %[a3], q0, q1\n\t"
+#define S8_OPS : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+r"(a0), \
+    [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [n] "+r"(cnt) : : "memory", "q0", "q1", "q2", "q3"
+            /* two blocks of 16 per LE iteration; an odd block first */
+            if (nblk & 1) __asm__ volatile(S8_BODY S8_OPS);
+            if (cnt) __asm__ volatile("dls lr, lr\n\t1:\n\t" S8_BODY S8_BODY "le lr, 1b\n\t" S8_OPS);
+#undef S8_BODY
+#undef S8_OPS
             ap[0] = a0; ap[1] = a1; ap[2] = a2; ap[3] = a3;
             ap += 4;
             w0 = w3;
@@ -263,16 +262,16 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
         for (; o + 4 <= out_n; o += 4) {
             const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
             register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-            register int32_t cnt __asm__("lr") = nblk;
-            __asm__ volatile("dls lr, lr\n\t"
-                             "1:\n\tvldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\tvldrb.8 q2, [%[p1]], #16\n\t"
-                             "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q3, q1, #4\n\tvmladava.s8 %[a1], q0, q3\n\t"
-                             "vmladava.s8 %[a2], q0, q2\n\tvshr.s8 q3, q2, #4\n\tvmladava.s8 %[a3], q0, q3\n\t"
-                             "le lr, 1b\n\t"
-                             : [x] "+r"(xp), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                               [a3] "+r"(a3), [n] "+r"(cnt)
-                             :
-                             : "memory", "q0", "q1", "q2", "q3");
+            register int32_t cnt __asm__("lr") = nblk >> 1;
+#define K4_BODY "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\tvldrb.8 q2, [%[p1]], #16\n\t"         \
+    "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q3, q1, #4\n\tvmladava.s8 %[a1], q0, q3\n\t"                          \
+    "vmladava.s8 %[a2], q0, q2\n\tvshr.s8 q3, q2, #4\n\tvmladava.s8 %[a3], q0, q3\n\t"
+#define K4_OPS : [x] "+r"(xp), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), \
+    [a3] "+r"(a3), [n] "+r"(cnt) : : "memory", "q0", "q1", "q2", "q3"
+            if (nblk & 1) __asm__ volatile(K4_BODY K4_OPS);
+            if (cnt) __asm__ volatile("dls lr, lr\n\t1:\n\t" K4_BODY K4_BODY "le lr, 1b\n\t" K4_OPS);
+#undef K4_BODY
+#undef K4_OPS
             wg = p1;   /* the next pair of groups starts where this one ends */
             const uint32_t c8 = (uint32_t)sx << 3;
             PUT4(o, 0, (uint32_t)a0 - ((uint32_t)a1 << 4) - c8, a1, (uint32_t)a2 - ((uint32_t)a3 << 4) - c8, a3);
@@ -281,17 +280,16 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
         for (; o + 4 <= out_n; o += 4) {
             const int8_t *xp = xs, *p0 = wg;
             register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-            register int32_t cnt __asm__("lr") = nblk;
-            __asm__ volatile("dls lr, lr\n\t"
-                             "1:\n\tvldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\t"
-                             "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q2, q1, #2\n\tvmladava.s8 %[a1], q0, q2\n\t"
-                             "vshr.s8 q3, q1, #4\n\tvmladava.s8 %[a2], q0, q3\n\tvshr.s8 q2, q1, #6\n\t"
-                             "vmladava.s8 %[a3], q0, q2\n\t"
-                             "le lr, 1b\n\t"
-                             : [x] "+r"(xp), [p0] "+r"(p0), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                               [a3] "+r"(a3), [n] "+r"(cnt)
-                             :
-                             : "memory", "q0", "q1", "q2", "q3");
+            register int32_t cnt __asm__("lr") = nblk >> 1;
+#define K2_BODY "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\t"                                   \
+    "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q2, q1, #2\n\tvmladava.s8 %[a1], q0, q2\n\t"                          \
+    "vshr.s8 q3, q1, #4\n\tvmladava.s8 %[a2], q0, q3\n\tvshr.s8 q2, q1, #6\n\tvmladava.s8 %[a3], q0, q2\n\t"
+#define K2_OPS : [x] "+r"(xp), [p0] "+r"(p0), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), \
+    [n] "+r"(cnt) : : "memory", "q0", "q1", "q2", "q3"
+            if (nblk & 1) __asm__ volatile(K2_BODY K2_OPS);
+            if (cnt) __asm__ volatile("dls lr, lr\n\t1:\n\t" K2_BODY K2_BODY "le lr, 1b\n\t" K2_OPS);
+#undef K2_BODY
+#undef K2_OPS
             wg = p0;
             const uint32_t c2 = (uint32_t)sx << 1;   /* rows_dots(2, ...) written out */
             PUT4(o, 0, (uint32_t)a0 - ((uint32_t)a1 << 2) - c2, (uint32_t)a1 - ((uint32_t)a2 << 2) - c2,
@@ -315,10 +313,11 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
                              :
                              : "cc", "memory", "q0", "q1", "q2");
 #undef B1
-            S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3; S[4] = a4; S[5] = a5; S[6] = a6; S[7] = a7;
-            rows_dots(1, S, sx, d);
-            PUT4(o, 0, d[0], d[1], d[2], d[3]);
-            PUT4(o + 4, 0, d[4], d[5], d[6], d[7]);
+            /* rows_dots(1, ...) written out: dot_r = 2 S_r - 4 S_{r+1} - sum x, dot_7 = -2 S_7 - sum x */
+            const uint32_t u0 = (uint32_t)a0, u1 = (uint32_t)a1, u2 = (uint32_t)a2, u3 = (uint32_t)a3, u4 = (uint32_t)a4,
+                           u5 = (uint32_t)a5, u6 = (uint32_t)a6, u7 = (uint32_t)a7, ns = -(uint32_t)sx;
+            PUT4(o, ns, 2 * u0 - 4 * u1, 2 * u1 - 4 * u2, 2 * u2 - 4 * u3, 2 * u3 - 4 * u4);
+            PUT4(o + 4, ns, 2 * u4 - 4 * u5, 2 * u5 - 4 * u6, 2 * u6 - 4 * u7, -2 * u7);
         }
     }
     /* remaining rows (fewer than 4, or 8 for k = 1): whole groups, one at a time */
