@@ -175,6 +175,64 @@ def merge_into_results(records: list[dict]) -> None:
     atomic_write_text(brun.MARKDOWN, brun.render(merged))
 
 
+BOARD_ORDER = ["mps2-an386", "mps2-an500", "mps3-an547", "aarch64-cortex-a53", "aarch64-cortex-a76"]
+CORE = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55",
+        "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76"}
+
+
+def tables(records: list[dict]) -> str:
+    """The markdown tables of docs/kernels.md, from bench/results.json records (kernel bench and
+    runtime), so that every figure there comes from a record: ``python -m bench.kernels --tables``."""
+    inf = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "ffnn250k"]
+
+    def get(board, kernel_pred, bits, macs):
+        return next((r for r in inf if r["board"] == board and kernel_pred(r["kernel"]) and r["weight_bits"] == bits
+                     and r["macs"] == macs), None)
+
+    opt = lambda k: k not in ("reference", "float")  # noqa: E731
+    f = lambda v: "-" if v is None else f"{v:,}"  # noqa: E731
+    out = ["Kernel bench (247,296 MACs, 12 outputs; our float32 kernel in the same run):", "",
+           "| core | bits | kernel | storage | instructions | instr/MAC | float32 | less CPU than float | "
+           "CMSIS-NN / ggml anchor | vs anchor |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        for bits in (8, 5, 4, 2, 1):
+            r = get(b, opt, bits, MACS)
+            if not r:
+                continue
+            anc = r.get("cmsis_nn_instructions") or r.get("ggml_instructions")
+            name = ("CMSIS-NN s%d " % bits) if r.get("cmsis_nn_instructions") else (("ggml q%d_0 " % bits) if anc else "")
+            out.append(f"| {CORE[b]} | {bits} | {r['kernel']} | {r.get('storage', '-')} | {f(r['instructions'])} | "
+                       f"{r['instructions_per_mac']:.2f} | {f(r.get('float_instructions'))} | "
+                       f"{r['less_cpu_than_float']:.2f}x | {name}{f(anc)} | "
+                       f"{'%.2fx' % (anc / r['instructions']) if anc else '-'} |")
+    out += ["", "Float32 kernels against their floor (same run):", "",
+            "| core | our float32 | instr/MAC | floor | x floor | CMSIS-NN f32 |", "|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        r = get(b, lambda k: k == "float", 32, MACS)
+        if r:
+            out.append(f"| {CORE[b]} | {f(r['instructions'])} | {r['instructions_per_mac']:.3f} | "
+                       f"{f(r.get('floor_instructions'))} | {r.get('vs_floor')} | {f(r.get('cmsis_nn_instructions'))} |")
+    out += ["", "Through the runtime (converted 3-class model, 246,144 MACs, kws_runner, mean of 8 inputs):", "",
+            "| core (kernel) | 8 bit | 5 bit | 4 bit | 2 bit | 1 bit | storage 4 / 2 / 1 bit | arena + stack (8 / 4 bit) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        rs = {bits: get(b, opt, bits, 246144) for bits in (8, 5, 4, 2, 1)}
+        if not any(rs.values()):
+            continue
+        k = next(r["kernel"] for r in rs.values() if r)
+        st = " / ".join(brun_fmt(rs[x].get("storage")) if rs[x] else "-" for x in (4, 2, 1))
+        ram = " / ".join(f(rs[x]["ram_bytes"]) if rs[x] else "-" for x in (8, 4))
+        out.append(f"| {CORE[b]} ({k}) | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 5, 4, 2, 1))
+                   + f" | {st} | {ram} |")
+    return "\n".join(out) + "\n"
+
+
+def brun_fmt(v) -> str:
+    from bench.run import _fmt
+
+    return _fmt(v)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -183,7 +241,14 @@ def main(argv=None) -> int:
                     help="also the whole converted FFNN-250K through the runtime on every board (firmware/bench.py)")
     ap.add_argument("--merge", action="store_true",
                     help="add the records to bench/results.json, regenerate BENCHMARKS.md and bench/charts/*.png")
+    ap.add_argument("--tables", action="store_true",
+                    help="print the docs/kernels.md tables from bench/results.json and exit")
     a = ap.parse_args(argv)
+    if a.tables:
+        from bench import run as brun
+
+        print(tables(brun.load_results(brun.RESULTS)), end="")
+        return 0
     recs = run(a.quick)
     if a.runtime:
         recs += runtime_records()
