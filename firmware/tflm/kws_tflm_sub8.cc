@@ -68,7 +68,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
                                   wq->zero_point ? wq->zero_point->data[0] : 0, output->params.scale,
                                   output->params.zero_point, static_cast<uint32_t>(weights->bytes), mult, shift,
                                   &data->params, &detail);
-  if (s == KWS_OK && data->options.layout != 0) {  // layouts 2/3 need kernels/opt, not wired into this adapter
+  if (s == KWS_OK && data->options.layout != 0) {  // layouts 2/3/4 need kernels/opt, not wired into this adapter
     MicroPrintf("SUB8_FULLY_CONNECTED: layout %d needs the kws runtime's optimized kernels; convert with --layout 0",
                 static_cast<int>(data->options.layout));
     s = KWS_ERR_UNSUPPORTED;
