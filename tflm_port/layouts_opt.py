@@ -1,10 +1,10 @@
-"""Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2 and 3,
+"""Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2, 3 and 4,
 firmware/kernels/opt/kws_fc_opt_layouts.c is the C reader/packer). Importing this module registers
 them in ``tflm_port.packing.LAYOUTS``.
 
-Both group output rows by four (the last group holds out % 4 rows when out is not a multiple of 4)
+Layouts 2 and 3 group output rows by four (the last group holds out % 4 rows when out is not a multiple of 4)
 and interleave the group's rows unit by unit, so a kernel reads four rows through one pointer.
-Padding fields are 0; ``packed_bytes = out * row_bytes`` still holds.
+Padding fields are 0; ``packed_bytes = out * row_bytes`` holds for layouts 2 and 3 (layout 4: see RowsPerByte).
 """
 from __future__ import annotations
 
