@@ -95,3 +95,34 @@ def test_python_packer_equals_c_packer(clib, layout, bits):
         clib.kws_fc_opt_pack(layout, bits, out, n, wc.ctypes.data_as(ctypes.c_void_p), buf)
         assert bytes(buf) == py, (layout, bits, out, n)
         assert (packing.unpack(py, bits, out, n, layout) == wc).all()
+
+
+def test_layout4_doc_examples_and_telescoping():
+    """docs/formats.md layout 4 byte examples, and the kernels' identity: with S_r = sum x * (b >> k*r)
+    (int8 bytes, arithmetic shift), row r = S_r - 2^k S_{r+1} - 2^(k-1) sum x (top row S_top;
+    k = 1: 2 (S_r - 2 S_{r+1}) - sum x, top -2 S_7 - sum x), for odd shapes and every k."""
+    import tflm_port.layouts_opt  # noqa: F401
+    from tflm_port import packing
+
+    assert packing.pack(np.array([[1, -7, 7], [-1, 2, -7]]), 4, 4)[:4] == bytes.fromhex("f9219f00")
+    assert packing.pack(np.array([[1], [-1], [0], [-1]]), 2, 4)[:1] == bytes.fromhex("e7")
+    rng = np.random.default_rng(4)
+    for k in (1, 2, 4):
+        G, m = 8 // k, (1 << (k - 1)) - 1
+        for out, n in [(1, 1), (3, 17), (9, 40), (13, 100)]:
+            w = rng.choice([-1, 1], (out, n)) if k == 1 else rng.integers(-m, m + 1, (out, n))
+            data = packing.pack(w, k, 4)
+            pad = 16 * -(-n // 16)
+            assert len(data) == -(-out // G) * pad
+            b = np.frombuffer(data, np.int8).reshape(-1, pad).astype(np.int64)
+            x = np.zeros(pad, np.int64)
+            x[:n] = rng.integers(-128, 128, n)
+            sx = int(x.sum())
+            for o in range(out):
+                g, r = divmod(o, G)
+                S = [int((x * (b[g] >> (k * q))).sum()) for q in range(G)]
+                if k == 1:
+                    d = (2 * (S[r] - 2 * S[r + 1]) if r < G - 1 else -2 * S[r]) - sx
+                else:
+                    d = S[r] - (S[r + 1] << k) - (sx << (k - 1)) if r < G - 1 else S[r]
+                assert d == int((x[:n] * w[o]).sum()), (k, out, n, o)
