@@ -140,8 +140,7 @@ class RowsPerByte(packing.Layout):
     def row_bytes(self, bits, in_features):
         return 16 * ((in_features + 15) // 16) * bits // 8
 
-    @staticmethod
-    def packed_bytes(bits, out_features, in_features):
+    def packed_bytes(self, bits, out_features, in_features):
         G = 8 // bits
         return ((out_features + G - 1) // G) * 16 * ((in_features + 15) // 16)
 

@@ -61,6 +61,10 @@ class Layout:
     def row_bytes(self, bits: int, in_features: int) -> int:
         raise NotImplementedError
 
+    def packed_bytes(self, bits: int, out_features: int, in_features: int) -> int:
+        """Bytes of a whole packed [out, in] matrix (out * row_bytes unless a layout says otherwise)."""
+        return out_features * self.row_bytes(bits, in_features)
+
     def pack_rows(self, w: np.ndarray, bits: int) -> np.ndarray:
         raise NotImplementedError
 
@@ -173,6 +177,13 @@ def row_bytes(bits: int, in_features: int, layout: int = 0) -> int:
     lay = get_layout(layout)
     lay.check_bits(bits)
     return lay.row_bytes(bits, in_features)
+
+
+def packed_bytes(bits: int, out_features: int, in_features: int, layout: int = 0) -> int:
+    """Bytes of a packed [out, in] matrix in ``layout`` (layout 4 pads the last group of rows)."""
+    lay = get_layout(layout)
+    lay.check_bits(bits)
+    return lay.packed_bytes(bits, out_features, in_features)
 
 
 # --- TFLite INT4 (TensorType.INT4): flattened tensor, two per byte, low nibble = even element ----
