@@ -39,7 +39,9 @@ BOARDS = {
     "aarch64-cortex-a76": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a76"], BUILD / "a64" / "kws_kbench_dotprod.elf"),
 }
 TOOLS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-aarch64": "aarch64-linux-gnu-gcc"}
-LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)(?: layout=(\d+))?")
+LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)"
+                  r"(?: layout=(\d+) ok=\d first_layer=(\d+))?")
+FIRST_LAYER_MACS = 1536 * 128
 MACS = 247296
 # CMSIS-NN / ggml anchors (/work/shared/ANCHORS.md), instructions per FFNN-250K inference
 ANCHORS = {("mps2-an386", 8): 490630, ("mps2-an386", 4): 1232070, ("mps2-an500", 8): 490755,
@@ -93,7 +95,7 @@ def run(quick: bool = False) -> list[dict]:
         if rc != 0:
             raise RuntimeError(f"{board}: kbench failed (rc {rc}):\n{text[-2000:]}")
         board_recs = []
-        for isa, bits, instr, macs, wbytes, layout in LINE.findall(text):
+        for isa, bits, instr, macs, wbytes, layout, first in LINE.findall(text):
             bits, instr, macs, wbytes = int(bits), int(instr), int(macs), int(wbytes)
             kernel = isa if isa in ("reference", "float") else isa
             act = 4 if isa == "float" else 1
@@ -116,6 +118,9 @@ def run(quick: bool = False) -> list[dict]:
                 lay = int(layout) if layout else 0
                 rec["storage"] = f"layout {lay} ({LAYOUT_NAMES.get(lay, '?')})" if lay else "int8 row-major"
                 rec["layout"] = lay
+                if first:  # FC 1536->128 alone (196,608 MACs): the inner loop's cost without the small layers
+                    rec["first_layer_instructions"] = int(first)
+                    rec["first_layer_instructions_per_mac"] = round(int(first) / FIRST_LAYER_MACS, 4)
                 if (board, bits) in ANCHORS:
                     rec["cmsis_nn_instructions"] = ANCHORS[(board, bits)]
                 if (board, bits) in GGML:
@@ -175,6 +180,26 @@ def merge_into_results(records: list[dict]) -> None:
     atomic_write_text(brun.MARKDOWN, brun.render(merged))
 
 
+# Instruction floor per MAC of each kernel's method (static count of its inner-loop instruction sequence,
+# docs/kernels.md), for the first layer (FC 1536->128) where the inner loop dominates:
+METHOD_FLOOR = {
+    ("dsp", 8): (1.25, "LDR + 2 SXTB16 + 2 SMLAD per 4 weights"),
+    ("dsp", 5): (1.083, "AND + SMLAD per 2 weights + LDR per 6"),
+    ("dsp", 4): (1.125, "AND + SMLAD per 2 weights + LDR per 8"),
+    ("dsp", 2): (1.0625, "AND + SMLAD per 2 weights + LDR per 16"),
+    ("dsp", 1): (0.78, "UADD8 + SEL + USADA8 per 4 weights + LDR per 32"),
+    ("mve", 8): (0.141, "VLDRB + VMLADAVA per 16 weights + VLDRB of x per 4 rows"),
+    ("mve", 4): (0.141, "per 64 MACs: 4 VMLADAVA + 2 VSHR + 3 VLDRB"),
+    ("mve", 2): (0.141, "per 64 MACs: 4 VMLADAVA + 3 VSHR + 2 VLDRB"),
+    ("mve", 1): (0.133, "per 128 MACs: 8 VMLADAVA + 7 VSHR + 2 VLDRB"),
+    ("neon", 8): (0.27, "SMULL + SMULL2 + 2 SADALP per 16 MACs + LD1x4"),
+    ("neon", 4): (0.21, "AND + USHR + 4 SMLAL per 32 weights + SADALP per 4 blocks + LD1x4"),
+    ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
+    ("neon_dotprod", 4): (0.137, "AND + USHR + 2 SDOT per 32 weights + LD1x4"),
+    ("neon_dotprod", 2): (0.117, "per 64 MACs: 4 SDOT + 3 SSHR, + LD1x4"),
+    ("neon_dotprod", 1): (0.121, "per 128 MACs: 8 SDOT + 7 SSHR, + LD1x4"),
+}
+
 BOARD_ORDER = ["mps2-an386", "mps2-an500", "mps3-an547", "aarch64-cortex-a53", "aarch64-cortex-a76"]
 CORE = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55",
         "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76"}
@@ -205,6 +230,21 @@ def tables(records: list[dict]) -> str:
                        f"{r['instructions_per_mac']:.2f} | {f(r.get('float_instructions'))} | "
                        f"{r['less_cpu_than_float']:.2f}x | {name}{f(anc)} | "
                        f"{'%.2fx' % (anc / r['instructions']) if anc else '-'} |")
+    out += ["", "First layer alone (FC 1536->128, 196,608 MACs; the inner loop without the small layers) against "
+            "the instruction floor of each kernel's method (static count of its loop):", "",
+            "| core | bits | kernel | first layer | instr/MAC | method floor /MAC | x floor | floor sequence |",
+            "|---|---|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        if b == "mps2-an500":
+            continue  # same kernels as the M4
+        for bits in (8, 5, 4, 2, 1):
+            r = get(b, opt, bits, MACS)
+            if not r or "first_layer_instructions" not in r:
+                continue
+            fl = METHOD_FLOOR.get((r["kernel"], bits)) or METHOD_FLOOR.get((r["kernel"], 4))
+            out.append(f"| {CORE[b]} | {bits} | {r['kernel']} | {f(r['first_layer_instructions'])} | "
+                       f"{r['first_layer_instructions_per_mac']:.3f} | {fl[0]} | "
+                       f"{r['first_layer_instructions_per_mac'] / fl[0]:.2f} | {fl[1]} |")
     out += ["", "Float32 kernels against their floor (same run):", "",
             "| core | our float32 | instr/MAC | floor | x floor | CMSIS-NN f32 |", "|---|---|---|---|---|---|"]
     for b in BOARD_ORDER:
