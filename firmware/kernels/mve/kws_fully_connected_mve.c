@@ -100,24 +100,25 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         const int8_t *w0 = w;
         int32_t *ap = acc;
         const int32_t nblk = n16 >> 4;
-        for (; o + 4 <= out_n; o += 4) {
-            const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
-            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-            register int32_t cnt __asm__("lr") = nblk >> 1;
+        /* one assembly block per pass: zero the accumulators (pinned to even registers for VMLADAVA),
+         * an odd block, two blocks per WLS/LE iteration, STM of the four sums */
+        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
 #define S8_BODY "vldrb.8 q0, [%[x]], #16\n\t"                                                        \
     "vldrb.8 q1, [%[w0]], #16\n\tvmladava.s8 %[a0], q0, q1\n\tvldrb.8 q2, [%[w1]], #16\n\tvmladava.s8 %[a1], q0, q2\n\t" \
     "vldrb.8 q3, [%[w2]], #16\n\tvmladava.s8 %[a2], q0, q3\n\tvldrb.8 q1, [%[w3]], #16\n\tvmladava.s8 %[a3], q0, q1\n\t"
-#define S8_OPS : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+r"(a0), \
-    [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [n] "+r"(cnt) : : "memory", "q0", "q1", "q2", "q3"
-            /* two blocks of 16 per LE iteration; an odd block first */
-            if (nblk & 1) __asm__ volatile(S8_BODY S8_OPS);
-            if (cnt) __asm__ volatile("dls lr, lr\n\t1:\n\t" S8_BODY S8_BODY "le lr, 1b\n\t" S8_OPS);
-#undef S8_BODY
-#undef S8_OPS
-            ap[0] = a0; ap[1] = a1; ap[2] = a2; ap[3] = a3;
-            ap += 4;
+#define S8_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
+    "wls lr, lr, 2f\n\t1:\n\t" S8_BODY S8_BODY "le lr, 1b\n\t2:\n\tstmia %[ap]!, {r0, r2, r4, r6}\n\t"           \
+    : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [ap] "+r"(ap), [n] "+r"(cnt),      \
+      [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3) : : "memory", "q0", "q1", "q2", "q3")
+        for (; o + 4 <= out_n; o += 4) {
+            const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
+            register int32_t cnt __asm__("lr") = nblk >> 1;
+            if (nblk & 1) S8_PASS(S8_BODY);
+            else S8_PASS("");
             w0 = w3;
         }
+#undef S8_BODY
+#undef S8_PASS
     }
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
@@ -259,66 +260,82 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
     int32_t *acc = acc_buf(ctx, in_n);
     const int8_t *wg = w;
     if (K == 4) {
-        for (; o + 4 <= out_n; o += 4) {
-            const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
-            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-            register int32_t cnt __asm__("lr") = nblk >> 1;
+        /* one assembly block per pass (see fc_s8): sums, then rows 2g = S_a - 16 S_b - 8 sum x, 2g+1 = S_b */
+        const uint32_t c8 = (uint32_t)sx << 3;
+        int32_t *ap = acc;
+        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
 #define K4_BODY "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\tvldrb.8 q2, [%[p1]], #16\n\t"         \
     "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q3, q1, #4\n\tvmladava.s8 %[a1], q0, q3\n\t"                          \
     "vmladava.s8 %[a2], q0, q2\n\tvshr.s8 q3, q2, #4\n\tvmladava.s8 %[a3], q0, q3\n\t"
-#define K4_OPS : [x] "+r"(xp), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), \
-    [a3] "+r"(a3), [n] "+r"(cnt) : : "memory", "q0", "q1", "q2", "q3"
-            if (nblk & 1) __asm__ volatile(K4_BODY K4_OPS);
-            if (cnt) __asm__ volatile("dls lr, lr\n\t1:\n\t" K4_BODY K4_BODY "le lr, 1b\n\t" K4_OPS);
-#undef K4_BODY
-#undef K4_OPS
-            wg = p1;   /* the next pair of groups starts where this one ends */
-            const uint32_t c8 = (uint32_t)sx << 3;
-            PUT4(o, 0, (uint32_t)a0 - ((uint32_t)a1 << 4) - c8, a1, (uint32_t)a2 - ((uint32_t)a3 << 4) - c8, a3);
-        }
-    } else if (K == 2) {
+#define K4_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
+    "wls lr, lr, 2f\n\t1:\n\t" K4_BODY K4_BODY "le lr, 1b\n\t2:\n\t"                                              \
+    "sub %[a0], %[a0], %[a1], lsl #4\n\tsub %[a0], %[a0], %[c]\n\tsub %[a2], %[a2], %[a3], lsl #4\n\t"                \
+    "sub %[a2], %[a2], %[c]\n\tstmia %[ap]!, {r0, r2, r4, r6}\n\t"                                                   \
+    : [x] "+r"(xp), [p0] "+r"(p0), [p1] "+r"(p1), [ap] "+r"(ap), [n] "+r"(cnt),                                     \
+      [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3) : [c] "r"(c8) : "memory", "q0", "q1", "q2", "q3")
         for (; o + 4 <= out_n; o += 4) {
-            const int8_t *xp = xs, *p0 = wg;
-            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
+            const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
             register int32_t cnt __asm__("lr") = nblk >> 1;
+            if (nblk & 1) K4_PASS(K4_BODY);
+            else K4_PASS("");
+            wg = p1;   /* the next pair of groups starts where this one ends */
+        }
+#undef K4_BODY
+#undef K4_PASS
+    } else if (K == 2) {
+        /* one assembly block per pass: sums S_0..S_3, then rows r = S_r - 4 S_{r+1} - 2 sum x, row 3 = S_3 */
+        const uint32_t c2 = (uint32_t)sx << 1;
+        int32_t *ap = acc;
+        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
 #define K2_BODY "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\t"                                   \
     "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q2, q1, #2\n\tvmladava.s8 %[a1], q0, q2\n\t"                          \
     "vshr.s8 q3, q1, #4\n\tvmladava.s8 %[a2], q0, q3\n\tvshr.s8 q2, q1, #6\n\tvmladava.s8 %[a3], q0, q2\n\t"
-#define K2_OPS : [x] "+r"(xp), [p0] "+r"(p0), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), \
-    [n] "+r"(cnt) : : "memory", "q0", "q1", "q2", "q3"
-            if (nblk & 1) __asm__ volatile(K2_BODY K2_OPS);
-            if (cnt) __asm__ volatile("dls lr, lr\n\t1:\n\t" K2_BODY K2_BODY "le lr, 1b\n\t" K2_OPS);
+#define K2_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
+    "wls lr, lr, 2f\n\t1:\n\t" K2_BODY K2_BODY "le lr, 1b\n\t2:\n\t"                                              \
+    "sub %[a0], %[a0], %[a1], lsl #2\n\tsub %[a0], %[a0], %[c]\n\tsub %[a1], %[a1], %[a2], lsl #2\n\t"                \
+    "sub %[a1], %[a1], %[c]\n\tsub %[a2], %[a2], %[a3], lsl #2\n\tsub %[a2], %[a2], %[c]\n\t"                       \
+    "stmia %[ap]!, {r0, r2, r4, r6}\n\t"                                                                         \
+    : [x] "+r"(xp), [p0] "+r"(wg), [ap] "+r"(ap), [n] "+r"(cnt),                                                   \
+      [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3) : [c] "r"(c2) : "memory", "q0", "q1", "q2", "q3")
+        for (; o + 4 <= out_n; o += 4) {
+            const int8_t *xp = xs;
+            register int32_t cnt __asm__("lr") = nblk >> 1;
+            if (nblk & 1) K2_PASS(K2_BODY);
+            else K2_PASS("");
+        }
 #undef K2_BODY
-#undef K2_OPS
-            wg = p0;
-            const uint32_t c2 = (uint32_t)sx << 1;   /* rows_dots(2, ...) written out */
-            PUT4(o, 0, (uint32_t)a0 - ((uint32_t)a1 << 2) - c2, (uint32_t)a1 - ((uint32_t)a2 << 2) - c2,
-                 (uint32_t)a2 - ((uint32_t)a3 << 2) - c2, a3);
-        }
+#undef K2_PASS
     } else {
-        for (; o + 8 <= out_n; o += 8, wg += pad) {
-            const int8_t *xp = xs, *p0 = wg;
-            /* eight accumulators: VMLADAVA writes even registers only, so they are pinned to r0..r12 and
-             * lr, and the loop counts with SUBS/BNE instead of LE (which would need lr) */
-            register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-            register int32_t a4 __asm__("r8") = 0, a5 __asm__("r10") = 0, a6 __asm__("r12") = 0, a7 __asm__("lr") = 0;
-            int32_t cnt = nblk;
+        /* eight accumulators: VMLADAVA writes even registers only, so they are pinned to r0..r12 and lr,
+         * and the loop counts with SUBS/BNE instead of LE (which would need lr); one assembly block per
+         * pass ends with the rows dot_r = 2 S_r - 4 S_{r+1} - sum x, dot_7 = -2 S_7 - sum x and one STM */
+        int32_t *ap = acc;
+        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
+        register int32_t a4 __asm__("r8"), a5 __asm__("r10"), a6 __asm__("r12"), a7 __asm__("lr");
 #define B1(A, N) "vshr.s8 q2, q1, #" N "\n\tvmladava.s8 %[" A "], q0, q2\n\t"
-            __asm__ volatile("1:\n\tvldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[w]], #16\n\t"
-                             "vmladava.s8 %[a0], q0, q1\n\t" B1("a1", "1") B1("a2", "2") B1("a3", "3") B1("a4", "4")
-                             B1("a5", "5") B1("a6", "6") B1("a7", "7")
-                             "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
-                             : [x] "+r"(xp), [w] "+r"(p0), [cnt] "+r"(cnt), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                               [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7)
-                             :
-                             : "cc", "memory", "q0", "q1", "q2");
-#undef B1
-            /* rows_dots(1, ...) written out: dot_r = 2 S_r - 4 S_{r+1} - sum x, dot_7 = -2 S_7 - sum x */
-            const uint32_t u0 = (uint32_t)a0, u1 = (uint32_t)a1, u2 = (uint32_t)a2, u3 = (uint32_t)a3, u4 = (uint32_t)a4,
-                           u5 = (uint32_t)a5, u6 = (uint32_t)a6, u7 = (uint32_t)a7, ns = -(uint32_t)sx;
-            PUT4(o, ns, 2 * u0 - 4 * u1, 2 * u1 - 4 * u2, 2 * u2 - 4 * u3, 2 * u3 - 4 * u4);
-            PUT4(o + 4, ns, 2 * u4 - 4 * u5, 2 * u5 - 4 * u6, 2 * u6 - 4 * u7, -2 * u7);
+#define K1_BODY "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[w]], #16\n\tvmladava.s8 %[a0], q0, q1\n\t" \
+    B1("a1", "1") B1("a2", "2") B1("a3", "3") B1("a4", "4") B1("a5", "5") B1("a6", "6") B1("a7", "7")
+#define DOT1(A, B) "lsl %[" A "], %[" A "], #1\n\tsub %[" A "], %[" A "], %[" B "], lsl #2\n\tsub %[" A "], %[" A "], %[sx]\n\t"
+#define K1_PASS(ODD) __asm__ volatile(                                                                               \
+    "mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t"                                         \
+    "mov %[a4], #0\n\tmov %[a5], #0\n\tmov %[a6], #0\n\tmov %[a7], #0\n\t" ODD                                    \
+    "cmp %[cnt], #0\n\tbeq 2f\n\t1:\n\t" K1_BODY K1_BODY "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t2:\n\t"              \
+    DOT1("a0", "a1") DOT1("a1", "a2") DOT1("a2", "a3") DOT1("a3", "a4") DOT1("a4", "a5") DOT1("a5", "a6")            \
+    DOT1("a6", "a7") "add %[a7], %[sx], %[a7], lsl #1\n\trsb %[a7], %[a7], #0\n\t"                                   \
+    "stmia %[ap]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"                                                          \
+    : [x] "+r"(xp), [w] "+r"(wg), [cnt] "+r"(cnt), [ap] "+r"(ap), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),   \
+      [a3] "=&r"(a3), [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7)                                 \
+    : [sx] "r"(sx) : "cc", "memory", "q0", "q1", "q2")
+        for (; o + 8 <= out_n; o += 8) {
+            const int8_t *xp = xs;
+            int32_t cnt = nblk >> 1;
+            if (nblk & 1) K1_PASS(K1_BODY);
+            else K1_PASS("");
         }
+#undef B1
+#undef K1_BODY
+#undef DOT1
+#undef K1_PASS
     }
     /* remaining rows (fewer than 4, or 8 for k = 1): whole groups, one at a time */
     for (; o < out_n; o += G, wg += pad) {
