@@ -200,6 +200,10 @@ METHOD_FLOOR = {
     ("neon_dotprod", 1): (0.121, "per 128 MACs: 8 SDOT + 7 SSHR, + LD1x4"),
 }
 
+# issue 14's targets (instructions per inference through the runtime; None = no target)
+TARGETS = {"mps2-an386": (370000, 290000, 270000, 200000), "mps3-an547": (42000, 45000, 45000, 45000),
+           "aarch64-cortex-a53": (90000, 70000, 60000, None), "aarch64-cortex-a76": (40000, 45000, 45000, None)}
+
 BOARD_ORDER = ["mps2-an386", "mps2-an500", "mps3-an547", "aarch64-cortex-a53", "aarch64-cortex-a76"]
 CORE = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55",
         "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76"}
@@ -252,6 +256,28 @@ def tables(records: list[dict]) -> str:
         if r:
             out.append(f"| {CORE[b]} | {f(r['instructions'])} | {r['instructions_per_mac']:.3f} | "
                        f"{f(r.get('floor_instructions'))} | {r.get('vs_floor')} | {f(r.get('cmsis_nn_instructions'))} |")
+    out += ["", "Less CPU than float, per core (kernel bench, instructions of our float32 kernel in the same run / "
+            "ours):", "", "| core | 8 bit | 4 bit | 2 bit | 1 bit |", "|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        cells = []
+        for bits in (8, 4, 2, 1):
+            r = get(b, opt, bits, MACS)
+            cells.append(f"{r['less_cpu_than_float']:.2f}x" if r and r.get("less_cpu_than_float") else "-")
+        out.append(f"| {CORE[b]} | " + " | ".join(cells) + " |")
+    out += ["", "Issue 14 targets, through the runtime:", "", "| core | 8 bit | 4 bit | 2 bit | 1 bit |",
+            "|---|---|---|---|---|"]
+    for b, tgt in TARGETS.items():
+        cells = []
+        for bits, t in zip((8, 4, 2, 1), tgt):
+            r = get(b, opt, bits, 246144)
+            if r is None:
+                cells.append("-")
+            elif t is None:
+                cells.append(f"{f(r['instructions'])} (no target)")
+            else:
+                ok = r["instructions"] <= t
+                cells.append(f"{f(r['instructions'])} {'<=' if ok else '>'} {f(t)} {'met' if ok else '**missed**'}")
+        out.append(f"| {CORE[b]} | " + " | ".join(cells) + " |")
     out += ["", "Through the runtime (converted 3-class model, 246,144 MACs, kws_runner, mean of 8 inputs):", "",
             "| core (kernel) | 8 bit | 5 bit | 4 bit | 2 bit | 1 bit | storage 4 / 2 / 1 bit | arena + stack (8 / 4 bit) |",
             "|---|---|---|---|---|---|---|---|"]
