@@ -13,7 +13,7 @@
 * ``target``: pick the storage per layer for that board's fastest kernel instead of mode/layout
   (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 2 for every k < 8; Cortex-M55 (Helium):
   layout 4 for k = 1, 2, 4 and layout 3 for k = 3; Cortex-A76 (NEON dot product): layout 4 for k = 1, 2,
-  layout 3 for k = 3, 4; Cortex-A53 (NEON armv8.0): layout 3 for k <= 4; k = 5..7 as INT8 container
+  layout 3 for k = 3, 4; Cortex-A53 (NEON armv8.0): layout 4 for k = 1, layout 3 for k = 2..4; k = 5..7 as INT8 container
   (the optimized int8 kernel) on Helium / NEON;
   8 bits INT8 FULLY_CONNECTED everywhere; ``generic``: mode auto, layout 0 (reference kernels).
 * ``retarget(model_bytes, target)``: the same for an already converted model (deploy).
@@ -66,6 +66,11 @@ def _plan_mve(bits):
     return ("custom", 4) if bits in (1, 2, 4) else _plan_nib(bits)
 
 
+def _plan_v80(bits):
+    """NEON armv8.0 (no dot product): layout 4 for 1 bit (bit masks), nibbles (layout 3) for 2..4 bits."""
+    return ("custom", 4) if bits == 1 else _plan_nib(bits)
+
+
 def _plan_dotprod(bits):
     """NEON SDOT: layout 4 for 1 and 2 bits; 3/4 bits on layout 3 (fewer instructions there)."""
     return ("custom", 4) if bits in (1, 2) else _plan_nib(bits)
@@ -75,7 +80,7 @@ TARGETS = {
     "mps2-an386": ("dsp", _plan_dsp),             # Cortex-M4F
     "mps2-an500": ("dsp", _plan_dsp),             # Cortex-M7
     "mps3-an547": ("mve", _plan_mve),             # Cortex-M55 Helium
-    "aarch64-cortex-a53": ("neon", _plan_nib),    # armv8.0: SMLAL, layout 3 for 1..4 bits
+    "aarch64-cortex-a53": ("neon", _plan_v80),    # armv8.0: SMLAL on nibbles for 2..4 bits, bit masks for 1
     "aarch64-cortex-a76": ("neon_dotprod", _plan_dotprod),
     "generic": ("reference", None),
 }

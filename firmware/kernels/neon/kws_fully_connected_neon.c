@@ -18,12 +18,14 @@ const char kws_fc_opt_isa[] = "neon_dotprod";
 const char kws_fc_opt_isa[] = "neon";
 #endif
 
-/* layout 4 (rows_per_byte) needs SDOT: its int8 fields reach -128, so the armv8.0 SMLAL path could
- * not sum them in int16 lanes; the armv8.0 build keeps layout 3 for 1..4-bit weights */
+/* layout 4 (rows_per_byte): SDOT for 1, 2, 4 bits; on armv8.0 only 1 bit (bit masks: CMTST + AND +
+ * SADALP), since the SMLAL path would need small unsigned fields; armv8.0 keeps layout 3 for 2..4 bits */
 int kws_fc_opt_supported(int32_t bits, int32_t layout)
 {
 #if defined(__ARM_FEATURE_DOTPROD)
     if (layout == KWS_LAYOUT_ROWS_PER_BYTE) return bits == 1 || bits == 2 || bits == 4;
+#else
+    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) return bits == 1;
 #endif
     return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4);
 }
@@ -33,6 +35,8 @@ int32_t kws_fc_opt_preferred_layout(int32_t bits)
 #if defined(__ARM_FEATURE_DOTPROD)
     /* 4-bit stays on layout 3 here: its LD1x4 + AND/USHR loop measured fewer instructions (docs/kernels.md) */
     if (bits == 1 || bits == 2) return KWS_LAYOUT_ROWS_PER_BYTE;
+#else
+    if (bits == 1) return KWS_LAYOUT_ROWS_PER_BYTE;
 #endif
     return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 4 ? KWS_LAYOUT_R4_NIB32 : -1);
 }
@@ -397,6 +401,85 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
 }
 #endif
 
+#if !defined(__ARM_FEATURE_DOTPROD)
+/* ---------------- layout 4, k = 1, armv8.0 (no dot product): bit masks ----------------
+ * Byte j holds input j of 8 rows (bit r = row r, 1 = +1). Per 16 inputs and row: CMTST with the row's
+ * bit gives a byte mask, AND keeps the activations whose weight is +1, SADALP adds byte pairs into int16
+ * lanes (at most 2 * 128 per lane and block: flushed into int32 every 64 blocks). T_r = sum of the kept
+ * activations, dot_r = 2 T_r - sum x. */
+static void fc_bits_v80(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                        const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk;
+    int8_t *xs = ctx->scratch;
+    int32_t i = 0;
+    int32x4_t sacc = vdupq_n_s32(0);
+    for (; i + 16 <= in_n; i += 16) {
+        int8x16_t v = vld1q_s8(x + i);
+        vst1q_s8(xs + i, v);
+        sacc = vpadalq_s16(sacc, vpaddlq_s8(v));
+    }
+    int32_t sx = vaddvq_s32(sacc);
+    for (; i < in_n; i++) { xs[i] = x[i]; sx += x[i]; }
+    for (; i < pad; i++) xs[i] = 0;
+    const uint8x16_t m0 = vdupq_n_u8(1), m1 = vdupq_n_u8(2), m2 = vdupq_n_u8(4), m3 = vdupq_n_u8(8);
+    const uint8x16_t m4 = vdupq_n_u8(16), m5 = vdupq_n_u8(32), m6 = vdupq_n_u8(64), m7 = vdupq_n_u8(128);
+    const int32x4_t nsx = vdupq_n_s32(-sx);
+    const int8_t *wg = w;
+    int32_t o = 0;
+#define KEEP(h, m) h = vpadalq_s8(h, vandq_s8(xv, vreinterpretq_s8_u8(vtstq_u8(b, m))))
+    for (; o < out_n; o += 8, wg += pad) {
+        int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+        for (int32_t c0 = 0; c0 < nblk; c0 += 64) {
+            const int32_t c1 = c0 + 64 < nblk ? c0 + 64 : nblk;
+            int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0, h4 = h0, h5 = h0, h6 = h0, h7 = h0;
+            const int8_t *xp = xs + 16 * c0, *bp = wg + 16 * c0;
+            int64_t cnt = (c1 - c0) >> 2;
+            int32_t c = c0 + 4 * (int32_t)cnt;
+            if (cnt) {   /* four blocks per step: LD1 of four registers, then CMTST + AND + SADALP per row */
+#define KB(X, B, H, M) "cmtst v16.16b, " B ".16b, %[" M "].16b\n\tand v16.16b, v16.16b, " X ".16b\n\t"      \
+    "sadalp %[" H "].8h, v16.16b\n\t"
+#define BLK(X, B) KB(X, B, "h0", "m0") KB(X, B, "h1", "m1") KB(X, B, "h2", "m2") KB(X, B, "h3", "m3")       \
+    KB(X, B, "h4", "m4") KB(X, B, "h5", "m5") KB(X, B, "h6", "m6") KB(X, B, "h7", "m7")
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+                                 BLK("v0", "v4") BLK("v1", "v5") BLK("v2", "v6") BLK("v3", "v7")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [w] "+r"(bp), [cnt] "+r"(cnt), [h0] "+w"(h0), [h1] "+w"(h1),
+                                   [h2] "+w"(h2), [h3] "+w"(h3), [h4] "+w"(h4), [h5] "+w"(h5), [h6] "+w"(h6),
+                                   [h7] "+w"(h7)
+                                 : [m0] "w"(m0), [m1] "w"(m1), [m2] "w"(m2), [m3] "w"(m3), [m4] "w"(m4),
+                                   [m5] "w"(m5), [m6] "w"(m6), [m7] "w"(m7)
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16");
+#undef BLK
+#undef KB
+            }
+            for (; c < c1; c++) {
+                const int8x16_t xv = vld1q_s8(xs + 16 * c);
+                const uint8x16_t b = vld1q_u8((const uint8_t *)wg + 16 * c);
+                KEEP(h0, m0); KEEP(h1, m1); KEEP(h2, m2); KEEP(h3, m3);
+                KEEP(h4, m4); KEEP(h5, m5); KEEP(h6, m6); KEEP(h7, m7);
+            }
+            s0 = vpadalq_s16(s0, h0); s1 = vpadalq_s16(s1, h1); s2 = vpadalq_s16(s2, h2); s3 = vpadalq_s16(s3, h3);
+            s4 = vpadalq_s16(s4, h4); s5 = vpadalq_s16(s5, h5); s6 = vpadalq_s16(s6, h6); s7 = vpadalq_s16(s7, h7);
+        }
+        /* dot = 2 T - sum x, four rows at a time */
+        const int32x4_t d0 = vaddq_s32(vshlq_n_s32(hsum4(s0, s1, s2, s3), 1), nsx);
+        const int32x4_t d1 = vaddq_s32(vshlq_n_s32(hsum4(s4, s5, s6, s7), 1), nsx);
+        if (o + 8 <= out_n) {
+            requant4(p, ctx, bias, o, 0, d0, y);
+            requant4(p, ctx, bias, o + 4, 0, d1, y);
+        } else {   /* last group: out % 8 rows */
+            int32_t d[8];
+            vst1q_s32(d, d0);
+            vst1q_s32(d + 4, d1);
+            for (int32_t r = 0; r < 8 && o + r < out_n; r++) OUT(d[r], 0, o + r);
+        }
+    }
+#undef KEEP
+}
+#endif
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -410,6 +493,8 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
             else if (p->bits == 2) fc_rows(2, p, ctx, x, (const int8_t *)weights, bias, y);
             else fc_rows(1, p, ctx, x, (const int8_t *)weights, bias, y);
         }
+#else
+        else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) fc_bits_v80(p, ctx, x, (const int8_t *)weights, bias, y);
 #endif
         else fc_nib(p, ctx, x, weights, bias, y);
     }
