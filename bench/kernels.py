@@ -194,6 +194,7 @@ METHOD_FLOOR = {
     ("mve", 1): (0.133, "per 128 MACs: 8 VMLADAVA + 7 VSHR + 2 VLDRB"),
     ("neon", 8): (0.27, "SMULL + SMULL2 + 2 SADALP per 16 MACs + LD1x4"),
     ("neon", 4): (0.21, "AND + USHR + 4 SMLAL per 32 weights + SADALP per 4 blocks + LD1x4"),
+    ("neon", 1): (0.191, "CMTST + AND + SADALP per 16 weights and row + LD1x4"),
     ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
     ("neon_dotprod", 4): (0.137, "AND + USHR + 2 SDOT per 32 weights + LD1x4"),
     ("neon_dotprod", 2): (0.117, "per 64 MACs: 4 SDOT + 3 SSHR, + LD1x4"),
@@ -245,7 +246,7 @@ def tables(records: list[dict]) -> str:
             r = get(b, opt, bits, MACS)
             if not r or "first_layer_instructions" not in r:
                 continue
-            fl = METHOD_FLOOR.get((r["kernel"], bits)) or METHOD_FLOOR.get((r["kernel"], 4))
+            fl = METHOD_FLOOR.get((r["kernel"], bits)) or METHOD_FLOOR.get((r["kernel"], 4))  # A53 2-bit: nibbles
             out.append(f"| {CORE[b]} | {bits} | {r['kernel']} | {f(r['first_layer_instructions'])} | "
                        f"{r['first_layer_instructions_per_mac']:.3f} | {fl[0]} | "
                        f"{r['first_layer_instructions_per_mac'] / fl[0]:.2f} | {fl[1]} |")

@@ -122,17 +122,18 @@ def test_converted_ffnn_runs_optimized_bit_exact(built, vectors, board, bits, tm
         pytest.fail(f"{board} {bits}-bit: {len(bad)} outputs differ, first {bad[:5].tolist()}")
 
 
-@pytest.mark.parametrize("image,prefix,target", [
-    ("host/kws_runner", None, "mps2-an386"),                                           # reference-only build, layout 2
-    ("mps2-an386/kws_runner_ref.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386"),
-    ("mps3-an547/kws_runner.elf", ["qemu-system-arm", "-M", "mps3-an547"], "mps2-an386"),  # MVE has no layout 2
-    ("mps2-an386/kws_runner.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps3-an547"),  # DSP has no layout 3
+@pytest.mark.parametrize("image,prefix,target,bits,lay", [
+    ("host/kws_runner", None, "mps2-an386", 4, 2),                                     # reference-only build
+    ("mps2-an386/kws_runner_ref.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386", 4, 2),
+    ("mps3-an547/kws_runner.elf", ["qemu-system-arm", "-M", "mps3-an547"], "mps2-an386", 4, 2),  # MVE: no layout 2
+    ("mps2-an386/kws_runner.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps3-an547", 4, 4),  # DSP: no layout 4
+    # the armv8.0 NEON build runs layout 4 at 1 bit only: a 2-bit model converted for the A76 (SDOT) is refused
+    ("aarch64-virt/kws_runner.elf", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-cortex-a76", 2, 4),
 ])
-def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, prefix, target, tmp_path):
-    mp, ip, _ = vectors[target][4]
+def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, prefix, target, bits, lay, tmp_path):
+    mp, ip, _ = vectors[target][bits]
     rc, st, text = run_image(prefix, BUILD / image, [mp, ip, tmp_path / "o.bin", 1])
     assert rc == KWS_ERR_UNSUPPORTED and st and int(st[0]) == KWS_ERR_UNSUPPORTED, text[-1500:]
-    lay = 2 if target.startswith("mps2") else 4  # 4-bit: layout 2 on the DSP targets, 4 on Helium
     assert f"layout {lay}" in text and "needs an optimized kernel this build lacks" in text, text[-1500:]
 
 
