@@ -110,12 +110,21 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     "wls lr, lr, 2f\n\t1:\n\t" S8_BODY S8_BODY "le lr, 1b\n\t2:\n\tstmia %[ap]!, {r0, r2, r4, r6}\n\t"           \
     : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [ap] "+r"(ap), [n] "+r"(cnt),      \
       [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3) : : "memory", "q0", "q1", "q2", "q3")
-        for (; o + 4 <= out_n; o += 4) {
-            const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
-            register int32_t cnt __asm__("lr") = nblk >> 1;
-            if (nblk & 1) S8_PASS(S8_BODY);
-            else S8_PASS("");
-            w0 = w3;
+        const int32_t half = nblk >> 1;
+        if (nblk & 1) {
+            for (; o + 4 <= out_n; o += 4) {
+                const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
+                register int32_t cnt __asm__("lr") = half;
+                S8_PASS(S8_BODY);
+                w0 = w3;
+            }
+        } else {
+            for (; o + 4 <= out_n; o += 4) {
+                const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
+                register int32_t cnt __asm__("lr") = half;
+                S8_PASS("");
+                w0 = w3;
+            }
         }
 #undef S8_BODY
 #undef S8_PASS
