@@ -60,23 +60,27 @@ static void requant_layer(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, con
     const int32_t *rs = ctx->row_sums, *sp = p->shift, *mp = p->multiplier, *bp = bias;
     const int32_t *a = acc;
     int8_t *yp = y;
-    for (int32_t o = 0; o < n4; o += 4) {
-        int32x4_t v = vmlaq_n_s32(vldrwq_s32(a), vldrwq_s32(rs), off);
-        a += 4; rs += 4;
-        if (bp) { v = vaddq_s32(v, vldrwq_s32(bp)); bp += 4; }
-        const int32x4_t sh = vldrwq_s32(sp);
-        sp += 4;
-        const int32x4_t right = vminq_s32(sh, zero);
-        v = vshlq_s32(v, vmaxq_s32(sh, zero));
-        v = vqrdmulhq_s32(v, vldrwq_s32(mp));
-        mp += 4;
-        v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
-        v = vrshlq_s32(v, right);
-        v = vaddq_n_s32(v, ooff);
-        v = vminq_s32(vmaxq_s32(v, omin), omax);
-        vstrbq_s32(yp, v);
-        yp += 4;
+#define RQ4(BIAS)                                                         \
+    for (int32_t o = 0; o < n4; o += 4) {                                 \
+        int32x4_t v = vmlaq_n_s32(vldrwq_s32(a), vldrwq_s32(rs), off);     \
+        a += 4; rs += 4;                                                  \
+        BIAS                                                              \
+        const int32x4_t sh = vldrwq_s32(sp);                              \
+        sp += 4;                                                          \
+        const int32x4_t right = vminq_s32(sh, zero);                      \
+        v = vshlq_s32(v, vmaxq_s32(sh, zero));                            \
+        v = vqrdmulhq_s32(v, vldrwq_s32(mp));                             \
+        mp += 4;                                                          \
+        v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));          \
+        v = vrshlq_s32(v, right);                                         \
+        v = vaddq_n_s32(v, ooff);                                         \
+        v = vminq_s32(vmaxq_s32(v, omin), omax);                          \
+        vstrbq_s32(yp, v);                                                \
+        yp += 4;                                                          \
     }
+    if (bp) { RQ4(v = vaddq_s32(v, vldrwq_s32(bp)); bp += 4;) }
+    else { RQ4() }
+#undef RQ4
     for (int32_t o = n4; o < n; o++) y[o] = kws_fc_opt_requant(finish(acc[o], 0, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
 }
 
@@ -107,25 +111,24 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     "vldrb.8 q1, [%[w0]], #16\n\tvmladava.s8 %[a0], q0, q1\n\tvldrb.8 q2, [%[w1]], #16\n\tvmladava.s8 %[a1], q0, q2\n\t" \
     "vldrb.8 q3, [%[w2]], #16\n\tvmladava.s8 %[a2], q0, q3\n\tvldrb.8 q1, [%[w3]], #16\n\tvmladava.s8 %[a3], q0, q1\n\t"
 #define S8_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
-    "wls lr, lr, 2f\n\t1:\n\t" S8_BODY S8_BODY "le lr, 1b\n\t2:\n\tstmia %[ap]!, {r0, r2, r4, r6}\n\t"           \
+    "wls lr, lr, 2f\n\t1:\n\t" S8_BODY S8_BODY S8_BODY S8_BODY "le lr, 1b\n\t2:\n\tstmia %[ap]!, {r0, r2, r4, r6}\n\t" \
     : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [ap] "+r"(ap), [n] "+r"(cnt),      \
       [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3) : : "memory", "q0", "q1", "q2", "q3")
-        const int32_t half = nblk >> 1;
-        if (nblk & 1) {
-            for (; o + 4 <= out_n; o += 4) {
-                const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
-                register int32_t cnt __asm__("lr") = half;
-                S8_PASS(S8_BODY);
-                w0 = w3;
-            }
-        } else {
-            for (; o + 4 <= out_n; o += 4) {
-                const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;
-                register int32_t cnt __asm__("lr") = half;
-                S8_PASS("");
-                w0 = w3;
-            }
+        /* four blocks per LE iteration; the nblk % 4 remaining blocks before the loop (one loop per case) */
+        const int32_t quarter = nblk >> 2;
+#define S8_ROWS(REM) for (; o + 4 <= out_n; o += 4) {                                        \
+            const int8_t *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n, *xp = x;   \
+            register int32_t cnt __asm__("lr") = quarter;                              \
+            S8_PASS(REM);                                                              \
+            w0 = w3;                                                                   \
         }
+        switch (nblk & 3) {
+        case 0: S8_ROWS(""); break;
+        case 1: S8_ROWS(S8_BODY); break;
+        case 2: S8_ROWS(S8_BODY S8_BODY); break;
+        default: S8_ROWS(S8_BODY S8_BODY S8_BODY); break;
+        }
+#undef S8_ROWS
 #undef S8_BODY
 #undef S8_PASS
     }
@@ -277,18 +280,25 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
     "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q3, q1, #4\n\tvmladava.s8 %[a1], q0, q3\n\t"                          \
     "vmladava.s8 %[a2], q0, q2\n\tvshr.s8 q3, q2, #4\n\tvmladava.s8 %[a3], q0, q3\n\t"
 #define K4_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
-    "wls lr, lr, 2f\n\t1:\n\t" K4_BODY K4_BODY "le lr, 1b\n\t2:\n\t"                                              \
+    "wls lr, lr, 2f\n\t1:\n\t" K4_BODY K4_BODY K4_BODY K4_BODY "le lr, 1b\n\t2:\n\t"                                              \
     "sub %[a0], %[a0], %[a1], lsl #4\n\tsub %[a0], %[a0], %[c]\n\tsub %[a2], %[a2], %[a3], lsl #4\n\t"                \
     "sub %[a2], %[a2], %[c]\n\tstmia %[ap]!, {r0, r2, r4, r6}\n\t"                                                   \
     : [x] "+r"(xp), [p0] "+r"(p0), [p1] "+r"(p1), [ap] "+r"(ap), [n] "+r"(cnt),                                     \
       [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3) : [c] "r"(c8) : "memory", "q0", "q1", "q2", "q3")
-        for (; o + 4 <= out_n; o += 4) {
-            const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
-            register int32_t cnt __asm__("lr") = nblk >> 1;
-            if (nblk & 1) K4_PASS(K4_BODY);
-            else K4_PASS("");
-            wg = p1;   /* the next pair of groups starts where this one ends */
+        /* four blocks per LE iteration, the nblk % 4 remaining ones first (one loop per case) */
+#define K4_ROWS(REM) for (; o + 4 <= out_n; o += 4) {                              \
+            const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;                   \
+            register int32_t cnt __asm__("lr") = nblk >> 2;                    \
+            K4_PASS(REM);                                                      \
+            wg = p1;   /* the next pair of groups starts where this one ends */ \
         }
+        switch (nblk & 3) {
+        case 0: K4_ROWS(""); break;
+        case 1: K4_ROWS(K4_BODY); break;
+        case 2: K4_ROWS(K4_BODY K4_BODY); break;
+        default: K4_ROWS(K4_BODY K4_BODY K4_BODY); break;
+        }
+#undef K4_ROWS
 #undef K4_BODY
 #undef K4_PASS
     } else if (K == 2) {
@@ -300,18 +310,24 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
     "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q2, q1, #2\n\tvmladava.s8 %[a1], q0, q2\n\t"                          \
     "vshr.s8 q3, q1, #4\n\tvmladava.s8 %[a2], q0, q3\n\tvshr.s8 q2, q1, #6\n\tvmladava.s8 %[a3], q0, q2\n\t"
 #define K2_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
-    "wls lr, lr, 2f\n\t1:\n\t" K2_BODY K2_BODY "le lr, 1b\n\t2:\n\t"                                              \
+    "wls lr, lr, 2f\n\t1:\n\t" K2_BODY K2_BODY K2_BODY K2_BODY "le lr, 1b\n\t2:\n\t"                                              \
     "sub %[a0], %[a0], %[a1], lsl #2\n\tsub %[a0], %[a0], %[c]\n\tsub %[a1], %[a1], %[a2], lsl #2\n\t"                \
     "sub %[a1], %[a1], %[c]\n\tsub %[a2], %[a2], %[a3], lsl #2\n\tsub %[a2], %[a2], %[c]\n\t"                       \
     "stmia %[ap]!, {r0, r2, r4, r6}\n\t"                                                                         \
     : [x] "+r"(xp), [p0] "+r"(wg), [ap] "+r"(ap), [n] "+r"(cnt),                                                   \
       [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3) : [c] "r"(c2) : "memory", "q0", "q1", "q2", "q3")
-        for (; o + 4 <= out_n; o += 4) {
-            const int8_t *xp = xs;
-            register int32_t cnt __asm__("lr") = nblk >> 1;
-            if (nblk & 1) K2_PASS(K2_BODY);
-            else K2_PASS("");
+#define K2_ROWS(REM) for (; o + 4 <= out_n; o += 4) {                              \
+            const int8_t *xp = xs;                                             \
+            register int32_t cnt __asm__("lr") = nblk >> 2;                    \
+            K2_PASS(REM);                                                      \
         }
+        switch (nblk & 3) {
+        case 0: K2_ROWS(""); break;
+        case 1: K2_ROWS(K2_BODY); break;
+        case 2: K2_ROWS(K2_BODY K2_BODY); break;
+        default: K2_ROWS(K2_BODY K2_BODY K2_BODY); break;
+        }
+#undef K2_ROWS
 #undef K2_BODY
 #undef K2_PASS
     } else {
@@ -335,7 +351,7 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
     : [x] "+r"(xp), [w] "+r"(wg), [cnt] "+r"(cnt), [ap] "+r"(ap), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),   \
       [a3] "=&r"(a3), [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7)                                 \
     : [sx] "r"(sx) : "cc", "memory", "q0", "q1", "q2")
-        for (; o + 8 <= out_n; o += 8) {
+        for (; o + 8 <= out_n; o += 8) {   /* two blocks per iteration (all 14 free registers are in use) */
             const int8_t *xp = xs;
             int32_t cnt = nblk >> 1;
             if (nblk & 1) K1_PASS(K1_BODY);
