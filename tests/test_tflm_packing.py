@@ -86,3 +86,15 @@ def test_errors():
         packing.pack(np.array([[1]]), 9)
     with pytest.raises(UserError, match="needs"):
         packing.unpack(b"\x00" * 3, 4, 2, 5)
+
+
+def test_sparse_layout_ids_are_not_dense_layouts():
+    """Ids 4 and 5 are the sparse layouts (tflm_port/sparse.py); rows_per_byte is 6. --layout 4/5 without
+    --sparse is refused before the model is read, and the dense registry does not claim 4 or 5."""
+    from tflm_port import convert, sparse
+
+    assert set(sparse.SPARSE_LAYOUTS) == {4, 5} and not set(packing.LAYOUTS) & {4, 5}
+    assert packing.get_layout(6).name == "rows_per_byte"
+    for lay in (4, 5):
+        with pytest.raises(UserError, match=f"layout {lay} is a sparse layout"):
+            convert.convert(b"", [4], "dense", lay)

@@ -183,6 +183,9 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
             if b not in sparse.SUPPORTED_BITS:
                 raise UserError(f"--sparse {sp}: {b}-bit layers cannot be sparse (2..8 bits; 1-bit weights have no zero)")
         elif store == "custom":
+            if lay_id in sparse.SPARSE_LAYOUTS:   # 4/5 need the sparse index data: only --sparse writes them
+                raise UserError(f"{name}: layout {lay_id} is a sparse layout (4 N:M, 5 block/CSR): use --sparse, "
+                                "not --layout (dense kernel layouts: 0, 1, 2, 3, 6)")
             packing.get_layout(lay_id).check_bits(b)
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
