@@ -3,7 +3,14 @@
 kernel, instructions counted by firmware/app/kws_kbench.c under QEMU -icount shift=0
 (Cortex-M: SysTick; AArch64 bare metal on -M virt: PMU INST_RETIRED). Instructions, not cycles.
 
-    .venv/bin/python -m bench.kernels [--quick] [--out firmware/build/kernels.json]
+    .venv/bin/python -m bench.kernels [--quick] [--out firmware/build/kernels.json] [--runtime] [--merge]
+
+``--runtime`` adds the converted model through the runtime on every board (firmware/bench.py's optimized
+records); ``--merge`` adds the records to bench/results.json (bench.run's merge) and regenerates
+BENCHMARKS.md and the per-core charts bench/charts/<board>.png (bench/charts.py).
+Float records carry ``floor_instructions`` (FLOAT_FLOOR: what any float kernel must execute on that core)
+and ``vs_floor``; optimized records ``float_instructions`` (our float kernel, same run) and
+``less_cpu_than_float``; every record says its weight ``storage`` (layout).
 
 ``run(quick)`` returns the records; bench/run.py can add them with ``records += kernels.run(quick)``.
 flash_bytes: packed weight bytes of the five layers; ram_bytes: the largest layer's input + output
@@ -32,11 +39,26 @@ BOARDS = {
     "aarch64-cortex-a76": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a76"], BUILD / "a64" / "kws_kbench_dotprod.elf"),
 }
 TOOLS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-aarch64": "aarch64-linux-gnu-gcc"}
-LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)")
+LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)"
+                  r"(?: layout=(\d+) ok=\d first_layer=(\d+))?")
+FIRST_LAYER_MACS = 1536 * 128
 MACS = 247296
 # CMSIS-NN / ggml anchors (/work/shared/ANCHORS.md), instructions per FFNN-250K inference
 ANCHORS = {("mps2-an386", 8): 490630, ("mps2-an386", 4): 1232070, ("mps2-an500", 8): 490755,
            ("mps2-an500", 4): 1232018, ("mps3-an547", 8): 123565, ("mps3-an547", 4): 104588}
+ANCHOR_NAMES = {8: "CMSIS-NN s8", 4: "CMSIS-NN s4"}
+# ggml's own CPU kernels on AArch64 (q8_0 x q8_0, q4_0 x q8_0; one dot per row), same workload
+GGML = {("aarch64-cortex-a53", 8): 231152, ("aarch64-cortex-a53", 4): 254336,
+        ("aarch64-cortex-a76", 8): 170376, ("aarch64-cortex-a76", 4): 193560}
+# CMSIS-NN's f32 FC on the Cortex-M boards (ANCHORS.md)
+CMSIS_F32 = {"mps2-an386": 1247116, "mps2-an500": 1494946, "mps3-an547": 250059}
+# Float floor per MAC: what every float kernel must at least execute on this core.
+#   M4/M7: FPv4-SP/FPv5 have no SIMD: one scalar VFMA per MAC (loads are VLDM of up to 16 registers, ~0).
+#   M55: Helium VFMA does 4 lanes and every weight needs a load: VLDRW + VFMA per 4 weights = 0.5.
+#   AArch64: FMLA does 4 lanes (0.25/MAC) and LD1 of four registers loads 16 weights (1/16).
+FLOAT_FLOOR = {"mps2-an386": 1.0, "mps2-an500": 1.0, "mps3-an547": 0.5,
+               "aarch64-cortex-a53": 0.3125, "aarch64-cortex-a76": 0.3125}
+LAYOUT_NAMES = {0: "int8 row-major", 2: "r4_words", 3: "r4_nib32", 4: "nm", 5: "bsr", 6: "rows_per_byte"}
 
 
 def missing(board: str) -> str | None:
@@ -72,7 +94,8 @@ def run(quick: bool = False) -> list[dict]:
         rc, text = run_image(board, ["bench"] + (["8", "4"] if quick else []))
         if rc != 0:
             raise RuntimeError(f"{board}: kbench failed (rc {rc}):\n{text[-2000:]}")
-        for isa, bits, instr, macs, wbytes in LINE.findall(text):
+        board_recs = []
+        for isa, bits, instr, macs, wbytes, layout, first in LINE.findall(text):
             bits, instr, macs, wbytes = int(bits), int(instr), int(macs), int(wbytes)
             kernel = isa if isa in ("reference", "float") else isa
             act = 4 if isa == "float" else 1
@@ -81,23 +104,229 @@ def run(quick: bool = False) -> list[dict]:
                    "weight_bits": 32 if isa == "float" else bits, "kernel": kernel, "instructions": instr,
                    "macs": macs, "instructions_per_mac": round(instr / macs, 4),
                    "flash_bytes": wbytes, "ram_bytes": act * (1536 + 128) + scratch,
-                   "instructions_note": "qemu -icount shift=0, instructions not cycles"}
-            if (board, bits) in ANCHORS and isa not in ("reference", "float"):
-                rec["cmsis_nn_instructions"] = ANCHORS[(board, bits)]
-            records.append(rec)
+                   "instructions_note": "qemu -icount shift=0, instructions not cycles",
+                   "workload": "kernel bench (kws_kbench), 12 outputs"}
+            if isa == "float":
+                floor = round(FLOAT_FLOOR[board] * macs)
+                rec.update({"storage": "float32 row-major", "floor_instructions": floor,
+                            "vs_floor": round(instr / floor, 3)})
+                if board in CMSIS_F32:
+                    rec["cmsis_nn_instructions"] = CMSIS_F32[board]
+            elif isa == "reference":
+                rec["storage"] = "layout 0 (row_lsb)" if bits < 8 else "int8 row-major"
+            else:
+                lay = int(layout) if layout else 0
+                rec["storage"] = f"layout {lay} ({LAYOUT_NAMES.get(lay, '?')})" if lay else "int8 row-major"
+                rec["layout"] = lay
+                if first:  # FC 1536->128 alone (196,608 MACs): the inner loop's cost without the small layers
+                    rec["first_layer_instructions"] = int(first)
+                    rec["first_layer_instructions_per_mac"] = round(int(first) / FIRST_LAYER_MACS, 4)
+                if (board, bits) in ANCHORS:
+                    rec["cmsis_nn_instructions"] = ANCHORS[(board, bits)]
+                if (board, bits) in GGML:
+                    rec["ggml_instructions"] = GGML[(board, bits)]
+            board_recs.append(rec)
+        flt = next((r["instructions"] for r in board_recs if r["kernel"] == "float"), None)
+        for r in board_recs:
+            if flt and r["kernel"] not in ("float", "reference"):
+                r["float_instructions"] = flt
+                r["less_cpu_than_float"] = round(flt / r["instructions"], 3)
+        records += board_recs
     return records
+
+
+def runtime_records() -> list[dict]:
+    """FFNN-250K through the runtime with each board's optimized kernels (firmware/bench.py's optimized
+    records, each with the reference-only image on the same weights; its test-data reference records,
+    asked for the cheapest case only, are dropped)."""
+    import importlib.util
+    import tempfile
+
+    spec = importlib.util.spec_from_file_location("firmware_bench", FW / "bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with tempfile.TemporaryDirectory() as td:
+        out = Path(td) / "fw.json"
+        rc = mod.main(["--out", str(out), "--models", "ffnn_int8"])
+        if rc not in (0, None):
+            raise RuntimeError(f"firmware/bench.py exited with {rc}")
+        recs = [r for r in json.loads(out.read_text()) if r.get("kernel") != "reference"]
+    for r in recs:
+        r["command"] = "python -m bench.kernels --runtime --merge"
+        r["workload"] = "converted 3-class model through the runtime (kws_runner)"
+    return recs
+
+
+def merge_into_results(records: list[dict]) -> None:
+    """Add/replace these records in bench/results.json (bench.run's merge: same benchmark, model,
+    weight_bits, board, kernel, macs) and regenerate BENCHMARKS.md and the charts."""
+    import datetime as _dt
+
+    from bench import run as brun
+    from bench.host import machine
+    from training.errors import atomic_write_text
+
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    mach = machine()
+    for r in records:
+        r.setdefault("command", "python -m bench.kernels --merge")
+        r.setdefault("machine", mach)
+        r.setdefault("date", now)
+    merged = brun.merge(brun.load_results(brun.RESULTS), records)
+    atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
+    from bench import charts
+
+    charts.write_all(merged)
+    atomic_write_text(brun.MARKDOWN, brun.render(merged))
+
+
+# Instruction floor per MAC of each kernel's method (static count of its inner-loop instruction sequence,
+# docs/kernels.md), for the first layer (FC 1536->128) where the inner loop dominates:
+METHOD_FLOOR = {
+    ("dsp", 8): (1.25, "LDR + 2 SXTB16 + 2 SMLAD per 4 weights"),
+    ("dsp", 5): (1.083, "AND + SMLAD per 2 weights + LDR per 6"),
+    ("dsp", 4): (1.125, "AND + SMLAD per 2 weights + LDR per 8"),
+    ("dsp", 2): (1.0625, "AND + SMLAD per 2 weights + LDR per 16"),
+    ("dsp", 1): (0.78, "UADD8 + SEL + USADA8 per 4 weights + LDR per 32"),
+    ("mve", 8): (0.141, "VLDRB + VMLADAVA per 16 weights + VLDRB of x per 4 rows"),
+    ("mve", 4): (0.141, "per 64 MACs: 4 VMLADAVA + 2 VSHR + 3 VLDRB"),
+    ("mve", 2): (0.141, "per 64 MACs: 4 VMLADAVA + 3 VSHR + 2 VLDRB"),
+    ("mve", 1): (0.133, "per 128 MACs: 8 VMLADAVA + 7 VSHR + 2 VLDRB"),
+    ("neon", 8): (0.27, "SMULL + SMULL2 + 2 SADALP per 16 MACs + LD1x4"),
+    ("neon", 4): (0.21, "AND + USHR + 4 SMLAL per 32 weights + SADALP per 4 blocks + LD1x4"),
+    ("neon", 1): (0.191, "CMTST + AND + SADALP per 16 weights and row + LD1x4"),
+    ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
+    ("neon_dotprod", 4): (0.137, "AND + USHR + 2 SDOT per 32 weights + LD1x4"),
+    ("neon_dotprod", 2): (0.117, "per 64 MACs: 4 SDOT + 3 SSHR, + LD1x4"),
+    ("neon_dotprod", 1): (0.121, "per 128 MACs: 8 SDOT + 7 SSHR, + LD1x4"),
+}
+
+# issue 14's targets (instructions per inference through the runtime; None = no target)
+TARGETS = {"mps2-an386": (370000, 290000, 270000, 200000), "mps3-an547": (42000, 45000, 45000, 45000),
+           "aarch64-cortex-a53": (90000, 70000, 60000, None), "aarch64-cortex-a76": (40000, 45000, 45000, None)}
+
+BOARD_ORDER = ["mps2-an386", "mps2-an500", "mps3-an547", "aarch64-cortex-a53", "aarch64-cortex-a76"]
+CORE = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55",
+        "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76"}
+
+
+def tables(records: list[dict]) -> str:
+    """The markdown tables of docs/kernels.md, from bench/results.json records (kernel bench and
+    runtime), so that every figure there comes from a record: ``python -m bench.kernels --tables``."""
+    inf = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "ffnn250k"]
+
+    def get(board, kernel_pred, bits, macs):
+        return next((r for r in inf if r["board"] == board and kernel_pred(r["kernel"]) and r["weight_bits"] == bits
+                     and r["macs"] == macs), None)
+
+    opt = lambda k: k not in ("reference", "float")  # noqa: E731
+    f = lambda v: "-" if v is None else f"{v:,}"  # noqa: E731
+    out = ["Kernel bench (247,296 MACs, 12 outputs; our float32 kernel in the same run):", "",
+           "| core | bits | kernel | storage | instructions | instr/MAC | float32 | less CPU than float | "
+           "CMSIS-NN / ggml anchor | vs anchor |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        for bits in (8, 5, 4, 2, 1):
+            r = get(b, opt, bits, MACS)
+            if not r:
+                continue
+            anc = r.get("cmsis_nn_instructions") or r.get("ggml_instructions")
+            name = ("CMSIS-NN s%d " % bits) if r.get("cmsis_nn_instructions") else (("ggml q%d_0 " % bits) if anc else "")
+            out.append(f"| {CORE[b]} | {bits} | {r['kernel']} | {r.get('storage', '-')} | {f(r['instructions'])} | "
+                       f"{r['instructions_per_mac']:.2f} | {f(r.get('float_instructions'))} | "
+                       f"{r['less_cpu_than_float']:.2f}x | {name}{f(anc)} | "
+                       f"{'%.2fx' % (anc / r['instructions']) if anc else '-'} |")
+    out += ["", "First layer alone (FC 1536->128, 196,608 MACs; the inner loop without the small layers) against "
+            "the instruction floor of each kernel's method (static count of its loop):", "",
+            "| core | bits | kernel | first layer | instr/MAC | method floor /MAC | x floor | floor sequence |",
+            "|---|---|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        if b == "mps2-an500":
+            continue  # same kernels as the M4
+        for bits in (8, 5, 4, 2, 1):
+            r = get(b, opt, bits, MACS)
+            if not r or "first_layer_instructions" not in r:
+                continue
+            fl = METHOD_FLOOR.get((r["kernel"], bits)) or METHOD_FLOOR.get((r["kernel"], 4))  # A53 2-bit: nibbles
+            out.append(f"| {CORE[b]} | {bits} | {r['kernel']} | {f(r['first_layer_instructions'])} | "
+                       f"{r['first_layer_instructions_per_mac']:.3f} | {fl[0]} | "
+                       f"{r['first_layer_instructions_per_mac'] / fl[0]:.2f} | {fl[1]} |")
+    out += ["", "Float32 kernels against their floor (same run):", "",
+            "| core | our float32 | instr/MAC | floor | x floor | CMSIS-NN f32 |", "|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        r = get(b, lambda k: k == "float", 32, MACS)
+        if r:
+            out.append(f"| {CORE[b]} | {f(r['instructions'])} | {r['instructions_per_mac']:.3f} | "
+                       f"{f(r.get('floor_instructions'))} | {r.get('vs_floor')} | {f(r.get('cmsis_nn_instructions'))} |")
+    out += ["", "Less CPU than float, per core (kernel bench, instructions of our float32 kernel in the same run / "
+            "ours):", "", "| core | 8 bit | 4 bit | 2 bit | 1 bit |", "|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        cells = []
+        for bits in (8, 4, 2, 1):
+            r = get(b, opt, bits, MACS)
+            cells.append(f"{r['less_cpu_than_float']:.2f}x" if r and r.get("less_cpu_than_float") else "-")
+        out.append(f"| {CORE[b]} | " + " | ".join(cells) + " |")
+    out += ["", "Issue 14 targets, through the runtime:", "", "| core | 8 bit | 4 bit | 2 bit | 1 bit |",
+            "|---|---|---|---|---|"]
+    for b, tgt in TARGETS.items():
+        cells = []
+        for bits, t in zip((8, 4, 2, 1), tgt):
+            r = get(b, opt, bits, 246144)
+            if r is None:
+                cells.append("-")
+            elif t is None:
+                cells.append(f"{f(r['instructions'])} (no target)")
+            else:
+                ok = r["instructions"] <= t
+                cells.append(f"{f(r['instructions'])} {'<=' if ok else '>'} {f(t)} {'met' if ok else '**missed**'}")
+        out.append(f"| {CORE[b]} | " + " | ".join(cells) + " |")
+    out += ["", "Through the runtime (converted 3-class model, 246,144 MACs, kws_runner, mean of 8 inputs):", "",
+            "| core (kernel) | 8 bit | 5 bit | 4 bit | 2 bit | 1 bit | storage 4 / 2 / 1 bit | arena + stack (8 / 4 bit) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for b in BOARD_ORDER:
+        rs = {bits: get(b, opt, bits, 246144) for bits in (8, 5, 4, 2, 1)}
+        if not any(rs.values()):
+            continue
+        k = next(r["kernel"] for r in rs.values() if r)
+        st = " / ".join(brun_fmt(rs[x].get("storage")) if rs[x] else "-" for x in (4, 2, 1))
+        ram = " / ".join(f(rs[x]["ram_bytes"]) if rs[x] else "-" for x in (8, 4))
+        out.append(f"| {CORE[b]} ({k}) | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 5, 4, 2, 1))
+                   + f" | {st} | {ram} |")
+    return "\n".join(out) + "\n"
+
+
+def brun_fmt(v) -> str:
+    from bench.run import _fmt
+
+    return _fmt(v)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(BUILD / "kernels.json"))
+    ap.add_argument("--runtime", action="store_true",
+                    help="also the whole converted FFNN-250K through the runtime on every board (firmware/bench.py)")
+    ap.add_argument("--merge", action="store_true",
+                    help="add the records to bench/results.json, regenerate BENCHMARKS.md and bench/charts/*.png")
+    ap.add_argument("--tables", action="store_true",
+                    help="print the docs/kernels.md tables from bench/results.json and exit")
     a = ap.parse_args(argv)
+    if a.tables:
+        from bench import run as brun
+
+        print(tables(brun.load_results(brun.RESULTS)), end="")
+        return 0
     recs = run(a.quick)
+    if a.runtime:
+        recs += runtime_records()
     for r in recs:
         print(json.dumps(r))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(recs, indent=1) + "\n")
+    tmp = Path(a.out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(recs, indent=1) + "\n")
+    tmp.replace(a.out)
+    if a.merge:
+        merge_into_results(recs)
     return 0
 
 

@@ -142,6 +142,16 @@ def _fmt(v) -> str:
         return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
+    if isinstance(v, list):  # per-layer storage: "custom/4 x4, int8"
+        out, prev, n = [], None, 0
+        for x in v + [None]:
+            if x == prev:
+                n += 1
+                continue
+            if prev is not None:
+                out.append(f"{prev} x{n}" if n > 1 else str(prev))
+            prev, n = x, 1
+        return ", ".join(out)
     return str(v)
 
 
@@ -210,12 +220,20 @@ SECTIONS = [
      "AArch64 counts come from bare-metal builds (qemu-system-aarch64 -M virt, PMU INST_RETIRED). "
      "Two FFNN-250K workloads appear: rows with 246,144 MACs are the converted 3-class wake-word model run "
      "through the runtime (`firmware/bench.py`, `kws_runner`); rows with 247,296 MACs are the 12-class "
-     "workload of the CMSIS-NN anchors run by the kernel bench (`bench/kernels.py`, `kws_kbench`).",
+     "workload of the CMSIS-NN anchors run by the kernel bench (`bench/kernels.py`, `kws_kbench`). "
+     "Storage says which weight layout the kernel read (docs/formats.md). Kernel-bench rows compare with our "
+     "float32 kernel measured in the same run; float rows give the float floor (what any float kernel must "
+     "execute on that core: M4/M7 one scalar VFMA per MAC, M55 VLDRW + VFMA per 4 MACs, AArch64 FMLA per 4 MACs "
+     "+ LD1 per 16 weights) and how far the kernel is from it.",
      [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
+      ("storage (layout)", "storage"),
       ("instructions", "instructions"), ("reference instr.", "reference_instructions"),
       ("speedup", "speedup_vs_reference"), ("instructions/MAC", "instructions_per_mac"), ("MACs", "macs"),
+      ("float32 instr. (same run)", "float_instructions"), ("less CPU than float", "less_cpu_than_float"),
+      ("float floor", "floor_instructions"), ("x floor", "vs_floor"),
+      ("CMSIS-NN anchor", "cmsis_nn_instructions"), ("ggml anchor", "ggml_instructions"),
       ("flash bytes", "flash_bytes"), ("RAM bytes", "ram_bytes"), ("model bytes", "model_bytes"),
-      ("flash limit", "flash_limit_bytes"), ("RAM limit", "ram_limit_bytes")]),
+       ("flash limit", "flash_limit_bytes"), ("RAM limit", "ram_limit_bytes")]),
     ("streaming_loop", "Firmware: the whole streaming loop per 10 ms hop (QEMU)",
      "From `bench/streaming.py`: audio in, LFBE front end, model, detection, on each board. **Instruction "
      "counts, not cycles.** The real-time margin for a 100 MHz core is an estimate that assumes one "
@@ -275,6 +293,13 @@ def render(records: list[dict]) -> str:
                                 ("format", "sparse_format"), ("density", "density"), ("kernel", "kernel"),
                                 ("instructions", "instructions"), ("vs dense", "vs_dense"),
                                 ("weight bytes", "weight_bytes"), ("model bytes", "model_bytes")]) + [""]
+    charts = sorted((ROOT / "bench" / "charts").glob("*.png"))
+    if charts:
+        lines += ["## Charts: instructions per inference against weight bits", "",
+                  "Written by `bench/charts.py` from these records (`python -m bench.kernels --merge`): our "
+                  "optimized kernels per bit width (kernel bench and through the runtime) with the CMSIS-NN / "
+                  "ggml anchors and our float32 kernel as horizontal lines. Instructions under QEMU, not cycles.",
+                  ""] + [f"![{p.stem}](bench/charts/{p.name})" for p in charts] + [""]
     other = sorted({r.get("benchmark") for r in records} - known, key=str)
     for kind in other:
         rows = [r for r in records if r.get("benchmark") == kind]

@@ -122,17 +122,18 @@ def test_converted_ffnn_runs_optimized_bit_exact(built, vectors, board, bits, tm
         pytest.fail(f"{board} {bits}-bit: {len(bad)} outputs differ, first {bad[:5].tolist()}")
 
 
-@pytest.mark.parametrize("image,prefix,target", [
-    ("host/kws_runner", None, "mps2-an386"),                                           # reference-only build, layout 2
-    ("mps2-an386/kws_runner_ref.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386"),
-    ("mps3-an547/kws_runner.elf", ["qemu-system-arm", "-M", "mps3-an547"], "mps2-an386"),  # MVE has no layout 2
-    ("mps2-an386/kws_runner.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps3-an547"),  # DSP has no layout 3
+@pytest.mark.parametrize("image,prefix,target,bits,lay", [
+    ("host/kws_runner", None, "mps2-an386", 4, 2),                                     # reference-only build
+    ("mps2-an386/kws_runner_ref.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386", 4, 2),
+    ("mps3-an547/kws_runner.elf", ["qemu-system-arm", "-M", "mps3-an547"], "mps2-an386", 4, 2),  # MVE: no layout 2
+    ("mps2-an386/kws_runner.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps3-an547", 4, 6),  # DSP: no layout 6
+    # the armv8.0 NEON build runs layout 6 (rows_per_byte) at 1 bit only: a 2-bit model converted for the A76 (SDOT) is refused
+    ("aarch64-virt/kws_runner.elf", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-cortex-a76", 2, 6),
 ])
-def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, prefix, target, tmp_path):
-    mp, ip, _ = vectors[target][4]
+def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, prefix, target, bits, lay, tmp_path):
+    mp, ip, _ = vectors[target][bits]
     rc, st, text = run_image(prefix, BUILD / image, [mp, ip, tmp_path / "o.bin", 1])
     assert rc == KWS_ERR_UNSUPPORTED and st and int(st[0]) == KWS_ERR_UNSUPPORTED, text[-1500:]
-    lay = 2 if target.startswith("mps2") else 3
     assert f"layout {lay}" in text and "needs an optimized kernel this build lacks" in text, text[-1500:]
 
 
@@ -164,6 +165,7 @@ def test_convert_cli_layouts_and_target(ffnn, tmp_path):
     src.write_bytes(tfl)
     outs = {}
     for extra in (["--mode", "dense", "--layout", "2"], ["--mode", "dense", "--layout", "3"],
+                  ["--mode", "dense", "--layout", "6"],
                   ["--target", "mps2-an500"], ["--target", "aarch64-cortex-a76"], ["--target", "generic"]):
         dst = tmp_path / f"out{len(outs)}.tflite"
         r = subprocess.run([sys.executable, "-m", "tflm_port.convert", str(src), str(dst), "--bits",
@@ -173,7 +175,7 @@ def test_convert_cli_layouts_and_target(ffnn, tmp_path):
     md = get_metadata(load_model(outs["--target mps2-an500"]))
     assert md["target"] == "mps2-an500" and md["layer_storage"] == ["custom/2"] * 5
     md = get_metadata(load_model(outs["--target aarch64-cortex-a76"]))
-    assert md["layer_storage"] == ["custom/3"] * 5
+    assert md["layer_storage"] == ["custom/6"] * 5  # 2-bit on SDOT: rows_per_byte (layout 6)
     x = np.random.default_rng(1).integers(-128, 128, size=(64, 1536)).astype(np.int8)
     ys = {k: Reference.from_bytes(v).run(x) for k, v in outs.items()}
     for k, y in ys.items():

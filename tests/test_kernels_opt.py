@@ -74,9 +74,10 @@ def clib(tmp_path_factory):
     return ctypes.CDLL(str(so))
 
 
-@pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)])
+@pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)]
+                         + [(6, k) for k in (1, 2, 4)])
 def test_python_packer_equals_c_packer(clib, layout, bits):
-    import tflm_port.layouts_opt  # noqa: F401  (registers layouts 2, 3)
+    import tflm_port.layouts_opt  # noqa: F401  (registers layouts 2, 3, 6)
     from tflm_port import packing
 
     rng = np.random.default_rng(bits * 10 + layout)
@@ -87,7 +88,41 @@ def test_python_packer_equals_c_packer(clib, layout, bits):
         wc = (np.clip(w, -m, m) if bits > 1 else w).astype(np.int8)
         rb = clib.kws_fc_opt_row_bytes(layout, bits, n)
         assert rb == packing.row_bytes(bits, n, layout)
-        buf = (ctypes.c_uint8 * (out * rb))()
+        clib.kws_fc_opt_packed_bytes.restype = ctypes.c_int64
+        total = clib.kws_fc_opt_packed_bytes(layout, bits, out, n)
+        assert total == len(py) == (out * rb if layout != 6 else -(-out // (8 // bits)) * 16 * -(-n // 16))
+        buf = (ctypes.c_uint8 * total)()
         clib.kws_fc_opt_pack(layout, bits, out, n, wc.ctypes.data_as(ctypes.c_void_p), buf)
         assert bytes(buf) == py, (layout, bits, out, n)
         assert (packing.unpack(py, bits, out, n, layout) == wc).all()
+
+
+def test_layout6_doc_examples_and_telescoping():
+    """docs/formats.md layout 6 (rows_per_byte) byte examples, and the kernels' identity: with S_r = sum x * (b >> k*r)
+    (int8 bytes, arithmetic shift), row r = S_r - 2^k S_{r+1} - 2^(k-1) sum x (top row S_top;
+    k = 1: 2 (S_r - 2 S_{r+1}) - sum x, top -2 S_7 - sum x), for odd shapes and every k."""
+    import tflm_port.layouts_opt  # noqa: F401
+    from tflm_port import packing
+
+    assert packing.pack(np.array([[1, -7, 7], [-1, 2, -7]]), 4, 6)[:4] == bytes.fromhex("f9219f00")
+    assert packing.pack(np.array([[1], [-1], [0], [-1]]), 2, 6)[:1] == bytes.fromhex("e7")
+    rng = np.random.default_rng(4)
+    for k in (1, 2, 4):
+        G, m = 8 // k, (1 << (k - 1)) - 1
+        for out, n in [(1, 1), (3, 17), (9, 40), (13, 100)]:
+            w = rng.choice([-1, 1], (out, n)) if k == 1 else rng.integers(-m, m + 1, (out, n))
+            data = packing.pack(w, k, 6)
+            pad = 16 * -(-n // 16)
+            assert len(data) == -(-out // G) * pad
+            b = np.frombuffer(data, np.int8).reshape(-1, pad).astype(np.int64)
+            x = np.zeros(pad, np.int64)
+            x[:n] = rng.integers(-128, 128, n)
+            sx = int(x.sum())
+            for o in range(out):
+                g, r = divmod(o, G)
+                S = [int((x * (b[g] >> (k * q))).sum()) for q in range(G)]
+                if k == 1:
+                    d = (2 * (S[r] - 2 * S[r + 1]) if r < G - 1 else -2 * S[r]) - sx
+                else:
+                    d = S[r] - (S[r + 1] << k) - (sx << (k - 1)) if r < G - 1 else S[r]
+                assert d == int((x[:n] * w[o]).sum()), (k, out, n, o)

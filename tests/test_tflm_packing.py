@@ -23,7 +23,9 @@ def test_round_trip_odd_sizes_and_tails(layout, bits):
     for out, n in [(1, 1), (3, 7), (5, 13), (2, 8), (4, 9), (7, 31), (16, 64), (3, 1537)]:
         w = random_grid(rng, out, n, bits)
         b = packing.pack(w, bits, layout)
-        assert len(b) == out * packing.row_bytes(bits, n, layout)
+        assert len(b) == packing.packed_bytes(bits, out, n, layout)
+        if layout != 6:  # layout 6 (rows_per_byte) pads the last group of 8/k rows (docs/formats.md)
+            assert len(b) == out * packing.row_bytes(bits, n, layout)
         np.testing.assert_array_equal(packing.unpack(b, bits, out, n, layout), w)
 
 
@@ -84,3 +86,15 @@ def test_errors():
         packing.pack(np.array([[1]]), 9)
     with pytest.raises(UserError, match="needs"):
         packing.unpack(b"\x00" * 3, 4, 2, 5)
+
+
+def test_sparse_layout_ids_are_not_dense_layouts():
+    """Ids 4 and 5 are the sparse layouts (tflm_port/sparse.py); rows_per_byte is 6. --layout 4/5 without
+    --sparse is refused before the model is read, and the dense registry does not claim 4 or 5."""
+    from tflm_port import convert, sparse
+
+    assert set(sparse.SPARSE_LAYOUTS) == {4, 5} and not set(packing.LAYOUTS) & {4, 5}
+    assert packing.get_layout(6).name == "rows_per_byte"
+    for lay in (4, 5):
+        with pytest.raises(UserError, match=f"layout {lay} is a sparse layout"):
+            convert.convert(b"", [4], "dense", lay)

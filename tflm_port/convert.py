@@ -11,8 +11,10 @@
   the weight scale multiplied by g (in float32). Anything else is a ``UserError``.
 
 * ``target``: pick the storage per layer for that board's fastest kernel instead of mode/layout
-  (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 2 for every k < 8; Cortex-M55 (Helium)
-  and AArch64 (NEON): layout 3 for k <= 4, k = 5..7 as INT8 container (the optimized int8 kernel);
+  (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 2 for every k < 8; Cortex-M55 (Helium):
+  layout 6 (rows_per_byte) for k = 1, 2, 4 and layout 3 for k = 3; Cortex-A76 (NEON dot product): layout 6 for k = 1, 2,
+  layout 3 for k = 3, 4; Cortex-A53 (NEON armv8.0): layout 6 for k = 1, layout 3 for k = 2..4; k = 5..7 as INT8 container
+  (the optimized int8 kernel) on Helium / NEON;
   8 bits INT8 FULLY_CONNECTED everywhere; ``generic``: mode auto, layout 0 (reference kernels).
 * ``retarget(model_bytes, target)``: the same for an already converted model (deploy).
 
@@ -60,13 +62,28 @@ def _plan_nib(bits):
     return ("int8", 0) if bits >= 5 else ("custom", 3)
 
 
+def _plan_mve(bits):
+    """Helium: layout 6 (rows_per_byte) for 1, 2, 4 bits, nibbles (layout 3) for 3 bits."""
+    return ("custom", 6) if bits in (1, 2, 4) else _plan_nib(bits)
+
+
+def _plan_v80(bits):
+    """NEON armv8.0 (no dot product): layout 6 for 1 bit (bit masks), nibbles (layout 3) for 2..4 bits."""
+    return ("custom", 6) if bits == 1 else _plan_nib(bits)
+
+
+def _plan_dotprod(bits):
+    """NEON SDOT: layout 6 for 1 and 2 bits; 3/4 bits on layout 3 (fewer instructions there)."""
+    return ("custom", 6) if bits in (1, 2) else _plan_nib(bits)
+
+
 TARGETS = {
     "mps2-an386": ("dsp", _plan_dsp),             # Cortex-M4F
     "mps2-an500": ("dsp", _plan_dsp),             # Cortex-M7
     "netduinoplus2": ("dsp", _plan_dsp),          # STM32F405 Cortex-M4F (UART image, boards.mk)
-    "mps3-an547": ("mve", _plan_nib),             # Cortex-M55 Helium
-    "aarch64-cortex-a53": ("neon", _plan_nib),
-    "aarch64-cortex-a76": ("neon_dotprod", _plan_nib),
+    "mps3-an547": ("mve", _plan_mve),             # Cortex-M55 Helium
+    "aarch64-cortex-a53": ("neon", _plan_v80),    # armv8.0: SMLAL on nibbles for 2..4 bits, bit masks for 1
+    "aarch64-cortex-a76": ("neon_dotprod", _plan_dotprod),
     "generic": ("reference", None),
 }
 
@@ -166,6 +183,9 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
             if b not in sparse.SUPPORTED_BITS:
                 raise UserError(f"--sparse {sp}: {b}-bit layers cannot be sparse (2..8 bits; 1-bit weights have no zero)")
         elif store == "custom":
+            if lay_id in sparse.SPARSE_LAYOUTS:   # 4/5 need the sparse index data: only --sparse writes them
+                raise UserError(f"{name}: layout {lay_id} is a sparse layout (4 N:M, 5 block/CSR): use --sparse, "
+                                "not --layout (dense kernel layouts: 0, 1, 2, 3, 6)")
             packing.get_layout(lay_id).check_bits(b)
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
@@ -428,7 +448,8 @@ def main(argv=None):
     p.add_argument("--bits", required=True, help="bit width per FULLY_CONNECTED layer, e.g. 4,4,4,4,8")
     p.add_argument("--mode", default="auto", choices=MODES)
     p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, 1 row_bitplane, "
-                   "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels)")
+                   "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels, "
+                   "6 rows_per_byte: Helium/NEON dot-product kernels, 1/2/4 bits; 4 and 5 are the sparse layouts: --sparse)")
     p.add_argument("--target", choices=sorted(TARGETS),
                    help="choose mode/layout per layer for this board's optimized kernels (overrides --mode/--layout)")
     p.add_argument("--sparse", help="store layers sparse (docs/formats.md section 8): nm:N:M (e.g. nm:2:4, "

@@ -11,8 +11,9 @@ keyword, smoothed score) and per-hop instruction counts. The audio must be WAV, 
 16-bit PCM: anything else is refused with one line before the firmware runs.
 
 The firmware gets the run's model re-stored for the board's optimized kernels
-(``tflm_port.convert.retarget``: SUB8 layout 2 on the Cortex-M4/M7 DSP kernels, layout 3 / INT8 on the
-M55 Helium kernels; same integer weights, scales and biases, so the same outputs); ``model.tflite``
+(``tflm_port.convert.retarget``: SUB8 layout 2 on the Cortex-M4/M7 DSP kernels, layout 6 (rows_per_byte, 1/2/4 bits),
+layout 3 (3 bits) or INT8 on the M55 Helium kernels; same integer weights, scales and biases, so the same
+outputs); ``model.tflite``
 in the run stays as it is for the Python pipeline (tflm_port.reference runs every layout).
 ``--no-retarget`` runs model.tflite unchanged.
 

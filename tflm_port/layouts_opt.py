@@ -1,10 +1,10 @@
-"""Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2 and 3,
+"""Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2, 3 and 6,
 firmware/kernels/opt/kws_fc_opt_layouts.c is the C reader/packer). Importing this module registers
 them in ``tflm_port.packing.LAYOUTS``.
 
-Both group output rows by four (the last group holds out % 4 rows when out is not a multiple of 4)
+Layouts 2 and 3 group output rows by four (the last group holds out % 4 rows when out is not a multiple of 4)
 and interleave the group's rows unit by unit, so a kernel reads four rows through one pointer.
-Padding fields are 0; ``packed_bytes = out * row_bytes`` still holds.
+Padding fields are 0; ``packed_bytes = out * row_bytes`` holds for layouts 2 and 3 (layout 6: see RowsPerByte).
 """
 from __future__ import annotations
 
@@ -121,4 +121,64 @@ class R4Nib32(packing.Layout):
 
 
 for _lay in (R4Words(), R4Nib32()):
+    packing.LAYOUTS.setdefault(_lay.id, _lay)
+
+
+class RowsPerByte(packing.Layout):
+    """Layout 6 (numbered after the sparse layouts 4 and 5 of tflm_port/sparse.py): each byte holds the same input of G = 8 // k consecutive rows (k = 1, 2, 4), row r of
+    the group in bits [k*r, k*r + k). Groups of G rows (the last one padded with zero bytes' rows),
+    each group ``in_pad = 16 * ceil(in / 16)`` bytes, byte j = input j; padding bytes 0.
+    k = 2, 4: rows r < G - 1 hold biased fields u = w + 2^(k-1), the top row the two's complement
+    field, so the byte read as int8 and shifted right arithmetically by k*r gives sum_{q >= r}
+    2^(k(q-r)) * field_q (the telescoping sums of the Helium / SDOT kernels). k = 1: bit r = 1 <=> +1.
+    ``packed_bytes = ceil(out / G) * in_pad`` (not out * row_bytes when out % G != 0)."""
+
+    id = 6
+    name = "rows_per_byte"
+    supported_bits = frozenset((1, 2, 4))
+
+    def row_bytes(self, bits, in_features):
+        return 16 * ((in_features + 15) // 16) * bits // 8
+
+    def packed_bytes(self, bits, out_features, in_features):
+        G = 8 // bits
+        return ((out_features + G - 1) // G) * 16 * ((in_features + 15) // 16)
+
+    def pack_rows(self, w, bits):
+        w = np.asarray(w, np.int64)
+        out, n_in = w.shape
+        G, pad = 8 // bits, 16 * ((n_in + 15) // 16)
+        groups = (out + G - 1) // G
+        f = np.zeros((groups * G, pad), np.int64)
+        if bits == 1:
+            f[:out, :n_in] = w > 0
+        else:
+            f[:out, :n_in] = w + (1 << (bits - 1))
+            top = np.arange(out) % G == G - 1
+            f[:out][top, :n_in] = w[top] & ((1 << bits) - 1)
+            f[out:, :] = 0
+            f[:, n_in:] = 0
+        shifts = (np.arange(G) * bits)[None, :, None]
+        b = (f.reshape(groups, G, pad) << shifts).sum(axis=1)
+        return b.astype(np.uint8).reshape(-1)
+
+    def unpack_rows(self, data, bits, out_features, in_features):
+        data = np.asarray(data, np.uint8)
+        need = self.packed_bytes(bits, out_features, in_features)
+        if data.size != need:
+            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs {need} "
+                            f"(ceil({out_features}/{8 // bits}) groups x {16 * ((in_features + 15) // 16)})")
+        G, pad = 8 // bits, 16 * ((in_features + 15) // 16)
+        b = data.reshape(-1, 1, pad).astype(np.int64)
+        f = (b >> (np.arange(G) * bits)[None, :, None]) & ((1 << bits) - 1)
+        f = f.reshape(-1, pad)[:out_features, :in_features]
+        if bits == 1:
+            return np.where(f != 0, 1, -1).astype(np.int8)
+        top = (np.arange(out_features) % G == G - 1)[:, None]
+        half = 1 << (bits - 1)
+        w = np.where(top, np.where(f >= half, f - (1 << bits), f), f - half)
+        return w.astype(np.int8)
+
+
+for _lay in (RowsPerByte(),):
     packing.LAYOUTS.setdefault(_lay.id, _lay)

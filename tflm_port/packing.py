@@ -61,6 +61,10 @@ class Layout:
     def row_bytes(self, bits: int, in_features: int) -> int:
         raise NotImplementedError
 
+    def packed_bytes(self, bits: int, out_features: int, in_features: int) -> int:
+        """Bytes of a whole packed [out, in] matrix (out * row_bytes unless a layout says otherwise)."""
+        return out_features * self.row_bytes(bits, in_features)
+
     def pack_rows(self, w: np.ndarray, bits: int) -> np.ndarray:
         raise NotImplementedError
 
@@ -175,6 +179,13 @@ def row_bytes(bits: int, in_features: int, layout: int = 0) -> int:
     return lay.row_bytes(bits, in_features)
 
 
+def packed_bytes(bits: int, out_features: int, in_features: int, layout: int = 0) -> int:
+    """Bytes of a packed [out, in] matrix in ``layout`` (layout 6 pads the last group of rows)."""
+    lay = get_layout(layout)
+    lay.check_bits(bits)
+    return lay.packed_bytes(bits, out_features, in_features)
+
+
 # --- TFLite INT4 (TensorType.INT4): flattened tensor, two per byte, low nibble = even element ----
 
 def pack_int4(values: np.ndarray) -> bytes:
@@ -198,6 +209,7 @@ def unpack_int4(data: bytes | np.ndarray, count: int) -> np.ndarray:
     return ((nib ^ 8) - 8).astype(np.int8)
 
 
-# The optimized kernels' layouts (2 r4_words, 3 r4_nib32) live in their own module; importing it
-# registers them in LAYOUTS, so `--layout 2|3` works wherever packing is used.
+# The optimized kernels' layouts (2 r4_words, 3 r4_nib32, 6 rows_per_byte) live in their own module;
+# importing it registers them in LAYOUTS, so `--layout 2|3|6` works wherever packing is used. 4 and 5 are
+# the sparse layouts (tflm_port/sparse.py), not registered here.
 from tflm_port import layouts_opt  # noqa: E402,F401

@@ -125,8 +125,9 @@ static int bench(int32_t bits)
             kws_fc_opt_row_sums(&po[l], w_opt[l], row_sums[l]);
             ctx[l].scratch = scratch;
             ctx[l].row_sums = row_sums[l];
-            bytes_opt += (uint64_t)out_n * (uint64_t)po[l].row_bytes;
-            oo += ((size_t)out_n * (size_t)po[l].row_bytes + 15u) & ~(size_t)15u;
+            const int64_t pb = kws_fc_opt_packed_bytes(lay, bits, out_n, in_n);
+            bytes_opt += (uint64_t)pb;
+            oo += ((size_t)pb + 15u) & ~(size_t)15u;
         }
         for (int32_t i = 0; i < in_n * out_n; i++) w_f32[fo + (size_t)i] = (float)w_int[i];
         fo += (size_t)in_n * out_n;
@@ -161,6 +162,16 @@ static int bench(int32_t bits)
         fo += (size_t)dims[l] * dims[l + 1];
     }
     uint64_t t5 = board_instructions();
+    /* the float kernel must compute the layer: first layer against a plain double loop */
+    int float_ok = 1;
+    for (int32_t o = 0; o < dims[1]; o++) {
+        double ref = bias_f[0][o];
+        for (int32_t i = 0; i < dims[0]; i++) ref += (double)w_f32[(size_t)o * dims[0] + i] * (double)act_f[0][i];
+        if (ref < 0.0) ref = 0.0;
+        double d = ref - (double)act_f[1][o];
+        if (d < 0.0) d = -d;
+        if (d > 1e-4 * (ref < 0.0 ? -ref : ref) + 1e-3) float_ok = 0;
+    }
     int spread = 0;
     for (int32_t o = 0; o < 12; o++) if (act_ref[5][o] != act_ref[5][0]) spread = 1;
     board_puts("KBENCH isa=reference");
@@ -174,9 +185,10 @@ static int bench(int32_t bits)
     }
     if (bits == 8) {
         board_puts("KBENCH isa=float bits=32");
-        put_u(" instructions=", t5 - t4); put_u(" macs=", macs); put_u(" weight_bytes=", macs * 4); board_puts("\n");
+        put_u(" instructions=", t5 - t4); put_u(" macs=", macs); put_u(" weight_bytes=", macs * 4);
+        put_u(" ok=", (uint64_t)float_ok); board_puts("\n");
     }
-    return ok;
+    return ok && float_ok;
 }
 
 /* ---------------- random-shape self-test ---------------- */
@@ -190,7 +202,14 @@ static int selftest(int32_t trials, uint32_t seed)
         int32_t bits = bit_list[rnd() % 8];
         int32_t lay = kws_fc_opt_preferred_layout(bits);
         if (lay < 0 || !kws_fc_opt_supported(bits, lay)) continue;
+        /* every other layout this ISA runs for k-bit weights gets its share of the trials */
+        static const int32_t alts[] = {KWS_LAYOUT_R4_WORDS, KWS_LAYOUT_R4_NIB32, KWS_LAYOUT_ROWS_PER_BYTE};
+        for (int32_t a = 0; a < 3; a++) {
+            int32_t alt = alts[a];
+            if (alt != lay && kws_fc_opt_supported(bits, alt) && rnd() % 2) { lay = alt; break; }
+        }
         int32_t in_n = (rnd() % 4 == 0) ? rnd_range(1, 1536) : rnd_range(1, 200);
+        if (rnd() % 3 == 0) in_n = (in_n + 15) & ~15;   /* whole blocks of 16: the kernels' no-tail paths */
         int32_t out_n = rnd_range(1, 23);
         if ((int64_t)in_n * out_n > POOL / 2) out_n = (POOL / 2) / in_n;
         int32_t batches = rnd_range(1, 3);
@@ -200,6 +219,7 @@ static int selftest(int32_t trials, uint32_t seed)
         int32_t wmax = bits == 1 ? 1 : (1 << (bits - 1));
         double real = 1.0 / (double)(wmax * 64) / (double)(in_n < 16 ? 4 : in_n / 4);
         real *= (double)rnd_range(1, 200) / 20.0;
+        if (rnd() % 8 == 0) real *= (double)(1 << rnd_range(6, 14)); /* multipliers > 1: left shifts */
         for (int32_t o = 0; o < out_n; o++) {
             kws_quantize_multiplier(real * (double)rnd_range(50, 150) / 100.0, &mult[0][o], &shft[0][o]);
             bias[0][o] = rnd_range(-(1 << 16), 1 << 16) * wmax;

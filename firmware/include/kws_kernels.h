@@ -66,7 +66,7 @@ typedef struct {
     const int32_t *shift;      /* [out_features] */
     /* sub-8-bit packing (kws_fully_connected_sub8 only) */
     int32_t bits;              /* 1..8 */
-    int32_t layout;            /* 0 = row_lsb, 2 = r4_words, 3 = r4_nib32 (docs/formats.md) */
+    int32_t layout;            /* 0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 6 = rows_per_byte (docs/formats.md) */
     int32_t row_bytes;         /* bytes per output row in that layout (layout 0: ceil(in_features*bits/8)) */
 } kws_fc_params;
 
@@ -118,6 +118,11 @@ void kws_dequantize_s8_f32(float scale, int32_t zero_point, int32_t n, const int
 kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_params *p);
 
 /* ---- SUB8_FULLY_CONNECTED custom op, usable on its own (TFLite Micro adapter uses these) ---- */
+/* Every SUB8 weight layout number, in one place (docs/formats.md; tflm_port/packing.py and sparse.py use
+ * the same numbers): 0 row_lsb, 2 r4_words, 3 r4_nib32 (kernels/opt), 4 nm and 5 bsr (sparse, kws_sparse.h),
+ * 6 rows_per_byte (kernels/opt, 1/2/4 bits). 1 (row_bitplane) is a converter format the runtime refuses. */
+enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3, KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5,
+       KWS_LAYOUT_ROWS_PER_BYTE = 6 };
 typedef struct {
     int32_t version, bits, layout, in_features, out_features;
     int32_t activation;       /* 0 NONE, 1 RELU */
@@ -127,10 +132,11 @@ typedef struct {
 
 /* Parse the FlexBuffer map of custom_options; checks every value's range. */
 kws_status kws_sub8_parse_options(const uint8_t *buf, uint32_t len, kws_sub8_options *o, const char **detail);
-/* Bytes per output row of a SUB8 layout (0 row_lsb, 2 r4_words, 3 r4_nib32; docs/formats.md),
+/* Bytes per output row of a SUB8 layout (0 row_lsb, 2 r4_words, 3 r4_nib32, 6 rows_per_byte: per row of a
+ * full group of 8/k rows; docs/formats.md),
  * -1 when the layout is unknown or cannot hold k-bit weights. */
 int64_t kws_sub8_row_bytes(int32_t layout, int32_t bits, int32_t in_features);
-/* Checks layout 0, 2 or 3 (only layout 0 runs on kws_fully_connected_sub8; layouts 2/3 need the
+/* Checks layout 0, 2, 3 or 6 (only layout 0 runs on kws_fully_connected_sub8; layouts 2/3/6 need the
  * optimized kernels of kernels/opt, which the caller must check: kws_fc_opt_supported).
  * Fill p (except multiplier/shift pointers' storage, given by the caller: 1 element each is enough
  * for per-tensor; p->multiplier/p->shift must point to out_features elements). */

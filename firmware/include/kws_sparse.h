@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-enum { KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5 };
+/* KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5: kws_kernels.h holds every layout number */
 
 typedef struct {
     int32_t layout;           /* 4 or 5 */

@@ -1,13 +1,14 @@
 // TFLite Micro registration of the SUB8_FULLY_CONNECTED custom op, calling the same C code the
 // kws runtime uses (kws_sub8_parse_options / kws_sub8_prepare / kws_fully_connected_sub8, and for
-// layouts 2/3 the optimized kernel the build links: kws_fully_connected_opt, kws_tflm_opt.h).
+// layouts 2/3/6 the optimized kernel the build links: kws_fully_connected_opt, kws_tflm_opt.h).
 //
 //   tflite::MicroMutableOpResolver<8> resolver;
 //   resolver.AddCustom("SUB8_FULLY_CONNECTED", kws::Register_SUB8_FULLY_CONNECTED());
 //
 // Layout 0 runs the bit-serial reference on any core; layout 2 needs the Cortex-M DSP build
-// (KWS_TFLM_ISA=dsp), layout 3 the Helium / NEON build (mve, neon); a layout the build cannot run
-// fails Prepare with a message. Convert with `tflm_port.convert --target <board>` for 2/3.
+// (KWS_TFLM_ISA=dsp), layouts 3 and 6 (rows_per_byte) the Helium / NEON build (mve, neon); the sparse layouts 4/5 and any layout
+// the build cannot run
+// fails Prepare with a message. Convert with `tflm_port.convert --target <board>` for 2/3/6.
 //
 // Built only when TFLM_DIR points at a tflite-micro checkout (see tflm.mk); no package registry
 // available to this project ships TFLM sources, so this file is not compiled in CI.

@@ -37,10 +37,56 @@ int32_t kws_fc_opt_preferred_layout(int32_t bits)
     return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 7 ? KWS_LAYOUT_R4_WORDS : -1);
 }
 
+/* scratch: the widened / reordered activations, then the int32 sums of the layer's outputs, which
+ * requant_layer turns into int8 at the end of the layer */
+static inline size_t xs_bytes(int32_t in_n) { return 2u * (((size_t)in_n + 31u) & ~(size_t)31u) + 16u; }
+
 size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
 {
-    return 2u * (((size_t)p->in_features + 31u) & ~(size_t)31u) + 16u;
+    return xs_bytes(p->in_features) + 4u * (size_t)p->out_features;
 }
+
+static inline int32_t *acc_buf(const kws_fc_opt_ctx *ctx, int32_t in_n)
+{
+    return (int32_t *)(void *)((uint8_t *)ctx->scratch + xs_bytes(in_n));
+}
+
+/* y[o] = requant(acc[o] + off * row_sums[o] + bias[o]), one pass over the layer with everything in
+ * registers; the arithmetic is kws_fc_opt_requant's (bit-exact with the reference), the rounding
+ * divide written with a 32-bit mask */
+KWS_NO_VECTORIZE
+static void requant_layer(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, const int32_t *acc,
+                          int32_t off, int8_t *y)
+{
+    const int32_t n = p->out_features, ooff = p->act.output_offset, lo = p->act.act_min, hi = p->act.act_max;
+    const int32_t *rs = ctx->row_sums, *mp = p->multiplier, *sp = p->shift, *ap = acc, *bp = bias;
+    int8_t *yp = y, *const end = y + n;
+    const int full = lo == -128 && hi == 127;   /* the usual range: one SSAT clamps */
+    while (yp < end) {
+        uint32_t a = (uint32_t)*ap++ + (uint32_t)off * (uint32_t)*rs++;
+        if (bp) a += (uint32_t)*bp++;
+        const int32_t sh = *sp++;
+        const int32_t left = sh & ~(sh >> 31), right = left - sh;       /* shift = left - right, one of them 0 */
+        /* SaturatingRoundingDoublingHighMul = floor((x*m + 2^30) / 2^31): one SMLAL onto 2^30 */
+        uint32_t l32 = 1u << 30;
+        int32_t h32 = 0;
+        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"(a << left), [m] "r"(*mp++));
+        const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
+        /* rounding divide by 2^right, half away from zero (kws_rounding_divide_by_pot) */
+        const uint32_t mask = ~(0xFFFFFFFFu << right);
+        const uint32_t thr = (mask >> 1) + ((uint32_t)h >> 31);
+        int32_t v = (h >> right) + (((uint32_t)h & mask) > thr) + ooff;
+        if (full) {
+            v = __ssat(v, 8);
+        } else {
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+        }
+        *yp++ = (int8_t)v;
+    }
+}
+
+#define SUM(o, a, corr) acc[o] = (int32_t)((uint32_t)(a) + (uint32_t)(corr))
 
 INLINE uint32_t ror32(uint32_t v, unsigned r) { return (v >> r) | (v << (32u - r)); }
 #define __ror ror32
@@ -68,7 +114,23 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
     const int32_t n4 = in_n >> 2;
     uint32_t *xs = ctx->scratch;
-    for (int32_t g = 0; g < n4; g++) {
+    int32_t *acc = acc_buf(ctx, in_n);
+    int32_t g = 0;
+    if (n4 >= 2) {   /* 8 inputs per step: LDR (x may be unaligned), SXTB16 / SXTB16 ror 8, STRD */
+        const int8_t *xp = x;
+        uint32_t *op = xs, v0, v1, e, od;
+        int32_t cnt = n4 >> 1;
+        g = cnt << 1;
+#define SX(V) "sxtb16 %[e], " V "\n\tsxtb16 %[od], " V ", ror #8\n\tstrd %[e], %[od], [%[op]], #8\n\t"
+        __asm__ volatile("1:\n\tldr %[v0], [%[xp]], #4\n\tldr %[v1], [%[xp]], #4\n\t" SX("%[v0]") SX("%[v1]")
+                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
+                         : [xp] "+r"(xp), [op] "+r"(op), [cnt] "+r"(cnt), [v0] "=&r"(v0), [v1] "=&r"(v1), [e] "=&r"(e),
+                           [od] "=&r"(od)
+                         :
+                         : "cc", "memory");
+#undef SX
+    }
+    for (; g < n4; g++) {
         uint32_t v = load32(x + 4 * g);
         xs[2 * g] = __sxtb16(v);
         xs[2 * g + 1] = __sxtb16(__ror(v, 8));
@@ -80,12 +142,19 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         if (n4 > 0) {
             uint32_t xa, xb, v, t;
-            int32_t cnt = n4;
+            int32_t cnt = n4 >> 2;
 #define S8_ROW(A, P) "ldr %[v], [%[" P "]], #4\n\tsxtb16 %[t], %[v]\n\tsmlad %[" A "], %[t], %[xa], %[" A "]\n\t" \
                      "sxtb16 %[t], %[v], ror #8\n\tsmlad %[" A "], %[t], %[xb], %[" A "]\n\t"
-            __asm__ volatile("1:\n\t"
-                             "ldrd %[xa], %[xb], [%[xp]], #8\n\t"
-                             S8_ROW("a0", "w0") S8_ROW("a1", "w1") S8_ROW("a2", "w2") S8_ROW("a3", "w3")
+#define S8_COL "ldrd %[xa], %[xb], [%[xp]], #8\n\t" S8_ROW("a0", "w0") S8_ROW("a1", "w1") S8_ROW("a2", "w2") S8_ROW("a3", "w3")
+            /* four columns of 4 inputs per iteration (n4 % 4 single columns first) */
+            for (int32_t r = n4 & 3; r > 0; r--) __asm__ volatile(S8_COL
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
+                               [w2] "+r"(w2), [w3] "+r"(w3), [xp] "+r"(xp), [xa] "=&r"(xa), [xb] "=&r"(xb),
+                               [v] "=&r"(v), [t] "=&r"(t)
+                             :
+                             : "memory");
+            if (cnt > 0) __asm__ volatile("1:\n\t"
+                             S8_COL S8_COL S8_COL S8_COL
                              "subs %[cnt], %[cnt], #1\n\t"
                              "bne 1b\n\t"
                              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
@@ -94,28 +163,30 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
                              :
                              : "cc", "memory");
 #undef S8_ROW
+#undef S8_COL
         }
         for (int32_t i = n4 * 4; i < in_n; i++) {
             int32_t xi = x[i];
             a0 += xi * *w0++; a1 += xi * *w1++; a2 += xi * *w2++; a3 += xi * *w3++;
         }
-        y[o] = kws_fc_opt_requant(finish(a0, 0, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
-        y[o + 1] = kws_fc_opt_requant(finish(a1, 0, bias, ctx, off, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
-        y[o + 2] = kws_fc_opt_requant(finish(a2, 0, bias, ctx, off, o + 2), p->multiplier[o + 2], p->shift[o + 2], &p->act);
-        y[o + 3] = kws_fc_opt_requant(finish(a3, 0, bias, ctx, off, o + 3), p->multiplier[o + 3], p->shift[o + 3], &p->act);
+        SUM(o, a0, 0);
+        SUM(o + 1, a1, 0);
+        SUM(o + 2, a2, 0);
+        SUM(o + 3, a3, 0);
     }
     for (; o < out_n; o++) {
         const int8_t *w0 = w + (size_t)o * in_n;
         const uint32_t *xp = xs;
         int32_t a0 = 0;
-        for (int32_t g = 0; g < n4; g++, xp += 2, w0 += 4) {
+        for (int32_t c = 0; c < n4; c++, xp += 2, w0 += 4) {
             uint32_t v = load32(w0);
             a0 = __smlad(__sxtb16(v), xp[0], a0);
             a0 = __smlad(__sxtb16(__ror(v, 8)), xp[1], a0);
         }
         for (int32_t i = n4 * 4; i < in_n; i++) a0 += (int32_t)x[i] * *w0++;
-        y[o] = kws_fc_opt_requant(finish(a0, 0, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
+        SUM(o, a0, 0);
     }
+    requant_layer(p, ctx, bias, acc, off, y);
 }
 
 /* ---------------- k = 2..7, layout 2: biased fields in 16-bit lanes ---------------- */
@@ -125,6 +196,25 @@ KWS_NO_VECTORIZE
 static int32_t widen16(const int8_t *x, int32_t in_n, int32_t padded, int16_t *xs)
 {
     int32_t s = 0, i = 0;
+    if (in_n >= 8) {   /* 8 inputs per step: SXTB16 (ror 8), PKHBT/PKHTB to natural pairs, STRD, SMLAD sums */
+        const int8_t *xp = x;
+        int16_t *op = xs;
+        int32_t cnt = in_n >> 3;
+        uint32_t v0, v1, e, od, lo, hi;
+        const uint32_t ones = 0x00010001u;
+        i = cnt << 3;
+#define WID(V) "sxtb16 %[e], " V "\n\tsxtb16 %[od], " V ", ror #8\n\t"                                       \
+    "pkhbt %[lo], %[e], %[od], lsl #16\n\tpkhtb %[hi], %[od], %[e], asr #16\n\t"                             \
+    "smlad %[s], %[e], %[one], %[s]\n\tsmlad %[s], %[od], %[one], %[s]\n\tstrd %[lo], %[hi], [%[op]], #8\n\t"
+        /* x may be unaligned (batches of odd sizes): LDR, not LDRD; xs is 16-byte aligned scratch */
+        __asm__ volatile("1:\n\tldr %[v0], [%[xp]], #4\n\tldr %[v1], [%[xp]], #4\n\t" WID("%[v0]") WID("%[v1]")
+                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
+                         : [xp] "+r"(xp), [op] "+r"(op), [cnt] "+r"(cnt), [s] "+r"(s), [v0] "=&r"(v0), [v1] "=&r"(v1),
+                           [e] "=&r"(e), [od] "=&r"(od), [lo] "=&r"(lo), [hi] "=&r"(hi)
+                         : [one] "r"(ones)
+                         : "cc", "memory");
+#undef WID
+    }
     for (; i + 4 <= in_n; i += 4) {
         uint32_t v = load32(x + i);
         uint32_t e = __sxtb16(v), od = __sxtb16(__ror(v, 8));    /* (x0,x2) (x1,x3) */
@@ -166,20 +256,29 @@ INLINE void lanes_asm(const int32_t K, int32_t cnt, const uint32_t *xp, const ui
 {
     int32_t a0 = *pa0, a1 = *pa1, a2 = *pa2, a3 = *pa3;
     uint32_t x0, x1, x2, x3, w, t;
-    if (K == 4)
-        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
-                         ROW4("a0") ROW4("a1") ROW4("a2") ROW4("a3")
-                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
-    else if (K == 5)
-        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldr %[x2], [%[xp]], #4\n\t"
-                         ROW5("a0") ROW5("a1") ROW5("a2") ROW5("a3")
-                         "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
-    else
-        __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
-                         ROW2L("a0", "0") ROW2L("a1", "4") ROW2L("a2", "8") ROW2L("a3", "12")
-                         "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"
-                         ROW2H("a0", "0") ROW2H("a1", "4") ROW2H("a2", "8") ROW2H("a3", "12")
-                         "adds %[wp], %[wp], #16\n\tsubs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+#define COL4 "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t" ROW4("a0") ROW4("a1") ROW4("a2") ROW4("a3")
+#define COL5 "ldrd %[x0], %[x1], [%[xp]], #8\n\tldr %[x2], [%[xp]], #4\n\t" ROW5("a0") ROW5("a1") ROW5("a2") ROW5("a3")
+#define COL2 "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"                   \
+             ROW2L("a0", "0") ROW2L("a1", "4") ROW2L("a2", "8") ROW2L("a3", "12")                     \
+             "ldrd %[x0], %[x1], [%[xp]], #8\n\tldrd %[x2], %[x3], [%[xp]], #8\n\t"                   \
+             ROW2H("a0", "0") ROW2H("a1", "4") ROW2H("a2", "8") ROW2H("a3", "12") "adds %[wp], %[wp], #16\n\t"
+    /* four columns per iteration; the remaining columns one by one first */
+    const int32_t U = 4;
+    int32_t rest = cnt % U;
+    cnt /= U;
+    if (K == 4) {
+        for (; rest > 0; rest--) __asm__ volatile(COL4 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL4 COL4 COL4 COL4 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    } else if (K == 5) {
+        for (; rest > 0; rest--) __asm__ volatile(COL5 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL5 COL5 COL5 COL5 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    } else {
+        for (; rest > 0; rest--) __asm__ volatile(COL2 LANES_OPS);
+        if (cnt) __asm__ volatile("1:\n\t" COL2 COL2 COL2 COL2 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" LANES_OPS);
+    }
+#undef COL4
+#undef COL5
+#undef COL2
     (void)x3;
     *pa0 = a0; *pa1 = a1; *pa2 = a2; *pa3 = a3;
 }
@@ -195,6 +294,7 @@ INLINE void fc_lanes_k(const int32_t K, const kws_fc_params *p, const kws_fc_opt
     int16_t *xs = ctx->scratch;
     const int32_t sx = widen16(x, in_n, W * per, xs);
     const int32_t corr = -(int32_t)((uint32_t)sx << (K - 1));
+    int32_t *acc = acc_buf(ctx, in_n);
     uint32_t x0 = 0, x1 = 0, x2 = 0, x3 = 0, x4 = 0, x5 = 0, x6 = 0, x7 = 0;
     int32_t o = 0;
     for (; o + 4 <= out_n; o += 4) {
@@ -215,10 +315,10 @@ INLINE void fc_lanes_k(const int32_t K, const kws_fc_params *p, const kws_fc_opt
                 LANE_MAC(a3, v3);
             }
         }
-        y[o] = kws_fc_opt_requant(finish(a0, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act);
-        y[o + 1] = kws_fc_opt_requant(finish(a1, corr, bias, ctx, off, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
-        y[o + 2] = kws_fc_opt_requant(finish(a2, corr, bias, ctx, off, o + 2), p->multiplier[o + 2], p->shift[o + 2], &p->act);
-        y[o + 3] = kws_fc_opt_requant(finish(a3, corr, bias, ctx, off, o + 3), p->multiplier[o + 3], p->shift[o + 3], &p->act);
+        SUM(o, a0, corr);
+        SUM(o + 1, a1, corr);
+        SUM(o + 2, a2, corr);
+        SUM(o + 3, a3, corr);
     }
     /* last group of G < 4 rows: its words are interleaved G-wise */
     const int32_t G = out_n - o;
@@ -230,8 +330,9 @@ INLINE void fc_lanes_k(const int32_t K, const kws_fc_params *p, const kws_fc_opt
             LX(0); LX(1); LX(2); LX(3); LX(4); LX(5); LX(6); LX(7);
             LANE_MAC(a, *wr);
         }
-        y[o + r] = kws_fc_opt_requant(finish(a, corr, bias, ctx, off, o + r), p->multiplier[o + r], p->shift[o + r], &p->act);
+        SUM(o + r, a, corr);
     }
+    requant_layer(p, ctx, bias, acc, off, y);
 }
 
 KWS_NO_VECTORIZE static void fc_k2(const kws_fc_params *p, const kws_fc_opt_ctx *c, const int8_t *x, const uint32_t *w, const int32_t *b, int8_t *y) { fc_lanes_k(2, p, c, x, w, b, y); }
@@ -277,6 +378,7 @@ static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     const int32_t sx = bias_bytes(x, in_n, W, xs);
     /* sum (x+off)*w = 2T - sum x' + (off - 128) * sum w */
     const int32_t corr = -sx, off2 = off - 128;
+    int32_t *acc = acc_buf(ctx, in_n);
     int32_t o = 0;
     for (; o + 4 <= out_n; o += 4) {
         const uint32_t *xp = (const uint32_t *)(const void *)xs;
@@ -294,10 +396,10 @@ static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
                            [xv] "=&r"(xv), [s] "=&r"(sv), [z] "+r"(z) /* in-out: never shares a0's zero */
                          :
                          : "cc", "memory");
-        y[o] = kws_fc_opt_requant(finish((int32_t)(2 * a0), corr, bias, ctx, off2, o), p->multiplier[o], p->shift[o], &p->act);
-        y[o + 1] = kws_fc_opt_requant(finish((int32_t)(2 * a1), corr, bias, ctx, off2, o + 1), p->multiplier[o + 1], p->shift[o + 1], &p->act);
-        y[o + 2] = kws_fc_opt_requant(finish((int32_t)(2 * a2), corr, bias, ctx, off2, o + 2), p->multiplier[o + 2], p->shift[o + 2], &p->act);
-        y[o + 3] = kws_fc_opt_requant(finish((int32_t)(2 * a3), corr, bias, ctx, off2, o + 3), p->multiplier[o + 3], p->shift[o + 3], &p->act);
+        SUM(o, (int32_t)(2 * a0), corr);
+        SUM(o + 1, (int32_t)(2 * a1), corr);
+        SUM(o + 2, (int32_t)(2 * a2), corr);
+        SUM(o + 3, (int32_t)(2 * a3), corr);
     }
     const int32_t G = out_n - o;
     for (int32_t r = 0; r < G; r++) {
@@ -307,8 +409,9 @@ static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
             for (int32_t i = 0; i < 32; i++)
                 if ((t >> (8 * (i & 3) + 7 - (i >> 2))) & 1u) a += xs[32 * c + i];
         }
-        y[o + r] = kws_fc_opt_requant(finish((int32_t)(2 * a), corr, bias, ctx, off2, o + r), p->multiplier[o + r], p->shift[o + r], &p->act);
+        SUM(o + r, (int32_t)(2 * a), corr);
     }
+    requant_layer(p, ctx, bias, acc, off2, y);
 }
 
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,

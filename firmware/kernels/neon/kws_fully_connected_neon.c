@@ -18,13 +18,26 @@ const char kws_fc_opt_isa[] = "neon_dotprod";
 const char kws_fc_opt_isa[] = "neon";
 #endif
 
+/* layout 6 (rows_per_byte): SDOT for 1, 2, 4 bits; on armv8.0 only 1 bit (bit masks: CMTST + AND +
+ * SADALP), since the SMLAL path would need small unsigned fields; armv8.0 keeps layout 3 for 2..4 bits */
 int kws_fc_opt_supported(int32_t bits, int32_t layout)
 {
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) return bits == 1 || bits == 2 || bits == 4;
+#else
+    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) return bits == 1;
+#endif
     return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4);
 }
 
 int32_t kws_fc_opt_preferred_layout(int32_t bits)
 {
+#if defined(__ARM_FEATURE_DOTPROD)
+    /* 4-bit stays on layout 3 here: its LD1x4 + AND/USHR loop measured fewer instructions (docs/kernels.md) */
+    if (bits == 1 || bits == 2) return KWS_LAYOUT_ROWS_PER_BYTE;
+#else
+    if (bits == 1) return KWS_LAYOUT_ROWS_PER_BYTE;
+#endif
     return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 4 ? KWS_LAYOUT_R4_NIB32 : -1);
 }
 
@@ -42,6 +55,33 @@ static inline int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, con
 
 #define OUT(a, corr, o) y[o] = kws_fc_opt_requant(finish(a, corr, bias, ctx, off, o), p->multiplier[o], p->shift[o], &p->act)
 
+/* four outputs o..o+3 at once from their int32 sums v (lane r = row o+r), bit-exact with
+ * kws_fc_opt_requant: input offset x row sums, bias and corr added with wrap-around; the left
+ * shift is SSHL (wraps like the reference's uint32 shift); SQRDMULH is exactly
+ * SaturatingRoundingDoublingHighMul (floor((a*m + 2^30) / 2^31), multipliers >= 0); the rounding
+ * divide by 2^s (half away from zero) is SRSHL by -s after subtracting 1 from negative values
+ * (saturating, so INT32_MIN stays put); then the output offset, the activation clamp, narrowing. */
+static inline void requant4(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, int32_t o,
+                            int32_t corr, int32x4_t v, int8_t *y)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    v = vmlaq_n_s32(v, vld1q_s32(ctx->row_sums + o), p->act.input_offset);
+    if (bias) v = vaddq_s32(v, vld1q_s32(bias + o));
+    v = vaddq_s32(v, vdupq_n_s32(corr));
+    const int32x4_t sh = vld1q_s32(p->shift + o);
+    const int32x4_t right = vminq_s32(sh, zero);
+    v = vshlq_s32(v, vmaxq_s32(sh, zero));
+    v = vqrdmulhq_s32(v, vld1q_s32(p->multiplier + o));
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
+    v = vrshlq_s32(v, right);
+    v = vaddq_s32(v, vdupq_n_s32(p->act.output_offset));
+    v = vmaxq_s32(v, vdupq_n_s32(p->act.act_min));
+    v = vminq_s32(v, vdupq_n_s32(p->act.act_max));
+    const int16x4_t h = vmovn_s32(v);
+    const uint32_t b4 = vget_lane_u32(vreinterpret_u32_s8(vmovn_s16(vcombine_s16(h, h))), 0);
+    memcpy(y + o, &b4, 4);
+}
+
 /* four row sums from four int32x4 accumulators */
 static inline int32x4_t hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3)
 {
@@ -55,16 +95,57 @@ static inline int32x4_t hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_
 #define DOT(acc, x, w) acc = vpadalq_s16(vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(w))), vmull_high_s8(x, w))
 #endif
 
+/* 64 inputs x 4 rows per step: LD1 of four registers (64 bytes, post-increment) for the activations
+ * and for each row; dotprod: 16 SDOT; armv8.0: per 16 products SMULL + SMULL2 + two SADALP.
+ * Pointers come back advanced by 64 * cnt. */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define ROW64(W, A) "ld1 {v4.16b-v7.16b}, [%[" W "]], #64\n\t"                                            \
+    "sdot %[" A "].4s, v0.16b, v4.16b\n\tsdot %[" A "].4s, v1.16b, v5.16b\n\t"                            \
+    "sdot %[" A "].4s, v2.16b, v6.16b\n\tsdot %[" A "].4s, v3.16b, v7.16b\n\t"
+#else
+#define MUL16(A, X, Wr) "smull v16.8h, " X ".8b, " Wr ".8b\n\tsmull2 v17.8h, " X ".16b, " Wr ".16b\n\t"      \
+    "sadalp %[" A "].4s, v16.8h\n\tsadalp %[" A "].4s, v17.8h\n\t"
+#define ROW64(W, A) "ld1 {v4.16b-v7.16b}, [%[" W "]], #64\n\t" MUL16(A, "v0", "v4") MUL16(A, "v1", "v5")     \
+    MUL16(A, "v2", "v6") MUL16(A, "v3", "v7")
+#endif
+static inline void dot4_s8_64(int64_t cnt, const int8_t **px, const int8_t **pw0, const int8_t **pw1,
+                              const int8_t **pw2, const int8_t **pw3, int32x4_t *a)
+{
+    const int8_t *xp = *px, *w0 = *pw0, *w1 = *pw1, *w2 = *pw2, *w3 = *pw3;
+    int32x4_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    __asm__ volatile("1:\n\t"
+                     "ld1 {v0.16b-v3.16b}, [%[x]], #64\n\t"
+                     ROW64("w0", "a0") ROW64("w1", "a1") ROW64("w2", "a2") ROW64("w3", "a3")
+                     "subs %[cnt], %[cnt], #1\n\t"
+                     "b.ne 1b\n\t"
+                     : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [cnt] "+r"(cnt),
+                       [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3)
+                     :
+                     : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17");
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+    *px = xp; *pw0 = w0; *pw1 = w1; *pw2 = w2; *pw3 = w3;
+}
+#undef ROW64
+#undef MUL16
+
 static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y)
 {
     const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
-    const int32_t n16 = in_n & ~15;
+    const int32_t n16 = in_n & ~15, n64 = in_n & ~63;
     int32_t o = 0;
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *w0 = w + (size_t)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
         int32_t i = 0;
+        if (n64) {
+            int32x4_t a[4] = {a0, a0, a0, a0};
+            const int8_t *xp = x;
+            dot4_s8_64(n64 >> 6, &xp, &w0, &w1, &w2, &w3, a);
+            a0 = a[0]; a1 = a[1]; a2 = a[2]; a3 = a[3];
+            w0 -= n64; w1 -= n64; w2 -= n64; w3 -= n64;  /* the loops below index from the row start */
+            i = n64;
+        }
         for (; i < n16; i += 16) {
             int8x16_t xv = vld1q_s8(x + i);
             DOT(a0, xv, vld1q_s8(w0 + i));
@@ -72,13 +153,16 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
             DOT(a2, xv, vld1q_s8(w2 + i));
             DOT(a3, xv, vld1q_s8(w3 + i));
         }
-        int32_t s[4];
-        vst1q_s32(s, hsum4(a0, a1, a2, a3));
-        for (; i < in_n; i++) {
-            int32_t xi = x[i];
-            s[0] += xi * w0[i]; s[1] += xi * w1[i]; s[2] += xi * w2[i]; s[3] += xi * w3[i];
+        int32x4_t v = hsum4(a0, a1, a2, a3);
+        if (i < in_n) {
+            int32_t s[4] = {0, 0, 0, 0};
+            for (; i < in_n; i++) {
+                int32_t xi = x[i];
+                s[0] += xi * w0[i]; s[1] += xi * w1[i]; s[2] += xi * w2[i]; s[3] += xi * w3[i];
+            }
+            v = vaddq_s32(v, vld1q_s32(s));
         }
-        OUT(s[0], 0, o); OUT(s[1], 0, o + 1); OUT(s[2], 0, o + 2); OUT(s[3], 0, o + 3);
+        requant4(p, ctx, bias, o, 0, v, y);
     }
     for (; o < out_n; o++) {
         const int8_t *w0 = w + (size_t)o * in_n;
@@ -90,6 +174,28 @@ static void fc_s8(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
         OUT(s, 0, o);
     }
 }
+
+/* Layout 3 in assembly, per step: dotprod 2 blocks (64 inputs x 4 rows): per block and row AND + USHR
+ * + 2 SDOT; armv8.0 4 blocks: per block and row AND + USHR + 4 SMLAL(2) into int16 lanes (16 products
+ * of |x*u| <= 1920 per lane and step), then SADALP into the int32 accumulators. */
+#define NIB_LD_X "ld1 {v0.16b-v3.16b}, [%[x]], #64\n\t"
+#define NIB_LD_W "ld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+#if defined(__ARM_FEATURE_DOTPROD)
+#define NIB_STEP 2
+#define NB(A, B, XL, XH) "and v16.16b, " B ".16b, %[m].16b\n\tushr v17.16b, " B ".16b, #4\n\t"               \
+    "sdot %[" A "].4s, " XL ".16b, v16.16b\n\tsdot %[" A "].4s, " XH ".16b, v17.16b\n\t"
+#define NB4(XL, XH) NB("a0", "v4", XL, XH) NB("a1", "v5", XL, XH) NB("a2", "v6", XL, XH) NB("a3", "v7", XL, XH)
+#define NIB_BODY NIB_LD_X NIB_LD_W NB4("v0", "v1") NIB_LD_W NB4("v2", "v3")
+#else
+#define NIB_STEP 4
+#define NB(H, B, XL, XH) "and v16.16b, " B ".16b, %[m].16b\n\tushr v17.16b, " B ".16b, #4\n\t"               \
+    "smlal " H ".8h, " XL ".8b, v16.8b\n\tsmlal2 " H ".8h, " XL ".16b, v16.16b\n\t"                       \
+    "smlal " H ".8h, " XH ".8b, v17.8b\n\tsmlal2 " H ".8h, " XH ".16b, v17.16b\n\t"
+#define NB4(XL, XH) NB("v18", "v4", XL, XH) NB("v19", "v5", XL, XH) NB("v20", "v6", XL, XH) NB("v21", "v7", XL, XH)
+#define NIB_BODY "movi v18.8h, #0\n\tmovi v19.8h, #0\n\tmovi v20.8h, #0\n\tmovi v21.8h, #0\n\t"            \
+    NIB_LD_X NIB_LD_W NB4("v0", "v1") NIB_LD_W NB4("v2", "v3") NIB_LD_X NIB_LD_W NB4("v0", "v1") NIB_LD_W NB4("v2", "v3") \
+    "sadalp %[a0].4s, v18.8h\n\tsadalp %[a1].4s, v19.8h\n\tsadalp %[a2].4s, v20.8h\n\tsadalp %[a3].4s, v21.8h\n\t"
+#endif
 
 static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint8_t *w,
                    const int32_t *bias, int8_t *y)
@@ -115,8 +221,19 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
     for (; o + 4 <= out_n; o += 4) {
         const int8_t *xp = xs;
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+        int32_t c = 0;
+        if (W >= NIB_STEP) {   /* whole steps in assembly: LD1 of four registers, post-increment */
+            int64_t cnt = W / NIB_STEP;
+            c = (int32_t)cnt * NIB_STEP;
+            __asm__ volatile("1:\n\t" NIB_BODY "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                             : [x] "+r"(xp), [w] "+r"(w), [cnt] "+r"(cnt),
+                               [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3)
+                             : [m] "w"(m15)
+                             : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17",
+                               "v18", "v19", "v20", "v21");
+        }
 #if defined(__ARM_FEATURE_DOTPROD)
-        for (int32_t c = 0; c < W; c++, xp += 32, w += 64) {
+        for (; c < W; c++, xp += 32, w += 64) {
             int8x16_t xl = vld1q_s8(xp), xh = vld1q_s8(xp + 16);
             uint8x16x4_t b = vld1q_u8_x4(w);
             a0 = vdotq_s32(a0, xl, LO(b.val[0])); a0 = vdotq_s32(a0, xh, HI(b.val[0]));
@@ -125,10 +242,10 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
             a3 = vdotq_s32(a3, xl, LO(b.val[3])); a3 = vdotq_s32(a3, xh, HI(b.val[3]));
         }
 #else
-        for (int32_t c0 = 0; c0 < W; c0 += 4) {
+        for (int32_t c0 = c; c0 < W; c0 += 4) {
             int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0;
             const int32_t c1 = c0 + 4 < W ? c0 + 4 : W;
-            for (int32_t c = c0; c < c1; c++, xp += 32, w += 64) {
+            for (int32_t cc = c0; cc < c1; cc++, xp += 32, w += 64) {
                 int8x16_t xl = vld1q_s8(xp), xh = vld1q_s8(xp + 16);
                 uint8x16x4_t b = vld1q_u8_x4(w);
 #define MAC16(h, bb)                                                                     \
@@ -139,9 +256,7 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
             a0 = vpadalq_s16(a0, h0); a1 = vpadalq_s16(a1, h1); a2 = vpadalq_s16(a2, h2); a3 = vpadalq_s16(a3, h3);
         }
 #endif
-        int32_t s[4];
-        vst1q_s32(s, hsum4(a0, a1, a2, a3));
-        OUT(s[0], corr, o); OUT(s[1], corr, o + 1); OUT(s[2], corr, o + 2); OUT(s[3], corr, o + 3);
+        requant4(p, ctx, bias, o, corr, hsum4(a0, a1, a2, a3), y);
     }
     const int32_t G = out_n - o;
     for (int32_t r = 0; r < G; r++) {
@@ -156,6 +271,215 @@ static void fc_nib(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8
     }
 }
 
+#if defined(__ARM_FEATURE_DOTPROD)
+/* ---------------- layout 6 (rows_per_byte), k = 1, 2, 4, SDOT ----------------
+ * Byte j of a group holds input j of G = 8/k rows; read as int8 and shifted right arithmetically by
+ * k*r it is sum_{q >= r} 2^(k(q-r)) f_q, so S_r = sum x * (b >> k*r) costs one SSHR and one SDOT per
+ * row and 16 inputs, no masking; F_r = S_r - 2^k S_{r+1} (F_top = S_top), row dot = F_r - 2^(k-1) sum x
+ * (k = 1: F_r = S_r - 2 S_{r+1}, F_7 = -S_7, dot = 2 F_r - sum x). See docs/formats.md layout 6. */
+
+static inline void rows_dots(int32_t K, const int32_t *S, int32_t sx, int32_t *d)
+{
+    const int32_t G = 8 / K;
+    for (int32_t r = 0; r < G; r++) {
+        uint32_t f = r == G - 1 ? (K == 1 ? -(uint32_t)S[r] : (uint32_t)S[r]) : (uint32_t)S[r] - ((uint32_t)S[r + 1] << K);
+        d[r] = K == 1 ? (int32_t)(2u * f - (uint32_t)sx) : (int32_t)(f - (r == G - 1 ? 0u : (uint32_t)sx << (K - 1)));
+    }
+}
+
+static void rows_group_sums(int32_t K, const int8_t *xs, const int8_t *wg, int32_t nblk, int32_t *S)
+{
+    const int32_t G = 8 / K;
+    for (int32_t r = 0; r < G; r++) {
+        const int8x16_t sh = vdupq_n_s8((int8_t)(-K * r));
+        int32x4_t a = vdupq_n_s32(0);
+        for (int32_t c = 0; c < nblk; c++) a = vdotq_s32(a, vld1q_s8(xs + 16 * c), vshlq_s8(vld1q_s8(wg + 16 * c), sh));
+        S[r] = vaddvq_s32(a);
+    }
+}
+
+static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const kws_fc_params *p, const kws_fc_opt_ctx *ctx,
+                                                          const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk, G = 8 / K;
+    int8_t *xs = ctx->scratch;
+    int32_t i = 0;
+    int32x4_t sacc = vdupq_n_s32(0);
+    for (; i + 16 <= in_n; i += 16) {
+        int8x16_t v = vld1q_s8(x + i);
+        vst1q_s8(xs + i, v);
+        sacc = vpadalq_s16(sacc, vpaddlq_s8(v));
+    }
+    int32_t sx = vaddvq_s32(sacc);
+    for (; i < in_n; i++) { xs[i] = x[i]; sx += x[i]; }
+    for (; i < pad; i++) xs[i] = 0;
+    int32_t o = 0, d[8], S[8];
+    const int8_t *wg = w;
+#define SD(a, b) a = vdotq_s32(a, xv, b)
+    if (K == 4) {
+        for (; o + 4 <= out_n; o += 4, wg += 2 * pad) {
+            const int8_t *xp = xs, *p0 = wg, *p1 = wg + pad;
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t c = 0; c < nblk; c++, xp += 16, p0 += 16, p1 += 16) {
+                int8x16_t xv = vld1q_s8(xp), b0 = vld1q_s8(p0), b1 = vld1q_s8(p1);
+                SD(a0, b0); SD(a1, vshrq_n_s8(b0, 4)); SD(a2, b1); SD(a3, vshrq_n_s8(b1, 4));
+            }
+            vst1q_s32(S, hsum4(a0, a1, a2, a3));
+            rows_dots(4, S, sx, d);
+            rows_dots(4, S + 2, sx, d + 2);
+            requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
+        }
+    } else if (K == 2) {
+        for (; o + 4 <= out_n; o += 4, wg += pad) {
+            const int8_t *xp = xs, *p0 = wg;
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+            int32_t c = 0;
+            if (nblk >= 4) {   /* 64 inputs per step: LD1 of four registers, 3 SSHR + 4 SDOT per 16 inputs */
+                int64_t cnt = nblk >> 2;
+                c = (int32_t)cnt << 2;
+#define R2(X, B) "sdot %[a0].4s, " X ".16b, " B ".16b\n\tsshr v16.16b, " B ".16b, #2\n\tsdot %[a1].4s, " X ".16b, v16.16b\n\t" \
+    "sshr v17.16b, " B ".16b, #4\n\tsdot %[a2].4s, " X ".16b, v17.16b\n\tsshr v16.16b, " B ".16b, #6\n\t"               \
+    "sdot %[a3].4s, " X ".16b, v16.16b\n\t"
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+                                 R2("v0", "v4") R2("v1", "v5") R2("v2", "v6") R2("v3", "v7")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [w] "+r"(p0), [cnt] "+r"(cnt),
+                                   [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3)
+                                 :
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17");
+#undef R2
+            }
+            for (; c < nblk; c++, xp += 16, p0 += 16) {
+                int8x16_t xv = vld1q_s8(xp), b = vld1q_s8(p0);
+                SD(a0, b); SD(a1, vshrq_n_s8(b, 2)); SD(a2, vshrq_n_s8(b, 4)); SD(a3, vshrq_n_s8(b, 6));
+            }
+            vst1q_s32(S, hsum4(a0, a1, a2, a3));
+            rows_dots(2, S, sx, d);
+            requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
+        }
+    } else {
+        for (; o + 8 <= out_n; o += 8, wg += pad) {
+            const int8_t *xp = xs, *p0 = wg;
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            int32_t c = 0;
+            if (nblk >= 4) {   /* 64 inputs x 8 rows per step: 7 SSHR + 8 SDOT per 16 inputs */
+                int64_t cnt = nblk >> 2;
+                c = (int32_t)cnt << 2;
+#define S1(X, B, A, N) "sshr v16.16b, " B ".16b, #" N "\n\tsdot %[" A "].4s, " X ".16b, v16.16b\n\t"
+#define R1(X, B) "sdot %[a0].4s, " X ".16b, " B ".16b\n\t" S1(X, B, "a1", "1") S1(X, B, "a2", "2") S1(X, B, "a3", "3") \
+    S1(X, B, "a4", "4") S1(X, B, "a5", "5") S1(X, B, "a6", "6") S1(X, B, "a7", "7")
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+                                 R1("v0", "v4") R1("v1", "v5") R1("v2", "v6") R1("v3", "v7")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [w] "+r"(p0), [cnt] "+r"(cnt),
+                                   [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3),
+                                   [a4] "+w"(a4), [a5] "+w"(a5), [a6] "+w"(a6), [a7] "+w"(a7)
+                                 :
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16");
+#undef R1
+#undef S1
+            }
+            for (; c < nblk; c++, xp += 16, p0 += 16) {
+                int8x16_t xv = vld1q_s8(xp), b = vld1q_s8(p0);
+                SD(a0, b); SD(a1, vshrq_n_s8(b, 1)); SD(a2, vshrq_n_s8(b, 2)); SD(a3, vshrq_n_s8(b, 3));
+                SD(a4, vshrq_n_s8(b, 4)); SD(a5, vshrq_n_s8(b, 5)); SD(a6, vshrq_n_s8(b, 6)); SD(a7, vshrq_n_s8(b, 7));
+            }
+            vst1q_s32(S, hsum4(a0, a1, a2, a3));
+            vst1q_s32(S + 4, hsum4(a4, a5, a6, a7));
+            rows_dots(1, S, sx, d);
+            requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
+            requant4(p, ctx, bias, o + 4, 0, vld1q_s32(d + 4), y);
+        }
+    }
+#undef SD
+    for (; o < out_n; o += G, wg += pad) {
+        rows_group_sums(K, xs, wg, nblk, S);
+        rows_dots(K, S, sx, d);
+        for (int32_t r = 0; r < G && o + r < out_n; r++) OUT(d[r], 0, o + r);
+    }
+}
+#endif
+
+#if !defined(__ARM_FEATURE_DOTPROD)
+/* ---------------- layout 6, k = 1, armv8.0 (no dot product): bit masks ----------------
+ * Byte j holds input j of 8 rows (bit r = row r, 1 = +1). Per 16 inputs and row: CMTST with the row's
+ * bit gives a byte mask, AND keeps the activations whose weight is +1, SADALP adds byte pairs into int16
+ * lanes (at most 2 * 128 per lane and block: flushed into int32 every 64 blocks). T_r = sum of the kept
+ * activations, dot_r = 2 T_r - sum x. */
+static void fc_bits_v80(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                        const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk;
+    int8_t *xs = ctx->scratch;
+    int32_t i = 0;
+    int32x4_t sacc = vdupq_n_s32(0);
+    for (; i + 16 <= in_n; i += 16) {
+        int8x16_t v = vld1q_s8(x + i);
+        vst1q_s8(xs + i, v);
+        sacc = vpadalq_s16(sacc, vpaddlq_s8(v));
+    }
+    int32_t sx = vaddvq_s32(sacc);
+    for (; i < in_n; i++) { xs[i] = x[i]; sx += x[i]; }
+    for (; i < pad; i++) xs[i] = 0;
+    const uint8x16_t m0 = vdupq_n_u8(1), m1 = vdupq_n_u8(2), m2 = vdupq_n_u8(4), m3 = vdupq_n_u8(8);
+    const uint8x16_t m4 = vdupq_n_u8(16), m5 = vdupq_n_u8(32), m6 = vdupq_n_u8(64), m7 = vdupq_n_u8(128);
+    const int32x4_t nsx = vdupq_n_s32(-sx);
+    const int8_t *wg = w;
+    int32_t o = 0;
+#define KEEP(h, m) h = vpadalq_s8(h, vandq_s8(xv, vreinterpretq_s8_u8(vtstq_u8(b, m))))
+    for (; o < out_n; o += 8, wg += pad) {
+        int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+        for (int32_t c0 = 0; c0 < nblk; c0 += 64) {
+            const int32_t c1 = c0 + 64 < nblk ? c0 + 64 : nblk;
+            int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0, h4 = h0, h5 = h0, h6 = h0, h7 = h0;
+            const int8_t *xp = xs + 16 * c0, *bp = wg + 16 * c0;
+            int64_t cnt = (c1 - c0) >> 2;
+            int32_t c = c0 + 4 * (int32_t)cnt;
+            if (cnt) {   /* four blocks per step: LD1 of four registers, then CMTST + AND + SADALP per row */
+#define KB(X, B, H, M) "cmtst v16.16b, " B ".16b, %[" M "].16b\n\tand v16.16b, v16.16b, " X ".16b\n\t"      \
+    "sadalp %[" H "].8h, v16.16b\n\t"
+#define BLK(X, B) KB(X, B, "h0", "m0") KB(X, B, "h1", "m1") KB(X, B, "h2", "m2") KB(X, B, "h3", "m3")       \
+    KB(X, B, "h4", "m4") KB(X, B, "h5", "m5") KB(X, B, "h6", "m6") KB(X, B, "h7", "m7")
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+                                 BLK("v0", "v4") BLK("v1", "v5") BLK("v2", "v6") BLK("v3", "v7")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [w] "+r"(bp), [cnt] "+r"(cnt), [h0] "+w"(h0), [h1] "+w"(h1),
+                                   [h2] "+w"(h2), [h3] "+w"(h3), [h4] "+w"(h4), [h5] "+w"(h5), [h6] "+w"(h6),
+                                   [h7] "+w"(h7)
+                                 : [m0] "w"(m0), [m1] "w"(m1), [m2] "w"(m2), [m3] "w"(m3), [m4] "w"(m4),
+                                   [m5] "w"(m5), [m6] "w"(m6), [m7] "w"(m7)
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16");
+#undef BLK
+#undef KB
+            }
+            for (; c < c1; c++) {
+                const int8x16_t xv = vld1q_s8(xs + 16 * c);
+                const uint8x16_t b = vld1q_u8((const uint8_t *)wg + 16 * c);
+                KEEP(h0, m0); KEEP(h1, m1); KEEP(h2, m2); KEEP(h3, m3);
+                KEEP(h4, m4); KEEP(h5, m5); KEEP(h6, m6); KEEP(h7, m7);
+            }
+            s0 = vpadalq_s16(s0, h0); s1 = vpadalq_s16(s1, h1); s2 = vpadalq_s16(s2, h2); s3 = vpadalq_s16(s3, h3);
+            s4 = vpadalq_s16(s4, h4); s5 = vpadalq_s16(s5, h5); s6 = vpadalq_s16(s6, h6); s7 = vpadalq_s16(s7, h7);
+        }
+        /* dot = 2 T - sum x, four rows at a time */
+        const int32x4_t d0 = vaddq_s32(vshlq_n_s32(hsum4(s0, s1, s2, s3), 1), nsx);
+        const int32x4_t d1 = vaddq_s32(vshlq_n_s32(hsum4(s4, s5, s6, s7), 1), nsx);
+        if (o + 8 <= out_n) {
+            requant4(p, ctx, bias, o, 0, d0, y);
+            requant4(p, ctx, bias, o + 4, 0, d1, y);
+        } else {   /* last group: out % 8 rows */
+            int32_t d[8];
+            vst1q_s32(d, d0);
+            vst1q_s32(d + 4, d1);
+            for (int32_t r = 0; r < 8 && o + r < out_n; r++) OUT(d[r], 0, o + r);
+        }
+    }
+#undef KEEP
+}
+#endif
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -163,6 +487,15 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
         const int8_t *x = input + (size_t)b * p->in_features;
         int8_t *y = output + (size_t)b * p->out_features;
         if (p->layout == KWS_LAYOUT_ROW_LSB) fc_s8(p, ctx, x, (const int8_t *)weights, bias, y);
+#if defined(__ARM_FEATURE_DOTPROD)
+        else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) {
+            if (p->bits == 4) fc_rows(4, p, ctx, x, (const int8_t *)weights, bias, y);
+            else if (p->bits == 2) fc_rows(2, p, ctx, x, (const int8_t *)weights, bias, y);
+            else fc_rows(1, p, ctx, x, (const int8_t *)weights, bias, y);
+        }
+#else
+        else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) fc_bits_v80(p, ctx, x, (const int8_t *)weights, bias, y);
+#endif
         else fc_nib(p, ctx, x, weights, bias, y);
     }
 }

@@ -21,8 +21,21 @@ int32_t kws_fc_opt_row_bytes(int32_t layout, int32_t bits, int32_t in_features)
         return n < 0 ? -1 : 4 * ((in_features + n - 1) / n);
     }
     case KWS_LAYOUT_R4_NIB32: return bits <= 4 ? 16 * ((in_features + 31) / 32) : -1;
+    case KWS_LAYOUT_ROWS_PER_BYTE:   /* bytes per row of a full group: in_pad * k / 8 */
+        return (bits == 1 || bits == 2 || bits == 4) ? 16 * ((in_features + 15) / 16) * bits / 8 : -1;
     default: return -1;
     }
+}
+
+int64_t kws_fc_opt_packed_bytes(int32_t layout, int32_t bits, int32_t out_features, int32_t in_features)
+{
+    int32_t rb = kws_fc_opt_row_bytes(layout, bits, in_features);
+    if (rb < 0 || out_features < 1) return -1;
+    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) {
+        int32_t G = 8 / bits;
+        return (int64_t)((out_features + G - 1) / G) * (16 * ((in_features + 15) / 16));
+    }
+    return (int64_t)rb * out_features;
 }
 
 /* byte offset of (row o, unit c) in a 4-row-interleaved layout with unit_bytes per unit */
@@ -61,6 +74,13 @@ int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, i
         uint32_t pos = (uint32_t)(j & 1) * 16u + (uint32_t)(j >> 1) * (uint32_t)k;
         return (int32_t)((word >> pos) & ((1u << k) - 1u)) - (1 << (k - 1));
     }
+    if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) {
+        const int32_t G = 8 / k, pad = 16 * ((in_n + 15) / 16), r = o % G;
+        uint32_t f = ((uint32_t)w[(size_t)(o / G) * pad + i] >> (k * r)) & ((1u << k) - 1u);
+        if (k == 1) return f ? 1 : -1;
+        if (r == G - 1) return field_value(f, k);   /* top row: two's complement */
+        return (int32_t)f - (1 << (k - 1));         /* lower rows: biased */
+    }
     /* KWS_LAYOUT_R4_NIB32 */
     const uint8_t *blk = w + r4_offset(p->out_features, rb, o, i / 32, 16);
     int32_t j = i % 32;
@@ -71,7 +91,9 @@ int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, i
 void kws_fc_opt_pack(int32_t layout, int32_t k, int32_t out_n, int32_t in_n, const int8_t *w, uint8_t *packed)
 {
     const int32_t rb = kws_fc_opt_row_bytes(layout, k, in_n);
-    memset(packed, 0, (size_t)out_n * (size_t)rb);
+    const int64_t total = kws_fc_opt_packed_bytes(layout, k, out_n, in_n);
+    if (total < 0) return;
+    memset(packed, 0, (size_t)total);
     for (int32_t o = 0; o < out_n; o++) {
         for (int32_t i = 0; i < in_n; i++) {
             int32_t v = w[(size_t)o * in_n + i];
@@ -82,6 +104,11 @@ void kws_fc_opt_pack(int32_t layout, int32_t k, int32_t out_n, int32_t in_n, con
                 uint8_t *row = packed + (size_t)o * rb;
                 row[bit >> 3] |= (uint8_t)(f << (bit & 7));
                 if ((bit & 7) + (uint32_t)k > 8) row[(bit >> 3) + 1] |= (uint8_t)(f >> (8 - (bit & 7)));
+            } else if (layout == KWS_LAYOUT_ROWS_PER_BYTE) {
+                const int32_t G = 8 / k, pad = 16 * ((in_n + 15) / 16), r = o % G;
+                uint32_t f = k == 1 ? (uint32_t)(v > 0)
+                           : r == G - 1 ? ((uint32_t)v & ((1u << k) - 1u)) : (uint32_t)(v + (1 << (k - 1)));
+                packed[(size_t)(o / G) * pad + i] |= (uint8_t)(f << (k * r));
             } else if (layout == KWS_LAYOUT_R4_WORDS) {
                 const int32_t n = kws_fc_opt_words_per(k);
                 uint8_t *b = packed + r4_offset(out_n, rb, o, i / n, 4);

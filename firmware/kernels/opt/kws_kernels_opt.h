@@ -27,8 +27,12 @@ extern "C" {
  *   2 / k=1..7 r4_words: rows in groups of 4, each row cut into 32-bit words, the words of the
  *              group's rows interleaved; k>=2: biased unsigned fields in two 16-bit lanes (SMLAD)
  *   3 / k=2..4 r4_nib32: rows in groups of 4, blocks of 32 weights in 16 bytes, biased unsigned
- *              nibbles, low nibble = weight j, high nibble = weight 16+j (VMLADAV / SDOT / SMLAL) */
-enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3 };
+ *              nibbles, low nibble = weight j, high nibble = weight 16+j (VMLADAV / SDOT / SMLAL)
+ *   6 / k=1,2,4 rows_per_byte: byte j of a group holds input j of G = 8/k consecutive rows, row r in
+ *              bits [k*r, k*r+k): lower rows biased (u = w + 2^(k-1)), the top row two's complement
+ *              (k = 1: bit = +1), groups of 16*ceil(in/16) bytes; an int8 load shifted right
+ *              arithmetically by k*r gives telescoping sums (VMLADAV / SDOT, no masking) */
+/* the KWS_LAYOUT_* numbers are defined in kws_kernels.h (4 and 5 are the sparse layouts, kws_sparse.h) */
 
 typedef struct {
     void *scratch;            /* kws_fc_opt_scratch_bytes(p) bytes, 16-byte aligned */
@@ -38,6 +42,8 @@ typedef struct {
 /* ---- layouts (kernels/opt/kws_fc_opt_layouts.c) ---- */
 /* Bytes per output row of a layout, or -1 when the layout cannot hold k-bit weights. */
 int32_t kws_fc_opt_row_bytes(int32_t layout, int32_t bits, int32_t in_features);
+/* Bytes of a whole packed matrix: out * row_bytes, except layout 6 (ceil(out / G) groups). */
+int64_t kws_fc_opt_packed_bytes(int32_t layout, int32_t bits, int32_t out_features, int32_t in_features);
 /* Layout 2, k = 1: bit of weight j (0..31) of a word: 8*(j%4) + 7 - j/4, so that the byte-wise
  * UADD8 t,t,t chain (GE = bit 7 of each byte, then t <<= 1) meets weights 4s..4s+3 at step s. */
 static inline int32_t kws_fc_opt_bit1_pos(int32_t j) { return 8 * (j & 3) + 7 - (j >> 2); }

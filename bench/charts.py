@@ -1,0 +1,113 @@
+"""Per-core charts from bench/results.json: instructions per FFNN-250K inference against weight bit
+width, our optimized kernels (kernel bench, and through the runtime), with the anchors and our float32
+kernel as horizontal lines. One PNG per board in bench/charts/<board>.png.
+
+    .venv/bin/python -m bench.charts [--results bench/results.json] [--out bench/charts]
+
+Instruction counts under QEMU -icount (instructions, not cycles). The kernel-bench series and the
+horizontal lines are on the same workload (247,296 MACs, 12 outputs: the CMSIS-NN / ggml anchors'
+workload); the runtime series is the converted 3-class model (246,144 MACs).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "charts"
+KBENCH_MACS = 247296
+TITLES = {"mps2-an386": "Cortex-M4 (mps2-an386, DSP)", "mps2-an500": "Cortex-M7 (mps2-an500, DSP)",
+          "mps3-an547": "Cortex-M55 (mps3-an547, Helium)", "aarch64-cortex-a53": "Cortex-A53 (NEON, armv8.0)",
+          "aarch64-cortex-a76": "Cortex-A76 (NEON dot product)"}
+
+
+def series(records: list[dict], board: str) -> dict:
+    """{'kbench': [(bits, instr)], 'runtime': [...], 'float': instr, 'lines': [(label, instr)]}"""
+    inf = [r for r in records if r.get("benchmark") == "inference" and r.get("board") == board
+           and r.get("model") == "ffnn250k"]
+    opt = [r for r in inf if r.get("kernel") not in ("reference", "float")]
+    kb = sorted((r["weight_bits"], r["instructions"]) for r in opt if r.get("macs") == KBENCH_MACS)
+    rt = sorted((r["weight_bits"], r["instructions"]) for r in opt if r.get("macs") != KBENCH_MACS)
+    flt = next((r for r in inf if r.get("kernel") == "float" and r.get("macs") == KBENCH_MACS), None)
+    lines = []
+    if flt:
+        lines.append(("our float32", flt["instructions"]))
+    for bits in (8, 4):
+        r = next((r for r in opt if r.get("macs") == KBENCH_MACS and r["weight_bits"] == bits), None)
+        if r and r.get("cmsis_nn_instructions"):
+            lines.append((f"CMSIS-NN s{bits}", r["cmsis_nn_instructions"]))
+        if r and r.get("ggml_instructions"):
+            lines.append((f"ggml q{bits}_0", r["ggml_instructions"]))
+    return {"kbench": kb, "runtime": rt, "lines": lines}
+
+
+def chart_png(records: list[dict], board: str) -> bytes | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = series(records, board)
+    if not s["kbench"] and not s["runtime"]:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    if s["kbench"]:
+        ax.plot(*zip(*s["kbench"]), "o-", label="ours, kernel bench (12 outputs)")
+    if s["runtime"]:
+        ax.plot(*zip(*s["runtime"]), "s--", label="ours, through the runtime (3 outputs)")
+    styles = ["-", "--", ":", "-."]
+    for i, (label, v) in enumerate(s["lines"]):
+        ax.axhline(v, color=f"C{i + 2}", linestyle=styles[i % 4], label=f"{label} ({v:,})")
+    ax.set_xlabel("weight bits")
+    ax.set_xticks([1, 2, 4, 5, 8])
+    ax.set_ylabel("instructions per inference (QEMU, not cycles)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"FFNN-250K, {TITLES.get(board, board)}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_all(records: list[dict], out: Path = OUT) -> list[Path]:
+    """One PNG per board that has optimized FFNN-250K records; written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for board in TITLES:
+        png = chart_png(records, board)
+        if png is None:
+            continue
+        path = out / f"{board}.png"
+        tmp = path.with_suffix(".png.tmp")
+        tmp.write_bytes(png)
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.charts", description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json")
+    ap.add_argument("--out", type=Path, default=OUT)
+    a = ap.parse_args(argv)
+    try:
+        records = json.loads(a.results.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"{a.results}: cannot read results ({e})", file=sys.stderr)
+        return 1
+    if not isinstance(records, list):
+        print(f"{a.results}: expected a JSON list of records", file=sys.stderr)
+        return 1
+    for p in write_all(records, a.out):
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
