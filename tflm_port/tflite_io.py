@@ -225,7 +225,9 @@ def _validate(m, name: str, size: int) -> None:
                 bad(f"{where}: shape {shape} has {count} elements, above the limit {L['elements']}")
             if not 0 <= t.buffer < max(nbuf, 1):
                 bad(f"{where}: buffer index {t.buffer} out of range ({nbuf} buffers)")
-            if nbuf and m.buffers[t.buffer].data is not None and len(m.buffers[t.buffer].data) and t.type in _TYPE_BYTES:
+            # a tensor in TFLite's sparse encoding stores only its non-zeros (tflm_port/sparse.py checks them)
+            if (nbuf and m.buffers[t.buffer].data is not None and len(m.buffers[t.buffer].data)
+                    and t.type in _TYPE_BYTES and getattr(t, "sparsity", None) is None):
                 need = math.ceil(count * _TYPE_BYTES[t.type])
                 have = len(m.buffers[t.buffer].data)
                 if have != need:
