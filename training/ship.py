@@ -167,7 +167,8 @@ def model_card(m: dict) -> str:
               f"quantization: {json.dumps(m['recipe']['quant'])}", "",
               "## Rebuild", "", "```sh", m.get("command") or "(not recorded)", "```", "",
               f"DET curve on the calibration audio: `{Path(m['model']).stem}.det.png`.", "",
-              "Figures on real recordings, several seeds: README.md (Results) and bench/accuracy.json.", ""]
+              "Figures on real recordings, with the number of seeds behind each row: README.md (Results) and "
+              "bench/accuracy.json.", ""]
     return "\n".join(lines)
 
 
