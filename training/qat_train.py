@@ -158,6 +158,18 @@ def finished_stage(run_dir: Path, tag: str, build, train):
     return model
 
 
+def tflite_metadata(cfg: Config, normalization: dict, labels: list) -> dict:
+    """The "subkws" metadata every exported .tflite carries: labels, LFBE and context parameters,
+    normalization, model name (what scoring, deploy and the firmware front end read)."""
+    f = cfg.features
+    return {"labels": labels,
+            "features": {"sample_rate": f.sample_rate, "window_ms": f.window_ms, "hop_ms": f.hop_ms,
+                         "num_mel_bins": f.num_mel_bins, "context_frames": f.context_frames,
+                         "context_stride": f.context_stride, "lfbe": "training/features.py",
+                         "normalization": normalization},
+            "model": cfg.model.name}
+
+
 def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     """Convert a finished QAT model to the deployable .tflite with the project's metadata."""
     import numpy as np
@@ -169,13 +181,8 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     rng = np.random.default_rng(0)
     rep = rep_windows[rng.choice(len(rep_windows), size=min(500, len(rep_windows)), replace=False)]
     labels = json.loads((path.parent / "labels.json").read_text())
-    f = cfg.features
-    meta = {"labels": labels,
-            "features": {"sample_rate": f.sample_rate, "window_ms": f.window_ms, "hop_ms": f.hop_ms,
-                         "num_mel_bins": f.num_mel_bins, "context_frames": f.context_frames,
-                         "context_stride": f.context_stride, "lfbe": "training/features.py",
-                         "normalization": norm.to_dict()},
-            "model": cfg.model.name, "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
+    meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
+            "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
     data = convert(model, qat.layer_bits(model), mode="auto", metadata=meta, rep_data=rep.astype(np.float32),
                    name=str(path))
     atomic_write_bytes(path, data)

@@ -50,16 +50,13 @@ def float_tflite(model, metadata: dict) -> bytes:
 def run_metadata(run_dir: Path) -> tuple[dict, object]:
     """(metadata for a .tflite, Config) of a run directory."""
     from training.config import Config
+    from training.errors import read_json
+    from training.qat_train import tflite_metadata
 
-    cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
-    norm = json.loads((run_dir / "normalizer.json").read_text())
-    labels = json.loads((run_dir / "labels.json").read_text())
-    f = cfg.features
-    return {"labels": labels,
-            "features": {"sample_rate": f.sample_rate, "window_ms": f.window_ms, "hop_ms": f.hop_ms,
-                         "num_mel_bins": f.num_mel_bins, "context_frames": f.context_frames,
-                         "context_stride": f.context_stride, "lfbe": "training/features.py", "normalization": norm},
-            "model": cfg.model.name}, cfg
+    cfg = Config.from_dict(read_json(run_dir / "config.json", "run config"), str(run_dir / "config.json"))
+    norm = read_json(run_dir / "normalizer.json", "normalizer")
+    labels = read_json(run_dir / "labels.json", "label file")
+    return tflite_metadata(cfg, norm, labels), cfg
 
 
 def calibrate(tflite: Path, manifest: dict, positives: list[Path], negatives: list[Path]) -> dict:
