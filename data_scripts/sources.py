@@ -141,7 +141,29 @@ def parse_sources(data) -> list[Source]:
             raise UserError(f"data.sources: no source gives {label} clips")
         if ws and sum(ws) <= 0:
             raise UserError(f"data.sources: the weights of the {label} sources sum to zero")
+    warning = channel_warning(srcs)
+    if warning:
+        note(warning)
     return srcs
+
+
+def channel_warning(srcs: list[Source]) -> str:
+    """A warning when the keyword and the negatives come from different kinds of audio.
+
+    If every real recording in the mix is a keyword (the user's own clips) and every negative is
+    synthetic, "recorded by a microphone" alone tells the classes apart: measured here, 32 real
+    keyword clips added to the synthetic demo set took the FRR on 40 other real clips from 0% to
+    52.5% (bench/user_recordings.json). Real negatives with synthetic keywords (the usual recipe) are
+    not flagged: there the real channel points away from the keyword, the safe direction.
+    """
+    real = [s for s in srcs if s.kind == "folder" and s.role != "noise"]
+    real_pos = [s for s in real if s.label_for("keyword")]
+    real_neg = [s for s in real if s.label_for("negative")]
+    if real_pos and not real_neg:
+        return (f"warning: data.sources: the keyword has real recordings ({', '.join(s.name for s in real_pos)}) but "
+                "every negative is synthetic; the model can learn the microphone instead of the word. Add real "
+                "negative speech recorded the same way (data.negative_dirs), e.g. the same people saying other words")
+    return ""
 
 
 def _prepare_one(s: Source, data, progress: bool) -> Path:

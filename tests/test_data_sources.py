@@ -47,6 +47,17 @@ def test_only_negatives_is_refused(tmp_path):
         parse_sources(_cfg(tmp_path, sources=[{"kind": "folder", "role": "negative", "path": str(neg)}]))
 
 
+def test_warns_when_only_the_keyword_has_real_recordings(tmp_path, capsys):
+    pos, neg = _folder(tmp_path / "mine", 2), _folder(tmp_path / "real_neg", 2, seed=1)
+    parse_sources(_cfg(tmp_path, sources=[{"kind": "espeak"}, {"kind": "folder", "role": "positive", "path": str(pos)}]))
+    assert "can learn the microphone" in capsys.readouterr().err
+    parse_sources(_cfg(tmp_path, sources=[{"kind": "espeak"}, {"kind": "folder", "role": "positive", "path": str(pos)},
+                                          {"kind": "folder", "role": "negative", "path": str(neg)}]))
+    parse_sources(_cfg(tmp_path, sources=[{"kind": "espeak"}, {"kind": "folder", "role": "negative", "path": str(neg)}]))
+    out = capsys.readouterr()
+    assert "microphone" not in out.err + out.out
+
+
 def test_weights_set_each_sources_share_within_its_label():
     clips = ([Clip("a", "keyword", "train", "", "", "tts", 3.0)] * 10 + [Clip("b", "keyword", "train", "", "", "me", 1.0)] * 40
              + [Clip("c", "negative", "train", "", "", "tts", 1.0)] * 30 + [Clip("d", "negative", "train", "", "", "real", 2.0)] * 10)
