@@ -1,0 +1,83 @@
+"""The dev benchmark's tools: the long synthetic negative stream and the second FA/h figure."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bench import devbench, negstream
+from training.errors import UserError
+from training.scoring import load_detector
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_sentences_never_hold_the_keyword_and_are_deterministic():
+    a = negstream.sentences(300, "alexa", 5)
+    assert a == negstream.sentences(300, "alexa", 5) and a != negstream.sentences(300, "alexa", 6)
+    assert all(5 <= len(s.split()) <= 15 for s in a)
+    assert not any("alexa" in w for s in a for w in s.split())
+    assert any(w in negstream.SOUNDALIKE_POOL for s in a for w in s.split())  # confusable words do occur
+
+
+def test_music_and_stream_shape():
+    rng = np.random.default_rng(0)
+    m = negstream.music(3.0, rng)
+    assert m.shape == (48000,) and np.isfinite(m).all() and 0.3 < np.max(np.abs(m)) <= 0.6 + 1e-6
+    speech = [np.sin(np.arange(16000 * k) / 9).astype(np.float32) * 0.5 for k in (1, 2, 3)]
+    noise = [np.random.default_rng(1).standard_normal(16000).astype(np.float32)]
+    y, info = negstream.build_stream(speech, noise, 0.05, 7)
+    assert y.shape == (int(0.05 * 3600 * 16000),) and np.max(np.abs(y)) <= 0.99 + 1e-6
+    assert abs(sum(info["seconds"].values()) - 180.0) < 0.01
+    y2, _ = negstream.build_stream(speech, noise, 0.05, 7)
+    assert np.array_equal(y, y2)
+    with pytest.raises(UserError, match="no sentences"):
+        negstream.build_stream([], noise, 0.01, 7)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (make setup)")
+def test_negstream_cli_writes_flac_and_description(tmp_path):
+    out = tmp_path / "neg.flac"
+    with pytest.raises(SystemExit) as e:
+        negstream.main(["--hours", "0.005", "--sentences", "4", "--backends", "espeak", "--root",
+                        str(tmp_path / "data"), "--out", str(out), "--no-progress", "--workers", "1"])
+    assert e.value.code == 0
+    y, sr = sf.read(out)
+    assert sr == 16000 and len(y) == int(0.005 * 3600 * 16000)
+    d = json.loads(out.with_suffix(".json").read_text())
+    assert d["backends"] == ["espeak"] and d["sentences"] == 4
+    assert not [p for p in tmp_path.rglob("*.tmp*")]  # nothing half-written left behind
+
+
+def test_negstream_bad_input_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        negstream.main(["--hours", "0"])
+    assert e.value.code != 0 and "--hours" in capsys.readouterr().err
+
+
+def test_devbench_second_fa_figure(tmp_path):
+    rng = np.random.default_rng(3)
+    for d, n, sec in (("pos", 3, 1.2), ("neg", 2, 20.0)):
+        (tmp_path / d).mkdir()
+        for i in range(n):
+            sf.write(tmp_path / d / f"{i}.flac", (0.1 * rng.standard_normal(int(sec * 16000))).astype(np.float32), 16000)
+    long = tmp_path / "long.flac"
+    sf.write(long, (0.1 * rng.standard_normal(60 * 16000)).astype(np.float32), 16000)
+    dev = devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",))
+    r = devbench.evaluate_model(load_detector(ROOT / "models" / "alexa-w1.tflite"), dev, long)
+    assert r["long_negative_hours"] == round(60 / 3600, 3)
+    assert r["missed_at_1fah_long"] == round(r["frr_at_1fah_long"] * 3)
+    assert r["fah_long_at_threshold_1fah"] >= 0 and r["fah_long_at_threshold_1fah"] * 60 / 3600 == pytest.approx(
+        round(r["fah_long_at_threshold_1fah"] * 60 / 3600))  # a whole number of detections
+
+
+def test_devbench_summary_mixed_bits_and_long_column():
+    base = {"benchmark": "dev_real", "positives": 80, "frr_at_0p5fah": 0.1, "missed_at_1fah": 8}
+    recs = [{**base, "recipe": "demo", "weight_bits": 4, "seed": s, "frr_at_1fah": f, "frr_at_1fah_long": 0.2}
+            for s, f in ((1, 0.1), (2, 0.3))]
+    recs.append({**base, "recipe": "demo", "weight_bits": "1,2,2,2,8", "seed": 1, "frr_at_1fah": 0.05})
+    t = devbench.summary_table(recs)
+    assert "| demo | 4 | - | 2 | 20.0% (10.0-30.0) |" in t and "| 20.0% (20.0-20.0) |" in t
+    assert "| demo | 1,2,2,2,8 (per layer) |" in t and t.rstrip().endswith("| - |")
