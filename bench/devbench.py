@@ -75,15 +75,33 @@ def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None) -> 
         lpts = det_points(pos, longs, model.refractory_s)
         fl, tl = frr_at(lpts, 1.0)
         hours = longs.duration_s / 3600
+        hits = detect(longs.smoothed, longs.times, t1, model.refractory_s)
         extra = {"long_negative_hours": round(hours, 3), "frr_at_1fah_long": fl, "threshold_at_1fah_long": tl,
                  "missed_at_1fah_long": int(round(fl * len(pos))),
-                 "fah_long_at_threshold_1fah": round(len(detect(longs.smoothed, longs.times, t1, model.refractory_s))
-                                                     / max(hours, 1e-9), 3)}
+                 "fah_long_at_threshold_1fah": round(len(hits) / max(hours, 1e-9), 3)}
+        by_kind = false_accepts_by_kind(long_negatives, np.asarray(hits))
+        if by_kind:
+            extra["fah_long_by_kind"] = by_kind
     return {"name": model.name, "kind": model.kind, "positives": len(pos), "negative_hours": round(dev.negative_hours, 4),
             "frr_at_1fah": f1, "threshold_at_1fah": t1, "missed_at_1fah": int(round(f1 * len(pos))),
             "frr_at_0p5fah": f05, "threshold_at_0p5fah": t05, "missed_at_0p5fah": int(round(f05 * len(pos))),
             "smoothing_frames": model.smoothing_frames, "refractory_s": model.refractory_s,
             **extra, "seconds": round(time.time() - t0, 1), "det": pts}
+
+
+def false_accepts_by_kind(long_negatives: Path, times: np.ndarray) -> dict:
+    """False accepts per hour of each block kind of a bench.negstream stream (its JSON's ``blocks``)."""
+    desc = Path(long_negatives).with_suffix(".json")
+    try:
+        blocks = json.loads(desc.read_text())["blocks"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    hours: dict[str, float] = {}
+    hits: dict[str, int] = {}
+    for kind, a, b in blocks:
+        hours[kind] = hours.get(kind, 0.0) + (b - a) / 3600
+        hits[kind] = hits.get(kind, 0) + int(np.sum((times > a) & (times <= b)))
+    return {k: round(hits[k] / hours[k], 2) for k in hours if hours[k] > 0}
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:

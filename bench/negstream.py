@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from data_scripts.common import normalize_keyword, params_hash
+from data_scripts.music import music
 from data_scripts.noise import load_noise_dir, synthetic_noise_bank
 from data_scripts.tts import available_backends, backend
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
@@ -124,53 +125,12 @@ def render_speech(names: list[str], texts: list[str], seed: int, root: Path, voi
     return out
 
 
-# ----------------------------------------------------------------------------- music
-def _tone(freq: float, n: int, harmonics: int, decay: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(n, dtype=np.float64) / SR
-    y = np.zeros(n)
-    for h in range(1, harmonics + 1):
-        y += np.sin(2 * np.pi * freq * h * t + rng.uniform(0, 2 * np.pi)) / h ** 1.3
-    env = np.exp(-t * decay) * np.minimum(1.0, t / 0.01)
-    return y * env
-
-
-def music(seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """A few bars of generated music: a chord progression, bass, a melody and a drum pattern."""
-    n = int(seconds * SR)
-    y = np.zeros(n)
-    bpm = rng.uniform(70, 150)
-    beat = int(60 / bpm * SR)
-    root = 220.0 * 2 ** (int(rng.integers(0, 12)) / 12)
-    scale = np.array([0, 2, 4, 5, 7, 9, 11] if rng.random() < 0.6 else [0, 2, 3, 5, 7, 8, 10])
-    prog = [int(d) for d in rng.choice([0, 3, 4, 5, 1], size=4)]
-    harm = int(rng.integers(2, 8))
-    for bar_i, b0 in enumerate(range(0, n, 4 * beat)):
-        deg = prog[bar_i % 4]
-        chord = [root * 2 ** (scale[(deg + k) % 7] / 12 + (deg + k) // 7) for k in (0, 2, 4)]
-        m = min(4 * beat, n - b0)
-        for f in chord:
-            y[b0:b0 + m] += 0.25 * _tone(f, m, harm, 1.0, rng)
-        y[b0:b0 + m] += 0.35 * _tone(chord[0] / 2, m, 3, 2.0, rng)
-        for s in range(b0, min(n, b0 + 4 * beat), beat // 2):  # melody in eighth notes, some rests
-            if rng.random() < 0.7:
-                f = root * 2 * 2 ** (scale[int(rng.integers(7))] / 12)
-                k = min(beat // 2, n - s)
-                y[s:s + k] += 0.2 * _tone(f, k, 4, 6.0, rng)
-    for s in range(0, n, beat):  # kick on every beat, snare on 2 and 4, hats in eighths
-        k = min(int(0.15 * SR), n - s)
-        t = np.arange(k) / SR
-        y[s:s + k] += 0.5 * np.sin(2 * np.pi * 60 * t * (1 + 2 * np.exp(-t * 40))) * np.exp(-t * 25)
-        if (s // beat) % 2 == 1:
-            y[s:s + k] += 0.25 * rng.standard_normal(k) * np.exp(-t * 30)
-        h = min(int(0.03 * SR), n - s - beat // 2)
-        if h > 0:
-            y[s + beat // 2:s + beat // 2 + h] += 0.06 * rng.standard_normal(h) * np.exp(-np.arange(h) / SR * 120)
-    return (y / (np.max(np.abs(y)) + 1e-9) * 0.6).astype(np.float32)
-
-
 # ----------------------------------------------------------------------------- the stream
 def build_stream(speech: list[np.ndarray], noise: list[np.ndarray], hours: float, seed: int) -> tuple[np.ndarray, dict]:
-    """Blocks of 20-60 s: speech, music, speech over music, noise alone; a noise bed under all."""
+    """Blocks of 20-60 s: speech, music, speech over music, noise alone; a noise bed under all.
+
+    Returns the audio and a description whose ``blocks`` list each block as [kind, start_s, end_s]
+    (bench.devbench counts false accepts per kind from it)."""
     if not speech:
         raise UserError("negstream: no sentences were rendered")
     rng = np.random.default_rng([seed, 3])
@@ -179,6 +139,7 @@ def build_stream(speech: list[np.ndarray], noise: list[np.ndarray], hours: float
     order = rng.permutation(len(speech))
     si = 0
     secs = {"speech": 0.0, "music": 0.0, "speech_over_music": 0.0, "noise": 0.0}
+    blocks = []
     t = 0
     while t < total:
         kind = rng.choice(list(secs), p=[0.55, 0.15, 0.2, 0.1])
@@ -197,6 +158,7 @@ def build_stream(speech: list[np.ndarray], noise: list[np.ndarray], hours: float
             block += music(n / SR, rng) * np.float32(gain)
         out[t:t + n] = block
         secs[kind] += n / SR
+        blocks.append([str(kind), round(t / SR, 3), round((t + n) / SR, 3)])
         t += n
     # noise bed: 5-20 s segments at 0-20 dB below the signal level (or a quiet floor in noise blocks)
     ref = float(np.sqrt(np.mean(np.square(out[out != 0], dtype=np.float64)))) if np.any(out) else 0.05
@@ -214,7 +176,7 @@ def build_stream(speech: list[np.ndarray], noise: list[np.ndarray], hours: float
     peak = float(np.max(np.abs(out)))
     if peak > 0.99:
         out *= np.float32(0.99 / peak)
-    return out, {"seconds": {k: round(v, 1) for k, v in secs.items()}, "sentences_used": si}
+    return out, {"seconds": {k: round(v, 1) for k, v in secs.items()}, "sentences_used": si, "blocks": blocks}
 
 
 @cli_main

@@ -7,7 +7,8 @@ the same length, deterministic for the state of ``rng``:
 2. reverberation by a synthetic room impulse response (audiomentations ``ApplyImpulseResponse``
    over a cached bank made by ``data_scripts.noise.rir_bank``; or ``rir_dir`` of real ones);
 3. background noise at an SNR drawn uniformly from [cfg.snr_db_min, cfg.snr_db_max] dB, relative to
-   the clip's RMS, from ``noise_source`` (cfg.noise_dir files, else synthetic coloured noise).
+   the clip's RMS, from ``training_noise`` (cfg.noise_dir files, else synthetic coloured noise; plus
+   generated music when cfg.music > 0).
    Mixed here rather than with AddBackgroundNoise so the noise comes from in-memory arrays shared
    with the training code and the SNR is exact. A silent clip gets noise at -60..-25 dBFS;
 4. gain in [-12, +6] dB (audiomentations ``Gain``), then clipping to [-1, 1].
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_scripts.noise import noise_source, rir_bank
+from data_scripts.noise import noise_source, rir_bank, training_noise
 from training.audio import SAMPLE_RATE
 from training.errors import UserError
 
@@ -73,7 +74,7 @@ class Augmenter:
             raise UserError(f"data.snr_db_min: {cfg.snr_db_min} is above data.snr_db_max {cfg.snr_db_max}")
         self.snr_db = (float(cfg.snr_db_min), float(cfg.snr_db_max))
         self.cache_dir = Path(cache_dir)
-        self.noise = noise_source(cfg, self.cache_dir)
+        self.noise = training_noise(cfg, self.cache_dir)
         self.p = {"shift": p_shift, "reverb": p_reverb, "noise": p_noise, "gain": p_gain}
         self._shift = Shift(min_shift=-max_shift_s, max_shift=max_shift_s, shift_unit="seconds",
                             rollover=False, fade_duration=0.005, p=1.0)

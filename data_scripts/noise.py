@@ -84,6 +84,18 @@ def noise_source(cfg, cache_dir: str | Path | None = None) -> list[np.ndarray]:
     return synthetic_noise_bank()
 
 
+def training_noise(cfg, cache_dir: str | Path | None = None) -> list[np.ndarray]:
+    """The background sounds of training (augmentation and background windows): ``noise_source``
+    plus ``cfg.music`` generated music pieces. Data sets' own streams use ``noise_source`` alone, so a
+    cached data set does not depend on ``music``."""
+    bank = noise_source(cfg, cache_dir)
+    if getattr(cfg, "music", 0):
+        from data_scripts.music import music_bank
+
+        bank = bank + music_bank(int(cfg.music))
+    return bank
+
+
 def synthetic_rir(rng: np.random.Generator, rt60: float | None = None, drr_db: float | None = None,
                   sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """One synthetic room impulse response, peak-normalized float32.

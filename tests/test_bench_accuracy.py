@@ -31,6 +31,8 @@ def test_music_and_stream_shape():
     y, info = negstream.build_stream(speech, noise, 0.05, 7)
     assert y.shape == (int(0.05 * 3600 * 16000),) and np.max(np.abs(y)) <= 0.99 + 1e-6
     assert abs(sum(info["seconds"].values()) - 180.0) < 0.01
+    assert info["blocks"][0][1] == 0 and info["blocks"][-1][2] == 180.0
+    assert all(a[2] == b[1] for a, b in zip(info["blocks"], info["blocks"][1:]))  # blocks tile the stream
     y2, _ = negstream.build_stream(speech, noise, 0.05, 7)
     assert np.array_equal(y, y2)
     with pytest.raises(UserError, match="no sentences"):
@@ -71,6 +73,14 @@ def test_devbench_second_fa_figure(tmp_path):
     assert r["missed_at_1fah_long"] == round(r["frr_at_1fah_long"] * 3)
     assert r["fah_long_at_threshold_1fah"] >= 0 and r["fah_long_at_threshold_1fah"] * 60 / 3600 == pytest.approx(
         round(r["fah_long_at_threshold_1fah"] * 60 / 3600))  # a whole number of detections
+
+
+def test_false_accepts_by_kind(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({"blocks": [["speech", 0, 1800], ["music", 1800, 3600],
+                                                            ["speech", 3600, 5400]]}))
+    got = devbench.false_accepts_by_kind(tmp_path / "s.flac", np.array([10.0, 1800.0, 1801.0, 5000.0]))
+    assert got == {"speech": 3 / 1.0, "music": 1 / 0.5}
+    assert devbench.false_accepts_by_kind(tmp_path / "missing.flac", np.array([1.0])) == {}
 
 
 def test_devbench_summary_mixed_bits_and_long_column():

@@ -150,3 +150,28 @@ def test_real_noise_dir(cache):
     y = aug(x, np.random.default_rng(0))
     n = y.astype(np.float64) - x
     assert 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(n**2)) == pytest.approx(10, abs=0.05)
+
+
+def test_generated_music_joins_the_training_noise_only_when_asked(tmp_path):
+    from data_scripts.music import music_bank
+    from data_scripts.noise import noise_source, training_noise
+    from training.config import Config
+    from training.dataset import _cache_key
+
+    cfg = Config()
+    base = training_noise(cfg.data)
+    assert len(base) == len(noise_source(cfg.data))
+    cfg.data.music = 3
+    bank = training_noise(cfg.data)
+    assert len(bank) == len(base) + 3 and len(noise_source(cfg.data)) == len(base)  # data sets' streams: no music
+    m = music_bank(3)
+    assert all(np.array_equal(a, b) for a, b in zip(bank[-3:], m))
+    assert all(abs(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) - 0.05) < 1e-3 for x in m)
+    assert not np.array_equal(m[0], m[1])  # distinct pieces
+    # spectrally unlike the noise bank: strong harmonic peaks (tonal), which coloured noise lacks
+    spec = np.abs(np.fft.rfft(m[0][:16000]))
+    assert spec.max() > 20 * np.median(spec)
+    (tmp_path / "manifest.csv").write_text("path,label,split,voice,text\n")
+    k12 = _cache_key(cfg, tmp_path, "train")
+    cfg.data.music = 0
+    assert _cache_key(cfg, tmp_path, "train") != k12

@@ -36,6 +36,7 @@ class DataConfig:
     speaker_augment: float = 0.0  # share of augmented synthetic copies given a new speaker (formants, pitch, speed)
     snr_db_min: float = 5.0
     snr_db_max: float = 30.0
+    music: int = 0  # generated music pieces (15 s each) added to the background-noise bank
     seed: int = 1234
     stream_minutes: float = 60.0  # length of each long streaming audio (val, test): 1 h resolves 1 FA/h
     # many sources mixed by weight (data_scripts/sources.py); any of these makes the source "mix"
@@ -120,6 +121,7 @@ class EvalConfig:
 RANGES: dict[str, tuple] = {
     "data.source": ("synthetic", "mix", "speech_commands", "folder"),
     "data.speaker_augment": (0.0, 1.0),
+    "data.music": (0, 1000),
     "train.negative_weight": (0.0, 1e6), "train.time_masks": (0, 100), "train.time_mask_frames": (0, 10_000),
     "train.freq_masks": (0, 100), "train.freq_mask_bins": (0, 10_000), "train.hard_negative_rounds": (0, 100),
     "train.hard_negative_epochs": (1, 100_000), "train.hard_negative_max": (0, 100_000_000),

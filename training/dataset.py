@@ -97,9 +97,9 @@ def _augmenter(cfg: Config, cache_dir: Path):
 
 
 def _noise(cfg: Config, cache_dir: Path) -> list[np.ndarray]:
-    from data_scripts.noise import noise_source
+    from data_scripts.noise import training_noise
 
-    return noise_source(cfg.data, cache_dir)
+    return training_noise(cfg.data, cache_dir)
 
 
 def _with_context(audio: np.ndarray, p: LfbeParams, rng: np.random.Generator, left: np.ndarray | None,
@@ -215,7 +215,8 @@ def _source_kinds(dataset: Path) -> tuple[dict[str, str], str]:
 
 def _cache_key(cfg: Config, dataset: Path, split: str) -> str:
     d = {"v": FEATURE_CACHE_VERSION, "features": cfg.to_dict()["features"], "split": split,
-         "data": {k: v for k, v in cfg.to_dict()["data"].items() if k not in ("stream_minutes",)},
+         "data": {k: v for k, v in cfg.to_dict()["data"].items()
+                  if k not in ("stream_minutes",) and not (k == "music" and not v)},  # caches from before music stay valid
          "manifest": hashlib.sha1((dataset / "manifest.csv").read_bytes()).hexdigest()}
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
