@@ -294,6 +294,77 @@ def tables(records: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+README_ROWS = [("mps2-an386", "Cortex-M4 (mps2-an386, DSP)"), ("mps3-an547", "Cortex-M55 (mps3-an547, Helium)"),
+               ("aarch64-cortex-a53", "Cortex-A53 (NEON)"), ("aarch64-cortex-a76", "Cortex-A76 (NEON dot product)")]
+
+
+def stored_as(storage, bits: int) -> str:
+    """How a runtime record's k-bit weights are stored, in words: "2-bit (layout 6)", or "**4-bit
+    nibbles** (layout 3)" where a narrower model is stored in 4-bit fields."""
+    if not storage:
+        return "-"
+    cells = []
+    for s in dict.fromkeys(storage if isinstance(storage, list) else [storage]):
+        if s.startswith("custom/"):
+            lay = int(s.split("/")[1])
+            stored = 4 if lay == 3 else bits  # layout 3 (r4_nib32) holds 1..4-bit weights in nibbles
+            cells.append(f"**{stored}-bit nibbles** (layout {lay})" if stored != bits else f"{bits}-bit (layout {lay})")
+        else:
+            cells.append(s)
+    return ", ".join(cells)
+
+
+def deploy_table(records: list[dict]) -> str:
+    """README's deployment table (FFNN-250K per inference through the runtime, with the anchors and our
+    float32 kernel from the kernel bench), every figure from a bench/results.json record."""
+    inf = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "ffnn250k"]
+
+    def get(board, pred, bits, macs):
+        return next((r for r in inf if r["board"] == board and pred(r["kernel"]) and r["weight_bits"] == bits
+                     and r["macs"] == macs), None)
+
+    opt = lambda k: k not in ("reference", "float")  # noqa: E731
+    f = lambda v: "-" if v is None else f"{v:,}"  # noqa: E731
+    out = ["| board | 8-bit | 4-bit | 2-bit | 1-bit | weights stored as (4 / 2 / 1-bit models) | anchor 8 / 4-bit "
+           "| our float32 |", "|---|---|---|---|---|---|---|---|"]
+    for b, label in README_ROWS:
+        rs = {bits: get(b, opt, bits, 246144) for bits in (8, 4, 2, 1)}
+        st = " / ".join(stored_as(rs[x].get("storage"), x) if rs[x] else "-" for x in (4, 2, 1))
+        kb = {bits: get(b, opt, bits, MACS) or {} for bits in (8, 4)}
+        anc = [kb[x].get("cmsis_nn_instructions") or kb[x].get("ggml_instructions") for x in (8, 4)]
+        name = "CMSIS-NN s8/s4" if kb[8].get("cmsis_nn_instructions") else "ggml q8_0/q4_0"
+        flt = get(b, lambda k: k == "float", 32, MACS)
+        out.append(f"| {label} | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 4, 2, 1))
+                   + f" | {st} | {name} {f(anc[0])} / {f(anc[1])} | {f(flt['instructions'] if flt else None)} |")
+    return "\n".join(out) + "\n"
+
+
+# generated blocks: (file, start marker, end marker, generator)
+DOC_BLOCKS = [
+    (ROOT / "README.md", "<!-- deploy-table: python -m bench.kernels --write-docs -->", "<!-- /deploy-table -->",
+     deploy_table),
+    (ROOT / "docs" / "kernels.md", "<!-- kernel-tables: python -m bench.kernels --write-docs -->",
+     "<!-- /kernel-tables -->", lambda recs: tables(recs)),
+]
+
+
+def doc_block(text: str, start: str, end: str) -> str | None:
+    """The text between the markers (None when the file has no such block)."""
+    i, j = text.find(start), text.find(end)
+    return None if i < 0 or j < i else text[i + len(start):j].strip("\n") + "\n"
+
+
+def write_docs(records: list[dict]) -> None:
+    from training.errors import atomic_write_text
+
+    for path, start, end, gen in DOC_BLOCKS:
+        text = path.read_text()
+        i, j = text.find(start), text.find(end)
+        if i < 0 or j < i:
+            raise RuntimeError(f"{path}: no {start} ... {end} block")
+        atomic_write_text(path, text[:i + len(start)] + "\n" + gen(records) + text[j:])
+
+
 def brun_fmt(v) -> str:
     from bench.run import _fmt
 
@@ -310,11 +381,17 @@ def main(argv=None) -> int:
                     help="add the records to bench/results.json, regenerate BENCHMARKS.md and bench/charts/*.png")
     ap.add_argument("--tables", action="store_true",
                     help="print the docs/kernels.md tables from bench/results.json and exit")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="rewrite the generated blocks of README.md and docs/kernels.md from bench/results.json and exit")
     a = ap.parse_args(argv)
-    if a.tables:
+    if a.tables or a.write_docs:
         from bench import run as brun
 
-        print(tables(brun.load_results(brun.RESULTS)), end="")
+        recs = brun.load_results(brun.RESULTS)
+        if a.write_docs:
+            write_docs(recs)
+        else:
+            print(tables(recs), end="")
         return 0
     recs = run(a.quick)
     if a.runtime:
@@ -327,6 +404,9 @@ def main(argv=None) -> int:
     tmp.replace(a.out)
     if a.merge:
         merge_into_results(recs)
+        from bench import run as brun
+
+        write_docs(brun.load_results(brun.RESULTS))
     return 0
 
 

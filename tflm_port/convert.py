@@ -185,7 +185,9 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
         elif store == "custom":
             if lay_id in sparse.SPARSE_LAYOUTS:   # 4/5 need the sparse index data: only --sparse writes them
                 raise UserError(f"{name}: layout {lay_id} is a sparse layout (4 N:M, 5 block/CSR): use --sparse, "
-                                "not --layout (dense kernel layouts: 0, 1, 2, 3, 6)")
+                                "not --layout (dense kernel layouts: 0, 2, 3, 6)")
+            if lay_id in packing.RETIRED_LAYOUTS:
+                raise UserError(f"{name}: {packing.RETIRED_LAYOUTS[lay_id]}")
             packing.get_layout(lay_id).check_bits(b)
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
@@ -447,7 +449,7 @@ def main(argv=None):
     p.add_argument("output")
     p.add_argument("--bits", required=True, help="bit width per FULLY_CONNECTED layer, e.g. 4,4,4,4,8")
     p.add_argument("--mode", default="auto", choices=MODES)
-    p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, 1 row_bitplane, "
+    p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, "
                    "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels, "
                    "6 rows_per_byte: Helium/NEON dot-product kernels, 1/2/4 bits; 4 and 5 are the sparse layouts: --sparse)")
     p.add_argument("--target", choices=sorted(TARGETS),

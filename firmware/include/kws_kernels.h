@@ -120,7 +120,7 @@ kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_p
 /* ---- SUB8_FULLY_CONNECTED custom op, usable on its own (TFLite Micro adapter uses these) ---- */
 /* Every SUB8 weight layout number, in one place (docs/formats.md; tflm_port/packing.py and sparse.py use
  * the same numbers): 0 row_lsb, 2 r4_words, 3 r4_nib32 (kernels/opt), 4 nm and 5 bsr (sparse, kws_sparse.h),
- * 6 rows_per_byte (kernels/opt, 1/2/4 bits). 1 (row_bitplane) is a converter format the runtime refuses. */
+ * 6 rows_per_byte (kernels/opt, 1/2/4 bits). 1 (row_bitplane) is retired: refused by converter and runtime. */
 enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3, KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5,
        KWS_LAYOUT_ROWS_PER_BYTE = 6 };
 typedef struct {
