@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tflm_port.board_table import BOARDS
+
 FW = Path(__file__).resolve().parents[1] / "firmware"
 
-# make target (the first folder of an image path under firmware/build) -> tools to build and run it, besides make
-TARGET_TOOLS = {
-    "mps2-an386": ("arm-none-eabi-gcc", "qemu-system-arm"),
-    "mps2-an500": ("arm-none-eabi-gcc", "qemu-system-arm"),
-    "mps3-an547": ("arm-none-eabi-gcc", "qemu-system-arm"),
-    "aarch64-virt": ("aarch64-linux-gnu-gcc", "qemu-system-aarch64"),
-    "host": ("gcc",),
-}
+# make target (the first folder of an image path under firmware/build) -> tools to build and run it, besides
+# make: the boards of tflm_port/board_table.py, then the host build
+TARGET_TOOLS = {**{v.make_target: ("arm-none-eabi-gcc" if v.cpu_flags else "aarch64-linux-gnu-gcc", v.qemu[0])
+                   for v in BOARDS.values()}, "host": ("gcc",)}
 
 
 def missing(target: str) -> list[str]:

@@ -35,6 +35,8 @@ from flatbuffers import flexbuffers
 
 from training.errors import UserError, atomic_write_bytes, cli_main
 from tflm_port import packing, sparse
+from tflm_port.board_table import BOARDS, UART_ONLY
+from tflm_port.layout_table import ISA_PREFERRED
 from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
                                  read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)
 
@@ -53,39 +55,19 @@ def project_version() -> str:
         return "0.1.0"
 
 
-# target -> (kernel family, {bits: (storage, layout)}); firmware/kernels/*/ kws_fc_opt_supported()
-def _plan_dsp(bits):
-    return ("int8", 0) if bits == 8 else ("custom", 2)
+# target -> (kernel family, plan: bits -> (storage, layout)). The layout each family prefers is
+# tflm_port/layout_table.py's ISA_PREFERRED, the table the C kernels' kws_fc_opt_preferred_layout() read.
+def _family_plan(family: str):
+    def plan(bits):
+        lay = ISA_PREFERRED[family][bits]
+        return ("int8", 0) if bits == 8 or lay < 0 else ("custom", lay)
+    return plan
 
 
-def _plan_nib(bits):
-    return ("int8", 0) if bits >= 5 else ("custom", 3)
-
-
-def _plan_mve(bits):
-    """Helium: layout 6 (rows_per_byte) for 1, 2, 4 bits, nibbles (layout 3) for 3 bits."""
-    return ("custom", 6) if bits in (1, 2, 4) else _plan_nib(bits)
-
-
-def _plan_v80(bits):
-    """NEON armv8.0 (no dot product): layout 6 for 1 bit (bit masks), nibbles (layout 3) for 2..4 bits."""
-    return ("custom", 6) if bits == 1 else _plan_nib(bits)
-
-
-def _plan_dotprod(bits):
-    """NEON SDOT: layout 6 for 1 and 2 bits; 3/4 bits on layout 3 (fewer instructions there)."""
-    return ("custom", 6) if bits in (1, 2) else _plan_nib(bits)
-
-
-TARGETS = {
-    "mps2-an386": ("dsp", _plan_dsp),             # Cortex-M4F
-    "mps2-an500": ("dsp", _plan_dsp),             # Cortex-M7
-    "netduinoplus2": ("dsp", _plan_dsp),          # STM32F405 Cortex-M4F (UART image, boards.mk)
-    "mps3-an547": ("mve", _plan_mve),             # Cortex-M55 Helium
-    "aarch64-cortex-a53": ("neon", _plan_v80),    # armv8.0: SMLAL on nibbles for 2..4 bits, bit masks for 1
-    "aarch64-cortex-a76": ("neon_dotprod", _plan_dotprod),
-    "generic": ("reference", None),
-}
+# every board of tflm_port/board_table.py (and the UART-only STM32F405) plus "generic" (reference kernels)
+TARGETS = {**{b: (v.family, _family_plan(v.family)) for b, v in BOARDS.items()},
+           **{b: (fam, _family_plan(fam)) for b, (_, fam, _) in UART_ONLY.items()},
+           "generic": ("reference", None)}
 
 
 def target_plan(target: str, layer_bits: list[int]) -> list[tuple[str, int]]:

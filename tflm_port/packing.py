@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.errors import UserError
+from tflm_port import layout_table
 
 
 def grid_range(bits: int) -> tuple[int, int]:
@@ -82,10 +83,10 @@ class RowLsb(Layout):
 
     id = 0
     name = "row_lsb"
-    supported_bits = frozenset(range(1, 9))
+    supported_bits = frozenset(layout_table.DENSE_UNITS[0])
 
     def row_bytes(self, bits, in_features):
-        return (in_features * bits + 7) // 8
+        return layout_table.row_bytes(self.id, bits, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w)
