@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.fw_build import build_available, need_image
+from tflm_port import board_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -27,16 +28,9 @@ BITS = (8, 5, 4, 2, 1)
 KWS_ERR_UNSUPPORTED = 9
 LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
 
-# board -> (converter target, runner command prefix, image, kernel the runner must report)
-BOARDS = {
-    "mps2-an386": ("mps2-an386", ["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf", "dsp"),
-    "mps2-an500": ("mps2-an500", ["qemu-system-arm", "-M", "mps2-an500"], "mps2-an500/kws_runner.elf", "dsp"),
-    "mps3-an547": ("mps3-an547", ["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547/kws_runner.elf", "mve"),
-    "aarch64-virt-cortex-a53": ("aarch64-cortex-a53", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"],
-                                "aarch64-virt/kws_runner.elf", "neon"),
-    "aarch64-virt-cortex-a76": ("aarch64-cortex-a76", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
-                                "aarch64-virt/kws_runner_dotprod.elf", "neon_dotprod"),
-}
+# board -> (converter target, runner command prefix, image, kernel the runner must report): every board of
+# tflm_port/board_table.py, converted for itself, runs its own kernel family
+BOARDS = {b: (b, list(v.qemu), v.runner_image, v.family) for b, v in board_table.BOARDS.items()}
 def run_image(cmd_prefix, image: Path, args, timeout=300):
     """kws_runner under QEMU (semihosting) or natively (host image: cmd_prefix None)."""
     args = [str(a) for a in args]

@@ -16,7 +16,7 @@ import pytest
 
 from tests.fw_build import build_available, need_image
 from bench.sparse import fc_chain_model   # int8 FC chains built with the TFLite schema (no training)
-from tflm_port import sparse
+from tflm_port import board_table, sparse
 from tflm_port.convert import convert, to_plain, weight_report
 from training.errors import UserError
 
@@ -24,15 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
 BUILD = FW / "build"
 LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
-BOARDS = {
-    "host": (None, "host/kws_runner"),
-    "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf"),
-    "mps2-an500": (["qemu-system-arm", "-M", "mps2-an500"], "mps2-an500/kws_runner.elf"),
-    "mps3-an547": (["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547/kws_runner.elf"),
-    "aarch64-cortex-a53": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-virt/kws_runner.elf"),
-    "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
-                           "aarch64-virt/kws_runner_dotprod.elf"),
-}
+BOARDS = {"host": (None, "host/kws_runner"),   # board -> (QEMU command, kws_runner image): tflm_port/board_table.py
+          **{b: (list(v.qemu), v.runner_image) for b, v in board_table.BOARDS.items()}}
 
 
 # ---------------------------------------------------------------- models from the schema

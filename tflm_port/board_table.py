@@ -24,6 +24,11 @@ class Board:
     make_target: str          # firmware/Makefile target that builds its images (build/<make_target>/)
     cpu_flags: str = ""       # Cortex-M compiler flags (the AArch64 images are built by their own rules)
 
+    @property
+    def runner_image(self) -> str:
+        """The kws_runner image under firmware/build/ (the A76 runs the armv8.2 dot-product build)."""
+        return f"{self.make_target}/kws_runner{'_dotprod' if self.family == 'neon_dotprod' else ''}.elf"
+
 
 # the boards every figure and every firmware test runs on, in report order
 BOARDS: dict[str, Board] = {
