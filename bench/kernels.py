@@ -315,6 +315,17 @@ def tables(records: list[dict]) -> str:
         ram = " / ".join(f(rs[x]["ram_bytes"]) if rs[x] else "-" for x in (8, 4))
         out.append(f"| {CORE[b]} ({k}) | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 5, 4, 2, 1))
                    + f" | {st} | {ram} |")
+    # weight bytes per storage, from the kernel-bench records (identical on every core that stores it so)
+    wb = {}
+    for r in inf:
+        if r["macs"] == MACS and r["kernel"] != "reference" and "flash_bytes" in r:
+            wb.setdefault(r.get("storage", "-"), {})[r["weight_bits"]] = r["flash_bytes"]
+    parts = []
+    for st in sorted(wb, key=lambda k: (k.startswith("float"), k)):
+        by = wb[st]
+        parts.append(f"{st}: " + ", ".join(f"{k}-bit {f(v)}" for k, v in sorted(by.items(), reverse=True))
+                     if len(by) > 1 or st.startswith("layout") else f"{st} {f(next(iter(by.values())))}")
+    out += ["", "Weight bytes of the five layers (kernel bench): " + "; ".join(parts) + "."]
     return "\n".join(out) + "\n"
 
 
