@@ -93,6 +93,11 @@ def _check() -> None:
 _check()
 
 
+def _bits_text(bits) -> str:
+    b = sorted(bits)
+    return f"{b[0]}..{b[-1]}" if b == list(range(b[0], b[-1] + 1)) and len(b) > 2 else ", ".join(map(str, b))
+
+
 def render_header() -> str:
     layouts = max(LAYOUT_IDS.values()) + 1
     isas = list(ISA_LAYOUTS)
@@ -103,7 +108,11 @@ def render_header() -> str:
            "/* SUB8_FULLY_CONNECTED layout ids; " + ", ".join(f"{i} ({n})" for i, n in RETIRED_LAYOUT_IDS.items())
            + " is retired */",
            "enum { " + ", ".join(f"KWS_LAYOUT_{n.upper()} = {i}" for n, i in LAYOUT_IDS.items())
-           + f", KWS_LAYOUT_ID_COUNT = {layouts} }};", "",
+           + f", KWS_LAYOUT_ID_COUNT = {layouts} }};",
+           "/* for error messages: the ids and names, and the bit widths each dense layout holds */",
+           '#define KWS_LAYOUT_NAMES_TEXT "' + ", ".join(f"{i} = {n}" for n, i in LAYOUT_IDS.items()) + '"',
+           '#define KWS_LAYOUT_BITS_TEXT "' + ", ".join(f"{lay}: bits {_bits_text(units)}"
+                                                      for lay, units in DENSE_UNITS.items()) + '"', "",
            "/* dense layouts: row = unit_bytes * ceil(in / unit_inputs) bytes (unit_inputs 0: a stream of k-bit",
            " * fields, ceil(in * k / 8)); matrix = ceil(out / group_rows) * group_rows rows; unit_bytes 0: the",
            " * layout cannot hold k bits. Indexed [layout][bits]. */",

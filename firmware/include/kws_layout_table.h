@@ -8,6 +8,9 @@
 
 /* SUB8_FULLY_CONNECTED layout ids; 1 (row_bitplane) is retired */
 enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3, KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5, KWS_LAYOUT_ROWS_PER_BYTE = 6, KWS_LAYOUT_ID_COUNT = 7 };
+/* for error messages: the ids and names, and the bit widths each dense layout holds */
+#define KWS_LAYOUT_NAMES_TEXT "0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 4 = nm, 5 = bsr, 6 = rows_per_byte"
+#define KWS_LAYOUT_BITS_TEXT "0: bits 1..8, 2: bits 1..7, 3: bits 1..4, 6: bits 1, 2, 4"
 
 /* dense layouts: row = unit_bytes * ceil(in / unit_inputs) bytes (unit_inputs 0: a stream of k-bit
  * fields, ceil(in * k / 8)); matrix = ceil(out / group_rows) * group_rows rows; unit_bytes 0: the

@@ -44,12 +44,12 @@ kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in
                             int32_t *shift_storage, kws_fc_params *p, const char **detail)
 {
     if (o->layout != 0 && o->layout != 2 && o->layout != 3 && o->layout != KWS_LAYOUT_ROWS_PER_BYTE && !kws_sparse_layout(o->layout)) {
-        *detail = "SUB8_FULLY_CONNECTED layout unknown (0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 4 = nm, 5 = bsr, 6 = rows_per_byte)"; return KWS_ERR_UNSUPPORTED;
+        *detail = "SUB8_FULLY_CONNECTED layout unknown (" KWS_LAYOUT_NAMES_TEXT ")"; return KWS_ERR_UNSUPPORTED;
     }
     if (o->in_features > 65536) { *detail = "in_features too large for int32 accumulation"; return KWS_ERR_LIMIT; }
     /* sparse layouts (4, 5): the size and every index are checked by kws_sparse_prepare */
     int64_t row_bytes = kws_sparse_layout(o->layout) ? 0 : kws_sub8_row_bytes(o->layout, o->bits, o->in_features);
-    if (row_bytes < 0) { *detail = "SUB8_FULLY_CONNECTED layout cannot hold this bit width (2: bits 1..7, 3: bits 1..4, 6: bits 1, 2, 4)"; return KWS_ERR_UNSUPPORTED; }
+    if (row_bytes < 0) { *detail = "SUB8_FULLY_CONNECTED layout cannot hold this bit width (" KWS_LAYOUT_BITS_TEXT ")"; return KWS_ERR_UNSUPPORTED; }
     if (!kws_sparse_layout(o->layout)) {
         /* layout 6 stores ceil(out / G) groups of G = 8/k rows (kws_layout_table.h) */
         int64_t want = kws_layout_packed_bytes(o->layout, o->bits, o->out_features, o->in_features);
