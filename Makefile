@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := espeak-ng flite sox libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi \
-                gcc-aarch64-linux-gnu qemu-system-arm qemu-user make \
+APT_PACKAGES := espeak-ng flite sox libsndfile1 gcc g++ libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi \
+                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm qemu-user \
                 clang libclang-rt-14-dev llvm
 STAMP := $(VENV)/.installed
 

@@ -14,7 +14,8 @@ and ``vs_floor``; optimized records ``float_instructions`` (our float kernel, sa
 
 ``run(quick)`` returns the records; bench/run.py can add them with ``records += kernels.run(quick)``.
 flash_bytes: packed weight bytes of the five layers; ram_bytes: the largest layer's input + output
-activations plus the kernel's scratch (int8: 1 byte per activation; float: 4).
+activations plus the kernel's scratch (int8: 1 byte per activation; float: 4; scratch: the largest
+kws_fc_opt_scratch_bytes of the five layers as that ISA's kernel reports it, 0 for reference and float).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tflm_port import board_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -40,7 +43,7 @@ BOARDS = {
 }
 TOOLS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-aarch64": "aarch64-linux-gnu-gcc"}
 LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)"
-                  r"(?: layout=(\d+) ok=\d first_layer=(\d+))?")
+                  r"(?: layout=(\d+) ok=\d first_layer=(\d+) scratch=(\d+))?")
 FIRST_LAYER_MACS = 1536 * 128
 MACS = 247296
 # CMSIS-NN / ggml anchors (/work/shared/ANCHORS.md), instructions per FFNN-250K inference
@@ -95,11 +98,11 @@ def run(quick: bool = False) -> list[dict]:
         if rc != 0:
             raise RuntimeError(f"{board}: kbench failed (rc {rc}):\n{text[-2000:]}")
         board_recs = []
-        for isa, bits, instr, macs, wbytes, layout, first in LINE.findall(text):
+        for isa, bits, instr, macs, wbytes, layout, first, scratch in LINE.findall(text):
             bits, instr, macs, wbytes = int(bits), int(instr), int(macs), int(wbytes)
             kernel = isa if isa in ("reference", "float") else isa
             act = 4 if isa == "float" else 1
-            scratch = 0 if isa in ("reference", "float") else 2 * 1536 + 16
+            scratch = int(scratch) if scratch else 0  # this ISA's kws_fc_opt_scratch_bytes, printed by kbench
             rec = {"benchmark": "inference", "board": board, "model": "ffnn250k",
                    "weight_bits": 32 if isa == "float" else bits, "kernel": kernel, "instructions": instr,
                    "macs": macs, "instructions_per_mac": round(instr / macs, 4),
@@ -180,6 +183,28 @@ def merge_into_results(records: list[dict]) -> None:
     atomic_write_text(brun.MARKDOWN, brun.render(merged))
 
 
+def refresh_ram() -> int:
+    """Run the kernel bench and rewrite only ``ram_bytes`` of the kernel-bench records already in
+    bench/results.json (each ISA's own scratch, as its kernel reports it); instruction counts stay the
+    recorded ones. Returns how many records changed."""
+    from bench import run as brun
+    from training.errors import atomic_write_text
+
+    fresh = {(r["board"], r["kernel"], r["weight_bits"], r["macs"]): r for r in run()}
+    recs = brun.load_results(brun.RESULTS)
+    changed = 0
+    for r in recs:
+        new = fresh.get((r.get("board"), r.get("kernel"), r.get("weight_bits"), r.get("macs")))
+        if r.get("benchmark") == "inference" and r.get("workload", "").startswith("kernel bench") and new:
+            if r.get("ram_bytes") != new["ram_bytes"]:
+                r["ram_bytes"] = new["ram_bytes"]
+                r["ram_note"] = "largest layer's activations + this ISA's kws_fc_opt_scratch_bytes (kbench scratch=)"
+                changed += 1
+    atomic_write_text(brun.RESULTS, json.dumps(recs, indent=1) + "\n")
+    atomic_write_text(brun.MARKDOWN, brun.render(recs))
+    return changed
+
+
 # Instruction floor per MAC of each kernel's method (static count of its inner-loop instruction sequence,
 # docs/kernels.md), for the first layer (FC 1536->128) where the inner loop dominates:
 METHOD_FLOOR = {
@@ -205,9 +230,8 @@ METHOD_FLOOR = {
 TARGETS = {"mps2-an386": (370000, 290000, 270000, 200000), "mps3-an547": (42000, 45000, 45000, 45000),
            "aarch64-cortex-a53": (90000, 70000, 60000, None), "aarch64-cortex-a76": (40000, 45000, 45000, None)}
 
-BOARD_ORDER = ["mps2-an386", "mps2-an500", "mps3-an547", "aarch64-cortex-a53", "aarch64-cortex-a76"]
-CORE = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55",
-        "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76"}
+BOARD_ORDER = list(board_table.BOARDS)
+CORE = {b: v.core for b, v in board_table.BOARDS.items()}
 
 
 def tables(records: list[dict]) -> str:
@@ -291,7 +315,89 @@ def tables(records: list[dict]) -> str:
         ram = " / ".join(f(rs[x]["ram_bytes"]) if rs[x] else "-" for x in (8, 4))
         out.append(f"| {CORE[b]} ({k}) | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 5, 4, 2, 1))
                    + f" | {st} | {ram} |")
+    # weight bytes per storage, from the kernel-bench records (identical on every core that stores it so)
+    wb = {}
+    for r in inf:
+        if r["macs"] == MACS and r["kernel"] != "reference" and "flash_bytes" in r:
+            wb.setdefault(r.get("storage", "-"), {})[r["weight_bits"]] = r["flash_bytes"]
+    parts = []
+    for st in sorted(wb, key=lambda k: (k.startswith("float"), k)):
+        by = wb[st]
+        parts.append(f"{st}: " + ", ".join(f"{k}-bit {f(v)}" for k, v in sorted(by.items(), reverse=True))
+                     if len(by) > 1 or st.startswith("layout") else f"{st} {f(next(iter(by.values())))}")
+    out += ["", "Weight bytes of the five layers (kernel bench): " + "; ".join(parts) + "."]
     return "\n".join(out) + "\n"
+
+
+README_ROWS = [("mps2-an386", "Cortex-M4 (mps2-an386, DSP)"), ("mps3-an547", "Cortex-M55 (mps3-an547, Helium)"),
+               ("aarch64-cortex-a53", "Cortex-A53 (NEON)"), ("aarch64-cortex-a76", "Cortex-A76 (NEON dot product)")]
+
+
+def stored_as(storage, bits: int) -> str:
+    """How a runtime record's k-bit weights are stored, in words: "2-bit (layout 6)", or "**4-bit
+    nibbles** (layout 3)" where a narrower model is stored in 4-bit fields."""
+    if not storage:
+        return "-"
+    cells = []
+    for s in dict.fromkeys(storage if isinstance(storage, list) else [storage]):
+        if s.startswith("custom/"):
+            lay = int(s.split("/")[1])
+            stored = 4 if lay == 3 else bits  # layout 3 (r4_nib32) holds 1..4-bit weights in nibbles
+            cells.append(f"**{stored}-bit nibbles** (layout {lay})" if stored != bits else f"{bits}-bit (layout {lay})")
+        else:
+            cells.append(s)
+    return ", ".join(cells)
+
+
+def deploy_table(records: list[dict]) -> str:
+    """README's deployment table (FFNN-250K per inference through the runtime, with the anchors and our
+    float32 kernel from the kernel bench), every figure from a bench/results.json record."""
+    inf = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "ffnn250k"]
+
+    def get(board, pred, bits, macs):
+        return next((r for r in inf if r["board"] == board and pred(r["kernel"]) and r["weight_bits"] == bits
+                     and r["macs"] == macs), None)
+
+    opt = lambda k: k not in ("reference", "float")  # noqa: E731
+    f = lambda v: "-" if v is None else f"{v:,}"  # noqa: E731
+    out = ["| board | 8-bit | 4-bit | 2-bit | 1-bit | weights stored as (4 / 2 / 1-bit models) | anchor 8 / 4-bit "
+           "| our float32 |", "|---|---|---|---|---|---|---|---|"]
+    for b, label in README_ROWS:
+        rs = {bits: get(b, opt, bits, 246144) for bits in (8, 4, 2, 1)}
+        st = " / ".join(stored_as(rs[x].get("storage"), x) if rs[x] else "-" for x in (4, 2, 1))
+        kb = {bits: get(b, opt, bits, MACS) or {} for bits in (8, 4)}
+        anc = [kb[x].get("cmsis_nn_instructions") or kb[x].get("ggml_instructions") for x in (8, 4)]
+        name = "CMSIS-NN s8/s4" if kb[8].get("cmsis_nn_instructions") else "ggml q8_0/q4_0"
+        flt = get(b, lambda k: k == "float", 32, MACS)
+        out.append(f"| {label} | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 4, 2, 1))
+                   + f" | {st} | {name} {f(anc[0])} / {f(anc[1])} | {f(flt['instructions'] if flt else None)} |")
+    return "\n".join(out) + "\n"
+
+
+# generated blocks: (file, start marker, end marker, generator)
+DOC_BLOCKS = [
+    (ROOT / "README.md", "<!-- deploy-table: python -m bench.kernels --write-docs -->", "<!-- /deploy-table -->",
+     deploy_table),
+    (ROOT / "docs" / "kernels.md", "<!-- kernel-tables: python -m bench.kernels --write-docs -->",
+     "<!-- /kernel-tables -->", lambda recs: tables(recs)),
+]
+
+
+def doc_block(text: str, start: str, end: str) -> str | None:
+    """The text between the markers (None when the file has no such block)."""
+    i, j = text.find(start), text.find(end)
+    return None if i < 0 or j < i else text[i + len(start):j].strip("\n") + "\n"
+
+
+def write_docs(records: list[dict]) -> None:
+    from training.errors import atomic_write_text
+
+    for path, start, end, gen in DOC_BLOCKS:
+        text = path.read_text()
+        i, j = text.find(start), text.find(end)
+        if i < 0 or j < i:
+            raise RuntimeError(f"{path}: no {start} ... {end} block")
+        atomic_write_text(path, text[:i + len(start)] + "\n" + gen(records) + text[j:])
 
 
 def brun_fmt(v) -> str:
@@ -310,11 +416,22 @@ def main(argv=None) -> int:
                     help="add the records to bench/results.json, regenerate BENCHMARKS.md and bench/charts/*.png")
     ap.add_argument("--tables", action="store_true",
                     help="print the docs/kernels.md tables from bench/results.json and exit")
+    ap.add_argument("--refresh-ram", action="store_true",
+                    help="rerun the kernel bench and update only ram_bytes of its records in bench/results.json")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="rewrite the generated blocks of README.md and docs/kernels.md from bench/results.json and exit")
     a = ap.parse_args(argv)
-    if a.tables:
+    if a.refresh_ram:
+        print(f"{refresh_ram()} kernel-bench records: ram_bytes updated")
+        return 0
+    if a.tables or a.write_docs:
         from bench import run as brun
 
-        print(tables(brun.load_results(brun.RESULTS)), end="")
+        recs = brun.load_results(brun.RESULTS)
+        if a.write_docs:
+            write_docs(recs)
+        else:
+            print(tables(recs), end="")
         return 0
     recs = run(a.quick)
     if a.runtime:
@@ -327,6 +444,9 @@ def main(argv=None) -> int:
     tmp.replace(a.out)
     if a.merge:
         merge_into_results(recs)
+        from bench import run as brun
+
+        write_docs(brun.load_results(brun.RESULTS))
     return 0
 
 

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-BOARDS = ("mps2-an386", "mps2-an500", "mps3-an547")
-CORE = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55"}
+from tflm_port import board_table
+
+BOARDS = tuple(board_table.cortex_m())  # the streaming loop runs on the Cortex-M boards
+CORE = {b: board_table.BOARDS[b].core for b in BOARDS}
 BUDGET_100MHZ = 1_000_000  # instructions in 10 ms at 100 MHz, one instruction per cycle (estimate)
 
 
@@ -60,7 +62,7 @@ def static_ram(elf: Path) -> int:
     return sizes.get(".data", 0) + sizes.get(".bss", 0)
 
 
-KERNEL = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps3-an547": "mve"}
+KERNEL = {b: board_table.BOARDS[b].family for b in BOARDS}
 
 
 def measure(board: str, model_path: Path, wav: Path, name: str, bits: int) -> dict:

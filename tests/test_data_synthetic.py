@@ -82,10 +82,12 @@ def test_cached_second_call(tiny):
     from data_scripts.synthetic import prepare_synthetic
 
     ds, first, root = tiny
+    stamps = {p: p.stat().st_mtime_ns for p in ds.rglob("*") if p.is_file()}
     t0 = time.time()
     again = prepare_synthetic(_cfg(root), progress=False)
     assert again == ds
-    assert time.time() - t0 < 1.0 < first + 1.0
+    assert {p: p.stat().st_mtime_ns for p in ds.rglob("*") if p.is_file()} == stamps  # nothing rewritten
+    assert time.time() - t0 < min(1.0, first)  # and nothing synthesized
     assert prepare_synthetic(_cfg(root, seed=8), progress=False) != ds  # other params, other folder
     assert not [p for p in (root / "synthetic").iterdir() if p.name.startswith(".")]  # no temp leftovers
 

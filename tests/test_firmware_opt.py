@@ -8,13 +8,15 @@ Converter: --layout 2|3 and --target from the CLI, retarget() keeps the outputs,
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.fw_build import build_available, need_image
+from tflm_port import board_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -26,19 +28,9 @@ BITS = (8, 5, 4, 2, 1)
 KWS_ERR_UNSUPPORTED = 9
 LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
 
-# board -> (converter target, runner command prefix, image, kernel the runner must report)
-BOARDS = {
-    "mps2-an386": ("mps2-an386", ["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf", "dsp"),
-    "mps2-an500": ("mps2-an500", ["qemu-system-arm", "-M", "mps2-an500"], "mps2-an500/kws_runner.elf", "dsp"),
-    "mps3-an547": ("mps3-an547", ["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547/kws_runner.elf", "mve"),
-    "aarch64-virt-cortex-a53": ("aarch64-cortex-a53", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"],
-                                "aarch64-virt/kws_runner.elf", "neon"),
-    "aarch64-virt-cortex-a76": ("aarch64-cortex-a76", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
-                                "aarch64-virt/kws_runner_dotprod.elf", "neon_dotprod"),
-}
-TOOLS = ("make", "gcc", "arm-none-eabi-gcc", "aarch64-linux-gnu-gcc", "qemu-system-arm", "qemu-system-aarch64")
-
-
+# board -> (converter target, runner command prefix, image, kernel the runner must report): every board of
+# tflm_port/board_table.py, converted for itself, runs its own kernel family
+BOARDS = {b: (b, list(v.qemu), v.runner_image, v.family) for b, v in board_table.BOARDS.items()}
 def run_image(cmd_prefix, image: Path, args, timeout=300):
     """kws_runner under QEMU (semihosting) or natively (host image: cmd_prefix None)."""
     args = [str(a) for a in args]
@@ -56,14 +48,8 @@ def run_image(cmd_prefix, image: Path, args, timeout=300):
 
 @pytest.fixture(scope="module")
 def built():
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed")
-    r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps2-an500", "mps3-an547", "aarch64-virt", "host"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "warning" not in (r.stdout + r.stderr).lower(), r.stderr[-3000:]
-    return True
+    """Every target whose tools are installed, built once, without a compiler warning."""
+    return build_available(no_warnings=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +94,7 @@ def vectors(ffnn, tmp_path_factory):
 @pytest.mark.parametrize("board", list(BOARDS))
 def test_converted_ffnn_runs_optimized_bit_exact(built, vectors, board, bits, tmp_path):
     target, prefix, image, isa = BOARDS[board]
+    need_image(image)
     mp, ip, want = vectors[target][bits]
     out = tmp_path / "out.bin"
     rc, st, text = run_image(prefix, BUILD / image, [mp, ip, out, N_VECTORS])
@@ -131,6 +118,7 @@ def test_converted_ffnn_runs_optimized_bit_exact(built, vectors, board, bits, tm
     ("aarch64-virt/kws_runner.elf", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-cortex-a76", 2, 6),
 ])
 def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, prefix, target, bits, lay, tmp_path):
+    need_image(image)
     mp, ip, _ = vectors[target][bits]
     rc, st, text = run_image(prefix, BUILD / image, [mp, ip, tmp_path / "o.bin", 1])
     assert rc == KWS_ERR_UNSUPPORTED and st and int(st[0]) == KWS_ERR_UNSUPPORTED, text[-1500:]
@@ -139,6 +127,7 @@ def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, pref
 
 def test_int8_and_int4_standard_models_take_their_paths(built, ffnn, tmp_path):
     """Standard INT8 FC runs the optimized kernel; INT4 (TFLite packing) stays on the reference (documented)."""
+    need_image("mps2-an386/kws_runner.elf")
     import fwtestdata
     from tflm_port.convert import convert
     from tflm_port.reference import Reference

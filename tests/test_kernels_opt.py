@@ -25,7 +25,7 @@ FW = ROOT / "firmware"
 @pytest.fixture(scope="module")
 def built():
     if all(kb.missing(b) for b in kb.BOARDS):
-        pytest.skip("no ARM toolchain / QEMU")
+        pytest.skip("no ARM toolchain or QEMU: arm-none-eabi-gcc / qemu-system-arm not installed")
     kb.build()
     return True
 
@@ -45,7 +45,7 @@ def test_selftest_random_shapes(built, board, seed):
 def test_dotprod_image_off_a53_v80_on_a76(built):
     """the armv8.0 image also runs (and is exact) on a dot-product core"""
     if kb.missing("aarch64-cortex-a76"):
-        pytest.skip("qemu-system-aarch64 missing")
+        pytest.skip("qemu-system-aarch64 not installed")
     qemu, _, _ = kb.BOARDS["aarch64-cortex-a53"]
     elf = kb.BUILD / "a64" / "kws_kbench_v80.elf"
     cmd = [qemu, "-M", "virt", "-cpu", "cortex-a76", "-nographic", "-icount", "shift=0,align=off,sleep=off",
@@ -67,7 +67,7 @@ def test_ffnn250k_bench_exact(built, board):
 @pytest.fixture(scope="module")
 def clib(tmp_path_factory):
     if shutil.which("gcc") is None:
-        pytest.skip("gcc missing")
+        pytest.skip("gcc not installed")
     so = tmp_path_factory.mktemp("clib") / "layouts.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-std=c99", f"-I{FW}/include", f"-I{FW}/kernels/opt",
                     str(FW / "kernels/opt/kws_fc_opt_layouts.c"), "-o", str(so)], check=True)

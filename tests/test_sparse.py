@@ -8,15 +8,15 @@ Models are built directly with the TFLite schema (no TensorFlow training), so th
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.fw_build import build_available, need_image
 from bench.sparse import fc_chain_model   # int8 FC chains built with the TFLite schema (no training)
-from tflm_port import sparse
+from tflm_port import board_table, sparse
 from tflm_port.convert import convert, to_plain, weight_report
 from training.errors import UserError
 
@@ -24,16 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
 BUILD = FW / "build"
 LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
-BOARDS = {
-    "host": (None, "host/kws_runner"),
-    "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf"),
-    "mps2-an500": (["qemu-system-arm", "-M", "mps2-an500"], "mps2-an500/kws_runner.elf"),
-    "mps3-an547": (["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547/kws_runner.elf"),
-    "aarch64-cortex-a53": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-virt/kws_runner.elf"),
-    "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
-                           "aarch64-virt/kws_runner_dotprod.elf"),
-}
-TOOLS = ("make", "gcc", "arm-none-eabi-gcc", "aarch64-linux-gnu-gcc", "qemu-system-arm", "qemu-system-aarch64")
+BOARDS = {"host": (None, "host/kws_runner"),   # board -> (QEMU command, kws_runner image): tflm_port/board_table.py
+          **{b: (list(v.qemu), v.runner_image) for b, v in board_table.BOARDS.items()}}
 
 
 # ---------------------------------------------------------------- models from the schema
@@ -227,13 +219,7 @@ def test_converter_cli_sparse_and_size_report(tmp_path):
 
 @pytest.fixture(scope="module")
 def built():
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed")
-    r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps2-an500", "mps3-an547", "aarch64-virt", "host"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return True
+    return build_available()
 
 
 def run_runner(board: str, model: Path, inputs: Path, outputs: Path, n: int, timeout: int = 120):
@@ -317,6 +303,7 @@ def chain_cases(tmp_path_factory):
 
 @pytest.mark.parametrize("board", list(BOARDS))
 def test_sparse_kernels_byte_exact_on_every_board(built, chain_cases, board, tmp_path):
+    need_image(BOARDS[board][1])
     for mp, ip, n_vec, want, n_dsp, what in chain_cases:
         out = tmp_path / "out.bin"
         rc, st, text = run_runner(board, mp, ip, out, n_vec)
@@ -359,6 +346,7 @@ def test_hostile_sparse_models_rejected_by_runtime(built, tmp_path, board):
     """Every inconsistent sparse tensor: init fails with a status (2 format, 7 shape, 10 options) and a
     message (host and the M4 with its DSP sparse kernel); the ASan/UBSan host build sees no out-of-bounds
     access, also under random bit flips."""
+    need_image(BOARDS[board][1])
     inputs = tmp_path / "in.bin"
     inputs.write_bytes(bytes(64))
     expect_codes = {2, 7, 9, 10}
@@ -414,6 +402,7 @@ def test_tflite_standard_sparsity_runs_in_tflite_and_reference(built, tmp_path):
     np.testing.assert_array_equal(Reference.from_bytes(model, rounding="tflite").run(x), y_dense)
     y_sparse = run_tflite(model, x)
     assert np.abs(y_sparse.astype(int) - y_dense).max() <= 1
+    need_image(BOARDS["host"][1])
     mp = tmp_path / "m.tflite"
     mp.write_bytes(model)
     (tmp_path / "in.bin").write_bytes(x[:1].tobytes())

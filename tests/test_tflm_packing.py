@@ -29,7 +29,7 @@ def test_round_trip_odd_sizes_and_tails(layout, bits):
         np.testing.assert_array_equal(packing.unpack(b, bits, out, n, layout), w)
 
 
-@pytest.mark.parametrize("layout", [0, 1])  # the bit-stream layouts; kernel layouts 2/3: test_kernels_opt.py
+@pytest.mark.parametrize("layout", [0])  # the bit-stream layout; kernel layouts 2/3/6: test_kernels_opt.py
 def test_padding_bits_are_zero(layout):
     w = -np.ones((2, 3), np.int8)  # all-ones fields for k >= 2
     for bits in range(2, 9):
@@ -52,8 +52,9 @@ def test_doc_examples_layout0():
     assert packing.pack(np.array([[1, -1, -1, 1, 1, 1, -1, 1, -1]]), 1) == bytes([0xB9, 0x00])
 
 
-def test_doc_example_layout1():
-    assert packing.pack(np.array([[1, -3, 2]]), 3, layout=1) == bytes([0x03, 0x04, 0x02])
+def test_layout1_is_retired():
+    with pytest.raises(UserError, match="retired"):
+        packing.pack(np.array([[1, -3, 2]]), 3, layout=1)
 
 
 def test_layout0_k4_even_equals_tflite_int4():

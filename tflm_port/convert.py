@@ -35,6 +35,8 @@ from flatbuffers import flexbuffers
 
 from training.errors import UserError, atomic_write_bytes, cli_main
 from tflm_port import packing, sparse
+from tflm_port.board_table import BOARDS, UART_ONLY
+from tflm_port.layout_table import ISA_PREFERRED
 from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
                                  read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)
 
@@ -53,39 +55,19 @@ def project_version() -> str:
         return "0.1.0"
 
 
-# target -> (kernel family, {bits: (storage, layout)}); firmware/kernels/*/ kws_fc_opt_supported()
-def _plan_dsp(bits):
-    return ("int8", 0) if bits == 8 else ("custom", 2)
+# target -> (kernel family, plan: bits -> (storage, layout)). The layout each family prefers is
+# tflm_port/layout_table.py's ISA_PREFERRED, the table the C kernels' kws_fc_opt_preferred_layout() read.
+def _family_plan(family: str):
+    def plan(bits):
+        lay = ISA_PREFERRED[family][bits]
+        return ("int8", 0) if bits == 8 or lay < 0 else ("custom", lay)
+    return plan
 
 
-def _plan_nib(bits):
-    return ("int8", 0) if bits >= 5 else ("custom", 3)
-
-
-def _plan_mve(bits):
-    """Helium: layout 6 (rows_per_byte) for 1, 2, 4 bits, nibbles (layout 3) for 3 bits."""
-    return ("custom", 6) if bits in (1, 2, 4) else _plan_nib(bits)
-
-
-def _plan_v80(bits):
-    """NEON armv8.0 (no dot product): layout 6 for 1 bit (bit masks), nibbles (layout 3) for 2..4 bits."""
-    return ("custom", 6) if bits == 1 else _plan_nib(bits)
-
-
-def _plan_dotprod(bits):
-    """NEON SDOT: layout 6 for 1 and 2 bits; 3/4 bits on layout 3 (fewer instructions there)."""
-    return ("custom", 6) if bits in (1, 2) else _plan_nib(bits)
-
-
-TARGETS = {
-    "mps2-an386": ("dsp", _plan_dsp),             # Cortex-M4F
-    "mps2-an500": ("dsp", _plan_dsp),             # Cortex-M7
-    "netduinoplus2": ("dsp", _plan_dsp),          # STM32F405 Cortex-M4F (UART image, boards.mk)
-    "mps3-an547": ("mve", _plan_mve),             # Cortex-M55 Helium
-    "aarch64-cortex-a53": ("neon", _plan_v80),    # armv8.0: SMLAL on nibbles for 2..4 bits, bit masks for 1
-    "aarch64-cortex-a76": ("neon_dotprod", _plan_dotprod),
-    "generic": ("reference", None),
-}
+# every board of tflm_port/board_table.py (and the UART-only STM32F405) plus "generic" (reference kernels)
+TARGETS = {**{b: (v.family, _family_plan(v.family)) for b, v in BOARDS.items()},
+           **{b: (fam, _family_plan(fam)) for b, (_, fam, _) in UART_ONLY.items()},
+           "generic": ("reference", None)}
 
 
 def target_plan(target: str, layer_bits: list[int]) -> list[tuple[str, int]]:
@@ -185,7 +167,9 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
         elif store == "custom":
             if lay_id in sparse.SPARSE_LAYOUTS:   # 4/5 need the sparse index data: only --sparse writes them
                 raise UserError(f"{name}: layout {lay_id} is a sparse layout (4 N:M, 5 block/CSR): use --sparse, "
-                                "not --layout (dense kernel layouts: 0, 1, 2, 3, 6)")
+                                "not --layout (dense kernel layouts: 0, 2, 3, 6)")
+            if lay_id in packing.RETIRED_LAYOUTS:
+                raise UserError(f"{name}: {packing.RETIRED_LAYOUTS[lay_id]}")
             packing.get_layout(lay_id).check_bits(b)
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
@@ -447,7 +431,7 @@ def main(argv=None):
     p.add_argument("output")
     p.add_argument("--bits", required=True, help="bit width per FULLY_CONNECTED layer, e.g. 4,4,4,4,8")
     p.add_argument("--mode", default="auto", choices=MODES)
-    p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, 1 row_bitplane, "
+    p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, "
                    "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels, "
                    "6 rows_per_byte: Helium/NEON dot-product kernels, 1/2/4 bits; 4 and 5 are the sparse layouts: --sparse)")
     p.add_argument("--target", choices=sorted(TARGETS),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflm_port import packing
+from tflm_port import layout_table, packing
 from training.errors import UserError
 
 
@@ -47,15 +47,14 @@ class R4Words(packing.Layout):
 
     id = 2
     name = "r4_words"
-    supported_bits = frozenset(range(1, 8))
+    supported_bits = frozenset(layout_table.DENSE_UNITS[2])
 
     @staticmethod
     def per_word(bits: int) -> int:
-        return 32 if bits == 1 else 2 * (16 // bits)
+        return layout_table.DENSE_UNITS[2][bits][0]
 
     def row_bytes(self, bits, in_features):
-        n = self.per_word(bits)
-        return 4 * ((in_features + n - 1) // n)
+        return layout_table.row_bytes(self.id, bits, in_features)
 
     def _positions(self, bits):
         n = self.per_word(bits)
@@ -94,10 +93,10 @@ class R4Nib32(packing.Layout):
 
     id = 3
     name = "r4_nib32"
-    supported_bits = frozenset(range(1, 5))
+    supported_bits = frozenset(layout_table.DENSE_UNITS[3])
 
     def row_bytes(self, bits, in_features):
-        return 16 * ((in_features + 31) // 32)
+        return layout_table.row_bytes(self.id, bits, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w, np.int64)
@@ -135,14 +134,13 @@ class RowsPerByte(packing.Layout):
 
     id = 6
     name = "rows_per_byte"
-    supported_bits = frozenset((1, 2, 4))
+    supported_bits = frozenset(layout_table.DENSE_UNITS[6])
 
     def row_bytes(self, bits, in_features):
-        return 16 * ((in_features + 15) // 16) * bits // 8
+        return layout_table.row_bytes(self.id, bits, in_features)
 
     def packed_bytes(self, bits, out_features, in_features):
-        G = 8 // bits
-        return ((out_features + G - 1) // G) * 16 * ((in_features + 15) // 16)
+        return layout_table.packed_bytes(self.id, bits, out_features, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w, np.int64)

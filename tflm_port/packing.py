@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.errors import UserError
+from tflm_port import layout_table
 
 
 def grid_range(bits: int) -> tuple[int, int]:
@@ -82,10 +83,10 @@ class RowLsb(Layout):
 
     id = 0
     name = "row_lsb"
-    supported_bits = frozenset(range(1, 9))
+    supported_bits = frozenset(layout_table.DENSE_UNITS[0])
 
     def row_bytes(self, bits, in_features):
-        return (in_features * bits + 7) // 8
+        return layout_table.row_bytes(self.id, bits, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w)
@@ -112,42 +113,14 @@ class RowLsb(Layout):
         return _values(f, bits)
 
 
-class RowBitplane(Layout):
-    """Layout 1: per row, k bit planes (LSB plane first), each ceil(in/8) bytes, LSB-first bits."""
-
-    id = 1
-    name = "row_bitplane"
-    supported_bits = frozenset(range(1, 9))
-
-    def row_bytes(self, bits, in_features):
-        return bits * ((in_features + 7) // 8)
-
-    def pack_rows(self, w, bits):
-        w = np.asarray(w)
-        out, n = w.shape
-        f = _fields(w, bits)
-        pb = (n + 7) // 8
-        planes = (f[:, None, :] >> np.arange(bits, dtype=np.uint8)[None, :, None]) & 1  # [out, bits, n]
-        if pb * 8 != n:
-            planes = np.concatenate([planes, np.zeros((out, bits, pb * 8 - n), np.uint8)], axis=2)
-        return np.packbits(planes, axis=2, bitorder="little").reshape(out * bits * pb)
-
-    def unpack_rows(self, data, bits, out_features, in_features):
-        pb = (in_features + 7) // 8
-        data = np.asarray(data, dtype=np.uint8)
-        if data.size != out_features * bits * pb:
-            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs "
-                            f"{out_features}*{bits * pb} = {out_features * bits * pb}")
-        planes = np.unpackbits(data.reshape(out_features, bits, pb), axis=2, bitorder="little")
-        planes = planes[:, :, :in_features].astype(np.uint16)
-        f = (planes << np.arange(bits, dtype=np.uint16)[None, :, None]).sum(axis=1)
-        return _values(f, bits)
-
-
-LAYOUTS: dict[int, Layout] = {lay.id: lay for lay in (RowLsb(), RowBitplane())}
+LAYOUTS: dict[int, Layout] = {lay.id: lay for lay in (RowLsb(),)}
+# layout ids no longer written or read, with the reason (the id stays reserved in the format)
+RETIRED_LAYOUTS = {1: "layout 1 (row_bitplane) is retired: no C runtime ran it (use 0, 2, 3 or 6)"}
 
 
 def get_layout(layout: int) -> Layout:
+    if layout in RETIRED_LAYOUTS:
+        raise UserError(RETIRED_LAYOUTS[layout])
     if layout not in LAYOUTS:
         raise UserError(f"unknown weight layout {layout} (known: "
                         + ", ".join(f"{k}={v.name}" for k, v in LAYOUTS.items()) + ")")

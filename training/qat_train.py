@@ -1,8 +1,9 @@
 """Float -> stage 1 -> stage 2 quantization-aware training (``train.py --weight-bits K``).
 
 Stage 1 fine-tunes the float model with only the dense weights quantized (tanh quantizer by
-default); stage 2 adds linear 8-bit quantization of biases, folded gains, inputs and activations
-and starts from stage 1's weights. With ``quant.stages=one`` everything is quantized at once
+default); stage 2 adds linear 8-bit quantization of inputs and activations and starts from stage
+1's weights. BatchNorm is folded into the weights and biases before stage 1; biases stay float and
+become int32 at conversion (TFLite), never 8-bit. With ``quant.stages=one`` everything is quantized at once
 (the ablation). The float model comes from ``quant.float_run`` or is trained first into the
 sibling run directory ``runs/<model>-<keyword>-float``.
 """
@@ -68,6 +69,10 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         raise UserError(f"quant.weight_bits: {q.weight_bits} is not supported (1..8)")
     if q.stages not in ("two", "one"):
         raise UserError(f"quant.stages: unknown value '{q.stages}' (two or one)")
+    if cfg.model.name != "ffnn":  # refused before any training: the export would fail after both stages
+        raise UserError(f"model.name: {cfg.model.name} cannot be trained below 8 bits yet: the sub-8-bit converter "
+                        "packs FULLY_CONNECTED layers only, so QAT export supports model.name ffnn (train "
+                        f"{cfg.model.name} as float, without --weight-bits)")
     t0 = time.time()
     for d in (run_dir, run_dir / "checkpoints" / "stage1", run_dir / "checkpoints" / "stage2"):
         clean_stale_temporaries(d)  # left by a run killed mid-write
@@ -96,13 +101,13 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
                                               q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
                                               val_stream=vs))
-            log("stage 2: + 8-bit inputs, activations, biases")
+            log("stage 2: + 8-bit inputs and activations (biases int32 at conversion)")
             model = qat.make_qat_model(float_model, q, stage=2)
             qat.transfer_weights(m1, model)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
                 [qat.SyncWeightRanges()], val_stream=vs)
         else:
-            log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
+            log(f"one stage: {q.weight_bits}-bit weights and 8-bit inputs and activations at once")
             model = qat.make_qat_model(float_model, q, stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
                 q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)

@@ -3,13 +3,15 @@
  *   kws_kbench bench [bits...]       FFNN-250K (FC 1536->128, 3x 128->128, 128->12, ReLU between,
  *                                    batch 1, random weights, fixed seed) with the reference kernel,
  *                                    the optimized kernel and the float32 kernel; prints
- *                                    KBENCH isa=.. bits=.. kernel=.. instructions=.. macs=.. weight_bytes=.. ok=..
+ *                                    KBENCH isa=.. bits=.. instructions=.. macs=.. weight_bytes=.. layout=.. ok=..
+ *                                    first_layer=.. scratch=.. (the largest kws_fc_opt_scratch_bytes of the five)
  *   kws_kbench test <trials> <seed>  random shapes (odd sizes, tails), bit widths, zero points,
  *                                    multipliers, ReLU/none, bias/none, batches: optimized == reference
  *                                    byte for byte; prints KTEST ... and exits 0 only when all pass.
  * Instruction counts come from board_instructions() (qemu -icount shift=0: SysTick / PMU). */
 #include <string.h>
 #include "kws_board.h"
+#include "kws_console.h"
 #include "kws_kernels_opt.h"
 
 #if defined(__arm__) || defined(KBENCH_BAREMETAL)
@@ -33,29 +35,6 @@ static float act_f[6][1536], bias_f[5][128];
 static uint32_t rng = 1;
 static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 17; rng ^= rng << 5; return rng; }
 static int32_t rnd_range(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
-
-static void put_u(const char *label, uint64_t v)
-{
-    char buf[24];
-    int i = sizeof buf - 1;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
-    board_puts(label);
-    board_puts(buf + i);
-}
-
-static void put_i(const char *label, int64_t v)
-{
-    if (v < 0) { board_puts(label); put_u("-", (uint64_t)(-v)); }
-    else put_u(label, (uint64_t)v);
-}
-
-static int32_t parse_i(const char *s)
-{
-    int32_t v = 0;
-    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
-    return v;
-}
 
 static void random_weights(int32_t bits, int32_t n, int8_t *w)
 {
@@ -101,7 +80,7 @@ static int bench(int32_t bits)
     uint64_t macs = 0, bytes_ref = 0, bytes_opt = 0;
     size_t fo = 0;
     rng = 0x2545F491u + (uint32_t)bits;
-    size_t ro = 0, oo = 0;
+    size_t ro = 0, oo = 0, scratch_max = 0;
     for (int l = 0; l < 5; l++) {
         w_ref[l] = w_ref_pool + ro;
         w_opt[l] = w_opt_pool + oo;
@@ -123,6 +102,7 @@ static int bench(int32_t bits)
         if (lay >= 0) {
             kws_fc_opt_pack(lay, bits, out_n, in_n, w_int, w_opt[l]);
             kws_fc_opt_row_sums(&po[l], w_opt[l], row_sums[l]);
+            if (kws_fc_opt_scratch_bytes(&po[l]) > scratch_max) scratch_max = kws_fc_opt_scratch_bytes(&po[l]);
             ctx[l].scratch = scratch;
             ctx[l].row_sums = row_sums[l];
             const int64_t pb = kws_fc_opt_packed_bytes(lay, bits, out_n, in_n);
@@ -175,18 +155,18 @@ static int bench(int32_t bits)
     int spread = 0;
     for (int32_t o = 0; o < 12; o++) if (act_ref[5][o] != act_ref[5][0]) spread = 1;
     board_puts("KBENCH isa=reference");
-    put_u(" bits=", (uint64_t)bits); put_u(" instructions=", t1 - t0); put_u(" macs=", macs);
-    put_u(" weight_bytes=", bytes_ref); put_u(" spread=", (uint64_t)spread); board_puts("\n");
+    kws_put_u64(" bits=", (uint64_t)bits); kws_put_u64(" instructions=", t1 - t0); kws_put_u64(" macs=", macs);
+    kws_put_u64(" weight_bytes=", bytes_ref); kws_put_u64(" spread=", (uint64_t)spread); board_puts("\n");
     if (t3) {
         board_puts("KBENCH isa="); board_puts(kws_fc_opt_isa);
-        put_u(" bits=", (uint64_t)bits); put_u(" instructions=", t3 - t2); put_u(" macs=", macs);
-        put_u(" weight_bytes=", bytes_opt); put_u(" layout=", (uint64_t)lay); put_u(" ok=", (uint64_t)ok);
-        put_u(" first_layer=", first_layer); board_puts("\n");
+        kws_put_u64(" bits=", (uint64_t)bits); kws_put_u64(" instructions=", t3 - t2); kws_put_u64(" macs=", macs);
+        kws_put_u64(" weight_bytes=", bytes_opt); kws_put_u64(" layout=", (uint64_t)lay); kws_put_u64(" ok=", (uint64_t)ok);
+        kws_put_u64(" first_layer=", first_layer); kws_put_u64(" scratch=", scratch_max); board_puts("\n");
     }
     if (bits == 8) {
         board_puts("KBENCH isa=float bits=32");
-        put_u(" instructions=", t5 - t4); put_u(" macs=", macs); put_u(" weight_bytes=", macs * 4);
-        put_u(" ok=", (uint64_t)float_ok); board_puts("\n");
+        kws_put_u64(" instructions=", t5 - t4); kws_put_u64(" macs=", macs); kws_put_u64(" weight_bytes=", macs * 4);
+        kws_put_u64(" ok=", (uint64_t)float_ok); board_puts("\n");
     }
     return ok && float_ok;
 }
@@ -250,11 +230,11 @@ static int selftest(int32_t trials, uint32_t seed)
             fails++;
             if (fails <= 10) {
                 board_puts("KTEST mismatch");
-                put_u(" bits=", (uint64_t)bits); put_u(" layout=", (uint64_t)lay); put_u(" in=", (uint64_t)in_n);
-                put_u(" out=", (uint64_t)out_n); put_u(" batches=", (uint64_t)batches); put_i(" zp_in=", zp_in);
-                put_i(" zp_out=", zp_out); put_u(" relu=", (uint64_t)relu); put_u(" bias=", (uint64_t)has_bias);
+                kws_put_u64(" bits=", (uint64_t)bits); kws_put_u64(" layout=", (uint64_t)lay); kws_put_u64(" in=", (uint64_t)in_n);
+                kws_put_u64(" out=", (uint64_t)out_n); kws_put_u64(" batches=", (uint64_t)batches); kws_put_i64(" zp_in=", zp_in);
+                kws_put_i64(" zp_out=", zp_out); kws_put_u64(" relu=", (uint64_t)relu); kws_put_u64(" bias=", (uint64_t)has_bias);
                 for (int32_t o = 0; o < out_n * batches; o++)
-                    if (act_ref[1][o] != act_opt[1][o]) { put_u(" first=", (uint64_t)o); put_i(" ref=", act_ref[1][o]); put_i(" opt=", act_opt[1][o]); break; }
+                    if (act_ref[1][o] != act_opt[1][o]) { kws_put_u64(" first=", (uint64_t)o); kws_put_i64(" ref=", act_ref[1][o]); kws_put_i64(" opt=", act_opt[1][o]); break; }
                 board_puts("\n");
             }
         }
@@ -267,11 +247,11 @@ static int selftest(int32_t trials, uint32_t seed)
         if (t % 13 == 0) m = 0;
         if (kws_fc_opt_mbqm(x, m, sh) != kws_multiply_by_quantized_multiplier(x, m, sh)) {
             fails++;
-            if (fails <= 10) { put_i("KTEST mbqm mismatch x=", x); put_i(" m=", m); put_i(" shift=", sh); board_puts("\n"); }
+            if (fails <= 10) { kws_put_i64("KTEST mbqm mismatch x=", x); kws_put_i64(" m=", m); kws_put_i64(" shift=", sh); board_puts("\n"); }
         }
     }
     board_puts("KTEST isa="); board_puts(kws_fc_opt_isa);
-    put_u(" run=", (uint64_t)run); put_u(" fail=", (uint64_t)fails); board_puts("\n");
+    kws_put_u64(" run=", (uint64_t)run); kws_put_u64(" fail=", (uint64_t)fails); board_puts("\n");
     return fails == 0 && run > 0;
 }
 
@@ -279,13 +259,13 @@ int main(int argc, char **argv)
 {
     board_init(&argc, &argv);
     if (argc >= 2 && argv[1][0] == 't') { /* "test" */
-        int32_t trials = argc >= 3 ? parse_i(argv[2]) : 200;
-        uint32_t seed = argc >= 4 ? (uint32_t)parse_i(argv[3]) : 1;
+        int32_t trials = argc >= 3 ? (int32_t)kws_parse_u64(argv[2]) : 200;
+        uint32_t seed = argc >= 4 ? (uint32_t)kws_parse_u64(argv[3]) : 1;
         return selftest(trials, seed) ? 0 : 1;
     }
     int ok = 1;
     if (argc >= 3) {
-        for (int a = 2; a < argc; a++) ok &= bench(parse_i(argv[a]));
+        for (int a = 2; a < argc; a++) ok &= bench((int32_t)kws_parse_u64(argv[a]));
     } else {
         static const int32_t all[] = {8, 5, 4, 2, 1};
         for (int a = 0; a < 5; a++) ok &= bench(all[a]);

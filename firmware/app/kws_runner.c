@@ -11,6 +11,7 @@
 #include <string.h>
 #include "kws.h"
 #include "kws_board.h"
+#include "kws_console.h"
 
 #ifndef KWS_MODEL_MAX
 #define KWS_MODEL_MAX (1280 * 1024)
@@ -29,29 +30,6 @@ static uint8_t model_buf[KWS_MODEL_MAX] BIG;
 static uint8_t arena[KWS_ARENA_SIZE] BIG;
 static kws_model model;
 
-static void put_u64(const char *label, uint64_t v)
-{
-    char buf[24];
-    int i = sizeof buf - 1;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
-    board_puts(label);
-    board_puts(buf + i);
-}
-
-static void put_i64(const char *label, int64_t v)
-{
-    if (v < 0) { board_puts(label); put_u64("-", (uint64_t)(-v)); }
-    else put_u64(label, (uint64_t)v);
-}
-
-static uint64_t parse_u64(const char *s)
-{
-    uint64_t v = 0;
-    while (*s >= '0' && *s <= '9') v = v * 10 + (uint64_t)(*s++ - '0');
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     board_init(&argc, &argv);
@@ -59,7 +37,7 @@ int main(int argc, char **argv)
         board_puts("usage: kws_runner model.tflite inputs.bin outputs.bin [max_vectors]\n");
         return 101;
     }
-    uint64_t max_vectors = argc > 4 ? parse_u64(argv[4]) : (uint64_t)-1;
+    uint64_t max_vectors = argc > 4 ? kws_parse_u64(argv[4]) : (uint64_t)-1;
     int h = board_open(argv[1], 0);
     if (h < 0) { board_puts("cannot open model\n"); return 102; }
     long size = board_file_size(h);
@@ -88,18 +66,18 @@ int main(int argc, char **argv)
         board_close(hi);
         board_close(ho);
     }
-    put_u64("KWS status=", (uint64_t)st);
-    put_u64(" inferences=", n);
-    put_u64(" instr_first=", first);
-    put_u64(" instr_total=", total);
-    put_u64(" arena=", kws_arena_used(&model));
-    put_u64(" stack=", board_stack_used());
-    put_u64(" model=", (uint64_t)size);
-    put_i64(" op=", model.error_op);
-    put_i64(" tensor=", model.error_tensor);
+    kws_put_u64("KWS status=", (uint64_t)st);
+    kws_put_u64(" inferences=", n);
+    kws_put_u64(" instr_first=", first);
+    kws_put_u64(" instr_total=", total);
+    kws_put_u64(" arena=", kws_arena_used(&model));
+    kws_put_u64(" stack=", board_stack_used());
+    kws_put_u64(" model=", (uint64_t)size);
+    kws_put_i64(" op=", model.error_op);
+    kws_put_i64(" tensor=", model.error_tensor);
     board_puts(" kernel=");
     board_puts(kws_kernel_isa());
-    put_u64(" opt_ops=", model.num_opt_ops);
+    kws_put_u64(" opt_ops=", model.num_opt_ops);
     board_puts("\n");
     if (st != KWS_OK) {
         board_puts("KWS error: ");

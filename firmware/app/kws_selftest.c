@@ -14,6 +14,7 @@
 #include <string.h>
 #include "kws.h"
 #include "kws_board.h"
+#include "kws_console.h"
 #include "board_config.h"
 
 #ifndef KWS_ARENA_SIZE
@@ -27,16 +28,6 @@
 static uint8_t arena[KWS_ARENA_SIZE] __attribute__((section(".bigbss"), aligned(16)));
 static uint8_t model_buf[KWS_MODEL_MAX] __attribute__((section(".bigbss"), aligned(16)));
 static kws_model model;
-
-static void put_u64(const char *label, uint64_t v)
-{
-    char buf[24];
-    int i = sizeof buf - 1;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
-    board_puts(label);
-    board_puts(buf + i);
-}
 
 static void put_hex(const uint8_t *p, uint32_t n)
 {
@@ -101,7 +92,7 @@ int main(int argc, char **argv)
     kws_status st = kws_model_init(&model, m, (size_t)msize, arena, sizeof arena);
     if (st != KWS_OK) {
         board_puts("FAIL status=");
-        put_u64("", (uint64_t)st);
+        kws_put_u64("", (uint64_t)st);
         board_puts(" ");
         board_puts(kws_strerror(st));
         board_puts(": ");
@@ -123,7 +114,7 @@ int main(int argc, char **argv)
         if (i == 0) first = dt;
         total += dt;
         if (!quiet) {
-            put_u64("OUT ", i);
+            kws_put_u64("OUT ", i);
             board_puts(" ");
             put_hex((const uint8_t *)out->data, ol);
             board_puts("\n");
@@ -131,27 +122,27 @@ int main(int argc, char **argv)
         if (!memcmp(out->data, ys + (size_t)i * ol, ol)) good++;
         else if (first_bad == n) first_bad = i;
     }
-    put_u64("SELFTEST board=" BOARD_NAME " vectors=", n);
+    kws_put_u64("SELFTEST board=" BOARD_NAME " vectors=", n);
     board_puts(" counter=");
     board_puts(board_counter_unit());
-    put_u64(" first=", first);
-    put_u64(" mean=", n ? total / n : 0);
-    put_u64(" arena=", kws_arena_used(&model));
-    put_u64(" stack=", board_stack_used());
-    put_u64(" model=", (uint64_t)msize);
+    kws_put_u64(" first=", first);
+    kws_put_u64(" mean=", n ? total / n : 0);
+    kws_put_u64(" arena=", kws_arena_used(&model));
+    kws_put_u64(" stack=", board_stack_used());
+    kws_put_u64(" model=", (uint64_t)msize);
     board_puts(" kernel=");
     board_puts(kws_kernel_isa());
-    put_u64(" opt_ops=", model.num_opt_ops);
+    kws_put_u64(" opt_ops=", model.num_opt_ops);
     board_puts("\n");
     if (good == n) {
-        put_u64("PASS ", good);
-        put_u64("/", n);
+        kws_put_u64("PASS ", good);
+        kws_put_u64("/", n);
         board_puts("\n");
         return 0;
     }
-    put_u64("FAIL ", good);
-    put_u64("/", n);
-    put_u64(" first_mismatch=", first_bad);
+    kws_put_u64("FAIL ", good);
+    kws_put_u64("/", n);
+    kws_put_u64(" first_mismatch=", first_bad);
     board_puts("\n");
     return 1;
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 #include "kws.h"
 #include "kws_board.h"
+#include "kws_console.h"
 #include "kws_frontend.h"
 #include "kws_detect.h"
 
@@ -48,23 +49,13 @@ static kws_detector det;
 static int16_t chunk[CHUNK_HOPS * KWS_FE_HOP];
 static char keyword[32];
 
-static void put_u64(const char *label, uint64_t v)
-{
-    char buf[24];
-    int i = sizeof buf - 1;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
-    board_puts(label);
-    board_puts(buf + i);
-}
-
 /* v >= 0 with `decimals` digits after the point, rounded half up */
 static void put_fixed(const char *label, double v, int decimals)
 {
     uint64_t scale = 1;
     for (int i = 0; i < decimals; i++) scale *= 10;
     uint64_t x = (uint64_t)(v * (double)scale + 0.5);
-    put_u64(label, x / scale);
+    kws_put_u64(label, x / scale);
     char frac[24];
     uint64_t f = x % scale;
     for (int i = decimals - 1; i >= 0; i--) { frac[i] = (char)('0' + f % 10); f /= 10; }
@@ -266,7 +257,7 @@ int main(int argc, char **argv)
                 detections++;
                 if (!quiet) {
                     uint32_t end = kws_frontend_frame_end(&fe);
-                    put_u64("DET end_sample=", end);
+                    kws_put_u64("DET end_sample=", end);
                     put_fixed(" time_s=", (double)end / KWS_FE_SAMPLE_RATE, 3);
                     board_puts(" keyword=");
                     board_puts(keyword);
@@ -281,19 +272,19 @@ int main(int argc, char **argv)
     board_close(ha);
     if (hf >= 0) board_close(hf);
     if (hp >= 0) board_close(hp);
-    put_u64("STREAM status=", 0);
-    put_u64(" hops=", hops);
-    put_u64(" frames=", fe.frames);
-    put_u64(" decisions=", decisions);
-    put_u64(" detections=", detections);
-    put_u64(" fe_instr=", fe_sum);
-    put_u64(" loop_instr=", loop_sum);
-    put_u64(" fe_max=", fe_max);
-    put_u64(" loop_max=", loop_max);
-    put_u64(" arena=", kws_arena_used(&model));
-    put_u64(" stack=", board_stack_used());
-    put_u64(" state=", sizeof fe + sizeof det + sizeof chunk + sizeof model);
-    put_u64(" model=", (uint64_t)size);
+    kws_put_u64("STREAM status=", 0);
+    kws_put_u64(" hops=", hops);
+    kws_put_u64(" frames=", fe.frames);
+    kws_put_u64(" decisions=", decisions);
+    kws_put_u64(" detections=", detections);
+    kws_put_u64(" fe_instr=", fe_sum);
+    kws_put_u64(" loop_instr=", loop_sum);
+    kws_put_u64(" fe_max=", fe_max);
+    kws_put_u64(" loop_max=", loop_max);
+    kws_put_u64(" arena=", kws_arena_used(&model));
+    kws_put_u64(" stack=", board_stack_used());
+    kws_put_u64(" state=", sizeof fe + sizeof det + sizeof chunk + sizeof model);
+    kws_put_u64(" model=", (uint64_t)size);
     board_puts("\n");
     return 0;
 }

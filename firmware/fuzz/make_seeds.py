@@ -42,7 +42,7 @@ def seeds() -> dict[str, bytes]:
                         [1, 2, 3, 4, 5, 6, 7])
     plain, _ = convert.to_plain(allbits)
     bits = [1, 2, 3, 4, 5, 6, 7, 8]
-    for layout in range(4):
+    for layout in (0, 2, 3):  # layout 1 is retired; seeds/sub8_layout1.tflite stays as a model the runtime refuses
         usable = []
         for b in bits:
             try:

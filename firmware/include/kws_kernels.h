@@ -59,6 +59,21 @@ typedef struct {
     int32_t act_min, act_max;
 } kws_act_params;
 
+/* The epilogue of every int8 kernel: output offset, then the fused activation's clamp. */
+static inline int8_t kws_clamp_s8(int32_t v, const kws_act_params *a)
+{
+    if (v < a->act_min) v = a->act_min;
+    if (v > a->act_max) v = a->act_max;
+    return (int8_t)v;
+}
+
+/* acc (int32, bias included) -> int8 output: the reference kernels' requantize-and-clamp (the
+ * optimized kernels use kws_fc_opt_requant, the same arithmetic with a cheaper high multiply). */
+static inline int8_t kws_requantize_clamp_s8(int32_t acc, int32_t multiplier, int32_t shift, const kws_act_params *a)
+{
+    return kws_clamp_s8(kws_multiply_by_quantized_multiplier(acc, multiplier, shift) + a->output_offset, a);
+}
+
 typedef struct {
     kws_act_params act;
     int32_t in_features, out_features;
@@ -118,11 +133,10 @@ void kws_dequantize_s8_f32(float scale, int32_t zero_point, int32_t n, const int
 kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_params *p);
 
 /* ---- SUB8_FULLY_CONNECTED custom op, usable on its own (TFLite Micro adapter uses these) ---- */
-/* Every SUB8 weight layout number, in one place (docs/formats.md; tflm_port/packing.py and sparse.py use
- * the same numbers): 0 row_lsb, 2 r4_words, 3 r4_nib32 (kernels/opt), 4 nm and 5 bsr (sparse, kws_sparse.h),
- * 6 rows_per_byte (kernels/opt, 1/2/4 bits). 1 (row_bitplane) is a converter format the runtime refuses. */
-enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3, KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5,
-       KWS_LAYOUT_ROWS_PER_BYTE = 6 };
+/* Every SUB8 weight layout number, in one place (docs/formats.md): 0 row_lsb, 2 r4_words, 3 r4_nib32
+ * (kernels/opt), 4 nm and 5 bsr (sparse, kws_sparse.h), 6 rows_per_byte (kernels/opt, 1/2/4 bits);
+ * 1 (row_bitplane) is retired. Defined once in tflm_port/layout_table.py, generated into: */
+#include "kws_layout_table.h"   /* KWS_LAYOUT_* and the packed sizes, generated from tflm_port/layout_table.py */
 typedef struct {
     int32_t version, bits, layout, in_features, out_features;
     int32_t activation;       /* 0 NONE, 1 RELU */

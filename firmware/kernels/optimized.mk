@@ -5,9 +5,7 @@
 # OPT_SRC_<board>: the ISA file linked for that board (exactly one defines kws_fully_connected_opt).
 
 OPT_COMMON_SRC := kernels/opt/kws_fc_opt_layouts.c kernels/float/kws_fully_connected_f32.c
-OPT_ISA_mps2-an386 := kernels/dsp/kws_fully_connected_dsp.c
-OPT_ISA_mps2-an500 := kernels/dsp/kws_fully_connected_dsp.c
-OPT_ISA_mps3-an547 := kernels/mve/kws_fully_connected_mve.c
+# OPT_ISA_<Cortex-M board>: firmware/boards_gen.mk (tflm_port/board_table.py)
 OPT_SRC_mps2-an386 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an386)
 OPT_SRC_mps2-an500 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an500)
 OPT_SRC_mps3-an547 := $(OPT_COMMON_SRC) $(OPT_ISA_mps3-an547)

@@ -36,18 +36,7 @@ kws_status kws_sub8_parse_options(const uint8_t *buf, uint32_t len, kws_sub8_opt
 
 int64_t kws_sub8_row_bytes(int32_t layout, int32_t bits, int32_t in_features)
 {
-    if (in_features < 1 || bits < 1 || bits > 8) return -1;
-    switch (layout) {
-    case 0: return ((int64_t)in_features * bits + 7) / 8;
-    case 2: {   /* r4_words: 32 one-bit fields or 2*floor(16/k) k-bit fields per 32-bit word */
-        int32_t n = bits == 1 ? 32 : (bits <= 7 ? 2 * (16 / bits) : 0);
-        return n ? 4 * (((int64_t)in_features + n - 1) / n) : -1;
-    }
-    case 3: return bits <= 4 ? 16 * (((int64_t)in_features + 31) / 32) : -1;   /* r4_nib32 */
-    case KWS_LAYOUT_ROWS_PER_BYTE:   /* 6, rows_per_byte: 8/k rows share a byte; bytes per row of a full group */
-        return (bits == 1 || bits == 2 || bits == 4) ? 16 * (((int64_t)in_features + 15) / 16) * bits / 8 : -1;
-    default: return -1;
-    }
+    return kws_layout_row_bytes(layout, bits, in_features);   /* kws_layout_table.h (generated) */
 }
 
 kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in, float s_w, int32_t zp_w,
@@ -55,18 +44,16 @@ kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in
                             int32_t *shift_storage, kws_fc_params *p, const char **detail)
 {
     if (o->layout != 0 && o->layout != 2 && o->layout != 3 && o->layout != KWS_LAYOUT_ROWS_PER_BYTE && !kws_sparse_layout(o->layout)) {
-        *detail = "SUB8_FULLY_CONNECTED layout unknown (0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 4 = nm, 5 = bsr, 6 = rows_per_byte)"; return KWS_ERR_UNSUPPORTED;
+        *detail = "SUB8_FULLY_CONNECTED layout unknown (" KWS_LAYOUT_NAMES_TEXT ")"; return KWS_ERR_UNSUPPORTED;
     }
     if (o->in_features > 65536) { *detail = "in_features too large for int32 accumulation"; return KWS_ERR_LIMIT; }
     /* sparse layouts (4, 5): the size and every index are checked by kws_sparse_prepare */
     int64_t row_bytes = kws_sparse_layout(o->layout) ? 0 : kws_sub8_row_bytes(o->layout, o->bits, o->in_features);
-    if (row_bytes < 0) { *detail = "SUB8_FULLY_CONNECTED layout cannot hold this bit width (2: bits 1..7, 3: bits 1..4, 6: bits 1, 2, 4)"; return KWS_ERR_UNSUPPORTED; }
+    if (row_bytes < 0) { *detail = "SUB8_FULLY_CONNECTED layout cannot hold this bit width (" KWS_LAYOUT_BITS_TEXT ")"; return KWS_ERR_UNSUPPORTED; }
     if (!kws_sparse_layout(o->layout)) {
-        /* layout 6 stores ceil(out / G) groups of G = 8/k rows, each row_bytes * G bytes */
-        uint64_t want = o->layout == KWS_LAYOUT_ROWS_PER_BYTE
-            ? (uint64_t)(((int64_t)o->out_features + 8 / o->bits - 1) / (8 / o->bits)) * (uint64_t)row_bytes * (uint64_t)(8 / o->bits)
-            : (uint64_t)row_bytes * (uint64_t)o->out_features;
-        if (want != packed_bytes) { *detail = "packed weight size != the size the layout gives for out_features x in_features"; return KWS_ERR_SHAPE; }
+        /* layout 6 stores ceil(out / G) groups of G = 8/k rows (kws_layout_table.h) */
+        int64_t want = kws_layout_packed_bytes(o->layout, o->bits, o->out_features, o->in_features);
+        if (want != (int64_t)packed_bytes) { *detail = "packed weight size != the size the layout gives for out_features x in_features"; return KWS_ERR_SHAPE; }
     }
     if (zp_w != 0) { *detail = "weight zero point must be 0"; return KWS_ERR_QUANT; }
     if (zp_in < -128 || zp_in > 127 || zp_out < -128 || zp_out > 127) { *detail = "zero point outside int8"; return KWS_ERR_QUANT; }

@@ -25,17 +25,11 @@
 
 const char kws_fc_opt_isa[] = "dsp";
 
-int kws_fc_opt_supported(int32_t bits, int32_t layout)
-{
-    if (layout == KWS_LAYOUT_ROW_LSB) return bits == 8;
-    if (layout == KWS_LAYOUT_R4_WORDS) return bits >= 1 && bits <= 7;
-    return 0;
-}
+/* what this kernel runs and prefers: kws_layout_table.h (from tflm_port/layout_table.py, the
+ * converter's --target table): int8 row-major, layout 2 for 1..7 bits */
+int kws_fc_opt_supported(int32_t bits, int32_t layout) { return kws_isa_supports(KWS_ISA_DSP, bits, layout); }
 
-int32_t kws_fc_opt_preferred_layout(int32_t bits)
-{
-    return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 7 ? KWS_LAYOUT_R4_WORDS : -1);
-}
+int32_t kws_fc_opt_preferred_layout(int32_t bits) { return kws_isa_preferred(KWS_ISA_DSP, bits); }
 
 /* scratch: the widened / reordered activations, then the int32 sums of the layer's outputs, which
  * requant_layer turns into int8 at the end of the layer */

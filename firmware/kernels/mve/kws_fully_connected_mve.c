@@ -14,18 +14,11 @@
 
 const char kws_fc_opt_isa[] = "mve";
 
-int kws_fc_opt_supported(int32_t bits, int32_t layout)
-{
-    return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4) ||
-           (layout == KWS_LAYOUT_ROWS_PER_BYTE && (bits == 1 || bits == 2 || bits == 4));
-}
+/* what this kernel runs and prefers: kws_layout_table.h (from tflm_port/layout_table.py, the
+ * converter's --target table): int8 row-major, layout 3 for 1..4 bits, layout 6 for 1, 2, 4 bits */
+int kws_fc_opt_supported(int32_t bits, int32_t layout) { return kws_isa_supports(KWS_ISA_MVE, bits, layout); }
 
-int32_t kws_fc_opt_preferred_layout(int32_t bits)
-{
-    if (bits == 8) return KWS_LAYOUT_ROW_LSB;
-    if (bits == 1 || bits == 2 || bits == 4) return KWS_LAYOUT_ROWS_PER_BYTE;
-    return bits == 3 ? KWS_LAYOUT_R4_NIB32 : -1;
-}
+int32_t kws_fc_opt_preferred_layout(int32_t bits) { return kws_isa_preferred(KWS_ISA_MVE, bits); }
 
 /* scratch: the zero-padded activations (layouts 3/4), then the int32 sums of the layer's outputs,
  * requantized together at the end (requant_layer) */

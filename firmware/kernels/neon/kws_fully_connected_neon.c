@@ -18,28 +18,18 @@ const char kws_fc_opt_isa[] = "neon_dotprod";
 const char kws_fc_opt_isa[] = "neon";
 #endif
 
-/* layout 6 (rows_per_byte): SDOT for 1, 2, 4 bits; on armv8.0 only 1 bit (bit masks: CMTST + AND +
- * SADALP), since the SMLAL path would need small unsigned fields; armv8.0 keeps layout 3 for 2..4 bits */
-int kws_fc_opt_supported(int32_t bits, int32_t layout)
-{
+/* what this kernel runs and prefers: kws_layout_table.h (from tflm_port/layout_table.py, the
+ * converter's --target table). Layout 6 (rows_per_byte): SDOT for 1, 2, 4 bits; on armv8.0 only 1 bit
+ * (bit masks: CMTST + AND + SADALP), since the SMLAL path would need small unsigned fields; layout 3
+ * for 1..4 bits on both (the A76 keeps 4-bit there: fewer instructions, docs/kernels.md) */
 #if defined(__ARM_FEATURE_DOTPROD)
-    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) return bits == 1 || bits == 2 || bits == 4;
+#define KWS_ISA_THIS KWS_ISA_NEON_DOTPROD
 #else
-    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) return bits == 1;
+#define KWS_ISA_THIS KWS_ISA_NEON
 #endif
-    return (layout == KWS_LAYOUT_ROW_LSB && bits == 8) || (layout == KWS_LAYOUT_R4_NIB32 && bits >= 1 && bits <= 4);
-}
+int kws_fc_opt_supported(int32_t bits, int32_t layout) { return kws_isa_supports(KWS_ISA_THIS, bits, layout); }
 
-int32_t kws_fc_opt_preferred_layout(int32_t bits)
-{
-#if defined(__ARM_FEATURE_DOTPROD)
-    /* 4-bit stays on layout 3 here: its LD1x4 + AND/USHR loop measured fewer instructions (docs/kernels.md) */
-    if (bits == 1 || bits == 2) return KWS_LAYOUT_ROWS_PER_BYTE;
-#else
-    if (bits == 1) return KWS_LAYOUT_ROWS_PER_BYTE;
-#endif
-    return bits == 8 ? KWS_LAYOUT_ROW_LSB : (bits >= 1 && bits <= 4 ? KWS_LAYOUT_R4_NIB32 : -1);
-}
+int32_t kws_fc_opt_preferred_layout(int32_t bits) { return kws_isa_preferred(KWS_ISA_THIS, bits); }
 
 size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
 {

@@ -9,21 +9,20 @@
 #include <arm_neon.h>
 #include "kws_sparse.h"
 #include "kws_kernels_opt.h"
+#include "kws_fc_sparse_opt_common.h"
 
 const char kws_fc_sparse_opt_isa[] = "neon";
 
 int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params *sp)
 {
     (void)p;
-    if (sp->layout != KWS_LAYOUT_BSR) return 0;
-    if (sp->bits == 8) return sp->block == 8 || sp->block == 16;
-    return sp->bits == 4 && sp->block == 16;
+    return kws_fc_sparse_opt_block_format(sp);
 }
 
 size_t kws_fc_sparse_opt_scratch_bytes(const kws_fc_params *p, const kws_sparse_params *sp)
 {
     (void)p;
-    return (size_t)sp->block_cols * (size_t)sp->block * sizeof(int16_t) + 16u;
+    return kws_fc_sparse_opt_widened_bytes(sp);
 }
 
 /* whole groups of 16 inputs: LD2 (even / odd bytes apart when de-interleaving) or LD1, SXTL, ADD, ST1 */
@@ -42,11 +41,7 @@ static void widen(const int8_t *x, int32_t in_n, int32_t padded, int32_t in_off,
             vst1q_s16(xs + i + 8, vaddq_s16(vmovl_high_s8(v), off));
         }
     }
-    for (; i < padded; i++) {
-        int16_t v = (int16_t)(i < in_n ? x[i] + in_off : 0);
-        int32_t pos = deinterleave16 ? (i & ~15) + ((i & 15) >> 1) + ((i & 1) << 3) : i;
-        xs[pos] = v;
-    }
+    kws_fc_sparse_opt_widen_tail(x, i, in_n, padded, in_off, deinterleave16, xs);
 }
 
 static inline int32x4_t mla8(int32x4_t acc, int16x8_t w, int16x8_t x)

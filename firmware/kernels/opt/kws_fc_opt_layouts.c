@@ -4,38 +4,21 @@
 #include <string.h>
 #include "kws_kernels_opt.h"
 
+/* sizes: kws_layout_table.h, generated from tflm_port/layout_table.py (the converter's table) */
 int32_t kws_fc_opt_words_per(int32_t bits)
 {
-    if (bits == 1) return 32;
-    if (bits >= 2 && bits <= 7) return 2 * (16 / bits);
-    return -1;
+    return bits >= 1 && bits <= 7 ? kws_layout_units[KWS_LAYOUT_R4_WORDS][bits].unit_inputs : -1;
 }
 
 int32_t kws_fc_opt_row_bytes(int32_t layout, int32_t bits, int32_t in_features)
 {
-    if (in_features < 1 || bits < 1 || bits > 8) return -1;
-    switch (layout) {
-    case KWS_LAYOUT_ROW_LSB: return (int32_t)(((int64_t)in_features * bits + 7) / 8);
-    case KWS_LAYOUT_R4_WORDS: {
-        int32_t n = kws_fc_opt_words_per(bits);
-        return n < 0 ? -1 : 4 * ((in_features + n - 1) / n);
-    }
-    case KWS_LAYOUT_R4_NIB32: return bits <= 4 ? 16 * ((in_features + 31) / 32) : -1;
-    case KWS_LAYOUT_ROWS_PER_BYTE:   /* bytes per row of a full group: in_pad * k / 8 */
-        return (bits == 1 || bits == 2 || bits == 4) ? 16 * ((in_features + 15) / 16) * bits / 8 : -1;
-    default: return -1;
-    }
+    int64_t rb = kws_layout_row_bytes(layout, bits, in_features);
+    return rb > INT32_MAX ? -1 : (int32_t)rb;
 }
 
 int64_t kws_fc_opt_packed_bytes(int32_t layout, int32_t bits, int32_t out_features, int32_t in_features)
 {
-    int32_t rb = kws_fc_opt_row_bytes(layout, bits, in_features);
-    if (rb < 0 || out_features < 1) return -1;
-    if (layout == KWS_LAYOUT_ROWS_PER_BYTE) {
-        int32_t G = 8 / bits;
-        return (int64_t)((out_features + G - 1) / G) * (16 * ((in_features + 15) / 16));
-    }
-    return (int64_t)rb * out_features;
+    return kws_layout_packed_bytes(layout, bits, out_features, in_features);
 }
 
 /* byte offset of (row o, unit c) in a 4-row-interleaved layout with unit_bytes per unit */

@@ -85,10 +85,7 @@ static inline int32_t kws_fc_opt_mbqm(int32_t x, int32_t m, int32_t shift)
 
 static inline int8_t kws_fc_opt_requant(int32_t acc, int32_t mult, int32_t shift, const kws_act_params *a)
 {
-    acc = kws_fc_opt_mbqm(acc, mult, shift) + a->output_offset;
-    if (acc < a->act_min) acc = a->act_min;
-    if (acc > a->act_max) acc = a->act_max;
-    return (int8_t)acc;
+    return kws_clamp_s8(kws_fc_opt_mbqm(acc, mult, shift) + a->output_offset, a);
 }
 
 /* ---- float32 kernel for the "x times less CPU than float" comparison (kernels/float/) ---- */

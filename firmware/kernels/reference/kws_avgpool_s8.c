@@ -24,9 +24,7 @@ void kws_avgpool_s8(const kws_pool_params *p, const int8_t *input, int8_t *outpu
                         }
                     if (count > 0)
                         acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    if (acc < p->act.act_min) acc = p->act.act_min;
-                    if (acc > p->act.act_max) acc = p->act.act_max;
-                    output[(((size_t)n * p->out_h + oy) * p->out_w + ox) * p->c + c] = (int8_t)acc;
+                    output[(((size_t)n * p->out_h + oy) * p->out_w + ox) * p->c + c] = kws_clamp_s8(acc, &p->act);
                 }
             }
         }

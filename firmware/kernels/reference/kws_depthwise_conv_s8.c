@@ -29,11 +29,7 @@ void kws_depthwise_conv_s8(const kws_conv_params *p, const int8_t *input, const 
                             }
                         }
                         if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[oc]);
-                        acc = kws_multiply_by_quantized_multiplier(acc, p->multiplier[oc], p->shift[oc]);
-                        acc += p->act.output_offset;
-                        if (acc < p->act.act_min) acc = p->act.act_min;
-                        if (acc > p->act.act_max) acc = p->act.act_max;
-                        output[(((size_t)n * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] = (int8_t)acc;
+                        output[(((size_t)n * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] = kws_requantize_clamp_s8(acc, p->multiplier[oc], p->shift[oc], &p->act);
                     }
                 }
             }

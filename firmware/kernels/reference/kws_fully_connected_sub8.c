@@ -46,11 +46,7 @@ void kws_fully_connected_sub8(const kws_fc_params *p, int32_t batches, const int
                 }
             }
             if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]);
-            acc = kws_multiply_by_quantized_multiplier(acc, p->multiplier[o], p->shift[o]);
-            acc += p->act.output_offset;
-            if (acc < p->act.act_min) acc = p->act.act_min;
-            if (acc > p->act.act_max) acc = p->act.act_max;
-            output[(size_t)b * out_n + o] = (int8_t)acc;
+            output[(size_t)b * out_n + o] = kws_requantize_clamp_s8(acc, p->multiplier[o], p->shift[o], &p->act);
         }
     }
 }

@@ -14,6 +14,7 @@
  * USART register layout (plus BOARD_STM32_CLOCKS: enable the GPIO/USART clocks and pins). */
 #include <string.h>
 #include "kws_board.h"
+#include "kws_console.h"
 #include "board_config.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
@@ -186,14 +187,7 @@ uint64_t board_instructions(void)
 
 void board_exit(int code)
 {
-    char buf[16];
-    int i = sizeof buf - 1;
-    unsigned v = code < 0 ? 0u - (unsigned)code : (unsigned)code;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 1);
-    if (code < 0) buf[--i] = '-';
-    board_puts("EXIT ");
-    board_puts(buf + i);
+    kws_put_i64("EXIT ", code);
     board_puts("\n");
     for (;;) __asm__ volatile("wfi");
 }
