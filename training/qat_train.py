@@ -111,9 +111,10 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             save_model(model, mpath)
         atomic_write_text(run_dir / "qat.json", json.dumps({
             "layer_bits": qat.layer_bits(model), "weight_quantizer": q.weight_quantizer, "stages": q.stages,
+            "activation_bits": q.activation_bits, "preset": q.preset, "operands": q.operands,
             "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
-    name = f"{cfg.model.name} w{q.weight_bits} {q.weight_quantizer} {q.stages}-stage"
+    name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {q.weight_quantizer} {q.preset} {q.stages}-stage"
     tfl = run_dir / "model.tflite"
     if not tfl.is_file():
         export_tflite(model, cfg, norm, train[0], tfl)
@@ -125,6 +126,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     (run_dir / "keras_eval").mkdir(exist_ok=True)
     keras_report = evaluate_run(run_dir / "keras_eval", cfg, norm, keras_scorer(model), dataset,
                                 name=name + " (Keras fake-quant)")
+    report.update(activation_bits=q.activation_bits, quantizer_preset=q.preset)
     report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
                   float_run=str(frun), seconds=round(time.time() - t0, 1), scored_with="tflm_port.reference",
                   model_bytes=tfl.stat().st_size)
@@ -183,6 +185,13 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     labels = json.loads((path.parent / "labels.json").read_text())
     meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
+    if cfg.quant.activation_bits < 8 or cfg.quant.operands:   # k-bit activations: SUB8_FC_A4 (tflm_port/fc_a4.py)
+        from tflm_port import fc_a4
+
+        if any(b < 8 for b in fc_a4.activation_bits(model)):
+            meta.update(preset=cfg.quant.preset, activation_bits=fc_a4.activation_bits(model))
+            atomic_write_bytes(path, fc_a4.convert_a4(model, rep.astype(np.float32), meta, name=str(path)))
+            return
     data = convert(model, qat.layer_bits(model), mode="auto", metadata=meta, rep_data=rep.astype(np.float32),
                    name=str(path))
     atomic_write_bytes(path, data)
