@@ -256,3 +256,42 @@ def test_a4_bad_models_refused(a4_model):
             Reference.from_bytes(_edit_option(tfl, first, **kw), "m.tflite")
     with pytest.raises(UserError, match="need activation RELU"):
         Reference.from_bytes(_edit_option(tfl, last, output_bits=4), "m.tflite")
+
+
+def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
+    """The exported w4a4 model through the C runtime (kws_runner on the Cortex-M4 board under QEMU), weights
+    in layout 0 (reference kernel) and in layout 7 (DSP kernel for the 4-bit-input layers): every output
+    byte equals the Python reference's. Skips without arm-none-eabi-gcc / qemu-system-arm."""
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from tflm_port.export import make_test_vectors
+
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc / qemu-system-arm missing")
+    fw = Path(__file__).resolve().parents[1] / "firmware"
+    r = subprocess.run(["make", "-C", str(fw), "-j2", "mps2-an386"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    s2, x, _ = a4_model
+    for layout in (0, 7):
+        tfl = fc_a4.convert_a4(s2, x, layout=layout)
+        layouts = [custom_options(op)["layout"] for op in load_model(tfl).subgraphs[0].operators
+                   if op_name(load_model(tfl), op) == "SUB8_FC_A4"]
+        assert layouts == ([0, 0, 0, 0] if layout == 0 else [0, 7, 7, 7])
+        ref = Reference.from_bytes(tfl)
+        xi, want = make_test_vectors(ref, 40, seed=layout)
+        xi = np.concatenate([xi, ref.quantize_input(x[:20])])
+        want = np.concatenate([want, ref.run(xi[40:]).reshape(20, -1)])
+        for name, data in (("m.tflite", tfl), ("in.bin", xi.tobytes())):
+            (tmp_path / name).write_bytes(data)
+        args = ["kws_runner", str(tmp_path / "m.tflite"), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")]
+        r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting-config",
+                            "enable=on,target=native," + ",".join("arg=" + a for a in args),
+                            "-kernel", str(fw / "build/mps2-an386/kws_runner.elf")],
+                           capture_output=True, text=True, timeout=300)
+        m = re.search(r"KWS status=(\d+) inferences=(\d+)", r.stdout + r.stderr)
+        assert r.returncode == 0 and m and m.group(1) == "0" and int(m.group(2)) == 60, (r.stdout + r.stderr)[-1500:]
+        got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(want.shape)
+        assert np.array_equal(got, want), (layout, np.argwhere(got != want)[:5])

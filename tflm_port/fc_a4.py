@@ -4,7 +4,7 @@ One unit for the operator: its custom options, the converter that writes it from
 activation quantizers below 8 bits (``training/act_quantizers.py``), and the numpy integer reference
 (registered in ``tflm_port.reference.CUSTOM_BUILDERS`` when this module is imported).
 
-    convert_a4(qat_model, rep_data, metadata=None, name="<model>", layout=0) -> bytes
+    convert_a4(qat_model, rep_data, metadata=None, name="<model>", layout=0) -> bytes   # layout 7: DSP kernel
     rewrite_a4(container_tflite, layer_bits, act_bits, metadata=None, name="<model>", layout=0) -> bytes
     activation_bits(qat_model) -> [output bits per Dense layer]
 
@@ -225,9 +225,12 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
     layer_bits, act_bits = [int(b) for b in layer_bits], [int(b) for b in act_bits]
     if len(layer_bits) != len(act_bits):
         raise UserError(f"{name}: {len(layer_bits)} weight widths but {len(act_bits)} activation widths")
-    lay = packing.get_layout(layout)
-    for b in layer_bits:
-        lay.check_bits(b)
+    packing.get_layout(layout)
+    # layout 7 only where the DSP kernel runs (2..4-bit weights, inputs of <= 4 bits); elsewhere layout 0
+    lays = [layout if layout != A4Pairs.id or (b in A4Pairs.supported_bits and (8 if j == 0 else act_bits[j - 1]) <= 4)
+            else 0 for j, b in enumerate(layer_bits)]
+    for b, lay in zip(layer_bits, lays):
+        packing.get_layout(lay).check_bits(b)
     plain = convert(data, layer_bits, mode="container", metadata=metadata, name=name)
     model = load_model(plain, name)
     sg = model.subgraphs[0]
@@ -261,7 +264,7 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
         w = tensor_data(model, w_t)
         w = w.reshape(w.shape[0], -1).astype(np.int8)
         out_f, in_f = w.shape
-        packed = packing.pack(w, layer_bits[j], layout)
+        packed = packing.pack(w, layer_bits[j], lays[j])
         w_t.buffer = add_buffer(model, packed)
         w_t.type = TT.UINT8
         w_t.shape = [len(packed)]
@@ -269,12 +272,12 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
         op.opcodeIndex = idx
         op.builtinOptionsType = 0
         op.builtinOptions = None
-        opts = {"version": A4_VERSION, "bits": layer_bits[j], "layout": layout, "in_features": in_f,
+        opts = {"version": A4_VERSION, "bits": layer_bits[j], "layout": lays[j], "in_features": in_f,
                 "out_features": out_f, "activation": act_s, "input_bits": ib, "output_bits": ob}
         op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(opts)), np.uint8).copy()
         op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
     meta = get_metadata(model) or {}
-    meta.update({"mode": "a4", "layout": layout, "activation_bits": act_bits})
+    meta.update({"mode": "a4", "layout": layout, "layer_layouts": lays, "activation_bits": act_bits})
     set_metadata(model, METADATA_NAME, meta)
     _drop_unused_buffers(model)
     out = save_model(model)
