@@ -96,7 +96,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
                                               q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
                                               val_stream=vs))
-            log("stage 2: + 8-bit inputs, activations, biases")
+            log(f"stage 2: + 8-bit inputs, {q.activation_bits}-bit activations ({q.preset}), biases")
             model = qat.make_qat_model(float_model, q, stage=2)
             qat.transfer_weights(m1, model)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
