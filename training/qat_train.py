@@ -91,7 +91,8 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         float_model = load_trained_model(frun)
         tf.keras.utils.set_random_seed(cfg.train.seed + 1)
         if q.stages == "two":
-            log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
+            log(f"stage 1: {q.weight_quantizer if q.preset == 'tailored' else 'linear'} {q.weight_bits}-bit weights, "
+                "float activations")
             m1 = finished_stage(run_dir, "stage1", lambda: qat.make_qat_model(float_model, q, stage=1),
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
                                               q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
@@ -114,7 +115,10 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             "activation_bits": q.activation_bits, "preset": q.preset, "operands": q.operands,
             "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
-    name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {q.weight_quantizer} {q.preset} {q.stages}-stage"
+    from training.quant_spec import resolve
+
+    wkind = resolve(q)["weight"].kind   # the naive preset quantizes weights linearly whatever weight_quantizer says
+    name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {wkind} {q.preset} {q.stages}-stage"
     tfl = run_dir / "model.tflite"
     if not tfl.is_file():
         export_tflite(model, cfg, norm, train[0], tfl)
