@@ -253,3 +253,47 @@ def bits_of(quantizer) -> int:
 
 def custom_objects() -> dict:
     return {c.__name__: c for c in ACT_QUANTIZERS.values()}
+
+
+def mse_clip(values: np.ndarray, bits: int, candidates: int = 64) -> float:
+    """The clip c of an unsigned k-bit grid over [0, c] with the least mean squared error on ``values``
+    (ReLU outputs, zeros included); candidates are quantiles of the positive values."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    pos = v[v > 0]
+    if pos.size == 0:
+        return 1.0
+    levels = 2 ** bits - 1
+    best = (np.inf, float(pos.max()))
+    for c in np.unique(np.quantile(pos, np.linspace(0.5, 1.0, candidates))):
+        s = c / levels
+        err = np.mean((s * np.clip(np.round(v / s), 0, levels) - v) ** 2)
+        if err < best[0]:
+            best = (err, float(c))
+    return best[1]
+
+
+def calibrate_pact(float_acts_model, qat_model, x: np.ndarray, max_rows: int = 2048) -> list[float]:
+    """Start every PACT clip of ``qat_model`` (stage 2) at the MSE-optimal clip of its layer's ReLU outputs
+    in ``float_acts_model`` (the stage-1 model: same layers, float activations) on ``x``; returns the clips.
+    PACT then trains alpha from there (Adam moves it about one learning rate per step, so an alpha left
+    at its initial 6.0 would barely move in a short stage 2)."""
+    from training import qat
+
+    src = qat._weight_wrappers(float_acts_model)  # noqa: SLF001
+    dst = qat._weight_wrappers(qat_model)  # noqa: SLF001
+    if len(src) != len(dst):
+        raise UserError(f"calibrate_pact: {len(src)} weight layers in '{float_acts_model.name}', {len(dst)} in "
+                        f"'{qat_model.name}'")
+    probe = keras.Model(float_acts_model.inputs, [w.output for w in src])
+    outs = probe.predict(np.asarray(x[:max_rows], np.float32), verbose=0, batch_size=256)
+    outs = outs if isinstance(outs, list) else [outs]
+    clips = []
+    for y, w in zip(outs, dst):
+        q = w.quantize_config.activation_quantizer
+        if not isinstance(q, PACTQuantizer):
+            continue
+        c = mse_clip(y, q.bits)
+        acts = getattr(w, "_quantize_activations", [])
+        acts[0]._post_activation_vars["alpha"].assign(c)  # noqa: SLF001
+        clips.append(c)
+    return clips

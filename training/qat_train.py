@@ -100,6 +100,12 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             log(f"stage 2: + 8-bit inputs, {q.activation_bits}-bit activations ({q.preset}), biases")
             model = qat.make_qat_model(float_model, q, stage=2)
             qat.transfer_weights(m1, model)
+            if q.activation_bits < 8 or q.operands:   # PACT clips start where stage 1's ReLU outputs say
+                from training.act_quantizers import calibrate_pact
+
+                clips = calibrate_pact(m1, model, train[0])
+                if clips:
+                    log(f"PACT clips from stage 1's activations: {', '.join(f'{c:.3g}' for c in clips)}")
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
                 [qat.SyncWeightRanges()], val_stream=vs)
         else:
