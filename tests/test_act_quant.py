@@ -271,7 +271,8 @@ def test_a4_bad_models_refused(a4_model):
 
 def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
     """The exported w4a4 model through the C runtime (kws_runner on the Cortex-M4 board under QEMU), weights
-    in layout 0 (reference kernel) and in layout 7 (DSP kernel for the 4-bit-input layers): every output
+    in layout 0 (reference kernel) and in the DSP plan (layout 2, our w4a8 DSP kernel with the 4-bit clamp, for
+    the 8-bit-input first layer; layout 7, the A4 DSP kernel, for the others): every output
     byte equals the Python reference's. Skips without arm-none-eabi-gcc / qemu-system-arm."""
     import re
     import shutil
@@ -290,7 +291,7 @@ def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
         tfl = tfl0 if layout == 0 else fc_a4.convert_a4(s2, x, layout=layout)
         layouts = [custom_options(op)["layout"] for op in load_model(tfl).subgraphs[0].operators
                    if op_name(load_model(tfl), op) == "SUB8_FC_A4"]
-        assert layouts == ([0, 0, 0, 0] if layout == 0 else [0, 7, 7, 7])
+        assert layouts == ([0, 0, 0, 0] if layout == 0 else [2, 7, 7, 7])
         ref = Reference.from_bytes(tfl)
         xi, want = make_test_vectors(ref, 40, seed=layout)
         xi = np.concatenate([xi, ref.quantize_input(x[:20])])

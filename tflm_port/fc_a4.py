@@ -215,6 +215,17 @@ def _drop_unused_buffers(model):
     drop(model)
 
 
+def _layout_for(layout: int, bits: int, in_bits: int) -> int:
+    """``layout`` 7 is the Cortex-M DSP plan: layout 7 where the A4 kernel runs (2..4-bit weights, inputs
+    of <= 4 bits), layout 2 (the w4a8 DSP kernel's r4_words) for 8-bit inputs with 1..7-bit weights,
+    layout 0 otherwise. Any other layout applies to every layer."""
+    if layout != A4Pairs.id:
+        return layout
+    if bits in A4Pairs.supported_bits and in_bits <= 4:
+        return A4Pairs.id
+    return 2 if in_bits == 8 and bits < 8 else 0
+
+
 def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata: dict | None = None,
                name: str = "<model>", layout: int = 0) -> bytes:
     """A plain int8 .tflite (FULLY_CONNECTED chain whose k-bit activations sit in int8 containers with
@@ -226,9 +237,7 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
     if len(layer_bits) != len(act_bits):
         raise UserError(f"{name}: {len(layer_bits)} weight widths but {len(act_bits)} activation widths")
     packing.get_layout(layout)
-    # layout 7 only where the DSP kernel runs (2..4-bit weights, inputs of <= 4 bits); elsewhere layout 0
-    lays = [layout if layout != A4Pairs.id or (b in A4Pairs.supported_bits and (8 if j == 0 else act_bits[j - 1]) <= 4)
-            else 0 for j, b in enumerate(layer_bits)]
+    lays = [_layout_for(layout, b, 8 if j == 0 else act_bits[j - 1]) for j, b in enumerate(layer_bits)]
     for b, lay in zip(layer_bits, lays):
         packing.get_layout(lay).check_bits(b)
     plain = convert(data, layer_bits, mode="container", metadata=metadata, name=name)

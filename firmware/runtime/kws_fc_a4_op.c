@@ -1,23 +1,27 @@
 /* kws_fc_a4_op.c - the SUB8_FC_A4 operator (docs/formats.md section 9): k-bit weights and k-bit
  * activations in int8 containers. init parses the options, prepare checks every tensor, the
  * activation widths and the packed size and precomputes the multiplier and the k-bit clamp; invoke
- * calls kws_fully_connected_a4_dsp (layout 7; plain C where the core has no DSP extension) or the
- * reference kws_fully_connected_a4 (layout 0). */
+ * calls kws_fully_connected_a4_dsp (layout 7; plain C where the core has no DSP extension), the build's
+ * optimized FC kernel (kernels/opt, e.g. layout 2 on Cortex-M DSP) for a layer with 8-bit inputs stored in
+ * a layout that kernel reads (its clamp is the k-bit one set here), or the reference kws_fully_connected_a4
+ * (layout 0). */
 #include <math.h>
 #include <string.h>
 #include "kws_internal.h"
 #include "kws_fb.h"
 #include "kws_fc_a4.h"
+#include "kws_kernels_opt.h"
 
 #define FAIL(s, msg, t) return kws_fail(m, (s), (msg), (t))
 #define TIDX(t) ((int)((t) - m->tensors))
 
-typedef struct { kws_sub8_options o; kws_fc_a4_params p; int32_t batches; int dsp; } a4_data;
+typedef struct { kws_sub8_options o; kws_fc_a4_params p; int32_t batches; int dsp; int32_t *row_sums; } a4_data;
 
 static kws_status a4_init(kws_model *m, kws_node *n)
 {
     a4_data *d = kws_persistent_alloc(m, sizeof(a4_data));
     if (!d) FAIL(KWS_ERR_ARENA, "arena too small for op data", -1);
+    memset(d, 0, sizeof *d);
     n->user_data = d;
     const char *detail = "";
     kws_status s = kws_sub8_parse_options(n->custom_options, n->custom_options_len, &d->o, &detail);
@@ -52,8 +56,11 @@ static kws_status a4_prepare(kws_model *m, kws_node *n)
         FAIL(KWS_ERR_QUANT, "SUB8_FC_A4 input_bits < 8 needs a k-bit producer's tensor (zero point 0, not the model input)", TIDX(in));
     if (ob < 8 && (d->o.activation != 1 || out->zero_point != 0))
         FAIL(KWS_ERR_QUANT, "SUB8_FC_A4 output_bits < 8 needs activation RELU and output zero point 0", TIDX(out));
-    if (d->o.layout != 0 && d->o.layout != KWS_LAYOUT_A4_PAIRS)
-        FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FC_A4 layout must be 0 (row_lsb) or 7 (a4_pairs)", TIDX(w));
+    const int opt8 = d->o.layout != 0 && d->o.layout != KWS_LAYOUT_A4_PAIRS && ib == 8 && d->o.bits < 8
+                     && kws_fc_opt_supported(d->o.bits, d->o.layout);
+    if (d->o.layout != 0 && d->o.layout != KWS_LAYOUT_A4_PAIRS && !opt8)
+        FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FC_A4 layout must be 0 (row_lsb), 7 (a4_pairs) or, for 8-bit inputs, one this "
+                                  "build's optimized FC kernel reads", TIDX(w));
     /* multipliers and the int8 clamp as SUB8_FULLY_CONNECTED's prepare computes them (layout 0 size) */
     kws_sub8_options o0 = d->o;
     o0.layout = 0;
@@ -63,6 +70,9 @@ static kws_status a4_prepare(kws_model *m, kws_node *n)
         if (d->o.bits < 2 || d->o.bits > 4) FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FC_A4 layout 7 holds 2..4-bit weights", TIDX(w));
         if ((int64_t)w->bytes != kws_fc_a4_packed_bytes(out_n, in_n))
             FAIL(KWS_ERR_SHAPE, "packed weight size != 4 * ceil(in/4) * ceil(out/2) (layout 7)", TIDX(w));
+    } else if (opt8) {
+        if ((int64_t)w->bytes != kws_fc_opt_packed_bytes(d->o.layout, d->o.bits, out_n, in_n))
+            FAIL(KWS_ERR_SHAPE, "packed weight size != the size the layout gives for out_features x in_features", TIDX(w));
     } else if (w->bytes != bytes0) {
         FAIL(KWS_ERR_SHAPE, "packed weight size != the size the layout gives for out_features x in_features", TIDX(w));
     }
@@ -76,6 +86,14 @@ static kws_status a4_prepare(kws_model *m, kws_node *n)
     if (ob < 8) d->p.fc.act.act_max = d->p.fc.act.act_min + (1 << ob) - 1;
     d->p.fc.layout = d->o.layout;
     if (d->o.layout == KWS_LAYOUT_A4_PAIRS) d->p.fc.row_bytes = 2 * ((in_n + 3) / 4);
+    if (opt8) {   /* the w4a8 kernel: row sums once, its scratch; it clamps to p.fc.act (the k-bit range) */
+        d->p.fc.row_bytes = kws_fc_opt_row_bytes(d->o.layout, d->o.bits, in_n);
+        d->row_sums = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)out_n);
+        if (!d->row_sums) FAIL(KWS_ERR_ARENA, "arena too small for row sums", -1);
+        kws_fc_opt_row_sums(&d->p.fc, w->data, d->row_sums);
+        kws_request_scratch(m, kws_fc_opt_scratch_bytes(&d->p.fc));
+        m->num_opt_ops++;
+    }
     d->batches = (int32_t)batches;
     d->dsp = d->o.layout == KWS_LAYOUT_A4_PAIRS;
     if (d->dsp) {
@@ -92,7 +110,10 @@ static kws_status a4_invoke(kws_model *m, kws_node *n)
     a4_data *d = n->user_data;
     kws_tensor *in = kws_node_in(m, n, 0), *w = kws_node_in(m, n, 1), *b = kws_node_in(m, n, 2), *out = kws_node_out(m, n, 0);
     const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
-    if (d->dsp)
+    if (d->row_sums) {
+        kws_fc_opt_ctx ctx = {m->scratch, d->row_sums};
+        kws_fully_connected_opt(&d->p.fc, &ctx, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
+    } else if (d->dsp)
         kws_fully_connected_a4_dsp(&d->p, m->scratch, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
     else
         kws_fully_connected_a4(&d->p, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
