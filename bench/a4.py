@@ -6,6 +6,13 @@ cycles. Records: benchmark "inference", model "ffnn250k", kernel "a4_dsp" / "a4_
 activation_bits 4, with the w4a8 kernel's count of the same run (``w4a8_instructions``, ``vs_w4a8``).
 
     .venv/bin/python -m bench.a4 [--merge]     # --merge: add the records to bench/results.json
+    .venv/bin/python -m bench.a4 --runtime W4A4.tflite W4A8.tflite [--merge]
+
+``--runtime``: two converted models of the same network (a SUB8_FC_A4 model from ``tflm_port.fc_a4`` and a
+w4a8 model) re-stored for the Cortex-M DSP kernels (``fc_a4.retarget_a4(.., 7)``, ``convert.retarget(..,
+"mps2-an386")``) and run one inference each through the firmware runtime (kws_runner) under QEMU -icount on
+the M4/M7 boards: kernel "runtime_a4" records (first layer on our w4a8 DSP kernel: its input is the 8-bit
+model input).
 """
 from __future__ import annotations
 
@@ -75,6 +82,59 @@ def run(quick: bool = False) -> list[dict]:
     return records
 
 
+def run_runtime(a4_model: Path, a8_model: Path) -> list[dict]:
+    import tempfile
+
+    import numpy as np
+
+    from tflm_port import fc_a4
+    from tflm_port.convert import retarget
+    from tflm_port.reference import Reference
+    from tflm_port.tflite_io import read_bytes
+
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"make {' '.join(BOARDS)} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    a4 = fc_a4.retarget_a4(read_bytes(a4_model), 7, str(a4_model))
+    a8 = retarget(read_bytes(a8_model), "mps2-an386", str(a8_model))
+    ref = Reference.from_bytes(a4)
+    macs = sum(fc.in_features * fc.out_features for fc in (ref.fc_chain or []))
+    x = np.random.default_rng(0).integers(-128, 128, (1,) + ref.input_shape).astype(np.int8)
+    status = re.compile(r"KWS status=0 inferences=1 instr_first=(\d+) .*?arena=(\d+) .*?model=(\d+)")
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "a4.tflite").write_bytes(a4)
+        (t / "a8.tflite").write_bytes(a8)
+        x.tofile(t / "in.bin")
+        for board in BOARDS:
+            got = {}
+            for tag in ("a4", "a8"):
+                args = ["kws_runner", str(t / f"{tag}.tflite"), str(t / "in.bin"), str(t / f"{tag}.out")]
+                p = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-icount", "shift=0,align=off,sleep=off",
+                                    "-semihosting-config", "enable=on,target=native," + ",".join("arg=" + a for a in args),
+                                    "-kernel", str(FW / "build" / board / "kws_runner.elf")],
+                                   capture_output=True, text=True, timeout=300)
+                m = status.search(p.stdout + p.stderr)
+                if p.returncode != 0 or not m:
+                    raise RuntimeError(f"{board}: kws_runner {tag} failed:\n{(p.stdout + p.stderr)[-1500:]}")
+                got[tag] = [int(v) for v in m.groups()]
+            if not np.array_equal(np.fromfile(t / "a4.out", np.int8), ref.run(x).reshape(-1)):
+                raise RuntimeError(f"{board}: the runtime's w4a4 output differs from the reference")
+            (ia4, arena4, bytes4), (ia8, arena8, bytes8) = got["a4"], got["a8"]
+            records.append({"benchmark": "inference", "board": board, "model": "ffnn250k", "weight_bits": 4,
+                            "activation_bits": 4, "kernel": "runtime_a4", "instructions": ia4, "macs": macs,
+                            "instructions_per_mac": round(ia4 / macs, 4), "model_bytes": bytes4, "arena_bytes": arena4,
+                            "w4a8_instructions": ia8, "w4a8_model_bytes": bytes8, "w4a8_arena_bytes": arena8,
+                            "vs_w4a8": round(ia4 / ia8, 4),
+                            "instructions_note": "qemu -icount shift=0, one kws_invoke through the runtime: "
+                                                 "instructions, not cycles",
+                            "workload": "one inference of the converted models, first layer (8-bit model input) on "
+                                        "the w4a8 DSP kernel, the 4-bit-input layers on the A4 DSP kernel",
+                            "source_models": [str(a4_model), str(a8_model)], "ok": 1})
+    return records
+
+
 def merge_into_results(records: list[dict]) -> None:
     """Add/replace these records in bench/results.json with bench.run's merge (same key: benchmark, model,
     weight_bits, activation_bits, board, kernel, macs, ...). BENCHMARKS.md is not regenerated here."""
@@ -87,7 +147,8 @@ def merge_into_results(records: list[dict]) -> None:
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     mach = machine()
     for r in records:
-        r.setdefault("command", "python -m bench.a4 --merge")
+        r.setdefault("command", "python -m bench.a4 --merge" if r["kernel"] != "runtime_a4" else
+                     f"python -m bench.a4 --runtime {' '.join(r['source_models'])} --merge")
         r.setdefault("machine", mach)
         r.setdefault("date", now)
     merged = brun.merge(brun.load_results(brun.RESULTS), records)
@@ -97,8 +158,10 @@ def merge_into_results(records: list[dict]) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.a4", description=__doc__.split("\n\n")[0])
     ap.add_argument("--merge", action="store_true", help="add the records to bench/results.json")
+    ap.add_argument("--runtime", nargs=2, type=Path, metavar=("W4A4_TFLITE", "W4A8_TFLITE"),
+                    help="the two converted models through the firmware runtime instead of the kernel bench")
     a = ap.parse_args(argv)
-    recs = run()
+    recs = run_runtime(*a.runtime) if a.runtime else run()
     for r in recs:
         print(json.dumps(r))
     if a.merge and recs:

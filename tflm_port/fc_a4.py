@@ -294,3 +294,36 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
 
     Reference.from_bytes(out, name)  # the written model must load (shapes, options, grids)
     return out
+
+
+def retarget_a4(data: bytes, layout: int, name: str = "<model>") -> bytes:
+    """An A4 model with every SUB8_FC_A4's weights re-stored for ``layout`` (7: the Cortex-M DSP plan of
+    ``_layout_for``; 0: the reference layout); same integers, same arithmetic."""
+    model = load_model(bytes(data), name)
+    sg = model.subgraphs[0]
+    lays = []
+    for op in sg.operators or []:
+        if op_name(model, op) != A4_CODE:
+            continue
+        o = custom_options(op)
+        bits, nin, nout, ib = int(o["bits"]), int(o["in_features"]), int(o["out_features"]), int(o["input_bits"])
+        w_t = sg.tensors[op.inputs[1]]
+        w = packing.unpack(tensor_data(model, w_t).reshape(-1), bits, nout, nin, int(o["layout"]))
+        lay = _layout_for(layout, bits, ib)
+        packed = packing.pack(w, bits, lay)
+        w_t.buffer = add_buffer(model, packed)
+        w_t.shape = [len(packed)]
+        o["layout"] = lay
+        op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(o)), np.uint8).copy()
+        lays.append(lay)
+    if not lays:
+        raise UserError(f"{name}: no {A4_CODE} operator to retarget")
+    meta = get_metadata(model) or {}
+    meta.update({"layout": layout, "layer_layouts": lays})
+    set_metadata(model, METADATA_NAME, meta)
+    _drop_unused_buffers(model)
+    out = save_model(model)
+    from tflm_port.reference import Reference
+
+    Reference.from_bytes(out, name)
+    return out
