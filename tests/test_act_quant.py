@@ -218,6 +218,15 @@ def test_a4_round_trip(a4_model):
     assert md["activation_bits"] == [4, 4, 4, 8] and md["mode"] == "a4" and md["labels"] == ["a", "b", "c"]
     # tiny: 32x32 + 3 x 32x32 + 32x3 weights at 4 bits
     assert len(tfl) < 6000
+    # re-stored for the Cortex-M DSP plan and back: same integers, same outputs
+    r7 = fc_a4.retarget_a4(tfl, 7)
+    m7 = load_model(r7)
+    assert [custom_options(op)["layout"] for op in m7.subgraphs[0].operators
+            if op_name(m7, op) == "SUB8_FC_A4"] == [2, 7, 7, 7]
+    xi = np.random.default_rng(2).integers(-128, 128, (300, 32)).astype(np.int8)
+    want = Reference.from_bytes(tfl).run(xi)
+    assert np.array_equal(Reference.from_bytes(r7).run(xi), want)
+    assert np.array_equal(Reference.from_bytes(fc_a4.retarget_a4(r7, 0)).run(xi), want)
 
 
 def test_a4_reference_agrees_with_fake_quant(a4_model):
