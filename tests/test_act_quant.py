@@ -227,6 +227,10 @@ def test_a4_round_trip(a4_model):
     want = Reference.from_bytes(tfl).run(xi)
     assert np.array_equal(Reference.from_bytes(r7).run(xi), want)
     assert np.array_equal(Reference.from_bytes(fc_a4.retarget_a4(r7, 0)).run(xi), want)
+    from tflm_port.convert import retarget   # deploy / flash: the DSP plan on Cortex-M4/M7, layout 0 elsewhere
+    for target, lays in (("mps2-an386", [2, 7, 7, 7]), ("aarch64-cortex-a76", [0, 0, 0, 0])):
+        mt = load_model(retarget(tfl, target))
+        assert [custom_options(op)["layout"] for op in mt.subgraphs[0].operators] == lays
 
 
 def test_a4_reference_agrees_with_fake_quant(a4_model):
