@@ -116,7 +116,8 @@ def merge_records(path: Path, new: list[dict]) -> None:
         raise UserError(f"{path}: expected a JSON list of records")
 
     def key(r):
-        return (r.get("benchmark"), r.get("name"), r.get("recipe"), r.get("weight_bits"), r.get("seed"))
+        return (r.get("benchmark"), r.get("name"), r.get("recipe"), r.get("weight_bits"), r.get("seed"),
+                r.get("activation_bits", 8), r.get("quantizer_preset", "tailored"))
 
     fresh = {key(r) for r in new}
     atomic_write_text(path, json.dumps([r for r in old if key(r) not in fresh] + new, indent=1) + "\n")
@@ -127,7 +128,8 @@ def summary_table(records: list[dict]) -> str:
     rows: dict[tuple, list[dict]] = {}
     for r in records:
         if r.get("benchmark") == "dev_real":
-            rows.setdefault((str(r.get("recipe", r.get("name"))), r.get("weight_bits", 32)), []).append(r)
+            recipe = str(r.get("recipe", r.get("name"))) + (" (naive)" if r.get("quantizer_preset") == "naive" else "")
+            rows.setdefault((recipe, r.get("weight_bits", 32), r.get("activation_bits", 8)), []).append(r)
 
     def stat(rs, k):
         v = [100 * float(r[k]) for r in rs if k in r]
@@ -143,10 +145,11 @@ def summary_table(records: list[dict]) -> str:
     out = ["| model | weight bits | bytes | seeds | FRR @ 1 FA/h, mean (min-max) | FRR @ 0.5 FA/h | clips missed @ 1 FA/h "
            "| FRR @ 1 FA/h, long synthetic negatives |",
            "|---|---|---|---|---|---|---|---|"]
-    for (recipe, bits), rs in sorted(rows.items(), key=lambda kv: (kv[0][0] != "microwakeword", kv[0][0],
-                                                                   bits_key(kv[0][1] or 0))):
+    for (recipe, bits, abits), rs in sorted(rows.items(), key=lambda kv: (kv[0][0] != "microwakeword", kv[0][0],
+                                                                          bits_key(kv[0][1] or 0), -(kv[0][2] or 0))):
         nbytes = sorted({r.get("model_bytes") for r in rs if r.get("model_bytes")})
-        shown = "float" if bits == 32 else (f"{bits} (per layer)" if isinstance(bits, str) else bits)
+        shown = "float" if bits == 32 else (f"{bits} (per layer)" if isinstance(bits, str) else str(bits))
+        shown += f" (a{abits})" if abits < 8 else ""
         out.append(f"| {recipe} | {shown} | {', '.join(f'{b:,}' for b in nbytes) or '-'} | "
                    f"{len(rs)} | {stat(rs, 'frr_at_1fah')} | {stat(rs, 'frr_at_0p5fah')} | "
                    f"{', '.join(str(r['missed_at_1fah']) for r in rs)} of {rs[0]['positives']} | "

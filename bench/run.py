@@ -28,11 +28,14 @@ RESULTS = ROOT / "bench" / "results.json"
 MARKDOWN = ROOT / "BENCHMARKS.md"
 # "macs" tells apart the two FFNN-250K workloads: the converted 3-class model run by the runtime
 # (246,144 MACs) and the 12-class anchor workload of shared/ANCHORS.md run by the kernel bench (247,296)
-KEY = ("benchmark", "model", "weight_bits", "board", "kernel", "macs", "density", "sparsity_kind", "sparse_format")
+KEY = ("benchmark", "model", "weight_bits", "board", "kernel", "macs", "density", "sparsity_kind", "sparse_format",
+       "activation_bits")
 
 
 def record_key(rec: dict) -> tuple:
-    return tuple(rec.get(k) for k in KEY)
+    # activation_bits: 8 when absent (every record written before 4-bit activations)
+    return tuple(rec.get(k, 8 if k == "activation_bits" and rec.get("benchmark") == "inference" else None)
+                 for k in KEY)
 
 
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
@@ -121,6 +124,12 @@ def run_sparse(quick: bool, run_dir: Path | None) -> list[dict]:
     return recs
 
 
+def run_a4(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import a4
+
+    return a4.run(quick)
+
+
 def run_fuzz(quick: bool, run_dir: Path | None) -> list[dict]:
     from bench import fuzz
 
@@ -128,9 +137,9 @@ def run_fuzz(quick: bool, run_dir: Path | None) -> list[dict]:
 
 
 MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
-           "boards": run_boards, "sparse": run_sparse, "fuzz": run_fuzz}
+           "boards": run_boards, "sparse": run_sparse, "fuzz": run_fuzz, "a4": run_a4}
 # need QEMU (fuzz: minutes of libFuzzer); skipped by --quick
-EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse", "fuzz")
+EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse", "fuzz", "a4")
 
 
 # --------------------------------------------------------------------------- markdown

@@ -353,6 +353,13 @@ def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
     """Re-store an already converted model for ``target`` (TARGETS); metadata kept."""
     from tflm_port.tflite_io import get_metadata
 
+    if (get_metadata(load_model(bytes(data), name)) or {}).get("mode") == "a4":   # SUB8_FC_A4 (tflm_port/fc_a4.py)
+        from tflm_port import fc_a4
+
+        if target not in TARGETS:
+            raise UserError(f"target '{target}' unknown (use one of {', '.join(TARGETS)})")
+        return fc_a4.retarget_a4(data, fc_a4.A4Pairs.id if TARGETS[target][0] == "dsp" else 0, name)
+
     plain, layer_bits = to_plain(data, name)
     md = get_metadata(load_model(bytes(data), name)) or {}
     sp = md.get("layer_sparsity")  # sparse layers stay sparse (their kernels are chosen at prepare time)

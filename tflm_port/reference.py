@@ -239,6 +239,21 @@ def exact_plan(w_int: np.ndarray, offset: np.ndarray, x_abs_max: int = 128) -> l
 
 # --------------------------------------------------------------------------- operators
 
+# Custom operators defined in their own modules: custom code -> builder(reference, op, ins, outs, where)
+# returning an _Op. A module in CUSTOM_OP_MODULES registers its builders when imported (on first use).
+CUSTOM_BUILDERS: dict = {}
+CUSTOM_OP_MODULES = ("tflm_port.fc_a4",)
+
+
+def custom_builder(name: str):
+    if name not in CUSTOM_BUILDERS:
+        import importlib
+
+        for mod in CUSTOM_OP_MODULES:
+            importlib.import_module(mod)
+    return CUSTOM_BUILDERS.get(name)
+
+
 class _Op:
     inputs: list[int]
     outputs: list[int]
@@ -716,6 +731,8 @@ class Reference:
                 return _DepthwiseConv2D(model, op, T)
             if name == "AVERAGE_POOL_2D":
                 return _AveragePool2D(op, T)
+            if custom_builder(name) is not None:
+                return custom_builder(name)(self, op, ins, outs, where)
         except UserError as e:
             raise UserError(f"{where}: {e}") from None
         except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, OverflowError, AttributeError) as e:

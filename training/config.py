@@ -100,7 +100,10 @@ class QuantConfig:
 
     weight_bits: int = 0
     layer_bits: list = field(default_factory=list)  # per Dense layer; empty = weight_bits everywhere
-    weight_quantizer: str = "tanh"  # tanh | linear
+    weight_quantizer: str = "tanh"  # tanh | linear | sawb
+    activation_bits: int = 8  # ReLU outputs (stage 2); < 8 exports SUB8_FC_A4 (docs/quantization.md)
+    preset: str = "tailored"  # tailored | naive: the quantizer of every operand (training/quant_spec.py)
+    operands: dict = field(default_factory=dict)  # per-operand override, e.g. {activation: "pact:4"}
     stages: str = "two"  # two | one
     stage1_epochs: int = 10
     stage2_epochs: int = 10
@@ -137,7 +140,8 @@ RANGES: dict[str, tuple] = {
     "train.epochs": (1, 100_000), "train.batch_size": (1, 1 << 20), "train.learning_rate": (1e-12, 10.0),
     "train.weight_decay": (0.0, 10.0), "train.label_smoothing": (0.0, 0.99), "train.seed": (0, 2**31 - 1),
     "train.max_minutes": (0.0, 1e7),
-    "quant.weight_bits": (0, 8), "quant.weight_quantizer": ("tanh", "linear"), "quant.stages": ("two", "one"),
+    "quant.weight_bits": (0, 8), "quant.weight_quantizer": ("tanh", "linear", "sawb"),
+    "quant.activation_bits": (2, 8), "quant.preset": ("tailored", "naive"), "quant.stages": ("two", "one"),
     "quant.stage1_epochs": (0, 100_000), "quant.stage2_epochs": (0, 100_000),
     "quant.stage1_learning_rate": (1e-12, 10.0), "quant.stage2_learning_rate": (1e-12, 10.0),
     "quant.layer_bits": (1, 8),  # each entry
@@ -195,6 +199,10 @@ class Config:
                 check_value(f"{sec.name}.{f.name}", getattr(obj, f.name), origin)
         if self.data.snr_db_min > self.data.snr_db_max:
             raise UserError(f"{origin}: data.snr_db_min {self.data.snr_db_min} > data.snr_db_max {self.data.snr_db_max}")
+        if self.quant.weight_bits or self.quant.activation_bits != 8 or self.quant.operands:
+            from training import quant_spec
+
+            quant_spec.check(self.quant, self.model.name, origin)
         if self.features.hop_ms > self.features.window_ms:
             raise UserError(f"{origin}: features.hop_ms {self.features.hop_ms} > features.window_ms "
                             f"{self.features.window_ms} (frames would skip audio)")
@@ -223,6 +231,15 @@ def _coerce(value, typ, key: str, origin: str):
             raise UserError(f"{origin}: {key} must be {typ.__name__}, got {value!r}") from None
     if typ is str:
         return str(value)
+    if typ is dict:
+        if isinstance(value, str):  # command line: "activation=pact:4,weight=sawb:4"
+            pairs = [p.split("=", 1) for p in value.replace(" ", "").split(",") if p]
+            if not all(len(p) == 2 for p in pairs):
+                raise UserError(f"{origin}: {key} must be name=value pairs separated by commas, got {value!r}")
+            value = dict(pairs)
+        if not isinstance(value, dict):
+            raise UserError(f"{origin}: {key} must be a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
     if typ is list or typing.get_origin(typ) is list:
         if isinstance(value, str):
             parts = value.replace(",", " ").split()

@@ -29,6 +29,8 @@ import tf_keras as keras
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_wrapper import QuantizeWrapper
 
+from training import act_quantizers as aq
+from training import quant_spec
 from training import quantizers as qz
 from training.errors import UserError
 
@@ -144,14 +146,19 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
 # --------------------------------------------------------------------------------------------
 
 class WeightLayerQuantizeConfig(_tmq.QuantizeConfig):
-    """Dense/Conv2D/DepthwiseConv2D: k-bit kernel; optionally 8-bit output of the activation."""
+    """Dense/Conv2D/DepthwiseConv2D: k-bit kernel; optionally the quantized output of the activation
+    (``activation_quantizer``; default the 8-bit moving-average one)."""
 
-    def __init__(self, weight_quantizer, quantize_activation: bool = False):
+    def __init__(self, weight_quantizer, quantize_activation: bool = False, activation_quantizer=None):
         if isinstance(weight_quantizer, dict):  # from get_config
             weight_quantizer = keras.utils.deserialize_keras_object(
                 weight_quantizer, module_objects=qz.custom_objects())
+        if isinstance(activation_quantizer, dict):
+            activation_quantizer = keras.utils.deserialize_keras_object(
+                activation_quantizer, module_objects={**qz.custom_objects(), **aq.custom_objects()})
         self.weight_quantizer = weight_quantizer
         self.quantize_activation = bool(quantize_activation)
+        self.activation_quantizer = activation_quantizer
 
     def get_weights_and_quantizers(self, layer):
         return [(getattr(layer, _kernel_attr(layer)), self.weight_quantizer)]
@@ -159,7 +166,7 @@ class WeightLayerQuantizeConfig(_tmq.QuantizeConfig):
     def get_activations_and_quantizers(self, layer):
         if not self.quantize_activation:
             return []
-        return [(layer.activation, qz.ActivationQuantizer8())]
+        return [(layer.activation, self.activation_quantizer or qz.ActivationQuantizer8())]
 
     def set_quantize_weights(self, layer, quantize_weights):
         setattr(layer, _kernel_attr(layer), quantize_weights[0])
@@ -172,8 +179,11 @@ class WeightLayerQuantizeConfig(_tmq.QuantizeConfig):
         return []
 
     def get_config(self):
-        return {"weight_quantizer": keras.utils.serialize_keras_object(self.weight_quantizer),
-                "quantize_activation": self.quantize_activation}
+        cfg = {"weight_quantizer": keras.utils.serialize_keras_object(self.weight_quantizer),
+               "quantize_activation": self.quantize_activation}
+        if self.activation_quantizer is not None:
+            cfg["activation_quantizer"] = keras.utils.serialize_keras_object(self.activation_quantizer)
+        return cfg
 
 
 class PassThroughQuantizeConfig(_tmq.QuantizeConfig):
@@ -222,7 +232,7 @@ class _Scheme(_tmq.QuantizeScheme):
 
 
 def custom_objects() -> dict:
-    return {**qz.custom_objects(), "WeightLayerQuantizeConfig": WeightLayerQuantizeConfig,
+    return {**qz.custom_objects(), **aq.custom_objects(), "WeightLayerQuantizeConfig": WeightLayerQuantizeConfig,
             "PassThroughQuantizeConfig": PassThroughQuantizeConfig}
 
 
@@ -282,6 +292,8 @@ def make_qat_model(float_model: keras.Model, qcfg, stage: int) -> keras.Model:
                             f"Dropout to fold, Reshape, Flatten, pooling)")
     n_weight = sum(_is_weight_layer(l) for l in layers)
     bits = iter(_bits_per_layer(qcfg, n_weight))
+    specs = quant_spec.resolve(qcfg, "quant")  # the quantizer of every operand (preset + overrides)
+    last_weight = [l for l in layers if _is_weight_layer(l)][-1] if n_weight else None
 
     inp = keras.Input(shape=folded.input_shape[1:], dtype=folded.inputs[0].dtype, name=folded.layers[0].name)
     x = inp
@@ -289,8 +301,15 @@ def make_qat_model(float_model: keras.Model, qcfg, stage: int) -> keras.Model:
         x = QuantizeLayer(qz.InputQuantizer8(), name="quantize_input")(x)
     for layer in layers:
         if _is_weight_layer(layer):
-            cfg = WeightLayerQuantizeConfig(qz.get_weight_quantizer(qcfg.weight_quantizer, next(bits)),
-                                            quantize_activation=stage == 2)
+            role = "output" if layer is last_weight else "activation"
+            if role == "activation" and _act_name(layer) != "relu" and specs["activation"].bits < 8:
+                raise UserError(f"layer '{layer.name}': {specs['activation'].bits}-bit activations need a ReLU "
+                                f"(the unsigned grid); its activation is '{_act_name(layer)}'")
+            act_q = aq.quantizer_for(specs[role], role) if stage == 2 else None
+            cfg = WeightLayerQuantizeConfig(qz.get_weight_quantizer(specs["weight"].kind, next(bits)),
+                                            quantize_activation=stage == 2,
+                                            activation_quantizer=None if isinstance(act_q, qz.ActivationQuantizer8)
+                                            else act_q)
         else:
             cfg = PassThroughQuantizeConfig()
         x = _tmq.quantize_annotate_layer(layer, cfg)(x)

@@ -96,14 +96,22 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         float_model = load_trained_model(frun)
         tf.keras.utils.set_random_seed(cfg.train.seed + 1)
         if q.stages == "two":
-            log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
+            log(f"stage 1: {q.weight_quantizer if q.preset == 'tailored' else 'linear'} {q.weight_bits}-bit weights, "
+                "float activations")
             m1 = finished_stage(run_dir, "stage1", lambda: qat.make_qat_model(float_model, q, stage=1),
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
                                               q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
                                               val_stream=vs))
-            log("stage 2: + 8-bit inputs and activations (biases int32 at conversion)")
+            log(f"stage 2: + 8-bit inputs, {q.activation_bits}-bit activations ({q.preset}) "
+                "(biases int32 at conversion)")
             model = qat.make_qat_model(float_model, q, stage=2)
             qat.transfer_weights(m1, model)
+            if q.activation_bits < 8 or q.operands:   # PACT clips start where stage 1's ReLU outputs say
+                from training.act_quantizers import calibrate_pact
+
+                clips = calibrate_pact(m1, model, train[0])
+                if clips:
+                    log(f"PACT clips from stage 1's activations: {', '.join(f'{c:.3g}' for c in clips)}")
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
                 [qat.SyncWeightRanges()], val_stream=vs)
         else:
@@ -116,9 +124,13 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             save_model(model, mpath)
         atomic_write_text(run_dir / "qat.json", json.dumps({
             "layer_bits": qat.layer_bits(model), "weight_quantizer": q.weight_quantizer, "stages": q.stages,
+            "activation_bits": q.activation_bits, "preset": q.preset, "operands": q.operands,
             "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
-    name = f"{cfg.model.name} w{q.weight_bits} {q.weight_quantizer} {q.stages}-stage"
+    from training.quant_spec import resolve
+
+    wkind = resolve(q)["weight"].kind   # the naive preset quantizes weights linearly whatever weight_quantizer says
+    name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {wkind} {q.preset} {q.stages}-stage"
     tfl = run_dir / "model.tflite"
     if not tfl.is_file():
         export_tflite(model, cfg, norm, train[0], tfl)
@@ -130,6 +142,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     (run_dir / "keras_eval").mkdir(exist_ok=True)
     keras_report = evaluate_run(run_dir / "keras_eval", cfg, norm, keras_scorer(model), dataset,
                                 name=name + " (Keras fake-quant)")
+    report.update(activation_bits=q.activation_bits, quantizer_preset=q.preset)
     report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
                   float_run=str(frun), seconds=round(time.time() - t0, 1), scored_with="tflm_port.reference",
                   model_bytes=tfl.stat().st_size)
@@ -188,6 +201,13 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     labels = json.loads((path.parent / "labels.json").read_text())
     meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
+    if cfg.quant.activation_bits < 8 or cfg.quant.operands:   # k-bit activations: SUB8_FC_A4 (tflm_port/fc_a4.py)
+        from tflm_port import fc_a4
+
+        if any(b < 8 for b in fc_a4.activation_bits(model)):
+            meta.update(preset=cfg.quant.preset, activation_bits=fc_a4.activation_bits(model))
+            atomic_write_bytes(path, fc_a4.convert_a4(model, rep.astype(np.float32), meta, name=str(path)))
+            return
     data = convert(model, qat.layer_bits(model), mode="auto", metadata=meta, rep_data=rep.astype(np.float32),
                    name=str(path))
     atomic_write_bytes(path, data)

@@ -1,7 +1,8 @@
 """Quantizers for sub-8-bit QAT (Zeng et al. 2022), as tfmot ``Quantizer`` subclasses.
 
 Each quantizer is one small class, serializable with ``get_config`` and reachable by name through
-``QUANTIZERS`` (config files name them: ``quant.weight_quantizer: tanh | linear``).
+``QUANTIZERS`` (config files name them: ``quant.weight_quantizer: tanh | linear | sawb``; activation
+quantizers below 8 bits live in ``training/act_quantizers.py``).
 
 Weight quantizers (one scale per tensor, symmetric, narrow range, straight-through gradient)::
 
@@ -176,6 +177,33 @@ class LinearWeightQuantizer(_GridWeightQuantizer):
         return tf.identity(w)
 
 
+# SAWB (Choi et al. 2018/2019, as IBM used for 4-bit LSTMs): clip = c1 * sqrt(E[w^2]) + c2 * E|w|.
+# Our own least-squares fit of the MSE-optimal clip of the symmetric narrow k-bit grid over normal,
+# Laplace, uniform, logistic and Student-t(5) weights (400k samples each, 600 clip candidates).
+SAWB_COEFFS = {2: (2.361, -1.415), 3: (6.956, -6.285), 4: (12.474, -12.490), 5: (18.703, -19.626),
+               6: (26.109, -28.197), 7: (34.021, -37.341), 8: (45.171, -50.314)}
+
+
+class SAWBWeightQuantizer(_GridWeightQuantizer):
+    """Statistics-aware weight binning: y = clip(w, -a, a), a from the first and second moments of w
+    (``SAWB_COEFFS``; at most max|w|), then the same k-bit grid (step = a / n). k = 1: y = w (binary)."""
+
+    name = "sawb"
+
+    def clip(self, w):
+        if self.bits == 1:
+            return tf.reduce_max(tf.abs(w))
+        c1, c2 = SAWB_COEFFS[self.bits]
+        a = c1 * tf.sqrt(tf.reduce_mean(tf.square(w))) + c2 * tf.reduce_mean(tf.abs(w))
+        return tf.stop_gradient(tf.clip_by_value(a, 1e-8, tf.reduce_max(tf.abs(w))))
+
+    def transform(self, w):
+        if self.bits == 1:
+            return tf.identity(w)
+        a = self.clip(w)
+        return tf.clip_by_value(w, -a, a)  # straight-through inside the clip, 0 outside
+
+
 class ActivationQuantizer8(_tfq.MovingAverageQuantizer):
     """8-bit asymmetric per-tensor activation quantizer, moving-average min/max (tfmot's)."""
 
@@ -200,7 +228,7 @@ class InputQuantizer8(_tfq.AllValuesQuantizer):
         return {}
 
 
-WEIGHT_QUANTIZERS = {"tanh": TanhWeightQuantizer, "linear": LinearWeightQuantizer}
+WEIGHT_QUANTIZERS = {"tanh": TanhWeightQuantizer, "linear": LinearWeightQuantizer, "sawb": SAWBWeightQuantizer}
 QUANTIZERS = {
     **WEIGHT_QUANTIZERS,
     "activation_8bit": ActivationQuantizer8,

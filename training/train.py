@@ -237,6 +237,10 @@ def resolve_run_dir(cfg: Config, run_dir: Path | None) -> Path:
     if run_dir:
         return Path(run_dir)
     tag = "float" if not cfg.quant.weight_bits else f"w{cfg.quant.weight_bits}"
+    if cfg.quant.weight_bits and cfg.quant.activation_bits < 8:
+        tag += f"a{cfg.quant.activation_bits}"
+    if cfg.quant.weight_bits and cfg.quant.preset != "tailored":
+        tag += f"-{cfg.quant.preset}"
     return Path("runs") / f"{cfg.model.name}-{cfg.data.keyword}-{tag}"
 
 
@@ -244,7 +248,10 @@ def check_run_dir(run_dir: Path, cfg: Config) -> None:
     """A run directory belongs to one config: refuse to resume it with another."""
     p = run_dir / "config.json"
     if p.is_file():
-        old = json.loads(p.read_text())
+        saved = json.loads(p.read_text())
+        old = Config().to_dict()   # keys added since the run was written hold their defaults
+        for sec, vals in saved.items():
+            old[sec] = {**old.get(sec, {}), **vals} if isinstance(vals, dict) else vals
         if old != cfg.to_dict():
             diff = [f"{s}.{k}" for s in old for k in old[s] if old[s].get(k) != cfg.to_dict().get(s, {}).get(k)]
             raise UserError(f"{p}: run directory holds a different config ({', '.join(diff) or 'keys'}); "
@@ -352,7 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, help="train.epochs for the float model")
     ap.add_argument("--weight-bits", type=int, help="quant.weight_bits: run two-stage QAT to K-bit weights (1..8)")
     ap.add_argument("--layer-bits", help="quant.layer_bits: per-layer weight bits, e.g. 8,4,4,4,4")
-    ap.add_argument("--weight-quantizer", choices=["tanh", "linear"], help="quant.weight_quantizer")
+    ap.add_argument("--weight-quantizer", choices=["tanh", "linear", "sawb"], help="quant.weight_quantizer")
+    ap.add_argument("--activation-bits", type=int, help="quant.activation_bits: ReLU outputs at K bits (2..8, "
+                    "< 8 exports SUB8_FC_A4; docs/quantization.md)")
+    ap.add_argument("--preset", choices=["tailored", "naive"], help="quant.preset: the quantizer of every operand")
     ap.add_argument("--stages", choices=["two", "one"], help="quant.stages: two-stage QAT or everything at once")
     ap.add_argument("--float-run", help="quant.float_run: reuse this finished float run directory")
     ap.add_argument("--quick", action="store_true", help="tiny data and few epochs: a smoke test in about a minute")
@@ -363,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
 SHORTCUTS = {"keyword": "data.keyword", "data_source": "data.source", "data_folder": "data.folder",
              "data_root": "data.root", "noise_dir": "data.noise_dir", "model": "model.name",
              "epochs": "train.epochs", "weight_bits": "quant.weight_bits", "layer_bits": "quant.layer_bits",
-             "weight_quantizer": "quant.weight_quantizer", "stages": "quant.stages", "float_run": "quant.float_run"}
+             "weight_quantizer": "quant.weight_quantizer", "stages": "quant.stages", "float_run": "quant.float_run",
+             "activation_bits": "quant.activation_bits", "preset": "quant.preset"}
 
 
 def config_from_args(a) -> Config:

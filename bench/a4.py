@@ -1,0 +1,173 @@
+"""4-bit activations on Cortex-M: the SUB8_FC_A4 DSP kernel (layout 7) against our w4a8 DSP kernel
+(layout 2) on the FFNN-250K layer shapes (FC 1536->128, 3x 128->128, 128->12; 4-bit weights; every layer
+fed 4-bit activations for w4a4, int8 for w4a8), same image, same run (firmware/app/kws_a4bench.c,
+built by firmware/a4.mk), instructions counted under QEMU -icount shift=0 (SysTick): instructions, not
+cycles. Records: benchmark "inference", model "ffnn250k", kernel "a4_dsp" / "a4_reference",
+activation_bits 4, with the w4a8 kernel's count of the same run (``w4a8_instructions``, ``vs_w4a8``).
+
+    .venv/bin/python -m bench.a4 [--merge]     # --merge: add the records to bench/results.json
+    .venv/bin/python -m bench.a4 --runtime W4A4.tflite W4A8.tflite [--merge]
+
+``--runtime``: two converted models of the same network (a SUB8_FC_A4 model from ``tflm_port.fc_a4`` and a
+w4a8 model) re-stored for the Cortex-M DSP kernels (``fc_a4.retarget_a4(.., 7)``, ``convert.retarget(..,
+"mps2-an386")``) and run one inference each through the firmware runtime (kws_runner) under QEMU -icount on
+the M4/M7 boards: kernel "runtime_a4" records (first layer on our w4a8 DSP kernel: its input is the 8-bit
+model input).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+BOARDS = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7"}
+LINE = re.compile(r"A4BENCH kernel=(\S+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+) ok=(\d)"
+                  r"(?: spread=\d)?(?: first_layer=(\d+))?")
+FIRST_LAYER_MACS = 1536 * 128
+
+
+def build() -> None:
+    r = subprocess.run(["make", "-C", str(FW), "-f", "Makefile", "-f", "a4.mk", "-j2", "a4bench"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"make a4bench failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+
+
+def run_board(board: str, args: list[str]) -> str:
+    elf = FW / "build" / board / "kws_a4bench.elf"
+    sh = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["a4bench"] + args)
+    r = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-icount", "shift=0,align=off,sleep=off",
+                        "-semihosting-config", sh, "-kernel", str(elf)], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"{board}: kws_a4bench {' '.join(args)} failed (exit {r.returncode}):\n"
+                           f"{(r.stdout + r.stderr)[-2000:]}")
+    return r.stdout + r.stderr
+
+
+def run(quick: bool = False) -> list[dict]:
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        print("bench.a4: arm-none-eabi-gcc / qemu-system-arm missing, no records", file=sys.stderr)
+        return []
+    build()
+    records = []
+    for board in BOARDS:
+        rows = {m.group(1): m for m in LINE.finditer(run_board(board, ["bench"]))}
+        if not {"a4_dsp", "a8_dsp", "a4_reference"} <= set(rows) or rows["a4_dsp"].group(5) != "1":
+            raise RuntimeError(f"{board}: kws_a4bench bench: missing lines or a w4a4 kernel that differs from "
+                               f"the reference: {sorted(rows)}")
+        a8 = int(rows["a8_dsp"].group(2))
+        a8_first = int(rows["a8_dsp"].group(6))
+        for kern, storage in (("a4_reference", "layout 0 (row_lsb)"), ("a4_dsp", "layout 7 (a4_pairs)")):
+            m = rows[kern]
+            ins, macs = int(m.group(2)), int(m.group(3))
+            rec = {"benchmark": "inference", "board": board, "model": "ffnn250k", "weight_bits": 4,
+                   "activation_bits": 4, "kernel": kern, "instructions": ins, "macs": macs,
+                   "instructions_per_mac": round(ins / macs, 4), "flash_bytes": int(m.group(4)),
+                   "instructions_note": "qemu -icount shift=0, instructions not cycles",
+                   "workload": "kernel bench (kws_a4bench): FFNN-250K shapes, 12 outputs, 4-bit inputs to every layer",
+                   "storage": storage, "w4a8_kernel": "dsp (layout 2, int8 activations)",
+                   "w4a8_instructions": a8, "vs_w4a8": round(ins / a8, 4)}
+            if kern == "a4_dsp":
+                first = int(m.group(6))
+                rec.update(layout=7, first_layer_instructions=first,
+                           first_layer_instructions_per_mac=round(first / FIRST_LAYER_MACS, 4),
+                           w4a8_first_layer_instructions=a8_first, first_layer_vs_w4a8=round(first / a8_first, 4))
+            records.append(rec)
+    return records
+
+
+def run_runtime(a4_model: Path, a8_model: Path) -> list[dict]:
+    import tempfile
+
+    import numpy as np
+
+    from tflm_port import fc_a4
+    from tflm_port.convert import retarget
+    from tflm_port.reference import Reference
+    from tflm_port.tflite_io import read_bytes
+
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"make {' '.join(BOARDS)} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    a4 = fc_a4.retarget_a4(read_bytes(a4_model), 7, str(a4_model))
+    a8 = retarget(read_bytes(a8_model), "mps2-an386", str(a8_model))
+    ref = Reference.from_bytes(a4)
+    macs = sum(fc.in_features * fc.out_features for fc in (ref.fc_chain or []))
+    x = np.random.default_rng(0).integers(-128, 128, (1,) + ref.input_shape).astype(np.int8)
+    status = re.compile(r"KWS status=0 inferences=1 instr_first=(\d+) .*?arena=(\d+) .*?model=(\d+)")
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "a4.tflite").write_bytes(a4)
+        (t / "a8.tflite").write_bytes(a8)
+        x.tofile(t / "in.bin")
+        for board in BOARDS:
+            got = {}
+            for tag in ("a4", "a8"):
+                args = ["kws_runner", str(t / f"{tag}.tflite"), str(t / "in.bin"), str(t / f"{tag}.out")]
+                p = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-icount", "shift=0,align=off,sleep=off",
+                                    "-semihosting-config", "enable=on,target=native," + ",".join("arg=" + a for a in args),
+                                    "-kernel", str(FW / "build" / board / "kws_runner.elf")],
+                                   capture_output=True, text=True, timeout=300)
+                m = status.search(p.stdout + p.stderr)
+                if p.returncode != 0 or not m:
+                    raise RuntimeError(f"{board}: kws_runner {tag} failed:\n{(p.stdout + p.stderr)[-1500:]}")
+                got[tag] = [int(v) for v in m.groups()]
+            if not np.array_equal(np.fromfile(t / "a4.out", np.int8), ref.run(x).reshape(-1)):
+                raise RuntimeError(f"{board}: the runtime's w4a4 output differs from the reference")
+            (ia4, arena4, bytes4), (ia8, arena8, bytes8) = got["a4"], got["a8"]
+            records.append({"benchmark": "inference", "board": board, "model": "ffnn250k", "weight_bits": 4,
+                            "activation_bits": 4, "kernel": "runtime_a4", "instructions": ia4, "macs": macs,
+                            "instructions_per_mac": round(ia4 / macs, 4), "model_bytes": bytes4, "arena_bytes": arena4,
+                            "w4a8_instructions": ia8, "w4a8_model_bytes": bytes8, "w4a8_arena_bytes": arena8,
+                            "vs_w4a8": round(ia4 / ia8, 4),
+                            "instructions_note": "qemu -icount shift=0, one kws_invoke through the runtime: "
+                                                 "instructions, not cycles",
+                            "workload": "one inference of the converted models, first layer (8-bit model input) on "
+                                        "the w4a8 DSP kernel, the 4-bit-input layers on the A4 DSP kernel",
+                            "source_models": [str(a4_model), str(a8_model)], "ok": 1})
+    return records
+
+
+def merge_into_results(records: list[dict]) -> None:
+    """Add/replace these records in bench/results.json with bench.run's merge (same key: benchmark, model,
+    weight_bits, activation_bits, board, kernel, macs, ...). BENCHMARKS.md is not regenerated here."""
+    import datetime as _dt
+
+    from bench import run as brun
+    from bench.host import machine
+    from training.errors import atomic_write_text
+
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    mach = machine()
+    for r in records:
+        r.setdefault("command", "python -m bench.a4 --merge" if r["kernel"] != "runtime_a4" else
+                     f"python -m bench.a4 --runtime {' '.join(r['source_models'])} --merge")
+        r.setdefault("machine", mach)
+        r.setdefault("date", now)
+    merged = brun.merge(brun.load_results(brun.RESULTS), records)
+    atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.a4", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--merge", action="store_true", help="add the records to bench/results.json")
+    ap.add_argument("--runtime", nargs=2, type=Path, metavar=("W4A4_TFLITE", "W4A8_TFLITE"),
+                    help="the two converted models through the firmware runtime instead of the kernel bench")
+    a = ap.parse_args(argv)
+    recs = run_runtime(*a.runtime) if a.runtime else run()
+    for r in recs:
+        print(json.dumps(r))
+    if a.merge and recs:
+        merge_into_results(recs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+/* kws_a4bench: SUB8_FC_A4 (4-bit activations) kernels on the Cortex-M DSP boards.
+ *
+ *   kws_a4bench test <trials> <seed>  random shapes, 2..4-bit weights, 2..4-bit activations, multipliers,
+ *                                     shifts, ReLU/none, bias/none, 4/8-bit outputs, 1..3 batches:
+ *                                     kws_fully_connected_a4_dsp == kws_fully_connected_a4 byte for byte;
+ *                                     prints A4TEST run=.. fail=.. and exits 0 only when all pass.
+ *   kws_a4bench bench                 the FFNN-250K layer shapes (1536->128, 3x 128->128, 128->12) at
+ *                                     4-bit weights with 4-bit inputs to every layer: the w4a4 DSP kernel
+ *                                     (layout 7), the w4a4 reference (layout 0) and our w4a8 DSP kernel
+ *                                     (kws_fully_connected_opt, layout 2, int8 inputs) on the same shapes;
+ *                                     prints A4BENCH kernel=.. instructions=.. macs=.. weight_bytes=.. ok=..
+ * Instructions from board_instructions() (qemu -icount shift=0: SysTick), not cycles. */
+#include <string.h>
+#include "kws_board.h"
+#include "kws_fc_a4.h"
+#include "kws_kernels_opt.h"
+
+#define BIG __attribute__((section(".bigbss"), aligned(16)))
+#define MAXW (1536 * 128)
+static int8_t w_int[MAXW] BIG;
+#define POOL (128 * 1024)
+static uint8_t w_ref_pool[POOL] BIG, w_a4_pool[POOL] BIG, w_a8_pool[POOL] BIG;
+static uint8_t scratch[8 * 1024] __attribute__((aligned(16)));
+static int32_t bias[5][128], mult[5][128], shft[5][128], row_sums[5][128];
+static int8_t act_ref[6][1536 * 3], act_a4[6][1536 * 3], act_a8[6][1536 * 3];
+
+static uint32_t rng = 1;
+static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 17; rng ^= rng << 5; return rng; }
+static int32_t rnd_range(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+static void put_u(const char *label, uint64_t v)
+{
+    char buf[24];
+    int i = sizeof buf - 1;
+    buf[i] = 0;
+    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
+    board_puts(label);
+    board_puts(buf + i);
+}
+
+static int32_t parse_i(const char *s)
+{
+    int32_t v = 0;
+    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
+    return v;
+}
+
+static void set_params(kws_fc_a4_params *p, int32_t bits, int32_t layout, int32_t in_n, int32_t out_n,
+                       int32_t ib, int32_t ob, int32_t zp_out, int relu, const int32_t *mu, const int32_t *sh)
+{
+    memset(p, 0, sizeof *p);
+    p->fc.act.input_offset = 0;
+    p->fc.act.output_offset = zp_out;
+    p->fc.act.act_min = relu ? (zp_out > -128 ? zp_out : -128) : -128;
+    p->fc.act.act_max = ob < 8 ? p->fc.act.act_min + (1 << ob) - 1 : 127;
+    p->fc.in_features = in_n;
+    p->fc.out_features = out_n;
+    p->fc.multiplier = mu;
+    p->fc.shift = sh;
+    p->fc.bits = bits;
+    p->fc.layout = layout;
+    p->fc.row_bytes = layout == 0 ? (in_n * bits + 7) / 8 : 2 * ((in_n + 3) / 4);
+    p->input_bits = ib;
+    p->output_bits = ob;
+}
+
+static void random_weights(int32_t bits, int32_t n, int8_t *w)
+{
+    const int32_t m = (1 << (bits - 1)) - 1;
+    for (int32_t i = 0; i < n; i++) w[i] = (int8_t)rnd_range(-m, m);
+}
+
+static int selftest(int32_t trials, uint32_t seed)
+{
+    static kws_fc_a4_params pr, pd;
+    int32_t fails = 0;
+    rng = seed ? seed : 1;
+    for (int32_t t = 0; t < trials; t++) {
+        const int32_t bits = rnd_range(2, 4), ib = rnd_range(2, 4), ob = (rnd() & 1) ? 4 : 8;
+        const int32_t in_n = rnd_range(1, (t % 5 == 0) ? 1536 : 200), out_n = rnd_range(1, 24);
+        const int32_t batches = rnd_range(1, 3), relu = ob < 8 || (rnd() & 1);
+        const int32_t zp_out = ob < 8 ? 0 : rnd_range(-20, 20);
+        for (int32_t o = 0; o < out_n; o++) {
+            mult[0][o] = (int32_t)(0x40000000u + (rnd() & 0x3FFFFFFFu));
+            shft[0][o] = rnd_range(in_n > 256 ? -16 : -12, -5);
+            bias[0][o] = rnd_range(-3000, 3000);
+        }
+        random_weights(bits, in_n * out_n, w_int);
+        if (t % 7 == 3) for (int32_t i = 0; i < in_n * out_n; i++) w_int[i] = (int8_t)((rnd() & 1) ? 7 : -7) / (bits == 4 ? 1 : (bits == 3 ? 2 : 7));
+        set_params(&pr, bits, 0, in_n, out_n, ib, ob, zp_out, relu, mult[0], shft[0]);
+        set_params(&pd, bits, KWS_LAYOUT_A4_PAIRS, in_n, out_n, ib, ob, zp_out, relu, mult[0], shft[0]);
+        kws_fc_opt_pack(0, bits, out_n, in_n, w_int, w_ref_pool);
+        kws_fc_a4_pack_pairs(out_n, in_n, w_int, w_a4_pool);
+        for (int32_t i = 0; i < in_n * batches; i++)
+            act_ref[0][i] = (int8_t)((t % 7 == 3) ? (1 << ib) - 1 : rnd_range(0, (1 << ib) - 1));
+        const int32_t *b = (rnd() & 7) ? bias[0] : 0;
+        kws_fully_connected_a4(&pr, batches, act_ref[0], w_ref_pool, b, act_ref[1]);
+        if (!kws_fc_a4_dsp_supported(&pd)) { fails++; continue; }
+        kws_fully_connected_a4_dsp(&pd, scratch, batches, act_ref[0], w_a4_pool, b, act_a4[1]);
+        if (memcmp(act_ref[1], act_a4[1], (size_t)(out_n * batches)) != 0) {
+            fails++;
+            board_puts("A4TEST mismatch");
+            put_u(" trial=", (uint64_t)t); put_u(" in=", (uint64_t)in_n); put_u(" out=", (uint64_t)out_n);
+            put_u(" bits=", (uint64_t)bits); board_puts("\n");
+        }
+    }
+    put_u("A4TEST run=", (uint64_t)trials);
+    put_u(" fail=", (uint64_t)fails);
+    board_puts("\n");
+    return fails == 0;
+}
+
+static const int32_t dims[6] = {1536, 128, 128, 128, 128, 12};
+
+static int bench(void)
+{
+    static kws_fc_a4_params pr[5], pd[5];
+    static kws_fc_params p8[5];
+    static kws_fc_opt_ctx ctx[5];
+    size_t ro = 0, ao = 0, eo = 0;
+    const uint8_t *wr[5], *wa[5], *we[5];
+    uint64_t macs = 0, bytes_a4 = 0, bytes_a8 = 0, bytes_ref = 0;
+    rng = 0x2545F491u + 4u;
+    for (int l = 0; l < 5; l++) {
+        const int32_t in_n = dims[l], out_n = dims[l + 1], last = l == 4;
+        random_weights(4, in_n * out_n, w_int);
+        double real = 1.0 / (8.0 * (in_n > 256 ? 40 : 11));
+        for (int32_t o = 0; o < out_n; o++) {
+            kws_quantize_multiplier(real, &mult[l][o], &shft[l][o]);
+            bias[l][o] = rnd_range(-2000, 2000);
+        }
+        set_params(&pr[l], 4, 0, in_n, out_n, 4, last ? 8 : 4, 0, !last, mult[l], shft[l]);
+        set_params(&pd[l], 4, KWS_LAYOUT_A4_PAIRS, in_n, out_n, 4, last ? 8 : 4, 0, !last, mult[l], shft[l]);
+        /* w4a8 on the same shapes: int8 activations with zero point -128, ReLU, full int8 outputs */
+        memset(&p8[l], 0, sizeof p8[l]);
+        p8[l].act.input_offset = 128;
+        p8[l].act.output_offset = -128;
+        p8[l].act.act_min = -128;
+        p8[l].act.act_max = 127;
+        p8[l].in_features = in_n;
+        p8[l].out_features = out_n;
+        p8[l].multiplier = mult[l];
+        p8[l].shift = shft[l];
+        p8[l].bits = 4;
+        p8[l].layout = kws_fc_opt_preferred_layout(4);
+        p8[l].row_bytes = kws_fc_opt_row_bytes(p8[l].layout, 4, in_n);
+        wr[l] = w_ref_pool + ro;
+        wa[l] = w_a4_pool + ao;
+        we[l] = w_a8_pool + eo;
+        kws_fc_opt_pack(0, 4, out_n, in_n, w_int, w_ref_pool + ro);
+        kws_fc_a4_pack_pairs(out_n, in_n, w_int, w_a4_pool + ao);
+        kws_fc_opt_pack(p8[l].layout, 4, out_n, in_n, w_int, w_a8_pool + eo);
+        kws_fc_opt_row_sums(&p8[l], w_a8_pool + eo, row_sums[l]);
+        ctx[l].scratch = scratch;
+        ctx[l].row_sums = row_sums[l];
+        const size_t b7 = (size_t)kws_fc_a4_packed_bytes(out_n, in_n);
+        const size_t b2 = (size_t)kws_fc_opt_packed_bytes(p8[l].layout, 4, out_n, in_n);
+        const size_t b0 = (size_t)out_n * (size_t)pr[l].fc.row_bytes;
+        bytes_a4 += b7; bytes_a8 += b2; bytes_ref += b0;
+        ro += (b0 + 15u) & ~(size_t)15u;
+        ao += (b7 + 15u) & ~(size_t)15u;
+        eo += (b2 + 15u) & ~(size_t)15u;
+        macs += (uint64_t)in_n * (uint64_t)out_n;
+    }
+    for (int32_t i = 0; i < dims[0]; i++) {
+        act_ref[0][i] = act_a4[0][i] = (int8_t)rnd_range(0, 15);
+        act_a8[0][i] = (int8_t)rnd_range(-128, 127);
+    }
+    /* the first layer's input comes from a 4-bit layer too (a hidden layer of a wider model) */
+    uint64_t t0 = board_instructions();
+    for (int l = 0; l < 5; l++) kws_fully_connected_a4(&pr[l], 1, act_ref[l], wr[l], bias[l], act_ref[l + 1]);
+    uint64_t t1 = board_instructions();
+    for (int l = 0; l < 5; l++) kws_fully_connected_a4_dsp(&pd[l], scratch, 1, act_a4[l], wa[l], bias[l], act_a4[l + 1]);
+    uint64_t t2 = board_instructions();
+    for (int l = 0; l < 5; l++) kws_fully_connected_opt(&p8[l], &ctx[l], 1, act_a8[l], we[l], bias[l], act_a8[l + 1]);
+    uint64_t t3 = board_instructions();
+    kws_fully_connected_a4_dsp(&pd[0], scratch, 1, act_a4[0], wa[0], bias[0], act_a4[1]);
+    uint64_t t4 = board_instructions();
+    kws_fully_connected_opt(&p8[0], &ctx[0], 1, act_a8[0], we[0], bias[0], act_a8[1]);
+    uint64_t t5 = board_instructions();
+    int ok = 1, spread = 0;
+    for (int l = 1; l < 6; l++)
+        if (memcmp(act_ref[l], act_a4[l], (size_t)dims[l]) != 0) ok = 0;
+    for (int32_t o = 0; o < dims[1]; o++) if (act_ref[1][o] != act_ref[1][0]) spread = 1;
+    board_puts("A4BENCH kernel=a4_reference"); put_u(" instructions=", t1 - t0); put_u(" macs=", macs);
+    put_u(" weight_bytes=", bytes_ref); put_u(" ok=1 spread=", (uint64_t)spread); board_puts("\n");
+    board_puts("A4BENCH kernel=a4_dsp"); put_u(" instructions=", t2 - t1); put_u(" macs=", macs);
+    put_u(" weight_bytes=", bytes_a4); put_u(" ok=", (uint64_t)ok); put_u(" first_layer=", t4 - t3); board_puts("\n");
+    board_puts("A4BENCH kernel=a8_dsp"); put_u(" instructions=", t3 - t2); put_u(" macs=", macs);
+    put_u(" weight_bytes=", bytes_a8); put_u(" ok=1 first_layer=", t5 - t4); board_puts("\n");
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    board_init(&argc, &argv);
+    int ok;
+    if (argc >= 2 && argv[1][0] == 't')
+        ok = selftest(argc >= 3 ? parse_i(argv[2]) : 200, argc >= 4 ? (uint32_t)parse_i(argv[3]) : 1);
+    else
+        ok = bench();
+    board_exit(ok ? 0 : 1);
+}
