@@ -40,9 +40,11 @@ def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
         old = read_json(p, "float run config")
         if not isinstance(old, dict):
             raise UserError(f"{p}: corrupt float run config (not a JSON object)")
+        defaults = Config().to_dict()  # keys added since the float run was written hold their defaults
         for sec in _SHARED:
-            if old.get(sec) != fcfg.to_dict()[sec]:
-                keys = [k for k in fcfg.to_dict()[sec] if old.get(sec, {}).get(k) != fcfg.to_dict()[sec][k]]
+            oldsec = {**defaults.get(sec, {}), **old.get(sec, {})} if isinstance(old.get(sec), dict) else old.get(sec)
+            if oldsec != fcfg.to_dict()[sec]:
+                keys = [k for k in fcfg.to_dict()[sec] if (oldsec or {}).get(k) != fcfg.to_dict()[sec][k]]
                 raise UserError(f"{p}: float run does not match the config ({', '.join(f'{sec}.{k}' for k in keys)})")
         if old.get("quant", {}).get("weight_bits"):
             raise UserError(f"{p}: quant.float_run must be a float run, this one has weight_bits set")
