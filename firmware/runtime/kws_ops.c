@@ -542,6 +542,7 @@ const kws_op *kws_find_builtin(int32_t code)
     case OP_RESHAPE: return &op_reshape;
     case OP_QUANTIZE: return &op_quantize;
     case OP_DEQUANTIZE: return &op_dequantize;
+    case OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return &kws_op_unidirectional_sequence_lstm;
     default: return NULL;
     }
 }
