@@ -8,6 +8,7 @@
 #ifndef KWS_KERNELS_H
 #define KWS_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "kws.h"
 
@@ -136,6 +137,15 @@ extern const uint16_t kws_sigmoid_table_u16[256];
  * scratch: 4 * units int16; output [steps][units] = h after each step. */
 void kws_lstm_s8(const kws_lstm_params *p, int32_t steps, const int8_t *input, int8_t *h, int16_t *c,
                  int16_t *scratch, int8_t *output);
+
+/* DSP version (kernels/dsp/kws_lstm_dsp.c, Cortex-M4/M7): same bytes; available() is 0 in builds without the
+ * DSP extension. eff: [8][units] per-row biases with the zero points folded in (kws_lstm_fold_bias);
+ * scratch: kws_lstm_dsp_scratch_bytes(). */
+int kws_lstm_dsp_available(void);
+void kws_lstm_fold_bias(const kws_lstm_params *p, int32_t *eff);
+size_t kws_lstm_dsp_scratch_bytes(const kws_lstm_params *p);
+void kws_lstm_s8_dsp(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
+                     int16_t *c, void *scratch, int8_t *output);
 
 /* Softmax prepare arithmetic (TFLite's PreprocessSoftmaxScaling + input radius, 5 integer bits). */
 kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_params *p);

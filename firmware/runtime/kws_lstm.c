@@ -20,6 +20,7 @@ typedef struct {
     kws_lstm_params p;
     int32_t steps;
     float cell_clip;
+    const int32_t *eff_bias;   /* [8][units], DSP kernel only (NULL: reference kernel) */
 } lstm_data;
 
 static kws_tensor *in_at(kws_model *m, const lstm_data *d, int i)
@@ -144,6 +145,15 @@ static kws_status lstm_prepare(kws_model *m, kws_node *n)
     c->data = kws_persistent_alloc(m, c->bytes);
     if (!h->data || !c->data) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM state", -1);
     reset_one(m, d);
+    d->eff_bias = NULL;
+    if (kws_lstm_dsp_available() && strcmp(kws_kernel_isa(), "dsp") == 0) {   /* the optimized build */
+        int32_t *eff = kws_persistent_alloc(m, sizeof(int32_t) * 8u * (size_t)p->units);
+        if (!eff) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM row sums", -1);
+        kws_lstm_fold_bias(p, eff);
+        d->eff_bias = eff;
+        kws_request_scratch(m, kws_lstm_dsp_scratch_bytes(p));
+        m->num_opt_ops++;
+    }
     kws_request_scratch(m, (size_t)p->units * 4u * sizeof(int16_t));
     return KWS_OK;
 }
@@ -151,6 +161,12 @@ static kws_status lstm_prepare(kws_model *m, kws_node *n)
 static kws_status lstm_invoke(kws_model *m, kws_node *n)
 {
     lstm_data *d = (lstm_data *)n->user_data;
+    if (d->eff_bias) {
+        kws_lstm_s8_dsp(&d->p, d->eff_bias, d->steps, (const int8_t *)in_at(m, d, IN_X)->data,
+                        (int8_t *)in_at(m, d, IN_H)->data, (int16_t *)(void *)in_at(m, d, IN_C)->data, m->scratch,
+                        (int8_t *)kws_node_out(m, n, 0)->data);
+        return KWS_OK;
+    }
     kws_lstm_s8(&d->p, d->steps, (const int8_t *)in_at(m, d, IN_X)->data, (int8_t *)in_at(m, d, IN_H)->data,
                 (int16_t *)(void *)in_at(m, d, IN_C)->data, (int16_t *)m->scratch,
                 (int8_t *)kws_node_out(m, n, 0)->data);
