@@ -1,7 +1,8 @@
 """Firmware int8 LSTM (issue 12): the C runtime runs TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM byte-exact with the
 numpy reference (itself bit-exact with tflite-micro) on the host (ASan/UBSan) and the emulated boards, the
 state kept between invocations (one input file = one stream); state-size mismatch and a missing state are
-status codes. The model (2 x 32 units on 16 bins) is converted once and cached in firmware/build/testdata."""
+status codes. The models (2 x 32 units on 16 bins; 2 x 7 on 10 bins for the kernels' tails) are converted
+once and cached in firmware/build/testdata/lstm."""
 from __future__ import annotations
 
 import shutil
@@ -35,10 +36,10 @@ def built():
     return targets
 
 
-@pytest.fixture(scope="module")
-def case():
+def make_case(bins: int, units: int):
     """lstm.tflite, in.bin (one stream of HOPS frames), expected.bin from the reference (cached)."""
-    model, xin, exp = DATA / "lstm.tflite", DATA / "in.bin", DATA / "expected.bin"
+    tag = f"{units}x{bins}"
+    model, xin, exp = DATA / f"lstm{tag}.tflite", DATA / f"in{tag}.bin", DATA / f"expected{tag}.bin"
     if not (model.is_file() and xin.is_file() and exp.is_file()):
         import tf_keras as keras
 
@@ -48,15 +49,15 @@ def case():
         from tflm_port.reference import Reference
 
         keras.utils.set_random_seed(1)
-        m = build_model(ModelConfig(name="lstm", lstm_units=UNITS, lstm_layers=2, dropout=0.0),
-                        FeatureConfig(num_mel_bins=BINS, context_frames=10, context_stride=1), 3)
+        m = build_model(ModelConfig(name="lstm", lstm_units=units, lstm_layers=2, dropout=0.0),
+                        FeatureConfig(num_mel_bins=bins, context_frames=10, context_stride=1), 3)
         rng = np.random.default_rng(3)
         for layer in m.layers:
             if layer.weights:
                 layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(np.float32) for w in layer.get_weights()])
-        data = convert_lstm(m, rng.normal(size=(24, 20, BINS)).astype(np.float32))
+        data = convert_lstm(m, rng.normal(size=(24, 20, bins)).astype(np.float32))
         ref = Reference.from_bytes(data)
-        xf = np.random.default_rng(4).normal(size=(HOPS, 1, BINS)).astype(np.float32)
+        xf = np.random.default_rng(4).normal(size=(HOPS, 1, bins)).astype(np.float32)
         x = ref.quantize_input(xf)
         x[::37] = np.random.default_rng(5).integers(-128, 128, size=x[::37].shape)  # some full-range frames
         ref.reset_state()
@@ -68,16 +69,40 @@ def case():
     return model, xin, exp
 
 
+@pytest.fixture(scope="module")
+def case():
+    return make_case(BINS, UNITS)
+
+
+@pytest.mark.parametrize("shape", [(BINS, UNITS), (10, 7)])
 @pytest.mark.parametrize("board", LSTM_BOARDS)
-def test_lstm_byte_exact_on_board(built, case, board, tmp_path):
+def test_lstm_byte_exact_on_board(built, board, shape, tmp_path):
+    """kws_runner.elf: the build's kernels (DSP LSTM on M4/M7); odd sizes exercise the tails."""
     if _missing(board):
         pytest.skip(f"{_missing(board)} not installed")
-    model, xin, exp = case
+    model, xin, exp = make_case(*shape)
     rc, st, text = run_board(board, model, xin, tmp_path / "out.bin")
     assert rc == 0 and st is not None and st["status"] == 0, text[-2000:]
     assert st["inferences"] == HOPS, text[-2000:]
     got, want = (tmp_path / "out.bin").read_bytes(), exp.read_bytes()
     assert len(got) == len(want) and got == want, f"{sum(a != b for a, b in zip(got, want))} bytes differ"
+    if board in ("mps2-an386", "mps2-an500"):
+        import re
+
+        assert "kernel=dsp" in text and int(re.search(r"opt_ops=(\d+)", text).group(1)) >= 2  # DSP LSTMs
+
+
+@pytest.mark.parametrize("board", ["mps2-an386"])
+def test_reference_image_byte_exact(built, case, board, tmp_path):
+    """kws_runner_ref.elf (reference kernels only) gives the same bytes."""
+    if _missing(board):
+        pytest.skip(f"{_missing(board)} not installed")
+    model, xin, exp = case
+    semi = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["kws_runner", model, xin, tmp_path / "o.bin"])
+    r = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-semihosting-config", semi, "-kernel",
+                        str(FW / "build" / board / "kws_runner_ref.elf")], capture_output=True, text=True, timeout=300)
+    assert "KWS status=0" in r.stdout + r.stderr and "kernel=reference" in r.stdout + r.stderr
+    assert (tmp_path / "o.bin").read_bytes() == exp.read_bytes()
 
 
 def _edit(model: Path, fn) -> bytes:
