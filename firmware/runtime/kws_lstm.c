@@ -146,7 +146,8 @@ static kws_status lstm_prepare(kws_model *m, kws_node *n)
     if (!h->data || !c->data) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM state", -1);
     reset_one(m, d);
     d->eff_bias = NULL;
-    if (kws_lstm_dsp_available() && strcmp(kws_kernel_isa(), "dsp") == 0) {   /* the optimized build */
+    const char *isa = kws_kernel_isa();   /* no strcmp: the bare-metal boards' mini libc has none */
+    if (kws_lstm_dsp_available() && isa[0] == 'd' && isa[1] == 's' && isa[2] == 'p' && isa[3] == 0) {
         int32_t *eff = kws_persistent_alloc(m, sizeof(int32_t) * 8u * (size_t)p->units);
         if (!eff) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM row sums", -1);
         kws_lstm_fold_bias(p, eff);

@@ -278,6 +278,7 @@ static kws_status read_graph(kws_model *m)
             n->op = kws_find_builtin(code);
         }
         for (int k = 0; k < KWS_MAX_OP_INPUTS; k++) n->inputs[k] = -1;
+#ifndef KWS_NO_LSTM
         if (n->op == &kws_op_unidirectional_sequence_lstm) {
             /* 24 inputs: all of them to the op's init through user_data, the first KWS_MAX_OP_INPUTS in
              * node->inputs (data flow and liveness see input 0; the state, 18/19, belongs to the op) */
@@ -291,7 +292,9 @@ static kws_status read_graph(kws_model *m)
             for (int k = 0; k < KWS_MAX_OP_INPUTS; k++) n->inputs[k] = all[k];
             n->num_inputs = KWS_MAX_OP_INPUTS;
             n->user_data = all;
-        } else {
+        } else
+#endif
+        {
             s = read_index_list(m, &ot, OP_INPUTS, n->inputs, &n->num_inputs, KWS_MAX_OP_INPUTS, 1, "operator inputs");
         }
         if (s) return s;
