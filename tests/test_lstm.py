@@ -99,3 +99,27 @@ def test_train_py_lstm_with_stride_three_is_one_line(tmp_path):
                         str(tmp_path / "r"), "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode != 0 and "context_stride=1" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_stream_scorer_is_the_deployed_stream(model):
+    """Consecutive windows are one stream scored hop by hop with the state carried from the stream's start
+    (also across calls); a window that does not follow starts a new stream; keras_scorer uses it for LSTMs."""
+    from training.evaluate import keras_scorer, softmax
+    from training.features import stack_context
+    from training.lstm import run_streaming, stream_scorer
+
+    rng = np.random.default_rng(9)
+    frames = rng.normal(size=(60, 10)).astype(np.float32)
+    wins = stack_context(frames, 15, 1)                       # 46 consecutive windows of 15 frames
+    want = softmax(run_streaming(model, frames[None])[0, 14:].astype(np.float64))
+    f = stream_scorer(model)
+    got = np.concatenate([f(wins[:20]), f(wins[20:])])        # blocks: the state carries over calls
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # a separate clip in the same call: its first window starts from a zero state
+    oframes = rng.normal(size=(20, 10)).astype(np.float32)
+    other = stack_context(oframes, 15, 1)
+    g = stream_scorer(model)(np.concatenate([wins[:5], other]))
+    np.testing.assert_allclose(g[:5], want[:5], atol=1e-5)
+    np.testing.assert_allclose(g[5:], softmax(run_streaming(model, oframes[None])[0, 14:].astype(np.float64)),
+                               atol=1e-5)
+    np.testing.assert_allclose(keras_scorer(model)(wins), want, atol=1e-5)

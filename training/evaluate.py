@@ -214,6 +214,11 @@ def evaluate_folders(scorer: Scorer, positives: list[Path], negatives: list[Path
 
 
 def keras_scorer(model) -> Scorer:
+    if any(type(layer).__name__ == "LSTM" for layer in model.layers):  # streaming LSTM: state carried (issue 12)
+        from training.lstm import stream_scorer
+
+        return stream_scorer(model)
+
     def f(x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros((0, model.output_shape[-1]))

@@ -11,7 +11,9 @@ window is a sequence of ``context_frames`` consecutive frames, which needs
 Streaming view (``streaming_model``): the same weights in a model that takes ONE frame and the
 per-layer states (h, c) and returns the logits and the new states. Running it hop by hop from
 zero states gives, at every hop, the same logits as the training view on the frames seen so far
-(tests/test_lstm.py checks this to float tolerance). ``step_model`` is the deployment form: one
+(tests/test_lstm.py checks this to float tolerance). ``stream_scorer`` evaluates that way: what
+``training.evaluate.keras_scorer`` returns for an LSTM, so a run's DET curve, the FA/h epoch selection
+and hard-negative mining see the deployed, state-carrying model. ``step_model`` is the deployment form: one
 frame in, logits out, the states inside the LSTM layers (TFLite keeps them as variable tensors of
 UNIDIRECTIONAL_SEQUENCE_LSTM; see docs/formats.md, "Streaming LSTM").
 
@@ -142,3 +144,73 @@ def sequence_logits(model: keras.Model, frames: np.ndarray) -> np.ndarray:
     m = keras.Model(inp, out)
     _copy_weights(model, m)
     return np.asarray(m(np.asarray(frames, np.float32), training=False))
+
+
+# ----------------------------------------------------------------------------- streaming evaluation
+def _numpy_weights(model: keras.Model):
+    lstms = [l for l in model.layers if isinstance(l, keras.layers.LSTM)]
+    layers = [tuple(np.asarray(w, np.float64) for w in l.get_weights()) for l in lstms]  # kernel, recurrent, bias
+    dense = tuple(np.asarray(w, np.float64) for w in model.get_layer("logits").get_weights())
+    return layers, dense
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class StreamState:
+    """The float LSTM run one hop at a time in numpy (Keras gate order i, f, c, o), state carried:
+    what the deployed model does, without Keras' per-call overhead."""
+
+    def __init__(self, model: keras.Model):
+        self.layers, self.dense = _numpy_weights(model)
+        self.bins = self.layers[0][0].shape[0]
+        self.reset()
+
+    def reset(self) -> None:
+        self.h = [np.zeros(k.shape[1] // 4) for k, _, _ in self.layers]
+        self.c = [np.zeros(k.shape[1] // 4) for k, _, _ in self.layers]
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        x = np.asarray(frame, np.float64)
+        for i, (k, r, b) in enumerate(self.layers):
+            z = x @ k + self.h[i] @ r + b
+            u = len(b) // 4
+            ig, fg, cg, og = _sigmoid(z[:u]), _sigmoid(z[u:2 * u]), np.tanh(z[2 * u:3 * u]), _sigmoid(z[3 * u:])
+            self.c[i] = fg * self.c[i] + ig * cg
+            self.h[i] = og * np.tanh(self.c[i])
+            x = self.h[i]
+        return x @ self.dense[0] + self.dense[1]
+
+
+def stream_scorer(model: keras.Model):
+    """Scorer (normalized windows [N, T*bins] -> posteriors [N, C]) with the deployed semantics: windows
+    that follow each other by one hop (window k = window k-1 shifted by one frame) are one stream, scored
+    hop by hop with the state carried; a window that does not follow the previous one (a new clip or
+    stream) starts a new stream from a zero state, warmed up on its own frames. State also carries over
+    calls, so a long stream may come in blocks. One LSTM step per hop instead of T (train.py's
+    evaluation of an LSTM run uses it: training.evaluate.keras_scorer)."""
+    st = StreamState(model)
+    last = [None]
+
+    def f(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        n = len(x)
+        if n == 0:
+            return np.zeros((0, len(st.dense[1])))
+        w = x.reshape(n, -1, st.bins)
+        out = np.empty((n, len(st.dense[1])))
+        for i in range(n):
+            prev = w[i - 1] if i else last[0]
+            if prev is not None and prev.shape == w[i].shape and np.array_equal(prev[1:], w[i][:-1]):
+                z = st.step(w[i][-1])
+            else:
+                st.reset()
+                for fr in w[i]:
+                    z = st.step(fr)
+            out[i] = z
+        last[0] = w[-1].copy()
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    return f
