@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    if not (a.run_dir / "model.keras").is_file():   # before TensorFlow is imported: one quick line
+        raise UserError(f"{a.run_dir}: no trained model (model.keras) - has training finished?")
     from training.train import load_trained_model
 
     model = load_trained_model(a.run_dir)
