@@ -125,6 +125,13 @@ static kws_status lstm_prepare(kws_model *m, kws_node *n)
         if (r->rank != 2 || r->dims[0] != p->units || r->dims[1] != p->units) FAIL(KWS_ERR_SHAPE, "LSTM recurrent weights shape", TIDX(r));
         if (b->type != KWS_INT32 || b->elements != (uint32_t)p->units) FAIL(KWS_ERR_TYPE, "LSTM bias must be INT32 [units]", TIDX(b));
         if (((uintptr_t)b->data & 3) != 0) FAIL(KWS_ERR_FORMAT, "bias data misaligned", TIDX(b));
+        /* int32 accumulators: |bias| + 2^15 * depth must stay below 2^31 (also with the zero points folded) */
+        if (p->n_in > 65535 || p->units > 65535) FAIL(KWS_ERR_LIMIT, "LSTM accumulation depth above 65,535", -1);
+        for (int32_t j = 0; j < p->units; j++) {
+            int32_t bj = (int32_t)kws_rd_u32(b->data + 4u * (uint32_t)j);
+            int64_t mag = (bj < 0 ? -(int64_t)bj : (int64_t)bj) + 32768LL * (p->n_in > p->units ? p->n_in : p->units);
+            if (mag > INT32_MAX) FAIL(KWS_ERR_LIMIT, "LSTM bias + accumulation could overflow int32", TIDX(b));
+        }
         p->w[g] = (const int8_t *)w->data;
         p->r[g] = (const int8_t *)r->data;
         p->b[g] = (const int32_t *)(const void *)b->data;
