@@ -200,9 +200,12 @@ def stream_scorer(model: keras.Model):
             return np.zeros((0, len(st.dense[1])))
         w = x.reshape(n, -1, st.bins)
         out = np.empty((n, len(st.dense[1])))
+        follows = np.zeros(n, bool)           # window i = window i-1 shifted by one frame (one vector op)
+        follows[1:] = np.all(w[1:, :-1] == w[:-1, 1:], axis=(1, 2))
+        if last[0] is not None and last[0].shape == w[0].shape:
+            follows[0] = np.array_equal(last[0][1:], w[0][:-1])
         for i in range(n):
-            prev = w[i - 1] if i else last[0]
-            if prev is not None and prev.shape == w[i].shape and np.array_equal(prev[1:], w[i][:-1]):
+            if follows[i]:
                 z = st.step(w[i][-1])
             else:
                 st.reset()
