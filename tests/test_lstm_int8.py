@@ -160,3 +160,20 @@ def test_float_export_streams_in_tflite_micro(keras_model):
     x = np.random.default_rng(8).normal(size=(2, 15, BINS)).astype(np.float32)
     y = run_tflm(data, x[:, :, None, :])
     np.testing.assert_allclose(y, run_streaming(keras_model, x), atol=1e-4)
+
+
+def test_tflite_scorer_streams_the_stateful_model(int8_model):
+    """training.evaluate.tflite_scorer of the int8 LSTM: consecutive windows = one stream, one frame per run
+    with the state carried; equals running the reference hop by hop from the stream's start."""
+    from training.evaluate import tflite_scorer
+    from training.features import stack_context
+    from tflm_port.reference import Reference
+
+    frames = np.random.default_rng(11).normal(size=(40, BINS)).astype(np.float32)
+    wins = stack_context(frames, 10, 1)                     # 31 windows of 10 frames
+    f = tflite_scorer(int8_model)
+    got = np.concatenate([f(wins[:12]), f(wins[12:])])
+    ref = Reference.from_bytes(int8_model)
+    q = ref.quantize_input(frames.reshape(-1, 1, BINS))
+    y = np.concatenate([ref.run(q[t:t + 1]) for t in range(40)])[9:]
+    np.testing.assert_allclose(got, ref._to_posteriors(y), atol=1e-12)

@@ -232,6 +232,10 @@ def tflite_scorer(model: bytes | str | Path) -> Scorer:
     from tflm_port.reference import Reference
 
     ref = Reference.from_bytes(model) if isinstance(model, (bytes, bytearray)) else Reference.from_file(model)
+    if any(hasattr(op, "reset") for op in ref.ops):  # stateful (the streaming LSTM): one frame per hop
+        from tflm_port.lstm import reference_stream_scorer
+
+        return reference_stream_scorer(ref)
 
     def f(x: np.ndarray) -> np.ndarray:
         return ref.posteriors(x)
