@@ -52,7 +52,7 @@ def test_zero_byte_model_says_empty(host_apps, wav, tmp_path):
 
 @pytest.mark.parametrize("name, code, n_in, shape", [
     ("LSTM", 16, 20, [1, 4]),                   # more inputs than KWS_MAX_OP_INPUTS
-    ("UNIDIRECTIONAL_SEQUENCE_LSTM", 44, 24, [1, 2, 4]),
+    ("BIDIRECTIONAL_SEQUENCE_LSTM", 52, 48, [1, 2, 4]),  # (UNIDIRECTIONAL_SEQUENCE_LSTM runs: issue 12)
     ("CONV_3D", 132, 2, [1, 2, 2, 2, 2, 1]),     # rank 6: above KWS_MAX_RANK
 ])
 def test_unsupported_operator_is_named(host_apps, wav, tmp_path, name, code, n_in, shape):
@@ -64,6 +64,16 @@ def test_unsupported_operator_is_named(host_apps, wav, tmp_path, name, code, n_i
         rc, out = _run(args)
         assert rc != 0 and f"unsupported operator {name}" in out, out
         assert "runtime error" not in out and "Sanitizer" not in out
+
+
+def test_malformed_lstm_is_one_status_line(host_apps, tmp_path):
+    """A UNIDIRECTIONAL_SEQUENCE_LSTM whose 24 inputs are all the graph input: refused at prepare, no crash."""
+    model = tmp_path / "lstm.tflite"
+    model.write_bytes(graph_model(44, 24, [1, 2, 4]))
+    np.zeros(8, np.int8).tofile(tmp_path / "in.bin")
+    rc, out = _run([host_apps / "kws_runner", model, tmp_path / "in.bin", tmp_path / "out.bin"])
+    assert rc != 0 and "KWS error" in out and "KWS status=0" not in out, out
+    assert "runtime error" not in out and "Sanitizer" not in out
 
 
 def test_stream_smoothing_out_of_range_is_refused(host_apps, wav):

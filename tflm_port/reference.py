@@ -45,6 +45,8 @@ FUSED_ROWS = 512  # fused FC chain: rows per block (tuned on the 2-core dev mach
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
 MAX_WORK = 1 << 22  # elements per sample an operator may touch (im2col columns, windows): bounds memory
+# operators implemented in their own modules: name -> module with build(reference, op, ins, outs, where)
+OP_MODULES = {"UNIDIRECTIONAL_SEQUENCE_LSTM": "tflm_port.lstm"}
 
 
 # --------------------------------------------------------------------------- fixed-point arithmetic
@@ -692,6 +694,13 @@ class Reference:
         if y.shape[1:] != self.output_shape:
             raise UserError(f"{self.name}: the graph computes an output of shape {y.shape[1:]}, the output tensor "
                             f"says {self.output_shape}")
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Stateful operators (LSTM) start their streams again: rows of the next run() are new streams."""
+        for op in self.ops:
+            if hasattr(op, "reset"):
+                op.reset()
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "<bytes>", rounding: str = "tflm") -> "Reference":
@@ -733,6 +742,10 @@ class Reference:
                 return _AveragePool2D(op, T)
             if custom_builder(name) is not None:
                 return custom_builder(name)(self, op, ins, outs, where)
+            if name in OP_MODULES:
+                import importlib
+
+                return importlib.import_module(OP_MODULES[name]).build(self, op, ins, outs, where)
         except UserError as e:
             raise UserError(f"{where}: {e}") from None
         except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, OverflowError, AttributeError) as e:
@@ -886,8 +899,9 @@ class Reference:
         if self.fc_chain is not None:
             return self._run_fused(x, threads)
         outs = []
-        for s in range(0, max(len(x), 1), BLOCK_ROWS):
-            blk = x[s:s + BLOCK_ROWS]
+        rows = max(len(x), 1) if any(hasattr(op, "reset") for op in self.ops) else BLOCK_ROWS  # state per row
+        for s in range(0, max(len(x), 1), rows):
+            blk = x[s:s + rows]
             env = {self.input_index: blk}
             for op in self.ops:
                 op(env, len(blk))

@@ -63,12 +63,14 @@ class FeatureConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "ffnn"  # ffnn | dscnn
+    name: str = "ffnn"  # ffnn | dscnn | lstm
     hidden_layers: int = 4
     hidden_units: int = 128
     dropout: float = 0.2
     dscnn_filters: int = 64
     dscnn_blocks: int = 4
+    lstm_units: int = 128  # lstm: units per layer (2 x 128 = 230K parameters with 64 mel bins)
+    lstm_layers: int = 2
 
 
 @dataclass
@@ -135,8 +137,9 @@ RANGES: dict[str, tuple] = {
     "features.sample_rate": (8000, 48000), "features.window_ms": (1.0, 1000.0), "features.hop_ms": (1.0, 1000.0),
     "features.num_mel_bins": (1, 512), "features.context_frames": (1, 1000), "features.context_stride": (1, 100),
     "features.clip_seconds": (0.1, 60.0),
-    "model.name": ("ffnn", "dscnn"), "model.hidden_layers": (1, 64), "model.hidden_units": (1, 65536),
+    "model.name": ("ffnn", "dscnn", "lstm"), "model.hidden_layers": (1, 64), "model.hidden_units": (1, 65536),
     "model.dropout": (0.0, 0.99), "model.dscnn_filters": (1, 4096), "model.dscnn_blocks": (1, 64),
+    "model.lstm_units": (1, 4096), "model.lstm_layers": (1, 8),
     "train.epochs": (1, 100_000), "train.batch_size": (1, 1 << 20), "train.learning_rate": (1e-12, 10.0),
     "train.weight_decay": (0.0, 10.0), "train.label_smoothing": (0.0, 0.99), "train.seed": (0, 2**31 - 1),
     "train.max_minutes": (0.0, 1e7),
@@ -199,6 +202,12 @@ class Config:
                 check_value(f"{sec.name}.{f.name}", getattr(obj, f.name), origin)
         if self.data.snr_db_min > self.data.snr_db_max:
             raise UserError(f"{origin}: data.snr_db_min {self.data.snr_db_min} > data.snr_db_max {self.data.snr_db_max}")
+        if self.model.name == "lstm" and self.features.context_stride != 1:
+            raise UserError(f"{origin}: model lstm steps once per hop: set features.context_stride=1 (got "
+                            f"{self.features.context_stride}); features.context_frames is the sequence length")
+        if self.model.name == "lstm" and self.quant.weight_bits:
+            raise UserError(f"{origin}: quant.weight_bits with model lstm: LSTM QAT is not implemented yet "
+                            "(8-bit deployment: python -m tflm_port.lstm_export)")
         if self.quant.weight_bits or self.quant.activation_bits != 8 or self.quant.operands:
             from training import quant_spec
 

@@ -214,6 +214,11 @@ def evaluate_folders(scorer: Scorer, positives: list[Path], negatives: list[Path
 
 
 def keras_scorer(model) -> Scorer:
+    if any(type(layer).__name__ == "LSTM" for layer in model.layers):  # streaming LSTM: state carried (issue 12)
+        from training.lstm import stream_scorer
+
+        return stream_scorer(model)
+
     def f(x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros((0, model.output_shape[-1]))
@@ -227,6 +232,10 @@ def tflite_scorer(model: bytes | str | Path) -> Scorer:
     from tflm_port.reference import Reference
 
     ref = Reference.from_bytes(model) if isinstance(model, (bytes, bytearray)) else Reference.from_file(model)
+    if any(hasattr(op, "reset") for op in ref.ops):  # stateful (the streaming LSTM): one frame per hop
+        from tflm_port.lstm import reference_stream_scorer
+
+        return reference_stream_scorer(ref)
 
     def f(x: np.ndarray) -> np.ndarray:
         return ref.posteriors(x)

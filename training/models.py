@@ -8,7 +8,10 @@
   blocks of 64 channels + global average pool + Dense), on the same context window reshaped to
   (frames, mel bins, 1).
 
-Both output logits; the posterior is the softmax of the (dequantized) logits.
+* ``lstm``: streaming LSTM (training/lstm.py): the window as a sequence of frames, LSTM layers,
+  Dense on the last step; deployed one frame per hop with the state carried.
+
+All output logits; the posterior is the softmax of the (dequantized) logits.
 """
 from __future__ import annotations
 
@@ -58,7 +61,13 @@ def build_dscnn(mcfg: ModelConfig, fcfg: FeatureConfig, n_classes: int) -> keras
     return keras.Model(inp, out, name="dscnn")
 
 
-BUILDERS = {"ffnn": build_ffnn, "dscnn": build_dscnn}
+def build_lstm(mcfg: ModelConfig, fcfg: FeatureConfig, n_classes: int) -> keras.Model:
+    from training.lstm import build_lstm as build  # streaming LSTM (issue 12), its own module
+
+    return build(mcfg, fcfg, n_classes)
+
+
+BUILDERS = {"ffnn": build_ffnn, "dscnn": build_dscnn, "lstm": build_lstm}
 
 
 def build_model(mcfg: ModelConfig, fcfg: FeatureConfig, n_classes: int) -> keras.Model:

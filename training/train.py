@@ -355,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(<folder>/<keyword>/*.wav, other subfolders negatives)")
     ap.add_argument("--data-root", help="data.root: where generated/prepared data is cached (default ./data)")
     ap.add_argument("--noise-dir", help="data.noise_dir: folder of background noise audio (default: synthetic noise)")
-    ap.add_argument("--model", choices=["ffnn", "dscnn"], help="model.name")
+    ap.add_argument("--model", choices=["ffnn", "dscnn", "lstm"], help="model.name (lstm needs "
+                    "features.context_stride=1)")
     ap.add_argument("--epochs", type=int, help="train.epochs for the float model")
     ap.add_argument("--weight-bits", type=int, help="quant.weight_bits: run two-stage QAT to K-bit weights (1..8)")
     ap.add_argument("--layer-bits", help="quant.layer_bits: per-layer weight bits, e.g. 8,4,4,4,4")

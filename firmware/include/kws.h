@@ -130,6 +130,9 @@ kws_status kws_invoke(kws_model *m);
 kws_tensor *kws_input(kws_model *m, int index);   /* NULL if out of range or model not ready */
 kws_tensor *kws_output(kws_model *m, int index);
 size_t kws_arena_used(const kws_model *m);
+/* Start every stateful operator (UNIDIRECTIONAL_SEQUENCE_LSTM) on a new stream: hidden state = its zero
+ * point, cell state = 0. kws_model_init does this too; between invocations the state is kept. */
+kws_status kws_reset_state(kws_model *m);
 
 const char *kws_strerror(kws_status s);
 /* "<status text>: <detail> (op N, tensor M)" into a static per-model buffer-free form: returns the detail

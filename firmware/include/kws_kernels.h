@@ -8,6 +8,7 @@
 #ifndef KWS_KERNELS_H
 #define KWS_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "kws.h"
 
@@ -128,6 +129,38 @@ void kws_quantize_f32_s8(float scale, int32_t zero_point, int32_t n, const float
 void kws_requantize_s8(int32_t in_zp, int32_t out_zp, int32_t multiplier, int32_t shift, int32_t n,
                        const int8_t *input, int8_t *output);
 void kws_dequantize_s8_f32(float scale, int32_t zero_point, int32_t n, const int8_t *input, float *output);
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 x int8 -> int16 cell (kernels/reference/kws_lstm_s8.c, docs/formats.md 9).
+ * Gate index = TFLite's input order: 0 input (i), 1 forget (f), 2 cell (g), 3 output (o). */
+enum { KWS_LSTM_GATE_I = 0, KWS_LSTM_GATE_F = 1, KWS_LSTM_GATE_C = 2, KWS_LSTM_GATE_O = 3 };
+typedef struct {
+    int32_t n_in, units;
+    int32_t zp_x, zp_h;
+    int32_t in_mult[4], in_shift[4];   /* s_x s_W / 2^-12 */
+    int32_t rec_mult[4], rec_shift[4]; /* s_h s_R / 2^-12 */
+    int32_t fc_mult, fc_shift;         /* 2^-15 (forget x cell) */
+    int32_t ig_mult, ig_shift;         /* 2^-30 / s_c (input gate x cell gate) */
+    int32_t h_mult, h_shift;           /* 2^-30 / s_h (output gate x tanh(cell)) */
+    int32_t cell_int_bits;             /* 15 + log2(s_c) */
+    int32_t cell_clip;                 /* quantized cell clip, 0 = none */
+    const int8_t *w[4];                /* [units][n_in] */
+    const int8_t *r[4];                /* [units][units] */
+    const int32_t *b[4];               /* [units] */
+} kws_lstm_params;
+extern const uint16_t kws_sigmoid_table_u16[256];
+/* steps time steps of one stream; h [units] int8 and c [units] int16 are the state, updated in place;
+ * scratch: 4 * units int16; output [steps][units] = h after each step. */
+void kws_lstm_s8(const kws_lstm_params *p, int32_t steps, const int8_t *input, int8_t *h, int16_t *c,
+                 int16_t *scratch, int8_t *output);
+
+/* DSP version (kernels/dsp/kws_lstm_dsp.c, Cortex-M4/M7): same bytes; available() is 0 in builds without the
+ * DSP extension. eff: [8][units] per-row biases with the zero points folded in (kws_lstm_fold_bias);
+ * scratch: kws_lstm_dsp_scratch_bytes(). */
+int kws_lstm_dsp_available(void);
+void kws_lstm_fold_bias(const kws_lstm_params *p, int32_t *eff);
+size_t kws_lstm_dsp_scratch_bytes(const kws_lstm_params *p);
+void kws_lstm_s8_dsp(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
+                     int16_t *c, void *scratch, int8_t *output);
 
 /* Softmax prepare arithmetic (TFLite's PreprocessSoftmaxScaling + input radius, 5 integer bits). */
 kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_params *p);

@@ -10,9 +10,13 @@
 enum {
     OP_AVERAGE_POOL_2D = 1, OP_CONV_2D = 3, OP_DEPTHWISE_CONV_2D = 4, OP_DEQUANTIZE = 6,
     OP_FULLY_CONNECTED = 9, OP_RESHAPE = 22, OP_SOFTMAX = 25, OP_CUSTOM = 32, OP_STRIDED_SLICE = 45,
-    OP_SHAPE = 77, OP_PACK = 83, OP_QUANTIZE = 114
+    OP_SHAPE = 77, OP_PACK = 83, OP_QUANTIZE = 114,
+    OP_UNIDIRECTIONAL_SEQUENCE_LSTM = 44
 };
-enum { OPT_CONV2D = 1, OPT_DEPTHWISE = 2, OPT_POOL2D = 5, OPT_FC = 8, OPT_SOFTMAX = 9, OPT_RESHAPE = 17 };
+enum { OPT_CONV2D = 1, OPT_DEPTHWISE = 2, OPT_POOL2D = 5, OPT_FC = 8, OPT_SOFTMAX = 9, OPT_RESHAPE = 17,
+       OPT_UNIDIRECTIONAL_SEQUENCE_LSTM = 71 };
+#define KWS_LSTM_INPUTS 24  /* the LSTM reads all 24 inputs from user_data (kws_model.c, kws_lstm.c) */
+extern const kws_op kws_op_unidirectional_sequence_lstm;
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
 
 kws_status kws_fail(kws_model *m, kws_status s, const char *detail, int tensor);

@@ -126,7 +126,8 @@ static kws_status read_tensor(kws_model *m, const kws_fb_table *tt, const kws_fb
     t->rank = (uint8_t)shape.count;
     for (uint32_t d = 0; d < shape.count; d++) {
         int32_t dim = kws_rd_i32(m->fb + shape.pos + 4u * d);
-        if (dim < 1) return kws_fail(m, KWS_ERR_SHAPE, "tensor dimension < 1", ti);
+        /* 0 is allowed only on tensors no operator uses (an LSTM's intermediates): checked in read_graph */
+        if (dim < 0) return kws_fail(m, KWS_ERR_SHAPE, "tensor dimension < 1", ti);
         t->dims[d] = dim;
         elements *= (uint64_t)dim;
         if (elements > MAX_TENSOR_BYTES) return kws_fail(m, KWS_ERR_SHAPE, "tensor element count overflows", ti);
@@ -277,7 +278,25 @@ static kws_status read_graph(kws_model *m)
             n->op = kws_find_builtin(code);
         }
         for (int k = 0; k < KWS_MAX_OP_INPUTS; k++) n->inputs[k] = -1;
-        s = read_index_list(m, &ot, OP_INPUTS, n->inputs, &n->num_inputs, KWS_MAX_OP_INPUTS, 1, "operator inputs");
+#ifndef KWS_NO_LSTM
+        if (n->op == &kws_op_unidirectional_sequence_lstm) {
+            /* 24 inputs: all of them to the op's init through user_data, the first KWS_MAX_OP_INPUTS in
+             * node->inputs (data flow and liveness see input 0; the state, 18/19, belongs to the op) */
+            int16_t *all = kws_persistent_alloc(m, sizeof(int16_t) * KWS_LSTM_INPUTS);
+            uint8_t cnt = 0;
+            if (!all) return kws_fail(m, KWS_ERR_ARENA, "arena too small for LSTM inputs", -1);
+            for (int k = 0; k < KWS_LSTM_INPUTS; k++) all[k] = -1;
+            s = read_index_list(m, &ot, OP_INPUTS, all, &cnt, KWS_LSTM_INPUTS, 1, "operator inputs");
+            if (s) return s;
+            if (cnt != KWS_LSTM_INPUTS) return kws_fail(m, KWS_ERR_FORMAT, "LSTM needs 24 inputs", -1);
+            for (int k = 0; k < KWS_MAX_OP_INPUTS; k++) n->inputs[k] = all[k];
+            n->num_inputs = KWS_MAX_OP_INPUTS;
+            n->user_data = all;
+        } else
+#endif
+        {
+            s = read_index_list(m, &ot, OP_INPUTS, n->inputs, &n->num_inputs, KWS_MAX_OP_INPUTS, 1, "operator inputs");
+        }
         if (s) return s;
         s = read_index_list(m, &ot, OP_OUTPUTS, n->outputs, &n->num_outputs, KWS_MAX_OP_OUTPUTS, 0, "operator outputs");
         if (s) return s;
@@ -363,6 +382,9 @@ static kws_status read_graph(kws_model *m)
         if (gt->first_use < 0) return kws_fail(m, KWS_ERR_FORMAT, "graph output never written", m->outputs[k]);
         gt->last_use = m->num_nodes;
     }
+    for (int i = 0; i < m->num_tensors; i++)
+        if (m->tensors[i].elements == 0 && (m->tensors[i].first_use >= 0 || m->tensors[i].is_const))
+            return kws_fail(m, KWS_ERR_SHAPE, "tensor dimension < 1", i);
     return KWS_OK;
 }
 

@@ -542,6 +542,9 @@ const kws_op *kws_find_builtin(int32_t code)
     case OP_RESHAPE: return &op_reshape;
     case OP_QUANTIZE: return &op_quantize;
     case OP_DEQUANTIZE: return &op_dequantize;
+#ifndef KWS_NO_LSTM  /* -DKWS_NO_LSTM: images without the LSTM (its ~9 KB of code are then not linked) */
+    case OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return &kws_op_unidirectional_sequence_lstm;
+#endif
     default: return NULL;
     }
 }

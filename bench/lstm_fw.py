@@ -1,0 +1,109 @@
+"""Instructions per hop of the int8 streaming LSTM in the firmware, DSP kernel vs reference kernel.
+
+    python -m bench.lstm_fw [--out bench/lstm_fw.json] [--hops 20]
+
+Builds (make -C firmware) and converts two random-weight LSTMs through TFLite's int8 LSTM: the default
+model's shape (2 x 128 units on 64 bins + Dense 3, 230,787 parameters) and the test shape (2 x 32 on
+16 bins); runs kws_runner.elf (the board's optimized kernels: DSP on M4/M7) and kws_runner_ref.elf
+(reference kernels) under QEMU with -icount shift=0 (instructions, NOT cycles), one frame per
+invocation with the state carried, checks both outputs are the same bytes as the numpy reference, and
+writes the mean instructions per hop (whole graph: both LSTM layers and the Dense). Atomic JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+BOARDS = {"mps2-an386": "Cortex-M4", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55"}
+SHAPES = [(64, 128, 2), (16, 32, 2)]
+
+
+def model_and_data(bins: int, units: int, layers: int, hops: int, cache: Path):
+    name = f"lstm_{layers}x{units}_{bins}"
+    mp, xp, yp = cache / f"{name}.tflite", cache / f"{name}.in.bin", cache / f"{name}.expected.bin"
+    if not (mp.is_file() and xp.is_file() and yp.is_file()) or len(xp.read_bytes()) != hops * bins:
+        import tf_keras as keras
+
+        from training.config import FeatureConfig, ModelConfig
+        from training.models import build_model
+        from tflm_port.lstm_export import convert_lstm
+        from tflm_port.reference import Reference
+
+        keras.utils.set_random_seed(1)
+        m = build_model(ModelConfig(name="lstm", lstm_units=units, lstm_layers=layers, dropout=0.0),
+                        FeatureConfig(num_mel_bins=bins, context_frames=10, context_stride=1), 3)
+        rng = np.random.default_rng(3)
+        data = convert_lstm(m, rng.normal(size=(16, 20, bins)).astype(np.float32))
+        ref = Reference.from_bytes(data)
+        x = ref.quantize_input(np.random.default_rng(4).normal(size=(hops, 1, bins)).astype(np.float32))
+        ref.reset_state()
+        y = np.concatenate([ref.run(x[t:t + 1]) for t in range(hops)])
+        cache.mkdir(parents=True, exist_ok=True)
+        mp.write_bytes(data)
+        xp.write_bytes(x.tobytes())
+        yp.write_bytes(y.tobytes())
+    return name, mp, xp, yp
+
+
+def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
+    semi = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["kws_runner", mp, xp, out])
+    cmd = ["qemu-system-arm", "-M", board, "-icount", "shift=0,align=off,sleep=off", "-nographic",
+           "-semihosting-config", semi, "-kernel", str(FW / "build" / board / elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    m = re.search(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
+                  r"stack=(\d+).*kernel=(\w+) opt_ops=(\d+)", r.stdout + r.stderr)
+    if not m:
+        raise SystemExit(f"{board} {elf}: no status line:\n{(r.stdout + r.stderr)[-1000:]}")
+    k = ["status", "inferences", "instr_first", "instr_total", "arena", "stack"]
+    d = dict(zip(k, map(int, m.groups()[:6])))
+    d.update(kernel=m.group(7), opt_ops=int(m.group(8)))
+    return d
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.lstm_fw", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="bench/lstm_fw.json")
+    ap.add_argument("--hops", type=int, default=20)
+    a = ap.parse_args(argv)
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        raise SystemExit("bench.lstm_fw needs qemu-system-arm and arm-none-eabi-gcc")
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])
+    from training.errors import atomic_write_text
+
+    rows = []
+    with tempfile.TemporaryDirectory() as td:
+        for bins, units, layers in SHAPES:
+            name, mp, xp, yp = model_and_data(bins, units, layers, a.hops, FW / "build" / "testdata" / "lstm_bench")
+            for board, core in BOARDS.items():
+                for elf in ("kws_runner.elf", "kws_runner_ref.elf"):
+                    out = Path(td) / "o.bin"
+                    d = run(board, elf, mp, xp, out)
+                    exact = out.read_bytes() == yp.read_bytes()
+                    rows.append({"model": "lstm", "shape": f"{layers}x{units} LSTM on {bins} bins + Dense 3",
+                                 "board": board, "core": core, "image": elf, "kernel": d["kernel"],
+                                 "status": d["status"], "hops": d["inferences"], "byte_exact": exact,
+                                 "instructions_per_hop": round(d["instr_total"] / max(d["inferences"], 1)),
+                                 "instructions_first_hop": d["instr_first"], "arena_bytes": d["arena"],
+                                 "model_bytes": mp.stat().st_size})
+                    print(json.dumps(rows[-1]))
+    rec = {"benchmark": "lstm_firmware", "unit": "instructions (QEMU -icount shift=0), not cycles", "rows": rows}
+    atomic_write_text(a.out, json.dumps(rec, indent=1) + "\n")
+    return 0 if all(r["byte_exact"] and r["status"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,198 @@
+/* kws_lstm_dsp.c - UNIDIRECTIONAL_SEQUENCE_LSTM for Cortex-M cores with the DSP extension (M4, M7),
+ * bit-exact with kernels/reference/kws_lstm_s8.c.
+ *
+ * Per hop: the input frame and the previous hidden state are widened once to int16 pairs in SXTB16
+ * order (x0,x2)(x1,x3); each gate row then takes one 32-bit load of four weights, SXTB16 and
+ * SXTB16 ROR 8, and two SMLAD per four weights. The zero points are folded at prepare time into
+ * per-row biases (b - zp_x sum W, -zp_h sum R: kws_lstm_fold_bias), so the inner loops see the raw
+ * int8 values. Gate activations and the cell / hidden update are the reference's scalar code.
+ * Compiled into every build; the runtime picks it only where it exists (__ARM_FEATURE_DSP) and the
+ * build's optimized kernels are the DSP ones (kws_kernel_isa() == "dsp"; kws_runner_ref.elf keeps
+ * the reference). See docs/kernels.md. */
+#include <string.h>
+#include "kws_kernels.h"
+
+void kws_lstm_fold_bias(const kws_lstm_params *p, int32_t *eff)
+{
+    for (int g = 0; g < 4; g++) {
+        for (int32_t j = 0; j < p->units; j++) {
+            int32_t sw = 0, sr = 0;
+            for (int32_t k = 0; k < p->n_in; k++) sw += p->w[g][j * p->n_in + k];
+            for (int32_t k = 0; k < p->units; k++) sr += p->r[g][j * p->units + k];
+            eff[(2 * g) * p->units + j] = p->b[g][j] - p->zp_x * sw;
+            eff[(2 * g + 1) * p->units + j] = -p->zp_h * sr;
+        }
+    }
+}
+
+static size_t pad4(int32_t n) { return ((size_t)n + 3u) & ~(size_t)3u; }
+
+size_t kws_lstm_dsp_scratch_bytes(const kws_lstm_params *p)
+{
+    return 2u * (4u * (size_t)p->units + pad4(p->n_in) + pad4(p->units)) + 16u;
+}
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+/* SXTB16 with its rotate operand (GCC 12 emits a separate ROR for __sxtb16(ror(v, 8))) */
+static inline __attribute__((always_inline)) uint32_t sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+int kws_lstm_dsp_available(void) { return 1; }
+
+/* int8 v[n] -> int16 pairs (v0,v2)(v1,v3) per group of four, zero padded */
+static void widen(const int8_t *v, int32_t n, int16_t *out)
+{
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        out[k] = v[k]; out[k + 1] = v[k + 2]; out[k + 2] = v[k + 1]; out[k + 3] = v[k + 3];
+    }
+    for (int32_t i = k; i < (int32_t)pad4(n); i++) out[i] = 0;
+    for (int32_t i = k; i < n; i++) {
+        int32_t pos = i - k;   /* tail: same order, missing ones stay 0 */
+        out[k + (pos == 0 ? 0 : pos == 1 ? 2 : 1)] = v[i];
+    }
+}
+
+static inline __attribute__((always_inline)) int32_t dot(const int8_t *w, const int16_t *x16, int32_t n, int32_t acc)
+{
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        uint32_t wv, xa, xb;
+        memcpy(&wv, w + k, 4);
+        memcpy(&xa, x16 + k, 4);
+        memcpy(&xb, x16 + k + 2, 4);
+        acc = __smlad(__sxtb16(wv), xa, acc);
+        acc = __smlad(sxtb16_ror8(wv), xb, acc);
+    }
+    if (k < n) {   /* 1..3 left: x16 holds them as (x0,x2)(x1,..) */
+        acc += w[k] * x16[k];
+        if (k + 1 < n) acc += w[k + 1] * x16[k + 2];
+        if (k + 2 < n) acc += w[k + 2] * x16[k + 1];
+    }
+    return acc;
+}
+
+/* four rows j..j+3 of a row-major [rows][n] int8 matrix at once: each x pair is loaded once */
+static inline __attribute__((always_inline)) void dot4(const int8_t *w, int32_t n, const int16_t *x16, int32_t *acc)
+{
+    const int8_t *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        uint32_t xa, xb, v;
+        memcpy(&xa, x16 + k, 4);
+        memcpy(&xb, x16 + k + 2, 4);
+        memcpy(&v, w0 + k, 4); a0 = __smlad(__sxtb16(v), xa, a0); a0 = __smlad(sxtb16_ror8(v), xb, a0);
+        memcpy(&v, w1 + k, 4); a1 = __smlad(__sxtb16(v), xa, a1); a1 = __smlad(sxtb16_ror8(v), xb, a1);
+        memcpy(&v, w2 + k, 4); a2 = __smlad(__sxtb16(v), xa, a2); a2 = __smlad(sxtb16_ror8(v), xb, a2);
+        memcpy(&v, w3 + k, 4); a3 = __smlad(__sxtb16(v), xa, a3); a3 = __smlad(sxtb16_ror8(v), xb, a3);
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+    if (k < n) {
+        for (int r = 0; r < 4; r++) acc[r] = dot(w + r * n + k, x16 + k, n - k, acc[r]);
+    }
+}
+
+static int32_t sat16(int32_t v) { return __ssat(v, 16); }
+
+/* the reference's table arithmetic (kernels/reference/kws_lstm_s8.c) */
+static int16_t sigmoid16(int32_t g)
+{
+    int32_t v = g * 3;
+    uint32_t a = (uint32_t)(v < 0 ? -v : v), k = a >> 9, r;
+    if (k >= 255) {
+        r = 0x7FFFu << 10;
+    } else {
+        uint32_t ua = kws_sigmoid_table_u16[k], ub = kws_sigmoid_table_u16[k + 1];
+        r = (ua << 9) + (a & 0x1FFu) * (ub - ua);
+    }
+    r = v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u;
+    return (int16_t)(r >> 10);
+}
+
+static int16_t tanh16(int32_t x, int32_t int_bits)
+{
+    int32_t v;
+    if (int_bits >= 3) {
+        v = x * (3 << (int_bits - 3));
+    } else {
+        int32_t s = 3 - int_bits;
+        v = (x * 3 + (1 << (s - 1))) >> s;
+    }
+    uint32_t a = (uint32_t)(v < 0 ? -v : v), k = a >> 8;
+    int32_t r;
+    if (k >= 255) {
+        r = 0xFFFF << 8;
+    } else {
+        uint32_t ua = kws_sigmoid_table_u16[k], ub = kws_sigmoid_table_u16[k + 1];
+        r = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
+    }
+    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
+    return (int16_t)(r >> 8);
+}
+
+KWS_NO_VECTORIZE
+void kws_lstm_s8_dsp(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
+                     int16_t *c, void *scratch, int8_t *output)
+{
+    const int32_t u = p->units, nin = p->n_in;
+    int16_t *gates = (int16_t *)scratch;                 /* [4][u] */
+    int16_t *x16 = gates + 4 * u, *h16 = x16 + pad4(nin);
+    for (int32_t t = 0; t < steps; t++) {
+        widen(input + t * nin, nin, x16);
+        widen(h, u, h16);
+        for (int g = 0; g < 4; g++) {
+            const int8_t *w = p->w[g], *rw = p->r[g];
+            const int32_t *bi = eff + (2 * g) * u, *br = eff + (2 * g + 1) * u;
+            int16_t *out = gates + g * u;
+            int32_t ai[4], ar4[4];
+            const int32_t u4 = u & ~3;
+            for (int32_t j = 0; j < u; j++) {
+                int32_t a, ar;
+                if (j < u4) {                       /* four rows per pass */
+                    if ((j & 3) == 0) {
+                        memcpy(ai, bi + j, sizeof ai);
+                        memcpy(ar4, br + j, sizeof ar4);
+                        dot4(w + j * nin, nin, x16, ai);
+                        dot4(rw + j * u, u, h16, ar4);
+                    }
+                    a = ai[j & 3];
+                    ar = ar4[j & 3];
+                } else {
+                    a = dot(w + j * nin, x16, nin, bi[j]);
+                    ar = dot(rw + j * u, h16, u, br[j]);
+                }
+                int32_t s = sat16(sat16(kws_multiply_by_quantized_multiplier(a, p->in_mult[g], p->in_shift[g])) +
+                                  sat16(kws_multiply_by_quantized_multiplier(ar, p->rec_mult[g], p->rec_shift[g])));
+                out[j] = g == KWS_LSTM_GATE_C ? tanh16(s, 3) : sigmoid16(s);
+            }
+        }
+        const int16_t *gi = gates, *gf = gates + u, *gc = gates + 2 * u, *go = gates + 3 * u;
+        for (int32_t j = 0; j < u; j++) {
+            int32_t cj = sat16(kws_multiply_by_quantized_multiplier((int32_t)gf[j] * c[j], p->fc_mult, p->fc_shift));
+            int32_t ig = sat16(kws_multiply_by_quantized_multiplier((int32_t)gi[j] * gc[j], p->ig_mult, p->ig_shift));
+            cj = sat16(cj + ig);
+            if (p->cell_clip > 0) cj = cj > p->cell_clip ? p->cell_clip : cj < -p->cell_clip ? -p->cell_clip : cj;
+            c[j] = (int16_t)cj;
+            int32_t hv = kws_multiply_by_quantized_multiplier((int32_t)go[j] * tanh16(cj, p->cell_int_bits),
+                                                             p->h_mult, p->h_shift) + p->zp_h;
+            h[j] = (int8_t)__ssat(hv, 8);
+            output[t * u + j] = h[j];
+        }
+    }
+}
+#else
+int kws_lstm_dsp_available(void) { return 0; }
+
+void kws_lstm_s8_dsp(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
+                     int16_t *c, void *scratch, int8_t *output)
+{
+    (void)p; (void)eff; (void)steps; (void)input; (void)h; (void)c; (void)scratch; (void)output;
+}
+#endif

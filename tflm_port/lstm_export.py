@@ -1,0 +1,124 @@
+"""Export the streaming LSTM (training/lstm.py) to .tflite: float, or int8 through TFLite's own integer LSTM.
+
+    python -m tflm_port.lstm_export RUN_DIR [-o model.tflite] [--float] [--calibration-windows N]
+
+The deployed graph takes ONE normalized LFBE frame per invocation (input [1, 1, bins]) and returns
+the logits after it ([1, classes]); each LSTM layer is one UNIDIRECTIONAL_SEQUENCE_LSTM whose hidden
+and cell states are variable tensors (inputs 18 and 19): the runtime keeps them between invocations
+(tf.lite, TFLite Micro, the numpy reference, the firmware) and resets them to the start of a stream.
+int8 (w8a8): post-training full-integer quantization with a representative data set of frame
+sequences fed in stream order, so the state ranges are calibrated on running state; weights int8
+per tensor, hidden state int8, cell state int16 with a power-of-two scale, gates Q3.12 -> Q0.15
+(docs/formats.md, "Streaming LSTM"). A model whose LSTM has no state tensors is refused with one line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from training.errors import UserError, atomic_write_bytes, cli_main  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def check_stateful(data: bytes, name: str = "<model>") -> int:
+    """Number of LSTM operators in a .tflite; UserError (one line) if one has no state tensors."""
+    from tflm_port.lstm import state_tensor_problem
+    from tflm_port.tflite_io import load_model, op_name
+
+    m = load_model(data, name)
+    n = 0
+    for k, op in enumerate(m.subgraphs[0].operators or []):
+        if op_name(m, op) == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+            n += 1
+            problem = state_tensor_problem(m, op)
+            if problem:
+                raise UserError(f"{name}: operator {k} (UNIDIRECTIONAL_SEQUENCE_LSTM): {problem}")
+    return n
+
+
+def convert_lstm(model, frames: np.ndarray | None = None, int8: bool = True) -> bytes:
+    """Keras LSTM model (build_lstm) -> .tflite bytes of the one-frame step model.
+
+    ``frames``: calibration sequences [S, T, bins] of normalized features (int8 only); each sequence
+    is fed frame by frame in order, the converter's calibrator carrying the state between frames."""
+    import tensorflow as tf
+
+    from training.lstm import step_model
+
+    sm = step_model(model, steps=1)
+    conv = tf.lite.TFLiteConverter.from_keras_model(sm)
+    if int8:
+        if frames is None or len(frames) == 0:
+            raise UserError("int8 LSTM export needs calibration frames")
+        f = np.asarray(frames, np.float32)
+
+        def rep():
+            for seq in f:
+                for t in range(seq.shape[0]):
+                    yield [seq[None, t:t + 1]]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    data = bytes(conv.convert())
+    if check_stateful(data, "converted LSTM") != len([l for l in sm.layers if "lstm" in l.name]):
+        raise UserError("converter did not fuse every LSTM layer into UNIDIRECTIONAL_SEQUENCE_LSTM")
+    return data
+
+
+def calibration_frames(run_dir: Path, n: int, seed: int = 0) -> np.ndarray:
+    """n normalized training windows of a run as frame sequences [n, T, bins]."""
+    from training.config import Config
+    from training.dataset import build_split
+    from training.features import Normalizer
+
+    cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
+    norm = Normalizer(**json.loads((run_dir / "normalizer.json").read_text()))
+    x, _ = build_split(cfg, dataset, "train", progress=False)
+    bins = cfg.features.num_mel_bins
+    idx = np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False)
+    return norm(x[idx].reshape(len(idx), -1, bins)).astype(np.float32)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m tflm_port.lstm_export", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir", type=Path, help="finished `train.py --model lstm` run directory")
+    ap.add_argument("-o", "--output", type=Path, help="output .tflite (default RUN_DIR/model-lstm-{int8,float}.tflite)")
+    ap.add_argument("--float", action="store_true", help="float32 model (no quantization)")
+    ap.add_argument("--calibration-windows", type=int, default=200, help="training windows fed for calibration")
+    return ap
+
+
+@cli_main
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    if not (a.run_dir / "model.keras").is_file():   # before TensorFlow is imported: one quick line
+        raise UserError(f"{a.run_dir}: no trained model (model.keras) - has training finished?")
+    from training.train import load_trained_model
+
+    model = load_trained_model(a.run_dir)
+    if not any("lstm" in l.name for l in model.layers):
+        raise UserError(f"{a.run_dir}: not an LSTM run (model '{model.name}')")
+    frames = None if a.float else calibration_frames(a.run_dir, a.calibration_windows)
+    data = convert_lstm(model, frames, int8=not a.float)
+    out = a.output or a.run_dir / f"model-lstm-{'float' if a.float else 'int8'}.tflite"
+    atomic_write_bytes(out, data)
+    print(f"{out}: {len(data):,} bytes ({'float32' if a.float else 'int8 weights, int16 cell state'})")
+    return 0
+
+
+if __name__ == "__main__":
+    main()
