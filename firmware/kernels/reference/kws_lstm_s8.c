@@ -1,6 +1,6 @@
 /* kws_lstm_s8.c - reference kernel of TFLite's integer UNIDIRECTIONAL_SEQUENCE_LSTM (int8 input, weights
  * and hidden state, int16 cell state with a power-of-two scale), as TFLite Micro evaluates it. The
- * arithmetic is written out in docs/formats.md section 9; tflm_port/lstm.py is the same in numpy. */
+ * arithmetic is written out in docs/formats.md section 10; tflm_port/lstm.py is the same in numpy. */
 #include "kws_kernels.h"
 
 /* sigmoid(k / 24) in unsigned 0.16, k = 0..255: the table TFLite's int16 LOGISTIC / TANH interpolate.
