@@ -58,7 +58,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from training import qat
+    from training import distribute, qat
     from training.evaluate import keras_scorer
     from training.train import (check_run_dir, evaluate_run, fit, load_trained_model, load_windows, log,
                                 qat_scope, save_model)
@@ -90,22 +90,23 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     else:
         float_model = load_trained_model(frun)
         tf.keras.utils.set_random_seed(cfg.train.seed + 1)
-        if q.stages == "two":
-            log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
-            m1 = finished_stage(run_dir, "stage1", lambda: qat.make_qat_model(float_model, q, stage=1),
-                                lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
-                                              q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
-                                              val_stream=vs))
-            log("stage 2: + 8-bit inputs, activations, biases")
-            model = qat.make_qat_model(float_model, q, stage=2)
-            qat.transfer_weights(m1, model)
-            fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
-                [qat.SyncWeightRanges()], val_stream=vs)
-        else:
-            log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
-            model = qat.make_qat_model(float_model, q, stage=2)
-            fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
-                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)
+        with distribute.scope():  # the QAT models (folded from the same float weights on every worker)
+            if q.stages == "two":
+                log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
+                m1 = finished_stage(run_dir, "stage1", lambda: qat.make_qat_model(float_model, q, stage=1),
+                                    lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
+                                                  q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
+                                                  val_stream=vs))
+                log("stage 2: + 8-bit inputs, activations, biases")
+                model = qat.make_qat_model(float_model, q, stage=2)
+                qat.transfer_weights(m1, model)
+                fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
+                    [qat.SyncWeightRanges()], val_stream=vs)
+            else:
+                log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
+                model = qat.make_qat_model(float_model, q, stage=2)
+                fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
+                    q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)
         qat.sync_weight_ranges(model)
         with qat_scope():
             save_model(model, mpath)
@@ -113,6 +114,12 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             "layer_bits": qat.layer_bits(model), "weight_quantizer": q.weight_quantizer, "stages": q.stages,
             "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
+        if distribute.multi_worker():  # convert and evaluate a plain (not distributed) copy, on the chief only
+            plain = qat.make_qat_model(float_model, q, stage=2)
+            plain.set_weights(model.get_weights())
+            model = plain
+    if not distribute.is_chief():
+        return distribute.worker_report(run_dir, model)
     name = f"{cfg.model.name} w{q.weight_bits} {q.weight_quantizer} {q.stages}-stage"
     tfl = run_dir / "model.tflite"
     if not tfl.is_file():
@@ -125,6 +132,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     (run_dir / "keras_eval").mkdir(exist_ok=True)
     keras_report = evaluate_run(run_dir / "keras_eval", cfg, norm, keras_scorer(model), dataset,
                                 name=name + " (Keras fake-quant)")
+    report["ranges"] = distribute.quantizer_ranges(model)
     report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
                   float_run=str(frun), seconds=round(time.time() - t0, 1), scored_with="tflm_port.reference",
                   model_bytes=tfl.stat().st_size)
