@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,6 +57,15 @@ def parse_tf_config(text: str | None) -> tuple[list[str], str, int]:
     return workers, ttype, idx
 
 
+def _reachable(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_workers(addresses: list[str], timeout_s: float) -> None:
     """Return when every address accepts a TCP connection; UserError naming one that does not."""
     t_end = time.time() + timeout_s
@@ -71,13 +81,44 @@ def wait_for_workers(addresses: list[str], timeout_s: float) -> None:
                 time.sleep(0.5)
 
 
+_WATCHDOG = r"""
+import os, select, signal, socket, sys
+pid, timeout, addrs = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+r, _, _ = select.select([sys.stdin], [], [], timeout)
+if r:
+    sys.exit(0)  # "ok" (the cluster formed) or end of file (the worker ended)
+def up(a):
+    h, _, p = a.rpartition(":")
+    try:
+        socket.create_connection((h.strip("[]"), int(p)), timeout=2).close()
+        return True
+    except OSError:
+        return False
+down = [a for a in addrs if not up(a)]
+what = "worker %s not reachable" % down[0] if down else "the cluster did not form"
+sys.stderr.write("error: TF_CONFIG: %s within %g s (SUBKWS_CONNECT_TIMEOUT)\n" % (what, timeout))
+sys.stderr.flush()
+os.kill(pid, signal.SIGKILL)
+"""
+
+
+def start_watchdog(workers: list[str], timeout_s: float):
+    """A small process that kills this one with one error line unless told "ok" within timeout_s."""
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), *workers],
+                            stdin=subprocess.PIPE)
+
+
 def setup(name: str, run_dir: Path, shard_by: str = "file") -> Path:
     """Create the strategy (before any other TensorFlow work) and return this process's run
     directory: ``run_dir`` on the chief, a private folder on the other workers."""
-    import tensorflow as tf
-
     if name not in STRATEGIES:
         raise UserError(f"--strategy: '{name}' (default, mirrored or multiworker)")
+    if name == "multiworker":  # before TensorFlow starts: a malformed TF_CONFIG is one line at once
+        parse_tf_config(os.environ.get("TF_CONFIG"))
+    import tensorflow as tf
+
     _S.update(name=name, chief_root=None, local_root=None, task=("worker", 0), workers=1, shard_by=shard_by)
     if name == "default":
         _S["strategy"] = tf.distribute.get_strategy()
@@ -88,7 +129,12 @@ def setup(name: str, run_dir: Path, shard_by: str = "file") -> Path:
     workers, ttype, idx = parse_tf_config(os.environ.get("TF_CONFIG"))
     timeout = float(os.environ.get("SUBKWS_CONNECT_TIMEOUT", "120"))
     opts = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+    # the strategy's constructor waits for every worker, without a limit and holding the GIL: a
+    # watchdog process ends this one with one line when the cluster has not formed in time
+    dog = start_watchdog(workers, timeout)
     _S["strategy"] = tf.distribute.MultiWorkerMirroredStrategy(communication_options=opts)
+    dog.stdin.write(b"ok\n")
+    dog.stdin.close()
     wait_for_workers(workers, timeout)
     _S.update(task=(ttype, idx), workers=len(workers))
     if is_chief():
