@@ -217,7 +217,7 @@ def load_weights(model, path: Path) -> None:
     """``model.load_weights`` of a Keras .weights.h5 file. Under a strategy with several replicas
     the stored values are read into numpy first: tf_keras hands h5py datasets to the assignment,
     which fails for synchronized-on-read variables (BatchNorm's moving statistics)."""
-    if strategy().num_replicas_in_sync == 1 and not multi_worker():
+    if _S["name"] == "default":
         model.load_weights(str(path))
         return
     import numpy as np

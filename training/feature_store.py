@@ -320,16 +320,18 @@ def ensure_store(cfg: Config, dataset: Path, progress: bool = False, workers: in
 
 
 def _audio_seconds(dataset: Path) -> dict:
-    """Seconds of clip audio per split (from the manifest's duration_s column when present)."""
-    import csv
+    """Seconds of clip audio per split (before copies and padding), from the audio file headers."""
+    import soundfile as sf
+
+    from training.dataset import read_manifest
 
     out: dict[str, float] = {}
-    with open(Path(dataset) / "manifest.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            try:
-                out[row["split"]] = out.get(row["split"], 0.0) + float(row.get("duration_s") or 0.0)
-            except ValueError:
-                continue
+    for c in read_manifest(dataset):
+        try:
+            info = sf.info(str(c.path))
+        except Exception:  # an unreadable clip fails later, naming itself, when its windows are computed
+            continue
+        out[c.split] = out.get(c.split, 0.0) + info.frames / info.samplerate
     return {k: round(v, 2) for k, v in out.items()}
 
 

@@ -150,6 +150,7 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
             raise UserError("train.max_minutes: not supported with --strategy multiworker (workers would stop apart)")
         cbs.append(_TimeLimit(cfg.train.max_minutes * 60))
     cbs.append(_EpochLog(tag, epochs))
+    cbs[-1].batch_size = cfg.train.batch_size
     cbs.extend(callbacks or [])
 
     def onehot(y):
@@ -182,11 +183,22 @@ class _EpochLog:
         import tf_keras as keras
 
         class EpochLog(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t0, self.t_train = time.perf_counter(), None
+
+            def on_test_begin(self, logs=None):  # validation: the training part of the epoch ends
+                self.t_train = self.t_train or time.perf_counter()
+
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
                 items = " ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in
                                  ("loss", "accuracy", "val_loss", "val_accuracy"))
-                log(f"{tag} epoch {epoch + 1}/{epochs}: {items}")
+                rate = ""
+                steps, batch = (self.params or {}).get("steps"), getattr(self, "batch_size", None)
+                if steps and batch and getattr(self, "t0", None):
+                    dt = (self.t_train or time.perf_counter()) - self.t0
+                    rate = f" ({steps * batch / max(dt, 1e-9):.0f} examples/s)"  # global batch, all workers
+                log(f"{tag} epoch {epoch + 1}/{epochs}: {items}{rate}")
 
         return EpochLog()
 
