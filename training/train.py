@@ -9,6 +9,7 @@ A run directory holds: config.json (resolved config), normalizer.json (feature n
 checkpoints/ (resumable: a killed run continues from its last finished epoch when started again
 with the same --run-dir), logs/ (TensorBoard), model.keras, report.json, det.json, det.png.
 With --weight-bits K (1..8) the float model is fine-tuned with two-stage QAT afterwards.
+--strategy mirrored|multiworker trains under tf.distribute (docs/distributed.md).
 """
 from __future__ import annotations
 
