@@ -90,23 +90,27 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     else:
         float_model = load_trained_model(frun)
         tf.keras.utils.set_random_seed(cfg.train.seed + 1)
-        with distribute.scope():  # the QAT models (folded from the same float weights on every worker)
-            if q.stages == "two":
-                log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
-                m1 = finished_stage(run_dir, "stage1", lambda: qat.make_qat_model(float_model, q, stage=1),
-                                    lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
-                                                  q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
-                                                  val_stream=vs))
-                log("stage 2: + 8-bit inputs, activations, biases")
-                model = qat.make_qat_model(float_model, q, stage=2)
-                qat.transfer_weights(m1, model)
-                fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
-                    [qat.SyncWeightRanges()], val_stream=vs)
-            else:
-                log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
-                model = qat.make_qat_model(float_model, q, stage=2)
-                fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
-                    q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)
+
+        def qat_model(stage: int):  # under the strategy: folded from the same float weights on every worker
+            with distribute.scope():
+                return qat.make_qat_model(float_model, q, stage=stage)
+
+        if q.stages == "two":
+            log(f"stage 1: {q.weight_quantizer} {q.weight_bits}-bit weights, float activations")
+            m1 = finished_stage(run_dir, "stage1", lambda: qat_model(stage=1),
+                                lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
+                                              q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
+                                              val_stream=vs))
+            log("stage 2: + 8-bit inputs, activations, biases")
+            model = qat_model(stage=2)
+            qat.transfer_weights(m1, model)
+            fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
+                [qat.SyncWeightRanges()], val_stream=vs)
+        else:
+            log(f"one stage: {q.weight_bits}-bit weights and 8-bit everything else at once")
+            model = qat_model(stage=2)
+            fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
+                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)
         qat.sync_weight_ranges(model)
         with qat_scope():
             save_model(model, mpath)
