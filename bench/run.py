@@ -29,7 +29,7 @@ MARKDOWN = ROOT / "BENCHMARKS.md"
 # "macs" tells apart the two FFNN-250K workloads: the converted 3-class model run by the runtime
 # (246,144 MACs) and the 12-class anchor workload of shared/ANCHORS.md run by the kernel bench (247,296)
 KEY = ("benchmark", "model", "weight_bits", "board", "kernel", "macs", "density", "sparsity_kind", "sparse_format",
-       "activation_bits")
+       "activation_bits", "workers")
 
 
 def record_key(rec: dict) -> tuple:
@@ -136,8 +136,14 @@ def run_fuzz(quick: bool, run_dir: Path | None) -> list[dict]:
     return fuzz.run(quick)
 
 
+def run_distributed(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import distributed
+
+    return distributed.run(quick)
+
+
 MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
-           "boards": run_boards, "sparse": run_sparse, "fuzz": run_fuzz, "a4": run_a4}
+           "boards": run_boards, "sparse": run_sparse, "fuzz": run_fuzz, "a4": run_a4, "distributed": run_distributed}
 # need QEMU (fuzz: minutes of libFuzzer); skipped by --quick
 EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse", "fuzz", "a4")
 
@@ -251,6 +257,21 @@ SECTIONS = [
       ("front end / hop", "frontend_instructions_per_hop"), ("total / hop", "total_instructions_per_hop"),
       ("margin @100 MHz (est.)", "realtime_margin_100mhz_estimate"), ("RAM bytes", "ram_bytes"),
       ("flash bytes", "flash_bytes"), ("flash limit", "flash_limit_bytes"), ("RAM limit", "ram_limit_bytes")]),
+    ("distributed", "Distributed training: examples per second, 1 vs 2 local workers",
+     "From `bench/distributed.py`: the default FFNN (batch 256, global) trained through `training.cluster` "
+     "(MultiWorkerMirroredStrategy, input from the feature store sharded by file) with 1 and 2 workers on this "
+     "machine; examples/s = global windows per second of the training part of an epoch, median of the epochs after "
+     "the first. **Both workers share the same cores: the ratio shows the overhead of the second process and the "
+     "all-reduce, not a speed-up.**",
+     [("workers", "workers"), ("examples/s", "examples_per_s"), ("per worker", "examples_per_s_per_worker"),
+      ("ratio to 1 worker", "ratio_to_1_worker"), ("cores", "cores"), ("model", "model"), ("batch", "batch")]),
+    ("feature_store", "Feature store: build time per hour of audio",
+     "From `bench/distributed.py`: `feature_store.ensure_store` on generated 1 s recordings (default features, "
+     "one augmented copy per training clip), train + val splits, one process per core. Audio hours = clip audio "
+     "before copies.",
+     [("s / audio hour", "seconds_per_audio_hour"), ("build s", "build_seconds"), ("audio h", "audio_hours"),
+      ("windows", "windows"), ("windows / audio h", "windows_per_audio_hour"), ("bytes / window", "bytes_per_window"),
+      ("store bytes", "store_bytes"), ("processes", "processes")]),
     ("fuzz", "Fuzzing: hostile inputs",
      "`python -m bench.fuzz` (bench/fuzz.py). C: libFuzzer over `firmware/fuzz/fuzz_model.c` (model init, "
      "every op's prepare, invoke, the front end's config from the metadata and a few hops of audio; clang "

@@ -258,25 +258,10 @@ def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
-                workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, cached beside the dataset.
-
-    Clips are processed in parallel (one process per core); the result does not depend on the
-    number of workers.
-    """
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
+def split_jobs(cfg: Config, dataset: Path, split: str) -> tuple[list[tuple], int]:
+    """(per-clip jobs for ``_clip_job``, split seed): the windows of a split are the jobs' windows in
+    job order, then the background windows (``split_background``)."""
     dataset = Path(dataset)
-    cache = dataset / "features" / f"{split}-{_cache_key(cfg, dataset, split)}.npz"
-    if cache.is_file():
-        z = np.load(cache)
-        return z["x"], z["y"]
-    p = lfbe_params(cfg)
     clips = [c for c in read_manifest(dataset) if c.split == split]
     if not clips:
         raise UserError(f"{dataset}/manifest.csv: no clips in split '{split}'")
@@ -298,31 +283,24 @@ def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
                 continue
         nb = tuple(negs[r.integers(len(negs))] if negs and r.random() < 0.6 else "" for _ in range(2 * n))
         jobs.append((str(c.path), c.label, seed, i, n, split, nb, kinds.get(c.source, default_kind) != "folder"))
-    workers = workers or min(os.cpu_count() or 1, 8)
-    bar = tqdm(total=len(jobs), desc=f"features {split}", disable=not progress, unit="clip", leave=False)
-    results = []
-    if workers <= 1 or len(jobs) < 64:
-        _worker_init(cfg.to_dict(), str(dataset))
-        for j in jobs:
-            results.append(_clip_job(j))
-            bar.update()
-    else:
-        # spawn, not fork: the parent may hold TensorFlow's threads
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                                 initargs=(cfg.to_dict(), str(dataset))) as ex:
-            for r in ex.map(_clip_job, jobs, chunksize=32):
-                results.append(r)
-                bar.update()
-    bar.close()
-    xs = [r[0] for r in results]
-    ys = [r[1] for r in results]
-    rng = np.random.default_rng([seed, len(jobs)])
-    n_bg = max(64, sum(len(y) for y in ys) // 6)
-    xs.append(background_windows(_noise(cfg, dataset.parent / "_augment_cache"), n_bg, cfg, p, rng))
-    ys.append(np.full(n_bg, SILENCE, np.int32))
-    x = np.concatenate(xs).astype(np.float32)
-    y = np.concatenate(ys).astype(np.int32)
-    with atomic_path(cache) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, x=x, y=y)
-    return x, y
+    return jobs, seed
+
+
+def split_background(cfg: Config, dataset: Path, seed: int, n_jobs: int, n_clip_windows: int) -> np.ndarray:
+    """The _silence_ windows that follow a split's clip windows (1 per 6 of them, at least 64)."""
+    rng = np.random.default_rng([seed, n_jobs])
+    n_bg = max(64, n_clip_windows // 6)
+    return background_windows(_noise(cfg, Path(dataset).parent / "_augment_cache"), n_bg, cfg, lfbe_params(cfg), rng)
+
+
+def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
+                workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, read from the data set's
+    feature store (training/feature_store.py), which is built first if needed.
+
+    Clips are processed in parallel (one process per core); the result does not depend on the
+    number of workers.
+    """
+    from training.feature_store import split_arrays
+
+    return split_arrays(cfg, Path(dataset), split, progress=progress, workers=workers)

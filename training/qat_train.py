@@ -61,7 +61,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from training import qat
+    from training import distribute, qat
     from training.evaluate import keras_scorer
     from training.train import (check_run_dir, evaluate_run, fit, load_trained_model, load_windows, log,
                                 qat_scope, save_model)
@@ -97,16 +97,21 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     else:
         float_model = load_trained_model(frun)
         tf.keras.utils.set_random_seed(cfg.train.seed + 1)
+
+        def qat_model(stage: int):  # under the strategy: folded from the same float weights on every worker
+            with distribute.scope():
+                return qat.make_qat_model(float_model, q, stage=stage)
+
         if q.stages == "two":
             log(f"stage 1: {q.weight_quantizer if q.preset == 'tailored' else 'linear'} {q.weight_bits}-bit weights, "
                 "float activations")
-            m1 = finished_stage(run_dir, "stage1", lambda: qat.make_qat_model(float_model, q, stage=1),
+            m1 = finished_stage(run_dir, "stage1", lambda: qat_model(stage=1),
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
                                               q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
                                               val_stream=vs))
             log(f"stage 2: + 8-bit inputs, {q.activation_bits}-bit activations ({q.preset}) "
                 "(biases int32 at conversion)")
-            model = qat.make_qat_model(float_model, q, stage=2)
+            model = qat_model(stage=2)
             qat.transfer_weights(m1, model)
             if q.activation_bits < 8 or q.operands:   # PACT clips start where stage 1's ReLU outputs say
                 from training.act_quantizers import calibrate_pact
@@ -118,7 +123,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
                 [qat.SyncWeightRanges()], val_stream=vs)
         else:
             log(f"one stage: {q.weight_bits}-bit weights and 8-bit inputs and activations at once")
-            model = qat.make_qat_model(float_model, q, stage=2)
+            model = qat_model(stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
                 q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)
         qat.sync_weight_ranges(model)
@@ -129,6 +134,12 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             "activation_bits": q.activation_bits, "preset": q.preset, "operands": q.operands,
             "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
+        if distribute.multi_worker():  # convert and evaluate a plain (not distributed) copy, on the chief only
+            plain = qat.make_qat_model(float_model, q, stage=2)
+            plain.set_weights(model.get_weights())
+            model = plain
+    if not distribute.is_chief():
+        return distribute.worker_report(run_dir, model)
     from training.quant_spec import resolve
 
     wkind = resolve(q)["weight"].kind   # the naive preset quantizes weights linearly whatever weight_quantizer says
@@ -145,6 +156,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     keras_report = evaluate_run(run_dir / "keras_eval", cfg, norm, keras_scorer(model), dataset,
                                 name=name + " (Keras fake-quant)")
     report.update(activation_bits=q.activation_bits, quantizer_preset=q.preset)
+    report["ranges"] = distribute.quantizer_ranges(model)
     report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
                   float_run=str(frun), seconds=round(time.time() - t0, 1), scored_with="tflm_port.reference",
                   model_bytes=tfl.stat().st_size)

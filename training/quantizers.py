@@ -31,6 +31,13 @@ from the weights on every training step and read (not recomputed) at inference, 
 
 Activation and input quantizers are tfmot's own 8-bit asymmetric quantizers with fixed settings
 (moving-average min/max for activations, all-values min/max for the model input).
+
+Under a tf.distribute strategy with several replicas (docs/distributed.md) every range variable is
+a mirrored variable (synchronization ON_WRITE) with aggregation ONLY_FIRST_REPLICA, and the value
+each replica computes is already the same on all of them: weight ranges come from the mirrored
+kernels; input and activation ranges from the min/max of the *global* batch (each replica's batch
+min/max all-gathered across replicas). So the ranges equal a single worker's on the same global
+batch, and are identical on every replica.
 """
 from __future__ import annotations
 
@@ -122,9 +129,9 @@ class _GridWeightQuantizer(_tfq.Quantizer):
     def build(self, tensor_shape, name, layer):
         init = 1.0 * self.range_steps / max(self.n, 1)
         min_var = layer.add_weight(name + "_min", initializer=keras.initializers.Constant(-init),
-                                   trainable=False)
+                                   trainable=False, aggregation=ONLY_FIRST)
         max_var = layer.add_weight(name + "_max", initializer=keras.initializers.Constant(init),
-                                   trainable=False)
+                                   trainable=False, aggregation=ONLY_FIRST)
         return {"min_var": min_var, "max_var": max_var}
 
     def __call__(self, inputs, training, weights, **kwargs):
@@ -204,25 +211,74 @@ class SAWBWeightQuantizer(_GridWeightQuantizer):
         return tf.clip_by_value(w, -a, a)  # straight-through inside the clip, 0 outside
 
 
+ONLY_FIRST = tf.VariableAggregation.ONLY_FIRST_REPLICA
+EMA_DECAY = 0.999  # tfmot's MovingAverageQuantizer
+
+
+def _replicas() -> int:
+    return tf.distribute.get_replica_context().num_replicas_in_sync if tf.distribute.get_replica_context() else 1
+
+
+def global_min_max(x):
+    """(min, max) of x over the global batch: each replica's, all-gathered across replicas."""
+    m = tf.stack([tf.reduce_min(x), -tf.reduce_max(x)])[None]
+    g = tf.reduce_min(tf.distribute.get_replica_context().all_gather(m, axis=0), axis=0)
+    return g[0], -g[1]
+
+
+def _range_weights(layer, name, init_min, init_max):
+    return {"min_var": layer.add_weight(name + "_min", initializer=keras.initializers.Constant(init_min),
+                                        trainable=False, aggregation=ONLY_FIRST),
+            "max_var": layer.add_weight(name + "_max", initializer=keras.initializers.Constant(init_max),
+                                        trainable=False, aggregation=ONLY_FIRST)}
+
+
 class ActivationQuantizer8(_tfq.MovingAverageQuantizer):
-    """8-bit asymmetric per-tensor activation quantizer, moving-average min/max (tfmot's)."""
+    """8-bit asymmetric per-tensor activation quantizer, moving-average min/max (tfmot's; with
+    several replicas the batch min/max are the global batch's)."""
 
     name = "activation_8bit"
 
     def __init__(self):
         super().__init__(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
 
+    def build(self, tensor_shape, name, layer):
+        return _range_weights(layer, name, -6.0, 6.0)
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        if not training or _replicas() == 1:
+            return super().__call__(inputs, training, weights, **kwargs)
+        bmin, bmax = global_min_max(inputs)
+        amin = tf.__internal__.train.assign_moving_average(weights["min_var"], tf.minimum(bmin, 0.0), EMA_DECAY,
+                                                           zero_debias=False)
+        amax = tf.__internal__.train.assign_moving_average(weights["max_var"], tf.maximum(bmax, 0.0), EMA_DECAY,
+                                                           zero_debias=False)
+        return tf.quantization.fake_quant_with_min_max_vars(inputs, amin, amax, num_bits=8, narrow_range=False)
+
     def get_config(self):
         return {}
 
 
 class InputQuantizer8(_tfq.AllValuesQuantizer):
-    """8-bit asymmetric per-tensor model-input quantizer, min/max over all seen batches."""
+    """8-bit asymmetric per-tensor model-input quantizer, min/max over all seen (global) batches."""
 
     name = "input_8bit"
 
     def __init__(self):
         super().__init__(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
+
+    def build(self, tensor_shape, name, layer):
+        return _range_weights(layer, name, 0.0, 0.0)
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        if not training or _replicas() == 1:
+            return super().__call__(inputs, training, weights, **kwargs)
+        bmin, bmax = global_min_max(inputs)
+        rmin = tf.minimum(tf.minimum(weights["min_var"], bmin), 0.0)
+        rmax = tf.maximum(tf.maximum(weights["max_var"], bmax), 0.0)
+        amin = weights["min_var"].assign(rmin)
+        amax = weights["max_var"].assign(rmax)
+        return tf.quantization.fake_quant_with_min_max_vars(inputs, amin, amax, num_bits=8, narrow_range=False)
 
     def get_config(self):
         return {}

@@ -38,12 +38,24 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, see
     import tensorflow as tf
 
     t = cfg.train
-    ctx, bins = cfg.features.context_frames, cfg.features.num_mel_bins
     ds = tf.data.Dataset.from_tensor_slices((x, y, sample_weights(y, cfg)))
     ds = ds.shuffle(min(len(x), 200_000), seed=seed, reshuffle_each_iteration=True).batch(t.batch_size)
 
     def onehot(xb, yb, wb):
         return xb, tf.one_hot(yb, n_classes), wb
+
+    ds = ds.map(onehot, num_parallel_calls=tf.data.AUTOTUNE)
+    if t.spec_augment:
+        ds = ds.map(spec_augment_fn(cfg), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(2)
+
+
+def spec_augment_fn(cfg: Config):
+    """tf.data map function (windows, one-hot, weights) batch -> the same with SpecAugment masks."""
+    import tensorflow as tf
+
+    t = cfg.train
+    ctx, bins = cfg.features.context_frames, cfg.features.num_mel_bins
 
     def masks(n, size, count, width):
         pos = tf.range(size)[None, :]
@@ -61,10 +73,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, see
         x3 = x3 * masks(n, bins, t.freq_masks, t.freq_mask_bins)[:, None, :]
         return tf.reshape(x3, [n, ctx * bins]), yb, wb
 
-    ds = ds.map(onehot, num_parallel_calls=tf.data.AUTOTUNE)
-    if t.spec_augment:
-        ds = ds.map(specaug, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(2)
+    return specaug
 
 
 class ValStream:

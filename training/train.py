@@ -9,6 +9,7 @@ A run directory holds: config.json (resolved config), normalizer.json (feature n
 checkpoints/ (resumable: a killed run continues from its last finished epoch when started again
 with the same --run-dir), logs/ (TensorBoard), model.keras, report.json, det.json, det.png.
 With --weight-bits K (1..8) the float model is fine-tuned with two-stage QAT afterwards.
+--strategy mirrored|multiworker trains under tf.distribute (docs/distributed.md).
 """
 from __future__ import annotations
 
@@ -129,12 +130,15 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
     n_classes = int(model.output_shape[-1])
     steps = epochs * int(np.ceil(len(train[0]) / cfg.train.batch_size))
     sched = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps), alpha=0.05)
-    compile_model(model, cfg, sched, n_classes)
+    from training import distribute
+
+    with distribute.scope():
+        compile_model(model, cfg, sched, n_classes)
     ck = run_dir / "checkpoints" / tag
     ck.mkdir(parents=True, exist_ok=True)
     best = ck / "best.weights.h5"
     cbs = [
-        keras.callbacks.BackupAndRestore(str(ck / "backup")),
+        keras.callbacks.BackupAndRestore(str(distribute.shared_path(ck / "backup"))),
         keras.callbacks.TensorBoard(str(run_dir / "logs" / tag), write_graph=False, profile_batch=0),
     ]
     if cfg.train.select_by == "fa_per_hour" and val_stream is not None:
@@ -143,23 +147,34 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
         cbs.append(keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
                                                    save_weights_only=True))
     if cfg.train.max_minutes > 0:
+        if distribute.multi_worker():
+            raise UserError("train.max_minutes: not supported with --strategy multiworker (workers would stop apart)")
         cbs.append(_TimeLimit(cfg.train.max_minutes * 60))
     cbs.append(_EpochLog(tag, epochs))
+    cbs[-1].batch_size = cfg.train.batch_size
     cbs.extend(callbacks or [])
 
     def onehot(y):
         return np.eye(n_classes, dtype=np.float32)[y]
 
     vdata = (val[0], onehot(val[1]))
-    if cfg.train.spec_augment:
+    from training.feature_store import fit_input
+
+    inp = fit_input(cfg, run_dir, train, n_classes, cfg.train.seed, distribute.shard_by())
+    if inp is not None:  # the feature store: the one data path, on one worker or many
+        model.fit(inp.data, steps_per_epoch=inp.steps, validation_data=vdata, epochs=epochs, callbacks=cbs,
+                  verbose=1 if progress else 0)
+    elif cfg.train.spec_augment:
         ds = train_dataset(train[0], train[1], cfg, n_classes, cfg.train.seed)
         model.fit(ds, validation_data=vdata, epochs=epochs, callbacks=cbs, verbose=1 if progress else 0)
     else:
         model.fit(train[0], onehot(train[1]), sample_weight=sample_weights(train[1], cfg), validation_data=vdata,
                   epochs=epochs, batch_size=cfg.train.batch_size, shuffle=True, callbacks=cbs,
                   verbose=1 if progress else 0)
+    distribute.barrier()  # the chief's best weights are written before any worker reads them
+    best = distribute.shared_path(best)
     if best.is_file():
-        model.load_weights(str(best))
+        distribute.load_weights(model, best)
 
 
 class _EpochLog:
@@ -169,11 +184,22 @@ class _EpochLog:
         import tf_keras as keras
 
         class EpochLog(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t0, self.t_train = time.perf_counter(), None
+
+            def on_test_begin(self, logs=None):  # validation: the training part of the epoch ends
+                self.t_train = self.t_train or time.perf_counter()
+
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
                 items = " ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in
                                  ("loss", "accuracy", "val_loss", "val_accuracy"))
-                log(f"{tag} epoch {epoch + 1}/{epochs}: {items}")
+                rate = ""
+                steps, batch = (self.params or {}).get("steps"), getattr(self, "batch_size", None)
+                if steps and batch and getattr(self, "t0", None):
+                    dt = (self.t_train or time.perf_counter()) - self.t0
+                    rate = f" ({steps * batch / max(dt, 1e-9):.0f} examples/s)"  # global batch, all workers
+                log(f"{tag} epoch {epoch + 1}/{epochs}: {items}{rate}")
 
         return EpochLog()
 
@@ -266,8 +292,11 @@ def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
 
     from training.models import build_model, class_names
 
+    from training import distribute
+
     check_run_dir(run_dir, cfg)
     t0 = time.time()
+    distribute.wait_for_chief(run_dir / "normalizer.json")  # the chief prepares the data and the store
     log(f"data: {cfg.data.source} (keyword '{cfg.data.keyword}')")
     dataset = prepare_data(cfg, progress)
     atomic_write_text(run_dir / "dataset.json", json.dumps({"dataset": str(Path(dataset).resolve())}) + "\n")
@@ -283,7 +312,9 @@ def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         model = load_trained_model(run_dir)
     else:
         tf.keras.utils.set_random_seed(cfg.train.seed)
-        model = build_model(cfg.model, cfg.features, len(labels))
+        with distribute.scope():
+            model = build_model(cfg.model, cfg.features, len(labels))
+            distribute.sync_batchnorm(model)
         log(f"model {cfg.model.name}: {model.count_params():,} parameters "
             f"({sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} trainable)")
         vs = _val_stream(cfg, dataset, norm)
@@ -292,6 +323,10 @@ def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         mine_rounds(model, cfg, run_dir, dataset, norm, train, val, vs, progress)
         save_model(model, mpath)
         log(f"trained in {time.time() - t0:.0f} s -> {mpath}")
+        if distribute.multi_worker():  # evaluate a plain copy: the distributed one needs every worker
+            model = load_trained_model(run_dir)
+    if not distribute.is_chief():
+        return distribute.worker_report(run_dir, model)
     from training.evaluate import keras_scorer
 
     report = evaluate_run(run_dir, cfg, norm, keras_scorer(model), dataset, name=f"{cfg.model.name} float")
@@ -368,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--float-run", help="quant.float_run: reuse this finished float run directory")
     ap.add_argument("--quick", action="store_true", help="tiny data and few epochs: a smoke test in about a minute")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ap.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+                    help="tf.distribute strategy (multiworker: TF_CONFIG; see docs/distributed.md)")
+    ap.add_argument("--shard-by", choices=["file", "data"], default="file",
+                    help="multiworker input: each worker reads its own store shards (file) or its windows of "
+                         "one common stream (data: the same global batches as one worker)")
+    ap.add_argument("--feature-store", type=Path, help="feature store folder (default <data set>/store/<key>)")
     return ap
 
 
@@ -402,12 +443,19 @@ def main(argv=None) -> int:
     cfg = config_from_args(a)
     run_dir = resolve_run_dir(cfg, a.run_dir)
     progress = not a.no_progress and sys.stderr.isatty()
+    from training import distribute, feature_store
+
+    feature_store.use_store(a.feature_store)
+    run_dir = distribute.setup(a.strategy, run_dir, a.shard_by)  # a private folder on non-chief workers
     if cfg.quant.weight_bits:
         from training.qat_train import train_quantized
 
         report = train_quantized(cfg, run_dir, progress)
     else:
         report = train_float(cfg, run_dir, progress)
+    if not distribute.is_chief():
+        log(f"worker {distribute.worker_index()} done")
+        return 0
     log(summary(report))
     log(f"DET curve: {report['det_png']}")
     return 0

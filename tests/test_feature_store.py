@@ -1,0 +1,137 @@
+"""The feature store: what is read equals what was written, shards are even, a killed build
+continues, a damaged shard or a store of other parameters is refused with one line."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dist_support import make_folder, tiny_config  # noqa: E402
+
+from training import feature_store as fs  # noqa: E402
+from training.errors import UserError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from training.train import prepare_data
+
+    base = tmp_path_factory.mktemp("store")
+    cfg = tiny_config(make_folder(base / "rec"), base / "data")
+    dataset = prepare_data(cfg, progress=False)
+    store = fs.ensure_store(cfg, dataset, workers=1)
+    return cfg, dataset, store
+
+
+def _direct(cfg, dataset, split):
+    """The split's windows computed without the store (the same functions, in job order)."""
+    from training.dataset import _clip_job, _worker_init, split_background, split_jobs
+
+    _worker_init(cfg.to_dict(), str(dataset))
+    jobs, seed = split_jobs(cfg, dataset, split)
+    parts = [_clip_job(j) for j in jobs]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    bg = split_background(cfg, dataset, seed, len(jobs), len(y))
+    return np.concatenate([x, bg]).astype(np.float32), np.concatenate([y, np.zeros(len(bg), np.int32)])
+
+
+def test_round_trip(built):
+    cfg, dataset, store = built
+    for split in ("train", "val"):
+        x, y = fs.read_arrays(store, split)
+        dx, dy = _direct(cfg, dataset, split)
+        assert x.tobytes() == dx.tobytes() and y.tobytes() == dy.tobytes()
+
+
+def test_shards_even_and_counted(built):
+    _, _, store = built
+    sp = store.manifest["splits"]["train"]
+    n = [sh["records"] for sh in sp["shards"]]
+    assert len(n) == 8 and max(n) - min(n) <= 1 and sum(n) == sp["records"]
+    assert np.sum([sh["classes"] for sh in sp["shards"]], axis=0).tolist() == sp["classes"]
+    assert sum(sp["per_source"].values()) == sp["records"] and sp["per_source"]["background"] == sp["classes"][0]
+    x, y = fs.read_arrays(store, "train")
+    assert np.bincount(y, minlength=3).tolist() == sp["classes"]
+
+
+def test_tf_dataset_deterministic_per_seed(built):
+    _, _, store = built
+
+    def order(seed):
+        return np.concatenate([b[0].numpy()[:, 0] for b in fs.tf_dataset(store, "train", seed=seed).batch(128)])
+
+    a, b, c = order(1), order(1), order(2)
+    assert a.tobytes() == b.tobytes() and a.tobytes() != c.tobytes()
+    x, _ = fs.read_arrays(store, "train")
+    assert np.array_equal(np.sort(a), np.sort(x[:, 0]))
+
+
+def test_param_mismatch_refused(built):
+    cfg, _, store = built
+    other = tiny_config(Path(cfg.data.folder), Path(cfg.data.root))
+    other.features.num_mel_bins = 20
+    with pytest.raises(UserError, match=r"features\.num_mel_bins 16 \(store\) != 20 \(config\)"):
+        fs.open_store(store.path, other)
+
+
+def test_corrupt_and_truncated_shard_refused(built, tmp_path):
+    import shutil
+
+    _, _, store = built
+    bad = tmp_path / "s"
+    shutil.copytree(store.path, bad)
+    shard = bad / store.manifest["splits"]["train"]["shards"][3]["file"]
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(UserError, match=f"{shard}: feature store shard corrupt"):
+        fs.open_store(bad)
+    shard.write_bytes(bytes(data[:-10]))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "training.feature_store", "check", str(bad)], capture_output=True,
+                       text=True, cwd=ROOT, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert f"{shard}: feature store shard truncated" in r.stderr
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_build_continues(built, tmp_path, monkeypatch):
+    cfg, dataset, store = built
+    monkeypatch.setattr(fs, "PART_CLIPS", 8)
+    calls, killed = [], []
+    real = fs._part_job
+
+    def dying(job):
+        calls.append(f"{job[2].parent.name}/{job[0]}")
+        if job[0] == 3 and not killed:
+            killed.append(job[0])
+            raise Killed  # the build is killed while computing part 3
+        return real(job)
+
+    monkeypatch.setattr(fs, "_part_job", dying)
+    fs.use_store(tmp_path / "resumed")
+    try:
+        with pytest.raises(Killed):
+            fs.ensure_store(cfg, dataset, workers=1)
+        assert not (tmp_path / "resumed" / "manifest.json").exists()
+        done = sorted(p.name for p in (tmp_path / "resumed" / "parts" / "train").glob("part-*.npz"))
+        assert done == ["part-00000.npz", "part-00001.npz", "part-00002.npz"]
+        calls.clear()
+        again = fs.ensure_store(cfg, dataset, workers=1)
+        assert "train/0" not in calls and "train/3" in calls  # finished parts are not computed again
+    finally:
+        fs.use_store(None)
+    for split in ("train", "val"):
+        a, b = fs.read_arrays(again, split), fs.read_arrays(store, split)
+        assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+    assert json.loads((again.path / "manifest.json").read_text())["splits"]["train"]["records"] == store.count("train")
