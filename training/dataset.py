@@ -14,7 +14,6 @@ Clips are padded with 0.35 s on both sides before augmentation, so every window 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,14 +210,6 @@ def _source_kinds(dataset: Path) -> tuple[dict[str, str], str]:
     kinds = {k: v.get("kind", "folder") for k, v in (info.get("per_source") or {}).items()}
     src = str(info.get("source", ""))
     return kinds, ("espeak" if src == "synthetic" or src.startswith("tts") else "folder")
-
-
-def _cache_key(cfg: Config, dataset: Path, split: str) -> str:
-    d = {"v": FEATURE_CACHE_VERSION, "features": cfg.to_dict()["features"], "split": split,
-         "data": {k: v for k, v in cfg.to_dict()["data"].items()
-                  if k not in ("stream_minutes",) and not (k == "music" and not v)},  # caches from before music stay valid
-         "manifest": hashlib.sha1((dataset / "manifest.csv").read_bytes()).hexdigest()}
-    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
 _WORKER: dict = {}
