@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := espeak-ng flite sox libsndfile1 gcc g++ libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi \
+APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1 \
+                gcc g++ libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi \
                 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm qemu-user \
                 clang libclang-rt-14-dev llvm
 STAMP := $(VENV)/.installed

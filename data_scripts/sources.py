@@ -50,7 +50,7 @@ from training.errors import UserError, atomic_path, clean_stale_temporaries
 MIX_VERSION = 1
 KINDS = (*BACKENDS, "folder")
 ROLES = ("speech", "positive", "negative", "labelled", "noise")
-DEFAULT_SPEAKERS = {"kokoro": 300, "piper": 150, "flite": 60}
+DEFAULT_SPEAKERS = {"kokoro": 300, "piper": 150, "flite": 60, "festival": 45}
 MIX_COLUMNS = (*MANIFEST_COLUMNS, "source", "weight")
 
 

@@ -45,7 +45,7 @@ from training.audio import SAMPLE_RATE, resample
 from training.errors import UserError, atomic_path, clean_stale_temporaries
 
 TTS_VERSION = 1
-BACKENDS = ("espeak", "kokoro", "piper", "flite")
+BACKENDS = ("espeak", "kokoro", "piper", "flite", "festival")
 SPLIT_SHARE = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 # Kokoro: IPA from espeak-ng -> the model's phoneme vocabulary (diphthongs are single tokens)
@@ -54,6 +54,8 @@ _KOKORO_REPLACE = (("ɚ", "əɹ"), ("ɝ", "ɜɹ"), ("r", "ɹ"), ("ɐ", "ə"), ("
 KOKORO_SPEED = (0.8, 1.2)
 PIPER_LENGTH = (0.8, 1.3)
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+# festival voices of Debian packages: festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts
+FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 
 
 def _espeak_ipa(text: str, lang: str) -> str:
@@ -266,12 +268,56 @@ class FliteBackend(Backend):
 
         self.check()
         voice, stretch = speaker.split(":")
+        if voice not in FLITE_VOICES:  # flite falls back to its default voice without a word
+            raise UserError(f"flite: unknown voice {voice!r} (known: {', '.join(FLITE_VOICES)})")
         with tempfile.TemporaryDirectory() as d:
             out = Path(d) / "x.wav"
             r = subprocess.run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text,
                                 "-o", str(out)], capture_output=True, text=True, timeout=60)
             if r.returncode != 0 or not out.is_file():
                 raise UserError(f"flite: voice {voice} failed: {r.stderr.strip()[:200]}")
+            x, sr = sf.read(str(out), dtype="float32", always_2d=True)
+        return resample(x[:, 0], sr, SAMPLE_RATE)
+
+
+class FestivalBackend(Backend):
+    """The festival synthesizer (text2wave) with the English voices installed from Debian packages."""
+
+    name = "festival"
+
+    def voices(self) -> list[str]:
+        roots = [Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")]
+        found = {p.name for r in roots if r.is_dir() for p in r.glob("*/*") if p.is_dir()}
+        return [v for v in FESTIVAL_VOICES if v in found]
+
+    def check(self) -> None:
+        if not shutil.which("text2wave"):
+            raise UserError("festival: not installed (apt-get install festival festvox-kallpc16k festvox-kdlpc16k "
+                            "festvox-us-slt-hts)")
+        if not self.voices():
+            raise UserError(f"festival: none of its English voices is installed ({', '.join(FESTIVAL_VOICES)}; "
+                            "apt-get install festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)")
+
+    def speakers(self, n: int, rng: np.random.Generator) -> list[str]:
+        vs = self.voices()
+        return [f"{vs[int(rng.integers(len(vs)))]}:{rng.uniform(0.85, 1.25):.2f}" for _ in range(n)]
+
+    def synth(self, text: str, speaker: str) -> np.ndarray:
+        import soundfile as sf
+
+        self.check()
+        voice, stretch = speaker.split(":")
+        if voice not in FESTIVAL_VOICES or not 0.3 < float(stretch) < 3:
+            raise UserError(f"festival: bad speaker {speaker!r}")
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "x.wav"
+            # the text goes through a file, never through the Scheme command line
+            (Path(d) / "t.txt").write_text(text + "\n", encoding="utf-8")
+            r = subprocess.run(["text2wave", "-eval", f"(voice_{voice})", "-eval",
+                                f"(Parameter.set 'Duration_Stretch {float(stretch):.2f})", str(Path(d) / "t.txt"),
+                                "-o", str(out)], capture_output=True, text=True, timeout=60)
+            if r.returncode != 0 or not out.is_file():
+                raise UserError(f"festival: voice {voice} failed: {r.stderr.strip()[:200]}")
             x, sr = sf.read(str(out), dtype="float32", always_2d=True)
         return resample(x[:, 0], sr, SAMPLE_RATE)
 
@@ -285,6 +331,8 @@ def backend(name: str, kokoro_voices: str | Path = "", root: str | Path = "data"
         return PiperBackend()
     if name == "flite":
         return FliteBackend()
+    if name == "festival":
+        return FestivalBackend()
     raise UserError(f"unknown TTS backend '{name}' (known: {', '.join(BACKENDS)})")
 
 

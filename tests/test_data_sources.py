@@ -90,6 +90,20 @@ def test_espeak_backend_and_resumable_clip_cache(tmp_path, monkeypatch):
     assert len(list(csv.DictReader(open(ds2 / "manifest.csv")))) == 8
 
 
+@pytest.mark.parametrize("name", ["flite", "festival"])
+def test_debian_voices_speak_the_word(name):
+    from tests.fuzz_support import need_tool
+
+    need_tool({"flite": "flite", "festival": "text2wave"}[name])
+    be = tts.backend(name)
+    be.check()
+    for spk in be.speakers(3, np.random.default_rng(1)):
+        x = be.synth("alexa", spk)
+        assert x.dtype == np.float32 and 0.3 * 16000 < len(x) < 2 * 16000 and np.abs(x).max() > 0.05, spk
+    with pytest.raises(UserError, match=name):
+        be.synth("alexa", "no_such_voice:1.0")
+
+
 def test_missing_backend_named_with_how_to_get_it(tmp_path):
     with pytest.raises(UserError, match="kokoro: no voice-pack folder"):
         tts.backend("kokoro").check()
