@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from training.errors import UserError, atomic_write_text, cli_main  # noqa: E402
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main  # noqa: E402
 
 REAL_POS = ("alexa_dev",)
 REAL_NEG = ("computer", "jarvis", "smart_mirror")

@@ -113,7 +113,7 @@ def streaming_records(td: Path, models, seconds: float) -> list[dict]:
     from bench.streaming import BUDGET_100MHZ, demo_model
     from tflm_port import flash
     from tflm_port.convert import retarget
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     audio = synth_stream(seconds, seed=3)
     wav = td / "audio.wav"

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.audio import list_audio, load_audio
-from training.errors import UserError, atomic_write_text, cli_main
+from basics.audio import list_audio, load_audio
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
 from training.scoring import StreamScores, clip_max_scores, det_points, frr_at, load_detector, score_audio
 
 POSITIVES = "real/picovoice_wwb/alexa_dev"

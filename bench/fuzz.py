@@ -112,7 +112,7 @@ def _t_deploy(data: bytes) -> None:
 
 
 def _t_audio(data: bytes) -> None:
-    from training.audio import load_audio
+    from basics.audio import load_audio
 
     with tempfile.TemporaryDirectory() as td:
         p = Path(td) / "fuzz.wav"
@@ -125,7 +125,7 @@ def _t_metadata(data: bytes) -> None:
     from tflm_port.convert import retarget
     from tflm_port.deploy import model_metadata
     from tflm_port.inspect import describe
-    from training.errors import UserError
+    from basics.errors import UserError
 
     describe(data, "fuzz.tflite")
     for fn in (lambda: retarget(data, "mps3-an547", "fuzz.tflite"), lambda: model_metadata(data, "fuzz.tflite")):
@@ -150,7 +150,7 @@ TARGETS = {"tflite_io": _t_tflite_io, "inspect": _t_inspect, "convert": _t_conve
 
 def check(target: str, data: bytes) -> None:
     """The property: a result or one UserError (with a one-line message); anything else propagates."""
-    from training.errors import UserError
+    from basics.errors import UserError
 
     try:
         TARGETS[target](data)
@@ -313,7 +313,7 @@ def main(argv=None) -> int:
         for r in recs:
             r["command"] = command
         if a.out:
-            from training.errors import atomic_write_text
+            from basics.atomic import atomic_write_text
 
             atomic_write_text(a.out, json.dumps(recs, indent=1) + "\n")
 

@@ -164,7 +164,7 @@ def merge_into_results(records: list[dict]) -> None:
 
     from bench import run as brun
     from bench.host import machine
-    from training.errors import atomic_write_text
+    from basics.atomic import atomic_write_text
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     mach = machine()

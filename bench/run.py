@@ -21,7 +21,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from training.errors import UserError, atomic_write_text, cli_main
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"

@@ -90,7 +90,7 @@ def measure(board: str, model_path: Path, wav: Path, name: str, bits: int) -> di
 
 def run(quick: bool = False) -> list[dict]:
     from bench.host import synth_stream
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     seconds = 3.0 if quick else 10.0
     audio = synth_stream(seconds, seed=3)

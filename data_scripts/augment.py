@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from data_scripts.noise import noise_source, rir_bank
-from training.audio import SAMPLE_RATE
-from training.errors import UserError
+from basics.audio import SAMPLE_RATE
+from basics.errors import UserError
 
 __all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker"]
 

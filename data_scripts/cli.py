@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from training.config import DataConfig, load_config
-from training.errors import UserError, cli_main
+from basics.errors import UserError, cli_main
 
 
 def _common(p: argparse.ArgumentParser, keyword_default: str | None = "alexa") -> None:
@@ -86,7 +86,7 @@ def _stream(a) -> int:
     from data_scripts.common import read_manifest_rows
     from data_scripts.noise import load_noise_dir, noise_source
     from data_scripts.streaming import make_stream
-    from training.audio import list_audio, load_audio
+    from basics.audio import list_audio, load_audio
 
     ds = Path(a.dataset)
     if not ds.is_dir():

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.audio import SAMPLE_RATE
-from training.errors import UserError
+from basics.audio import SAMPLE_RATE
+from basics.errors import UserError
 
 SPLITS = ("train", "val", "test")
 LABELS = ("keyword", "negative")

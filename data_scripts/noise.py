@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.audio import SAMPLE_RATE, list_audio, load_audio
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import SAMPLE_RATE, list_audio, load_audio
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
 
 COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0}
 RIR_VERSION = 1

@@ -45,7 +45,8 @@ from pathlib import Path
 from data_scripts.common import (LABELS, MANIFEST_COLUMNS, SPLITS, finish_dataset, is_prepared, normalize_keyword,
                                  note, params_hash, read_manifest_rows, slug)
 from data_scripts.tts import BACKENDS
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
 
 MIX_VERSION = 1
 KINDS = (*BACKENDS, "folder")

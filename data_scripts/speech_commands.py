@@ -29,8 +29,9 @@ import numpy as np
 from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, loudest_window, note, safe_name,
                                  normalize_keyword, params_hash, slug, speech_bounds, wav_bytes)
 from data_scripts.noise import load_noise_dir, noise_source
-from training.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
 
 SC_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 SC_ARCHIVE = "speech_commands_v0.02.tar.gz"

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from data_scripts.common import speech_bounds
-from training.audio import SAMPLE_RATE, load_audio, save_wav
-from training.errors import UserError, atomic_write_text
+from basics.audio import SAMPLE_RATE, load_audio, save_wav
+from basics.atomic import atomic_write_text
+from basics.errors import UserError
 
 STREAM_VERSION = 1
 

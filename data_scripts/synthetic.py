@@ -34,8 +34,9 @@ from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_ke
                                  slug, finish_dataset, wav_bytes)
 from data_scripts.noise import noise_source
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
-from training.audio import SAMPLE_RATE, resample
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import SAMPLE_RATE, resample
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
 
 GENERATOR_VERSION = 2  # 2: near-homophone confusables removed (phoneme distance)
 DEFAULT_NUM_VOICES = 400

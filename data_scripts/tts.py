@@ -41,8 +41,9 @@ import numpy as np
 
 from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, normalize_keyword, note,
                                  params_hash, slug, wav_bytes)
-from training.audio import SAMPLE_RATE, resample
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import SAMPLE_RATE, resample
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
 
 TTS_VERSION = 1
 BACKENDS = ("espeak", "kokoro", "piper", "flite")

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from tflm_port import flash
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -45,7 +45,7 @@ def _stream_audio(d: Path) -> np.ndarray:
         return synth_stream(12.0, seed=7)
     from data_scripts.streaming import make_stream
     from data_scripts.synthetic import speak
-    from training.audio import load_audio, save_wav
+    from basics.audio import load_audio, save_wav
 
     clips = []
     for i, (text, voice) in enumerate([("alexa", "en-us"), ("alexa", "en-gb+f3"), ("hello there", "en-us"),
@@ -63,7 +63,7 @@ def setup(tmp_path_factory):
     """FFNN-250K, 4-bit QAT through the real conversion path with deployable metadata; images built."""
     from bench.streaming import demo_model
     from tflm_port.convert import retarget
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps3-an547"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -174,7 +174,7 @@ def test_netduinoplus2_image_fits_stm32f405(stream_image):
 
 
 def test_too_large_audio_stops_the_build_with_one_line(setup, tmp_path):
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     model = setup["models"]["netduinoplus2"]
     small = tmp_path / "small.wav"

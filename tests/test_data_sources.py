@@ -10,7 +10,7 @@ from data_scripts import tts
 from data_scripts.sources import parse_sources, prepare_mix
 from training.config import DataConfig
 from training.dataset import Clip, read_manifest, source_multipliers
-from training.errors import UserError
+from basics.errors import UserError
 
 
 def _cfg(tmp_path, **kw):

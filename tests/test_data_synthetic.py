@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from training.config import DataConfig
-from training.errors import UserError
+from basics.errors import UserError
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "firmware" / "fuzz" / "seeds"
@@ -32,7 +32,7 @@ def _one_error_line(rc, err):
 
 def test_recording_with_non_utf8_name(tmp_path):
     from data_scripts.speech_commands import prepare_folder
-    from training.audio import load_audio, save_wav
+    from basics.audio import load_audio, save_wav
     from training.config import DataConfig
 
     rec = tmp_path / "rec"
@@ -226,9 +226,9 @@ def test_stale_temporaries_are_cleaned(tmp_path):
     import subprocess
     import sys
 
-    from training.errors import atomic_path, clean_stale_temporaries
+    from basics.atomic import atomic_path, clean_stale_temporaries
 
-    code = ("import os, signal, sys; from training.errors import atomic_path; "
+    code = ("import os, signal, sys; from basics.atomic import atomic_path; "
             "c = atomic_path(sys.argv[1]); t = c.__enter__(); t.write_text('half'); "
             "os.kill(os.getpid(), signal.SIGKILL)")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.tflite")], cwd=ROOT)

@@ -10,7 +10,7 @@ import soundfile as sf
 from tflm_port.qat_testing import cached_mlp
 from tflm_port.tflite_io import METADATA_NAME, load_model, save_model, set_metadata
 from training import scoring
-from training.errors import UserError
+from basics.errors import UserError
 from training.features import stack_context
 
 CTX, STRIDE, BINS = 4, 2, 64

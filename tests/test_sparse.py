@@ -18,7 +18,7 @@ import pytest
 from bench.sparse import fc_chain_model   # int8 FC chains built with the TFLite schema (no training)
 from tflm_port import sparse
 from tflm_port.convert import convert, to_plain, weight_report
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"

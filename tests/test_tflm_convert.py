@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from training.errors import UserError
+from basics.errors import UserError
 from tflm_port import qat_testing as qt
 from tflm_port.convert import convert
 from tflm_port.export import (c_array_source, parse_c_array, read_test_vectors, write_c_array,

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from flatbuffers import flexbuffers
 
-from training.errors import UserError, atomic_write_bytes, cli_main
+from basics.atomic import atomic_write_bytes
+from basics.errors import UserError, cli_main
 from tflm_port import packing, sparse
 from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
                                  read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import UserError, cli_main, read_json
+from basics.errors import UserError, cli_main, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -67,7 +67,7 @@ def check_wav(path: str | Path) -> None:
     """UserError (one line) unless ``path`` is a readable WAV, 16 kHz, mono, 16-bit PCM."""
     import soundfile as sf
 
-    from training.audio import load_audio
+    from basics.audio import load_audio
 
     path = Path(path)
     if not path.is_file():
@@ -373,7 +373,7 @@ def main(argv=None) -> int:
           f"front end {s['fe_instr'] / hops:,.0f} instructions, whole loop {s['loop_instr'] / hops:,.0f} "
           f"(max {s['loop_max']:,}); arena {s['arena']} B, stack {s['stack']} B (QEMU -icount instruction counts)")
     if a.check:
-        from training.audio import load_audio
+        from basics.audio import load_audio
 
         py = python_detections(model_path.read_bytes(), load_audio(a.audio), th, smoothing, refractory)
         same = same_detections(res.detections, py["detections"])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import UserError, atomic_write_bytes, atomic_write_text, cli_main
+from basics.atomic import atomic_write_bytes, atomic_write_text
+from basics.errors import UserError, cli_main
 from tflm_port.tflite_io import read_bytes
 
 SKTV_MAGIC = b"SKTV"

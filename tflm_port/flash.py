@@ -30,7 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.errors import UserError, atomic_write_bytes, cli_main
+from basics.atomic import atomic_write_bytes
+from basics.errors import UserError, cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"

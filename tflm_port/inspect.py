@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from training.errors import UserError, cli_main
+from basics.errors import UserError, cli_main
 from tflm_port.tflite_io import (ACTIVATION_NAMES, CUSTOM_CODE, TENSOR_TYPE_NAMES, buffer_bytes, custom_options,
                                  load_model, metadata_entries, op_name, quant_params, read_bytes, tensor_name)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.errors import UserError
+from basics.errors import UserError
 
 LAYOUT_NM = 4
 LAYOUT_BSR = 5

@@ -12,7 +12,7 @@ import flatbuffers
 import numpy as np
 from flatbuffers import flexbuffers
 
-from training.errors import UserError
+from basics.errors import UserError
 
 
 

@@ -17,7 +17,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from training.errors import UserError
+from basics.errors import UserError
 
 
 @dataclass
@@ -200,7 +200,7 @@ class Config:
 
 
     def save(self, path: str | Path) -> None:
-        from training.errors import atomic_write_text
+        from basics.atomic import atomic_write_text
 
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.audio import load_audio
+from basics.audio import load_audio
 from training.config import Config
-from training.errors import UserError, atomic_path
+from basics.atomic import atomic_path
+from basics.errors import UserError
 from training.features import LfbeParams, lfbe, stack_context, window_span
 
 SILENCE, UNKNOWN, KEYWORD = 0, 1, 2

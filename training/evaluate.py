@@ -32,7 +32,8 @@ from typing import Callable
 import numpy as np
 
 from training.config import Config, EvalConfig
-from training.errors import UserError, atomic_path, atomic_write_text, cli_main
+from basics.atomic import atomic_path, atomic_write_text
+from basics.errors import UserError, cli_main
 from training.scoring import detect, frr_at, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # normalized windows [N, D] -> posteriors [N, C]
@@ -179,7 +180,7 @@ def load_stream_labels(path: Path) -> tuple[list[dict], float | None]:
 
 
 def evaluate_stream(scorer: Scorer, wav: Path, labels: Path, cfg: Config, normalizer) -> dict:
-    from training.audio import load_audio
+    from basics.audio import load_audio
 
     audio = load_audio(wav, cfg.features.sample_rate)
     kws, _ = load_stream_labels(labels)
@@ -195,7 +196,7 @@ def evaluate_folders(scorer: Scorer, positives: list[Path], negatives: list[Path
                      cfg: Config, normalizer) -> dict:
     """Recall on positive clips (each streamed alone) and false accepts/hour on the negatives
     streamed back to back, at one threshold."""
-    from training.audio import list_audio, load_audio
+    from basics.audio import list_audio, load_audio
 
     sr = cfg.features.sample_rate
     pos = [f for d in positives for f in list_audio(d)]
@@ -291,7 +292,7 @@ def _json_safe(x):
 
 def score_stream_cli(models: list, stream: Path, labels: Path | None, scores_out: Path | None,
                      tolerance_s: float) -> dict:
-    from training.audio import load_audio
+    from basics.audio import load_audio
     from training.scoring import stream_file
 
     kws = load_stream_labels(labels)[0] if labels else None
@@ -322,7 +323,7 @@ def score_stream_cli(models: list, stream: Path, labels: Path | None, scores_out
 
 
 def score_folders_cli(models: list, positives: list[Path], negatives: list[Path], threshold: float | None) -> dict:
-    from training.audio import list_audio, load_audio
+    from basics.audio import list_audio, load_audio
     from training.scoring import clip_max_scores, det_points, score_audio
 
     pos_files = [f for d in positives for f in list_audio(d)]

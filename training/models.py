@@ -15,7 +15,7 @@ from __future__ import annotations
 import tf_keras as keras
 
 from training.config import FeatureConfig, ModelConfig
-from training.errors import UserError
+from basics.errors import UserError
 
 CLASS_NAMES = ("_silence_", "_unknown_")  # followed by the keyword(s)
 

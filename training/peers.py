@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.errors import UserError
+from basics.errors import UserError
 from training.scoring import StreamScores, smooth
 
 PEERS = ("microwakeword",)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import tf_keras as keras
 
-from training.errors import UserError
+from basics.errors import UserError
 
 KINDS = ("unstructured", "block", "n:m")
 

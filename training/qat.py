@@ -30,7 +30,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_wrapper import QuantizeWrapper
 
 from training import quantizers as qz
-from training.errors import UserError
+from basics.errors import UserError
 
 _tmq = tfmot.quantization.keras
 

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from training.config import Config
-from training.errors import UserError, atomic_path, atomic_write_text, clean_stale_temporaries, read_json
+from basics.atomic import atomic_path, atomic_write_text, clean_stale_temporaries
+from basics.errors import UserError, read_json
 
 # config sections that must agree between a float run and the QAT run built on it
 _SHARED = ("data", "features", "model")
@@ -175,7 +176,7 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     import numpy as np
 
     from training import qat
-    from training.errors import atomic_write_bytes
+    from basics.atomic import atomic_write_bytes
     from tflm_port.convert import convert
 
     rng = np.random.default_rng(0)

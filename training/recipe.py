@@ -71,7 +71,7 @@ class ValStream:
     """The run's validation stream, features computed once, scored by a Keras model per epoch."""
 
     def __init__(self, dataset: Path, cfg: Config, norm):
-        from training.audio import load_audio
+        from basics.audio import load_audio
         from training.evaluate import load_stream_labels
 
         wav, lab = Path(dataset) / "stream" / "val.wav", Path(dataset) / "stream" / "val.json"
@@ -117,7 +117,7 @@ def fa_selection_callback(val_stream: ValStream, cfg: Config, best_path: Path, e
             if frr <= self.best:
                 self.best = frr
                 self.model.save_weights(str(best_path))
-                from training.errors import atomic_write_text
+                from basics.atomic import atomic_write_text
 
                 atomic_write_text(state_path, json.dumps({"frr": frr, "epoch": epoch + 1, "threshold": th}) + "\n")
 
@@ -134,7 +134,7 @@ def mine_hard_negatives(model, clips: list[Path], cfg: Config, norm, max_windows
     posterior reaches HARD_NEGATIVE_POSTERIOR, with one hop either side; at most max_windows."""
     from tqdm import tqdm
 
-    from training.audio import load_audio
+    from basics.audio import load_audio
     from training.evaluate import keras_scorer
 
     p = lfbe_params(cfg)

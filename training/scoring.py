@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from training.errors import UserError
+from basics.errors import UserError
 from training.features import LfbeParams, Normalizer, lfbe, num_frames, window_span
 
 KEYWORD_LABEL = "keyword"
@@ -125,7 +125,7 @@ def stream_file(det: Detector, path: str | Path) -> StreamScores:
     except Exception as e:
         raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0] if str(e) else e})") from None
     if info.samplerate != det.lfbe.sample_rate:
-        from training.audio import load_audio  # resamples (and says so); short files only in practice
+        from basics.audio import load_audio  # resamples (and says so); short files only in practice
 
         return score_audio(det, load_audio(path, det.lfbe.sample_rate))
     return _score_blocks(det, _file_blocks(path, det), int(info.frames))

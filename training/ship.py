@@ -28,7 +28,8 @@ import shutil
 import time
 from pathlib import Path
 
-from training.errors import UserError, atomic_write_bytes, atomic_write_text, cli_main
+from basics.atomic import atomic_write_bytes, atomic_write_text
+from basics.errors import UserError, cli_main
 
 MANIFEST_VERSION = 1
 
@@ -50,7 +51,7 @@ def float_tflite(model, metadata: dict) -> bytes:
 def run_metadata(run_dir: Path) -> tuple[dict, object]:
     """(metadata for a .tflite, Config) of a run directory."""
     from training.config import Config
-    from training.errors import read_json
+    from basics.errors import read_json
     from training.qat_train import tflite_metadata
 
     cfg = Config.from_dict(read_json(run_dir / "config.json", "run config"), str(run_dir / "config.json"))
@@ -60,7 +61,7 @@ def run_metadata(run_dir: Path) -> tuple[dict, object]:
 
 
 def calibrate(tflite: Path, manifest: dict, positives: list[Path], negatives: list[Path]) -> dict:
-    from training.audio import list_audio, load_audio
+    from basics.audio import list_audio, load_audio
     from training.scoring import clip_max_scores, det_points, detector_from_tflite, frr_at, score_audio
 
     det = detector_from_tflite(tflite, manifest)

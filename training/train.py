@@ -23,7 +23,8 @@ if __package__ in (None, ""):  # `python training/train.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.config import Config, all_keys, load_config, set_dotted  # noqa: E402
-from training.errors import UserError, atomic_path, atomic_write_text, cli_main  # noqa: E402
+from basics.atomic import atomic_path, atomic_write_text
+from basics.errors import UserError, cli_main  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -199,7 +200,7 @@ def evaluate_run(run_dir: Path, cfg: Config, norm, scorer, dataset: Path | None 
     """Per-clip accuracy on the test clips and the streaming DET curve on the test stream."""
     import numpy as np
 
-    from training.audio import load_audio
+    from basics.audio import load_audio
     from training.dataset import read_manifest
     from training.evaluate import clip_scores, evaluate_stream, plot_det
 
@@ -310,7 +311,7 @@ def mine_rounds(model, cfg: Config, run_dir: Path, dataset: Path, norm, train, v
     """Hard-negative mining rounds (training/recipe.py); the mined windows are kept in the run."""
     import numpy as np
 
-    from training.errors import atomic_path
+    from basics.atomic import atomic_path
     from training.recipe import mine_hard_negatives, negative_clips, with_hard_negatives
 
     t = cfg.train

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tflm_port.tflite_io import BUILTIN_OP_NAMES  # noqa: E402
-from training.errors import atomic_write_text  # noqa: E402
+from basics.atomic import atomic_write_text  # noqa: E402
 
 
 def source() -> str:
