@@ -30,13 +30,17 @@ def cli_main(fn):
     return wrapper
 
 
-def read_json(path: str | os.PathLike, what: str = "JSON file"):
-    """The JSON value in ``path``; a missing, unreadable or corrupt file is one UserError line."""
+def read_json(path: str | os.PathLike, what: str = "JSON file", mapping: bool = False):
+    """The JSON value in ``path``; a missing, unreadable or corrupt file is one UserError line, and so
+    is a value that is not a JSON object when ``mapping`` asks for one."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: cannot read {what} ({type(e).__name__})") from None
     except (json.JSONDecodeError, RecursionError) as e:
         raise UserError(f"{path}: corrupt {what} ({str(e)[:100]})") from None
+    if mapping and not isinstance(d, dict):
+        raise UserError(f"{path}: expected a JSON object in this {what}")
+    return d

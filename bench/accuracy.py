@@ -24,6 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from basics.atomic import atomic_write_text
 from basics.errors import UserError, cli_main  # noqa: E402
+from training.config import Config
+from training.evaluate import evaluate_folders, keras_scorer, plot_det, tflite_scorer
+from training.features import Normalizer
+from training.train import load_trained_model
 
 REAL_POS = ("alexa_dev",)
 REAL_NEG = ("computer", "jarvis", "smart_mirror")
@@ -38,11 +42,6 @@ def train(args: list[str]) -> None:
 
 
 def real_figures(run_dir: Path, real: Path, threshold: float, extra_neg: list[Path]) -> dict:
-    from training.evaluate import evaluate_folders, keras_scorer, tflite_scorer
-    from training.features import Normalizer
-    from training.config import Config
-    from training.train import load_trained_model
-
     cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
     norm = Normalizer(**json.loads((run_dir / "normalizer.json").read_text()))
     tfl = run_dir / "model.tflite"
@@ -98,7 +97,6 @@ def main(argv=None) -> int:
         dirs.append(d)
     rows = [row(d, a.real, a.real_negatives) for d in dirs]
     atomic_write_text(a.out, json.dumps(rows, indent=1) + "\n")
-    from training.evaluate import plot_det
 
     curves = {}
     for d, r in zip(dirs, rows):

@@ -28,6 +28,8 @@ from basics.audio import list_audio, load_audio
 from basics.atomic import atomic_write_text
 from basics.errors import UserError, cli_main
 from training.scoring import StreamScores, clip_max_scores, det_points, frr_at, load_detector, score_audio
+from training.evaluate import plot_det
+from training.peers import load_peer
 
 POSITIVES = "real/picovoice_wwb/alexa_dev"
 NEGATIVES = ("real/picovoice_wwb/computer", "real/picovoice_wwb/jarvis", "real/picovoice_wwb/smart_mirror")
@@ -74,8 +76,6 @@ def evaluate_model(model, dev: DevAudio) -> dict:
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
-    from training.evaluate import plot_det
-
     plot_det({r["name"]: r["det"] for r in rows}, path, title)
 
 
@@ -145,8 +145,6 @@ def main(argv=None) -> int:
     dev = DevAudio(a.data)
     models = [load_detector(m) for m in a.models]
     if a.compare:
-        from training.peers import load_peer
-
         models += [load_peer(c) for c in a.compare]
     rows = []
     for m in models:

@@ -25,6 +25,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+import datetime as _dt
+import importlib.util
+import tempfile
+from basics.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -139,9 +143,6 @@ def runtime_records() -> list[dict]:
     """FFNN-250K through the runtime with each board's optimized kernels (firmware/bench.py's optimized
     records, each with the reference-only image on the same weights; its test-data reference records,
     asked for the cheapest case only, are dropped)."""
-    import importlib.util
-    import tempfile
-
     spec = importlib.util.spec_from_file_location("firmware_bench", FW / "bench.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -160,11 +161,8 @@ def runtime_records() -> list[dict]:
 def merge_into_results(records: list[dict]) -> None:
     """Add/replace these records in bench/results.json (bench.run's merge: same benchmark, model,
     weight_bits, board, kernel, macs) and regenerate BENCHMARKS.md and the charts."""
-    import datetime as _dt
-
-    from bench import run as brun
-    from bench.host import machine
-    from basics.atomic import atomic_write_text
+    from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
+    from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     mach = machine()
@@ -174,7 +172,7 @@ def merge_into_results(records: list[dict]) -> None:
         r.setdefault("date", now)
     merged = brun.merge(brun.load_results(brun.RESULTS), records)
     atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
-    from bench import charts
+    from bench import charts  # lazy: heavy dependency, loaded only when this runs
 
     charts.write_all(merged)
     atomic_write_text(brun.MARKDOWN, brun.render(merged))
@@ -295,7 +293,7 @@ def tables(records: list[dict]) -> str:
 
 
 def brun_fmt(v) -> str:
-    from bench.run import _fmt
+    from bench.run import _fmt  # lazy: heavy dependency, loaded only when this runs
 
     return _fmt(v)
 
@@ -312,7 +310,7 @@ def main(argv=None) -> int:
                     help="print the docs/kernels.md tables from bench/results.json and exit")
     a = ap.parse_args(argv)
     if a.tables:
-        from bench import run as brun
+        from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
 
         print(tables(brun.load_results(brun.RESULTS)), end="")
         return 0

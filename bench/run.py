@@ -59,7 +59,7 @@ def load_results(path: Path) -> list[dict]:
 # --------------------------------------------------------------------------- modules
 
 def run_host(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import host
+    from bench import host  # lazy: heavy dependency, loaded only when this runs
 
     return host.run(quick=quick, run_dir=run_dir)
 
@@ -96,25 +96,25 @@ def run_firmware(quick: bool, run_dir: Path | None) -> list[dict]:
 
 
 def run_kernels(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import kernels
+    from bench import kernels  # lazy: heavy dependency, loaded only when this runs
 
     return kernels.run(quick)
 
 
 def run_streaming(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import streaming
+    from bench import streaming  # lazy: heavy dependency, loaded only when this runs
 
     return streaming.run(quick)
 
 
 def run_boards(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import boards
+    from bench import boards  # lazy: heavy dependency, loaded only when this runs
 
     return boards.run(quick)
 
 
 def run_sparse(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import sparse
+    from bench import sparse  # lazy: heavy dependency, loaded only when this runs
 
     recs = sparse.run(quick)
     if recs:
@@ -123,7 +123,7 @@ def run_sparse(quick: bool, run_dir: Path | None) -> list[dict]:
 
 
 def run_fuzz(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import fuzz
+    from bench import fuzz  # lazy: heavy dependency, loaded only when this runs
 
     return fuzz.run(quick)
 
@@ -325,7 +325,7 @@ def main(argv=None) -> int:
     mods = a.only if a.only else [m for m in MODULES if not (a.quick and m in EMULATED)]
     old = load_results(a.results)  # fail early on a broken results file
     cmd = "python -m bench.run" + (" --quick" if a.quick else "") + (f" --run-dir {a.run_dir}" if a.run_dir else "")
-    from bench.host import machine
+    from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
 
     mach = machine()
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -27,6 +27,7 @@ import numpy as np
 from data_scripts.noise import noise_source, rir_bank
 from basics.audio import SAMPLE_RATE
 from basics.errors import UserError
+import warnings
 
 __all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker"]
 
@@ -67,7 +68,7 @@ class Augmenter:
     def __init__(self, cfg, cache_dir: str | Path, *, p_shift: float = 0.5, p_reverb: float = 0.3,
                  p_noise: float = 0.8, p_gain: float = 0.8, max_shift_s: float = 0.1,
                  gain_db: tuple[float, float] = (-12.0, 6.0), rir_dir: str | Path | None = None):
-        from audiomentations import ApplyImpulseResponse, Gain, Shift
+        from audiomentations import ApplyImpulseResponse, Gain, Shift  # lazy: heavy dependency, loaded only when this runs
 
         if cfg.snr_db_min > cfg.snr_db_max:
             raise UserError(f"data.snr_db_min: {cfg.snr_db_min} is above data.snr_db_max {cfg.snr_db_max}")
@@ -137,7 +138,7 @@ def change_speaker(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """
     try:
         import parselmouth  # optional: imported only when speaker augmentation is on
-        from parselmouth.praat import call
+        from parselmouth.praat import call  # lazy: heavy dependency, loaded only when this runs
     except ImportError:
         return audio
     x = np.asarray(audio, np.float64)
@@ -146,7 +147,6 @@ def change_speaker(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     formant = float(rng.uniform(*FORMANT_RATIO))
     pitch = float(rng.uniform(*PITCH_MEDIAN_HZ)) if rng.random() < 0.7 else 0.0
     dur = float(rng.uniform(*DURATION))
-    import warnings
 
     try:
         with warnings.catch_warnings():

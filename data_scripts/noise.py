@@ -18,6 +18,7 @@ import numpy as np
 from basics.audio import SAMPLE_RATE, list_audio, load_audio
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
+import soundfile as sf
 
 COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0}
 RIR_VERSION = 1
@@ -120,8 +121,6 @@ def synthetic_rir(rng: np.random.Generator, rt60: float | None = None, drr_db: f
 
 def rir_bank(cache_dir: str | Path, count: int = 40, seed: int = 7) -> Path:
     """Folder of ``count`` synthetic impulse-response wavs under cache_dir (made once, atomically)."""
-    import soundfile as sf
-
     dest = Path(cache_dir) / f"rir-synthetic-v{RIR_VERSION}-{count}-{seed}"
     clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written bank
     if dest.is_dir() and len(list(dest.glob("*.wav"))) == count:

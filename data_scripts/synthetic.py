@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from data_scripts.streaming import finish_dataset
 from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_keyword, note, params_hash,
-                                 slug, finish_dataset, wav_bytes)
+                                 slug, wav_bytes)
 from data_scripts.noise import noise_source
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
 from basics.audio import SAMPLE_RATE, resample
@@ -433,7 +434,7 @@ def prepare_synthetic(cfg, progress: bool = True) -> Path:
     t0 = time.time()
     jobs = plan(params["keyword"], params["num_voices"], params["clips_per_voice"], params["seed"])
     noise = noise_source(cfg, Path(cfg.root) / "cache")
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     rows, failures = [], []
     with atomic_path(dest) as tmp:

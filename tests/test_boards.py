@@ -7,7 +7,7 @@ vectors or audio linked into flash, results on the board's UART.
   agree with the semihosted runner's.
 * netduinoplus2: the streaming image (C front end + 4-bit FFNN-250K on the DSP kernels +
   detection) over audio linked into flash detects what the Python pipeline detects on the same
-  audio (tflm_port.deploy.python_detections, as tests/test_stream_e2e.py), and the image fits the
+  audio (training.pipeline.python_detections, as tests/test_stream_e2e.py), and the image fits the
   STM32F405 (1 MB flash, 128 KB SRAM used): a test fails if it would not.
 * An audio file or arena too large for the board stops the build with one line saying by how much.
 * `python -m tflm_port.flash` (make flash) writes .elf/.bin/.hex and prints the flashing commands.
@@ -129,14 +129,15 @@ def stream_image(setup):
 
 
 def _threshold(setup) -> float:
-    from tflm_port.deploy import python_detections
+    from training.pipeline import python_detections
 
     py = python_detections(setup["models"]["netduinoplus2"].read_bytes(), setup["audio"], 1.0)
     return float(np.floor(np.quantile(py["smoothed"], 0.97) * 100) / 100)
 
 
 def test_netduinoplus2_stream_detects_like_python(setup, stream_image):
-    from tflm_port.deploy import python_detections, run_stream, same_detections
+    from tflm_port.firmware_runner import run_stream, same_detections
+    from training.pipeline import python_detections
 
     elf, th, res, text = stream_image
     assert res["exit"] == 0 and res["summary"].get("status") == 0, text[-1500:]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.config import DataConfig
+from data_scripts.config import DataConfig
 from basics.errors import UserError
 
 SHARED_NOISE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "noise"

@@ -49,7 +49,7 @@ def one_line_error(r, *needles):
 
 @pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / gcc-arm-none-eabi not installed")
 def test_deploy_runs_and_matches_python(run_dir):
-    from tflm_port.deploy import python_detections
+    from training.pipeline import python_detections
     from basics.audio import load_audio
 
     audio = load_audio(run_dir / "audio.wav")

@@ -126,7 +126,7 @@ def stream_model(tmp_path_factory):
 @pytest.mark.parametrize("source", ["synthetic", "real"])
 @pytest.mark.parametrize("board", BOARD_RUNS)
 def test_c_frontend_bit_exact_with_mirror(stream_model, board, source, tmp_path):
-    from tflm_port.deploy import model_metadata, run_stream
+    from tflm_port.firmware_runner import model_metadata, run_stream
     from tflm_port.reference import Reference
     from basics.audio import save_wav
 

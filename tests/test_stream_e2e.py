@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflm_port.deploy import python_detections, run_stream, same_detections
+from tflm_port.firmware_runner import run_stream, same_detections
+from training.pipeline import python_detections
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SUBKWS_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -3,7 +3,7 @@ kernels (rounding="tflite"); fused requantization and exact float matmul vs plai
 import numpy as np
 import pytest
 
-from tflm_port import qat_testing as qt
+from bench import testmodels as qt
 from tflm_port.convert import convert
 from tflm_port.reference import Reference, multiply_by_quantized_multiplier, quantize_multiplier
 

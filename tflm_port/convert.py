@@ -38,6 +38,8 @@ from basics.errors import UserError, cli_main
 from tflm_port import packing, sparse
 from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
                                  read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)
+from tflm_port.reference import Reference
+from tflm_port.tflite_io import buffer_bytes, custom_options, get_metadata
 
 MODES = ("auto", "container", "dense")
 FORMAT_VERSION = 1
@@ -131,21 +133,6 @@ def to_grid(w: np.ndarray, bits: int, where: str) -> tuple[np.ndarray, int]:
                     f"{'{-1,+1}' if bits == 1 else f'[{lo}, {hi}]'} times a common factor)")
 
 
-def _keras_to_tflite(model, rep_data, layer_bits) -> bytes:
-    if rep_data is None:
-        raise UserError("converting a Keras model needs rep_data (representative inputs)")
-    try:  # prefer the training pipeline's converter when it exists
-        from training import qat  # type: ignore
-
-        if hasattr(qat, "to_tflite"):
-            return qat.to_tflite(model, rep_data)
-    except ImportError:
-        pass
-    from tflm_port.qat_testing import to_tflite
-
-    return to_tflite(model, rep_data, low_bit=any(b in (5, 6, 7) for b in layer_bits))
-
-
 def parse_sparse(value, n_layers: int) -> list:
     """``sparse`` argument -> [SparseSpec | None] per layer: None, one spec / string for every layer,
     or a list (strings like "nm:2:4,block:8,csr,none" are split on commas)."""
@@ -163,10 +150,9 @@ def parse_sparse(value, n_layers: int) -> list:
     return specs
 
 
-def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, metadata: dict | None = None,
-            rep_data: np.ndarray | None = None, name: str = "<model>", target: str | None = None,
-            sparse_spec=None) -> bytes:
-    """Convert TFLite bytes (or a QAT Keras model with ``rep_data``) to the requested sub-8-bit form;
+def convert(src: bytes, layer_bits: list[int], mode: str = "auto", layout: int = 0, metadata: dict | None = None,
+            name: str = "<model>", target: str | None = None, sparse_spec=None) -> bytes:
+    """Convert TFLite bytes (a QAT Keras model: ``training.qat.to_tflite`` first) to the requested sub-8-bit form;
     with ``target``, mode/layout are chosen per layer for that target's kernels (``TARGETS``);
     ``sparse_spec`` (``parse_sparse``) stores the chosen layers in a sparse layout (4 N:M, 5 block/CSR)."""
     layer_bits = [int(b) for b in layer_bits]
@@ -188,10 +174,10 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
                 raise UserError(f"{name}: layout {lay_id} is a sparse layout (4 N:M, 5 block/CSR): use --sparse, "
                                 "not --layout (dense kernel layouts: 0, 1, 2, 3, 6)")
             packing.get_layout(lay_id).check_bits(b)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data = bytes(src)
-    else:
-        data = _keras_to_tflite(src, rep_data, layer_bits)
+    if not isinstance(src, (bytes, bytearray, memoryview)):
+        raise UserError(f"{name}: convert takes .tflite bytes, got {type(src).__name__} (a Keras model: "
+                        "training.qat.to_tflite turns it into bytes)")
+    data = bytes(src)
     model = load_model(data, name)
     sg = model.subgraphs[0]
     fc_ops = [(k, op) for k, op in enumerate(sg.operators or []) if op_name(model, op) == "FULLY_CONNECTED"]
@@ -313,10 +299,6 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
     (SUB8_FULLY_CONNECTED of any layout -> INT8 weights on the k-bit grid; INT4 / INT8 kept), and its
     layer bits (metadata "layer_bits", else 8/4/k from the tensors). Exact: convert() of the result
     gives the same arithmetic (same scales, biases, activations)."""
-    from tflm_port.tflite_io import custom_options, get_metadata
-
-    from tflm_port.reference import Reference
-
     Reference.from_bytes(bytes(data), name)  # validates operators, custom options and shapes first
     model = load_model(bytes(data), name)
     sg = model.subgraphs[0]
@@ -368,8 +350,6 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
 
 def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
     """Re-store an already converted model for ``target`` (TARGETS); metadata kept."""
-    from tflm_port.tflite_io import get_metadata
-
     plain, layer_bits = to_plain(data, name)
     md = get_metadata(load_model(bytes(data), name)) or {}
     sp = md.get("layer_sparsity")  # sparse layers stay sparse (their kernels are chosen at prepare time)
@@ -379,8 +359,6 @@ def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
 
 def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
     """Per FC-like layer of a converted model: storage format, bit width, density, weight bytes."""
-    from tflm_port.tflite_io import custom_options
-
     model = load_model(bytes(data), name)
     sg = model.subgraphs[0]
     rows = []
@@ -419,8 +397,6 @@ def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
 def buffer_values(model, w_t) -> np.ndarray:
     """The raw int8 values of a weight tensor's buffer (for sparse tensors, whose buffer does not
     match their shape)."""
-    from tflm_port.tflite_io import buffer_bytes
-
     return np.frombuffer(buffer_bytes(model, w_t.buffer) or b"", np.int8)
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from basics.errors import UserError
+from tflm_port import packing as _packing
+from tflm_port.tflite_io import add_buffer, load_model, op_name, save_model, schema, schema as s, tensor_data
 
 LAYOUT_NM = 4
 LAYOUT_BSR = 5
@@ -352,9 +354,6 @@ def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None) -> np.nda
 def prune_tflite(data: bytes, density: float, spec: SparseSpec | None, layers=None, name: str = "<model>") -> bytes:
     """A plain (INT8 / INT4 FULLY_CONNECTED) .tflite with the weights of ``layers`` (indices of FC ops,
     default all) magnitude-pruned to ``density`` (``prune_mask``). Scales and biases unchanged."""
-    from tflm_port import packing as _packing
-    from tflm_port.tflite_io import add_buffer, load_model, op_name, save_model, schema, tensor_data
-
     TT = schema.TensorType
 
     model = load_model(bytes(data), name)
@@ -380,8 +379,6 @@ TFLITE_BLOCK = 16
 
 def encode_tflite_sparsity(model, w_t, w: np.ndarray, where: str = "weights") -> None:
     """Store integer weights w [out, in] in tensor w_t (INT8) with TFLite SparsityParameters, 1 x 16 blocks."""
-    from tflm_port.tflite_io import add_buffer, schema
-
     s = schema
     out, n_in = w.shape
     if n_in % TFLITE_BLOCK:
@@ -420,8 +417,6 @@ def _vec(v, where):
 def decode_tflite_sparsity(w_t, raw: np.ndarray, where: str = "weights") -> np.ndarray:
     """Densify an INT8 weight tensor carrying SparsityParameters (the 1 x B block / CSR forms of
     2-D tensors), validating every index; returns int8 [out, in]."""
-    from tflm_port.tflite_io import schema as s
-
     sp = w_t.sparsity
     shape = [int(d) for d in (w_t.shape if w_t.shape is not None else [])]
     if len(shape) != 2:

@@ -24,10 +24,16 @@ import numpy as np
 from basics.audio import load_audio
 from training.config import Config
 from basics.atomic import atomic_path
+from basics.classes import KEYWORD, SILENCE, UNKNOWN  # noqa: F401  (re-exported: training's window labels)
 from basics.errors import UserError
 from training.features import LfbeParams, lfbe, stack_context, window_span
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+import os
+from basics.procs import die_with_parent
+from data_scripts.augment import Augmenter, change_speaker
+from data_scripts.noise import noise_source
 
-SILENCE, UNKNOWN, KEYWORD = 0, 1, 2
 PAD_S = 0.35
 FEATURE_CACHE_VERSION = 6
 
@@ -41,16 +47,6 @@ class Clip:
     text: str
     source: str = ""
     weight: float = 1.0
-
-
-def lfbe_params(cfg: Config) -> LfbeParams:
-    f = cfg.features
-    sr = f.sample_rate
-    win = int(round(f.window_ms * sr / 1000))
-    hop = int(round(f.hop_ms * sr / 1000))
-    fft = 1 << (win - 1).bit_length()
-    return LfbeParams(sample_rate=sr, window_samples=win, hop_samples=hop, fft_size=fft,
-                      num_mel_bins=f.num_mel_bins, upper_hz=sr / 2)
 
 
 def read_manifest(dataset: Path) -> list[Clip]:
@@ -91,15 +87,12 @@ def speech_frames(audio: np.ndarray, p: LfbeParams, rel_db: float = 35.0) -> tup
 def _augmenter(cfg: Config, cache_dir: Path):
     if not cfg.data.augment:
         return None
-    from data_scripts.augment import Augmenter
 
     # no time shift: window labels are placed from the clean clip's speech frames
     return Augmenter(cfg.data, cache_dir, p_shift=0.0)
 
 
 def _noise(cfg: Config, cache_dir: Path) -> list[np.ndarray]:
-    from data_scripts.noise import noise_source
-
     return noise_source(cfg.data, cache_dir)
 
 
@@ -225,14 +218,10 @@ _WORKER: dict = {}
 
 
 def _worker_init(cfg_dict: dict, dataset: str) -> None:
-    import os
-
-    from training.procs import die_with_parent
-
     die_with_parent()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cfg = Config.from_dict(cfg_dict)
-    _WORKER.update(cfg=cfg, p=lfbe_params(cfg), augment=_augmenter(cfg, Path(dataset).parent / "_augment_cache"))
+    _WORKER.update(cfg=cfg, p=lfbe_params(cfg.features), augment=_augmenter(cfg, Path(dataset).parent / "_augment_cache"))
 
 
 def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -249,8 +238,6 @@ def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
         aug = augment if (k > 0 or split != "train") else None
         a = audio
         if aug is not None and synthetic and cfg.data.speaker_augment > 0 and rng.random() < cfg.data.speaker_augment:
-            from data_scripts.augment import change_speaker
-
             a = change_speaker(audio, rng)  # before labelling: the window labels follow its new timing
         w, y = clip_windows(a, label, cfg, p, rng, aug, nb[2 * k], nb[2 * k + 1])
         xs.append(w)
@@ -265,18 +252,14 @@ def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
     Clips are processed in parallel (one process per core); the result does not depend on the
     number of workers.
     """
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     dataset = Path(dataset)
     cache = dataset / "features" / f"{split}-{_cache_key(cfg, dataset, split)}.npz"
     if cache.is_file():
         z = np.load(cache)
         return z["x"], z["y"]
-    p = lfbe_params(cfg)
+    p = lfbe_params(cfg.features)
     clips = [c for c in read_manifest(dataset) if c.split == split]
     if not clips:
         raise UserError(f"{dataset}/manifest.csv: no clips in split '{split}'")

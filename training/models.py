@@ -15,14 +15,8 @@ from __future__ import annotations
 import tf_keras as keras
 
 from training.config import FeatureConfig, ModelConfig
+from basics.classes import CLASS_NAMES, class_names  # noqa: F401  (re-exported)
 from basics.errors import UserError
-
-CLASS_NAMES = ("_silence_", "_unknown_")  # followed by the keyword(s)
-
-
-def class_names(keyword: str) -> list[str]:
-    return [*CLASS_NAMES, keyword]
-
 
 def build_ffnn(mcfg: ModelConfig, fcfg: FeatureConfig, n_classes: int) -> keras.Model:
     n_in = fcfg.context_frames * fcfg.num_mel_bins

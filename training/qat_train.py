@@ -15,8 +15,13 @@ import time
 from pathlib import Path
 
 from training.config import Config
-from basics.atomic import atomic_path, atomic_write_text, clean_stale_temporaries
+from basics.atomic import atomic_path, atomic_write_bytes, atomic_write_text, clean_stale_temporaries
 from basics.errors import UserError, read_json
+import numpy as np
+from tflm_port.convert import convert
+from training.evaluate import keras_scorer, tflite_scorer
+from training.recipe import load_hard_negatives, with_hard_negatives
+from training.train import _val_stream, log, train_float
 
 # config sections that must agree between a float run and the QAT run built on it
 _SHARED = ("data", "features", "model")
@@ -29,8 +34,6 @@ def float_config(cfg: Config) -> Config:
 
 
 def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
-    from training.train import log, train_float
-
     fcfg = float_config(cfg)
     frun = Path(cfg.quant.float_run) if cfg.quant.float_run else run_dir.parent / f"{cfg.model.name}-{cfg.data.keyword}-float"
     if cfg.quant.float_run:
@@ -56,11 +59,9 @@ def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
 
 
 def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
-    import numpy as np
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
-    from training import qat
-    from training.evaluate import keras_scorer
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
     from training.train import (check_run_dir, evaluate_run, fit, load_trained_model, load_windows, log,
                                 qat_scope, save_model)
 
@@ -79,8 +80,6 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         shutil.copyfile(frun / f, run_dir / f)
     dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
     train, val, norm = load_windows(cfg, dataset, run_dir, progress)
-    from training.recipe import load_hard_negatives, with_hard_negatives
-    from training.train import _val_stream
 
     train = with_hard_negatives(train, load_hard_negatives(frun))  # the float run's mined windows
     vs = _val_stream(cfg, dataset, norm)
@@ -120,7 +119,6 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         export_tflite(model, cfg, norm, train[0], tfl)
         log(f"converted -> {tfl} ({tfl.stat().st_size:,} bytes)")
     # the figures that count are the deployed integer model's, scored by the bit-exact reference
-    from training.evaluate import tflite_scorer
 
     report = evaluate_run(run_dir, cfg, norm, tflite_scorer(tfl), dataset, name=name)
     (run_dir / "keras_eval").mkdir(exist_ok=True)
@@ -140,8 +138,6 @@ def finished_stage(run_dir: Path, tag: str, build, train):
     """The model of a finished training stage: ``build()`` then either load the weights it saved when
     it finished (``checkpoints/<tag>/final.weights.h5``) or ``train(model)`` and save them atomically.
     A run killed in a later stage (kill -9) resumes there instead of training this stage again."""
-    from training.train import log
-
     final = run_dir / "checkpoints" / tag / "final.weights.h5"
     model = build()
     if final.is_file():
@@ -173,17 +169,13 @@ def tflite_metadata(cfg: Config, normalization: dict, labels: list) -> dict:
 
 def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     """Convert a finished QAT model to the deployable .tflite with the project's metadata."""
-    import numpy as np
-
-    from training import qat
-    from basics.atomic import atomic_write_bytes
-    from tflm_port.convert import convert
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
 
     rng = np.random.default_rng(0)
     rep = rep_windows[rng.choice(len(rep_windows), size=min(500, len(rep_windows)), replace=False)]
     labels = json.loads((path.parent / "labels.json").read_text())
     meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
-    data = convert(model, qat.layer_bits(model), mode="auto", metadata=meta, rep_data=rep.astype(np.float32),
+    data = convert(qat.to_tflite(model, rep.astype(np.float32)), qat.layer_bits(model), mode="auto", metadata=meta,
                    name=str(path))
     atomic_write_bytes(path, data)

@@ -1,0 +1,47 @@
+"""The import contract (pyproject.toml [tool.importlinter], docs/architecture.md): the layers import
+one way and no package has an import cycle between its modules. ``lint-imports`` (import-linter,
+pinned in the dev extras) checks it; the second test shows the check fails on a violation."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("basics", "data_scripts", "training", "tflm_port", "bench")
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("lint-imports")
+    if not exe.is_file():
+        pytest.fail(f"{exe}: import-linter is not installed (pip install -e '.[dev]')")
+    env = dict(os.environ, PYTHONPATH=str(cwd))
+    return subprocess.run([str(exe), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_import_contract_kept():
+    r = _lint_imports(ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    kept = re.search(r"Contracts: (\d+) kept, (\d+) broken", r.stdout)
+    assert kept and int(kept.group(1)) >= 4 and kept.group(2) == "0", r.stdout[-2000:]
+
+
+def test_import_contract_catches_a_violation(tmp_path):
+    """A copy of the tree where a data source imports training's Config and the reference imports
+    training: lint-imports must fail and name both imports."""
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.md"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with open(tmp_path / "data_scripts" / "noise.py", "a") as fh:
+        fh.write("\nfrom training.config import Config  # noqa: E402,F401\n")
+    with open(tmp_path / "tflm_port" / "reference" / "exact.py", "a") as fh:
+        fh.write("\nimport training.evaluate  # noqa: E402,F401\n")
+    r = _lint_imports(tmp_path)
+    assert r.returncode != 0
+    assert "data_scripts.noise -> training.config" in r.stdout, r.stdout[-3000:]
+    assert "tflm_port.reference.exact -> training.evaluate" in r.stdout, r.stdout[-3000:]
