@@ -32,8 +32,7 @@ from pathlib import Path
 FW = Path(__file__).resolve().parent
 ROOT = FW.parent
 BUILD = FW / "build"
-sys.path.insert(0, str(FW / "tools"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(FW / "tools"))  # fwtestdata, this folder's own tool (the tests/ folder is not needed)
 
 MODELS = {  # test-data case -> (model, weight_bits)
     "ffnn_int8": ("ffnn250k", 8), "ffnn_int4": ("ffnn250k", 4), "ffnn_sub8_5": ("ffnn250k", 5),

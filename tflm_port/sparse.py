@@ -326,10 +326,11 @@ def density(w: np.ndarray) -> float:
 
 # ---------------- magnitude pruning of integer weights (benchmarks, tests, one-shot) ----------------
 
-def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None) -> np.ndarray:
+def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None, min_keep: int = 0) -> np.ndarray:
     """Keep-mask [out, in] of magnitude pruning ``w`` to ``density`` in spec's structure: n:m keeps the
     N largest |w| of every group of M (density = N/M, the argument is ignored); block:B keeps the
-    blocks with the largest L1 norm; csr / None keeps the largest |w| (ties by position)."""
+    blocks with the largest L1 norm; csr / None keeps the largest |w| (ties by position); at least
+    ``min_keep`` blocks are kept. Also the mask of training's gradual pruning (training/prune.py)."""
     w = np.abs(np.asarray(w, np.float64))
     out, n_in = w.shape
     if spec is not None and spec.kind == "nm":
@@ -345,7 +346,7 @@ def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None) -> np.nda
     wp = np.zeros((out, nbc * B))
     wp[:, :n_in] = w
     score = wp.reshape(out, nbc, B).sum(axis=2).reshape(-1)
-    k = int(round(density * score.size))
+    k = max(min_keep, int(round(density * score.size)))
     keep = np.zeros(score.size, bool)
     keep[np.argsort(-score, kind="stable")[:k]] = True
     return np.repeat(keep.reshape(out, nbc), B, axis=1)[:, :n_in]

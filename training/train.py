@@ -1,14 +1,8 @@
-"""Train a streaming keyword-spotting model end to end and evaluate it.
+"""The float training pipeline: prepare the data, cut the windows, fit (resumable checkpoints,
+TensorBoard logs), hard-negative rounds, save model.keras and evaluate the run.
 
-With no arguments: generate (or reuse) the offline synthetic "alexa" data set, train the
-float FFNN (~248K parameters) and evaluate it (per-clip accuracy and a streaming DET curve),
-all into runs/ffnn-alexa-float/. Options override a config file; every config key can be set
-with --set section.key=value (keys and defaults are listed at the end of this help).
-
-A run directory holds: config.json (resolved config), normalizer.json (feature normalization),
-checkpoints/ (resumable: a killed run continues from its last finished epoch when started again
-with the same --run-dir), logs/ (TensorBoard), model.keras, report.json, det.json, det.png.
-With --weight-bits K (1..8) the float model is fine-tuned with two-stage QAT afterwards.
+``python training/train.py`` runs the command line, training/cli.py (its --help describes the
+options and the run directory); two-stage QAT builds on this module in training/qat_train.py.
 """
 from __future__ import annotations
 

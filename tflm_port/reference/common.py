@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from basics.errors import UserError
-from tflm_port.tflite_io import ACTIVATION_NAMES, schema, tensor_data
+from tflm_port.reference.fixedpoint import Requant, channel_multipliers
+from tflm_port.tflite_io import ACTIVATION_NAMES, quant_params, schema, tensor_data
 
 TT = schema.TensorType
 MAX_WORK = 1 << 22  # elements per sample an operator may touch (im2col columns, windows): bounds memory
@@ -79,3 +80,25 @@ def optional_bias(model, tensors, op_inputs):
         b = tensor_data(model, tensors[op_inputs[2]])
         return None if b is None else b.astype(np.int64)
     return None
+
+
+class WindowedOp(Op):
+    """What CONV_2D and DEPTHWISE_CONV_2D share once the weights are read: strides, dilations and
+    padding, the input zero point, the per-channel requantization (multiplier as TFLM computes it for
+    convolutions, in both rounding flavours), the output zero point and the fused-activation clamp."""
+
+    def _prepare_windowed(self, op, tensors, cout: int, rounding: str) -> None:
+        self.inputs, self.outputs = list(op.inputs), list(op.outputs)
+        x_t, w_t, o_t = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
+        opt = op.builtinOptions
+        self.sh, self.sw = opt.strideH, opt.strideW
+        self.dh, self.dw = max(opt.dilationHFactor, 1), max(opt.dilationWFactor, 1)
+        self.padding = opt.padding
+        s_in, zp_in, _ = quant_params(x_t)
+        s_w, _, _ = quant_params(w_t)
+        s_out, zp_out, _ = quant_params(o_t)
+        self.zp_in, self.zp_out = int(zp_in[0]), int(zp_out[0])
+        self.mult, self.shift = channel_multipliers(s_in[0], np.broadcast_to(s_w, (cout,)), s_out[0])
+        self.rq = Requant(self.mult, self.shift, rounding)
+        self.act_min, self.act_max = activation_range(opt.fusedActivationFunction, float(s_out[0]), self.zp_out)
+        self.out_shape = per_sample_shape(o_t)
