@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 from functools import reduce
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,6 @@ TT = schema.TensorType
 
 def project_version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("subkws")
     except Exception:  # pragma: no cover
         return "0.1.0"

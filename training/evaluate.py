@@ -367,7 +367,7 @@ def main(argv=None) -> int:
         res = score_folders_cli(models, a.positives, a.negatives, th)
     elif a.model.is_dir():
         cfg, norm, scorer = load_run(a.model, keras=a.keras)
-        res = evaluate_run(a.model, cfg, norm, scorer)
+        res = evaluate_run(a.model, cfg, norm, scorer, name=f"{a.model.name} (Keras model)" if a.keras else "")
         res.pop("det", None)
     else:
         raise UserError(f"{a.model}: give --stream (with --labels or --scores-out) or --positives/--negatives")

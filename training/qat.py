@@ -389,6 +389,14 @@ def _configure(converter):
     return converter
 
 
+def to_float_tflite(model: keras.Model) -> bytes:
+    """The float Keras model as a float32 .tflite (batch 1, no quantization): the float companion of
+    ``to_tflite`` (ship's float model, the benchmarks' float baseline)."""
+    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32, name="input")
+    fn = tf.function(lambda x: model(x, training=False), autograph=False)
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], model).convert()
+
+
 def compile_for_stage(model: keras.Model, lr: float) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

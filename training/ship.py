@@ -46,12 +46,9 @@ MANIFEST_VERSION = 1
 
 def float_tflite(model, metadata: dict) -> bytes:
     """The float Keras model as a float32 .tflite with the project's metadata."""
-    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
+    from training.qat import to_float_tflite  # lazy: imports TensorFlow
 
-    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32, name="input")
-    fn = tf.function(lambda x: model(x, training=False), autograph=False)
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], model)
-    m = load_model(conv.convert(), "float model")
+    m = load_model(to_float_tflite(model), "float model")
     set_metadata(m, METADATA_NAME, {**metadata, "format": "subkws-tflite", "layer_bits": [], "mode": "float"})
     return save_model(m)
 
