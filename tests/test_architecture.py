@@ -45,3 +45,16 @@ def test_import_contract_catches_a_violation(tmp_path):
     assert r.returncode != 0
     assert "data_scripts.noise -> training.config" in r.stdout, r.stdout[-3000:]
     assert "tflm_port.reference.exact -> training.evaluate" in r.stdout, r.stdout[-3000:]
+
+
+def test_class_ids_have_one_definition():
+    """KEYWORD_CLASS is defined once in Python (basics.classes) and the firmware's copy agrees."""
+    from basics.classes import KEYWORD_CLASS, class_names
+
+    assert class_names("alexa")[KEYWORD_CLASS] == "alexa"
+    header = (ROOT / "firmware" / "detect" / "kws_detect.h").read_text()
+    m = re.search(r"#define KWS_DET_KEYWORD_CLASS (\d+)", header)
+    assert m and int(m.group(1)) == KEYWORD_CLASS
+    hits = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
+            if re.search(r"^\s*KEYWORD_CLASS\s*=", p.read_text(), re.M)]
+    assert [p.relative_to(ROOT).as_posix() for p in hits] == ["basics/classes.py"]
