@@ -20,7 +20,6 @@ SUBKWS_FUZZ_CASES set the lengths there.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import re
@@ -30,8 +29,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-import numpy as np
 import warnings
+
+import numpy as np
+
 from basics.atomic import atomic_write_text
 from basics.audio import load_audio
 from basics.errors import UserError

@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-
-from tflm_port.sizes import size_split  # noqa: F401  (records keep using it from here)
+import platform
 
 import numpy as np
 import numpy
-import platform
+
+from tflm_port.sizes import size_split  # noqa: F401  (records keep using it from here)
 from tflm_port.convert import convert
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import get_metadata, load_model

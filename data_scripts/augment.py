@@ -21,13 +21,13 @@ import random
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+import warnings
 
 import numpy as np
 
 from data_scripts.noise import noise_source, rir_bank
 from basics.audio import SAMPLE_RATE
 from basics.errors import UserError
-import warnings
 
 __all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker"]
 

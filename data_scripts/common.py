@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from basics.audio import SAMPLE_RATE
 from basics.errors import UserError
-import soundfile as sf
 
 SPLITS = ("train", "val", "test")
 LABELS = ("keyword", "negative")

@@ -14,11 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from basics.audio import SAMPLE_RATE, list_audio, load_audio
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
-import soundfile as sf
 
 COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0}
 RIR_VERSION = 1

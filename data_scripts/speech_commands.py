@@ -23,19 +23,18 @@ import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from dataclasses import dataclass as _dc
 
 import numpy as np
+import soundfile as sf
 
 from data_scripts.streaming import finish_dataset
-from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, loudest_window, note, safe_name,
-                                 normalize_keyword, params_hash, slug, speech_bounds, wav_bytes)
+from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, loudest_window, normalize_keyword, note,
+                                 params_hash, safe_name, slug, speech_bounds, summarize, wav_bytes, write_manifest)
 from data_scripts.noise import load_noise_dir, noise_source
 from basics.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
-from dataclasses import dataclass as _dc
-import soundfile as sf
-from data_scripts.common import summarize, write_manifest
 
 SC_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 SC_ARCHIVE = "speech_commands_v0.02.tar.gz"

@@ -36,8 +36,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+import importlib.resources as res
 
 import numpy as np
+import soundfile as sf
 
 from data_scripts.streaming import finish_dataset
 from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_keyword, note,
@@ -45,8 +47,6 @@ from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_ke
 from basics.audio import SAMPLE_RATE, resample
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
-import importlib.resources as res
-import soundfile as sf
 from basics.procs import die_with_parent
 from data_scripts.noise import synthetic_noise_bank
 from data_scripts.synthetic import _text_sets, all_voices, espeak_binary, espeak_version, speak

@@ -37,10 +37,10 @@ from flatbuffers import flexbuffers
 from basics.atomic import atomic_write_bytes
 from basics.errors import UserError, cli_main
 from tflm_port import packing, sparse
-from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
-                                 read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)
+from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, add_buffer, buffer_bytes, custom_options,
+                                 get_metadata, load_model, op_name, quant_params, read_bytes, save_model, schema,
+                                 set_metadata, tensor_data)
 from tflm_port.reference import Reference
-from tflm_port.tflite_io import buffer_bytes, custom_options, get_metadata
 
 MODES = ("auto", "container", "dense")
 FORMAT_VERSION = 1

@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+import importlib.util
+import struct
+import sys
 
 import flatbuffers
 import numpy as np
 from flatbuffers import flexbuffers
 
 from basics.errors import UserError
-import importlib.util
-import struct
-import sys
 from tflm_port.packing import unpack_int4
 
 

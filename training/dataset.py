@@ -18,6 +18,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+import os
 
 import numpy as np
 
@@ -27,9 +30,6 @@ from basics.atomic import atomic_path
 from basics.classes import KEYWORD, SILENCE, UNKNOWN  # noqa: F401  (re-exported: training's window labels)
 from basics.errors import UserError
 from training.features import LfbeParams, lfbe, stack_context, window_span
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
-import os
 from basics.procs import die_with_parent
 from data_scripts.augment import Augmenter, change_speaker
 from data_scripts.noise import noise_source

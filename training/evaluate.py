@@ -27,6 +27,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+import os
 
 import numpy as np
 
@@ -36,7 +37,6 @@ from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, cli_main
 from training.scoring import detect, frr_at, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
 from training.runs import Scorer, keras_scorer, load_run, softmax, tflite_scorer  # noqa: F401  (re-exported)
-import os
 from basics.audio import list_audio, load_audio
 from training.dataset import PAD_S, read_manifest
 from training.features import lfbe, lfbe_params, stack_context, window_span

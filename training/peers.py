@@ -8,11 +8,12 @@ not detection rules.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from basics.errors import UserError
 from training.scoring import StreamScores, smooth
-from pathlib import Path
 
 PEERS = ("microwakeword",)
 

@@ -14,10 +14,11 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from training.config import Config
 from basics.atomic import atomic_path, atomic_write_bytes, atomic_write_text, clean_stale_temporaries
 from basics.errors import UserError, read_json
-import numpy as np
 from tflm_port.convert import convert
 from training.evaluate import keras_scorer, tflite_scorer
 from training.recipe import load_hard_negatives, with_hard_negatives

@@ -23,8 +23,7 @@ import numpy as np
 
 from training.config import Config
 from training.dataset import KEYWORD, UNKNOWN, read_manifest
-from training.features import lfbe_params
-from training.features import lfbe, stack_context, window_span
+from training.features import lfbe, lfbe_params, stack_context, window_span
 from basics.atomic import atomic_write_text
 from basics.audio import load_audio
 from training.evaluate import StreamScores, det_curve, frr_at, keras_scorer, load_stream_labels, window_end_times

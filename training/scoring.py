@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import soundfile as sf
 
 from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, read_json
-from training.features import LfbeParams, Normalizer, lfbe, lfbe_params, num_frames, params_from_metadata, window_span
+from training.features import (LfbeParams, Normalizer, lfbe, lfbe_params, num_frames, params_from_metadata, stack_context,
+                               window_span)
 from training.runs import keras_scorer, load_trained_model, open_run
-import soundfile as sf
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import get_metadata, load_model
-from training.features import stack_context
 
 KEYWORD_LABEL = "keyword"
 BLOCK_FRAMES = 6000  # 60 s of 10 ms hops per block

@@ -28,9 +28,10 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from basics.atomic import atomic_write_bytes, atomic_write_text
 from basics.errors import UserError, cli_main, read_json
-import numpy as np
 from basics.audio import list_audio, load_audio
 from data_scripts.sources import source_summary
 from tflm_port.sizes import size_split
