@@ -181,7 +181,7 @@ def run_python(cases: int, targets=None, on_record=None) -> list[dict]:
     """``cases`` hypothesis examples per target; ``on_record(records so far)`` after each target (so a
     long run that is stopped keeps the targets it finished)."""
     from hypothesis import HealthCheck, given, settings  # lazy: heavy dependency, loaded only when this runs
-    from hypothesis import strategies as st  # noqa: F401
+    from hypothesis import strategies as st  # noqa: F401  (lazy: optional test dependency)
 
     warnings.filterwarnings("ignore")
     recs = []

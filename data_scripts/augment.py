@@ -137,7 +137,7 @@ def change_speaker(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     with the duration factor. Without parselmouth the clip is returned unchanged.
     """
     try:
-        import parselmouth  # optional: imported only when speaker augmentation is on
+        import parselmouth  # lazy, optional: imported only when speaker augmentation is on
         from parselmouth.praat import call  # lazy: heavy dependency, loaded only when this runs
     except ImportError:
         return audio

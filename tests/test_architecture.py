@@ -58,3 +58,27 @@ def test_class_ids_have_one_definition():
     hits = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
             if re.search(r"^\s*KEYWORD_CLASS\s*=", p.read_text(), re.M)]
     assert [p.relative_to(ROOT).as_posix() for p in hits] == ["basics/classes.py"]
+
+
+def test_imports_inside_functions_are_marked_lazy():
+    """Imports belong at module top; one inside a function must say why it is lazy (a heavy or
+    optional dependency) in a comment containing "lazy" on its line."""
+    import ast
+
+    unmarked = []
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            src = path.read_text()
+            lines = src.split("\n")
+
+            def walk(node, in_function):
+                for child in ast.iter_child_nodes(node):
+                    inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
+                        text = lines[child.lineno - 1] + lines[child.end_lineno - 1]
+                        if "lazy" not in text:
+                            unmarked.append(f"{path.relative_to(ROOT)}:{child.lineno}")
+                    walk(child, inside)
+
+            walk(ast.parse(src), False)
+    assert not unmarked, "imports inside functions without a 'lazy' reason: " + ", ".join(unmarked)

@@ -35,7 +35,7 @@ def _load_schema():
                 sspec.loader.exec_module(mod)
                 sys.modules["_subkws_tflite_schema"] = mod
                 return mod
-    from tensorflow.lite.python import schema_py_generated  # pragma: no cover
+    from tensorflow.lite.python import schema_py_generated  # pragma: no cover  (lazy: the slow fallback)
 
     return schema_py_generated  # pragma: no cover
 

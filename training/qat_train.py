@@ -20,9 +20,10 @@ from training.config import Config
 from basics.atomic import atomic_path, atomic_write_bytes, atomic_write_text, clean_stale_temporaries
 from basics.errors import UserError, read_json
 from tflm_port.convert import convert
-from training.evaluate import keras_scorer, tflite_scorer
+from training.evaluate import evaluate_run, keras_scorer, tflite_scorer
 from training.recipe import load_hard_negatives, with_hard_negatives
-from training.train import _val_stream, log, train_float
+from training.runs import load_trained_model, qat_scope, save_model
+from training.train import _val_stream, check_run_dir, fit, load_windows, log, train_float
 
 # config sections that must agree between a float run and the QAT run built on it
 _SHARED = ("data", "features", "model")
@@ -63,8 +64,6 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     from training import qat  # lazy: heavy dependency, loaded only when this runs
-    from training.train import (check_run_dir, evaluate_run, fit, load_trained_model, load_windows, log,
-                                qat_scope, save_model)
 
     q = cfg.quant
     if not 1 <= q.weight_bits <= 8:

@@ -27,10 +27,11 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
+from basics.audio import load_audio
 from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, read_json
-from training.features import (LfbeParams, Normalizer, lfbe, lfbe_params, num_frames, params_from_metadata, stack_context,
-                               window_span)
+from training.features import (LfbeParams, Normalizer, lfbe, lfbe_params, num_frames, params_from_metadata,
+                               stack_context, window_span)
 from training.runs import keras_scorer, load_trained_model, open_run
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import get_metadata, load_model
@@ -127,8 +128,6 @@ def stream_file(det: Detector, path: str | Path) -> StreamScores:
     except Exception as e:
         raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0] if str(e) else e})") from None
     if info.samplerate != det.lfbe.sample_rate:
-        from basics.audio import load_audio  # resamples (and says so); short files only in practice
-
         return score_audio(det, load_audio(path, det.lfbe.sample_rate))
     return _score_blocks(det, _file_blocks(path, det), int(info.frames))
 

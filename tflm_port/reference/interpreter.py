@@ -38,7 +38,7 @@ def _blas_threads(n: int):
     numpy was imported has no effect, so the limit is applied here at call time."""
     if not _BLAS_CTL:
         try:
-            from threadpoolctl import ThreadpoolController  # optional: imported lazily, once
+            from threadpoolctl import ThreadpoolController  # lazy, optional: imported once, on first use
 
             _BLAS_CTL.append(ThreadpoolController())
         except Exception:  # pragma: no cover - optional
