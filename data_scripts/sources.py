@@ -45,7 +45,7 @@ from pathlib import Path
 from data_scripts.streaming import finish_dataset
 from data_scripts.common import (LABELS, MANIFEST_COLUMNS, SPLITS, is_prepared, normalize_keyword,
                                  note, params_hash, read_manifest_rows, slug)
-from data_scripts.tts import BACKENDS, prepare_tts
+from data_scripts.tts import BACKENDS, available_backends, prepare_tts
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
 from data_scripts.noise import noise_source

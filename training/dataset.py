@@ -29,7 +29,7 @@ from training.config import Config
 from basics.atomic import atomic_path
 from basics.classes import KEYWORD, SILENCE, UNKNOWN  # noqa: F401  (re-exported: training's window labels)
 from basics.errors import UserError
-from training.features import LfbeParams, lfbe, stack_context, window_span
+from training.features import LfbeParams, lfbe, lfbe_params, stack_context, window_span
 from basics.procs import die_with_parent
 from data_scripts.augment import Augmenter, change_speaker
 from data_scripts.noise import noise_source
