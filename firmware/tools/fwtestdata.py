@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DATA_VERSION = 4
+DATA_VERSION = 5  # 5: the MLP test models are built through training.qat (bench/testmodels.py)
 N_VECTORS = 1000
 
 # name -> (builder, description). FFNN = 1536 -> 128 x4 -> 3, as in training.models.
