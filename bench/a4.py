@@ -23,6 +23,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+import tempfile
+import numpy as np
+from tflm_port import fc_a4
+from tflm_port.convert import retarget
+from tflm_port.reference import Reference
+from tflm_port.tflite_io import read_bytes
+import datetime as _dt
+from bench import run as brun
+from bench.host import machine
+from basics.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -83,14 +93,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def run_runtime(a4_model: Path, a8_model: Path) -> list[dict]:
-    import tempfile
 
-    import numpy as np
 
-    from tflm_port import fc_a4
-    from tflm_port.convert import retarget
-    from tflm_port.reference import Reference
-    from tflm_port.tflite_io import read_bytes
 
     r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
     if r.returncode != 0:
@@ -138,11 +142,7 @@ def run_runtime(a4_model: Path, a8_model: Path) -> list[dict]:
 def merge_into_results(records: list[dict]) -> None:
     """Add/replace these records in bench/results.json with bench.run's merge (same key: benchmark, model,
     weight_bits, activation_bits, board, kernel, macs, ...). BENCHMARKS.md is not regenerated here."""
-    import datetime as _dt
 
-    from bench import run as brun
-    from bench.host import machine
-    from training.errors import atomic_write_text
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     mach = machine()

@@ -19,10 +19,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
+from training.evaluate import evaluate_folders, plot_det
+from training.runs import load_run
 
-from training.errors import UserError, atomic_write_text, cli_main  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REAL_POS = ("alexa_dev",)
 REAL_NEG = ("computer", "jarvis", "smart_mirror")
@@ -37,15 +39,7 @@ def train(args: list[str]) -> None:
 
 
 def real_figures(run_dir: Path, real: Path, threshold: float, extra_neg: list[Path]) -> dict:
-    from training.evaluate import evaluate_folders, keras_scorer, tflite_scorer
-    from training.features import Normalizer
-    from training.config import Config
-    from training.train import load_trained_model
-
-    cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
-    norm = Normalizer(**json.loads((run_dir / "normalizer.json").read_text()))
-    tfl = run_dir / "model.tflite"
-    scorer = tflite_scorer(tfl) if tfl.is_file() else keras_scorer(load_trained_model(run_dir))
+    cfg, norm, scorer = load_run(run_dir)  # model.tflite when there is one, else the float Keras model
     pos = [real / d for d in REAL_POS if (real / d).is_dir()]
     neg = [real / d for d in REAL_NEG if (real / d).is_dir()] + extra_neg
     return evaluate_folders(scorer, pos, neg, threshold, cfg, norm)
@@ -97,7 +91,6 @@ def main(argv=None) -> int:
         dirs.append(d)
     rows = [row(d, a.real, a.real_negatives) for d in dirs]
     atomic_write_text(a.out, json.dumps(rows, indent=1) + "\n")
-    from training.evaluate import plot_det
 
     curves = {}
     for d, r in zip(dirs, rows):

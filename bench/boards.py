@@ -31,6 +31,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from basics.audio import save_wav
+from tflm_port import flash
+from tflm_port.convert import convert, retarget
+from tflm_port.export import pack_test_vectors
+from tflm_port.reference import Reference
+from tflm_port.tflite_io import get_metadata, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BOARD = "netduinoplus2"
@@ -52,8 +58,6 @@ def _static_ram(elf: Path) -> int:
 
 
 def _memory(elf: Path, summary: dict) -> dict:
-    from tflm_port import flash
-
     mem = flash.image_memory(elf, BOARD)
     data = _blob_bytes(elf)
     static = _static_ram(elf)
@@ -66,15 +70,11 @@ def _memory(elf: Path, summary: dict) -> dict:
 
 def inference_records(td: Path, bits_list) -> list[dict]:
     sys.path.insert(0, str(ROOT / "firmware" / "tools"))
-    import fwtestdata
+    import fwtestdata  # lazy: heavy dependency, loaded only when this runs
 
-    from bench.run import load_firmware_bench
-    from tflm_port import flash
-    from tflm_port.convert import convert
-    from tflm_port.export import pack_test_vectors
-    from tflm_port.qat_testing import cached_qat_ffnn
-    from tflm_port.reference import Reference
-    from training import qat
+    from bench.run import load_firmware_bench  # lazy: heavy dependency, loaded only when this runs
+    from bench.testmodels import cached_qat_ffnn  # lazy: heavy dependency, loaded only when this runs
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
 
     macs = load_firmware_bench().model_macs
     recs = []
@@ -94,7 +94,6 @@ def inference_records(td: Path, bits_list) -> list[dict]:
         s = res["summary"]
         if res["verdict"] != ("PASS", len(x), len(x)):
             raise RuntimeError(f"{BOARD} self-test {bits}-bit: {res['verdict']} {s}")
-        from tflm_port.tflite_io import get_metadata, load_model
 
         rec = {"benchmark": "inference", "board": BOARD, "core": "Cortex-M4F (STM32F405)", "model": "ffnn250k",
                "weight_bits": bits, "kernel": s["kernel"], "instructions": s["mean"], "macs": macs(model),
@@ -109,11 +108,8 @@ def inference_records(td: Path, bits_list) -> list[dict]:
 
 
 def streaming_records(td: Path, models, seconds: float) -> list[dict]:
-    from bench.host import synth_stream
-    from bench.streaming import BUDGET_100MHZ, demo_model
-    from tflm_port import flash
-    from tflm_port.convert import retarget
-    from training.audio import save_wav
+    from bench.host import synth_stream  # lazy: heavy dependency, loaded only when this runs
+    from bench.streaming import BUDGET_100MHZ, demo_model  # lazy: heavy dependency, loaded only when this runs
 
     audio = synth_stream(seconds, seed=3)
     wav = td / "audio.wav"

@@ -45,10 +45,10 @@ def series(records: list[dict], board: str) -> dict:
 
 
 def chart_png(records: list[dict], board: str) -> bytes | None:
-    import matplotlib
+    import matplotlib  # lazy: heavy dependency, loaded only when this runs
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: heavy dependency, loaded only when this runs
 
     s = series(records, board)
     if not s["kbench"] and not s["runtime"]:

@@ -24,8 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from training.audio import list_audio, load_audio
-from training.errors import UserError, atomic_write_text, cli_main
+from basics.audio import list_audio, load_audio
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
+from training.evaluate import plot_det
+from training.peers import load_peer
 from training.scoring import (StreamScores, clip_max_scores, det_points, detect, frr_at, load_detector, score_audio,
                               stream_file)
 
@@ -105,8 +108,6 @@ def false_accepts_by_kind(long_negatives: Path, times: np.ndarray) -> dict:
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
-    from training.evaluate import plot_det
-
     plot_det({r["name"]: r["det"] for r in rows}, path, title)
 
 
@@ -193,8 +194,6 @@ def main(argv=None) -> int:
         raise UserError(f"{a.long_negatives}: no such audio file (build it with python -m bench.negstream)")
     models = [load_detector(m) for m in a.models]
     if a.compare:
-        from training.peers import load_peer
-
         models += [load_peer(c) for c in a.compare]
     rows = []
     for m in models:

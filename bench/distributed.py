@@ -27,6 +27,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from data_scripts.speech_commands import _split_of
+import soundfile as sf
+from training.config import Config, set_dotted
+from training import feature_store as fs
+from training.dataset import prepare_data
+import argparse
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 16000
@@ -34,7 +40,6 @@ SR = 16000
 
 def speakers(per_split: dict[str, int]) -> dict[str, list[str]]:
     """Speaker folder names that the folder data set splits into train/val/test as asked."""
-    from data_scripts.speech_commands import _split_of
 
     out: dict[str, list[str]] = {k: [] for k in per_split}
     i = 0
@@ -50,7 +55,6 @@ def speakers(per_split: dict[str, int]) -> dict[str, list[str]]:
 def make_recordings(root: Path, train_speakers: int = 6, clips: int = 4, eval_speakers: int = 2) -> Path:
     """<root>/beep/<speaker>/*.wav (keyword: a tone sweep) and <root>/other/<speaker>/*.wav (noise
     bursts), 1 s each, 16 kHz PCM16: a labelled recordings folder (``data.source: folder``)."""
-    import soundfile as sf
 
     root = Path(root)
     spk = speakers({"train": train_speakers, "val": eval_speakers, "test": eval_speakers})
@@ -74,7 +78,6 @@ def make_recordings(root: Path, train_speakers: int = 6, clips: int = 4, eval_sp
 
 
 def _config(folder: Path, data_root: Path, sets: list[str]):
-    from training.config import Config, set_dotted
 
     cfg = Config()
     for kv in [f"data.source=folder", f"data.folder={folder}", "data.keyword=beep", f"data.root={data_root}",
@@ -86,8 +89,6 @@ def _config(folder: Path, data_root: Path, sets: list[str]):
 
 def store_build(work: Path, n_spk: int, clips: int) -> tuple[dict, list[str]]:
     """Build the store of generated recordings; its record and the train.py data arguments."""
-    from training import feature_store as fs
-    from training.train import prepare_data
 
     folder = make_recordings(work / "rec", n_spk, clips, eval_speakers=max(2, n_spk // 8))
     cfg = _config(folder, work / "data", [])
@@ -164,7 +165,6 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    import argparse
 
     ap = argparse.ArgumentParser(prog="python -m bench.distributed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")

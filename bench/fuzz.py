@@ -20,7 +20,6 @@ SUBKWS_FUZZ_CASES set the lengths there.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import re
@@ -30,6 +29,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+import warnings
+
+import numpy as np
+
+from basics.atomic import atomic_write_text
+from basics.audio import load_audio
+from basics.errors import UserError
+from data_scripts.common import wav_bytes
+from tflm_port import tflite_io as io_
+from tflm_port.convert import retarget
+from tflm_port.export import export
+from tflm_port.firmware_runner import model_metadata
+from tflm_port.model_inspect import describe, format_text
+from tflm_port.reference import Reference
+from tflm_port.tflite_io import get_metadata, load_model, save_model, set_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -43,10 +57,6 @@ def seed_models() -> list[bytes]:
 
 
 def seed_wav() -> bytes:
-    import numpy as np
-
-    from data_scripts.common import wav_bytes
-
     return wav_bytes((np.sin(np.arange(4000) * 0.05) * 0.3).astype(np.float32))
 
 
@@ -60,8 +70,6 @@ def mutate(seed: bytes, cut: int, edits: list[tuple[int, int]]) -> bytes:
 
 
 def _t_tflite_io(data: bytes) -> None:
-    from tflm_port import tflite_io as io_
-
     m = io_.load_model(data, "fuzz.tflite")
     io_.get_metadata(m)
     io_.metadata_entries(m)
@@ -75,45 +83,31 @@ def _t_tflite_io(data: bytes) -> None:
 
 
 def _t_inspect(data: bytes) -> None:
-    from tflm_port.inspect import describe, format_text
-
     d = describe(data, "fuzz.tflite")
     json.dumps(d)
     format_text(d)
 
 
 def _t_convert(data: bytes) -> None:
-    from tflm_port.convert import retarget
-
     retarget(data, "mps2-an386", "fuzz.tflite")
 
 
 def _t_export(data: bytes) -> None:
-    from tflm_port.export import export
-
     with tempfile.TemporaryDirectory() as td:
         export(data, "fuzz", Path(td) / "out", vectors=3, model_name="fuzz.tflite")
 
 
 def _t_reference(data: bytes) -> None:
-    import numpy as np
-
-    from tflm_port.reference import Reference
-
     ref = Reference.from_bytes(data, "fuzz.tflite")
     x = np.zeros((2,) + ref.input_shape, np.float32)
     ref.posteriors(x)
 
 
 def _t_deploy(data: bytes) -> None:
-    from tflm_port.deploy import model_metadata
-
     model_metadata(data, "fuzz.tflite")
 
 
 def _t_audio(data: bytes) -> None:
-    from training.audio import load_audio
-
     with tempfile.TemporaryDirectory() as td:
         p = Path(td) / "fuzz.wav"
         p.write_bytes(data)
@@ -122,11 +116,6 @@ def _t_audio(data: bytes) -> None:
 
 def _t_metadata(data: bytes) -> None:
     """A valid model whose "subkws" metadata is arbitrary JSON: every reader of the metadata."""
-    from tflm_port.convert import retarget
-    from tflm_port.deploy import model_metadata
-    from tflm_port.inspect import describe
-    from training.errors import UserError
-
     describe(data, "fuzz.tflite")
     for fn in (lambda: retarget(data, "mps3-an547", "fuzz.tflite"), lambda: model_metadata(data, "fuzz.tflite")):
         try:
@@ -136,8 +125,6 @@ def _t_metadata(data: bytes) -> None:
 
 
 def with_metadata(seed: bytes, value) -> bytes:
-    from tflm_port.tflite_io import load_model, save_model, set_metadata
-
     m = load_model(seed)
     set_metadata(m, "subkws", value)
     return save_model(m)
@@ -150,8 +137,6 @@ TARGETS = {"tflite_io": _t_tflite_io, "inspect": _t_inspect, "convert": _t_conve
 
 def check(target: str, data: bytes) -> None:
     """The property: a result or one UserError (with a one-line message); anything else propagates."""
-    from training.errors import UserError
-
     try:
         TARGETS[target](data)
     except UserError as e:
@@ -160,11 +145,10 @@ def check(target: str, data: bytes) -> None:
 
 def strategy(target: str):
     """hypothesis strategy of (seed, cut, edits) -> input bytes for ``target``."""
-    from hypothesis import strategies as st
+    from hypothesis import strategies as st  # lazy: heavy dependency, loaded only when this runs
 
     seeds = [seed_wav()] if target == "audio" else seed_models()
     if target == "metadata":  # arbitrary JSON under the keys the tools read, inside a valid model
-        from tflm_port.tflite_io import get_metadata, load_model
 
         base = [json.loads(json.dumps(get_metadata(load_model(s)) or {})) for s in seeds]
         leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
@@ -196,10 +180,8 @@ def strategy(target: str):
 def run_python(cases: int, targets=None, on_record=None) -> list[dict]:
     """``cases`` hypothesis examples per target; ``on_record(records so far)`` after each target (so a
     long run that is stopped keeps the targets it finished)."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st  # noqa: F401
-
-    import warnings
+    from hypothesis import HealthCheck, given, settings  # lazy: heavy dependency, loaded only when this runs
+    from hypothesis import strategies as st  # noqa: F401  (lazy: optional test dependency)
 
     warnings.filterwarnings("ignore")
     recs = []
@@ -313,8 +295,6 @@ def main(argv=None) -> int:
         for r in recs:
             r["command"] = command
         if a.out:
-            from training.errors import atomic_write_text
-
             atomic_write_text(a.out, json.dumps(recs, indent=1) + "\n")
 
     recs = []

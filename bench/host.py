@@ -9,7 +9,7 @@
   estimate.
 
 Models: ``training.models.build_ffnn`` -> ``training.qat.make_qat_model(stage=2)`` ->
-``training.qat.to_tflite`` -> ``tflm_port.convert`` (``tflm_port.qat_testing.qat_ffnn``), or with
+``training.qat.to_tflite`` -> ``tflm_port.convert`` (``bench.testmodels.qat_ffnn``), or with
 ``run_dir`` the run's own ``model.tflite`` for the stream benchmark.
 """
 from __future__ import annotations
@@ -17,10 +17,17 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-
-from tflm_port.sizes import size_split  # noqa: F401  (records keep using it from here)
+import platform
 
 import numpy as np
+import numpy
+
+from tflm_port.sizes import size_split  # noqa: F401  (records keep using it from here)
+from tflm_port.convert import convert
+from tflm_port.reference import Reference
+from tflm_port.tflite_io import get_metadata, load_model
+from training.config import FeatureConfig, ModelConfig
+from training.features import LfbeParams, Normalizer, lfbe, stack_context
 
 HOP_S = 0.010  # one inference per 10 ms feature hop
 
@@ -58,8 +65,6 @@ def synth_stream(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
 
 def stream_features(seconds: float, bins: int = 64, seed: int = 0) -> np.ndarray:
     """Normalized LFBE frames [T, bins] of synth_stream, one per 10 ms hop."""
-    from training.features import LfbeParams, Normalizer, lfbe
-
     f = lfbe(synth_stream(seconds, seed=seed), LfbeParams(num_mel_bins=bins))
     return Normalizer.fit(f)(f)
 
@@ -67,9 +72,6 @@ def stream_features(seconds: float, bins: int = 64, seed: int = 0) -> np.ndarray
 # --------------------------------------------------------------------------- helpers
 
 def machine() -> dict:
-    import platform
-
-    import numpy
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -83,7 +85,7 @@ def machine() -> dict:
     except OSError:
         load = None
     try:
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
         tfv = tf.__version__
     except Exception:  # pragma: no cover
         tfv = None
@@ -92,7 +94,7 @@ def machine() -> dict:
 
 
 def _build(bits: int, quick: bool, seed: int = 0):
-    from tflm_port import qat_testing as qt
+    from bench import testmodels as qt  # lazy: heavy dependency, loaded only when this runs
 
     kw = dict(hidden_layers=2, hidden_units=32, context_frames=8, num_mel_bins=8) if quick else {}
     return qt.cached_qat_ffnn(bits, seed=seed, **kw)
@@ -105,7 +107,7 @@ def _model_name(quick: bool) -> str:
 # --------------------------------------------------------------------------- (a) streaming evaluation
 
 def _tflite_per_frame(model: bytes, xq: np.ndarray) -> tuple[np.ndarray, float]:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     it = tf.lite.Interpreter(model_content=model, experimental_op_resolver_type=
                              tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -125,9 +127,6 @@ def stream_eval(model: bytes, frames: np.ndarray, context: int, stride: int, nam
                 tflite_frames: int, repeats: int = 3) -> dict:
     """Reference ``posteriors`` on the stacked windows (what training/evaluate.py feeds) and
     ``posteriors_from_frames`` on the frames, best of ``repeats``; tf.lite frame by frame."""
-    from training.features import stack_context
-    from tflm_port.reference import Reference
-
     ref = Reference.from_bytes(model)
     windows = stack_context(frames, context, stride)
     n = len(windows)
@@ -167,7 +166,7 @@ def stream_eval(model: bytes, frames: np.ndarray, context: int, stride: int, nam
 # --------------------------------------------------------------------------- (b) model size
 
 def _float_tflite(float_model) -> bytes:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     spec = tf.TensorSpec([1, *float_model.input_shape[1:]], tf.float32)
     fn = tf.function(lambda x: float_model(x, training=False))
@@ -176,8 +175,6 @@ def _float_tflite(float_model) -> bytes:
 
 
 def model_size(bits_list, quick: bool) -> list[dict]:
-    from tflm_port.convert import convert
-
     recs = []
     float_bytes = None
     for bits in bits_list:
@@ -198,17 +195,16 @@ def model_size(bits_list, quick: bool) -> list[dict]:
 
 
 def _fc_layers(qat_model):
-    from training import qat
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
 
     return qat.layer_bits(qat_model)
 
 
 def _float_model(qat_model, quick: bool):
     """The float network of the same architecture (BN folded, as the converter would fold it)."""
-    import tf_keras as keras
-    from training.config import FeatureConfig, ModelConfig
-    from training.models import build_ffnn
-    from training.qat import fold_batchnorm
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
+    from training.models import build_ffnn  # lazy: heavy dependency, loaded only when this runs
+    from training.qat import fold_batchnorm  # lazy: heavy dependency, loaded only when this runs
 
     kw = dict(hidden_layers=2, hidden_units=32) if quick else {}
     fk = dict(context_frames=8, num_mel_bins=8) if quick else {}
@@ -219,16 +215,11 @@ def _float_model(qat_model, quick: bool):
 # --------------------------------------------------------------------------- entry
 
 def run(quick: bool = False, run_dir: Path | None = None) -> list[dict]:
-    from tflm_port.convert import convert
-
     recs = []
     seconds = 20.0 if quick else 300.0
     if run_dir is not None:
-        from tflm_port.reference import Reference
-
         model = (Path(run_dir) / "model.tflite").read_bytes()
         ref = Reference.from_bytes(model)
-        from tflm_port.tflite_io import get_metadata, load_model
 
         md = get_metadata(load_model(model)) or {}
         feat = md.get("features") or {}

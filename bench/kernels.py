@@ -26,8 +26,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+import datetime as _dt
+import importlib.util
+import tempfile
+from basics.atomic import atomic_write_text
 
 from tflm_port import board_table
+from bench import run as brun
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -142,9 +147,6 @@ def runtime_records() -> list[dict]:
     """FFNN-250K through the runtime with each board's optimized kernels (firmware/bench.py's optimized
     records, each with the reference-only image on the same weights; its test-data reference records,
     asked for the cheapest case only, are dropped)."""
-    import importlib.util
-    import tempfile
-
     spec = importlib.util.spec_from_file_location("firmware_bench", FW / "bench.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -163,11 +165,8 @@ def runtime_records() -> list[dict]:
 def merge_into_results(records: list[dict]) -> None:
     """Add/replace these records in bench/results.json (bench.run's merge: same benchmark, model,
     weight_bits, board, kernel, macs) and regenerate BENCHMARKS.md and the charts."""
-    import datetime as _dt
-
-    from bench import run as brun
-    from bench.host import machine
-    from training.errors import atomic_write_text
+    from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
+    from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     mach = machine()
@@ -177,7 +176,7 @@ def merge_into_results(records: list[dict]) -> None:
         r.setdefault("date", now)
     merged = brun.merge(brun.load_results(brun.RESULTS), records)
     atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
-    from bench import charts
+    from bench import charts  # lazy: heavy dependency, loaded only when this runs
 
     charts.write_all(merged)
     atomic_write_text(brun.MARKDOWN, brun.render(merged))
@@ -187,8 +186,6 @@ def refresh_ram() -> int:
     """Run the kernel bench and rewrite only ``ram_bytes`` of the kernel-bench records already in
     bench/results.json (each ISA's own scratch, as its kernel reports it); instruction counts stay the
     recorded ones. Returns how many records changed."""
-    from bench import run as brun
-    from training.errors import atomic_write_text
 
     fresh = {(r["board"], r["kernel"], r["weight_bits"], r["macs"]): r for r in run()}
     recs = brun.load_results(brun.RESULTS)
@@ -390,7 +387,6 @@ def doc_block(text: str, start: str, end: str) -> str | None:
 
 
 def write_docs(records: list[dict]) -> None:
-    from training.errors import atomic_write_text
 
     for path, start, end, gen in DOC_BLOCKS:
         text = path.read_text()
@@ -401,7 +397,7 @@ def write_docs(records: list[dict]) -> None:
 
 
 def brun_fmt(v) -> str:
-    from bench.run import _fmt
+    from bench.run import _fmt  # lazy: heavy dependency, loaded only when this runs
 
     return _fmt(v)
 
@@ -425,7 +421,7 @@ def main(argv=None) -> int:
         print(f"{refresh_ram()} kernel-bench records: ram_bytes updated")
         return 0
     if a.tables or a.write_docs:
-        from bench import run as brun
+        from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
 
         recs = brun.load_results(brun.RESULTS)
         if a.write_docs:
@@ -444,7 +440,6 @@ def main(argv=None) -> int:
     tmp.replace(a.out)
     if a.merge:
         merge_into_results(recs)
-        from bench import run as brun
 
         write_docs(brun.load_results(brun.RESULTS))
     return 0

@@ -21,6 +21,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from training.config import FeatureConfig, ModelConfig
+from training.models import build_model
+from tflm_port.lstm_export import convert_lstm
+from tflm_port.reference import Reference
+from basics.atomic import atomic_write_text
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +38,8 @@ def model_and_data(bins: int, units: int, layers: int, hops: int, cache: Path):
     name = f"lstm_{layers}x{units}_{bins}"
     mp, xp, yp = cache / f"{name}.tflite", cache / f"{name}.in.bin", cache / f"{name}.expected.bin"
     if not (mp.is_file() and xp.is_file() and yp.is_file()) or len(xp.read_bytes()) != hops * bins:
-        import tf_keras as keras
+        import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
-        from training.config import FeatureConfig, ModelConfig
-        from training.models import build_model
-        from tflm_port.lstm_export import convert_lstm
-        from tflm_port.reference import Reference
 
         keras.utils.set_random_seed(1)
         m = build_model(ModelConfig(name="lstm", lstm_units=units, lstm_layers=layers, dropout=0.0),
@@ -82,7 +83,6 @@ def main(argv=None) -> int:
     r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])
-    from training.errors import atomic_write_text
 
     rows = []
     with tempfile.TemporaryDirectory() as td:

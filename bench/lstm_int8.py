@@ -16,6 +16,12 @@ import platform
 import time
 
 import numpy as np
+from training.config import FeatureConfig, ModelConfig
+from basics.atomic import atomic_write_text
+from training.lstm import run_streaming
+from training.models import build_model
+from tflm_port.lstm_export import convert_lstm
+from tflm_port.reference import Reference
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -31,16 +37,10 @@ def main(argv=None) -> int:
     ap.add_argument("--bins", type=int, default=8)
     a = ap.parse_args(argv)
 
-    import tensorflow as tf
-    import tf_keras as keras
-    from tflite_micro.python.tflite_micro import runtime
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
+    from tflite_micro.python.tflite_micro import runtime  # lazy: heavy dependency, loaded only when this runs
 
-    from training.config import FeatureConfig, ModelConfig
-    from training.errors import atomic_write_text
-    from training.lstm import run_streaming
-    from training.models import build_model
-    from tflm_port.lstm_export import convert_lstm
-    from tflm_port.reference import Reference
 
     keras.utils.set_random_seed(0)
     m = build_model(ModelConfig(name="lstm", lstm_units=a.units, lstm_layers=a.layers, dropout=0.0),

@@ -35,8 +35,11 @@ from data_scripts.music import music
 from data_scripts.noise import load_noise_dir, synthetic_noise_bank
 from data_scripts.tts import available_backends, backend
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
-from training.audio import SAMPLE_RATE
-from training.errors import UserError, atomic_path, atomic_write_text, cli_main
+from basics.audio import SAMPLE_RATE
+from basics.atomic import atomic_path, atomic_write_text
+from basics.errors import UserError, cli_main
+from basics.procs import die_with_parent
+import soundfile as sf
 
 SR = SAMPLE_RATE
 VERSION = 1
@@ -61,7 +64,6 @@ _W: dict = {}
 
 
 def _init(name: str, voices: str, root: str) -> None:
-    from training.procs import die_with_parent
 
     die_with_parent()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -94,7 +96,7 @@ def _synth(job: tuple[str, str, str]) -> tuple[str, np.ndarray | None, str]:
 def render_speech(names: list[str], texts: list[str], seed: int, root: Path, voices: str,
                   workers: int, progress: bool) -> list[np.ndarray]:
     """Every text spoken once, by a speaker of a backend drawn in turn; returns the waveforms."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     cache = root / "bench" / "negstream-cache"
     out: list[np.ndarray] = []
@@ -216,7 +218,6 @@ def main(argv=None) -> int:
             raise UserError(f"{d}: no readable noise audio there")
         noise += got
     audio, info = build_stream(speech, noise, a.hours, a.seed)
-    import soundfile as sf
 
     a.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(a.out) as tmp:

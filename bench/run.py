@@ -21,7 +21,10 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from training.errors import UserError, atomic_write_text, cli_main
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
+from bench import a4
+from bench import distributed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -61,7 +64,7 @@ def load_results(path: Path) -> list[dict]:
 # --------------------------------------------------------------------------- modules
 
 def run_host(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import host
+    from bench import host  # lazy: heavy dependency, loaded only when this runs
 
     return host.run(quick=quick, run_dir=run_dir)
 
@@ -98,25 +101,25 @@ def run_firmware(quick: bool, run_dir: Path | None) -> list[dict]:
 
 
 def run_kernels(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import kernels
+    from bench import kernels  # lazy: heavy dependency, loaded only when this runs
 
     return kernels.run(quick)
 
 
 def run_streaming(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import streaming
+    from bench import streaming  # lazy: heavy dependency, loaded only when this runs
 
     return streaming.run(quick)
 
 
 def run_boards(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import boards
+    from bench import boards  # lazy: heavy dependency, loaded only when this runs
 
     return boards.run(quick)
 
 
 def run_sparse(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import sparse
+    from bench import sparse  # lazy: heavy dependency, loaded only when this runs
 
     recs = sparse.run(quick)
     if recs:
@@ -125,19 +128,17 @@ def run_sparse(quick: bool, run_dir: Path | None) -> list[dict]:
 
 
 def run_a4(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import a4
 
     return a4.run(quick)
 
 
 def run_fuzz(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import fuzz
+    from bench import fuzz  # lazy: heavy dependency, loaded only when this runs
 
     return fuzz.run(quick)
 
 
 def run_distributed(quick: bool, run_dir: Path | None) -> list[dict]:
-    from bench import distributed
 
     return distributed.run(quick)
 
@@ -354,7 +355,7 @@ def main(argv=None) -> int:
     mods = a.only if a.only else [m for m in MODULES if not (a.quick and m in EMULATED)]
     old = load_results(a.results)  # fail early on a broken results file
     cmd = "python -m bench.run" + (" --quick" if a.quick else "") + (f" --run-dir {a.run_dir}" if a.run_dir else "")
-    from bench.host import machine
+    from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
 
     mach = machine()
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -25,6 +25,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import flatbuffers
+from tflm_port import sparse
+from tflm_port.convert import convert, weight_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -54,8 +57,7 @@ NOTE = "qemu -icount shift=0, one kws_invoke through the runtime: instructions, 
 def fc_chain_model(weights: list[np.ndarray], relu: list[bool], batch: int = 1, seed: int = 0) -> bytes:
     """Plain int8 TFLite built with the schema (no TensorFlow run): FULLY_CONNECTED layers with the given
     integer weights [out, in] (INT8), random biases, scales chosen so the int8 activations stay spread."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as s
+    from tensorflow.lite.python import schema_py_generated as s  # lazy: heavy dependency, loaded only when this runs
 
     rng = np.random.default_rng(seed)
     m = s.ModelT()
@@ -125,8 +127,6 @@ def ffnn_weights(bits: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def pruned(ws: list[np.ndarray], density: float, spec) -> list[np.ndarray]:
-    from tflm_port import sparse
-
     rng = np.random.default_rng(1)
     out = []
     for w in ws:   # random tie-break so that unstructured pruning is not position-biased
@@ -158,9 +158,6 @@ def build(boards) -> None:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from tflm_port import sparse
-    from tflm_port.convert import convert, weight_report
-
     boards = [b for b in BOARDS if shutil.which(BOARDS[b][0][0])]
     if quick:
         boards = [b for b in boards if b == "mps2-an386"]
@@ -244,10 +241,10 @@ def crossovers(recs: list[dict]) -> list[dict]:
 
 
 def plot(recs: list[dict], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # lazy: heavy dependency, loaded only when this runs
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: heavy dependency, loaded only when this runs
 
     boards = sorted({r["board"] for r in recs if r.get("case") == "sparse_sweep"})
     bits_list = sorted({r["weight_bits"] for r in recs if r.get("case") == "sparse_sweep"}, reverse=True)

@@ -28,6 +28,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from basics.audio import save_wav
+from bench.host import synth_stream
+from tflm_port.convert import convert, retarget
+from tflm_port.firmware_runner import FW, run_stream
+from training.features import Normalizer, lfbe
 
 from tflm_port import board_table
 
@@ -41,10 +46,8 @@ def demo_model(norm_audio: np.ndarray, bits: int = 8, hidden_layers: int = 2, hi
     """A random-weight QAT FFNN through the real path (build_ffnn -> make_qat_model(stage=2) ->
     to_tflite -> tflm_port.convert) with the deployable metadata; the feature normalization is
     fitted on norm_audio so the int8 inputs use their range."""
-    from training import qat
-    from training.features import Normalizer, lfbe
-    from tflm_port.convert import convert
-    from tflm_port.qat_testing import cached_qat_ffnn
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
+    from bench.testmodels import cached_qat_ffnn  # lazy: heavy dependency, loaded only when this runs
 
     q, tfl, _ = cached_qat_ffnn(bits, seed=seed, hidden_layers=hidden_layers, hidden_units=hidden_units)
     norm = Normalizer.fit(lfbe(np.asarray(norm_audio, np.float32)))
@@ -67,9 +70,6 @@ KERNEL = {b: board_table.BOARDS[b].family for b in BOARDS}
 
 def measure(board: str, model_path: Path, wav: Path, name: str, bits: int) -> dict:
     """kws_stream (optimized kernels linked) on the model re-stored for the board, as deploy does."""
-    from tflm_port.convert import retarget
-    from tflm_port.deploy import FW, run_stream
-
     fw_model = model_path.with_name(f"{model_path.stem}.{board}.tflite")
     fw_model.write_bytes(retarget(model_path.read_bytes(), board))
     r = run_stream(board, fw_model, wav, threshold=1.0, quiet=True)
@@ -91,9 +91,6 @@ def measure(board: str, model_path: Path, wav: Path, name: str, bits: int) -> di
 
 
 def run(quick: bool = False) -> list[dict]:
-    from bench.host import synth_stream
-    from training.audio import save_wav
-
     seconds = 3.0 if quick else 10.0
     audio = synth_stream(seconds, seed=3)
     if quick:

@@ -22,12 +22,13 @@ import random
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+import warnings
 
 import numpy as np
 
+from basics.audio import SAMPLE_RATE
+from basics.errors import UserError
 from data_scripts.noise import noise_source, rir_bank, training_noise
-from training.audio import SAMPLE_RATE
-from training.errors import UserError
 
 __all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker"]
 
@@ -68,7 +69,7 @@ class Augmenter:
     def __init__(self, cfg, cache_dir: str | Path, *, p_shift: float = 0.5, p_reverb: float = 0.3,
                  p_noise: float = 0.8, p_gain: float = 0.8, max_shift_s: float = 0.1,
                  gain_db: tuple[float, float] = (-12.0, 6.0), rir_dir: str | Path | None = None):
-        from audiomentations import ApplyImpulseResponse, Gain, Shift
+        from audiomentations import ApplyImpulseResponse, Gain, Shift  # lazy: heavy dependency, loaded only when this runs
 
         if cfg.snr_db_min > cfg.snr_db_max:
             raise UserError(f"data.snr_db_min: {cfg.snr_db_min} is above data.snr_db_max {cfg.snr_db_max}")
@@ -137,8 +138,8 @@ def change_speaker(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     with the duration factor. Without parselmouth the clip is returned unchanged.
     """
     try:
-        import parselmouth  # optional: imported only when speaker augmentation is on
-        from parselmouth.praat import call
+        import parselmouth  # lazy, optional: imported only when speaker augmentation is on
+        from parselmouth.praat import call  # lazy: heavy dependency, loaded only when this runs
     except ImportError:
         return audio
     x = np.asarray(audio, np.float64)
@@ -147,7 +148,6 @@ def change_speaker(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     formant = float(rng.uniform(*FORMANT_RATIO))
     pitch = float(rng.uniform(*PITCH_MEDIAN_HZ)) if rng.random() < 0.7 else 0.0
     dur = float(rng.uniform(*DURATION))
-    import warnings
 
     try:
         with warnings.catch_warnings():

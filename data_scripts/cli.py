@@ -14,8 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.config import DataConfig, load_config
-from training.errors import UserError, cli_main
+from data_scripts.config import DataConfig, load_data_config
+from basics.errors import UserError, cli_main
+from basics.audio import list_audio, load_audio
+from data_scripts.common import read_manifest_rows
+from data_scripts.noise import load_noise_dir, noise_source
+from data_scripts.speech_commands import prepare_folder, prepare_speech_commands
+from data_scripts.streaming import make_stream
+from data_scripts.synthetic import prepare_synthetic
 
 
 def _common(p: argparse.ArgumentParser, keyword_default: str | None = "alexa") -> None:
@@ -68,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data_config(a) -> DataConfig:
-    cfg = load_config(a.config).data if a.config else DataConfig()
+    cfg = load_data_config(a.config)
     for opt, key in (("keyword", "keyword"), ("root", "root"), ("seed", "seed"), ("stream_minutes", "stream_minutes"),
                      ("noise_dir", "noise_dir"), ("folder", "folder"), ("num_voices", "num_voices"),
                      ("clips_per_voice", "clips_per_voice")):
@@ -83,11 +89,6 @@ def _data_config(a) -> DataConfig:
 
 
 def _stream(a) -> int:
-    from data_scripts.common import read_manifest_rows
-    from data_scripts.noise import load_noise_dir, noise_source
-    from data_scripts.streaming import make_stream
-    from training.audio import list_audio, load_audio
-
     ds = Path(a.dataset)
     if not ds.is_dir():
         raise UserError(f"{ds}: no such dataset folder")
@@ -122,16 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _data_config(a)
     progress = not a.no_progress
     if a.cmd == "synthetic":
-        from data_scripts.synthetic import prepare_synthetic
-
         path = prepare_synthetic(cfg, progress=progress)
     elif a.cmd == "speech-commands":
-        from data_scripts.speech_commands import prepare_speech_commands
-
         path = prepare_speech_commands(cfg, progress=progress)
     else:
-        from data_scripts.speech_commands import prepare_folder
-
         path = prepare_folder(cfg, progress=progress)
     print(path)
     return 0

@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from training.audio import SAMPLE_RATE
-from training.errors import UserError
+from basics.audio import SAMPLE_RATE
+from basics.errors import UserError
 
 SPLITS = ("train", "val", "test")
 LABELS = ("keyword", "negative")
@@ -127,8 +128,6 @@ def loudest_window(x: np.ndarray, n: int) -> np.ndarray:
 
 def wav_bytes(x: np.ndarray) -> bytes:
     """16 kHz mono PCM16 WAV bytes (deterministic for the same samples)."""
-    import soundfile as sf
-
     buf = io.BytesIO()
     sf.write(buf, np.clip(x, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
     return buf.getvalue()
@@ -164,29 +163,3 @@ def summarize(rows: list[dict]) -> tuple[dict, dict]:
         durs[r["split"]][r["label"]] += float(r.get("duration_s", 0.0))
     durs = {s: {lab: round(v, 3) for lab, v in d.items()} for s, d in durs.items()}
     return counts, durs
-
-
-def finish_dataset(tmp: Path, rows: list[dict], info: dict, noise: list[np.ndarray], minutes: float,
-                   seed: int, progress: bool = True) -> None:
-    """Write manifest, the val/test streams (from that split's clips only) and info.json into tmp."""
-    from data_scripts.streaming import make_stream
-
-    write_manifest(tmp, rows)
-    streams = {}
-    for i, split in enumerate(("val", "test")):
-        kw = [tmp / r["path"] for r in rows if r["split"] == split and r["label"] == "keyword"]
-        neg = [tmp / r["path"] for r in rows if r["split"] == split and r["label"] == "negative"]
-        if not kw:
-            note(f"warning: no keyword clips in the {split} split: no {split} stream written")
-            continue
-        if progress:
-            note(f"writing {minutes:g}-minute {split} stream")
-        lab = make_stream(kw, neg, noise, minutes, seed + 101 + i, tmp / "stream" / f"{split}.wav",
-                          tmp / "stream" / f"{split}.json", source_root=tmp)
-        streams[split] = {"duration_s": lab["duration_s"], "num_keywords": len(lab["keywords"]),
-                          "num_negatives": lab["num_negatives"]}
-    counts, durs = summarize(rows)
-    info = dict(info)
-    info.update({"format_version": FORMAT_VERSION, "sample_rate": SAMPLE_RATE, "counts": counts,
-                 "durations_s": durs, "num_clips": len(rows), "streams": streams})
-    (tmp / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

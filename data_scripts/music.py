@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.audio import SAMPLE_RATE
+from basics.audio import SAMPLE_RATE
 
 SR = SAMPLE_RATE
 MUSIC_SEED = 4242  # training pieces; bench/negstream.py draws its own with another seed

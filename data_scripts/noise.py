@@ -14,9 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from training.audio import SAMPLE_RATE, list_audio, load_audio
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import SAMPLE_RATE, list_audio, load_audio
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
+from data_scripts.music import music_bank
 
 COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0}
 RIR_VERSION = 1
@@ -90,7 +93,6 @@ def training_noise(cfg, cache_dir: str | Path | None = None) -> list[np.ndarray]
     cached data set does not depend on ``music``."""
     bank = noise_source(cfg, cache_dir)
     if getattr(cfg, "music", 0):
-        from data_scripts.music import music_bank
 
         bank = bank + music_bank(int(cfg.music))
     return bank
@@ -131,8 +133,6 @@ def synthetic_rir(rng: np.random.Generator, rt60: float | None = None, drr_db: f
 
 def rir_bank(cache_dir: str | Path, count: int = 40, seed: int = 7) -> Path:
     """Folder of ``count`` synthetic impulse-response wavs under cache_dir (made once, atomically)."""
-    import soundfile as sf
-
     dest = Path(cache_dir) / f"rir-synthetic-v{RIR_VERSION}-{count}-{seed}"
     clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written bank
     if dest.is_dir() and len(list(dest.glob("*.wav"))) == count:

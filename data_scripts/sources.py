@@ -39,13 +39,18 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from data_scripts.common import (LABELS, MANIFEST_COLUMNS, SPLITS, finish_dataset, is_prepared, normalize_keyword,
+from data_scripts.streaming import finish_dataset
+from data_scripts.common import (LABELS, MANIFEST_COLUMNS, SPLITS, is_prepared, normalize_keyword,
                                  note, params_hash, read_manifest_rows, slug)
-from data_scripts.tts import BACKENDS
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from data_scripts.tts import BACKENDS, available_backends, prepare_tts
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
+from data_scripts.noise import noise_source
+from data_scripts.speech_commands import prepare_audio_folder
+from data_scripts.synthetic import prepare_synthetic
 
 MIX_VERSION = 1
 KINDS = (*BACKENDS, "folder")
@@ -110,8 +115,6 @@ def _source(d, i: int) -> Source:
 
 def parse_sources(data) -> list[Source]:
     """The source list of a DataConfig (its ``sources``, or built from the shortcuts)."""
-    from data_scripts.tts import available_backends
-
     raw = list(data.sources or [])
     if not raw and data.tts:
         names = [n.strip() for n in str(data.tts).split(",") if n.strip()]
@@ -167,20 +170,13 @@ def channel_warning(srcs: list[Source]) -> str:
 
 
 def _prepare_one(s: Source, data, progress: bool) -> Path:
-    from dataclasses import replace
-
     if s.kind == "espeak":
-        from data_scripts.synthetic import prepare_synthetic
-
         return prepare_synthetic(replace(data, stream_minutes=min(5.0, data.stream_minutes), noise_dir=""),
                                  progress=progress)
     if s.kind in BACKENDS:
-        from data_scripts.tts import prepare_tts
-
         return prepare_tts(s.kind, data.keyword, num_speakers=s.speakers or DEFAULT_SPEAKERS[s.kind],
                            keyword_clips=s.keyword_clips, negative_clips=s.negative_clips, seed=data.seed,
                            root=data.root, kokoro_voices=data.kokoro_voices, stream_minutes=2.0, progress=progress)
-    from data_scripts.speech_commands import prepare_audio_folder
 
     return prepare_audio_folder(Path(s.path), s.role, data.keyword, data.root, data.seed, progress=progress)
 
@@ -193,8 +189,6 @@ def mix_params(srcs: list[Source], data) -> dict:
 
 def prepare_mix(data, progress: bool = True) -> Path:
     """Prepare every source of ``data`` (a DataConfig) and the mix data set; returns its folder."""
-    from data_scripts.noise import noise_source
-
     srcs = parse_sources(data)
     params = mix_params(srcs, data)
     dest = Path(data.root) / "mix" / f"{slug(params['keyword'])}-{params_hash(params)}"

@@ -23,14 +23,18 @@ import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from dataclasses import dataclass as _dc
 
 import numpy as np
+import soundfile as sf
 
-from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, loudest_window, note, safe_name,
-                                 normalize_keyword, params_hash, slug, speech_bounds, wav_bytes)
+from data_scripts.streaming import finish_dataset
+from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, loudest_window, normalize_keyword, note,
+                                 params_hash, safe_name, slug, speech_bounds, summarize, wav_bytes, write_manifest)
 from data_scripts.noise import load_noise_dir, noise_source
-from training.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
 
 SC_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 SC_ARCHIVE = "speech_commands_v0.02.tar.gz"
@@ -43,7 +47,7 @@ NOISE_FOLDER = "_background_noise_"
 # ----------------------------------------------------------------------------- download
 def download(url: str, dest: str | Path, progress: bool = True, expected_size: int | None = None) -> Path:
     """Fetch url to dest via dest.part, resuming a partial .part with an HTTP Range request."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     dest = Path(dest)
     if dest.is_file():
@@ -121,8 +125,6 @@ def _import_clip(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]
     A conforming wav is hard-linked (or copied); anything else is converted. A too-long keyword
     keeps its loudest 1.5 s; a too-long negative is cut into 1.5 s pieces with speech in them.
     """
-    import soundfile as sf
-
     dst.parent.mkdir(parents=True, exist_ok=True)
     max_n = int(MAX_CLIP_S * SAMPLE_RATE)
     if src.suffix.lower() == ".wav":
@@ -224,7 +226,7 @@ def scan_speech_commands(folder: Path) -> tuple[dict[str, list[str]], set[str], 
 
 def prepare_speech_commands(cfg, progress: bool = True) -> Path:
     """Speech Commands in the dataset layout, keyword = cfg.keyword; returns the dataset folder."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     kw = normalize_keyword(cfg.keyword)
     folder = Path(cfg.folder) if cfg.folder else download_speech_commands(cfg.root, progress)
@@ -270,7 +272,7 @@ def _find_keyword_dir(folder: Path, kw: str, subdirs: list[Path]) -> Path:
 
 def prepare_folder(cfg, progress: bool = True) -> Path:
     """The user's recordings (cfg.folder/<keyword>/..., other subfolders negative) in the dataset layout."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     kw = normalize_keyword(cfg.keyword)
     if not cfg.folder:
@@ -329,9 +331,7 @@ def prepare_audio_folder(folder: Path, role: str, keyword: str, root: str | Path
     than 1.5 s keeps its loudest 1.5 s) or ``negative`` (longer files cut into 1.5 s pieces with
     sound in them); ``labelled`` = the <keyword>/ + other subfolders layout of prepare_folder.
     Splits by speaker subfolder or file content, as prepare_folder. Cached under <root>/folder/."""
-    from dataclasses import dataclass as _dc
-
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     kw = normalize_keyword(keyword)
     folder = Path(folder)
@@ -378,7 +378,6 @@ def prepare_audio_folder(folder: Path, role: str, keyword: str, root: str | Path
             note(f"note: {folder}: skipped {len(bad)} unreadable file(s), e.g. {'; '.join(bad[:3])}")
         if not rows:
             raise UserError(f"{folder}: no usable audio ({len(bad)} unreadable file(s))")
-        from data_scripts.common import summarize, write_manifest
 
         write_manifest(tmp, rows)
         counts, durs = summarize(rows)

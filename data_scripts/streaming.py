@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from data_scripts.common import speech_bounds
-from training.audio import SAMPLE_RATE, load_audio, save_wav
-from training.errors import UserError, atomic_write_text
+from data_scripts.common import FORMAT_VERSION, note, speech_bounds, summarize, write_manifest
+from basics.audio import SAMPLE_RATE, load_audio, save_wav
+from basics.atomic import atomic_write_text
+from basics.errors import UserError
 
 STREAM_VERSION = 1
 
@@ -158,3 +159,27 @@ def make_stream(keyword_clips: Sequence[str | Path], negative_clips: Sequence[st
            "noise_segments_snr_db": snrs, "version": STREAM_VERSION}
     atomic_write_text(out_json, json.dumps(lab, indent=1) + "\n")
     return lab
+
+
+def finish_dataset(tmp: Path, rows: list[dict], info: dict, noise: list[np.ndarray], minutes: float,
+                   seed: int, progress: bool = True) -> None:
+    """Write manifest, the val/test streams (from that split's clips only) and info.json into tmp."""
+    write_manifest(tmp, rows)
+    streams = {}
+    for i, split in enumerate(("val", "test")):
+        kw = [tmp / r["path"] for r in rows if r["split"] == split and r["label"] == "keyword"]
+        neg = [tmp / r["path"] for r in rows if r["split"] == split and r["label"] == "negative"]
+        if not kw:
+            note(f"warning: no keyword clips in the {split} split: no {split} stream written")
+            continue
+        if progress:
+            note(f"writing {minutes:g}-minute {split} stream")
+        lab = make_stream(kw, neg, noise, minutes, seed + 101 + i, tmp / "stream" / f"{split}.wav",
+                          tmp / "stream" / f"{split}.json", source_root=tmp)
+        streams[split] = {"duration_s": lab["duration_s"], "num_keywords": len(lab["keywords"]),
+                          "num_negatives": lab["num_negatives"]}
+    counts, durs = summarize(rows)
+    info = dict(info)
+    info.update({"format_version": FORMAT_VERSION, "sample_rate": SAMPLE_RATE, "counts": counts,
+                 "durations_s": durs, "num_clips": len(rows), "streams": streams})
+    (tmp / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

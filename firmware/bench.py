@@ -12,7 +12,7 @@
 * ram_bytes: arena bytes used by the model + stack high-water mark (stack painting).
 * kernel "reference": the reference-only images (kws_runner_ref.elf) on the test-data models;
   kernel "dsp" / "mve" / "neon" / "neon_dotprod": the product images (kws_runner.elf; a76:
-  kws_runner_dotprod.elf) on FFNN-250K built through the real QAT path (tflm_port.qat_testing.qat_ffnn)
+  kws_runner_dotprod.elf) on FFNN-250K built through the real QAT path (bench.testmodels.qat_ffnn)
   and converted with ``tflm_port.convert --target <board>``: the whole model through the runtime,
   with ``reference_instructions`` = the reference-only image on the same weights (target "generic").
 * AArch64: measured on the bare-metal build (boards/aarch64-virt) under qemu-system-aarch64 -M virt
@@ -32,8 +32,7 @@ from pathlib import Path
 FW = Path(__file__).resolve().parent
 ROOT = FW.parent
 BUILD = FW / "build"
-sys.path.insert(0, str(FW / "tools"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(FW / "tools"))  # fwtestdata, this folder's own tool (the tests/ folder is not needed)
 
 MODELS = {  # test-data case -> (model, weight_bits)
     "ffnn_int8": ("ffnn250k", 8), "ffnn_int4": ("ffnn250k", 4), "ffnn_sub8_5": ("ffnn250k", 5),
@@ -133,7 +132,7 @@ def optimized_records(boards: list[str], td: Path) -> list[dict]:
     import fwtestdata
     import numpy as np
     from tflm_port.convert import convert
-    from tflm_port.qat_testing import cached_qat_ffnn
+    from bench.testmodels import cached_qat_ffnn
     from training import qat
 
     records = []

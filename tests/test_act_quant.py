@@ -12,9 +12,10 @@ from training import act_quantizers as aq
 from training import qat, quant_spec
 from training import quantizers as qz
 from training.config import Config, FeatureConfig, ModelConfig, QuantConfig, set_dotted
-from training.errors import UserError
+from basics.errors import UserError
 from training.models import build_ffnn
 from tflm_port import fc_a4, packing
+from training import export_a4
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import custom_options, get_metadata, load_model, op_name, quant_params, save_model, tensor_data
 
@@ -189,16 +190,16 @@ def a4_model():
     s1.fit(x, y, epochs=1, verbose=0, callbacks=[qat.SyncWeightRanges()])
     s2 = qat.make_qat_model(m, q, 2)
     qat.transfer_weights(s1, s2)
-    clips = aq.calibrate_pact(s1, s2, x)
+    clips = qat.calibrate_pact(s1, s2, x)
     assert len(clips) == 3 and all(0 < c < 6.0 for c in clips)
     qat.compile_for_stage(s2, 1e-2)
     s2.fit(x, y, epochs=2, verbose=0, callbacks=[qat.SyncWeightRanges()])
-    return s2, x, fc_a4.convert_a4(s2, x, metadata={"labels": ["a", "b", "c"]})
+    return s2, x, export_a4.convert_a4(s2, x, metadata={"labels": ["a", "b", "c"]})
 
 
 def test_a4_round_trip(a4_model):
     s2, x, tfl = a4_model
-    assert fc_a4.activation_bits(s2) == [4, 4, 4, 8]
+    assert export_a4.activation_bits(s2) == [4, 4, 4, 8]
     model = load_model(tfl)
     sg = model.subgraphs[0]
     ops = [op for op in sg.operators if op_name(model, op) in ("SUB8_FC_A4", "FULLY_CONNECTED")]
@@ -301,7 +302,7 @@ def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     s2, x, tfl0 = a4_model
     for layout in (0, 7):
-        tfl = tfl0 if layout == 0 else fc_a4.convert_a4(s2, x, layout=layout)
+        tfl = tfl0 if layout == 0 else export_a4.convert_a4(s2, x, layout=layout)
         layouts = [custom_options(op)["layout"] for op in load_model(tfl).subgraphs[0].operators
                    if op_name(load_model(tfl), op) == "SUB8_FC_A4"]
         assert layouts == ([0, 0, 0, 0] if layout == 0 else [2, 7, 7, 7])

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from training.audio import load_audio
-from training.errors import UserError
+from basics.audio import load_audio
+from basics.errors import UserError
 
 
 def test_reads_resamples_and_mixes_down(tmp_path, capsys):

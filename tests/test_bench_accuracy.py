@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from bench import devbench, negstream
-from training.errors import UserError
+from basics.errors import UserError
 from training.scoring import load_detector
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ vectors or audio linked into flash, results on the board's UART.
   agree with the semihosted runner's.
 * netduinoplus2: the streaming image (C front end + 4-bit FFNN-250K on the DSP kernels +
   detection) over audio linked into flash detects what the Python pipeline detects on the same
-  audio (tflm_port.deploy.python_detections, as tests/test_stream_e2e.py), and the image fits the
+  audio (training.pipeline.python_detections, as tests/test_stream_e2e.py), and the image fits the
   STM32F405 (1 MB flash, 128 KB SRAM used): a test fails if it would not.
 * An audio file or arena too large for the board stops the build with one line saying by how much.
 * `python -m tflm_port.flash` (make flash) writes .elf/.bin/.hex and prints the flashing commands.
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from tflm_port import flash
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -45,7 +45,7 @@ def _stream_audio(d: Path) -> np.ndarray:
         return synth_stream(12.0, seed=7)
     from data_scripts.streaming import make_stream
     from data_scripts.synthetic import speak
-    from training.audio import load_audio, save_wav
+    from basics.audio import load_audio, save_wav
 
     clips = []
     for i, (text, voice) in enumerate([("alexa", "en-us"), ("alexa", "en-gb+f3"), ("hello there", "en-us"),
@@ -63,7 +63,7 @@ def setup(tmp_path_factory):
     """FFNN-250K, 4-bit QAT through the real conversion path with deployable metadata; images built."""
     from bench.streaming import demo_model
     from tflm_port.convert import retarget
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps3-an547"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -129,14 +129,15 @@ def stream_image(setup):
 
 
 def _threshold(setup) -> float:
-    from tflm_port.deploy import python_detections
+    from training.pipeline import python_detections
 
     py = python_detections(setup["models"]["netduinoplus2"].read_bytes(), setup["audio"], 1.0)
     return float(np.floor(np.quantile(py["smoothed"], 0.97) * 100) / 100)
 
 
 def test_netduinoplus2_stream_detects_like_python(setup, stream_image):
-    from tflm_port.deploy import python_detections, run_stream, same_detections
+    from tflm_port.firmware_runner import run_stream, same_detections
+    from training.pipeline import python_detections
 
     elf, th, res, text = stream_image
     assert res["exit"] == 0 and res["summary"].get("status") == 0, text[-1500:]
@@ -174,7 +175,7 @@ def test_netduinoplus2_image_fits_stm32f405(stream_image):
 
 
 def test_too_large_audio_stops_the_build_with_one_line(setup, tmp_path):
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     model = setup["models"]["netduinoplus2"]
     small = tmp_path / "small.wav"

@@ -11,7 +11,7 @@ import pytest
 from bench import kernels as kb
 from bench import run as brun
 from training.config import Config, ModelConfig, QuantConfig
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 

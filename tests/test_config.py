@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from training.config import Config, load_config, set_dotted
-from training.errors import UserError
+from basics.errors import UserError
 
 
 def test_defaults_are_the_paper_model():

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.config import DataConfig
-from training.errors import UserError
+from data_scripts.config import DataConfig
+from basics.errors import UserError
 
 SHARED_NOISE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "noise"
 SR = 16000
@@ -113,7 +113,7 @@ def test_synthetic_rir_decays(tmp_path):
 def test_noise_sources(tmp_path):
     from data_scripts.augment import noise_source
     from data_scripts.noise import coloured_noise
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     bank = noise_source(DataConfig(), tmp_path)
     assert len(bank) >= 4 and all(b.dtype == np.float32 and len(b) >= SR for b in bank)

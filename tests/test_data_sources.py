@@ -8,9 +8,9 @@ import soundfile as sf
 
 from data_scripts import tts
 from data_scripts.sources import parse_sources, prepare_mix
-from training.config import DataConfig
+from data_scripts.config import DataConfig
 from training.dataset import Clip, read_manifest, source_multipliers
-from training.errors import UserError
+from basics.errors import UserError
 
 
 def _cfg(tmp_path, **kw):

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from training.config import DataConfig
-from training.errors import UserError
+from basics.errors import UserError
 
 SR = 16000
 WORDS = ("marvin", "yes", "no")

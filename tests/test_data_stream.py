@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from training.audio import save_wav
-from training.errors import UserError
+from basics.audio import save_wav
+from basics.errors import UserError
 
 SR = 16000
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from training.config import DataConfig
-from training.errors import UserError
+from data_scripts.config import DataConfig
+from basics.errors import UserError
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 

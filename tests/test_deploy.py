@@ -26,7 +26,7 @@ def deploy(*args, timeout=300):
 def run_dir(tmp_path_factory):
     from bench.host import synth_stream
     from bench.streaming import demo_model
-    from training.audio import save_wav
+    from basics.audio import save_wav
     from training.config import Config
 
     d = tmp_path_factory.mktemp("run")
@@ -49,8 +49,8 @@ def one_line_error(r, *needles):
 
 @pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / gcc-arm-none-eabi not installed")
 def test_deploy_runs_and_matches_python(run_dir):
-    from tflm_port.deploy import python_detections
-    from training.audio import load_audio
+    from training.pipeline import python_detections
+    from basics.audio import load_audio
 
     audio = load_audio(run_dir / "audio.wav")
     sm = python_detections((run_dir / "model.tflite").read_bytes(), audio, 1.0)["smoothed"]

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dist_support import make_folder, tiny_args  # noqa: E402
 
 from training.distribute import parse_tf_config  # noqa: E402
-from training.errors import UserError  # noqa: E402
+from basics.errors import UserError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # chief vs one worker on the same global batches (--shard-by data): the same arithmetic up to the

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from training.config import Config, EvalConfig
-from training.errors import UserError
+from basics.errors import UserError
 from training.evaluate import StreamScores, det_curve, detect, frr_at, load_stream_labels, match, smooth
 
 

@@ -13,14 +13,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dist_support import make_folder, tiny_config  # noqa: E402
 
 from training import feature_store as fs  # noqa: E402
-from training.errors import UserError  # noqa: E402
+from basics.errors import UserError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from training.train import prepare_data
+    from training.dataset import prepare_data
 
     base = tmp_path_factory.mktemp("store")
     cfg = tiny_config(make_folder(base / "rec"), base / "data")

@@ -231,6 +231,10 @@ def _crafted(tiny: bytes, sub8: bytes) -> dict[str, bytes]:
     from flatbuffers import flexbuffers
 
     out = {}
+    t = _load(tiny)  # the first CONV_2D of the tiny DS-CNN: its index depends on how the converter laid out the graph
+    conv = next(k for k, op in enumerate(t.subgraphs[0].operators)
+                if max(t.operatorCodes[op.opcodeIndex].builtinCode,
+                       t.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode) == _schema().BuiltinOperator.CONV_2D)
 
     def mut(name, base, fn):
         m = _load(base)
@@ -245,9 +249,9 @@ def _crafted(tiny: bytes, sub8: bytes) -> dict[str, bytes]:
         return f
 
     base_opts = {"version": 1, "bits": 1, "layout": 0, "in_features": 37, "out_features": 13, "activation": "RELU"}
-    mut("tensor_type_invalid", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "type", 99))
-    mut("tensor_type_float_activation", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "type", 0))
-    mut("huge_shape", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "shape", [1 << 30, 1 << 30, 4, 4]))
+    mut("tensor_type_invalid", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]], "type", 99))
+    mut("tensor_type_float_activation", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]], "type", 0))
+    mut("huge_shape", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]], "shape", [1 << 30, 1 << 30, 4, 4]))
     mut("huge_shape_overflow32", tiny, lambda m, sg: setattr(sg.tensors[sg.inputs[0]], "shape", [65536, 65537]))
     mut("negative_dim", tiny, lambda m, sg: setattr(sg.tensors[sg.inputs[0]], "shape", [1, -48]))
     mut("rank_too_high", tiny, lambda m, sg: setattr(sg.tensors[sg.inputs[0]], "shape", [1] * 9 + [48]))
@@ -255,27 +259,27 @@ def _crafted(tiny: bytes, sub8: bytes) -> dict[str, bytes]:
     mut("opcode_index_out_of_range", tiny, lambda m, sg: setattr(sg.operators[3], "opcodeIndex", 1000))
     def op_input(value):
         def f(m, sg):
-            ins = np.array(sg.operators[4].inputs, np.int32)
+            ins = np.array(sg.operators[conv].inputs, np.int32)
             ins[0] = value
-            sg.operators[4].inputs = ins
+            sg.operators[conv].inputs = ins
         return f
 
     mut("op_input_index_out_of_range", tiny, op_input(5000))
     mut("op_input_negative", tiny, op_input(-7))
     mut("graph_input_out_of_range", tiny, lambda m, sg: setattr(sg, "inputs", np.array([12345], np.int32)))
-    mut("quant_missing", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "quantization", None))
-    mut("zero_point_out_of_range", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]].quantization, "zeroPoint", [1000]))
-    mut("scale_nan", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]].quantization, "scale", [float("nan")]))
-    mut("scale_zero", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]].quantization, "scale", [0.0]))
-    mut("weights_buffer_too_short", tiny, lambda m, sg: setattr(m.buffers[sg.tensors[sg.operators[4].inputs[1]].buffer], "data",
+    mut("quant_missing", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]], "quantization", None))
+    mut("zero_point_out_of_range", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]].quantization, "zeroPoint", [1000]))
+    mut("scale_nan", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]].quantization, "scale", [float("nan")]))
+    mut("scale_zero", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]].quantization, "scale", [0.0]))
+    mut("weights_buffer_too_short", tiny, lambda m, sg: setattr(m.buffers[sg.tensors[sg.operators[conv].inputs[1]].buffer], "data",
                                                                 np.zeros(3, np.uint8)))
-    mut("conv_stride_zero", tiny, lambda m, sg: setattr(sg.operators[4].builtinOptions, "strideW", 0))
-    mut("conv_options_missing", tiny, lambda m, sg: (setattr(sg.operators[4], "builtinOptions", None),
-                                                     setattr(sg.operators[4], "builtinOptionsType", 0)))
+    mut("conv_stride_zero", tiny, lambda m, sg: setattr(sg.operators[conv].builtinOptions, "strideW", 0))
+    mut("conv_options_missing", tiny, lambda m, sg: (setattr(sg.operators[conv], "builtinOptions", None),
+                                                     setattr(sg.operators[conv], "builtinOptionsType", 0)))
     mut("no_subgraphs", tiny, lambda m, sg: setattr(m, "subgraphs", []))
     mut("version_2", tiny, lambda m, sg: setattr(m, "version", 2))
-    mut("output_is_constant", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[4].outputs[0]], "buffer",
-                                                          sg.tensors[sg.operators[4].inputs[1]].buffer))
+    mut("output_is_constant", tiny, lambda m, sg: setattr(sg.tensors[sg.operators[conv].outputs[0]], "buffer",
+                                                          sg.tensors[sg.operators[conv].inputs[1]].buffer))
     for k, v in {"bits_9": dict(bits=9), "bits_0": dict(bits=0), "layout_1": dict(layout=1), "layout_7": dict(layout=7),
                  "version_2": dict(version=2), "activation_tanh": dict(activation="TANH"),
                  "in_features_wrong": dict(in_features=36), "out_features_huge": dict(out_features=1 << 30),

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from basics.errors import UserError
 from tests.fw_build import build_available, need_image
 from tflm_port import board_table
 
@@ -55,7 +56,7 @@ def built():
 @pytest.fixture(scope="module")
 def ffnn():
     """bits -> (plain tflite bytes, layer bits): FFNN-250K through the real QAT path."""
-    from tflm_port.qat_testing import cached_qat_ffnn
+    from bench.testmodels import cached_qat_ffnn
     from training import qat
 
     out = {}
@@ -190,7 +191,8 @@ def test_retarget_keeps_outputs_and_metadata(ffnn):
 
 def test_one_bit_qat_mlp_converts():
     """Reported: build_ffnn -> make_qat_model(QuantConfig(weight_bits=1), stage=2) -> convert failed with
-    'weights are not a constant tensor'. Both inputs (TFLite bytes, the Keras model) must convert."""
+    'weights are not a constant tensor'. The bytes convert (also for a target); the converter refuses
+    the Keras model itself with one line (it depends on bytes and numpy only)."""
     import tf_keras as keras
     from tflm_port.convert import convert
     from tflm_port.reference import Reference
@@ -205,10 +207,11 @@ def test_one_bit_qat_mlp_converts():
     data = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
     lb = qat.layer_bits(q)
     assert lb == [1, 1, 1]
-    a = convert(qat.to_tflite(q, data), lb)
-    b = convert(q, lb, rep_data=data)
-    c = convert(q, lb, rep_data=data, target="mps2-an386")
+    plain = qat.to_tflite(q, data)
+    a = convert(plain, lb)
+    c = convert(plain, lb, target="mps2-an386")
     x = np.random.default_rng(3).integers(-128, 128, size=(32, 64)).astype(np.int8)
     ya = Reference.from_bytes(a).run(x)
-    np.testing.assert_array_equal(Reference.from_bytes(b).run(x), ya)
     np.testing.assert_array_equal(Reference.from_bytes(c).run(x), ya)
+    with pytest.raises(UserError, match="training.qat.to_tflite"):
+        convert(q, lb)  # the converter takes bytes only: Keras models go through training's to_tflite

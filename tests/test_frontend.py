@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from training.features import Normalizer, lfbe
-from training.frontend_mirror import log_f32, lfbe_mirror, main as mirror_main, pcm_to_float, quantize_frames
+from firmware.tools.gen_frontend_tables import main as tables_main
+from training.frontend_mirror import log_f32, lfbe_mirror, pcm_to_float, quantize_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SUBKWS_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -65,16 +66,16 @@ def agreement(pcm):
     mean, std = norm_params(r)
     s, zp = 0.0421, -7  # a typical input scale / zero point
     qm = quantize_frames(m, mean, std, s, zp).astype(int)
-    from tflm_port.reference import _round_half_away  # the reference's quantize_input arithmetic
+    from tflm_port.reference import round_half_away  # the reference's quantize_input arithmetic
 
     y = Normalizer(mean=mean, std=std)(r)
-    qr = np.clip(_round_half_away(y / np.float32(s)) + zp, -128, 127).astype(int)
+    qr = np.clip(round_half_away(y / np.float32(s)) + zp, -128, 127).astype(int)
     d = np.abs(qm - qr)
     return float(np.abs(m - r).max()), float((d > 0).mean()), float((d > 1).mean())
 
 
 def test_tables_up_to_date():
-    assert mirror_main(["--check-tables"]) == 0
+    assert tables_main(["--check-tables"]) == 0
 
 
 def test_log_f32_accuracy():
@@ -95,7 +96,7 @@ def test_mirror_agrees_with_lfbe(source):
 
 
 def test_quantize_frames_equals_reference_quantize_input():
-    from tflm_port.reference import _round_half_away
+    from tflm_port.reference import round_half_away
 
     rng = np.random.default_rng(1)
     f = rng.normal(size=(500, 64)).astype(np.float32) * 3
@@ -103,7 +104,7 @@ def test_quantize_frames_equals_reference_quantize_input():
     mean, std = np.zeros(64), np.ones(64)
     for s, zp in [(0.05, 0), (0.0421, -7), (1.0, 3)]:
         q = quantize_frames(f, mean, std, s, zp)
-        ref = np.clip(_round_half_away(f / np.float32(s)) + zp, -128, 127).astype(np.int8)
+        ref = np.clip(round_half_away(f / np.float32(s)) + zp, -128, 127).astype(np.int8)
         assert np.array_equal(q, ref)
 
 
@@ -126,9 +127,9 @@ def stream_model(tmp_path_factory):
 @pytest.mark.parametrize("source", ["synthetic", "real"])
 @pytest.mark.parametrize("board", BOARD_RUNS)
 def test_c_frontend_bit_exact_with_mirror(stream_model, board, source, tmp_path):
-    from tflm_port.deploy import model_metadata, run_stream
+    from tflm_port.firmware_runner import model_metadata, run_stream
     from tflm_port.reference import Reference
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     tool = "gcc" if board == "host" else "qemu-system-arm"
     if shutil.which(tool) is None or (board != "host" and shutil.which("arm-none-eabi-gcc") is None):

@@ -29,7 +29,7 @@ def host_apps():
 
 @pytest.fixture(scope="module")
 def wav(tmp_path_factory):
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     p = tmp_path_factory.mktemp("wav") / "a.wav"
     save_wav(p, (np.random.default_rng(0).standard_normal(16000) * 0.1).astype(np.float32))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "firmware" / "fuzz" / "seeds"
@@ -32,8 +32,8 @@ def _one_error_line(rc, err):
 
 def test_recording_with_non_utf8_name(tmp_path):
     from data_scripts.speech_commands import prepare_folder
-    from training.audio import load_audio, save_wav
-    from training.config import DataConfig
+    from basics.audio import load_audio, save_wav
+    from data_scripts.config import DataConfig
 
     rec = tmp_path / "rec"
     x = (np.random.default_rng(0).standard_normal(16000) * 0.1).astype(np.float32)
@@ -60,7 +60,7 @@ def _flip_in(data: bytes, needle: bytes) -> bytes:
 @pytest.mark.parametrize("needle", [b"SUB8_FULLY_CONNECTED", b"subkws"])
 def test_names_that_are_not_utf8(tmp_path, capsys, needle):
     from tflm_port import convert, export, inspect
-    from tflm_port.deploy import model_metadata
+    from tflm_port.firmware_runner import model_metadata
 
     data = _flip_in((SEEDS / "sub8_layout0.tflite").read_bytes(), needle)
     path = tmp_path / "m.tflite"
@@ -86,7 +86,7 @@ def _edited(seed: str, edit) -> bytes:
 
 
 def test_operator_without_inputs_vector():
-    from tflm_port.inspect import describe
+    from tflm_port.model_inspect import describe
     from tflm_port.reference import Reference
 
     def drop(m):
@@ -226,9 +226,9 @@ def test_stale_temporaries_are_cleaned(tmp_path):
     import subprocess
     import sys
 
-    from training.errors import atomic_path, clean_stale_temporaries
+    from basics.atomic import atomic_path, clean_stale_temporaries
 
-    code = ("import os, signal, sys; from training.errors import atomic_path; "
+    code = ("import os, signal, sys; from basics.atomic import atomic_path; "
             "c = atomic_path(sys.argv[1]); t = c.__enter__(); t.write_text('half'); "
             "os.kill(os.getpid(), signal.SIGKILL)")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.tflite")], cwd=ROOT)
@@ -242,7 +242,7 @@ def test_stale_temporaries_are_cleaned(tmp_path):
 
 
 def test_deploy_run_files_and_metadata_of_any_shape(tmp_path):
-    from tflm_port.deploy import load_run, model_metadata
+    from tflm_port.firmware_runner import deployable_model, model_metadata
     from tflm_port.tflite_io import get_metadata, load_model, save_model, set_metadata
 
     run = tmp_path / "run"
@@ -250,11 +250,11 @@ def test_deploy_run_files_and_metadata_of_any_shape(tmp_path):
     (run / "model.tflite").write_bytes((SEEDS / "mlp_int8_frontend.tflite").read_bytes())
     (run / "config.json").write_text("{broken")
     with pytest.raises(UserError, match="corrupt run config"):
-        load_run(run)
+        deployable_model(run)
     (run / "config.json").write_text("{}")
     (run / "report.json").write_text("[1]")
     with pytest.raises(UserError, match="corrupt run report"):
-        load_run(run)
+        deployable_model(run)
     data = (SEEDS / "mlp_int8_frontend.tflite").read_bytes()
     for key, value in (("labels", ["a"]), ("features", [1, 2]), ("labels", "abc")):
         m = load_model(data)

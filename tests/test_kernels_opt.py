@@ -77,7 +77,7 @@ def clib(tmp_path_factory):
 @pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)]
                          + [(6, k) for k in (1, 2, 4)])
 def test_python_packer_equals_c_packer(clib, layout, bits):
-    import tflm_port.layouts_opt  # noqa: F401  (registers layouts 2, 3, 6)
+    import tflm_port.packing  # noqa: F401  (layouts 2, 3, 6 are registered with the others)
     from tflm_port import packing
 
     rng = np.random.default_rng(bits * 10 + layout)
@@ -101,7 +101,7 @@ def test_layout6_doc_examples_and_telescoping():
     """docs/formats.md layout 6 (rows_per_byte) byte examples, and the kernels' identity: with S_r = sum x * (b >> k*r)
     (int8 bytes, arithmetic shift), row r = S_r - 2^k S_{r+1} - 2^(k-1) sum x (top row S_top;
     k = 1: 2 (S_r - 2 S_{r+1}) - sum x, top -2 S_7 - sum x), for odd shapes and every k."""
-    import tflm_port.layouts_opt  # noqa: F401
+    import tflm_port.packing  # noqa: F401
     from tflm_port import packing
 
     assert packing.pack(np.array([[1, -7, 7], [-1, 2, -7]]), 4, 6)[:4] == bytes.fromhex("f9219f00")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.config import Config, FeatureConfig, ModelConfig
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 

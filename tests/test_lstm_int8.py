@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from training.config import FeatureConfig, ModelConfig
-from training.errors import UserError
+from basics.errors import UserError
 
 tflm = pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
 

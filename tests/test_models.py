@@ -50,7 +50,7 @@ def test_shipped_model_scores_audio_with_its_manifest(manifest):
     x = (0.01 * np.random.default_rng(0).normal(size=32000)).astype(np.float32)
     s = score_audio(det, x)
     assert len(s.smoothed) > 100 and np.all((s.smoothed >= 0) & (s.smoothed <= 1))
-    from tflm_port.deploy import load_run
+    from tflm_port.firmware_runner import deployable_model
 
-    model, cfg, report = load_run(manifest)
+    model, cfg, report = deployable_model(manifest)
     assert model == MODELS / m["model"] and report["stream"]["threshold_at_1fah"] == m["thresholds"]["fa_per_hour_1"]

@@ -4,7 +4,7 @@ nm:2:4, and the sparse model equals its dense twin in tflm_port.reference."""
 import numpy as np
 import pytest
 
-from training.errors import UserError
+from basics.errors import UserError
 from training.prune import MagnitudePruning, PruneSpec, mask_for, polynomial_density
 
 

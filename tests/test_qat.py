@@ -9,7 +9,7 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from training import qat
 from training.config import FeatureConfig, ModelConfig, QuantConfig
-from training.errors import UserError
+from basics.errors import UserError
 from training.models import build_dscnn, build_ffnn
 
 FC = schema.BuiltinOperator.FULLY_CONNECTED

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from training import quantizers as qz
-from training.errors import UserError
+from basics.errors import UserError
 
 ALL_BITS = list(range(1, 9))
 KINDS = ["tanh", "linear"]

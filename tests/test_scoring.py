@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tflm_port.qat_testing import cached_mlp
+from bench.testmodels import cached_mlp
 from tflm_port.tflite_io import METADATA_NAME, load_model, save_model, set_metadata
 from training import scoring
-from training.errors import UserError
+from basics.errors import UserError
 from training.features import stack_context
 
 CTX, STRIDE, BINS = 4, 2, 64
@@ -64,7 +64,7 @@ def test_manifest_beside_model_sets_detection(model_path, tmp_path):
         d = scoring.load_detector(p)
         assert (d.smoothing_frames, d.refractory_s, d.kind) == (3, 2.5, "tflite")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(UserError, match="not valid JSON"):
+    with pytest.raises(UserError, match="corrupt model manifest"):
         scoring.load_detector(tmp_path / "bad.json")
     (tmp_path / "orphan.json").write_text(json.dumps({"model": "missing.tflite"}))
     with pytest.raises(UserError, match="not beside it"):

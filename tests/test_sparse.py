@@ -18,7 +18,7 @@ from tests.fw_build import build_available, need_image
 from bench.sparse import fc_chain_model   # int8 FC chains built with the TFLite schema (no training)
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, to_plain, weight_report
-from training.errors import UserError
+from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -383,7 +383,7 @@ def test_tflite_standard_sparsity_runs_in_tflite_and_reference(built, tmp_path):
     builtin kernel runs. tflm_port.reference densifies it (== the dense model, byte for byte; ==
     tf.lite's dense kernels with rounding="tflite"); tf.lite's own sparse kernel stays within 1 LSB of
     its dense kernel; the C runtime (no kernel for it) refuses it with a status; bad indices are one line."""
-    from tflm_port.qat_testing import run_tflite
+    from bench.testmodels import run_tflite
     from tflm_port.reference import Reference
 
     rng = np.random.default_rng(4)

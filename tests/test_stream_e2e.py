@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflm_port.deploy import python_detections, run_stream, same_detections
+from tflm_port.firmware_runner import run_stream, same_detections
+from training.pipeline import python_detections
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SUBKWS_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shuti
 def _synthetic_stream(d: Path) -> Path:
     from data_scripts.streaming import make_stream
     from data_scripts.synthetic import speak
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     if shutil.which("espeak-ng") is None:
         from bench.host import synth_stream
@@ -48,7 +49,7 @@ def _synthetic_stream(d: Path) -> Path:
             clips.append(p)
         make_stream(clips[:3], clips[3:], [], minutes=0.5, seed=3, out_wav=d / "s.wav", out_json=d / "s.json",
                     keyword_gap_s=(4.0, 6.0))
-        from training.audio import load_audio
+        from basics.audio import load_audio
 
         x = load_audio(d / "s.wav")
     x = np.concatenate([x, x[:97]])  # ends mid-hop
@@ -60,7 +61,7 @@ def _synthetic_stream(d: Path) -> Path:
 def _real_stream(d: Path) -> Path:
     import soundfile as sf
 
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     folder = SHARED / "real" / "picovoice_wwb" / "alexa_dev"
     other = SHARED / "real" / "mycroft_precise" / "not_wake_words_en"
@@ -85,7 +86,7 @@ def _real_stream(d: Path) -> Path:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     from bench.streaming import demo_model
-    from training.audio import load_audio
+    from basics.audio import load_audio
 
     d = tmp_path_factory.mktemp("e2e")
     syn = _synthetic_stream(d)
@@ -103,7 +104,7 @@ def _audio(setup, source):
 
 def _threshold(model: Path, wav: Path) -> float:
     """A threshold some smoothed posteriors reach: the 97th percentile, to 2 decimals."""
-    from training.audio import load_audio
+    from basics.audio import load_audio
 
     py = python_detections(model.read_bytes(), load_audio(wav), 1.0)
     return float(np.floor(np.quantile(py["smoothed"], 0.97) * 100) / 100)
@@ -112,7 +113,7 @@ def _threshold(model: Path, wav: Path) -> float:
 @pytest.mark.parametrize("source", ["synthetic", "real"])
 @pytest.mark.parametrize("board", BOARDS)
 def test_firmware_detections_equal_python(setup, board, source, tmp_path):
-    from training.audio import load_audio
+    from basics.audio import load_audio
 
     model, wav = _audio(setup, source)
     audio = load_audio(wav)
@@ -149,7 +150,7 @@ def test_firmware_detections_equal_python(setup, board, source, tmp_path):
 
 
 def test_audio_shorter_than_a_window(setup, tmp_path):
-    from training.audio import save_wav
+    from basics.audio import save_wav
 
     _, model, _ = setup
     wav = tmp_path / "short.wav"

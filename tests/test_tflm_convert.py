@@ -6,12 +6,12 @@ import sys
 import numpy as np
 import pytest
 
-from training.errors import UserError
-from tflm_port import qat_testing as qt
+from basics.errors import UserError
+from bench import testmodels as qt
 from tflm_port.convert import convert
 from tflm_port.export import (c_array_source, parse_c_array, read_test_vectors, write_c_array,
                               write_test_vectors)
-from tflm_port.inspect import describe
+from tflm_port.model_inspect import describe
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import CUSTOM_CODE, get_metadata, load_model, op_name, custom_options
 
@@ -134,12 +134,12 @@ def _cli(*args):
 def test_inspect_cli(tmp_path, src):
     p = tmp_path / "m.tflite"
     p.write_bytes(convert(src["567"], [5, 6, 7], metadata=META))
-    r = _cli("-m", "tflm_port.inspect", str(p))
+    r = _cli("-m", "tflm_port.model_inspect", str(p))
     assert r.returncode == 0, r.stderr
     assert CUSTOM_CODE in r.stdout and '"bits": 5' in r.stdout and "alexa" in r.stdout and "UINT8" in r.stdout
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(p.read_bytes()[:300])
-    r = _cli("-m", "tflm_port.inspect", str(bad))
+    r = _cli("-m", "tflm_port.model_inspect", str(bad))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:")

@@ -9,7 +9,7 @@ random, and N(0, 1) feature-like windows)."""
 import numpy as np
 import pytest
 
-from tflm_port import qat_testing as qt
+from bench import testmodels as qt
 from tflm_port.convert import convert
 from tflm_port.reference import Reference
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.errors import UserError
+from basics.errors import UserError
 from tflm_port import packing
 
 

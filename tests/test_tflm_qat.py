@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tflm_port import packing
-from tflm_port import qat_testing as qt
+from bench import testmodels as qt
 from tflm_port.convert import convert
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import CUSTOM_CODE, custom_options, get_metadata, load_model, op_name, quant_params, tensor_data

@@ -3,7 +3,7 @@ kernels (rounding="tflite"); fused requantization and exact float matmul vs plai
 import numpy as np
 import pytest
 
-from tflm_port import qat_testing as qt
+from bench import testmodels as qt
 from tflm_port.convert import convert
 from tflm_port.reference import Reference, multiply_by_quantized_multiplier, quantize_multiplier
 
@@ -112,7 +112,7 @@ def test_fused_requant_equals_two_step_definition():
 def test_fc_forward_exact_vs_int64(rounding, wmax, zp_in, relu):
     """The float BLAS product (float32 chunks, float64 sums) equals int64 arithmetic, also when full-range
     int8 weights force several float32 chunks."""
-    from tflm_port.reference import ROUNDING, _FullyConnected
+    from tflm_port.reference import ROUNDING, FullyConnected
 
     rng = np.random.default_rng(wmax)
     w = rng.integers(-wmax, wmax + 1, size=(37, 1536))
@@ -122,7 +122,7 @@ def test_fc_forward_exact_vs_int64(rounding, wmax, zp_in, relu):
     bias = rng.integers(-200000, 200000, 37).astype(np.int32)
     zp_out = -5
     amin = zp_out if relu else -128
-    fc = _FullyConnected(w, bias, 0.05, zp_in, 0.01, 2.0, zp_out, amin, 127, [0], [1], (37,), rounding)
+    fc = FullyConnected(w, bias, 0.05, zp_in, 0.01, 2.0, zp_out, amin, 127, [0], [1], (37,), rounding)
     if wmax == 127:
         assert len(fc.parts) > 1 or fc.dtype == np.float64
     x = np.concatenate([np.full((1, 1536), -128), np.full((1, 1536), 127),
@@ -153,10 +153,10 @@ def test_posteriors(models):
 
 
 def test_input_quantization_rounds_half_away_exactly():
-    from tflm_port.reference import _round_half_away, quantize_f32
+    from tflm_port.reference import quantize_f32, round_half_away
 
     v = np.array([0.49999997, 0.5, -0.5, 1.5, 2.5, -2.5, -0.49999997, 2.4999998, -3.5000002, 126.5, -127.5], np.float32)
-    np.testing.assert_array_equal(_round_half_away(v), [0, 1, -1, 2, 3, -3, 0, 2, -4, 127, -128])
+    np.testing.assert_array_equal(round_half_away(v), [0, 1, -1, 2, 3, -3, 0, 2, -4, 127, -128])
     x = np.random.default_rng(1).normal(size=200_000).astype(np.float32) * 50
     q = (x / np.float32(0.37)).astype(np.float64)  # the float32 quotient, then exact rounding in float64
     want = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5) + 3, -128, 127)

@@ -25,20 +25,25 @@ bytes per layer and format.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 from functools import reduce
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 from flatbuffers import flexbuffers
 
-from training.errors import UserError, atomic_write_bytes, cli_main
+from basics.atomic import atomic_write_bytes
+from basics.errors import UserError, cli_main
 from tflm_port import packing, sparse
 from tflm_port.board_table import BOARDS, UART_ONLY
 from tflm_port.layout_table import ISA_PREFERRED
-from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, load_model, op_name, quant_params,
-                                 read_bytes, save_model, schema, set_metadata, add_buffer, tensor_data, tensor_name)
+from tflm_port.reference import Reference
+from tflm_port.tflite_io import (CUSTOM_CODE, METADATA_NAME, TENSOR_TYPE_NAMES, add_buffer, buffer_bytes, custom_options,
+                                 get_metadata, load_model, op_name, quant_params, read_bytes, save_model, schema,
+                                 set_metadata, tensor_data)
 
 MODES = ("auto", "container", "dense")
 FORMAT_VERSION = 1
@@ -48,8 +53,6 @@ TT = schema.TensorType
 
 def project_version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("subkws")
     except Exception:  # pragma: no cover
         return "0.1.0"
@@ -112,21 +115,6 @@ def to_grid(w: np.ndarray, bits: int, where: str) -> tuple[np.ndarray, int]:
                     f"{'{-1,+1}' if bits == 1 else f'[{lo}, {hi}]'} times a common factor)")
 
 
-def _keras_to_tflite(model, rep_data, layer_bits) -> bytes:
-    if rep_data is None:
-        raise UserError("converting a Keras model needs rep_data (representative inputs)")
-    try:  # prefer the training pipeline's converter when it exists
-        from training import qat  # type: ignore
-
-        if hasattr(qat, "to_tflite"):
-            return qat.to_tflite(model, rep_data)
-    except ImportError:
-        pass
-    from tflm_port.qat_testing import to_tflite
-
-    return to_tflite(model, rep_data, low_bit=any(b in (5, 6, 7) for b in layer_bits))
-
-
 def parse_sparse(value, n_layers: int) -> list:
     """``sparse`` argument -> [SparseSpec | None] per layer: None, one spec / string for every layer,
     or a list (strings like "nm:2:4,block:8,csr,none" are split on commas)."""
@@ -144,10 +132,9 @@ def parse_sparse(value, n_layers: int) -> list:
     return specs
 
 
-def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, metadata: dict | None = None,
-            rep_data: np.ndarray | None = None, name: str = "<model>", target: str | None = None,
-            sparse_spec=None) -> bytes:
-    """Convert TFLite bytes (or a QAT Keras model with ``rep_data``) to the requested sub-8-bit form;
+def convert(src: bytes, layer_bits: list[int], mode: str = "auto", layout: int = 0, metadata: dict | None = None,
+            name: str = "<model>", target: str | None = None, sparse_spec=None) -> bytes:
+    """Convert TFLite bytes (a QAT Keras model: ``training.qat.to_tflite`` first) to the requested sub-8-bit form;
     with ``target``, mode/layout are chosen per layer for that target's kernels (``TARGETS``);
     ``sparse_spec`` (``parse_sparse``) stores the chosen layers in a sparse layout (4 N:M, 5 block/CSR)."""
     layer_bits = [int(b) for b in layer_bits]
@@ -171,10 +158,10 @@ def convert(src, layer_bits: list[int], mode: str = "auto", layout: int = 0, met
             if lay_id in packing.RETIRED_LAYOUTS:
                 raise UserError(f"{name}: {packing.RETIRED_LAYOUTS[lay_id]}")
             packing.get_layout(lay_id).check_bits(b)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data = bytes(src)
-    else:
-        data = _keras_to_tflite(src, rep_data, layer_bits)
+    if not isinstance(src, (bytes, bytearray, memoryview)):
+        raise UserError(f"{name}: convert takes .tflite bytes, got {type(src).__name__} (a Keras model: "
+                        "training.qat.to_tflite turns it into bytes)")
+    data = bytes(src)
     model = load_model(data, name)
     sg = model.subgraphs[0]
     fc_ops = [(k, op) for k, op in enumerate(sg.operators or []) if op_name(model, op) == "FULLY_CONNECTED"]
@@ -296,10 +283,6 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
     (SUB8_FULLY_CONNECTED of any layout -> INT8 weights on the k-bit grid; INT4 / INT8 kept), and its
     layer bits (metadata "layer_bits", else 8/4/k from the tensors). Exact: convert() of the result
     gives the same arithmetic (same scales, biases, activations)."""
-    from tflm_port.tflite_io import custom_options, get_metadata
-
-    from tflm_port.reference import Reference
-
     Reference.from_bytes(bytes(data), name)  # validates operators, custom options and shapes first
     model = load_model(bytes(data), name)
     sg = model.subgraphs[0]
@@ -351,11 +334,10 @@ def to_plain(data: bytes, name: str = "<model>") -> tuple[bytes, list[int]]:
 
 def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
     """Re-store an already converted model for ``target`` (TARGETS); metadata kept."""
-    from tflm_port.tflite_io import get_metadata
-
     if (get_metadata(load_model(bytes(data), name)) or {}).get("mode") == "a4":   # SUB8_FC_A4 (tflm_port/fc_a4.py)
-        from tflm_port import fc_a4
-
+        # fc_a4 is an operator plugin built on this module (as the reference finds it by name in
+        # reference/registry.py), so it is looked up at run time, not imported: no cycle
+        fc_a4 = importlib.import_module("tflm_port.fc_a4")
         if target not in TARGETS:
             raise UserError(f"target '{target}' unknown (use one of {', '.join(TARGETS)})")
         return fc_a4.retarget_a4(data, fc_a4.A4Pairs.id if TARGETS[target][0] == "dsp" else 0, name)
@@ -369,8 +351,6 @@ def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
 
 def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
     """Per FC-like layer of a converted model: storage format, bit width, density, weight bytes."""
-    from tflm_port.tflite_io import custom_options
-
     model = load_model(bytes(data), name)
     sg = model.subgraphs[0]
     rows = []
@@ -409,8 +389,6 @@ def weight_report(data: bytes, name: str = "<model>") -> list[dict]:
 def buffer_values(model, w_t) -> np.ndarray:
     """The raw int8 values of a weight tensor's buffer (for sparse tensors, whose buffer does not
     match their shape)."""
-    from tflm_port.tflite_io import buffer_bytes
-
     return np.frombuffer(buffer_bytes(model, w_t.buffer) or b"", np.int8)
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import UserError, atomic_write_bytes, atomic_write_text, cli_main
+from basics.atomic import atomic_write_bytes, atomic_write_text
+from basics.errors import UserError, cli_main
 from tflm_port.tflite_io import read_bytes
+from tflm_port.reference import Reference
 
 SKTV_MAGIC = b"SKTV"
 SKTV_VERSION = 1
@@ -108,8 +110,6 @@ def export(data: bytes, name: str, out_dir: str | Path, vectors: int = 100, seed
     """Validate the model (tflite_io.load_model + the reference's prepare), compute everything, then
     write ``<name>.h``, ``<name>.c`` and (vectors > 0) ``<name>.sktv``, each atomically. Nothing is
     written when any check fails."""
-    from tflm_port.reference import Reference
-
     if vectors < 0:
         raise UserError(f"--vectors: {vectors} is negative (0 = no test vectors)")
     if vectors > 1_000_000:

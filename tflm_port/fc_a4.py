@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 from flatbuffers import flexbuffers
 
-from training.errors import UserError
+from basics.errors import UserError
 from tflm_port import packing, sparse
 from tflm_port.tflite_io import (METADATA_NAME, TENSOR_TYPE_NAMES, add_buffer, custom_options, get_metadata,
                                  load_model, op_name, quant_params, save_model, schema, set_metadata, tensor_data)
+from tflm_port.reference import Reference
 
 A4_CODE = "SUB8_FC_A4"
 A4_VERSION = 1
@@ -148,7 +149,7 @@ def build_reference(ref, op, ins, outs, where):
 
 
 def _register():
-    from tflm_port import reference
+    from tflm_port import reference  # lazy: the reference imports this plugin by name (registry)
 
     reference.CUSTOM_BUILDERS[A4_CODE] = build_reference
 
@@ -158,59 +159,8 @@ _register()
 
 # --------------------------------------------------------------------------- converter
 
-def activation_bits(qat_model) -> list[int]:
-    """Output bits of every Dense/Conv layer of a QAT model (8 where the quantizer is 8-bit or absent)."""
-    from training import act_quantizers as aq
-    from training import qat
-
-    return [aq.bits_of(w.quantize_config.activation_quantizer) if w.quantize_config.activation_quantizer else 8
-            for w in qat._weight_wrappers(qat_model)]  # noqa: SLF001
-
-
-def _grids(qat_model) -> list:
-    from training import qat
-
-    out = []
-    for w in qat._weight_wrappers(qat_model):  # noqa: SLF001
-        q = w.quantize_config.activation_quantizer
-        if q is None or not hasattr(q, "grid"):
-            out.append(None)
-            continue
-        acts = getattr(w, "_quantize_activations", [])
-        qvars = acts[0]._post_activation_vars if acts else {}  # noqa: SLF001
-        out.append(q.grid({k: v.numpy() for k, v in qvars.items()}))
-    return out
-
-
-def convert_a4(qat_model, rep_data, metadata: dict | None = None, name: str = "<model>", layout: int = 0) -> bytes:
-    """QAT model (stage 2, activation quantizers below 8 bits) -> .tflite whose Dense layers are all
-    SUB8_FC_A4 (docs/formats.md section 9). The grid scales of the activation quantizers are checked
-    against the tensors the TFLite converter wrote."""
-    from training import act_quantizers as aq
-    from training import qat
-
-    lb = qat.layer_bits(qat_model)
-    ab = activation_bits(qat_model)
-    if all(b == 8 for b in ab):
-        raise UserError(f"{name}: no activation below 8 bits: use tflm_port.convert (standard operators)")
-    with aq.container_export():
-        data = qat.to_tflite(qat_model, rep_data)
-    out = rewrite_a4(data, lb, ab, metadata, name, layout)
-    model = load_model(out, name)
-    sg = model.subgraphs[0]
-    a4 = [op for op in sg.operators if op_name(model, op) == A4_CODE]
-    for j, (op, g) in enumerate(zip(a4, _grids(qat_model))):
-        if g is None:
-            continue
-        s = float(quant_params(sg.tensors[op.outputs[0]])[0][0])
-        if abs(s - g.scale) > 1e-5 * g.scale:
-            raise UserError(f"{name}: layer {j}: the converter wrote activation scale {s}, the quantizer's grid "
-                            f"has {g.scale}")
-    return out
-
-
 def _drop_unused_buffers(model):
-    from tflm_port.convert import _drop_unused_buffers as drop
+    from tflm_port.convert import _drop_unused_buffers as drop  # lazy: convert finds this plugin by name
 
     drop(model)
 
@@ -231,7 +181,7 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
     """A plain int8 .tflite (FULLY_CONNECTED chain whose k-bit activations sit in int8 containers with
     the k-bit step) -> every FULLY_CONNECTED as SUB8_FC_A4 with ``input_bits`` = the previous layer's
     ``act_bits`` (8 for the first) and ``output_bits`` = its own."""
-    from tflm_port.convert import convert
+    from tflm_port.convert import convert  # lazy: convert finds this plugin by name
 
     layer_bits, act_bits = [int(b) for b in layer_bits], [int(b) for b in act_bits]
     if len(layer_bits) != len(act_bits):
@@ -290,7 +240,6 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
     set_metadata(model, METADATA_NAME, meta)
     _drop_unused_buffers(model)
     out = save_model(model)
-    from tflm_port.reference import Reference
 
     Reference.from_bytes(out, name)  # the written model must load (shapes, options, grids)
     return out
@@ -323,7 +272,6 @@ def retarget_a4(data: bytes, layout: int, name: str = "<model>") -> bytes:
     set_metadata(model, METADATA_NAME, meta)
     _drop_unused_buffers(model)
     out = save_model(model)
-    from tflm_port.reference import Reference
 
     Reference.from_bytes(out, name)
     return out

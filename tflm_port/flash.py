@@ -30,7 +30,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.errors import UserError, atomic_write_bytes, cli_main
+from basics.atomic import atomic_write_bytes
+from basics.errors import UserError, cli_main
+from tflm_port.convert import retarget
+from tflm_port.export import make_test_vectors, pack_test_vectors
+from tflm_port.firmware_runner import check_wav, decimal_arg, deployable_model, model_metadata, threshold_arg
+from tflm_port.reference import Reference
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -97,8 +102,6 @@ def build_image(board_name: str, model: Path, data: Path, out_dir: Path, app: st
                 arena: int | None = None) -> Path:
     """make the UART image (app "selftest": data = SKTV vectors; "stream": data = WAV audio) into out_dir;
     returns the .elf. A build that fails (e.g. the image does not fit) raises UserError with make's line."""
-    from tflm_port.deploy import decimal_arg
-
     board(board_name)
     for tool in ("make", "arm-none-eabi-gcc"):
         if shutil.which(tool) is None:
@@ -211,9 +214,6 @@ def flash_commands(board_name: str, elf: Path) -> list[tuple[str, str]]:
 
 
 def make_vectors(model: bytes, n: int, path: Path) -> Path:
-    from tflm_port.export import make_test_vectors, pack_test_vectors
-    from tflm_port.reference import Reference
-
     ref = Reference.from_bytes(model)
     x, y = make_test_vectors(ref, n)
     atomic_write_bytes(path, pack_test_vectors(x, y, ref.input_quant, ref.output_quant))
@@ -221,9 +221,6 @@ def make_vectors(model: bytes, n: int, path: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    from tflm_port.convert import retarget
-    from tflm_port.deploy import check_wav, load_run, model_metadata, threshold_arg
-
     ap = argparse.ArgumentParser(prog="python -m tflm_port.flash", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path, help="a quantized run directory (holds model.tflite)")
@@ -235,7 +232,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the flashing command, do not run it")
     a = ap.parse_args(argv)
     b = board(a.board)
-    model_path, cfg, report = load_run(a.run_dir)
+    model_path, cfg, report = deployable_model(a.run_dir)
     out = a.out or FW / "build" / "flash" / a.board
     out.mkdir(parents=True, exist_ok=True)
     data = retarget(model_path.read_bytes(), b.target, str(model_path))

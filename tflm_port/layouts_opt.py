@@ -1,6 +1,6 @@
 """Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2, 3 and 6,
-firmware/kernels/opt/kws_fc_opt_layouts.c is the C reader/packer). Importing this module registers
-them in ``tflm_port.packing.LAYOUTS``.
+firmware/kernels/opt/kws_fc_opt_layouts.c is the C reader/packer). ``packing`` registers
+them (``LAYOUTS`` here) beside its own; use them through ``packing.pack``/``unpack``.
 
 Layouts 2 and 3 group output rows by four (the last group holds out % 4 rows when out is not a multiple of 4)
 and interleave the group's rows unit by unit, so a kernel reads four rows through one pointer.
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflm_port import layout_table, packing
-from training.errors import UserError
+from basics.errors import UserError
+from tflm_port import layout_table
+from tflm_port.layout_base import Layout
 
 
 def _interleave(units: np.ndarray) -> np.ndarray:
@@ -40,7 +41,7 @@ def bit1_pos(j: np.ndarray) -> np.ndarray:
     return 8 * (j & 3) + 7 - (j >> 2)
 
 
-class R4Words(packing.Layout):
+class R4Words(Layout):
     """Layout 2: 32-bit words, 4-row interleave. k = 1: 32 sign bits per word (bit1_pos order);
     k = 2..7: F = 16 // k biased fields u = w + 2^(k-1) per 16-bit half, field j of the low half =
     weight 2F*c + 2j, of the high half = weight 2F*c + 2j + 1 (Cortex-M SMLAD lanes)."""
@@ -87,7 +88,7 @@ class R4Words(packing.Layout):
         return (np.where(f != 0, 1, -1) if bits == 1 else f - (1 << (bits - 1))).astype(np.int8)
 
 
-class R4Nib32(packing.Layout):
+class R4Nib32(Layout):
     """Layout 3: blocks of 32 weights in 16 bytes, 4-row interleave; byte j: low nibble = weight
     32c + j, high nibble = weight 32c + 16 + j, biased u = w + 8 (MVE VMLADAV, NEON SDOT/SMLAL)."""
 
@@ -119,11 +120,9 @@ class R4Nib32(packing.Layout):
         return (u - 8).astype(np.int8)
 
 
-for _lay in (R4Words(), R4Nib32()):
-    packing.LAYOUTS.setdefault(_lay.id, _lay)
 
 
-class RowsPerByte(packing.Layout):
+class RowsPerByte(Layout):
     """Layout 6 (numbered after the sparse layouts 4 and 5 of tflm_port/sparse.py): each byte holds the same input of G = 8 // k consecutive rows (k = 1, 2, 4), row r of
     the group in bits [k*r, k*r + k). Groups of G rows (the last one padded with zero bytes' rows),
     each group ``in_pad = 16 * ceil(in / 16)`` bytes, byte j = input j; padding bytes 0.
@@ -178,5 +177,4 @@ class RowsPerByte(packing.Layout):
         return w.astype(np.int8)
 
 
-for _lay in (RowsPerByte(),):
-    packing.LAYOUTS.setdefault(_lay.id, _lay)
+LAYOUTS = (R4Words(), R4Nib32(), RowsPerByte())

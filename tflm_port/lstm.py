@@ -23,9 +23,12 @@ import math
 
 import numpy as np
 
-from training.errors import UserError
-from tflm_port.reference import _Op, _per_sample_shape, multiply_by_quantized_multiplier, quantize_multiplier
+from basics.errors import UserError
+from tflm_port.reference.common import Op as _Op
+from tflm_port.reference.common import per_sample_shape as _per_sample_shape
+from tflm_port.reference.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from tflm_port.tflite_io import TENSOR_TYPE_NAMES, quant_params, schema, tensor_data, tensor_name
+from tflm_port.tflite_io import save_model
 
 TT = schema.TensorType
 GATE_SCALE = 2.0 ** -12     # gate pre-activations: Q3.12
@@ -66,9 +69,8 @@ def probe_tflm_table() -> np.ndarray:
     """Re-measure ``LUT`` from the installed tflite-micro: a one-op int16 TANH model whose input scale
     makes the kernel's table index 2x / 256 exact; at x = 128 k the output is LUT[k] - 32768, and
     LUT[255] follows from the interpolation step at x = 32639."""
-    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.python.tflite_micro import runtime  # lazy: heavy dependency, loaded only when this runs
 
-    from tflm_port.tflite_io import save_model
 
     S = schema
     m = S.ModelT()

@@ -24,15 +24,21 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.errors import UserError, atomic_write_bytes, cli_main  # noqa: E402
+from basics.atomic import atomic_write_bytes  # noqa: E402
+from basics.errors import UserError, cli_main  # noqa: E402
+from tflm_port.lstm import state_tensor_problem
+from tflm_port.tflite_io import load_model, op_name
+from training.lstm import step_model
+from training.config import Config
+from training.feature_store import build_split
+from training.features import Normalizer
+from training.train import load_trained_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def check_stateful(data: bytes, name: str = "<model>") -> int:
     """Number of LSTM operators in a .tflite; UserError (one line) if one has no state tensors."""
-    from tflm_port.lstm import state_tensor_problem
-    from tflm_port.tflite_io import load_model, op_name
 
     m = load_model(data, name)
     n = 0
@@ -50,9 +56,8 @@ def convert_lstm(model, frames: np.ndarray | None = None, int8: bool = True) -> 
 
     ``frames``: calibration sequences [S, T, bins] of normalized features (int8 only); each sequence
     is fed frame by frame in order, the converter's calibrator carrying the state between frames."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
-    from training.lstm import step_model
 
     sm = step_model(model, steps=1)
     conv = tf.lite.TFLiteConverter.from_keras_model(sm)
@@ -79,9 +84,6 @@ def convert_lstm(model, frames: np.ndarray | None = None, int8: bool = True) -> 
 
 def calibration_frames(run_dir: Path, n: int, seed: int = 0) -> np.ndarray:
     """n normalized training windows of a run as frame sequences [n, T, bins]."""
-    from training.config import Config
-    from training.dataset import build_split
-    from training.features import Normalizer
 
     cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
     dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
@@ -107,7 +109,6 @@ def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     if not (a.run_dir / "model.keras").is_file():   # before TensorFlow is imported: one quick line
         raise UserError(f"{a.run_dir}: no trained model (model.keras) - has training finished?")
-    from training.train import load_trained_model
 
     model = load_trained_model(a.run_dir)
     if not any("lstm" in l.name for l in model.layers):

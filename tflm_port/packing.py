@@ -9,73 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.errors import UserError
-from tflm_port import layout_table
-
-
-def grid_range(bits: int) -> tuple[int, int]:
-    if bits == 1:
-        return -1, 1
-    m = (1 << (bits - 1)) - 1
-    return -m, m
-
-
-def check_grid(w: np.ndarray, bits: int, what: str = "weights") -> None:
-    """Raise UserError if ``w`` holds a value that is not on the k-bit grid."""
-    if not 1 <= bits <= 8:
-        raise UserError(f"{what}: bit width {bits} is not in 1..8")
-    w = np.asarray(w)
-    if bits == 1:
-        bad = (w != 1) & (w != -1)
-    else:
-        lo, hi = grid_range(bits)
-        bad = (w < lo) | (w > hi)
-    if bad.any():
-        v = int(w[bad].flat[0])
-        raise UserError(f"{what}: value {v} is not on the {bits}-bit grid "
-                        f"({'{-1,+1}' if bits == 1 else str(grid_range(bits))}); "
-                        f"{int(bad.sum())} of {w.size} values off-grid")
-
-
-def _fields(w: np.ndarray, bits: int) -> np.ndarray:
-    """Integer weights -> unsigned k-bit field values (uint8)."""
-    w = np.asarray(w, dtype=np.int16)
-    if bits == 1:
-        return (w > 0).astype(np.uint8)
-    return (w & ((1 << bits) - 1)).astype(np.uint8)
-
-
-def _values(f: np.ndarray, bits: int) -> np.ndarray:
-    """Unsigned k-bit field values -> int8 weights."""
-    f = f.astype(np.int16)
-    if bits == 1:
-        return np.where(f != 0, 1, -1).astype(np.int8)
-    sign = 1 << (bits - 1)
-    return ((f ^ sign) - sign).astype(np.int8)
-
-
-class Layout:
-    id: int = -1
-    name: str = ""
-    supported_bits: frozenset = frozenset()
-
-    def row_bytes(self, bits: int, in_features: int) -> int:
-        raise NotImplementedError
-
-    def packed_bytes(self, bits: int, out_features: int, in_features: int) -> int:
-        """Bytes of a whole packed [out, in] matrix (out * row_bytes unless a layout says otherwise)."""
-        return out_features * self.row_bytes(bits, in_features)
-
-    def pack_rows(self, w: np.ndarray, bits: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def unpack_rows(self, data: np.ndarray, bits: int, out_features: int, in_features: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def check_bits(self, bits: int) -> None:
-        if bits not in self.supported_bits:
-            raise UserError(f"layout {self.id} ({self.name}) cannot hold {bits}-bit weights "
-                            f"(supports {sorted(self.supported_bits)})")
+from basics.errors import UserError
+from tflm_port import layout_table, layouts_opt
+from tflm_port.layout_base import Layout, check_grid, grid_range  # noqa: F401  (part of packing's API)
+from tflm_port.layout_base import fields as _fields
+from tflm_port.layout_base import values as _values
 
 
 class RowLsb(Layout):
@@ -113,7 +51,8 @@ class RowLsb(Layout):
         return _values(f, bits)
 
 
-LAYOUTS: dict[int, Layout] = {lay.id: lay for lay in (RowLsb(),)}
+# every layout of the dense packed format: 0 here; 2, 3, 6 (the optimized kernels') in layouts_opt.
+LAYOUTS: dict[int, Layout] = {lay.id: lay for lay in (RowLsb(), *layouts_opt.LAYOUTS)}
 # layout ids no longer written or read, with the reason (the id stays reserved in the format)
 RETIRED_LAYOUTS = {1: "layout 1 (row_bitplane) is retired: no C runtime ran it (use 0, 2, 3 or 6)"}
 
@@ -180,9 +119,3 @@ def unpack_int4(data: bytes | np.ndarray, count: int) -> np.ndarray:
     nib[1::2] = b >> 4
     nib = nib[:count]
     return ((nib ^ 8) - 8).astype(np.int8)
-
-
-# The optimized kernels' layouts (2 r4_words, 3 r4_nib32, 6 rows_per_byte) live in their own module;
-# importing it registers them in LAYOUTS, so `--layout 2|3|6` works wherever packing is used. 4 and 5 are
-# the sparse layouts (tflm_port/sparse.py), not registered here.
-from tflm_port import layouts_opt  # noqa: E402,F401

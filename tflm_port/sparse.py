@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.errors import UserError
+from basics.errors import UserError
+from tflm_port import packing as _packing
+from tflm_port.tflite_io import add_buffer, load_model, op_name, save_model, schema, schema as s, tensor_data
 
 LAYOUT_NM = 4
 LAYOUT_BSR = 5
@@ -324,10 +326,11 @@ def density(w: np.ndarray) -> float:
 
 # ---------------- magnitude pruning of integer weights (benchmarks, tests, one-shot) ----------------
 
-def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None) -> np.ndarray:
+def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None, min_keep: int = 0) -> np.ndarray:
     """Keep-mask [out, in] of magnitude pruning ``w`` to ``density`` in spec's structure: n:m keeps the
     N largest |w| of every group of M (density = N/M, the argument is ignored); block:B keeps the
-    blocks with the largest L1 norm; csr / None keeps the largest |w| (ties by position)."""
+    blocks with the largest L1 norm; csr / None keeps the largest |w| (ties by position); at least
+    ``min_keep`` blocks are kept. Also the mask of training's gradual pruning (training/prune.py)."""
     w = np.abs(np.asarray(w, np.float64))
     out, n_in = w.shape
     if spec is not None and spec.kind == "nm":
@@ -343,7 +346,7 @@ def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None) -> np.nda
     wp = np.zeros((out, nbc * B))
     wp[:, :n_in] = w
     score = wp.reshape(out, nbc, B).sum(axis=2).reshape(-1)
-    k = int(round(density * score.size))
+    k = max(min_keep, int(round(density * score.size)))
     keep = np.zeros(score.size, bool)
     keep[np.argsort(-score, kind="stable")[:k]] = True
     return np.repeat(keep.reshape(out, nbc), B, axis=1)[:, :n_in]
@@ -352,9 +355,6 @@ def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None) -> np.nda
 def prune_tflite(data: bytes, density: float, spec: SparseSpec | None, layers=None, name: str = "<model>") -> bytes:
     """A plain (INT8 / INT4 FULLY_CONNECTED) .tflite with the weights of ``layers`` (indices of FC ops,
     default all) magnitude-pruned to ``density`` (``prune_mask``). Scales and biases unchanged."""
-    from tflm_port import packing as _packing
-    from tflm_port.tflite_io import add_buffer, load_model, op_name, save_model, schema, tensor_data
-
     TT = schema.TensorType
 
     model = load_model(bytes(data), name)
@@ -380,8 +380,6 @@ TFLITE_BLOCK = 16
 
 def encode_tflite_sparsity(model, w_t, w: np.ndarray, where: str = "weights") -> None:
     """Store integer weights w [out, in] in tensor w_t (INT8) with TFLite SparsityParameters, 1 x 16 blocks."""
-    from tflm_port.tflite_io import add_buffer, schema
-
     s = schema
     out, n_in = w.shape
     if n_in % TFLITE_BLOCK:
@@ -420,8 +418,6 @@ def _vec(v, where):
 def decode_tflite_sparsity(w_t, raw: np.ndarray, where: str = "weights") -> np.ndarray:
     """Densify an INT8 weight tensor carrying SparsityParameters (the 1 x B block / CSR forms of
     2-D tensors), validating every index; returns int8 [out, in]."""
-    from tflm_port.tflite_io import schema as s
-
     sp = w_t.sparsity
     shape = [int(d) for d in (w_t.shape if w_t.shape is not None else [])]
     if len(shape) != 2:

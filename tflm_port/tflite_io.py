@@ -7,21 +7,22 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+import importlib.util
+import struct
+import sys
 
 import flatbuffers
 import numpy as np
 from flatbuffers import flexbuffers
 
-from training.errors import UserError
+from basics.errors import UserError
+from tflm_port.packing import unpack_int4
 
 
 
 def _load_schema():
     """TFLite's generated flatbuffer object API from the TF wheel, loaded as a standalone module so
     that reading a model does not pay for ``import tensorflow`` (seconds, ~600 MB)."""
-    import importlib.util
-    import sys
-
     if "tensorflow.lite.python.schema_py_generated" in sys.modules:
         return sys.modules["tensorflow.lite.python.schema_py_generated"]
     spec = importlib.util.find_spec("tensorflow")
@@ -34,7 +35,7 @@ def _load_schema():
                 sspec.loader.exec_module(mod)
                 sys.modules["_subkws_tflite_schema"] = mod
                 return mod
-    from tensorflow.lite.python import schema_py_generated  # pragma: no cover
+    from tensorflow.lite.python import schema_py_generated  # pragma: no cover  (lazy: the slow fallback)
 
     return schema_py_generated  # pragma: no cover
 
@@ -112,8 +113,6 @@ def load_model(data: bytes, name: str = "<bytes>") -> "schema.ModelT":
 def _check_vector_lengths(data: bytes) -> None:
     """Refuse, before unpacking, vectors whose length runs past the end of the file: the object API
     would otherwise build a Python list of up to 2^32 entries from a single corrupted length."""
-    import struct
-
     n = len(data)
 
     def u32(pos):
@@ -294,8 +293,6 @@ def tensor_data(model, tensor) -> np.ndarray | None:
     count = int(np.prod(shape)) if shape else 1
     t = tensor.type
     if t == schema.TensorType.INT4:
-        from tflm_port.packing import unpack_int4
-
         return unpack_int4(raw, count).reshape(shape)
     dt = {schema.TensorType.INT8: np.int8, schema.TensorType.UINT8: np.uint8,
           schema.TensorType.INT32: np.int32, schema.TensorType.INT16: np.int16,

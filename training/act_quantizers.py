@@ -38,7 +38,7 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from training import quantizers as qz
-from training.errors import UserError
+from basics.errors import UserError
 
 _tfq = tfmot.quantization.keras.quantizers
 CELL_BOUND = 8.0  # default range of a fixed-grid cell state: [-8, 8]
@@ -270,30 +270,3 @@ def mse_clip(values: np.ndarray, bits: int, candidates: int = 64) -> float:
         if err < best[0]:
             best = (err, float(c))
     return best[1]
-
-
-def calibrate_pact(float_acts_model, qat_model, x: np.ndarray, max_rows: int = 2048) -> list[float]:
-    """Start every PACT clip of ``qat_model`` (stage 2) at the MSE-optimal clip of its layer's ReLU outputs
-    in ``float_acts_model`` (the stage-1 model: same layers, float activations) on ``x``; returns the clips.
-    PACT then trains alpha from there (Adam moves it about one learning rate per step, so an alpha left
-    at its initial 6.0 would barely move in a short stage 2)."""
-    from training import qat
-
-    src = qat._weight_wrappers(float_acts_model)  # noqa: SLF001
-    dst = qat._weight_wrappers(qat_model)  # noqa: SLF001
-    if len(src) != len(dst):
-        raise UserError(f"calibrate_pact: {len(src)} weight layers in '{float_acts_model.name}', {len(dst)} in "
-                        f"'{qat_model.name}'")
-    probe = keras.Model(float_acts_model.inputs, [w.output for w in src])
-    outs = probe.predict(np.asarray(x[:max_rows], np.float32), verbose=0, batch_size=256)
-    outs = outs if isinstance(outs, list) else [outs]
-    clips = []
-    for y, w in zip(outs, dst):
-        q = w.quantize_config.activation_quantizer
-        if not isinstance(q, PACTQuantizer):
-            continue
-        c = mse_clip(y, q.bits)
-        acts = getattr(w, "_quantize_activations", [])
-        acts[0]._post_activation_vars["alpha"].assign(c)  # noqa: SLF001
-        clips.append(c)
-    return clips

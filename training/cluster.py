@@ -25,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from training.errors import UserError, atomic_write_text, cli_main
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
+from basics.procs import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +53,6 @@ def tf_config(addresses: list[str], index: int) -> str:
 
 
 def _die_with_parent():
-    from training.procs import die_with_parent
 
     die_with_parent()
 

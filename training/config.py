@@ -13,39 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from training.errors import UserError
-
-
-@dataclass
-class DataConfig:
-    """Where the audio comes from and how it is split and augmented."""
-
-    source: str = "synthetic"  # synthetic | mix | speech_commands | folder (mix: see data_scripts/sources.py)
-    keyword: str = "alexa"
-    root: str = "data"  # cache / download folder for generated or prepared data
-    folder: str = ""  # for source=folder: <folder>/<keyword>/*.wav and <folder>/<other>/*.wav
-    num_voices: int = 0  # synthetic: voices (accent x variant) used; 0 = default of the generator
-    clips_per_voice: int = 0  # synthetic: keyword clips per voice; 0 = default
-    noise_dir: str = ""  # background noise folder; empty = synthetic coloured noise
-    augment: bool = True
-    augment_copies: int = 1  # augmented copies per clip added to the training set
-    speaker_augment: float = 0.0  # share of augmented synthetic copies given a new speaker (formants, pitch, speed)
-    snr_db_min: float = 5.0
-    snr_db_max: float = 30.0
-    music: int = 0  # generated music pieces (15 s each) added to the background-noise bank
-    seed: int = 1234
-    stream_minutes: float = 60.0  # length of each long streaming audio (val, test): 1 h resolves 1 FA/h
-    # many sources mixed by weight (data_scripts/sources.py); any of these makes the source "mix"
-    sources: list = field(default_factory=list)  # [{kind, role, weight, path, speakers, ...}]
-    tts: str = ""  # "all" = espeak + every installed TTS backend, or e.g. "espeak,piper"
-    kokoro_voices: str = ""  # folder of Kokoro-82M voice packs (<name>.npy)
-    negative_dirs: list = field(default_factory=list)  # folders of real negative audio
-    positive_dirs: list = field(default_factory=list)  # folders of the user's own keyword recordings
-    noise_dirs: list = field(default_factory=list)  # folders of background noise
+from basics import settings
+from basics.errors import UserError
+from data_scripts.config import DATA_RANGES, DataConfig  # noqa: F401  (the data stage owns its section)
+from basics.atomic import atomic_write_text
 
 
 @dataclass
@@ -124,16 +98,11 @@ class EvalConfig:
 
 # key -> (min, max) inclusive, or a tuple of allowed strings. Floats must also be finite.
 RANGES: dict[str, tuple] = {
-    "data.source": ("synthetic", "mix", "speech_commands", "folder"),
-    "data.speaker_augment": (0.0, 1.0),
-    "data.music": (0, 1000),
+    **DATA_RANGES,  # the data section's own (data_scripts/config.py)
     "train.negative_weight": (0.0, 1e6), "train.time_masks": (0, 100), "train.time_mask_frames": (0, 10_000),
     "train.freq_masks": (0, 100), "train.freq_mask_bins": (0, 10_000), "train.hard_negative_rounds": (0, 100),
     "train.hard_negative_epochs": (1, 100_000), "train.hard_negative_max": (0, 100_000_000),
     "train.select_by": ("val_loss", "fa_per_hour"), "train.select_fah": (0.0, 1e6),
-    "data.num_voices": (0, 100_000), "data.clips_per_voice": (0, 100_000), "data.augment_copies": (0, 100),
-    "data.snr_db_min": (-30.0, 100.0), "data.snr_db_max": (-30.0, 100.0), "data.seed": (0, 2**31 - 1),
-    "data.stream_minutes": (0.0, 24 * 60.0),
     "features.sample_rate": (8000, 48000), "features.window_ms": (1.0, 1000.0), "features.hop_ms": (1.0, 1000.0),
     "features.num_mel_bins": (1, 512), "features.context_frames": (1, 1000), "features.context_stride": (1, 100),
     "features.clip_seconds": (0.1, 60.0),
@@ -155,24 +124,7 @@ RANGES: dict[str, tuple] = {
 
 def check_value(key: str, value, origin: str = "config") -> None:
     """UserError unless ``value`` is allowed for ``key`` (RANGES); keys without a range pass."""
-    import math
-
-    rng = RANGES.get(key)
-    if rng is None:
-        return
-    if isinstance(rng[0], str):
-        if value not in rng:
-            raise UserError(f"{origin}: {key} must be one of {', '.join(rng)}, got {value!r}")
-        return
-    values = value if isinstance(value, list) else [value]
-    lo, hi = rng
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise UserError(f"{origin}: {key} must be a number, got {v!r}")
-        if isinstance(v, float) and not math.isfinite(v):
-            raise UserError(f"{origin}: {key} must be finite, got {v}")
-        if not lo <= v <= hi:
-            raise UserError(f"{origin}: {key} = {v} is outside {lo}..{hi}")
+    settings.check_value(key, value, RANGES, origin)
 
 
 @dataclass
@@ -200,8 +152,7 @@ class Config:
             obj = getattr(self, sec.name)
             for f in fields(obj):
                 check_value(f"{sec.name}.{f.name}", getattr(obj, f.name), origin)
-        if self.data.snr_db_min > self.data.snr_db_max:
-            raise UserError(f"{origin}: data.snr_db_min {self.data.snr_db_min} > data.snr_db_max {self.data.snr_db_max}")
+        self.data.validate(origin)
         if self.model.name == "lstm" and self.features.context_stride != 1:
             raise UserError(f"{origin}: model lstm steps once per hop: set features.context_stride=1 (got "
                             f"{self.features.context_stride}); features.context_frames is the sequence length")
@@ -209,7 +160,7 @@ class Config:
             raise UserError(f"{origin}: quant.weight_bits with model lstm: LSTM QAT is not implemented yet "
                             "(8-bit deployment: python -m tflm_port.lstm_export)")
         if self.quant.weight_bits or self.quant.activation_bits != 8 or self.quant.operands:
-            from training import quant_spec
+            from training import quant_spec  # lazy: quant_spec imports this module
 
             quant_spec.check(self.quant, self.model.name, origin)
         if self.features.hop_ms > self.features.window_ms:
@@ -219,59 +170,7 @@ class Config:
 
 
     def save(self, path: str | Path) -> None:
-        from training.errors import atomic_write_text
-
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
-
-
-def _coerce(value, typ, key: str, origin: str):
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise UserError(f"{origin}: {key} must be true or false, got {value!r}")
-    if typ in (int, float):
-        try:
-            if typ is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return typ(value)
-        except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{origin}: {key} must be {typ.__name__}, got {value!r}") from None
-    if typ is str:
-        return str(value)
-    if typ is dict:
-        if isinstance(value, str):  # command line: "activation=pact:4,weight=sawb:4"
-            pairs = [p.split("=", 1) for p in value.replace(" ", "").split(",") if p]
-            if not all(len(p) == 2 for p in pairs):
-                raise UserError(f"{origin}: {key} must be name=value pairs separated by commas, got {value!r}")
-            value = dict(pairs)
-        if not isinstance(value, dict):
-            raise UserError(f"{origin}: {key} must be a mapping, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
-    if typ is list or typing.get_origin(typ) is list:
-        if isinstance(value, str):
-            parts = value.replace(",", " ").split()
-            if key.endswith("_dirs"):
-                value = parts
-            else:
-                try:
-                    value = [int(v) for v in parts]
-                except ValueError:
-                    raise UserError(f"{origin}: {key} must be a comma-separated list of integers, got {value!r}") from None
-        if not isinstance(value, list):
-            raise UserError(f"{origin}: {key} must be a list, got {value!r}")
-        if key.endswith("_dirs"):
-            if not all(isinstance(v, str) for v in value):
-                raise UserError(f"{origin}: {key} must be a list of folder paths, got {value!r}")
-        elif key.endswith("sources"):
-            pass  # a list of mappings, checked by data_scripts.sources.parse_sources
-        else:
-            for v in value:
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise UserError(f"{origin}: {key} must hold integers, got {v!r}")
-        return value
-    return value
 
 
 def update(cfg: Config, d: dict, origin: str = "config") -> Config:
@@ -282,17 +181,7 @@ def update(cfg: Config, d: dict, origin: str = "config") -> Config:
     for sec, vals in d.items():
         if sec not in sections:
             raise UserError(f"{origin}: unknown section '{sec}' (known: {', '.join(sections)})")
-        obj = getattr(cfg, sec)
-        if not isinstance(vals, dict):
-            raise UserError(f"{origin}: section '{sec}' must be a mapping")
-        hints = typing.get_type_hints(type(obj))
-        known = {f.name for f in fields(obj)}
-        for k, v in vals.items():
-            if k not in known:
-                raise UserError(f"{origin}: unknown key '{sec}.{k}'")
-            value = _coerce(v, hints[k], f"{sec}.{k}", origin)
-            check_value(f"{sec}.{k}", value, origin)  # each value as it is set: --epochs -3 fails here
-            setattr(obj, k, value)
+        settings.update_section(getattr(cfg, sec), sec, vals, RANGES, origin)
     return cfg
 
 
@@ -300,23 +189,7 @@ def load_config(path: str | Path | None) -> Config:
     cfg = Config()
     if not path:
         return cfg
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such config file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read config ({type(e).__name__})") from None
-    try:
-        if path.suffix == ".json":
-            d = json.loads(text)
-        else:
-            import yaml
-
-            d = yaml.safe_load(text) or {}
-    except Exception as e:
-        raise UserError(f"{path}: cannot parse config ({str(e).splitlines()[0]})") from None
-    return update(cfg, d, str(path)).validate(str(path))
+    return update(cfg, settings.read_config_file(path), str(path)).validate(str(path))
 
 
 def set_dotted(cfg: Config, dotted: str, value, origin: str = "command line") -> None:

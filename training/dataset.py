@@ -17,15 +17,25 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+import os
 
 import numpy as np
 
-from training.audio import load_audio
+from basics.audio import load_audio
 from training.config import Config
-from training.errors import UserError, atomic_path
-from training.features import LfbeParams, lfbe, stack_context, window_span
+from basics.atomic import atomic_path
+from basics.classes import KEYWORD, SILENCE, UNKNOWN  # noqa: F401  (re-exported: training's window labels)
+from basics.errors import UserError
+from training.features import LfbeParams, lfbe, lfbe_params, stack_context, window_span
+from basics.procs import die_with_parent
+from data_scripts.augment import Augmenter, change_speaker
+from data_scripts.sources import prepare_mix
+from data_scripts.speech_commands import prepare_folder, prepare_speech_commands
+from data_scripts.synthetic import prepare_synthetic
+from data_scripts.noise import training_noise
 
-SILENCE, UNKNOWN, KEYWORD = 0, 1, 2
 PAD_S = 0.35
 FEATURE_CACHE_VERSION = 6
 
@@ -39,16 +49,6 @@ class Clip:
     text: str
     source: str = ""
     weight: float = 1.0
-
-
-def lfbe_params(cfg: Config) -> LfbeParams:
-    f = cfg.features
-    sr = f.sample_rate
-    win = int(round(f.window_ms * sr / 1000))
-    hop = int(round(f.hop_ms * sr / 1000))
-    fft = 1 << (win - 1).bit_length()
-    return LfbeParams(sample_rate=sr, window_samples=win, hop_samples=hop, fft_size=fft,
-                      num_mel_bins=f.num_mel_bins, upper_hz=sr / 2)
 
 
 def read_manifest(dataset: Path) -> list[Clip]:
@@ -89,15 +89,12 @@ def speech_frames(audio: np.ndarray, p: LfbeParams, rel_db: float = 35.0) -> tup
 def _augmenter(cfg: Config, cache_dir: Path):
     if not cfg.data.augment:
         return None
-    from data_scripts.augment import Augmenter
 
     # no time shift: window labels are placed from the clean clip's speech frames
     return Augmenter(cfg.data, cache_dir, p_shift=0.0)
 
 
 def _noise(cfg: Config, cache_dir: Path) -> list[np.ndarray]:
-    from data_scripts.noise import training_noise
-
     return training_noise(cfg.data, cache_dir)
 
 
@@ -216,14 +213,10 @@ _WORKER: dict = {}
 
 
 def _worker_init(cfg_dict: dict, dataset: str) -> None:
-    import os
-
-    from training.procs import die_with_parent
-
     die_with_parent()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cfg = Config.from_dict(cfg_dict)
-    _WORKER.update(cfg=cfg, p=lfbe_params(cfg), augment=_augmenter(cfg, Path(dataset).parent / "_augment_cache"))
+    _WORKER.update(cfg=cfg, p=lfbe_params(cfg.features), augment=_augmenter(cfg, Path(dataset).parent / "_augment_cache"))
 
 
 def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -240,8 +233,6 @@ def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
         aug = augment if (k > 0 or split != "train") else None
         a = audio
         if aug is not None and synthetic and cfg.data.speaker_augment > 0 and rng.random() < cfg.data.speaker_augment:
-            from data_scripts.augment import change_speaker
-
             a = change_speaker(audio, rng)  # before labelling: the window labels follow its new timing
         w, y = clip_windows(a, label, cfg, p, rng, aug, nb[2 * k], nb[2 * k + 1])
         xs.append(w)
@@ -281,17 +272,19 @@ def split_background(cfg: Config, dataset: Path, seed: int, n_jobs: int, n_clip_
     """The _silence_ windows that follow a split's clip windows (1 per 6 of them, at least 64)."""
     rng = np.random.default_rng([seed, n_jobs])
     n_bg = max(64, n_clip_windows // 6)
-    return background_windows(_noise(cfg, Path(dataset).parent / "_augment_cache"), n_bg, cfg, lfbe_params(cfg), rng)
+    return background_windows(_noise(cfg, Path(dataset).parent / "_augment_cache"), n_bg, cfg, lfbe_params(cfg.features), rng)
 
 
-def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
-                workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, read from the data set's
-    feature store (training/feature_store.py), which is built first if needed.
-
-    Clips are processed in parallel (one process per core); the result does not depend on the
-    number of workers.
-    """
-    from training.feature_store import split_arrays
-
-    return split_arrays(cfg, Path(dataset), split, progress=progress, workers=workers)
+def prepare_data(cfg: Config, progress: bool = True) -> Path:
+    """The data set folder of ``cfg.data`` (prepared, or reused from the cache)."""
+    src = cfg.data.source
+    d = cfg.data
+    if src == "mix" or (src == "synthetic" and (d.sources or d.tts or d.negative_dirs or d.positive_dirs)):
+        return prepare_mix(cfg.data, progress=progress)
+    if src == "synthetic":
+        return prepare_synthetic(cfg.data, progress=progress)
+    if src == "speech_commands":
+        return prepare_speech_commands(cfg.data, progress=progress)
+    if src == "folder":
+        return prepare_folder(cfg.data, progress=progress)
+    raise UserError(f"data.source: unknown source '{src}' (known: synthetic, mix, speech_commands, folder)")

@@ -25,7 +25,8 @@ def demo_args(argv: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     from data_scripts.tts import available_backends
-    from training.train import log, main
+    from training.cli import main
+    from training.train import log
 
     args = demo_args(sys.argv[1:])
     ok, missing = available_backends(os.environ.get("KOKORO_VOICES", ""))

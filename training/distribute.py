@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from training.errors import UserError
+from basics.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 _S: dict = {"name": "default", "strategy": None, "chief_root": None, "local_root": None, "task": ("worker", 0),
@@ -83,6 +83,9 @@ def wait_for_workers(addresses: list[str], timeout_s: float) -> None:
 
 _WATCHDOG = r"""
 import os, select, signal, socket, sys
+import subprocess
+import numpy as np
+from basics.atomic import atomic_write_text
 pid, timeout, addrs = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
 r, _, _ = select.select([sys.stdin], [], [], timeout)
 if r:
@@ -104,7 +107,6 @@ os.kill(pid, signal.SIGKILL)
 
 def start_watchdog(workers: list[str], timeout_s: float):
     """A small process that kills this one with one error line unless told "ok" within timeout_s."""
-    import subprocess
 
     return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), *workers],
                             stdin=subprocess.PIPE)
@@ -117,7 +119,7 @@ def setup(name: str, run_dir: Path, shard_by: str = "file") -> Path:
         raise UserError(f"--strategy: '{name}' (default, mirrored or multiworker)")
     if name == "multiworker":  # before TensorFlow starts: a malformed TF_CONFIG is one line at once
         parse_tf_config(os.environ.get("TF_CONFIG"))
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     _S.update(name=name, chief_root=None, local_root=None, task=("worker", 0), workers=1, shard_by=shard_by)
     if name == "default":
@@ -146,7 +148,7 @@ def setup(name: str, run_dir: Path, shard_by: str = "file") -> Path:
 
 
 def strategy():
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     return _S["strategy"] or tf.distribute.get_strategy()
 
@@ -200,7 +202,7 @@ def shared_path(p: Path) -> Path:
 
 def barrier() -> None:
     """Every worker waits here for all the others (a tiny all-reduce); no-op on one worker."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     if not multi_worker():
         return
@@ -220,8 +222,7 @@ def load_weights(model, path: Path) -> None:
     if _S["name"] == "default":
         model.load_weights(str(path))
         return
-    import numpy as np
-    from tf_keras.src.saving import saving_lib
+    from tf_keras.src.saving import saving_lib  # lazy: heavy dependency, loaded only when this runs
 
     real = saving_lib.H5IOStore.get
 
@@ -256,7 +257,6 @@ def wait_for_chief(path: Path, timeout_s: float | None = None) -> None:
 
 def quantizer_ranges(model) -> dict:
     """{variable name: value} of every quantizer range variable (``*_min``/``*_max``) of a model."""
-    import numpy as np
 
     out = {}
     for v in model.weights:
@@ -269,7 +269,6 @@ def quantizer_ranges(model) -> dict:
 def worker_report(run_dir: Path, model) -> dict:
     """What a non-chief worker keeps of a finished stage: its quantizer ranges (to compare with the
     chief's), in its own folder."""
-    from training.errors import atomic_write_text
 
     rep = {"worker": worker_index(), "ranges": quantizer_ranges(model)}
     atomic_write_text(Path(run_dir) / "report.json", json.dumps(rep, indent=1) + "\n")
@@ -279,7 +278,7 @@ def worker_report(run_dir: Path, model) -> dict:
 def sync_batchnorm(model) -> int:
     """With several replicas: BatchNormalization layers normalize with the global batch's mean and
     variance (``synchronized``), as one worker would with the whole batch. Returns how many."""
-    import tf_keras as keras
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
     if strategy().num_replicas_in_sync == 1:
         return 0

@@ -27,22 +27,22 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+import os
 
 import numpy as np
 
 from training.config import Config, EvalConfig
-from training.errors import UserError, atomic_path, atomic_write_text, cli_main
+from basics.atomic import atomic_path, atomic_write_text
+from basics.classes import KEYWORD_CLASS
+from basics.errors import UserError, cli_main
 from training.scoring import detect, frr_at, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
-
-Scorer = Callable[[np.ndarray], np.ndarray]  # normalized windows [N, D] -> posteriors [N, C]
-KEYWORD_CLASS = 2
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+from training.runs import Scorer, keras_scorer, load_run, softmax, tflite_scorer  # noqa: F401  (re-exported)
+from basics.audio import list_audio, load_audio
+from training.dataset import PAD_S, read_manifest
+from training.features import lfbe, lfbe_params, stack_context, window_span
+from training.peers import load_peer
+from training.scoring import (clip_max_scores, det_points, load_detector, score_audio, stream_file,
+                              threshold_candidates)
 
 
 def match(dets: np.ndarray, keywords: list[dict], tolerance_s: float) -> tuple[int, int]:
@@ -69,28 +69,19 @@ class StreamScores:
 
 
 def window_end_times(n: int, cfg: Config) -> np.ndarray:
-    from training.dataset import lfbe_params
-    from training.features import window_span
-
-    p = lfbe_params(cfg)
+    p = lfbe_params(cfg.features)
     span = window_span(cfg.features.context_frames, cfg.features.context_stride)
     frame_end = (np.arange(n) + span - 1) * p.hop_samples + p.window_samples
     return frame_end / p.sample_rate
 
 
 def audio_windows(audio: np.ndarray, cfg: Config, normalizer) -> np.ndarray:
-    from training.dataset import lfbe_params
-    from training.features import lfbe, stack_context
-
-    feats = normalizer(lfbe(audio, lfbe_params(cfg)))
+    feats = normalizer(lfbe(audio, lfbe_params(cfg.features)))
     return stack_context(feats, cfg.features.context_frames, cfg.features.context_stride)
 
 
 def stream_scores(scorer: Scorer, audio: np.ndarray, cfg: Config, normalizer, batch: int = 8192) -> StreamScores:
-    from training.dataset import lfbe_params
-    from training.features import lfbe, stack_context, window_span
-
-    feats = normalizer(lfbe(audio, lfbe_params(cfg)))
+    feats = normalizer(lfbe(audio, lfbe_params(cfg.features)))
     ctx, stride = cfg.features.context_frames, cfg.features.context_stride
     span = window_span(ctx, stride)
     n = max(0, len(feats) - span + 1)
@@ -117,8 +108,6 @@ def det_curve(s: StreamScores, keywords: list[dict], ecfg: EvalConfig) -> list[d
 
 def clip_scores(scorer: Scorer, audios: list[np.ndarray], cfg: Config, normalizer) -> np.ndarray:
     """Max smoothed keyword posterior per clip (clips padded with 0.35 s of silence each side)."""
-    from training.dataset import PAD_S
-
     pad = np.zeros(int(PAD_S * cfg.features.sample_rate), np.float32)
     wins, owner = [], []
     for i, a in enumerate(audios):
@@ -134,10 +123,10 @@ def clip_scores(scorer: Scorer, audios: list[np.ndarray], cfg: Config, normalize
 
 
 def plot_det(curves: dict[str, list[dict]], path: Path, title: str = "DET curve") -> None:
-    import matplotlib
+    import matplotlib  # lazy: heavy dependency, loaded only when this runs
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: heavy dependency, loaded only when this runs
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
     floor = 1e-2  # 0 false accepts is drawn here (log axis)
@@ -179,8 +168,6 @@ def load_stream_labels(path: Path) -> tuple[list[dict], float | None]:
 
 
 def evaluate_stream(scorer: Scorer, wav: Path, labels: Path, cfg: Config, normalizer) -> dict:
-    from training.audio import load_audio
-
     audio = load_audio(wav, cfg.features.sample_rate)
     kws, _ = load_stream_labels(labels)
     s = stream_scores(scorer, audio, cfg, normalizer)
@@ -195,8 +182,6 @@ def evaluate_folders(scorer: Scorer, positives: list[Path], negatives: list[Path
                      cfg: Config, normalizer) -> dict:
     """Recall on positive clips (each streamed alone) and false accepts/hour on the negatives
     streamed back to back, at one threshold."""
-    from training.audio import list_audio, load_audio
-
     sr = cfg.features.sample_rate
     pos = [f for d in positives for f in list_audio(d)]
     neg = [f for d in negatives for f in list_audio(d)]
@@ -213,59 +198,32 @@ def evaluate_folders(scorer: Scorer, positives: list[Path], negatives: list[Path
     return res
 
 
-def keras_scorer(model) -> Scorer:
-    if any(type(layer).__name__ == "LSTM" for layer in model.layers):  # streaming LSTM: state carried (issue 12)
-        from training.lstm import stream_scorer
-
-        return stream_scorer(model)
-
-    def f(x: np.ndarray) -> np.ndarray:
-        if len(x) == 0:
-            return np.zeros((0, model.output_shape[-1]))
-        return softmax(np.asarray(model.predict(x, batch_size=4096, verbose=0), dtype=np.float64))
-
-    return f
-
-
-def tflite_scorer(model: bytes | str | Path) -> Scorer:
-    """Score windows with a converted .tflite through the bit-exact integer reference."""
-    from tflm_port.reference import Reference
-
-    ref = Reference.from_bytes(model) if isinstance(model, (bytes, bytearray)) else Reference.from_file(model)
-    if any(hasattr(op, "reset") for op in ref.ops):  # stateful (the streaming LSTM): one frame per hop
-        from tflm_port.lstm import reference_stream_scorer
-
-        return reference_stream_scorer(ref)
-
-    def f(x: np.ndarray) -> np.ndarray:
-        return ref.posteriors(x)
-
-    return f
-
-
-def load_run(run_dir: Path, keras: bool = False):
-    """(cfg, normalizer, scorer) of a finished run directory: its deployable model.tflite scored by
-    the integer reference when there is one (QAT runs), else (or with keras=True) the Keras model."""
-    from training.features import Normalizer
-
+def evaluate_run(run_dir: Path, cfg: Config, norm, scorer, dataset: Path | None = None, name: str = "") -> dict:
+    """Per-clip accuracy on the test clips and the streaming DET curve on the test stream."""
     run_dir = Path(run_dir)
-    for f in ("config.json", "normalizer.json"):
-        if not (run_dir / f).is_file():
-            raise UserError(f"{run_dir}: not a run directory (no {f})")
-    cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
-    norm = Normalizer(**json.loads((run_dir / "normalizer.json").read_text()))
-    if (run_dir / "model.tflite").is_file() and not keras:
-        return cfg, norm, tflite_scorer(run_dir / "model.tflite")
-    from training.train import load_trained_model
-
-    model = load_trained_model(run_dir)
-    return cfg, norm, keras_scorer(model)
+    if dataset is None:
+        dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
+    clips = [c for c in read_manifest(dataset) if c.split == "test"]
+    sc = clip_scores(scorer, [load_audio(c.path, cfg.features.sample_rate) for c in clips], cfg, norm)
+    truth = np.array([c.label == "keyword" for c in clips])
+    acc = float(np.mean((sc >= 0.5) == truth))
+    stream = evaluate_stream(scorer, dataset / "stream" / "test.wav", dataset / "stream" / "test.json", cfg, norm)
+    det = stream.pop("det")
+    report = {
+        "run_dir": str(run_dir), "name": name or run_dir.name, "model": cfg.model.name,
+        "weight_bits": cfg.quant.weight_bits, "clip_accuracy": acc, "test_clips": len(clips),
+        "keyword_clip_recall_at_0p5": float(np.mean(sc[truth] >= 0.5)) if truth.any() else None,
+        "stream": stream,
+    }
+    atomic_write_text(run_dir / "det.json", json.dumps(det, indent=1) + "\n")
+    plot_det({report["name"]: det}, run_dir / "det.png", title=f"DET, {report['name']}, synthetic test stream")
+    report["det_png"] = str(run_dir / "det.png")
+    atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    return report
 
 
 def labelled_det(s, keywords: list[dict], refractory_s: float, tolerance_s: float, max_points: int = 3000) -> list[dict]:
     """DET of a labelled stream from its detection scores (training.scoring.StreamScores)."""
-    from training.scoring import threshold_candidates
-
     sm = s.smoothed
     best = []
     for k in keywords:  # every keyword's best score decides whether it can be detected
@@ -300,9 +258,6 @@ def _json_safe(x):
 
 def score_stream_cli(models: list, stream: Path, labels: Path | None, scores_out: Path | None,
                      tolerance_s: float) -> dict:
-    from training.audio import load_audio
-    from training.scoring import stream_file
-
     kws = load_stream_labels(labels)[0] if labels else None
     res: dict = {"audio": str(stream), "models": {}}
     curves = {}
@@ -331,9 +286,6 @@ def score_stream_cli(models: list, stream: Path, labels: Path | None, scores_out
 
 
 def score_folders_cli(models: list, positives: list[Path], negatives: list[Path], threshold: float | None) -> dict:
-    from training.audio import list_audio, load_audio
-    from training.scoring import clip_max_scores, det_points, score_audio
-
     pos_files = [f for d in positives for f in list_audio(d)]
     neg_files = [f for d in negatives for f in list_audio(d)]
     if positives and not pos_files:
@@ -392,20 +344,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="where to write the JSON result (default: stdout only)")
     ap.add_argument("--png", type=Path, help="DET plot (default: beside --out, or det_custom.png in a run directory)")
     a = ap.parse_args(argv)
-    import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if a.threshold is not None and not (0.0 <= a.threshold <= 1.0):
         raise UserError(f"--threshold must be a number in [0, 1], got {a.threshold}")
     if a.scores_out and not a.stream:
         raise UserError("--scores-out needs --stream")
-    from training.scoring import load_detector
 
     det = load_detector(a.model, prefer_keras=a.keras)
     models = [det]
     if a.compare:
-        from training.peers import load_peer
-
         models += [load_peer(c, det.refractory_s) for c in a.compare]
     tol = EvalConfig().tolerance_s
     if a.stream:
@@ -419,9 +367,7 @@ def main(argv=None) -> int:
         res = score_folders_cli(models, a.positives, a.negatives, th)
     elif a.model.is_dir():
         cfg, norm, scorer = load_run(a.model, keras=a.keras)
-        from training.train import evaluate_run
-
-        res = evaluate_run(a.model, cfg, norm, scorer)
+        res = evaluate_run(a.model, cfg, norm, scorer, name=f"{a.model.name} (Keras model)" if a.keras else "")
         res.pop("det", None)
     else:
         raise UserError(f"{a.model}: give --stream (with --labels or --scores-out) or --positives/--negatives")

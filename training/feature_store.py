@@ -1,6 +1,6 @@
 """The feature store: a data set's LFBE windows and labels, written once into sharded TFRecord files.
 
-Every training path reads its windows from here: ``dataset.build_split`` (in-memory arrays for the
+Every training path reads its windows from here: ``build_split`` (in-memory arrays for the
 normalizer, mining and conversion) and ``train.fit`` (a tf.data pipeline, the same on one machine
 and on many, auto-sharded by file across the workers of a tf.distribute strategy).
 
@@ -44,8 +44,17 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import Config
-from training.errors import UserError, atomic_path, atomic_write_text, clean_stale_temporaries, cli_main
+from training.config import Config, load_config, set_dotted
+from training.dataset import (FEATURE_CACHE_VERSION, KEYWORD, _clip_job, _worker_init, prepare_data, read_manifest,
+                              split_background, split_jobs)
+from basics.atomic import atomic_path, atomic_write_text, clean_stale_temporaries
+from basics.errors import UserError, cli_main
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+import shutil
+import soundfile as sf
+from basics.errors import UserError as _E
+import copy
 
 STORE_VERSION = 1
 HEADER_BYTES = 12
@@ -64,7 +73,6 @@ def default_shards(split: str) -> int:
 # ----------------------------------------------------------------------------- parameters
 def feature_params(cfg: Config) -> dict:
     """What the stored windows depend on besides the audio: features and the windowing data keys."""
-    from training.dataset import FEATURE_CACHE_VERSION
 
     d = cfg.to_dict()["data"]
     data = {k: v for k, v in d.items() if k not in ("stream_minutes", "root")}
@@ -168,7 +176,6 @@ def _sha256(path: Path) -> str:
 # ----------------------------------------------------------------------------- building
 def _part_job(job: tuple) -> tuple[int, int]:
     """Worker: windows of one part's clips -> parts/part-NNNNN.npz (atomic); (part, windows)."""
-    from training.dataset import _clip_job
 
     part, jobs, out = job
     xs, ys, ss, ws = [], [], [], []
@@ -189,7 +196,6 @@ def _part_job(job: tuple) -> tuple[int, int]:
 
 
 def _init_pool(cfg_dict: dict, dataset: str) -> None:
-    from training.dataset import _worker_init
 
     _worker_init(cfg_dict, dataset)
 
@@ -197,12 +203,9 @@ def _init_pool(cfg_dict: dict, dataset: str) -> None:
 def build_split_store(cfg: Config, dataset: Path, split: str, path: Path, shards: int | None = None,
                       workers: int | None = None, progress: bool = False) -> dict:
     """Compute one split's windows into ``path`` (parts, then shards); its manifest entry."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
 
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
-    from training.dataset import read_manifest, split_background, split_jobs
 
     dataset = Path(dataset)
     shards = shards or default_shards(split)
@@ -258,7 +261,7 @@ def encode(x: np.ndarray, y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.nda
 
 def _write_shards(path: Path, split: str, shards: int, part_files: list[Path], bg: np.ndarray, bg_sid: int,
                   sources: list[str]) -> dict:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     names = [f"{split}-{k:05d}-of-{shards:05d}.tfrecord" for k in range(shards)]
     tmp_dir = path / f".{split}.{os.getpid()}.shards.tmp"
@@ -296,7 +299,6 @@ def _write_shards(path: Path, split: str, shards: int, part_files: list[Path], b
 def ensure_store(cfg: Config, dataset: Path, progress: bool = False, workers: int | None = None,
                  shards: dict | None = None, verify: str = "size") -> Store:
     """The data set's store for ``cfg``, built (or its killed build continued) first if needed."""
-    import shutil
 
     dataset = Path(dataset)
     path = store_path(cfg, dataset)
@@ -321,9 +323,7 @@ def ensure_store(cfg: Config, dataset: Path, progress: bool = False, workers: in
 
 def _audio_seconds(dataset: Path) -> dict:
     """Seconds of clip audio per split (before copies and padding), from the audio file headers."""
-    import soundfile as sf
 
-    from training.dataset import read_manifest
 
     out: dict[str, float] = {}
     for c in read_manifest(dataset):
@@ -338,7 +338,7 @@ def _audio_seconds(dataset: Path) -> dict:
 # ----------------------------------------------------------------------------- reading
 def read_arrays(store: Store, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(x float32 [N, D], y int32 [N]) of a split in its canonical order (what was written)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     sp = store.split(split)
     files = store.files(split)
@@ -364,6 +364,14 @@ def split_arrays(cfg: Config, dataset: Path, split: str, progress: bool = False,
     return read_arrays(ensure_store(cfg, dataset, progress, workers), split)
 
 
+def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
+                workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, read from the data set's
+    feature store, which is built first if needed (clips in parallel, one process per core; the
+    result does not depend on the number of workers)."""
+    return split_arrays(cfg, Path(dataset), split, progress=progress, workers=workers)
+
+
 def tf_dataset(store: Store, split: str, *, seed: int, shuffle: bool = True, shuffle_buffer: int = SHUFFLE_BUFFER,
                cycle_length: int = 4, shard_by: str = "file"):
     """tf.data of (x [D] float32 raw LFBE, label int32, source id int32, clip weight float32).
@@ -374,7 +382,7 @@ def tf_dataset(store: Store, split: str, *, seed: int, shuffle: bool = True, shu
     worker reads every shard and keeps its part of each global batch (the same global batches as
     one worker, more reading), "off" = no auto-sharding.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     files = store.files(split)
     d = store.dim
@@ -409,7 +417,8 @@ class FitInput:
     extra_windows: int
 
 
-def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: int, shard_by: str = "file"):
+def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: int, shard_by: str = "file",
+              spec=None):
     """The training input of ``train.fit``: the run's store (train split, normalized with the run's
     normalizer) plus the windows ``train`` holds beyond the store's (the hard negatives that
     ``recipe.with_hard_negatives`` appended, already normalized), shuffled together, one-hot,
@@ -420,10 +429,9 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
     strategy the input is a DatasetCreator: each input pipeline (worker) reads its share, by
     shard files (shard_by="file") or by windows of one common stream (shard_by="data": the global
     batches equal a single worker's)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
-    from training import distribute
-    from training.dataset import KEYWORD
+    from training import distribute  # lazy: imports TensorFlow
 
     dpath = Path(run_dir) / "dataset.json"
     if not dpath.is_file():
@@ -448,17 +456,11 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
     strat = distribute.strategy()
     replicas = strat.num_replicas_in_sync
     if batch % replicas:
-        from training.errors import UserError as _E
 
         raise _E(f"train.batch_size {batch} is not a multiple of the {replicas} replicas")
     if shard_by == "file" and replicas > 1 and len(store.files("train")) < distribute.num_workers():
         raise UserError(f"{store.path}: {len(store.files('train'))} train shards for {distribute.num_workers()} "
                         "workers (rebuild the store with --shards >= workers, or --shard-by data)")
-    spec = None
-    if cfg.train.spec_augment:
-        from training.recipe import spec_augment_fn
-
-        spec = spec_augment_fn(cfg)
 
     def make(pipelines: int, pipeline: int, per_batch: int):
         by_file = shard_by == "file" and pipelines > 1
@@ -493,7 +495,7 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
     if replicas == 1 and distribute.name() == "default":
         data = make(1, 0, batch)
     else:
-        import tf_keras as keras
+        import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
         def fn(ctx_in):
             return make(ctx_in.num_input_pipelines, ctx_in.input_pipeline_id,
@@ -505,7 +507,6 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
 
 def _only_files(store: Store, split: str, files: list[str]) -> dict:
     """A manifest copy whose split lists only ``files`` (one worker's shards)."""
-    import copy
 
     man = copy.deepcopy(store.manifest)
     keep = {Path(f).name for f in files}
@@ -533,8 +534,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cfg(a) -> Config:
-    from training.config import load_config, set_dotted
-
     cfg = load_config(a.config)
     for item in a.set:
         if "=" not in item:
@@ -548,8 +547,6 @@ def _cfg(a) -> Config:
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     if a.cmd == "build":
-        from training.train import prepare_data
-
         cfg = _cfg(a)
         if a.shards < 0 or a.workers < 0:
             raise UserError("--shards/--workers must be >= 0")

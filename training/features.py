@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import SimpleNamespace
 
 import numpy as np
+
+from basics.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,36 @@ class LfbeParams:
     lower_hz: float = 20.0
     upper_hz: float = 8000.0
     log_floor: float = 1e-6
+
+
+def lfbe_params(features) -> LfbeParams:
+    """The front end's parameters from the feature settings: ``features`` is a ``FeatureConfig`` (the
+    ``features`` section of a run's config) or anything with sample_rate, window_ms, hop_ms and
+    num_mel_bins (a model's metadata). The one place window, hop and FFT sizes are derived."""
+    sr = int(features.sample_rate)
+    win = int(round(float(features.window_ms) * sr / 1000))
+    hop = int(round(float(features.hop_ms) * sr / 1000))
+    fft = 1 << (win - 1).bit_length()
+    return LfbeParams(sample_rate=sr, window_samples=win, hop_samples=hop, fft_size=fft,
+                      num_mel_bins=int(features.num_mel_bins), upper_hz=sr / 2)
+
+
+def params_from_metadata(feats: dict, where: str) -> tuple[LfbeParams, int, int]:
+    """(front-end parameters, context frames, context stride) from the "features" block of a model's
+    metadata (what training.qat_train writes), checked (one UserError line naming ``where``)."""
+    try:
+        f = SimpleNamespace(sample_rate=int(feats.get("sample_rate", 16000)),
+                            window_ms=float(feats.get("window_ms", 25.0)), hop_ms=float(feats.get("hop_ms", 10.0)),
+                            num_mel_bins=int(feats.get("num_mel_bins", 64)))
+        ctx, stride = int(feats["context_frames"]), int(feats.get("context_stride", 1))
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{where}: feature parameters missing or malformed ({type(e).__name__}: {e})") from None
+    p = lfbe_params(f)
+    sr, win, hop, bins = p.sample_rate, p.window_samples, p.hop_samples, p.num_mel_bins
+    if not (8000 <= sr <= 48000 and 0 < hop <= win <= 4 * sr and 1 <= bins <= 256 and 1 <= ctx <= 512
+            and 1 <= stride <= 64):
+        raise UserError(f"{where}: feature parameters out of range ({feats})")
+    return p, ctx, stride
 
 
 def hz_to_mel(f):
@@ -104,6 +137,19 @@ class Normalizer:
 
     def to_dict(self) -> dict:
         return {"mean": list(map(float, self.mean)), "std": list(map(float, self.std))}
+
+    @classmethod
+    def from_dict(cls, d, bins: int, where: str) -> "Normalizer":
+        """The normalization stored with a run or a model (``to_dict``), checked: ``bins`` finite means
+        and positive stds, else one UserError line naming ``where``."""
+        try:
+            mean = [float(v) for v in d["mean"]]
+            std = [float(v) for v in d["std"]]
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{where}: no usable feature normalization (mean/std lists)") from None
+        if len(mean) != bins or len(std) != bins or not all(np.isfinite(mean + std)) or min(std) <= 0:
+            raise UserError(f"{where}: normalization must hold {bins} finite means and positive stds")
+        return cls(mean=mean, std=std)
 
 
 def window_span(context: int, stride: int = 1) -> int:

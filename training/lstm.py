@@ -29,7 +29,7 @@ import numpy as np
 import tf_keras as keras
 
 from training.config import FeatureConfig, ModelConfig
-from training.errors import UserError
+from basics.errors import UserError
 
 # The operands a per-operand quantizer configuration names for each LSTM layer (docs/quantization.md).
 LSTM_OPERANDS = ("input", "kernel", "recurrent_kernel", "bias", "gate_i", "gate_f", "gate_c", "gate_o",

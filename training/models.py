@@ -18,14 +18,9 @@ from __future__ import annotations
 import tf_keras as keras
 
 from training.config import FeatureConfig, ModelConfig
-from training.errors import UserError
-
-CLASS_NAMES = ("_silence_", "_unknown_")  # followed by the keyword(s)
-
-
-def class_names(keyword: str) -> list[str]:
-    return [*CLASS_NAMES, keyword]
-
+from basics.classes import CLASS_NAMES, class_names  # noqa: F401  (re-exported)
+from basics.errors import UserError
+from training.lstm import build_lstm as build
 
 def build_ffnn(mcfg: ModelConfig, fcfg: FeatureConfig, n_classes: int) -> keras.Model:
     n_in = fcfg.context_frames * fcfg.num_mel_bins
@@ -62,7 +57,6 @@ def build_dscnn(mcfg: ModelConfig, fcfg: FeatureConfig, n_classes: int) -> keras
 
 
 def build_lstm(mcfg: ModelConfig, fcfg: FeatureConfig, n_classes: int) -> keras.Model:
-    from training.lstm import build_lstm as build  # streaming LSTM (issue 12), its own module
 
     return build(mcfg, fcfg, n_classes)
 

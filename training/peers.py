@@ -8,9 +8,11 @@ not detection rules.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from training.errors import UserError
+from basics.errors import UserError
 from training.scoring import StreamScores, smooth
 
 PEERS = ("microwakeword",)
@@ -21,7 +23,7 @@ class MicroWakeWordPeer:
 
     def __init__(self, model: str = "alexa", refractory_s: float = 1.0):
         try:
-            from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+            from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model  # lazy: heavy dependency, loaded only when this runs
         except ImportError:
             raise UserError("--compare microwakeword needs pymicro-wakeword (pip install -e '.[bench]')") from None
         try:
@@ -33,7 +35,6 @@ class MicroWakeWordPeer:
         self.name = f"microWakeWord {model}"
         self.smoothing_frames = int(self._mww.sliding_window_size)
         self.refractory_s = refractory_s
-        from pathlib import Path
 
         self.model_bytes = Path(self._mww.tflite_model).stat().st_size
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import tf_keras as keras
 
-from training.errors import UserError
+from basics.errors import UserError
+from tflm_port.sparse import SparseSpec, prune_mask
 
 KINDS = ("unstructured", "block", "n:m")
 
@@ -63,26 +64,11 @@ def polynomial_density(step: int, target: float, begin: int, end: int, power: in
 
 
 def mask_for(w_out_in: np.ndarray, spec: PruneSpec, density: float) -> np.ndarray:
-    """Keep-mask [out, in] of |w| (see module doc); density is ignored for n:m."""
-    a = np.abs(np.asarray(w_out_in, np.float64))
-    out, n_in = a.shape
-    if spec.kind == "n:m":
-        G = -(-n_in // spec.m)
-        p = np.full((out, G * spec.m), -1.0)
-        p[:, :n_in] = a
-        order = np.argsort(-p.reshape(out, G, spec.m), axis=2, kind="stable")[:, :, :spec.n]
-        keep = np.zeros((out, G, spec.m), bool)
-        np.put_along_axis(keep, order, True, axis=2)
-        return keep.reshape(out, -1)[:, :n_in]
-    B = spec.block if spec.kind == "block" else 1
-    nbc = -(-n_in // B)
-    p = np.zeros((out, nbc * B))
-    p[:, :n_in] = a
-    score = p.reshape(out, nbc, B).sum(axis=2).reshape(-1)
-    k = max(1, int(round(density * score.size)))
-    keep = np.zeros(score.size, bool)
-    keep[np.argsort(-score, kind="stable")[:k]] = True
-    return np.repeat(keep.reshape(out, nbc), B, axis=1)[:, :n_in]
+    """Keep-mask [out, in] of |w| (see module doc); density is ignored for n:m. The converter's
+    magnitude pruning (``tflm_port.sparse.prune_mask``) in this spec's structure, at least one block kept."""
+    structure = (None if spec.kind == "unstructured" else
+                 SparseSpec("nm", n=spec.n, m=spec.m) if spec.kind == "n:m" else SparseSpec("block", block=spec.block))
+    return prune_mask(w_out_in, density, structure, min_keep=1)
 
 
 def weight_kernels(model) -> list:

@@ -32,7 +32,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_wrapp
 from training import act_quantizers as aq
 from training import quant_spec
 from training import quantizers as qz
-from training.errors import UserError
+from basics.errors import UserError
 
 _tmq = tfmot.quantization.keras
 
@@ -408,8 +408,41 @@ def _configure(converter):
     return converter
 
 
+def to_float_tflite(model: keras.Model) -> bytes:
+    """The float Keras model as a float32 .tflite (batch 1, no quantization): the float companion of
+    ``to_tflite`` (ship's float model, the benchmarks' float baseline)."""
+    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32, name="input")
+    fn = tf.function(lambda x: model(x, training=False), autograph=False)
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], model).convert()
+
+
 def compile_for_stage(model: keras.Model, lr: float) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     return model
+
+
+def calibrate_pact(float_acts_model, qat_model, x: np.ndarray, max_rows: int = 2048) -> list[float]:
+    """Start every PACT clip of ``qat_model`` (stage 2) at the MSE-optimal clip of its layer's ReLU outputs
+    in ``float_acts_model`` (the stage-1 model: same layers, float activations) on ``x``; returns the clips.
+    PACT then trains alpha from there (Adam moves it about one learning rate per step, so an alpha left
+    at its initial 6.0 would barely move in a short stage 2)."""
+    src = _weight_wrappers(float_acts_model)
+    dst = _weight_wrappers(qat_model)
+    if len(src) != len(dst):
+        raise UserError(f"calibrate_pact: {len(src)} weight layers in '{float_acts_model.name}', {len(dst)} in "
+                        f"'{qat_model.name}'")
+    probe = keras.Model(float_acts_model.inputs, [w.output for w in src])
+    outs = probe.predict(np.asarray(x[:max_rows], np.float32), verbose=0, batch_size=256)
+    outs = outs if isinstance(outs, list) else [outs]
+    clips = []
+    for y, w in zip(outs, dst):
+        q = w.quantize_config.activation_quantizer
+        if not isinstance(q, aq.PACTQuantizer):
+            continue
+        c = aq.mse_clip(y, q.bits)
+        acts = getattr(w, "_quantize_activations", [])
+        acts[0]._post_activation_vars["alpha"].assign(c)
+        clips.append(c)
+    return clips

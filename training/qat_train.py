@@ -15,8 +15,16 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from training.config import Config
-from training.errors import UserError, atomic_path, atomic_write_text, clean_stale_temporaries, read_json
+from basics.atomic import atomic_path, atomic_write_bytes, atomic_write_text, clean_stale_temporaries
+from basics.errors import UserError, read_json
+from tflm_port.convert import convert
+from training.evaluate import evaluate_run, keras_scorer, tflite_scorer
+from training.recipe import load_hard_negatives, with_hard_negatives
+from training.runs import load_trained_model, qat_scope, save_model
+from training.train import _val_stream, check_run_dir, fit, load_windows, log, train_float
 
 # config sections that must agree between a float run and the QAT run built on it
 _SHARED = ("data", "features", "model")
@@ -29,8 +37,6 @@ def float_config(cfg: Config) -> Config:
 
 
 def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
-    from training.train import log, train_float
-
     fcfg = float_config(cfg)
     frun = Path(cfg.quant.float_run) if cfg.quant.float_run else run_dir.parent / f"{cfg.model.name}-{cfg.data.keyword}-float"
     if cfg.quant.float_run:
@@ -58,13 +64,9 @@ def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
 
 
 def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
-    import numpy as np
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
-    from training import distribute, qat
-    from training.evaluate import keras_scorer
-    from training.train import (check_run_dir, evaluate_run, fit, load_trained_model, load_windows, log,
-                                qat_scope, save_model)
+    from training import distribute, qat  # lazy: heavy dependency (TensorFlow), loaded only when this runs
 
     q = cfg.quant
     if not 1 <= q.weight_bits <= 8:
@@ -85,8 +87,6 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         shutil.copyfile(frun / f, run_dir / f)
     dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
     train, val, norm = load_windows(cfg, dataset, run_dir, progress)
-    from training.recipe import load_hard_negatives, with_hard_negatives
-    from training.train import _val_stream
 
     train = with_hard_negatives(train, load_hard_negatives(frun))  # the float run's mined windows
     vs = _val_stream(cfg, dataset, norm)
@@ -114,9 +114,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             model = qat_model(stage=2)
             qat.transfer_weights(m1, model)
             if q.activation_bits < 8 or q.operands:   # PACT clips start where stage 1's ReLU outputs say
-                from training.act_quantizers import calibrate_pact
-
-                clips = calibrate_pact(m1, model, train[0])
+                clips = qat.calibrate_pact(m1, model, train[0])
                 if clips:
                     log(f"PACT clips from stage 1's activations: {', '.join(f'{c:.3g}' for c in clips)}")
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
@@ -140,7 +138,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             model = plain
     if not distribute.is_chief():
         return distribute.worker_report(run_dir, model)
-    from training.quant_spec import resolve
+    from training.quant_spec import resolve  # lazy: quant_spec imports TensorFlow-side quantizers
 
     wkind = resolve(q)["weight"].kind   # the naive preset quantizes weights linearly whatever weight_quantizer says
     name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {wkind} {q.preset} {q.stages}-stage"
@@ -149,7 +147,6 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         export_tflite(model, cfg, norm, train[0], tfl)
         log(f"converted -> {tfl} ({tfl.stat().st_size:,} bytes)")
     # the figures that count are the deployed integer model's, scored by the bit-exact reference
-    from training.evaluate import tflite_scorer
 
     report = evaluate_run(run_dir, cfg, norm, tflite_scorer(tfl), dataset, name=name)
     (run_dir / "keras_eval").mkdir(exist_ok=True)
@@ -171,8 +168,6 @@ def finished_stage(run_dir: Path, tag: str, build, train):
     """The model of a finished training stage: ``build()`` then either load the weights it saved when
     it finished (``checkpoints/<tag>/final.weights.h5``) or ``train(model)`` and save them atomically.
     A run killed in a later stage (kill -9) resumes there instead of training this stage again."""
-    from training.train import log
-
     final = run_dir / "checkpoints" / tag / "final.weights.h5"
     model = build()
     if final.is_file():
@@ -204,11 +199,7 @@ def tflite_metadata(cfg: Config, normalization: dict, labels: list) -> dict:
 
 def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     """Convert a finished QAT model to the deployable .tflite with the project's metadata."""
-    import numpy as np
-
-    from training import qat
-    from training.errors import atomic_write_bytes
-    from tflm_port.convert import convert
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
 
     rng = np.random.default_rng(0)
     rep = rep_windows[rng.choice(len(rep_windows), size=min(500, len(rep_windows)), replace=False)]
@@ -216,12 +207,12 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
     if cfg.quant.activation_bits < 8 or cfg.quant.operands:   # k-bit activations: SUB8_FC_A4 (tflm_port/fc_a4.py)
-        from tflm_port import fc_a4
+        from training import export_a4  # lazy: only k-bit-activation models need it
 
-        if any(b < 8 for b in fc_a4.activation_bits(model)):
-            meta.update(preset=cfg.quant.preset, activation_bits=fc_a4.activation_bits(model))
-            atomic_write_bytes(path, fc_a4.convert_a4(model, rep.astype(np.float32), meta, name=str(path)))
+        if any(b < 8 for b in export_a4.activation_bits(model)):
+            meta.update(preset=cfg.quant.preset, activation_bits=export_a4.activation_bits(model))
+            atomic_write_bytes(path, export_a4.convert_a4(model, rep.astype(np.float32), meta, name=str(path)))
             return
-    data = convert(model, qat.layer_bits(model), mode="auto", metadata=meta, rep_data=rep.astype(np.float32),
+    data = convert(qat.to_tflite(model, rep.astype(np.float32)), qat.layer_bits(model), mode="auto", metadata=meta,
                    name=str(path))
     atomic_write_bytes(path, data)

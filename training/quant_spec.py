@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training.errors import UserError
+from basics.errors import UserError
 
 WEIGHT_KINDS = ("tanh", "linear", "sawb")
 OPERANDS: dict[str, tuple[str, ...]] = {

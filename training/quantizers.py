@@ -45,7 +45,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from training.errors import UserError
+from basics.errors import UserError
 
 _tfq = tfmot.quantization.keras.quantizers
 

@@ -22,8 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from training.config import Config
-from training.dataset import KEYWORD, UNKNOWN, lfbe_params, read_manifest
-from training.features import lfbe, stack_context, window_span
+from training.dataset import KEYWORD, UNKNOWN, read_manifest
+from training.features import lfbe, lfbe_params, stack_context, window_span
+from basics.atomic import atomic_write_text
+from basics.audio import load_audio
+from training.evaluate import StreamScores, det_curve, frr_at, keras_scorer, load_stream_labels, window_end_times
 
 HARD_NEGATIVE_POSTERIOR = 0.5
 MINING_BLOCK_S = 60.0
@@ -35,7 +38,7 @@ def sample_weights(y: np.ndarray, cfg: Config) -> np.ndarray:
 
 def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, seed: int):
     """tf.data pipeline of (windows, one-hot, weight), shuffled each epoch, SpecAugment if on."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     t = cfg.train
     ds = tf.data.Dataset.from_tensor_slices((x, y, sample_weights(y, cfg)))
@@ -52,7 +55,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, see
 
 def spec_augment_fn(cfg: Config):
     """tf.data map function (windows, one-hot, weights) batch -> the same with SpecAugment masks."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     t = cfg.train
     ctx, bins = cfg.features.context_frames, cfg.features.num_mel_bins
@@ -80,20 +83,15 @@ class ValStream:
     """The run's validation stream, features computed once, scored by a Keras model per epoch."""
 
     def __init__(self, dataset: Path, cfg: Config, norm):
-        from training.audio import load_audio
-        from training.evaluate import load_stream_labels
-
         wav, lab = Path(dataset) / "stream" / "val.wav", Path(dataset) / "stream" / "val.json"
         self.cfg = cfg
         self.keywords, _ = load_stream_labels(lab)
         audio = load_audio(wav, cfg.features.sample_rate, quiet=True)
         self.duration_s = len(audio) / cfg.features.sample_rate
-        self.feats = norm(lfbe(audio, lfbe_params(cfg)))
+        self.feats = norm(lfbe(audio, lfbe_params(cfg.features)))
 
     def frr(self, model, fah: float) -> tuple[float, float]:
         """(FRR at fah false accepts/hour, its threshold) of a Keras model on this stream."""
-        from training.evaluate import StreamScores, det_curve, frr_at, keras_scorer, window_end_times
-
         ctx, stride = self.cfg.features.context_frames, self.cfg.features.context_stride
         span = window_span(ctx, stride)
         n = max(0, len(self.feats) - span + 1)
@@ -108,7 +106,7 @@ class ValStream:
 def fa_selection_callback(val_stream: ValStream, cfg: Config, best_path: Path, epochs: int, log):
     """Keras callback: keep the weights of the epoch with the lowest val-stream FRR at select_fah
     (ties: the later epoch), over the last third of the epochs."""
-    import tf_keras as keras
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
     fah = cfg.train.select_fah
     state_path = best_path.with_suffix(".json")
@@ -126,7 +124,6 @@ def fa_selection_callback(val_stream: ValStream, cfg: Config, best_path: Path, e
             if frr <= self.best:
                 self.best = frr
                 self.model.save_weights(str(best_path))
-                from training.errors import atomic_write_text
 
                 atomic_write_text(state_path, json.dumps({"frr": frr, "epoch": epoch + 1, "threshold": th}) + "\n")
 
@@ -141,12 +138,9 @@ def mine_hard_negatives(model, clips: list[Path], cfg: Config, norm, max_windows
                         rng: np.random.Generator, progress: bool = False) -> tuple[np.ndarray, dict]:
     """Normalized windows of the negative clips (streamed back to back, 0.2 s apart) whose keyword
     posterior reaches HARD_NEGATIVE_POSTERIOR, with one hop either side; at most max_windows."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
-    from training.audio import load_audio
-    from training.evaluate import keras_scorer
-
-    p = lfbe_params(cfg)
+    p = lfbe_params(cfg.features)
     ctx, stride = cfg.features.context_frames, cfg.features.context_stride
     scorer = keras_scorer(model)
     gap = np.zeros(int(0.2 * p.sample_rate), np.float32)

@@ -25,9 +25,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import soundfile as sf
 
-from training.errors import UserError
-from training.features import LfbeParams, Normalizer, lfbe, num_frames, window_span
+from basics.audio import load_audio
+from basics.classes import KEYWORD_CLASS
+from basics.errors import UserError, read_json
+from training.features import (LfbeParams, Normalizer, lfbe, lfbe_params, num_frames, params_from_metadata,
+                               stack_context, window_span)
+from training.runs import keras_scorer, load_trained_model, open_run
+from tflm_port.reference import Reference
+from tflm_port.tflite_io import get_metadata, load_model
 
 KEYWORD_LABEL = "keyword"
 BLOCK_FRAMES = 6000  # 60 s of 10 ms hops per block
@@ -85,8 +92,6 @@ class Detector:
 
     def posteriors_from_frames(self, feats: np.ndarray) -> np.ndarray:
         """Raw LFBE frames [T, 64] -> keyword posterior of each full window [T - span + 1]."""
-        from training.features import stack_context
-
         f = self.normalizer(feats)
         if self.frames_scorer is not None:
             return self.frames_scorer(f)
@@ -117,16 +122,12 @@ def score_audio(det: Detector, audio: np.ndarray) -> StreamScores:
 
 def stream_file(det: Detector, path: str | Path) -> StreamScores:
     """Scores of an audio file of any length, read in blocks of about a minute."""
-    import soundfile as sf
-
     path = Path(path)
     try:
         info = sf.info(str(path))
     except Exception as e:
         raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0] if str(e) else e})") from None
     if info.samplerate != det.lfbe.sample_rate:
-        from training.audio import load_audio  # resamples (and says so); short files only in practice
-
         return score_audio(det, load_audio(path, det.lfbe.sample_rate))
     return _score_blocks(det, _file_blocks(path, det), int(info.frames))
 
@@ -139,8 +140,6 @@ def _array_blocks(audio: np.ndarray, det: Detector):
 
 
 def _file_blocks(path: Path, det: Detector):
-    import soundfile as sf
-
     step = BLOCK_FRAMES * det.lfbe.hop_samples
     try:
         with sf.SoundFile(str(path)) as fh:
@@ -185,34 +184,6 @@ def clip_max_scores(det: Detector, audios: list[np.ndarray], pad_s: float = 1.0)
 
 
 # ----------------------------------------------------------------------------- loading
-def _lfbe_from_features(feats: dict, where: str) -> tuple[LfbeParams, int, int]:
-    try:
-        sr = int(feats.get("sample_rate", 16000))
-        win = int(round(float(feats.get("window_ms", 25.0)) * sr / 1000))
-        hop = int(round(float(feats.get("hop_ms", 10.0)) * sr / 1000))
-        bins = int(feats.get("num_mel_bins", 64))
-        ctx, stride = int(feats["context_frames"]), int(feats.get("context_stride", 1))
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{where}: feature parameters missing or malformed ({type(e).__name__}: {e})") from None
-    if not (8000 <= sr <= 48000 and 0 < hop <= win <= 4 * sr and 1 <= bins <= 256 and 1 <= ctx <= 512
-            and 1 <= stride <= 64):
-        raise UserError(f"{where}: feature parameters out of range ({feats})")
-    fft = 1 << (win - 1).bit_length()
-    return LfbeParams(sample_rate=sr, window_samples=win, hop_samples=hop, fft_size=fft, num_mel_bins=bins,
-                      upper_hz=sr / 2), ctx, stride
-
-
-def _normalizer(d: dict, bins: int, where: str) -> Normalizer:
-    try:
-        mean = [float(v) for v in d["mean"]]
-        std = [float(v) for v in d["std"]]
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{where}: no usable feature normalization (mean/std lists)") from None
-    if len(mean) != bins or len(std) != bins or not all(np.isfinite(mean + std)) or min(std) <= 0:
-        raise UserError(f"{where}: normalization must hold {bins} finite means and positive stds")
-    return Normalizer(mean=mean, std=std)
-
-
 def _keyword_index(labels, where: str) -> int:
     if not isinstance(labels, list) or not labels:
         raise UserError(f"{where}: no class labels")
@@ -222,22 +193,7 @@ def _keyword_index(labels, where: str) -> int:
     raise UserError(f"{where}: no keyword class among labels {labels}")
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({e})") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(d, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return d
-
-
 def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
-    from tflm_port.reference import Reference
-    from tflm_port.tflite_io import get_metadata, load_model
-
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -247,8 +203,8 @@ def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
     feats = md.get("features")
     if not isinstance(feats, dict):
         raise UserError(f"{path}: no 'features' in the model's subkws metadata (not exported by this project?)")
-    p, ctx, stride = _lfbe_from_features(feats, str(path))
-    norm = _normalizer(feats.get("normalization") or {}, p.num_mel_bins, str(path))
+    p, ctx, stride = params_from_metadata(feats, str(path))
+    norm = Normalizer.from_dict(feats.get("normalization") or {}, p.num_mel_bins, str(path))
     ref = Reference.from_bytes(data, str(path))
     if int(np.prod(ref.input_shape)) != ctx * p.num_mel_bins:
         raise UserError(f"{path}: model input {ref.input_shape} does not match {ctx} frames x {p.num_mel_bins} bins")
@@ -270,7 +226,7 @@ def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
 
 def detector_from_manifest(path: Path) -> Detector:
     path = Path(path)
-    m = _read_json(path)
+    m = read_json(path, "model manifest", mapping=True)
     if not isinstance(m.get("model"), str):
         raise UserError(f"{path}: a model manifest needs 'model' (the .tflite file name beside it)")
     model = (path.parent / m["model"]).resolve()
@@ -281,28 +237,17 @@ def detector_from_manifest(path: Path) -> Detector:
 
 
 def detector_from_run(run_dir: Path, prefer_keras: bool = False) -> Detector:
-    from training.config import Config
-
     run_dir = Path(run_dir)
-    for f in ("config.json", "normalizer.json"):
-        if not (run_dir / f).is_file():
-            raise UserError(f"{run_dir}: not a run directory (no {f})")
-    cfg = Config.from_dict(_read_json(run_dir / "config.json"), str(run_dir / "config.json"))
+    cfg, norm = open_run(run_dir)
     manifest = {"name": run_dir.name, "smoothing_frames": cfg.eval.smoothing_frames,
                 "refractory_s": cfg.eval.refractory_s}
     if (run_dir / "model.tflite").is_file() and not prefer_keras:
         return detector_from_tflite(run_dir / "model.tflite", manifest)
-    from training.dataset import lfbe_params
-    from training.evaluate import keras_scorer
-    from training.train import load_trained_model
-
-    norm = _normalizer(_read_json(run_dir / "normalizer.json"), cfg.features.num_mel_bins,
-                       str(run_dir / "normalizer.json"))
-    labels = json.loads((run_dir / "labels.json").read_text()) if (run_dir / "labels.json").is_file() else None
-    kw = _keyword_index(labels, str(run_dir)) if labels else 2
-    return Detector(name=run_dir.name, kind="keras", lfbe=lfbe_params(cfg), context_frames=cfg.features.context_frames,
-                    context_stride=cfg.features.context_stride, normalizer=norm,
-                    scorer=keras_scorer(load_trained_model(run_dir)), keyword_index=kw,
+    labels = read_json(run_dir / "labels.json", "class labels") if (run_dir / "labels.json").is_file() else None
+    kw = _keyword_index(labels, str(run_dir)) if labels else KEYWORD_CLASS
+    return Detector(name=run_dir.name, kind="keras", lfbe=lfbe_params(cfg.features),
+                    context_frames=cfg.features.context_frames, context_stride=cfg.features.context_stride,
+                    normalizer=norm, scorer=keras_scorer(load_trained_model(run_dir)), keyword_index=kw,
                     smoothing_frames=cfg.eval.smoothing_frames, refractory_s=cfg.eval.refractory_s, manifest=manifest)
 
 
@@ -317,7 +262,7 @@ def load_detector(path: str | Path, prefer_keras: bool = False) -> Detector:
         return detector_from_manifest(path)
     side = path.with_suffix(".json")
     if side.is_file():
-        m = _read_json(side)
+        m = read_json(side, "model manifest", mapping=True)
         if m.get("model") == path.name:
             m.setdefault("name", path.stem)
             return detector_from_tflite(path, m)

@@ -28,31 +28,34 @@ import shutil
 import time
 from pathlib import Path
 
-from training.errors import UserError, atomic_write_bytes, atomic_write_text, cli_main
+import numpy as np
+
+from basics.atomic import atomic_write_bytes, atomic_write_text
+from basics.errors import UserError, cli_main, read_json
+from basics.audio import list_audio, load_audio
+from data_scripts.sources import source_summary
+from tflm_port.sizes import size_split
+from tflm_port.tflite_io import METADATA_NAME, get_metadata, load_model, save_model, set_metadata
+from training.config import Config
+from training.evaluate import plot_det
+from training.qat_train import tflite_metadata
+from training.scoring import clip_max_scores, det_points, detector_from_tflite, frr_at, score_audio
+from training.train import load_trained_model
 
 MANIFEST_VERSION = 1
 
 
 def float_tflite(model, metadata: dict) -> bytes:
     """The float Keras model as a float32 .tflite with the project's metadata."""
-    import tensorflow as tf
+    from training.qat import to_float_tflite  # lazy: imports TensorFlow
 
-    from tflm_port.tflite_io import METADATA_NAME, load_model, save_model, set_metadata
-
-    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32, name="input")
-    fn = tf.function(lambda x: model(x, training=False), autograph=False)
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], model)
-    m = load_model(conv.convert(), "float model")
+    m = load_model(to_float_tflite(model), "float model")
     set_metadata(m, METADATA_NAME, {**metadata, "format": "subkws-tflite", "layer_bits": [], "mode": "float"})
     return save_model(m)
 
 
 def run_metadata(run_dir: Path) -> tuple[dict, object]:
     """(metadata for a .tflite, Config) of a run directory."""
-    from training.config import Config
-    from training.errors import read_json
-    from training.qat_train import tflite_metadata
-
     cfg = Config.from_dict(read_json(run_dir / "config.json", "run config"), str(run_dir / "config.json"))
     norm = read_json(run_dir / "normalizer.json", "normalizer")
     labels = read_json(run_dir / "labels.json", "label file")
@@ -60,22 +63,17 @@ def run_metadata(run_dir: Path) -> tuple[dict, object]:
 
 
 def calibrate(tflite: Path, manifest: dict, positives: list[Path], negatives: list[Path]) -> dict:
-    from training.audio import list_audio, load_audio
-    from training.scoring import clip_max_scores, det_points, detector_from_tflite, frr_at, score_audio
-
     det = detector_from_tflite(tflite, manifest)
     pos = [load_audio(f, quiet=True) for d in positives for f in list_audio(d)]
     negf = [f for d in negatives for f in list_audio(d)]
     if not pos or not negf:
         raise UserError("calibration needs keyword clips (--calibrate-positives) and negative audio "
                         "(--calibrate-negatives)")
-    import numpy as np
 
     neg = score_audio(det, np.concatenate([load_audio(f, quiet=True) for f in negf]))
     pts = det_points(clip_max_scores(det, pos), neg, det.refractory_s)
     f1, t1 = frr_at(pts, 1.0)
     f05, t05 = frr_at(pts, 0.5)
-    from training.evaluate import plot_det
 
     plot_det({manifest["name"]: pts}, tflite.with_suffix(".det.png"),
              f"{manifest['name']}: {len(pos)} keyword clips, {neg.duration_s / 3600:.2f} h negatives")
@@ -85,9 +83,6 @@ def calibrate(tflite: Path, manifest: dict, positives: list[Path], negatives: li
 
 
 def ship(run_dir: Path, name: str, out: Path, positives: list[Path], negatives: list[Path], command: str) -> Path:
-    from data_scripts.sources import source_summary
-    from tflm_port.sizes import size_split
-
     run_dir = Path(run_dir)
     for f in ("config.json", "normalizer.json", "labels.json"):
         if not (run_dir / f).is_file():
@@ -99,11 +94,8 @@ def ship(run_dir: Path, name: str, out: Path, positives: list[Path], negatives: 
         data = (run_dir / "model.tflite").read_bytes()
         bits = cfg.quant.weight_bits
     else:
-        from training.train import load_trained_model
-
         data = float_tflite(load_trained_model(run_dir), meta)
         bits = 32
-    from tflm_port.tflite_io import get_metadata, load_model
 
     md = get_metadata(load_model(data, str(tfl))) or {}
     manifest = {

@@ -1,19 +1,12 @@
-"""Train a streaming keyword-spotting model end to end and evaluate it.
+"""The float training pipeline: prepare the data, cut the windows, fit (resumable checkpoints,
+TensorBoard logs), hard-negative rounds, save model.keras and evaluate the run.
 
-With no arguments: generate (or reuse) the offline synthetic "alexa" data set, train the
-float FFNN (~248K parameters) and evaluate it (per-clip accuracy and a streaming DET curve),
-all into runs/ffnn-alexa-float/. Options override a config file; every config key can be set
-with --set section.key=value (keys and defaults are listed at the end of this help).
-
-A run directory holds: config.json (resolved config), normalizer.json (feature normalization),
-checkpoints/ (resumable: a killed run continues from its last finished epoch when started again
-with the same --run-dir), logs/ (TensorBoard), model.keras, report.json, det.json, det.png.
-With --weight-bits K (1..8) the float model is fine-tuned with two-stage QAT afterwards.
+``python training/train.py`` runs the command line, training/cli.py (its --help describes the
+options and the run directory); two-stage QAT builds on this module in training/qat_train.py.
 --strategy mirrored|multiworker trains under tf.distribute (docs/distributed.md).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -23,8 +16,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python training/train.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.config import Config, all_keys, load_config, set_dotted  # noqa: E402
-from training.errors import UserError, atomic_path, atomic_write_text, cli_main  # noqa: E402
+from training.config import Config  # noqa: E402
+from basics.atomic import atomic_path, atomic_write_text
+from basics.errors import UserError, cli_main  # noqa: E402
+from training.evaluate import evaluate_run, keras_scorer  # noqa: E402
+from training.runs import load_trained_model, qat_scope, save_model  # noqa: E402,F401  (qat_scope: re-exported)
+import numpy as np
+from training.feature_store import build_split, fit_input
+from training.features import Normalizer
+from training.dataset import prepare_data  # noqa: F401  (re-exported: the data step of a run)
+from training.recipe import (ValStream, fa_selection_callback, mine_hard_negatives, negative_clips,
+                             sample_weights, spec_augment_fn, train_dataset, with_hard_negatives)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,33 +36,8 @@ def log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- data
-def prepare_data(cfg: Config, progress: bool = True) -> Path:
-    src = cfg.data.source
-    d = cfg.data
-    if src == "mix" or (src == "synthetic" and (d.sources or d.tts or d.negative_dirs or d.positive_dirs)):
-        from data_scripts.sources import prepare_mix
-
-        return prepare_mix(cfg.data, progress=progress)
-    if src == "synthetic":
-        from data_scripts.synthetic import prepare_synthetic
-
-        return prepare_synthetic(cfg.data, progress=progress)
-    if src == "speech_commands":
-        from data_scripts.speech_commands import prepare_speech_commands
-
-        return prepare_speech_commands(cfg.data, progress=progress)
-    if src == "folder":
-        from data_scripts.speech_commands import prepare_folder
-
-        return prepare_folder(cfg.data, progress=progress)
-    raise UserError(f"data.source: unknown source '{src}' (known: synthetic, mix, speech_commands, folder)")
-
-
 def load_windows(cfg: Config, dataset: Path, run_dir: Path, progress: bool = True):
     """Normalized train/val windows; the normalizer is fitted on train and saved in the run."""
-    from training.dataset import build_split
-    from training.features import Normalizer
-
     xtr, ytr = build_split(cfg, dataset, "train", progress)
     xva, yva = build_split(cfg, dataset, "val", progress)
     bins = cfg.features.num_mel_bins
@@ -78,38 +55,8 @@ def load_windows(cfg: Config, dataset: Path, run_dir: Path, progress: bool = Tru
 
 
 # ----------------------------------------------------------------------------- model io
-def save_model(model, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        model.save(str(tmp))
-
-
-def load_trained_model(run_dir: Path):
-    import tf_keras as keras
-
-    run_dir = Path(run_dir)
-    path = run_dir / "model.keras"
-    if not path.is_file():
-        raise UserError(f"{run_dir}: no trained model (model.keras) – has training finished?")
-    try:
-        if (run_dir / "qat.json").is_file():
-            with qat_scope():
-                return keras.models.load_model(str(path), compile=False)
-        return keras.models.load_model(str(path), compile=False)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: cannot load model ({str(e).splitlines()[0]})") from None
-
-
-def qat_scope():
-    """Keras custom-object scope that can load QAT models (tfmot wrappers and our quantizers)."""
-    import tensorflow_model_optimization as tfmot
-
-    from training import qat
-
-    return tfmot.quantization.keras.quantize_scope(qat.custom_objects())
-
-
 def compile_model(model, cfg: Config, lr, n_classes: int) -> None:
-    import tf_keras as keras
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr, weight_decay=cfg.train.weight_decay or None),
@@ -122,15 +69,12 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
         callbacks: list | None = None, val_stream=None) -> None:
     """model.fit with resumable checkpoints, TensorBoard logs and the recipe of training/recipe.py
     (loss weights, SpecAugment, best epoch by val loss or by val-stream FRR at select_fah)."""
-    import numpy as np
-    import tf_keras as keras
-
-    from training.recipe import fa_selection_callback, sample_weights, train_dataset
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
     n_classes = int(model.output_shape[-1])
     steps = epochs * int(np.ceil(len(train[0]) / cfg.train.batch_size))
     sched = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps), alpha=0.05)
-    from training import distribute
+    from training import distribute  # lazy: imports TensorFlow
 
     with distribute.scope():
         compile_model(model, cfg, sched, n_classes)
@@ -158,9 +102,9 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
         return np.eye(n_classes, dtype=np.float32)[y]
 
     vdata = (val[0], onehot(val[1]))
-    from training.feature_store import fit_input
 
-    inp = fit_input(cfg, run_dir, train, n_classes, cfg.train.seed, distribute.shard_by())
+    inp = fit_input(cfg, run_dir, train, n_classes, cfg.train.seed, distribute.shard_by(),
+                    spec_augment_fn(cfg) if cfg.train.spec_augment else None)
     if inp is not None:  # the feature store: the one data path, on one worker or many
         model.fit(inp.data, steps_per_epoch=inp.steps, validation_data=vdata, epochs=epochs, callbacks=cbs,
                   verbose=1 if progress else 0)
@@ -181,7 +125,7 @@ class _EpochLog:
     """One line per finished epoch (the progress record when there is no terminal)."""
 
     def __new__(cls, tag: str, epochs: int):
-        import tf_keras as keras
+        import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
         class EpochLog(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
@@ -206,7 +150,7 @@ class _EpochLog:
 
 class _TimeLimit:
     def __new__(cls, seconds: float):
-        import tf_keras as keras
+        import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
         class TimeLimit(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
@@ -218,37 +162,6 @@ class _TimeLimit:
                     self.model.stop_training = True
 
         return TimeLimit()
-
-
-# ----------------------------------------------------------------------------- evaluation
-def evaluate_run(run_dir: Path, cfg: Config, norm, scorer, dataset: Path | None = None, name: str = "") -> dict:
-    """Per-clip accuracy on the test clips and the streaming DET curve on the test stream."""
-    import numpy as np
-
-    from training.audio import load_audio
-    from training.dataset import read_manifest
-    from training.evaluate import clip_scores, evaluate_stream, plot_det
-
-    run_dir = Path(run_dir)
-    if dataset is None:
-        dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
-    clips = [c for c in read_manifest(dataset) if c.split == "test"]
-    sc = clip_scores(scorer, [load_audio(c.path, cfg.features.sample_rate) for c in clips], cfg, norm)
-    truth = np.array([c.label == "keyword" for c in clips])
-    acc = float(np.mean((sc >= 0.5) == truth))
-    stream = evaluate_stream(scorer, dataset / "stream" / "test.wav", dataset / "stream" / "test.json", cfg, norm)
-    det = stream.pop("det")
-    report = {
-        "run_dir": str(run_dir), "name": name or run_dir.name, "model": cfg.model.name,
-        "weight_bits": cfg.quant.weight_bits, "clip_accuracy": acc, "test_clips": len(clips),
-        "keyword_clip_recall_at_0p5": float(np.mean(sc[truth] >= 0.5)) if truth.any() else None,
-        "stream": stream,
-    }
-    atomic_write_text(run_dir / "det.json", json.dumps(det, indent=1) + "\n")
-    plot_det({report["name"]: det}, run_dir / "det.png", title=f"DET, {report['name']}, synthetic test stream")
-    report["det_png"] = str(run_dir / "det.png")
-    atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
-    return report
 
 
 def summary(report: dict) -> str:
@@ -287,12 +200,11 @@ def check_run_dir(run_dir: Path, cfg: Config) -> None:
 
 
 def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
-    import numpy as np
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
-    from training.models import build_model, class_names
+    from training.models import build_model, class_names  # lazy: heavy dependency, loaded only when this runs
 
-    from training import distribute
+    from training import distribute  # lazy: imports TensorFlow
 
     check_run_dir(run_dir, cfg)
     t0 = time.time()
@@ -327,8 +239,6 @@ def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             model = load_trained_model(run_dir)
     if not distribute.is_chief():
         return distribute.worker_report(run_dir, model)
-    from training.evaluate import keras_scorer
-
     report = evaluate_run(run_dir, cfg, norm, keras_scorer(model), dataset, name=f"{cfg.model.name} float")
     report["params"] = int(model.count_params())
     report["seconds"] = round(time.time() - t0, 1)
@@ -341,7 +251,6 @@ def _val_stream(cfg: Config, dataset: Path, norm):
         if cfg.train.select_by != "val_loss":
             raise UserError(f"train.select_by: '{cfg.train.select_by}' (val_loss or fa_per_hour)")
         return None
-    from training.recipe import ValStream
 
     if not (Path(dataset) / "stream" / "val.wav").is_file():
         raise UserError(f"{dataset}: no validation stream (stream/val.wav) for train.select_by=fa_per_hour")
@@ -350,11 +259,6 @@ def _val_stream(cfg: Config, dataset: Path, norm):
 
 def mine_rounds(model, cfg: Config, run_dir: Path, dataset: Path, norm, train, val, vs, progress: bool) -> None:
     """Hard-negative mining rounds (training/recipe.py); the mined windows are kept in the run."""
-    import numpy as np
-
-    from training.errors import atomic_path
-    from training.recipe import mine_hard_negatives, negative_clips, with_hard_negatives
-
     t = cfg.train
     if t.hard_negative_rounds <= 0:
         return
@@ -376,90 +280,7 @@ def mine_rounds(model, cfg: Config, run_dir: Path, dataset: Path, norm, train, v
                 np.savez(fh, x=np.concatenate(mined))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    keys = "\n".join(f"  {s}.{k} = {v!r}" for s, k, v in all_keys())
-    ap = argparse.ArgumentParser(prog="python training/train.py", description=__doc__,
-                                 epilog=f"config keys (--set section.key=value, or in --config):\n{keys}",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", type=Path, help="YAML or JSON config file (sections data/features/model/train/quant/eval)")
-    ap.add_argument("--run-dir", type=Path, help="output / resume directory (default runs/<model>-<keyword>-<float|wK>)")
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="set any config key")
-    ap.add_argument("--keyword", help="wake word (data.keyword, default alexa)")
-    ap.add_argument("--data-source", choices=["synthetic", "speech_commands", "folder"], help="data.source")
-    ap.add_argument("--data-folder", help="data.folder: extracted Speech Commands, or your own recordings "
-                    "(<folder>/<keyword>/*.wav, other subfolders negatives)")
-    ap.add_argument("--data-root", help="data.root: where generated/prepared data is cached (default ./data)")
-    ap.add_argument("--noise-dir", help="data.noise_dir: folder of background noise audio (default: synthetic noise)")
-    ap.add_argument("--model", choices=["ffnn", "dscnn", "lstm"], help="model.name (lstm needs "
-                    "features.context_stride=1)")
-    ap.add_argument("--epochs", type=int, help="train.epochs for the float model")
-    ap.add_argument("--weight-bits", type=int, help="quant.weight_bits: run two-stage QAT to K-bit weights (1..8)")
-    ap.add_argument("--layer-bits", help="quant.layer_bits: per-layer weight bits, e.g. 8,4,4,4,4")
-    ap.add_argument("--weight-quantizer", choices=["tanh", "linear", "sawb"], help="quant.weight_quantizer")
-    ap.add_argument("--activation-bits", type=int, help="quant.activation_bits: ReLU outputs at K bits (2..8, "
-                    "< 8 exports SUB8_FC_A4; docs/quantization.md)")
-    ap.add_argument("--preset", choices=["tailored", "naive"], help="quant.preset: the quantizer of every operand")
-    ap.add_argument("--stages", choices=["two", "one"], help="quant.stages: two-stage QAT or everything at once")
-    ap.add_argument("--float-run", help="quant.float_run: reuse this finished float run directory")
-    ap.add_argument("--quick", action="store_true", help="tiny data and few epochs: a smoke test in about a minute")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
-    ap.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
-                    help="tf.distribute strategy (multiworker: TF_CONFIG; see docs/distributed.md)")
-    ap.add_argument("--shard-by", choices=["file", "data"], default="file",
-                    help="multiworker input: each worker reads its own store shards (file) or its windows of "
-                         "one common stream (data: the same global batches as one worker)")
-    ap.add_argument("--feature-store", type=Path, help="feature store folder (default <data set>/store/<key>)")
-    return ap
+if __name__ == "__main__":  # `python training/train.py`: the command line lives in training/cli.py, which sits
+    import runpy  # above this module and qat_train (it dispatches to either), so this module cannot import it
 
-
-SHORTCUTS = {"keyword": "data.keyword", "data_source": "data.source", "data_folder": "data.folder",
-             "data_root": "data.root", "noise_dir": "data.noise_dir", "model": "model.name",
-             "epochs": "train.epochs", "weight_bits": "quant.weight_bits", "layer_bits": "quant.layer_bits",
-             "weight_quantizer": "quant.weight_quantizer", "stages": "quant.stages", "float_run": "quant.float_run",
-             "activation_bits": "quant.activation_bits", "preset": "quant.preset"}
-
-
-def config_from_args(a) -> Config:
-    cfg = load_config(a.config)
-    if a.quick:
-        for k, v in {"data.num_voices": 12, "data.clips_per_voice": 2, "data.stream_minutes": 2.0,
-                     "train.epochs": 3, "quant.stage1_epochs": 1, "quant.stage2_epochs": 1}.items():
-            set_dotted(cfg, k, v, "--quick")
-    for item in a.set:
-        if "=" not in item:
-            raise UserError(f"--set {item}: expected section.key=value")
-        k, v = item.split("=", 1)
-        set_dotted(cfg, k.strip(), v.strip(), "--set")
-    for opt, key in SHORTCUTS.items():
-        v = getattr(a, opt)
-        if v is not None:
-            set_dotted(cfg, key, v, f"--{opt.replace('_', '-')}")
-    return cfg.validate("command line")
-
-
-@cli_main
-def main(argv=None) -> int:
-    a = build_parser().parse_args(argv)
-    cfg = config_from_args(a)
-    run_dir = resolve_run_dir(cfg, a.run_dir)
-    progress = not a.no_progress and sys.stderr.isatty()
-    from training import distribute, feature_store
-
-    feature_store.use_store(a.feature_store)
-    run_dir = distribute.setup(a.strategy, run_dir, a.shard_by)  # a private folder on non-chief workers
-    if cfg.quant.weight_bits:
-        from training.qat_train import train_quantized
-
-        report = train_quantized(cfg, run_dir, progress)
-    else:
-        report = train_float(cfg, run_dir, progress)
-    if not distribute.is_chief():
-        log(f"worker {distribute.worker_index()} done")
-        return 0
-    log(summary(report))
-    log(f"DET curve: {report['det_png']}")
-    return 0
-
-
-if __name__ == "__main__":
-    main()
+    runpy.run_module("training.cli", run_name="__main__")

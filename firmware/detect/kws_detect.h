@@ -19,7 +19,7 @@
 #ifndef KWS_DET_MAX_SMOOTH
 #define KWS_DET_MAX_SMOOTH 64
 #endif
-#define KWS_DET_KEYWORD_CLASS 2   /* training.evaluate.KEYWORD_CLASS */
+#define KWS_DET_KEYWORD_CLASS 2   /* basics.classes.KEYWORD_CLASS (tests/test_architecture.py checks) */
 
 typedef struct {
     int smoothing;

@@ -1,5 +1,5 @@
 /* kws_frontend_tables.h - constant tables of the LFBE front end, generated into
- * kws_frontend_tables.c by `python -m training.frontend_mirror --write-tables`. */
+ * kws_frontend_tables.c by `python -m firmware.tools.gen_frontend_tables --write-tables`. */
 #ifndef KWS_FRONTEND_TABLES_H
 #define KWS_FRONTEND_TABLES_H
 #include <stdint.h>

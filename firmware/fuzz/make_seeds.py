@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 
-from training.errors import UserError, atomic_write_bytes  # noqa: E402
+from basics.atomic import atomic_write_bytes
+from basics.errors import UserError  # noqa: E402
 
 OUT = ROOT / "firmware" / "fuzz" / "seeds"
 CONTEXT = 2  # front-end metadata below: 2 frames x 64 bins = 128 model inputs

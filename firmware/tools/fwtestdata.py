@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DATA_VERSION = 5
+DATA_VERSION = 5  # 5: the MLP test models are built through training.qat (bench/testmodels.py)
 N_VECTORS = 1000
 
 # name -> (builder, description). FFNN = 1536 -> 128 x4 -> 3, as in training.models.
@@ -27,11 +27,12 @@ FFNN = dict(n_in=1536, hidden=[128] * 4, n_out=3)
 
 
 def _mlp(bits, mode=None, **shape):
-    from tflm_port import qat_testing, convert
+    from bench import testmodels
+    from tflm_port import convert
 
     cfg = dict(FFNN)
     cfg.update(shape)
-    b = qat_testing.mlp_tflite(cfg["n_in"], cfg["hidden"], cfg["n_out"], bits)
+    b = testmodels.mlp_tflite(cfg["n_in"], cfg["hidden"], cfg["n_out"], bits)
     if mode:
         b = convert.convert(b, bits, mode=mode)
     return b
@@ -231,9 +232,9 @@ def _requantize_relu6():
 
 
 def _tiny_dscnn_softmax():
-    from tflm_port import qat_testing
+    from bench import testmodels
 
-    return qat_testing.tiny_dscnn_tflite(softmax=True)
+    return testmodels.tiny_dscnn_tflite(softmax=True)
 
 
 # name: (builder, weight_bits, model family, expected-output source)
@@ -275,7 +276,7 @@ def _input_info(model: bytes):
 
 
 def make_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
-    from tflm_port import qat_testing
+    from bench import testmodels
 
     size, is_float, zp, scale = _input_info(model)
     if is_float:
@@ -287,7 +288,7 @@ def make_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
         return x
     # structured vectors (extremes, zero point, ramps, spikes, +-3 around zp) and then the
     # distribution the models were calibrated on (N(0,1) features), so layers do not all saturate
-    structured = qat_testing.test_inputs(min(n, 150), size, zp=zp, seed=seed)
+    structured = testmodels.test_inputs(min(n, 150), size, zp=zp, seed=seed)
     rng = np.random.default_rng(seed + 1)
     natural = np.clip(np.round(rng.normal(size=(max(n - len(structured), 0), size)) / scale) + zp, -128, 127)
     return np.concatenate([structured, natural.astype(np.int8)])[:n]

@@ -2,18 +2,16 @@
 ("unsupported operator LSTM"). The names come from TFLite's schema as the Python side reads it
 (tflm_port.tflite_io.BUILTIN_OP_NAMES), so C and Python name operators the same way.
 
-    python firmware/tools/gen_opnames.py        (re-run when the TF wheel's schema changes)
+    python -m firmware.tools.gen_opnames        (re-run when the TF wheel's schema changes)
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from basics.atomic import atomic_write_text
+from tflm_port.tflite_io import BUILTIN_OP_NAMES
 
-from tflm_port.tflite_io import BUILTIN_OP_NAMES  # noqa: E402
-from training.errors import atomic_write_text  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def source() -> str:

@@ -1,106 +1,16 @@
-"""Tiny k-bit QAT models for tests and examples (until/unless training.qat provides them).
+"""Random-weight models for the tests and benchmarks, built through the project's own pipeline:
+``training.models`` / plain Keras -> ``training.qat.make_qat_model`` -> ``training.qat.to_tflite`` (the
+project's one Keras -> .tflite converter) -> ``tflm_port.convert``; and the reference runtimes they
+are compared with (tf.lite, LiteRT, tflite-micro).
 
-Each Dense kernel passes through tanh-normalize + ``fake_quant_with_min_max_vars`` on a k-bit narrow
-grid (docs/converter.md explains why each bit width needs its own trick):
-
-* k = 2, 4, 5, 6, 7, 8: fake quant with num_bits=k over [-1, 1];
-* k = 3: round to the 3-bit grid (straight-through), then a 4-bit fake quant over [-7/3, 7/3] so the
-  converter keeps the 1/3 grid in INT4;
-* k = 1, 2: sign / round (straight-through), then a 4-bit fake quant over [-7, 7] (step 1).
-
-``to_tflite`` converts with int8 in/out; ``low_bit=True`` sets ``_experimental_low_bit_qat`` which
-5/6/7-bit need to keep their grid in INT8.
+Lives beside the benchmarks (the top layer), not in the library: it is test and benchmark material.
+Heavy frameworks (TensorFlow, tflite-micro, LiteRT) are imported inside the functions that need them,
+so importing this module stays cheap for the tools that only use ``test_inputs``.
 """
 from __future__ import annotations
 
 import numpy as np
-
-
-def _tf():
-    import tensorflow as tf
-    import tensorflow_model_optimization as tfmot
-    import tf_keras as keras
-
-    return tf, tfmot, keras
-
-
-def make_quantize_config(bits: int):
-    tf, tfmot, keras = _tf()
-    Q = tfmot.quantization.keras
-
-    class KBitWeightQuantizer(Q.quantizers.Quantizer):
-        def __init__(self, bits):
-            self.bits = bits
-
-        def build(self, tensor_shape, name, layer):
-            return {}
-
-        def __call__(self, inputs, training, weights, **kwargs):
-            w = tf.tanh(inputs)
-            w = w / (tf.reduce_max(tf.abs(w)) + 1e-12)
-            if self.bits in (1, 2):
-                # integer grid {-1,+1} / {-1,0,1} held by a 4-bit fake quant with step 1 ([-7, 7]):
-                # the converter then writes INT4 values +-1 with scale 1 (a 2-bit fake quant would be
-                # re-gridded to {-7,0,7}/7 and the bias scale would not match the k-bit grid).
-                s = tf.where(w >= 0, 1.0, -1.0) if self.bits == 1 else tf.round(w)
-                w = w + tf.stop_gradient(s - w)
-                return tf.quantization.fake_quant_with_min_max_vars(w, -7.0, 7.0, num_bits=4, narrow_range=True)
-            if self.bits == 3:
-                r = tf.round(w * 3.0) / 3.0
-                w = w + tf.stop_gradient(r - w)
-                return tf.quantization.fake_quant_with_min_max_vars(w, -7.0 / 3.0, 7.0 / 3.0, num_bits=4,
-                                                                    narrow_range=True)
-            return tf.quantization.fake_quant_with_min_max_vars(w, -1.0, 1.0, num_bits=self.bits, narrow_range=True)
-
-        def get_config(self):
-            return {"bits": self.bits}
-
-    class KBitDenseConfig(Q.QuantizeConfig):
-        def __init__(self, bits):
-            self.bits = bits
-
-        def get_weights_and_quantizers(self, layer):
-            return [(layer.kernel, KBitWeightQuantizer(self.bits))]
-
-        def get_activations_and_quantizers(self, layer):
-            return [(layer.activation, Q.quantizers.MovingAverageQuantizer(
-                num_bits=8, symmetric=False, narrow_range=False, per_axis=False))]
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            layer.kernel = quantize_weights[0]
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            layer.activation = quantize_activations[0]
-
-        def get_output_quantizers(self, layer):
-            return []
-
-        def get_config(self):
-            return {"bits": self.bits}
-
-    return KBitDenseConfig(bits), {"KBitDenseConfig": KBitDenseConfig, "KBitWeightQuantizer": KBitWeightQuantizer}
-
-
-def build_mlp(n_in: int, hidden: list[int], n_out: int, layer_bits: list[int], seed: int = 0):
-    """Dense(relu) x len(hidden) + Dense(linear) with k-bit QAT kernels; returns the QAT model."""
-    tf, tfmot, keras = _tf()
-    assert len(layer_bits) == len(hidden) + 1
-    Q = tfmot.quantization.keras
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input(shape=(n_in,))
-    x = inp
-    scope = {}
-    for i, units in enumerate(hidden + [n_out]):
-        cfg, objs = make_quantize_config(layer_bits[i])
-        scope.update(objs)
-        act = "relu" if i < len(hidden) else None
-        layer = keras.layers.Dense(units, activation=act, name=f"dense_{i}",
-                                   kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
-                                   bias_initializer=keras.initializers.RandomNormal(stddev=0.5))
-        x = Q.quantize_annotate_layer(layer, cfg)(x)
-    model = keras.Model(inp, x)
-    with Q.quantize_scope(scope):
-        return Q.quantize_apply(Q.quantize_annotate_model(model))
+from training.config import FeatureConfig, ModelConfig, QuantConfig
 
 
 def calibrate(qat_model, data: np.ndarray, steps: int = 4):
@@ -109,31 +19,27 @@ def calibrate(qat_model, data: np.ndarray, steps: int = 4):
         qat_model(data, training=True)
 
 
-def to_tflite(qat_model, rep_data: np.ndarray, low_bit: bool = False) -> bytes:
-    tf, _, _ = _tf()
-    conv = tf.lite.TFLiteConverter.from_keras_model(qat_model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-
-    def rep():
-        for i in range(min(len(rep_data), 64)):
-            yield [rep_data[i:i + 1].astype(np.float32)]
-
-    conv.representative_dataset = rep
-    if low_bit:
-        conv._experimental_low_bit_qat = True
-    return conv.convert()
-
-
 def mlp_tflite(n_in, hidden, n_out, layer_bits, seed=0, n_cal=256) -> bytes:
-    """Build, calibrate and convert a tiny k-bit MLP; 5/6/7-bit layers switch on the low-bit flag."""
-    rng = np.random.default_rng(seed)
-    data = rng.normal(size=(n_cal, n_in)).astype(np.float32)
-    m = build_mlp(n_in, hidden, n_out, layer_bits, seed)
-    calibrate(m, data)
-    low = any(b in (5, 6, 7) for b in layer_bits)
-    return to_tflite(m, data, low_bit=low)
+    """A tiny k-bit MLP (Dense(relu) x len(hidden) + Dense(linear), one bit width per layer) through
+    training's QAT (stage 2: k-bit weights, 8-bit activations), calibrated on N(0, 1) inputs and
+    converted by ``training.qat.to_tflite``."""
+    import tf_keras as keras  # lazy: TensorFlow only where a model is built
+
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
+
+    assert len(layer_bits) == len(hidden) + 1
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(shape=(n_in,))
+    x = inp
+    for i, units in enumerate(list(hidden) + [n_out]):
+        x = keras.layers.Dense(units, activation="relu" if i < len(hidden) else None, name=f"dense_{i}",
+                               kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
+                               bias_initializer=keras.initializers.RandomNormal(stddev=0.5))(x)
+    bits = [int(b) for b in layer_bits]
+    q = qat.make_qat_model(keras.Model(inp, x), QuantConfig(weight_bits=bits[0], layer_bits=bits), stage=2)
+    data = np.random.default_rng(seed).normal(size=(n_cal, n_in)).astype(np.float32)
+    calibrate(q, data)
+    return qat.to_tflite(q, data, max_samples=64)
 
 
 _CACHE: dict = {}
@@ -179,7 +85,7 @@ def run_interpreter(interp, x: np.ndarray) -> np.ndarray:
 
 
 def run_tflite(model: bytes, x: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     it = tf.lite.Interpreter(model_content=model,
                              experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -187,7 +93,7 @@ def run_tflite(model: bytes, x: np.ndarray) -> np.ndarray:
 
 
 def run_litert(model: bytes, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert import interpreter as lrt
+    from ai_edge_litert import interpreter as lrt  # lazy: heavy dependency, loaded only when this runs
 
     it = lrt.Interpreter(model_content=model,
                          experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -195,7 +101,7 @@ def run_litert(model: bytes, x: np.ndarray) -> np.ndarray:
 
 
 def run_tflm(model: bytes, x: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.python.tflite_micro import runtime  # lazy: heavy dependency, loaded only when this runs
 
     m = runtime.Interpreter.from_bytes(model)
     out = []
@@ -208,7 +114,10 @@ def run_tflm(model: bytes, x: np.ndarray) -> np.ndarray:
 
 def tiny_dscnn_tflite(frames=8, bins=6, n_out=3, seed=0, softmax=True) -> bytes:
     """A tiny DS-CNN-shaped float model with plain int8 post-training quantization (per-channel conv)."""
-    tf, _, keras = _tf()
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
+
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
+
     keras.utils.set_random_seed(seed)
     inp = keras.Input(shape=(frames * bins,))
     x = keras.layers.Reshape((frames, bins, 1))(inp)
@@ -222,7 +131,7 @@ def tiny_dscnn_tflite(frames=8, bins=6, n_out=3, seed=0, softmax=True) -> bytes:
         x = keras.layers.Softmax()(x)
     model = keras.Model(inp, x)
     rng = np.random.default_rng(seed)
-    return to_tflite(model, rng.normal(size=(64, frames * bins)).astype(np.float32))
+    return qat.to_tflite(model, rng.normal(size=(64, frames * bins)).astype(np.float32), max_samples=64)
 
 
 def cached_tiny_dscnn() -> bytes:
@@ -230,8 +139,6 @@ def cached_tiny_dscnn() -> bytes:
         _CACHE["dscnn"] = tiny_dscnn_tflite()
     return _CACHE["dscnn"]
 
-
-# --------------------------------------------------------------------------- the project's real QAT path
 
 FFNN_LAYERS = 5  # build_ffnn with the default ModelConfig: 4 hidden Dense + logits
 
@@ -244,10 +151,10 @@ def qat_ffnn(layer_bits, seed: int = 0, hidden_layers: int = 4, hidden_units: in
 
     Returns (qat_model, plain tflite bytes, calibration data). BatchNorm statistics are randomized
     so the folded biases are not all zero."""
-    import tf_keras as keras
-    from training import qat
-    from training.config import FeatureConfig, ModelConfig, QuantConfig
-    from training.models import build_ffnn
+    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
+
+    from training import qat  # lazy: heavy dependency, loaded only when this runs
+    from training.models import build_ffnn  # lazy: heavy dependency, loaded only when this runs
 
     keras.utils.set_random_seed(seed)
     mcfg = ModelConfig(name="ffnn", hidden_layers=hidden_layers, hidden_units=hidden_units, dropout=0.0)

@@ -1,4 +1,4 @@
-"""int8 softmax in fixed point, as TFLite Micro's reference kernel computes it (vectorized over rows).
+"""int8 softmax arithmetic in fixed point, as TFLite Micro's reference kernel computes it (vectorized over rows).
 
 The published arithmetic (gemmlowp fixed point): the input difference to the row maximum is scaled by
 beta*s_in into a Q5.26 number, exp() of it is evaluated on [-1/4, 0) by a 4th-order Taylor polynomial
@@ -12,6 +12,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from tflm_port.reference.fixedpoint import quantize_multiplier
+from tflm_port.reference.fixedpoint import rdbypot as _rdbypot
+from tflm_port.reference.fixedpoint import srdhm as _srdhm
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 SCALED_DIFF_INT_BITS = 5  # Q5.26 input differences
@@ -35,18 +39,14 @@ CM32_17 = _q(-32 / 17, 2)
 
 
 def srdhm(a, b):
+    """SaturatingRoundingDoublingHighMul with its saturating case (both operands INT32_MIN)."""
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
-    ab = a * b
-    q = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    r = np.where(q >= 0, q >> 31, -((-q) >> 31))
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, r)
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, _srdhm(a, b))
 
 
 def rdbypot(x, e):
-    x = np.asarray(x, np.int64)
-    mask = (1 << e) - 1
-    return (x >> e) + ((x & mask) > ((mask >> 1) + (x < 0)))
+    return _rdbypot(np.asarray(x, np.int64), e)
 
 
 def sat_shl(x, e):
@@ -103,12 +103,8 @@ def _clz32(x):
 
 class SoftmaxInt8:
     def __init__(self, beta: float, input_scale: float, output_zero_point: int = -128):
-        from tflm_port.reference import quantize_multiplier
-
         real = min(float(beta) * float(input_scale) * (1 << (31 - SCALED_DIFF_INT_BITS)), float((1 << 31) - 1))
         self.mult, self.shift = quantize_multiplier(real)
-        if self.shift < 0:
-            self.mult, self.shift = quantize_multiplier(real)  # beta*scale tiny: still >= 0 for real inputs
         radius = ((1 << SCALED_DIFF_INT_BITS) - 1) * (1 << (31 - SCALED_DIFF_INT_BITS)) / (1 << self.shift)
         self.diff_min = -int(math.floor(radius))
 

@@ -1,4 +1,4 @@
-"""Reference speed: python -m tflm_port.bench_reference [--frames 60000]
+"""Reference speed: python -m bench.reference_speed [--frames 60000]
 
 FFNN-250K (1536-128x4-3) through the real QAT path, INT4 and INT8, `run` on int8 inputs with 1 and 2
 Python threads (BLAS pinned to 1 thread), and `posteriors` on float windows. Prints inferences/s and
@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from tflm_port import qat_testing as qt
+from bench import testmodels as qt
 from tflm_port.convert import convert
 from tflm_port.reference import Reference
 

@@ -1,6 +1,6 @@
 """Describe a .tflite file: operators, tensors (type, shape, bytes), custom-op options, metadata.
 
-    python -m tflm_port.inspect model.tflite [--json]
+    python -m tflm_port.model_inspect model.tflite [--json]
 
 A truncated or corrupted file gives one line ``error: <file>: <problem>`` and exit status 2.
 """
@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-import numpy as np
-
-from training.errors import UserError, cli_main
+from basics.errors import cli_main
 from tflm_port.tflite_io import (ACTIVATION_NAMES, CUSTOM_CODE, TENSOR_TYPE_NAMES, buffer_bytes, custom_options,
                                  load_model, metadata_entries, op_name, quant_params, read_bytes, tensor_name)
 
@@ -72,7 +69,7 @@ def format_text(d: dict) -> str:
 
 @cli_main
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tflm_port.inspect", description="Describe a .tflite model.")
+    p = argparse.ArgumentParser(prog="python -m tflm_port.model_inspect", description="Describe a .tflite model.")
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     a = p.parse_args(argv)
