@@ -53,7 +53,6 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 import shutil
 import soundfile as sf
-from basics.errors import UserError as _E
 import copy
 
 STORE_VERSION = 1
@@ -456,8 +455,7 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
     strat = distribute.strategy()
     replicas = strat.num_replicas_in_sync
     if batch % replicas:
-
-        raise _E(f"train.batch_size {batch} is not a multiple of the {replicas} replicas")
+        raise UserError(f"train.batch_size {batch} is not a multiple of the {replicas} replicas")
     if shard_by == "file" and replicas > 1 and len(store.files("train")) < distribute.num_workers():
         raise UserError(f"{store.path}: {len(store.files('train'))} train shards for {distribute.num_workers()} "
                         "workers (rebuild the store with --shards >= workers, or --shard-by data)")
@@ -477,7 +475,8 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
             ex = ex.shuffle(len(extra_y), seed=seed + 1, reshuffle_each_iteration=True).repeat()
             if by_file:
                 ex = ex.shard(pipelines, pipeline)
-            ds = tf.data.Dataset.sample_from_datasets([base, ex], weights=[n_store, len(extra_y)], seed=seed + 2)
+            ds = tf.data.Dataset.sample_from_datasets([base, ex], weights=[float(n_store), float(len(extra_y))],
+                                                    seed=seed + 2)
         if pipelines > 1 and not by_file:  # every pipeline reads the common stream and keeps its windows
             ds = ds.shard(pipelines, pipeline)
 
