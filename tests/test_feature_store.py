@@ -135,3 +135,20 @@ def test_killed_build_continues(built, tmp_path, monkeypatch):
         a, b = fs.read_arrays(again, split), fs.read_arrays(store, split)
         assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
     assert json.loads((again.path / "manifest.json").read_text())["splits"]["train"]["records"] == store.count("train")
+
+
+def test_fit_input_mixes_the_extra_windows(built, tmp_path):
+    """Hard negatives appended after the store's windows (recipe.with_hard_negatives) are drawn with
+    the store's, in proportion to their counts: the mining rounds and the QAT stages train on them."""
+    cfg, dataset, store = built
+    x, y = fs.read_arrays(store, "train")
+    bins = cfg.features.num_mel_bins
+    (tmp_path / "dataset.json").write_text(json.dumps({"dataset": str(dataset)}))
+    (tmp_path / "normalizer.json").write_text(json.dumps({"mean": [0.0] * bins, "std": [1.0] * bins}))
+    extra = np.full((len(y), x.shape[1]), 123.0, np.float32)  # as many extra windows as stored ones
+    fi = fs.fit_input(cfg, tmp_path, (np.concatenate([x, extra]), np.concatenate([y, np.ones(len(y), np.int32)])),
+                      3, seed=1)
+    assert fi is not None and fi.steps == -(-2 * len(y) // cfg.train.batch_size)
+    xb = np.concatenate([b[0].numpy() for b, _ in zip(fi.data, range(4))])
+    share = float(np.mean(np.all(xb == 123.0, axis=1)))
+    assert 0.3 < share < 0.7, share
