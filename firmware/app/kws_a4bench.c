@@ -12,6 +12,7 @@
  * Instructions from board_instructions() (qemu -icount shift=0: SysTick), not cycles. */
 #include <string.h>
 #include "kws_board.h"
+#include "kws_console.h"
 #include "kws_fc_a4.h"
 #include "kws_kernels_opt.h"
 
@@ -27,23 +28,6 @@ static int8_t act_ref[6][1536 * 3], act_a4[6][1536 * 3], act_a8[6][1536 * 3];
 static uint32_t rng = 1;
 static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 17; rng ^= rng << 5; return rng; }
 static int32_t rnd_range(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
-
-static void put_u(const char *label, uint64_t v)
-{
-    char buf[24];
-    int i = sizeof buf - 1;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v && i > 0);
-    board_puts(label);
-    board_puts(buf + i);
-}
-
-static int32_t parse_i(const char *s)
-{
-    int32_t v = 0;
-    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
-    return v;
-}
 
 static void set_params(kws_fc_a4_params *p, int32_t bits, int32_t layout, int32_t in_n, int32_t out_n,
                        int32_t ib, int32_t ob, int32_t zp_out, int relu, const int32_t *mu, const int32_t *sh)
@@ -100,12 +84,12 @@ static int selftest(int32_t trials, uint32_t seed)
         if (memcmp(act_ref[1], act_a4[1], (size_t)(out_n * batches)) != 0) {
             fails++;
             board_puts("A4TEST mismatch");
-            put_u(" trial=", (uint64_t)t); put_u(" in=", (uint64_t)in_n); put_u(" out=", (uint64_t)out_n);
-            put_u(" bits=", (uint64_t)bits); board_puts("\n");
+            kws_put_u64(" trial=", (uint64_t)t); kws_put_u64(" in=", (uint64_t)in_n); kws_put_u64(" out=", (uint64_t)out_n);
+            kws_put_u64(" bits=", (uint64_t)bits); board_puts("\n");
         }
     }
-    put_u("A4TEST run=", (uint64_t)trials);
-    put_u(" fail=", (uint64_t)fails);
+    kws_put_u64("A4TEST run=", (uint64_t)trials);
+    kws_put_u64(" fail=", (uint64_t)fails);
     board_puts("\n");
     return fails == 0;
 }
@@ -182,12 +166,12 @@ static int bench(void)
     for (int l = 1; l < 6; l++)
         if (memcmp(act_ref[l], act_a4[l], (size_t)dims[l]) != 0) ok = 0;
     for (int32_t o = 0; o < dims[1]; o++) if (act_ref[1][o] != act_ref[1][0]) spread = 1;
-    board_puts("A4BENCH kernel=a4_reference"); put_u(" instructions=", t1 - t0); put_u(" macs=", macs);
-    put_u(" weight_bytes=", bytes_ref); put_u(" ok=1 spread=", (uint64_t)spread); board_puts("\n");
-    board_puts("A4BENCH kernel=a4_dsp"); put_u(" instructions=", t2 - t1); put_u(" macs=", macs);
-    put_u(" weight_bytes=", bytes_a4); put_u(" ok=", (uint64_t)ok); put_u(" first_layer=", t4 - t3); board_puts("\n");
-    board_puts("A4BENCH kernel=a8_dsp"); put_u(" instructions=", t3 - t2); put_u(" macs=", macs);
-    put_u(" weight_bytes=", bytes_a8); put_u(" ok=1 first_layer=", t5 - t4); board_puts("\n");
+    board_puts("A4BENCH kernel=a4_reference"); kws_put_u64(" instructions=", t1 - t0); kws_put_u64(" macs=", macs);
+    kws_put_u64(" weight_bytes=", bytes_ref); kws_put_u64(" ok=1 spread=", (uint64_t)spread); board_puts("\n");
+    board_puts("A4BENCH kernel=a4_dsp"); kws_put_u64(" instructions=", t2 - t1); kws_put_u64(" macs=", macs);
+    kws_put_u64(" weight_bytes=", bytes_a4); kws_put_u64(" ok=", (uint64_t)ok); kws_put_u64(" first_layer=", t4 - t3); board_puts("\n");
+    board_puts("A4BENCH kernel=a8_dsp"); kws_put_u64(" instructions=", t3 - t2); kws_put_u64(" macs=", macs);
+    kws_put_u64(" weight_bytes=", bytes_a8); kws_put_u64(" ok=1 first_layer=", t5 - t4); board_puts("\n");
     return ok;
 }
 
@@ -196,7 +180,7 @@ int main(int argc, char **argv)
     board_init(&argc, &argv);
     int ok;
     if (argc >= 2 && argv[1][0] == 't')
-        ok = selftest(argc >= 3 ? parse_i(argv[2]) : 200, argc >= 4 ? (uint32_t)parse_i(argv[3]) : 1);
+        ok = selftest(argc >= 3 ? (int32_t)kws_parse_u64(argv[2]) : 200, argc >= 4 ? (uint32_t)(int32_t)kws_parse_u64(argv[3]) : 1);
     else
         ok = bench();
     board_exit(ok ? 0 : 1);
