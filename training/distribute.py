@@ -18,11 +18,15 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from basics.atomic import atomic_write_text
 from basics.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -83,9 +87,6 @@ def wait_for_workers(addresses: list[str], timeout_s: float) -> None:
 
 _WATCHDOG = r"""
 import os, select, signal, socket, sys
-import subprocess
-import numpy as np
-from basics.atomic import atomic_write_text
 pid, timeout, addrs = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
 r, _, _ = select.select([sys.stdin], [], [], timeout)
 if r:
