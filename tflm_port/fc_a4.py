@@ -43,76 +43,10 @@ def check_combo(bits: int, in_bits: int, out_bits: int, activation: str, where: 
 
 
 # --------------------------------------------------------------------------- layout 7
+# a4_pairs lives with the other kernel layouts (tflm_port/layouts_opt.py), so the packing registry holds
+# it whatever was imported first
+from tflm_port.layouts_opt import POS_R0, POS_R1, A4Pairs  # noqa: E402,F401
 
-POS_R0 = (0, 4, 2, 6)   # nibble of input 4c + j in word c: row 2p (biased u = w + 8)
-POS_R1 = (3, 7, 5, 1)   # row 2p + 1 (two's complement)
-
-
-class A4Pairs(packing.Layout):
-    """Layout 7 ``a4_pairs`` (k = 2..4), read by the Cortex-M DSP kernel of SUB8_FC_A4: rows in pairs,
-    four inputs of a pair per 32-bit little-endian word (nibbles ``POS_R0`` / ``POS_R1``), the words of
-    pairs 2g and 2g+1 interleaved (an odd last pair alone); padding fields 0.
-    ``packed_bytes = 4 * ceil(in / 4) * ceil(out / 2)`` (docs/formats.md section 9)."""
-
-    id = 7
-    name = "a4_pairs"
-    supported_bits = frozenset((2, 3, 4))
-
-    def row_bytes(self, bits, in_features):
-        return 2 * ((in_features + 3) // 4)
-
-    def packed_bytes(self, bits, out_features, in_features):
-        return 4 * ((in_features + 3) // 4) * ((out_features + 1) // 2)
-
-    @staticmethod
-    def _order(out_features, in_features):
-        """word index (in the packed array) of (pair p, word c), shape [pairs, W]."""
-        W, pairs = (in_features + 3) // 4, (out_features + 1) // 2
-        idx = np.empty((pairs, W), np.int64)
-        for p in range(pairs):
-            g = p // 2
-            if 2 * g + 1 < pairs:
-                idx[p] = g * 2 * W + np.arange(W) * 2 + (p & 1)
-            else:
-                idx[p] = g * 2 * W + np.arange(W)
-        return idx
-
-    def pack_rows(self, w, bits):
-        w = np.asarray(w, np.int64)
-        out, n_in = w.shape
-        W, pairs = (n_in + 3) // 4, (out + 1) // 2
-        r0 = np.zeros((pairs, 4 * W), np.uint64)
-        r1 = np.zeros((pairs, 4 * W), np.uint64)
-        r0[:, :n_in] = w[0::2] + 8
-        r1[:out // 2, :n_in] = w[1::2] & 15
-        words = np.zeros((pairs, W), np.uint64)
-        for j in range(4):
-            words |= r0[:, j::4] << np.uint64(4 * POS_R0[j])
-            words |= r1[:, j::4] << np.uint64(4 * POS_R1[j])
-        flat = np.zeros(pairs * W, np.uint32)
-        flat[self._order(out, n_in).reshape(-1)] = words.reshape(-1).astype(np.uint32)
-        return flat.astype("<u4").view(np.uint8)
-
-    def unpack_rows(self, data, bits, out_features, in_features):
-        data = np.asarray(data, np.uint8)
-        need = self.packed_bytes(bits, out_features, in_features)
-        if data.size != need:
-            raise UserError(f"packed weights: {data.size} bytes, layout 7 needs {need} "
-                            f"(4 * ceil({in_features}/4) * ceil({out_features}/2))")
-        words = data.view("<u4").astype(np.int64)[self._order(out_features, in_features)]  # [pairs, W]
-        pairs, W = words.shape
-        w = np.zeros((2 * pairs, 4 * W), np.int64)
-        for j in range(4):
-            w[0::2, j::4] = ((words >> (4 * POS_R0[j])) & 15) - 8
-            t = (words >> (4 * POS_R1[j])) & 15
-            w[1::2, j::4] = np.where(t >= 8, t - 16, t)
-        w = w[:out_features, :in_features]
-        if np.abs(w).max(initial=0) > (1 << (bits - 1)) - 1:
-            raise UserError(f"packed weights: a value outside the {bits}-bit grid in layout 7")
-        return w.astype(np.int8)
-
-
-packing.LAYOUTS[A4Pairs.id] = A4Pairs()
 
 
 # --------------------------------------------------------------------------- reference

@@ -57,7 +57,7 @@ def qat_scope():
 
 
 def keras_scorer(model) -> Scorer:
-    if any(type(layer).__name__ == "LSTM" for layer in model.layers):  # streaming LSTM: state carried (issue 12)
+    if any(type(layer).__name__ == "LSTM" for layer in getattr(model, "layers", ())):  # streaming LSTM (issue 12)
         from training.lstm import stream_scorer  # lazy: only LSTM runs need it
 
         return stream_scorer(model)
