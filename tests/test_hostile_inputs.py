@@ -59,13 +59,13 @@ def _flip_in(data: bytes, needle: bytes) -> bytes:
 
 @pytest.mark.parametrize("needle", [b"SUB8_FULLY_CONNECTED", b"subkws"])
 def test_names_that_are_not_utf8(tmp_path, capsys, needle):
-    from tflm_port import convert, export, inspect
+    from tflm_port import convert, export, model_inspect
     from tflm_port.firmware_runner import model_metadata
 
     data = _flip_in((SEEDS / "sub8_layout0.tflite").read_bytes(), needle)
     path = tmp_path / "m.tflite"
     path.write_bytes(data)
-    d = inspect.describe(data, "m.tflite")  # was UnicodeDecodeError
+    d = model_inspect.describe(data, "m.tflite")  # was UnicodeDecodeError
     assert "\ufffd" in json.dumps(d, ensure_ascii=False)
     rc, err = _cli(convert.main, [str(path), str(tmp_path / "o.tflite"), "--bits", "1,2,3,4,5,6,7,8"], capsys)
     assert rc in (0, 2) and "Traceback" not in err
