@@ -8,10 +8,11 @@ firmware builds it. The converter's targets, the benchmarks and the firmware Mak
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from basics.generated import write_or_check
 
 MK = Path(__file__).resolve().parents[1] / "firmware" / "boards_gen.mk"
 
@@ -69,21 +70,7 @@ def render_mk() -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tflm_port.board_table", description=__doc__.splitlines()[0])
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true", help=f"write firmware/{MK.name}")
-    g.add_argument("--check", action="store_true", help="exit 1 if the checked-in file differs")
-    a = ap.parse_args(argv)
-    text = render_mk()
-    if a.check:
-        if not MK.is_file() or MK.read_text() != text:
-            print(f"{MK}: stale; run python -m tflm_port.board_table --write", file=sys.stderr)
-            return 1
-        return 0
-    tmp = MK.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(MK)
-    return 0
+    return write_or_check(argv, "tflm_port.board_table", __doc__.splitlines()[0], MK, render_mk)
 
 
 if __name__ == "__main__":

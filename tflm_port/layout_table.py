@@ -14,9 +14,10 @@ groups of ``group_rows`` rows. The sparse layouts 4 and 5 size themselves from t
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from basics.generated import write_or_check
 
 HEADER = Path(__file__).resolve().parents[1] / "firmware" / "include" / "kws_layout_table.h"
 
@@ -170,21 +171,7 @@ def render_header() -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tflm_port.layout_table", description=__doc__.splitlines()[0])
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true", help=f"write {HEADER.name}")
-    g.add_argument("--check", action="store_true", help="exit 1 if the checked-in header differs")
-    a = ap.parse_args(argv)
-    text = render_header()
-    if a.check:
-        if not HEADER.is_file() or HEADER.read_text() != text:
-            print(f"{HEADER}: stale; run python -m tflm_port.layout_table --write", file=sys.stderr)
-            return 1
-        return 0
-    tmp = HEADER.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(HEADER)
-    return 0
+    return write_or_check(argv, "tflm_port.layout_table", __doc__.splitlines()[0], HEADER, render_header)
 
 
 if __name__ == "__main__":
