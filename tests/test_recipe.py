@@ -90,3 +90,28 @@ def test_float_tflite_runs_in_the_reference_like_keras():
     want = m.predict(x, verbose=0)
     assert ref.input_dtype == np.float32 and np.allclose(ref.run(x), want, atol=1e-5)
     assert np.allclose(ref.posteriors(x).sum(axis=1), 1.0)
+
+
+def test_distillation_mixes_the_teachers_posteriors_into_the_targets():
+    import tf_keras as keras
+
+    from training.recipe import batch_maps
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4 * 64,))
+    teacher = keras.Model(inp, keras.layers.Dense(3)(inp))
+    c = _cfg()
+    c.train.spec_augment = False
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4 * 64)).astype(np.float32)
+    y = np.array([KEYWORD, UNKNOWN] * 8, np.int32)
+    assert batch_maps(c) is None and batch_maps(c, teacher, 0.0) is None  # off: hard labels untouched
+    xb, yb, wb = next(iter(train_dataset(x, y, c, 3, seed=0, batch_map=batch_maps(c, teacher, 0.25))))
+    soft = keras.activations.softmax(teacher(xb)).numpy()
+    onehot = np.eye(3, dtype=np.float32)[np.argmax(yb.numpy() - 0.25 * soft, axis=1)]
+    assert np.allclose(yb.numpy(), 0.75 * onehot + 0.25 * soft, atol=1e-6)
+    assert np.allclose(yb.numpy().sum(axis=1), 1.0, atol=1e-6) and not np.allclose(yb.numpy(), onehot)
+    assert np.allclose(wb.numpy(), sample_weights(np.argmax(onehot, axis=1), c))
+    c.train.spec_augment = True   # SpecAugment first, then the teacher sees the masked windows
+    xb, yb, _ = next(iter(train_dataset(x, y, c, 3, seed=0, batch_map=batch_maps(c, teacher, 1.0))))
+    assert np.allclose(yb.numpy(), keras.activations.softmax(teacher(xb)).numpy(), atol=1e-6)

@@ -86,6 +86,7 @@ class QuantConfig:
     stage1_learning_rate: float = 5e-4
     stage2_learning_rate: float = 2e-4
     float_run: str = ""  # reuse a finished float run directory
+    distill: float = 0.0  # weight of the float model's posteriors in the QAT targets (0 = hard labels only)
 
 
 @dataclass
@@ -115,7 +116,7 @@ RANGES: dict[str, tuple] = {
     "quant.weight_bits": (0, 8), "quant.weight_quantizer": ("tanh", "linear", "sawb"),
     "quant.activation_bits": (2, 8), "quant.preset": ("tailored", "naive"), "quant.stages": ("two", "one"),
     "quant.stage1_epochs": (0, 100_000), "quant.stage2_epochs": (0, 100_000),
-    "quant.stage1_learning_rate": (1e-12, 10.0), "quant.stage2_learning_rate": (1e-12, 10.0),
+    "quant.distill": (0.0, 1.0), "quant.stage1_learning_rate": (1e-12, 10.0), "quant.stage2_learning_rate": (1e-12, 10.0),
     "quant.layer_bits": (1, 8),  # each entry
     "eval.smoothing_frames": (1, 10_000), "eval.refractory_s": (0.0, 3600.0), "eval.tolerance_s": (0.0, 60.0),
     "eval.thresholds": (2, 100_000),

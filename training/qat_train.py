@@ -96,6 +96,10 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         model = load_trained_model(run_dir)
     else:
         float_model = load_trained_model(frun)
+        teacher = load_trained_model(frun) if q.distill > 0 else None  # its own copy: QAT folds float_model's BN
+        if teacher is not None:
+            teacher.trainable = False
+            log(f"distillation: targets = {1 - q.distill:g} x labels + {q.distill:g} x the float model's posteriors")
         tf.keras.utils.set_random_seed(cfg.train.seed + 1)
 
         def qat_model(stage: int):  # under the strategy: folded from the same float weights on every worker
@@ -108,7 +112,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             m1 = finished_stage(run_dir, "stage1", lambda: qat_model(stage=1),
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
                                               q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
-                                              val_stream=vs))
+                                              val_stream=vs, teacher=teacher, distill=q.distill))
             log(f"stage 2: + 8-bit inputs, {q.activation_bits}-bit activations ({q.preset}) "
                 "(biases int32 at conversion)")
             model = qat_model(stage=2)
@@ -118,19 +122,20 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
                 if clips:
                     log(f"PACT clips from stage 1's activations: {', '.join(f'{c:.3g}' for c in clips)}")
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
-                [qat.SyncWeightRanges()], val_stream=vs)
+                [qat.SyncWeightRanges()], val_stream=vs, teacher=teacher, distill=q.distill)
         else:
             log(f"one stage: {q.weight_bits}-bit weights and 8-bit inputs and activations at once")
             model = qat_model(stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
-                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs)
+                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs, teacher=teacher,
+                distill=q.distill)
         qat.sync_weight_ranges(model)
         with qat_scope():
             save_model(model, mpath)
         atomic_write_text(run_dir / "qat.json", json.dumps({
             "layer_bits": qat.layer_bits(model), "weight_quantizer": q.weight_quantizer, "stages": q.stages,
             "activation_bits": q.activation_bits, "preset": q.preset, "operands": q.operands,
-            "float_run": str(frun)}, indent=2) + "\n")
+            "distill": q.distill, "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
         if distribute.multi_worker():  # convert and evaluate a plain (not distributed) copy, on the chief only
             plain = qat.make_qat_model(float_model, q, stage=2)

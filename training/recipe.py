@@ -36,8 +36,9 @@ def sample_weights(y: np.ndarray, cfg: Config) -> np.ndarray:
     return np.where(y == KEYWORD, 1.0, float(cfg.train.negative_weight)).astype(np.float32)
 
 
-def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, seed: int):
-    """tf.data pipeline of (windows, one-hot, weight), shuffled each epoch, SpecAugment if on."""
+def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, seed: int, batch_map=None):
+    """tf.data pipeline of (windows, one-hot, weight), shuffled each epoch, then ``batch_map``
+    (default: SpecAugment if on; ``batch_maps`` builds the recipe's)."""
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     t = cfg.train
@@ -48,9 +49,45 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, see
         return xb, tf.one_hot(yb, n_classes), wb
 
     ds = ds.map(onehot, num_parallel_calls=tf.data.AUTOTUNE)
-    if t.spec_augment:
-        ds = ds.map(spec_augment_fn(cfg), num_parallel_calls=tf.data.AUTOTUNE)
+    if batch_map is None and t.spec_augment:
+        batch_map = spec_augment_fn(cfg)
+    if batch_map is not None:
+        ds = ds.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(2)
+
+
+def distill_fn(teacher, weight: float):
+    """tf.data map function (windows, one-hot, weights) batch -> the same with the targets
+    ``(1 - weight) * one-hot + weight * softmax(teacher logits)``: knowledge distillation from the
+    float model into its quantized copy (``quant.distill``). The teacher sees the same (masked)
+    windows as the student; the loss stays the cross-entropy of the student's logits."""
+    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
+
+    a = float(weight)
+
+    def distill(xb, yb, wb):
+        soft = tf.nn.softmax(teacher(xb, training=False))
+        return xb, (1.0 - a) * yb + a * tf.cast(soft, yb.dtype), wb
+
+    return distill
+
+
+def batch_maps(cfg: Config, teacher=None, distill: float = 0.0):
+    """The recipe's per-batch map: SpecAugment (if on), then distillation targets (if a teacher
+    and a weight > 0 are given); None when neither applies."""
+    maps = ([spec_augment_fn(cfg)] if cfg.train.spec_augment else []) + \
+        ([distill_fn(teacher, distill)] if teacher is not None and distill > 0 else [])
+    if not maps:
+        return None
+    if len(maps) == 1:
+        return maps[0]
+
+    def chained(xb, yb, wb):
+        for m in maps:
+            xb, yb, wb = m(xb, yb, wb)
+        return xb, yb, wb
+
+    return chained
 
 
 def spec_augment_fn(cfg: Config):

@@ -26,7 +26,7 @@ from training.feature_store import build_split, fit_input
 from training.features import Normalizer
 from training.dataset import prepare_data  # noqa: F401  (re-exported: the data step of a run)
 from training.recipe import (ValStream, fa_selection_callback, mine_hard_negatives, negative_clips,
-                             sample_weights, spec_augment_fn, train_dataset, with_hard_negatives)
+                             sample_weights, batch_maps, train_dataset, with_hard_negatives)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -66,9 +66,10 @@ def compile_model(model, cfg: Config, lr, n_classes: int) -> None:
 
 
 def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr: float, progress: bool,
-        callbacks: list | None = None, val_stream=None) -> None:
+        callbacks: list | None = None, val_stream=None, teacher=None, distill: float = 0.0) -> None:
     """model.fit with resumable checkpoints, TensorBoard logs and the recipe of training/recipe.py
-    (loss weights, SpecAugment, best epoch by val loss or by val-stream FRR at select_fah)."""
+    (loss weights, SpecAugment, best epoch by val loss or by val-stream FRR at select_fah; with a
+    ``teacher`` and ``distill`` > 0 the targets mix in the teacher's posteriors)."""
     import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
     n_classes = int(model.output_shape[-1])
@@ -103,13 +104,16 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
 
     vdata = (val[0], onehot(val[1]))
 
-    inp = fit_input(cfg, run_dir, train, n_classes, cfg.train.seed, distribute.shard_by(),
-                    spec_augment_fn(cfg) if cfg.train.spec_augment else None)
+    if teacher is not None and distill > 0 and distribute.name() != "default":
+        raise UserError("quant.distill: not supported with --strategy mirrored/multiworker yet (the teacher runs in "
+                        "the input pipeline); use the default strategy")
+    bmap = batch_maps(cfg, teacher, distill)
+    inp = fit_input(cfg, run_dir, train, n_classes, cfg.train.seed, distribute.shard_by(), bmap)
     if inp is not None:  # the feature store: the one data path, on one worker or many
         model.fit(inp.data, steps_per_epoch=inp.steps, validation_data=vdata, epochs=epochs, callbacks=cbs,
                   verbose=1 if progress else 0)
-    elif cfg.train.spec_augment:
-        ds = train_dataset(train[0], train[1], cfg, n_classes, cfg.train.seed)
+    elif bmap is not None:
+        ds = train_dataset(train[0], train[1], cfg, n_classes, cfg.train.seed, bmap)
         model.fit(ds, validation_data=vdata, epochs=epochs, callbacks=cbs, verbose=1 if progress else 0)
     else:
         model.fit(train[0], onehot(train[1]), sample_weight=sample_weights(train[1], cfg), validation_data=vdata,
