@@ -34,7 +34,7 @@ from data_scripts.common import normalize_keyword, params_hash
 from data_scripts.music import music
 from data_scripts.noise import load_noise_dir, synthetic_noise_bank
 from data_scripts.tts import available_backends, backend
-from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
+from data_scripts.sentences import sentences
 from basics.audio import SAMPLE_RATE
 from basics.atomic import atomic_path, atomic_write_text
 from basics.errors import UserError, cli_main
@@ -46,20 +46,6 @@ VERSION = 1
 
 
 # ----------------------------------------------------------------------------- sentences
-def sentences(n: int, keyword: str, seed: int) -> list[str]:
-    """n word sequences of 5-15 words: mostly common words, about one in five a sound-alike word."""
-    kw = normalize_keyword(keyword)
-    common = [w for w in COMMON if w != kw]
-    pool = [w for w in SOUNDALIKE_POOL if w != kw and kw not in w]
-    rng = np.random.default_rng([seed, 11])
-    out = []
-    for _ in range(n):
-        words = [pool[int(rng.integers(len(pool)))] if rng.random() < 0.2 else common[int(rng.integers(len(common)))]
-                 for _ in range(int(rng.integers(5, 16)))]
-        out.append(" ".join(words))
-    return out
-
-
 _W: dict = {}
 
 

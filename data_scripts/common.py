@@ -126,6 +126,22 @@ def loudest_window(x: np.ndarray, n: int) -> np.ndarray:
     return x[i: i + n]
 
 
+def sound_pieces(x: np.ndarray, max_n: int = int(MAX_CLIP_S * SAMPLE_RATE),
+                 min_rel: float = 0.1) -> list[tuple[int, np.ndarray]]:
+    """``x`` cut into consecutive pieces of ``max_n`` samples (the last may be shorter, but not under
+    0.25 s): [(piece number, piece)] for the pieces whose peak reaches ``min_rel`` of the whole
+    signal's peak (numbers count the skipped pieces too)."""
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak == 0:
+        return []
+    out = []
+    for i, a in enumerate(range(0, len(x) - SAMPLE_RATE // 4, max_n)):
+        piece = x[a: a + max_n]
+        if np.max(np.abs(piece)) >= min_rel * peak:
+            out.append((i, piece))
+    return out
+
+
 def wav_bytes(x: np.ndarray) -> bytes:
     """16 kHz mono PCM16 WAV bytes (deterministic for the same samples)."""
     buf = io.BytesIO()

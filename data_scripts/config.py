@@ -18,6 +18,7 @@ DATA_RANGES: dict[str, tuple] = {
     "data.source": ("synthetic", "mix", "speech_commands", "folder"),
     "data.speaker_augment": (0.0, 1.0),
     "data.music": (0, 1000),
+    "data.sentences": (0, 1_000_000), "data.sentences_weight": (0.0, 1e6),
     "data.num_voices": (0, 100_000),
     "data.clips_per_voice": (0, 100_000),
     "data.augment_copies": (0, 100),
@@ -50,6 +51,8 @@ class DataConfig:
     # many sources mixed by weight (data_scripts/sources.py); any of these makes the source "mix"
     sources: list = field(default_factory=list)  # [{kind, role, weight, path, speakers, ...}]
     tts: str = ""  # "all" = espeak + every installed TTS backend, or e.g. "espeak,piper"
+    sentences: int = 0  # negative sentences per TTS backend of data.tts, cut into clips (data_scripts/sentences.py)
+    sentences_weight: float = 1.0  # the sentence source's weight among the negative sources
     kokoro_voices: str = ""  # folder of Kokoro-82M voice packs (<name>.npy)
     negative_dirs: list = field(default_factory=list)  # folders of real negative audio
     positive_dirs: list = field(default_factory=list)  # folders of the user's own keyword recordings

@@ -13,8 +13,11 @@
         - {kind: folder, role: positive, path: /data/my_recordings, weight: 2}
         - {kind: folder, role: noise, path: /data/noise}
 
-Kinds: ``espeak`` (data_scripts.synthetic), ``kokoro`` / ``piper`` / ``flite`` (data_scripts.tts),
-``folder`` (audio files). Roles: ``speech`` (a TTS source's keyword *and* negative clips; the
+Kinds: ``espeak`` (data_scripts.synthetic), ``kokoro`` / ``piper`` / ``flite`` / ``festival``
+(data_scripts.tts), ``folder`` (audio files), ``sentences`` (running speech of 5-15 words that never
+holds the keyword, spoken by the TTS backends named in ``backends`` — default every installed one —
+and cut into clips: data_scripts.sentences; ``speakers`` per backend, ``negative_clips`` sentences
+per speaker). Roles: ``speech`` (a TTS source's keyword *and* negative clips; the
 default for TTS kinds), ``positive`` (keyword clips), ``negative`` (anything that is not the
 keyword: speech, music, recorded false activations), ``labelled`` (a folder laid out as
 <keyword>/ + other subfolders), ``noise`` (background for augmentation and the streams).
@@ -30,7 +33,8 @@ streams from the mix's own val/test clips, and ``info.json`` with clips and hour
 
 Shortcuts that need no list: ``data.tts`` (``all`` = espeak and every other installed backend;
 or a comma list such as ``espeak,piper``) and ``data.negative_dirs`` / ``data.positive_dirs`` /
-``data.noise_dirs``.
+``data.noise_dirs``; ``data.sentences: N`` adds a ``sentences`` source (N sentences per backend of
+``data.tts``, weight ``data.sentences_weight``).
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ from pathlib import Path
 from data_scripts.streaming import finish_dataset
 from data_scripts.common import (LABELS, MANIFEST_COLUMNS, SPLITS, is_prepared, normalize_keyword,
                                  note, params_hash, read_manifest_rows, slug)
+from data_scripts.sentences import prepare_sentences
 from data_scripts.tts import BACKENDS, available_backends, prepare_tts
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
@@ -53,9 +58,13 @@ from data_scripts.speech_commands import prepare_audio_folder
 from data_scripts.synthetic import prepare_synthetic
 
 MIX_VERSION = 1
-KINDS = (*BACKENDS, "folder")
+KINDS = (*BACKENDS, "folder", "sentences")
+SENTENCES_PER_SPEAKER = 4
+# keys added after mixes were first cached: left out of the mix hash while they hold their default
+_NEW_KEYS = {"backends": ""}
 ROLES = ("speech", "positive", "negative", "labelled", "noise")
 DEFAULT_SPEAKERS = {"kokoro": 300, "piper": 150, "flite": 60, "festival": 45}
+DEFAULT_SENTENCE_SPEAKERS = 40
 MIX_COLUMNS = (*MANIFEST_COLUMNS, "source", "weight")
 
 
@@ -69,6 +78,7 @@ class Source:
     keyword_clips: int = 4
     negative_clips: int = 4
     name: str = ""
+    backends: str = ""  # sentences: comma list of TTS backends ("" = every installed one)
 
     def label_for(self, label: str) -> bool:
         """Does this source contribute clips of ``label`` (keyword / negative)?"""
@@ -93,7 +103,7 @@ def _source(d, i: int) -> Source:
         raise UserError(f"{where}: {e}") from None
     if s.kind not in KINDS:
         raise UserError(f"{where}: unknown source kind '{s.kind}' (known: {', '.join(KINDS)})")
-    s.role = s.role or ("speech" if s.kind in BACKENDS else "")
+    s.role = s.role or ("speech" if s.kind in BACKENDS else "negative" if s.kind == "sentences" else "")
     if s.role not in ROLES:
         raise UserError(f"{where}: role '{s.role}' (known: {', '.join(ROLES)})")
     if s.kind == "folder":
@@ -103,8 +113,16 @@ def _source(d, i: int) -> Source:
             raise UserError(f"{where}: a folder source needs 'path'")
         if not Path(s.path).is_dir():
             raise UserError(f"{where}: {s.path}: no such folder")
+    elif s.kind == "sentences":
+        if s.role != "negative":
+            raise UserError(f"{where}: a sentences source's role is negative")
+        for b in [b.strip() for b in s.backends.split(",") if b.strip()]:
+            if b not in BACKENDS:
+                raise UserError(f"{where}: unknown TTS backend '{b}' in backends (known: {', '.join(BACKENDS)})")
     elif s.role not in ("speech", "positive", "negative"):
         raise UserError(f"{where}: a {s.kind} source's role is speech, positive or negative")
+    if s.backends and s.kind != "sentences":
+        raise UserError(f"{where}: 'backends' is a key of sentences sources only")
     if not (s.weight >= 0) or s.weight != s.weight or s.weight == float("inf"):
         raise UserError(f"{where}: weight must be a finite number >= 0, got {d.get('weight')}")
     if s.speakers < 0 or s.keyword_clips < 0 or s.negative_clips < 0:
@@ -116,6 +134,7 @@ def _source(d, i: int) -> Source:
 def parse_sources(data) -> list[Source]:
     """The source list of a DataConfig (its ``sources``, or built from the shortcuts)."""
     raw = list(data.sources or [])
+    names: list[str] = []
     if not raw and data.tts:
         names = [n.strip() for n in str(data.tts).split(",") if n.strip()]
         if names == ["all"]:
@@ -127,9 +146,14 @@ def parse_sources(data) -> list[Source]:
             raw.append({"kind": n})
         if not names:
             raise UserError("data.tts: no TTS backend is installed (espeak-ng at least: apt-get install espeak-ng)")
-    if raw or data.negative_dirs or data.positive_dirs:
+    if raw or data.negative_dirs or data.positive_dirs or data.sentences:
         if not raw:
             raw.append({"kind": "espeak"})
+        if data.sentences:
+            per = SENTENCES_PER_SPEAKER
+            raw.append({"kind": "sentences", "speakers": max(3, -(-int(data.sentences) // per)),
+                        "negative_clips": per, "weight": data.sentences_weight,
+                        "backends": ",".join(names or [d["kind"] for d in raw if d.get("kind") in BACKENDS])})
         for role, dirs in (("negative", data.negative_dirs), ("positive", data.positive_dirs),
                            ("noise", data.noise_dirs)):
             raw += [{"kind": "folder", "role": role, "path": str(p)} for p in dirs or []]
@@ -173,6 +197,15 @@ def _prepare_one(s: Source, data, progress: bool) -> Path:
     if s.kind == "espeak":
         return prepare_synthetic(replace(data, stream_minutes=min(5.0, data.stream_minutes), noise_dir=""),
                                  progress=progress)
+    if s.kind == "sentences":
+        names = [b.strip() for b in s.backends.split(",") if b.strip()]
+        if not names:
+            names, missing = available_backends(data.kokoro_voices, data.root)
+            for n, why in missing.items():
+                note(f"note: sentences: TTS backend {n} skipped: {why}")
+        return prepare_sentences(data.keyword, names, speakers=s.speakers or DEFAULT_SENTENCE_SPEAKERS,
+                                 per_speaker=s.negative_clips, seed=data.seed, root=data.root,
+                                 kokoro_voices=data.kokoro_voices, progress=progress)
     if s.kind in BACKENDS:
         return prepare_tts(s.kind, data.keyword, num_speakers=s.speakers or DEFAULT_SPEAKERS[s.kind],
                            keyword_clips=s.keyword_clips, negative_clips=s.negative_clips, seed=data.seed,
@@ -184,7 +217,8 @@ def _prepare_one(s: Source, data, progress: bool) -> Path:
 def mix_params(srcs: list[Source], data) -> dict:
     return {"mix": MIX_VERSION, "keyword": normalize_keyword(data.keyword), "seed": int(data.seed),
             "stream_minutes": float(data.stream_minutes),
-            "sources": [asdict(s) | ({"path": str(Path(s.path).resolve())} if s.path else {}) for s in srcs]}
+            "sources": [{k: v for k, v in asdict(s).items() if not (k in _NEW_KEYS and v == _NEW_KEYS[k])}
+                        | ({"path": str(Path(s.path).resolve())} if s.path else {}) for s in srcs]}
 
 
 def prepare_mix(data, progress: bool = True) -> Path:

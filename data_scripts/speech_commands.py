@@ -30,7 +30,8 @@ import soundfile as sf
 
 from data_scripts.streaming import finish_dataset
 from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, loudest_window, normalize_keyword, note,
-                                 params_hash, safe_name, slug, speech_bounds, summarize, wav_bytes, write_manifest)
+                                 params_hash, safe_name, slug, sound_pieces, speech_bounds, summarize, wav_bytes,
+                                 write_manifest)
 from data_scripts.noise import load_noise_dir, noise_source
 from basics.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
 from basics.atomic import atomic_path, clean_stale_temporaries
@@ -156,11 +157,7 @@ def _import_clip(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]
         dst.write_bytes(wav_bytes(y))
         return [(dst, len(y) / SAMPLE_RATE)]
     out = []
-    peak = float(np.max(np.abs(x))) or 1.0
-    for i, a in enumerate(range(0, len(x) - SAMPLE_RATE // 4, max_n)):
-        piece = x[a: a + max_n]
-        if np.max(np.abs(piece)) < 0.1 * peak:
-            continue
+    for i, piece in sound_pieces(x, max_n):
         p = dst.with_name(f"{dst.stem}-part{i:03d}.wav")
         p.write_bytes(wav_bytes(piece))
         out.append((p, len(piece) / SAMPLE_RATE))

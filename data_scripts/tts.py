@@ -43,7 +43,7 @@ import soundfile as sf
 
 from data_scripts.streaming import finish_dataset
 from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_keyword, note,
-                                 params_hash, slug, wav_bytes)
+                                 params_hash, slug, speech_bounds, wav_bytes)
 from basics.audio import SAMPLE_RATE, resample
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
@@ -54,6 +54,7 @@ from data_scripts.synthetic import _text_sets, all_voices, espeak_binary, espeak
 TTS_VERSION = 1
 BACKENDS = ("espeak", "kokoro", "piper", "flite", "festival")
 SPLIT_SHARE = {"train": 0.8, "val": 0.1, "test": 0.1}
+SENTENCE_MAX_S = 12.0  # a rendered sentence is cut here (its pieces become clips)
 
 # Kokoro: IPA from espeak-ng -> the model's phoneme vocabulary (diphthongs are single tokens)
 _KOKORO_REPLACE = (("ɚ", "əɹ"), ("ɝ", "ɜɹ"), ("r", "ɹ"), ("ɐ", "ə"), ("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"),
@@ -349,7 +350,7 @@ def available_backends(kokoro_voices: str | Path = "", root: str | Path = "data"
 class TtsJob:
     path: str
     text: str
-    kind: str  # keyword | confusable | word | phrase
+    kind: str  # keyword | confusable | word | phrase | sentence (data_scripts/sentences.py)
     speaker: str
     split: str
     pre: int
@@ -446,6 +447,19 @@ def _tts_work(job: TtsJob) -> tuple[TtsJob, bytes | None, float, str]:
 def _render(job: TtsJob) -> tuple[TtsJob, bytes | None, float, str]:
     be = _W["be"]
     text = job.text
+    if job.kind == "sentence":  # running speech, any length: data_scripts/sentences.py cuts it into clips
+        try:
+            x = np.asarray(be.synth(text, job.speaker), np.float32)
+        except UserError as e:
+            return job, None, 0.0, str(e)
+        s, e = speech_bounds(x) if len(x) else (0, 0)
+        y = np.concatenate([np.zeros(job.pre, np.float32), x[s:e][:int(SENTENCE_MAX_S * SAMPLE_RATE)],
+                            np.zeros(job.post, np.float32)])
+        peak = float(np.max(np.abs(y)))
+        if e <= s or not np.isfinite(peak) or peak == 0:
+            return job, None, 0.0, f"'{text}' rendered no audio"
+        y = y * np.float32(0.7 / peak)
+        return job, wav_bytes(y), len(y) / SAMPLE_RATE, ""
     try:
         for _ in range(4):
             y = fit_clip(be.synth(text, job.speaker), job.pre, job.post)

@@ -35,6 +35,9 @@ def _folder(path, n, seconds=1.0, seed=0):
     ([{"kind": "folder", "role": "negative", "path": "/nonexistent/x"}], "no such folder"),
     ([{"kind": "espeak", "weight": 0}], "sum to zero"),
     (["espeak"], "expected a mapping"),
+    ([{"kind": "espeak"}, {"kind": "sentences", "role": "positive"}], "sentences source's role is negative"),
+    ([{"kind": "espeak"}, {"kind": "sentences", "backends": "espeak,tape"}], "unknown TTS backend 'tape'"),
+    ([{"kind": "espeak", "backends": "espeak"}], "sentences sources only"),
 ])
 def test_bad_sources_one_line(tmp_path, bad, msg):
     with pytest.raises(UserError, match=msg):
@@ -134,3 +137,32 @@ def test_mix_of_tts_and_real_folders(tmp_path):
     assert {c.weight for c in clips if c.source == "folder:real_neg"} == {2.0}
     assert (ds / "stream" / "val.wav").is_file() and (ds / "stream" / "test.json").is_file()
     assert prepare_mix(cfg, progress=False) == ds  # cached
+
+
+def test_sentences_source_is_running_speech_cut_into_clips(tmp_path):
+    from data_scripts.common import read_manifest_rows
+    from data_scripts.sentences import prepare_sentences, sentences
+
+    d = _cfg(tmp_path, tts="espeak", sentences=3)
+    srcs = parse_sources(d)
+    sent = [s for s in srcs if s.kind == "sentences"]
+    assert len(sent) == 1 and sent[0].role == "negative" and sent[0].backends == "espeak"
+    assert sent[0].speakers * sent[0].negative_clips >= 3
+    ds = prepare_sentences("alexa", ["espeak"], speakers=3, per_speaker=2, seed=5, root=str(tmp_path / "data"),
+                           workers=2, progress=False)
+    rows = read_manifest_rows(ds)
+    assert rows and all(r["label"] == "negative" for r in rows)
+    durs = [sf.info(str(ds / r["path"])).duration for r in rows]
+    assert max(durs) <= 1.5 + 1e-6 and min(durs) >= 0.25
+    texts = {r["text"] for r in rows}
+    assert len(texts) == 6 and all(5 <= len(t.split()) <= 15 and "alexa" not in t for t in texts)
+    assert len(rows) > len(texts)  # sentences are longer than one clip: several pieces each
+    by_split = {}
+    for r in rows:
+        by_split.setdefault(r["voice"], set()).add(r["split"])
+    assert all(len(v) == 1 for v in by_split.values()) and len(by_split) == 3  # speaker-disjoint splits
+    assert prepare_sentences("alexa", ["espeak"], speakers=3, per_speaker=2, seed=5, root=str(tmp_path / "data"),
+                             progress=False) == ds  # cached
+    assert sentences(4, "alexa", 1) == sentences(4, "alexa", 1) != sentences(4, "alexa", 2)
+    with pytest.raises(UserError, match="at least|>= 3 speakers"):
+        prepare_sentences("alexa", ["espeak"], speakers=2, per_speaker=1, root=str(tmp_path / "data"))

@@ -279,7 +279,8 @@ def prepare_data(cfg: Config, progress: bool = True) -> Path:
     """The data set folder of ``cfg.data`` (prepared, or reused from the cache)."""
     src = cfg.data.source
     d = cfg.data
-    if src == "mix" or (src == "synthetic" and (d.sources or d.tts or d.negative_dirs or d.positive_dirs)):
+    if src == "mix" or (src == "synthetic" and (d.sources or d.tts or d.negative_dirs or d.positive_dirs
+                                                   or d.sentences)):
         return prepare_mix(cfg.data, progress=progress)
     if src == "synthetic":
         return prepare_synthetic(cfg.data, progress=progress)
