@@ -59,3 +59,19 @@ def test_train_help_documents_every_key():
     assert r.returncode == 0
     for key in ("data.keyword", "train.epochs", "quant.weight_bits", "eval.refractory_s", "features.context_stride"):
         assert key in r.stdout
+
+
+def test_distillation_and_sentence_keys_are_checked():
+    import pytest
+
+    from basics.errors import UserError
+    from training.config import Config, set_dotted
+
+    c = Config()
+    set_dotted(c, "quant.distill", "0.5", "--set")
+    set_dotted(c, "data.sentences", "400", "--set")
+    assert c.quant.distill == 0.5 and c.data.sentences == 400
+    for key, value in (("quant.distill", "1.5"), ("quant.distill", "nan"), ("data.sentences", "-1"),
+                       ("data.sentences_weight", "-2")):
+        with pytest.raises(UserError, match=key.replace(".", r"\.")):
+            set_dotted(Config(), key, value, "--set")

@@ -80,8 +80,11 @@ def test_qat_run_ends_in_scored_tflite(float_run):
     base, rd, _ = float_run
     q = base / "w4"
     r = run(["--run-dir", str(q), "--epochs", "2", "--weight-bits", "4", "--float-run", str(rd),
-             "--set", "quant.stage1_epochs=1", "--set", "quant.stage2_epochs=1"], base / "data")
+             "--set", "quant.stage1_epochs=1", "--set", "quant.stage2_epochs=1", "--set", "quant.distill=0.5"],
+            base / "data")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "distillation: targets = 0.5 x labels + 0.5 x the float model's posteriors" in r.stdout + r.stderr
+    assert json.loads((q / "qat.json").read_text())["distill"] == 0.5
     rep = json.loads((q / "report.json").read_text())
     assert rep["scored_with"] == "tflm_port.reference" and rep["layer_bits"] == [4] * 5
     data = (q / "model.tflite").read_bytes()
