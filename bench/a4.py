@@ -30,7 +30,7 @@ from tflm_port.convert import retarget
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import read_bytes
 import datetime as _dt
-from bench import run as brun
+from bench import records as brec
 from bench.host import machine
 from basics.atomic import atomic_write_text
 
@@ -151,8 +151,8 @@ def merge_into_results(records: list[dict]) -> None:
                      f"python -m bench.a4 --runtime {' '.join(r['source_models'])} --merge")
         r.setdefault("machine", mach)
         r.setdefault("date", now)
-    merged = brun.merge(brun.load_results(brun.RESULTS), records)
-    atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
+    merged = brec.merge(brec.load_results(brec.RESULTS), records)
+    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
 
 
 def main(argv=None) -> int:

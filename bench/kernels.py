@@ -32,7 +32,7 @@ import tempfile
 from basics.atomic import atomic_write_text
 
 from tflm_port import board_table
-from bench import run as brun
+from bench import records as brec
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -159,7 +159,6 @@ def runtime_records() -> list[dict]:
 def merge_into_results(records: list[dict]) -> None:
     """Add/replace these records in bench/results.json (bench.run's merge: same benchmark, model,
     weight_bits, board, kernel, macs) and regenerate BENCHMARKS.md and the charts."""
-    from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
     from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -168,12 +167,12 @@ def merge_into_results(records: list[dict]) -> None:
         r.setdefault("command", "python -m bench.kernels --merge")
         r.setdefault("machine", mach)
         r.setdefault("date", now)
-    merged = brun.merge(brun.load_results(brun.RESULTS), records)
-    atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
+    merged = brec.merge(brec.load_results(brec.RESULTS), records)
+    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
     from bench import charts  # lazy: heavy dependency, loaded only when this runs
 
     charts.write_all(merged)
-    atomic_write_text(brun.MARKDOWN, brun.render(merged))
+    atomic_write_text(brec.MARKDOWN, brec.render(merged))
 
 
 def refresh_ram() -> int:
@@ -182,7 +181,7 @@ def refresh_ram() -> int:
     recorded ones. Returns how many records changed."""
 
     fresh = {(r["board"], r["kernel"], r["weight_bits"], r["macs"]): r for r in run()}
-    recs = brun.load_results(brun.RESULTS)
+    recs = brec.load_results(brec.RESULTS)
     changed = 0
     for r in recs:
         new = fresh.get((r.get("board"), r.get("kernel"), r.get("weight_bits"), r.get("macs")))
@@ -191,8 +190,8 @@ def refresh_ram() -> int:
                 r["ram_bytes"] = new["ram_bytes"]
                 r["ram_note"] = "largest layer's activations + this ISA's kws_fc_opt_scratch_bytes (kbench scratch=)"
                 changed += 1
-    atomic_write_text(brun.RESULTS, json.dumps(recs, indent=1) + "\n")
-    atomic_write_text(brun.MARKDOWN, brun.render(recs))
+    atomic_write_text(brec.RESULTS, json.dumps(recs, indent=1) + "\n")
+    atomic_write_text(brec.MARKDOWN, brec.render(recs))
     return changed
 
 
@@ -391,9 +390,7 @@ def write_docs(records: list[dict]) -> None:
 
 
 def brun_fmt(v) -> str:
-    from bench.run import _fmt  # lazy: heavy dependency, loaded only when this runs
-
-    return _fmt(v)
+    return brec._fmt(v)
 
 
 def main(argv=None) -> int:
@@ -415,9 +412,7 @@ def main(argv=None) -> int:
         print(f"{refresh_ram()} kernel-bench records: ram_bytes updated")
         return 0
     if a.tables or a.write_docs:
-        from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
-
-        recs = brun.load_results(brun.RESULTS)
+        recs = brec.load_results(brec.RESULTS)
         if a.write_docs:
             write_docs(recs)
         else:
@@ -435,7 +430,7 @@ def main(argv=None) -> int:
     if a.merge:
         merge_into_results(recs)
 
-        write_docs(brun.load_results(brun.RESULTS))
+        write_docs(brec.load_results(brec.RESULTS))
     return 0
 
 
