@@ -176,6 +176,22 @@ def test_reference_agrees_with_tflite_micro(cases):
             assert agree is True, f"{name}: reference vs tflite-micro: {agree}"
 
 
+def test_test_models_cover_shape_arithmetic(cases):
+    """The DS-CNN cases keep Keras' SHAPE / STRIDED_SLICE / PACK chain in front of RESHAPE (the runtime
+    drops it as dead code: these are the only firmware-test models with it, fwtestdata._dscnn); the
+    cases made by training.qat.to_tflite (batch 1) have none."""
+    from tflm_port.tflite_io import load_model, op_name
+
+    def ops(case):
+        m = load_model((DATA / f"{case}.tflite").read_bytes())
+        return {op_name(m, op) for op in m.subgraphs[0].operators}
+
+    shape_ops = {"SHAPE", "STRIDED_SLICE", "PACK"}
+    assert shape_ops <= ops("dscnn_small_softmax") and shape_ops <= ops("dscnn")
+    assert not shape_ops & (ops("mlp_float_io") | ops("softmax_wide") | ops("tiny_dscnn_softmax"))
+    assert {"QUANTIZE", "DEQUANTIZE"} <= ops("mlp_float_io")
+
+
 @pytest.mark.parametrize("case", ["ffnn_int8", "ffnn_int4", "sub8_all_bits", "mlp_float_io", "softmax_wide",
                                   "tiny_dscnn_softmax"])
 def test_aarch64_bare_metal(built, cases, case, tmp_path):
