@@ -25,18 +25,18 @@ import sys
 from pathlib import Path
 import tempfile
 import numpy as np
-from tflm_port import fc_a4
+from tflm_port import board_table, fc_a4
 from tflm_port.convert import retarget
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import read_bytes
 import datetime as _dt
-from bench import run as brun
+from bench import records as brec
 from bench.host import machine
 from basics.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
-BOARDS = {"mps2-an386": "Cortex-M4F", "mps2-an500": "Cortex-M7"}
+BOARDS = {b: v.core for b, v in board_table.BOARDS.items() if v.family == "dsp"}  # the w4a4 kernels are DSP
 LINE = re.compile(r"A4BENCH kernel=(\S+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+) ok=(\d)"
                   r"(?: spread=\d)?(?: first_layer=(\d+))?")
 FIRST_LAYER_MACS = 1536 * 128
@@ -52,7 +52,7 @@ def build() -> None:
 def run_board(board: str, args: list[str]) -> str:
     elf = FW / "build" / board / "kws_a4bench.elf"
     sh = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["a4bench"] + args)
-    r = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-icount", "shift=0,align=off,sleep=off",
+    r = subprocess.run([*board_table.BOARDS[board].qemu, "-nographic", "-icount", "shift=0,align=off,sleep=off",
                         "-semihosting-config", sh, "-kernel", str(elf)], capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"{board}: kws_a4bench {' '.join(args)} failed (exit {r.returncode}):\n"
@@ -115,9 +115,9 @@ def run_runtime(a4_model: Path, a8_model: Path) -> list[dict]:
             got = {}
             for tag in ("a4", "a8"):
                 args = ["kws_runner", str(t / f"{tag}.tflite"), str(t / "in.bin"), str(t / f"{tag}.out")]
-                p = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-icount", "shift=0,align=off,sleep=off",
+                p = subprocess.run([*board_table.BOARDS[board].qemu, "-nographic", "-icount", "shift=0,align=off,sleep=off",
                                     "-semihosting-config", "enable=on,target=native," + ",".join("arg=" + a for a in args),
-                                    "-kernel", str(FW / "build" / board / "kws_runner.elf")],
+                                    "-kernel", str(FW / "build" / board_table.BOARDS[board].runner_image)],
                                    capture_output=True, text=True, timeout=300)
                 m = status.search(p.stdout + p.stderr)
                 if p.returncode != 0 or not m:
@@ -151,8 +151,8 @@ def merge_into_results(records: list[dict]) -> None:
                      f"python -m bench.a4 --runtime {' '.join(r['source_models'])} --merge")
         r.setdefault("machine", mach)
         r.setdefault("date", now)
-    merged = brun.merge(brun.load_results(brun.RESULTS), records)
-    atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
+    merged = brec.merge(brec.load_results(brec.RESULTS), records)
+    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
 
 
 def main(argv=None) -> int:

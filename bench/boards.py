@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from basics.audio import save_wav
+from bench.records import load_firmware_bench
 from tflm_port import flash
 from tflm_port.convert import convert, retarget
 from tflm_port.export import pack_test_vectors
@@ -72,7 +73,6 @@ def inference_records(td: Path, bits_list) -> list[dict]:
     sys.path.insert(0, str(ROOT / "firmware" / "tools"))
     import fwtestdata  # lazy: heavy dependency, loaded only when this runs
 
-    from bench.run import load_firmware_bench  # lazy: heavy dependency, loaded only when this runs
     from bench.testmodels import cached_qat_ffnn  # lazy: heavy dependency, loaded only when this runs
     from training import qat  # lazy: heavy dependency, loaded only when this runs
 

@@ -16,12 +16,12 @@ import json
 import sys
 from pathlib import Path
 
+from tflm_port import board_table
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "charts"
 KBENCH_MACS = 247296
-TITLES = {"mps2-an386": "Cortex-M4 (mps2-an386, DSP)", "mps2-an500": "Cortex-M7 (mps2-an500, DSP)",
-          "mps3-an547": "Cortex-M55 (mps3-an547, Helium)", "aarch64-cortex-a53": "Cortex-A53 (NEON, armv8.0)",
-          "aarch64-cortex-a76": "Cortex-A76 (NEON dot product)"}
+TITLES = {b: v.title for b, v in board_table.BOARDS.items()}  # "Cortex-M4 (mps2-an386, DSP)"
 
 
 def series(records: list[dict], board: str) -> dict:

@@ -166,6 +166,10 @@ def stream_eval(model: bytes, frames: np.ndarray, context: int, stride: int, nam
 # --------------------------------------------------------------------------- (b) model size
 
 def _float_tflite(float_model) -> bytes:
+    """The float32 baseline of the size records. Not training.qat.to_float_tflite yet: that one names
+    the input tensor "input", which changes the file by a few bytes, and the float_model_bytes /
+    ratio_to_float figures in bench/results.json were measured with this graph; switch when the host
+    benchmark is measured again (python -m bench.run --only host)."""
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     spec = tf.TensorSpec([1, *float_model.input_shape[1:]], tf.float32)

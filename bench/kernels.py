@@ -32,20 +32,14 @@ import tempfile
 from basics.atomic import atomic_write_text
 
 from tflm_port import board_table
-from bench import run as brun
+from bench import records as brec
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
 BUILD = FW / "build"
 MAKE = ["make", "-C", str(FW), "-f", "Makefile", "-f", "kernels/optimized.mk", "-j2"]
-# board -> (qemu binary, machine args, image)
-BOARDS = {
-    "mps2-an386": ("qemu-system-arm", ["-M", "mps2-an386"], BUILD / "mps2-an386" / "kws_kbench.elf"),
-    "mps2-an500": ("qemu-system-arm", ["-M", "mps2-an500"], BUILD / "mps2-an500" / "kws_kbench.elf"),
-    "mps3-an547": ("qemu-system-arm", ["-M", "mps3-an547"], BUILD / "mps3-an547" / "kws_kbench.elf"),
-    "aarch64-cortex-a53": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a53"], BUILD / "a64" / "kws_kbench_v80.elf"),
-    "aarch64-cortex-a76": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a76"], BUILD / "a64" / "kws_kbench_dotprod.elf"),
-}
+# board -> (qemu binary, machine args, kernel-bench image): tflm_port/board_table.py
+BOARDS = {b: (v.qemu[0], list(v.qemu[1:]), BUILD / v.kbench_image) for b, v in board_table.BOARDS.items()}
 TOOLS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-aarch64": "aarch64-linux-gnu-gcc"}
 LINE = re.compile(r"KBENCH isa=(\S+) bits=(\d+) instructions=(\d+) macs=(\d+) weight_bytes=(\d+)"
                   r"(?: layout=(\d+) ok=\d first_layer=(\d+) scratch=(\d+))?")
@@ -165,7 +159,6 @@ def runtime_records() -> list[dict]:
 def merge_into_results(records: list[dict]) -> None:
     """Add/replace these records in bench/results.json (bench.run's merge: same benchmark, model,
     weight_bits, board, kernel, macs) and regenerate BENCHMARKS.md and the charts."""
-    from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
     from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -174,12 +167,12 @@ def merge_into_results(records: list[dict]) -> None:
         r.setdefault("command", "python -m bench.kernels --merge")
         r.setdefault("machine", mach)
         r.setdefault("date", now)
-    merged = brun.merge(brun.load_results(brun.RESULTS), records)
-    atomic_write_text(brun.RESULTS, json.dumps(merged, indent=1) + "\n")
+    merged = brec.merge(brec.load_results(brec.RESULTS), records)
+    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
     from bench import charts  # lazy: heavy dependency, loaded only when this runs
 
     charts.write_all(merged)
-    atomic_write_text(brun.MARKDOWN, brun.render(merged))
+    atomic_write_text(brec.MARKDOWN, brec.render(merged))
 
 
 def refresh_ram() -> int:
@@ -188,7 +181,7 @@ def refresh_ram() -> int:
     recorded ones. Returns how many records changed."""
 
     fresh = {(r["board"], r["kernel"], r["weight_bits"], r["macs"]): r for r in run()}
-    recs = brun.load_results(brun.RESULTS)
+    recs = brec.load_results(brec.RESULTS)
     changed = 0
     for r in recs:
         new = fresh.get((r.get("board"), r.get("kernel"), r.get("weight_bits"), r.get("macs")))
@@ -197,8 +190,8 @@ def refresh_ram() -> int:
                 r["ram_bytes"] = new["ram_bytes"]
                 r["ram_note"] = "largest layer's activations + this ISA's kws_fc_opt_scratch_bytes (kbench scratch=)"
                 changed += 1
-    atomic_write_text(brun.RESULTS, json.dumps(recs, indent=1) + "\n")
-    atomic_write_text(brun.MARKDOWN, brun.render(recs))
+    atomic_write_text(brec.RESULTS, json.dumps(recs, indent=1) + "\n")
+    atomic_write_text(brec.MARKDOWN, brec.render(recs))
     return changed
 
 
@@ -261,8 +254,8 @@ def tables(records: list[dict]) -> str:
             "| core | bits | kernel | first layer | instr/MAC | method floor /MAC | x floor | floor sequence |",
             "|---|---|---|---|---|---|---|---|"]
     for b in BOARD_ORDER:
-        if b == "mps2-an500":
-            continue  # same kernels as the M4
+        if b not in board_table.per_family():
+            continue  # same kernels as an earlier board (the M7 runs the M4's)
         for bits in (8, 5, 4, 2, 1):
             r = get(b, opt, bits, MACS)
             if not r or "first_layer_instructions" not in r:
@@ -326,8 +319,8 @@ def tables(records: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-README_ROWS = [("mps2-an386", "Cortex-M4 (mps2-an386, DSP)"), ("mps3-an547", "Cortex-M55 (mps3-an547, Helium)"),
-               ("aarch64-cortex-a53", "Cortex-A53 (NEON)"), ("aarch64-cortex-a76", "Cortex-A76 (NEON dot product)")]
+# one row per kernel family (the M7 runs the M4's kernels)
+README_ROWS = [(b, board_table.BOARDS[b].title) for b in board_table.per_family()]
 
 
 def stored_as(storage, bits: int) -> str:
@@ -397,9 +390,7 @@ def write_docs(records: list[dict]) -> None:
 
 
 def brun_fmt(v) -> str:
-    from bench.run import _fmt  # lazy: heavy dependency, loaded only when this runs
-
-    return _fmt(v)
+    return brec._fmt(v)
 
 
 def main(argv=None) -> int:
@@ -421,9 +412,7 @@ def main(argv=None) -> int:
         print(f"{refresh_ram()} kernel-bench records: ram_bytes updated")
         return 0
     if a.tables or a.write_docs:
-        from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
-
-        recs = brun.load_results(brun.RESULTS)
+        recs = brec.load_results(brec.RESULTS)
         if a.write_docs:
             write_docs(recs)
         else:
@@ -441,7 +430,7 @@ def main(argv=None) -> int:
     if a.merge:
         merge_into_results(recs)
 
-        write_docs(brun.load_results(brun.RESULTS))
+        write_docs(brec.load_results(brec.RESULTS))
     return 0
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from training.config import FeatureConfig, ModelConfig
 from training.models import build_model
+from tflm_port import board_table
 from tflm_port.lstm_export import convert_lstm
 from tflm_port.reference import Reference
 from basics.atomic import atomic_write_text
@@ -30,7 +31,7 @@ from basics.atomic import atomic_write_text
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
-BOARDS = {"mps2-an386": "Cortex-M4", "mps2-an500": "Cortex-M7", "mps3-an547": "Cortex-M55"}
+BOARDS = {b: board_table.BOARDS[b].core for b in board_table.cortex_m()}  # the Cortex-M boards
 SHAPES = [(64, 128, 2), (16, 32, 2)]
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import flatbuffers
-from tflm_port import sparse
+from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,16 +39,11 @@ BITS = (8, 4, 2)
 NM = ("nm:2:4", "nm:1:4", "nm:1:8", "nm:1:16")
 BLOCK_FOR_BITS = {8: ("block:8",), 4: ("block:8", "block:16"), 2: ("block:16",)}   # hand-scheduled DSP formats
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
-BOARDS = {  # board -> (qemu command, image, converter target, dense kernel)
-    "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386/kws_runner.elf", "mps2-an386", "dsp"),
-    "mps3-an547": (["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547/kws_runner.elf", "mps3-an547", "mve"),
-    "aarch64-cortex-a53": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-virt/kws_runner.elf",
-                           "aarch64-cortex-a53", "neon"),
-    "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"],
-                           "aarch64-virt/kws_runner_dotprod.elf", "aarch64-cortex-a76", "neon_dotprod"),
-}
-SPARSE_KERNEL = {"mps2-an386": "sparse_dsp", "mps3-an547": "sparse_mve", "aarch64-cortex-a53": "sparse_neon",
-                 "aarch64-cortex-a76": "sparse_neon"}   # boards with an optimized sparse kernel
+# board -> (qemu command, image, converter target, dense kernel): one board per kernel family
+# (tflm_port/board_table.py; the M7 runs the M4's kernels)
+BOARDS = {b: (list(board_table.BOARDS[b].qemu), board_table.BOARDS[b].runner_image, b, board_table.BOARDS[b].family)
+          for b in board_table.per_family()}
+SPARSE_KERNEL = {b: board_table.BOARDS[b].sparse_kernel for b in BOARDS}   # boards with an optimized sparse kernel
 CMSIS_S8 = {"mps2-an386": 490630, "mps3-an547": 123565}   # /work/shared/ANCHORS.md, kernel-only
 LINE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) .* opt_ops=(\d+)")
 NOTE = "qemu -icount shift=0, one kws_invoke through the runtime: instructions, not cycles"
@@ -151,7 +146,7 @@ def run_one(board: str, model: bytes, x: bytes, td: Path) -> tuple[int, int]:
 
 
 def build(boards) -> None:
-    r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps3-an547", "aarch64-virt"],
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *board_table.make_targets(BOARDS)],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"make failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")

@@ -34,11 +34,14 @@ ROOT = FW.parent
 BUILD = FW / "build"
 sys.path.insert(0, str(FW / "tools"))  # fwtestdata, this folder's own tool (the tests/ folder is not needed)
 
+from basics.atomic import atomic_write_text  # noqa: E402
+from tflm_port import board_table  # noqa: E402
+
 MODELS = {  # test-data case -> (model, weight_bits)
     "ffnn_int8": ("ffnn250k", 8), "ffnn_int4": ("ffnn250k", 4), "ffnn_sub8_5": ("ffnn250k", 5),
     "ffnn_sub8_2": ("ffnn250k", 2), "ffnn_sub8_1": ("ffnn250k", 1), "dscnn": ("dscnn", 8),
 }
-BOARDS = ["mps2-an386", "mps2-an500", "mps3-an547", "aarch64-cortex-a53", "aarch64-cortex-a76"]
+BOARDS = list(board_table.BOARDS)
 
 
 def model_macs(tflite: bytes) -> int:
@@ -100,14 +103,8 @@ def image_bytes(board: str) -> int | None:
 
 
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
-OPT_BOARDS = {  # board -> (qemu command, image dir, optimized image)
-    "mps2-an386": (["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386", "kws_runner.elf"),
-    "mps2-an500": (["qemu-system-arm", "-M", "mps2-an500"], "mps2-an500", "kws_runner.elf"),
-    "mps3-an547": (["qemu-system-arm", "-M", "mps3-an547"], "mps3-an547", "kws_runner.elf"),
-    "aarch64-cortex-a53": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-virt", "kws_runner.elf"),
-    "aarch64-cortex-a76": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76"], "aarch64-virt",
-                           "kws_runner_dotprod.elf"),
-}
+# board -> (qemu command, image dir, optimized image): tflm_port/board_table.py
+OPT_BOARDS = {b: (list(v.qemu), v.make_target, Path(v.runner_image).name) for b, v in board_table.BOARDS.items()}
 OPT_BITS = (8, 5, 4, 2, 1)
 STATUS_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
                        r"stack=(\d+) model=(\d+) op=-?\d+ tensor=-?\d+ kernel=(\w+) opt_ops=(\d+)")
@@ -209,12 +206,12 @@ def main(argv=None):
                     continue
                 cm = not board.startswith("aarch64")
                 instr = round(st["instr_total"] / max(st["inferences"], 1))
-                rt = runtime_flash(board if cm else "aarch64-virt", "kws_runner_ref")
+                rt = runtime_flash(OPT_BOARDS[board][1], "kws_runner_ref")
                 rec = {"benchmark": "inference", "board": board, "model": model, "weight_bits": bits,
                        "kernel": "reference", "instructions": instr, "macs": model_macs(tfl.read_bytes()),
                        "flash_bytes": (rt + st["model"]) if rt is not None else None,
                        "ram_bytes": st["arena"] + st["stack"],
-                       "runtime_flash_bytes": rt, "model_bytes": st["model"], "image_bytes": image_bytes(board if cm else "aarch64-virt"),
+                       "runtime_flash_bytes": rt, "model_bytes": st["model"], "image_bytes": image_bytes(OPT_BOARDS[board][1]),
                        "arena_bytes": st["arena"], "stack_bytes": st["stack"], "case": case,
                        "instructions_note": "qemu-system-arm -icount shift=0, SysTick ticks x 1e9/Hz: instructions, not cycles"
                        if cm else "qemu-system-aarch64 -M virt -icount shift=0, PMU INST_RETIRED: instructions, not cycles"}
@@ -223,7 +220,7 @@ def main(argv=None):
         if not a.no_optimized:
             records += optimized_records(a.boards, Path(td))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(records, indent=1) + "\n")
+    atomic_write_text(Path(a.out), json.dumps(records, indent=1) + "\n")
     return 0
 
 

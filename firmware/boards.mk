@@ -11,7 +11,7 @@
 #    line saying which region and by how many bytes.
 # Boards: mps2-an386 (CMSDK UART0 0x40004000), mps3-an547 (CMSDK UART0 0x59303000), netduinoplus2
 # (STM32F405, USART1 0x40011000). Run under QEMU with -serial stdio (no -semihosting-config).
-UART_BOARDS := mps2-an386 mps3-an547 netduinoplus2
+# UART_BOARDS: boards_gen.mk (tflm_port/board_table.py UART)
 CPU_netduinoplus2 := $(CPU_mps2-an386)
 # the STM32F405 is a Cortex-M4F like mps2-an386: the same libkws.a (runtime + DSP kernels)
 UART_LIB_mps2-an386 := $(BUILD)/mps2-an386/libkws.a

@@ -10,3 +10,5 @@ SPARSE_ISA_mps2-an500 := kernels/dsp/kws_fully_connected_sparse_dsp.c
 CPU_mps3-an547 := -mcpu=cortex-m55 -mfloat-abi=hard
 OPT_ISA_mps3-an547 := kernels/mve/kws_fully_connected_mve.c
 SPARSE_ISA_mps3-an547 := kernels/mve/kws_fully_connected_sparse_mve.c
+# The boards with self-contained UART images (firmware/boards.mk).
+UART_BOARDS := mps2-an386 mps3-an547 netduinoplus2

@@ -14,7 +14,7 @@ from training import quantizers as qz
 from training.config import Config, FeatureConfig, ModelConfig, QuantConfig, set_dotted
 from basics.errors import UserError
 from training.models import build_ffnn
-from tflm_port import fc_a4, packing
+from tflm_port import board_table, fc_a4, packing
 from training import export_a4
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import custom_options, get_metadata, load_model, op_name, quant_params, save_model, tensor_data
@@ -298,7 +298,8 @@ def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm missing")
     fw = Path(__file__).resolve().parents[1] / "firmware"
-    r = subprocess.run(["make", "-C", str(fw), "-j2", "mps2-an386"], capture_output=True, text=True)
+    board = board_table.BOARDS["mps2-an386"]
+    r = subprocess.run(["make", "-C", str(fw), "-j2", board.make_target], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     s2, x, tfl0 = a4_model
     for layout in (0, 7):
@@ -313,9 +314,9 @@ def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
         for name, data in (("m.tflite", tfl), ("in.bin", xi.tobytes())):
             (tmp_path / name).write_bytes(data)
         args = ["kws_runner", str(tmp_path / "m.tflite"), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")]
-        r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting-config",
+        r = subprocess.run([*board.qemu, "-nographic", "-semihosting-config",
                             "enable=on,target=native," + ",".join("arg=" + a for a in args),
-                            "-kernel", str(fw / "build/mps2-an386/kws_runner.elf")],
+                            "-kernel", str(fw / "build" / board.runner_image)],
                            capture_output=True, text=True, timeout=300)
         m = re.search(r"KWS status=(\d+) inferences=(\d+)", r.stdout + r.stderr)
         assert r.returncode == 0 and m and m.group(1) == "0" and int(m.group(2)) == 60, (r.stdout + r.stderr)[-1500:]

@@ -32,8 +32,8 @@ def test_import_contract_kept():
 
 
 def test_import_contract_catches_a_violation(tmp_path):
-    """A copy of the tree where a data source imports training's Config and the reference imports
-    training: lint-imports must fail and name both imports."""
+    """A copy of the tree where a data source imports training's Config, the reference imports
+    training and bench/records.py imports bench.run: lint-imports must fail and name the three imports."""
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.md"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -41,10 +41,13 @@ def test_import_contract_catches_a_violation(tmp_path):
         fh.write("\nfrom training.config import Config  # noqa: E402,F401\n")
     with open(tmp_path / "tflm_port" / "reference" / "exact.py", "a") as fh:
         fh.write("\nimport training.evaluate  # noqa: E402,F401\n")
+    with open(tmp_path / "bench" / "records.py", "a") as fh:  # the records module importing the aggregator: a cycle
+        fh.write("\nfrom bench import run  # noqa: E402,F401\n")
     r = _lint_imports(tmp_path)
     assert r.returncode != 0
     assert "data_scripts.noise -> training.config" in r.stdout, r.stdout[-3000:]
     assert "tflm_port.reference.exact -> training.evaluate" in r.stdout, r.stdout[-3000:]
+    assert "No cycles are allowed in bench." in r.stdout and ".records -> .run" in r.stdout, r.stdout[-3000:]
 
 
 def test_class_ids_have_one_definition():

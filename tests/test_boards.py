@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflm_port import flash
+from tflm_port import board_table, flash
 from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
-UART_BOARDS = ["mps2-an386", "mps3-an547", "netduinoplus2"]
-SEMIHOSTED_TWIN = {"mps2-an386": "mps2-an386", "mps3-an547": "mps3-an547", "netduinoplus2": "mps2-an386"}
+UART_BOARDS = board_table.uart_boards()
+# the semihosted board whose kws_runner runs the same core and kernels as each UART board
+SEMIHOSTED_TWIN = {b: board_table.semihosted_twin(b) for b in UART_BOARDS}
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                                 reason="qemu-system-arm / gcc-arm-none-eabi not installed")
@@ -65,7 +66,8 @@ def setup(tmp_path_factory):
     from tflm_port.convert import retarget
     from basics.audio import save_wav
 
-    r = subprocess.run(["make", "-C", str(FW), "-j2", "mps2-an386", "mps3-an547"], capture_output=True, text=True)
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *board_table.make_targets(SEMIHOSTED_TWIN.values())],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     d = tmp_path_factory.mktemp("boards")
     audio = _stream_audio(d)
@@ -77,7 +79,7 @@ def setup(tmp_path_factory):
     models = {}
     for b in UART_BOARDS:
         models[b] = d / f"model_{b}.tflite"
-        models[b].write_bytes(retarget(base, flash.BOARDS[b].target))
+        models[b].write_bytes(retarget(base, b))  # each board is a converter target
     return {"dir": d, "audio": audio, "wav": wav, "models": models, "base": d / "model.tflite"}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflm_port import fc_a4, packing
+from tflm_port import board_table, fc_a4, packing
 from tflm_port.reference import multiply_by_quantized_multiplier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def test_layout7_byte_example():
 
 # ------------------------------------------------------------------------------------ QEMU
 
-A4BENCH = {"mps2-an386": FW / "build/mps2-an386/kws_a4bench.elf", "mps2-an500": FW / "build/mps2-an500/kws_a4bench.elf"}
+A4BENCH = {b: FW / "build" / v.make_target / "kws_a4bench.elf" for b, v in board_table.BOARDS.items() if v.family == "dsp"}
 
 
 def _qemu(board, args):

@@ -18,9 +18,10 @@ FW = ROOT / "firmware"
 DATA = FW / "build" / "testdata" / "lstm"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_firmware import BOARDS, COMPILER, SAN_ENV, run_board  # noqa: E402
+from tflm_port import board_table  # noqa: E402
 
 BINS, UNITS, HOPS = 16, 32, 300
-LSTM_BOARDS = ["host", "mps2-an386", "mps2-an500", "mps3-an547", "aarch64-cortex-a53"]
+LSTM_BOARDS = ["host", *board_table.cortex_m(), board_table.aarch64()[0]]
 
 
 def _missing(board):
@@ -86,7 +87,7 @@ def test_lstm_byte_exact_on_board(built, board, shape, tmp_path):
     assert st["inferences"] == HOPS, text[-2000:]
     got, want = (tmp_path / "out.bin").read_bytes(), exp.read_bytes()
     assert len(got) == len(want) and got == want, f"{sum(a != b for a, b in zip(got, want))} bytes differ"
-    if board in ("mps2-an386", "mps2-an500"):
+    if board in board_table.BOARDS and board_table.BOARDS[board].family == "dsp":
         import re
 
         assert "kernel=dsp" in text and int(re.search(r"opt_ops=(\d+)", text).group(1)) >= 2  # DSP LSTMs

@@ -110,15 +110,20 @@ def test_converted_ffnn_runs_optimized_bit_exact(built, vectors, board, bits, tm
         pytest.fail(f"{board} {bits}-bit: {len(bad)} outputs differ, first {bad[:5].tolist()}")
 
 
-@pytest.mark.parametrize("image,prefix,target,bits,lay", [
-    ("host/kws_runner", None, "mps2-an386", 4, 2),                                     # reference-only build
-    ("mps2-an386/kws_runner_ref.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps2-an386", 4, 2),
-    ("mps3-an547/kws_runner.elf", ["qemu-system-arm", "-M", "mps3-an547"], "mps2-an386", 4, 2),  # MVE: no layout 2
-    ("mps2-an386/kws_runner.elf", ["qemu-system-arm", "-M", "mps2-an386"], "mps3-an547", 4, 6),  # DSP: no layout 6
+DSP, MVE, NEON, SDOT = map(board_table.first_of, ("dsp", "mve", "neon", "neon_dotprod"))
+
+
+@pytest.mark.parametrize("board,image,target,bits,lay", [
+    ("host", "host/kws_runner", DSP, 4, 2),                     # reference-only build
+    (DSP, "reference_image", DSP, 4, 2),
+    (MVE, "runner_image", DSP, 4, 2),   # MVE: no layout 2
+    (DSP, "runner_image", MVE, 4, 6),   # DSP: no layout 6
     # the armv8.0 NEON build runs layout 6 (rows_per_byte) at 1 bit only: a 2-bit model converted for the A76 (SDOT) is refused
-    ("aarch64-virt/kws_runner.elf", ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53"], "aarch64-cortex-a76", 2, 6),
+    (NEON, "runner_image", SDOT, 2, 6),
 ])
-def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, prefix, target, bits, lay, tmp_path):
+def test_layout_without_its_kernel_is_a_clear_status(built, vectors, board, image, target, bits, lay, tmp_path):
+    prefix = None if board == "host" else list(board_table.BOARDS[board].qemu)
+    image = image if board == "host" else getattr(board_table.BOARDS[board], image)
     need_image(image)
     mp, ip, _ = vectors[target][bits]
     rc, st, text = run_image(prefix, BUILD / image, [mp, ip, tmp_path / "o.bin", 1])
@@ -128,7 +133,7 @@ def test_layout_without_its_kernel_is_a_clear_status(built, vectors, image, pref
 
 def test_int8_and_int4_standard_models_take_their_paths(built, ffnn, tmp_path):
     """Standard INT8 FC runs the optimized kernel; INT4 (TFLite packing) stays on the reference (documented)."""
-    need_image("mps2-an386/kws_runner.elf")
+    need_image(BOARDS[DSP][2])
     import fwtestdata
     from tflm_port.convert import convert
     from tflm_port.reference import Reference
@@ -139,7 +144,7 @@ def test_int8_and_int4_standard_models_take_their_paths(built, ffnn, tmp_path):
         x = fwtestdata.make_inputs(model, 50)
         (tmp_path / "m.tflite").write_bytes(model)
         (tmp_path / "x.bin").write_bytes(x.astype(np.int8).tobytes())
-        rc, st, text = run_image(BOARDS["mps2-an386"][1], BUILD / "mps2-an386/kws_runner.elf",
+        rc, st, text = run_image(BOARDS[DSP][1], BUILD / BOARDS[DSP][2],
                                  [tmp_path / "m.tflite", tmp_path / "x.bin", tmp_path / "o.bin"])
         assert rc == 0 and st and int(st[3]) == want_opt, text[-1000:]
         assert (tmp_path / "o.bin").read_bytes() == Reference.from_bytes(model).run(x).astype(np.int8).tobytes()
@@ -182,7 +187,7 @@ def test_retarget_keeps_outputs_and_metadata(ffnn):
         tfl, lb = ffnn[bits]
         base = convert(tfl, lb, "auto", metadata={"labels": ["a", "b", "c"]})
         want = Reference.from_bytes(base).run(x)
-        for target in ("mps2-an386", "mps3-an547", "generic"):
+        for target in (*board_table.cortex_m_per_family(), "generic"):
             data = retarget(base, target)
             md = get_metadata(load_model(data))
             assert md["labels"] == ["a", "b", "c"] and md["target"] == target and md["layer_bits"] == lb

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tflm_port import board_table
 from training.features import Normalizer, lfbe
 from firmware.tools.gen_frontend_tables import main as tables_main
 from training.frontend_mirror import log_f32, lfbe_mirror, pcm_to_float, quantize_frames
@@ -110,7 +111,7 @@ def test_quantize_frames_equals_reference_quantize_input():
 
 # --------------------------------------------------------------------------- C == mirror
 
-BOARD_RUNS = ["host", "mps2-an386", "mps3-an547"]
+BOARD_RUNS = ["host", *board_table.cortex_m_per_family()]
 
 
 @pytest.fixture(scope="module")

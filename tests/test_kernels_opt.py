@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import kernels as kb  # noqa: E402
+from tflm_port import board_table  # noqa: E402
 
 FW = ROOT / "firmware"
 
@@ -46,9 +47,8 @@ def test_dotprod_image_off_a53_v80_on_a76(built):
     """the armv8.0 image also runs (and is exact) on a dot-product core"""
     if kb.missing("aarch64-cortex-a76"):
         pytest.skip("qemu-system-aarch64 not installed")
-    qemu, _, _ = kb.BOARDS["aarch64-cortex-a53"]
-    elf = kb.BUILD / "a64" / "kws_kbench_v80.elf"
-    cmd = [qemu, "-M", "virt", "-cpu", "cortex-a76", "-nographic", "-icount", "shift=0,align=off,sleep=off",
+    elf = kb.BUILD / board_table.BOARDS["aarch64-cortex-a53"].kbench_image
+    cmd = [*board_table.BOARDS["aarch64-cortex-a76"].qemu, "-nographic", "-icount", "shift=0,align=off,sleep=off",
            "-semihosting-config", "enable=on,target=native,arg=kbench,arg=test,arg=200,arg=3", "-kernel", str(elf)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "fail=0" in r.stdout + r.stderr

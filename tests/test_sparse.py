@@ -310,8 +310,7 @@ def test_sparse_kernels_byte_exact_on_every_board(built, chain_cases, board, tmp
         assert rc == 0 and st is not None, f"{what}: {text[-1500:]}"
         got = out.read_bytes()
         assert got == want, f"{board} {what}: {int(np.sum(np.frombuffer(got, np.int8) != np.frombuffer(want, np.int8)))} bytes differ"
-        isa = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps3-an547": "mve", "aarch64-cortex-a53": "neon",
-               "aarch64-cortex-a76": "neon"}.get(board)
+        isa = board_table.BOARDS[board].sparse_kernel.removeprefix("sparse_") if board in board_table.BOARDS else None
         if isa:       # the optimized sparse kernel took every layer it supports
             assert int(st[3]) >= n_dsp[isa], f"{what}: opt_ops {st[3]} < {n_dsp[isa]}"
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tflm_port import board_table
 from tflm_port.firmware_runner import run_stream, same_detections
 from training.pipeline import python_detections
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SUBKWS_SHARED_DATA", ROOT.parent / "shared" / "data"))
-BOARDS = ["mps2-an386", "mps3-an547"]
+BOARDS = board_table.cortex_m_per_family()
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                                 reason="qemu-system-arm / gcc-arm-none-eabi not installed")

@@ -23,12 +23,13 @@ import soundfile as sf
 from basics.audio import SAMPLE_RATE, load_audio
 from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, read_json
+from tflm_port import board_table
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import get_metadata, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
-BOARDS = ("mps2-an386", "mps2-an500", "mps3-an547")
+BOARDS = tuple(board_table.cortex_m())  # kws_stream runs on the Cortex-M boards (firmware/stream.mk)
 DET_RE = re.compile(r"^DET end_sample=(\d+) time_s=([\d.]+) keyword=(\S*) score=([\d.]+)$", re.M)
 STREAM_RE = re.compile(r"^STREAM (.*)$", re.M)
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
@@ -176,7 +177,7 @@ def run_stream(board: str, model_path: str | Path, wav_path: str | Path, thresho
             cmd = [str(exe)] + args
             env = dict(os.environ, ASAN_OPTIONS="exitcode=99:detect_leaks=0", UBSAN_OPTIONS="halt_on_error=1:exitcode=98")
         else:
-            cmd = (["qemu-system-arm", "-M", board, "-nographic"] + (ICOUNT if icount else []) +
+            cmd = ([*board_table.BOARDS[board].qemu, "-nographic"] + (ICOUNT if icount else []) +
                    ["-semihosting-config", "enable=on,target=native," + ",".join("arg=" + a for a in ["kws_stream"] + args),
                     "-kernel", str(exe)])
             env = None

@@ -27,11 +27,11 @@ import shlex
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from basics.atomic import atomic_write_bytes
 from basics.errors import UserError, cli_main
+from tflm_port.board_table import UART, UartBoard
 from tflm_port.convert import retarget
 from tflm_port.export import make_test_vectors, pack_test_vectors
 from tflm_port.firmware_runner import check_wav, decimal_arg, deployable_model, model_metadata, threshold_arg
@@ -42,39 +42,8 @@ FW = ROOT / "firmware"
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
 
 
-@dataclass(frozen=True)
-class Board:
-    chip: str
-    target: str  # tflm_port.convert target (kernel layouts)
-    flash: tuple[int, int]  # (origin, bytes) of the program memory the image uses
-    ram: tuple[tuple[int, int], ...]  # (origin, bytes) of the RAM regions the image uses
-    flash_limit: int  # the part's flash
-    ram_limit: int  # the part's RAM (all of it, incl. CCM)
-    commands: tuple[tuple[str, str], ...]  # (tool, command template: {elf} {bin} {hex})
-    note: str = ""
-
-
-BOARDS = {
-    "netduinoplus2": Board(
-        "STM32F405RG (Cortex-M4F, 168 MHz max; reset clock 16 MHz HSI)", "netduinoplus2",
-        (0x08000000, 1024 * 1024), ((0x20000000, 128 * 1024),), 1024 * 1024, 192 * 1024,
-        (("st-flash", "st-flash --reset write {bin} 0x08000000"),
-         ("openocd", "openocd -f interface/stlink.cfg -f target/stm32f4x.cfg -c \"program {elf} verify reset exit\""),
-         ("pyocd", "pyocd flash --target stm32f405rgtx {hex}")),
-        "console: USART1 TX=PA9 RX=PA10, 115200 8N1 (3.3 V USB-serial adapter); the image uses the 128 KB SRAM, "
-        "the 64 KB CCM is left free (QEMU 7.2 does not model it)"),
-    "mps2-an386": Board(
-        "Arm MPS2+ FPGA board with the AN386 image (Cortex-M4F, 25 MHz)", "mps2-an386",
-        (0x0, 4 << 20), ((0x20000000, 4 << 20),), 4 << 20, 4 << 20, (),
-        "MPS2+: copy {bin} to the board's USB mass-storage drive (SOFTWARE/) and name it in "
-        "MB/HBI0263*/AN386/images.txt (IMAGE0ADDRESS: 0x00000000); console: UART0 on the board's USB serial port"),
-    "mps3-an547": Board(
-        "Arm MPS3 FPGA board with the AN547 image (Corstone-300, Cortex-M55, 32 MHz)", "mps3-an547",
-        (0x0, 512 * 1024), ((0x20000000, 512 * 1024), (0x31000000, 2 << 20)), 512 * 1024, (512 + 2048) * 1024, (),
-        "MPS3: copy {bin} to the board's USB mass-storage drive (SOFTWARE/) and name it in "
-        "MB/HBI0309*/AN547/images.txt (IMAGE0ADDRESS: 0x00000000); or run {elf} on Arm's Corstone-300 FVP "
-        "(FVP_Corstone_SSE-300 -a {elf})"),
-}
+# the UART boards, their memory and flashing tools: tflm_port/board_table.py
+BOARDS = UART
 DET_RE = re.compile(r"^DET end_sample=(\d+) time_s=([\d.]+) keyword=(\S*) score=([\d.]+)$", re.M)
 OUT_RE = re.compile(r"^OUT (\d+) ([0-9a-f]*)$", re.M)
 KV_LINE = re.compile(r"^(SELFTEST|STREAM) (.*)$", re.M)
@@ -82,7 +51,7 @@ VERDICT_RE = re.compile(r"^(PASS|FAIL) (\d+)/(\d+)", re.M)
 EXIT_RE = re.compile(r"^EXIT (-?\d+)$", re.M)
 
 
-def board(name: str) -> Board:
+def board(name: str) -> UartBoard:
     if name not in BOARDS:
         raise UserError(f"unknown board {name!r}; the UART images exist for {', '.join(BOARDS)}")
     return BOARDS[name]
@@ -235,7 +204,7 @@ def main(argv=None) -> int:
     model_path, cfg, report = deployable_model(a.run_dir)
     out = a.out or FW / "build" / "flash" / a.board
     out.mkdir(parents=True, exist_ok=True)
-    data = retarget(model_path.read_bytes(), b.target, str(model_path))
+    data = retarget(model_path.read_bytes(), a.board, str(model_path))
     fw_model = out / "model.tflite"
     atomic_write_bytes(fw_model, data)
     if a.audio:

@@ -379,8 +379,11 @@ def fake_quant_weights(qat_model: keras.Model) -> list[tuple[np.ndarray, float]]
 # Conversion and compilation
 # --------------------------------------------------------------------------------------------
 
-def to_tflite(qat_model: keras.Model, representative_data: np.ndarray, max_samples: int = 200) -> bytes:
-    """Convert to a full-integer TFLite model (int8 input/output, batch 1)."""
+def to_tflite(qat_model: keras.Model, representative_data: np.ndarray, max_samples: int = 200,
+              float_io: bool = False) -> bytes:
+    """Convert to a full-integer TFLite model (int8 input/output, batch 1). A float Keras model is
+    quantized post-training on representative_data. ``float_io``: float32 input and output around the
+    int8 graph (QUANTIZE / DEQUANTIZE at the ends; the firmware tests' float-I/O case)."""
     data = np.asarray(representative_data, dtype=np.float32)
     if data.ndim < 2 or len(data) == 0:
         raise UserError("to_tflite: representative_data must be a non-empty batch of model inputs")
@@ -396,8 +399,9 @@ def to_tflite(qat_model: keras.Model, representative_data: np.ndarray, max_sampl
             yield [data[i:i + 1]]
 
     converter.representative_dataset = rep
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     converter = _configure(converter)
     return converter.convert()
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 
 from basics.atomic import atomic_write_bytes
 from basics.errors import UserError  # noqa: E402
+from tflm_port import board_table  # noqa: E402
 
 OUT = ROOT / "firmware" / "fuzz" / "seeds"
 CONTEXT = 2  # front-end metadata below: 2 frames x 64 bins = 128 model inputs
@@ -55,7 +56,7 @@ def seeds() -> dict[str, bytes]:
             except UserError:
                 usable.append(8)
         out[f"sub8_layout{layout}"] = convert.convert(plain, usable if layout else bits, mode="dense", layout=layout)
-    for target in ("mps2-an386", "mps3-an547"):
+    for target in board_table.cortex_m_per_family():
         out[f"frontend_{target}"] = convert.retarget(out["mlp_int4_frontend"], target)
     out["mlp_float_io"] = fw._ptq_mlp_float_io()
     out["tiny_dscnn_softmax"] = fw._tiny_dscnn_softmax()
