@@ -3,7 +3,7 @@
  *
  * One VLDRB of 16 weight bytes holds 16 inputs of G = 8/k rows; each row costs one VMLADAVA.S8 (16
  * MACs into a 32-bit sum) and, above row 0, one VSHR.S8: k = 4 is 4 instructions per 32 MACs, k = 2 is
- * 8 per 64 (+ the loads and LE: 10 per block of four rows). Outputs are requantized four at a time. The inputs are used as they are (0..15, zero point 0): no offset, no row sums, and for
+ * 8 per 64 (+ the loads and LE: 9.5 per block of four rows, two blocks per LE iteration). Outputs are requantized four at a time. The inputs are used as they are (0..15, zero point 0): no offset, no row sums, and for
  * in % 16 == 0 no copy. VMLADAV is the widest multiply Helium has (16 MACs); what 4-bit activations
  * save here is the w4a8 kernel's input-offset work, not multiplies (docs/kernels.md).
  * Compiled to nothing outside MVE builds (the runtime links it into every image). */
@@ -63,16 +63,19 @@ static void rows_k4(const kws_fc_params *f, const int8_t *xs, uint32_t sx, const
     for (; o + 4 <= out_n; o += 4, w += 2 * pad) {
         const int8_t *xp = xs, *p0 = w, *p1 = w + pad;
         register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
-        __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t"
-                         "wls lr, %[n], 2f\n1:\n\t"
-                         "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\tvldrb.8 q2, [%[p1]], #16\n\t"
-                         "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q1, q1, #4\n\tvmladava.s8 %[a1], q0, q1\n\t"
-                         "vmladava.s8 %[a2], q0, q2\n\tvshr.s8 q2, q2, #4\n\tvmladava.s8 %[a3], q0, q2\n\t"
-                         "le lr, 1b\n2:\n\t"
-                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "+r"(xp),
-                           [p0] "+r"(p0), [p1] "+r"(p1)
-                         : [n] "r"(nblk)
-                         : "lr", "memory", "q0", "q1", "q2");
+#define K4_BODY "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[p0]], #16\n\tvldrb.8 q2, [%[p1]], #16\n\t"          \
+    "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q1, q1, #4\n\tvmladava.s8 %[a1], q0, q1\n\t"                         \
+    "vmladava.s8 %[a2], q0, q2\n\tvshr.s8 q2, q2, #4\n\tvmladava.s8 %[a3], q0, q2\n\t"
+#define K4_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
+                                      "wls lr, %[n], 2f\n1:\n\t" K4_BODY K4_BODY "le lr, 1b\n2:\n\t"          \
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "+r"(xp),          \
+                           [p0] "+r"(p0), [p1] "+r"(p1)                                                            \
+                         : [n] "r"(nblk >> 1)                                                                      \
+                         : "lr", "memory", "q0", "q1", "q2")
+        if (nblk & 1) K4_PASS(K4_BODY);   /* two blocks per LE iteration, an odd one first */
+        else K4_PASS("");
+#undef K4_PASS
+#undef K4_BODY
         S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3;
         d[0] = a4r_dot(4, 0, S, sx); d[1] = S[1]; d[2] = a4r_dot(4, 0, S + 2, sx); d[3] = S[3];
         out4(f, bias, o, d, y);
@@ -99,17 +102,19 @@ static void rows_k2(const kws_fc_params *f, const int8_t *xs, uint32_t sx, const
     for (int32_t o = 0; o < out_n; o += 4, w += pad) {
         const int8_t *xp = xs, *pw = w;
         register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
-        __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t"
-                         "wls lr, %[n], 2f\n1:\n\t"
-                         "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[pw]], #16\n\t"
-                         "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q2, q1, #2\n\tvmladava.s8 %[a1], q0, q2\n\t"
-                         "vshr.s8 q2, q1, #4\n\tvmladava.s8 %[a2], q0, q2\n\t"
-                         "vshr.s8 q2, q1, #6\n\tvmladava.s8 %[a3], q0, q2\n\t"
-                         "le lr, 1b\n2:\n\t"
-                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "+r"(xp),
-                           [pw] "+r"(pw)
-                         : [n] "r"(nblk)
-                         : "lr", "memory", "q0", "q1", "q2");
+#define K2_BODY "vldrb.8 q0, [%[x]], #16\n\tvldrb.8 q1, [%[pw]], #16\n\t"                                        \
+    "vmladava.s8 %[a0], q0, q1\n\tvshr.s8 q2, q1, #2\n\tvmladava.s8 %[a1], q0, q2\n\t"                         \
+    "vshr.s8 q2, q1, #4\n\tvmladava.s8 %[a2], q0, q2\n\tvshr.s8 q2, q1, #6\n\tvmladava.s8 %[a3], q0, q2\n\t"
+#define K2_PASS(ODD) __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\tmov %[a3], #0\n\t" ODD \
+                                      "wls lr, %[n], 2f\n1:\n\t" K2_BODY K2_BODY "le lr, 1b\n2:\n\t"          \
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "+r"(xp),          \
+                           [pw] "+r"(pw)                                                                           \
+                         : [n] "r"(nblk >> 1)                                                                      \
+                         : "lr", "memory", "q0", "q1", "q2")
+        if (nblk & 1) K2_PASS(K2_BODY);
+        else K2_PASS("");
+#undef K2_PASS
+#undef K2_BODY
         S[0] = a0; S[1] = a1; S[2] = a2; S[3] = a3;
         for (int32_t r = 0; r < 4; r++) d[r] = a4r_dot(2, r, S, sx);
         out4(f, bias, o, d, y);
