@@ -76,7 +76,8 @@ LAYOUT_NAMES = {0: "layout 0 (row_lsb)", 2: "layout 2 (r4_words)", 3: "layout 3 
                 6: "layout 6 (rows_per_byte)", 7: "layout 7 (a4_pairs)"}
 
 
-def run(boards: list[str] | None = None) -> list[dict]:
+def run(quick: bool = False, boards: list[str] | None = None) -> list[dict]:
+    """The kernel bench on ``boards`` (default: every board of board_table); ``quick`` changes nothing (bench.run)."""
     if any(shutil.which(t) is None for t in ("arm-none-eabi-gcc", "aarch64-linux-gnu-gcc", "qemu-system-arm",
                                               "qemu-system-aarch64")):
         print("bench.a4: cross compilers / QEMU missing, no records", file=sys.stderr)
@@ -185,7 +186,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runtime", nargs=2, type=Path, metavar=("W4A4_TFLITE", "W4A8_TFLITE"),
                     help="the two converted models through the firmware runtime instead of the kernel bench")
     a = ap.parse_args(argv)
-    recs = run_runtime(*a.runtime) if a.runtime else run(a.boards)
+    recs = run_runtime(*a.runtime) if a.runtime else run(boards=a.boards)
     for r in recs:
         print(json.dumps(r))
     if a.merge and recs:
