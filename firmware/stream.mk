@@ -29,6 +29,6 @@ $(BUILD)/host/kws_stream: $(LIB_SRC) $(STREAM_SRC) boards/linux/board_linux.c $(
 	$(HOST_CC) $(HOST_CFLAGS) $(STREAM_CFLAGS) -o $@ $(filter %.c,$^) -lm
 
 stream-aarch64: $(BUILD)/aarch64/kws_stream
-$(BUILD)/aarch64/kws_stream: $(BASE_SRC) $(OPT_ISA_aarch64) $(SPARSE_ISA_aarch64) $(STREAM_SRC) boards/linux/board_linux.c $(HDRS) $(STREAM_HDRS)
+$(BUILD)/aarch64/kws_stream: $(BASE_SRC) $(OPT_ISA_aarch64) $(A4_ISA_aarch64) $(SPARSE_ISA_aarch64) $(STREAM_SRC) boards/linux/board_linux.c $(HDRS) $(STREAM_HDRS)
 	@mkdir -p $(dir $@)
 	$(A64_CC) $(A64_CFLAGS) $(STREAM_CFLAGS) -static -o $@ $(filter %.c,$^) -lm

@@ -2,6 +2,11 @@
 (training/act_quantizers.py, training/quant_spec.py, training/quantizers.py, tflm_port/fc_a4.py)."""
 from __future__ import annotations
 
+import re as _re
+import shutil as _shutil
+import subprocess as _subprocess
+from pathlib import Path as _Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,6 +20,8 @@ from training.config import Config, FeatureConfig, ModelConfig, QuantConfig, set
 from basics.errors import UserError
 from training.models import build_ffnn
 from tflm_port import board_table, fc_a4, packing
+from tflm_port import convert as _convert
+from tflm_port import export as _export
 from training import export_a4
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import custom_options, get_metadata, load_model, op_name, quant_params, save_model, tensor_data
@@ -228,10 +235,15 @@ def test_a4_round_trip(a4_model):
     want = Reference.from_bytes(tfl).run(xi)
     assert np.array_equal(Reference.from_bytes(r7).run(xi), want)
     assert np.array_equal(Reference.from_bytes(fc_a4.retarget_a4(r7, 0)).run(xi), want)
-    from tflm_port.convert import retarget   # deploy / flash: the DSP plan on Cortex-M4/M7, layout 0 elsewhere
-    for target, lays in (("mps2-an386", [2, 7, 7, 7]), ("aarch64-cortex-a76", [0, 0, 0, 0])):
-        mt = load_model(retarget(tfl, target))
+    from tflm_port.convert import retarget   # deploy / flash: each family's A4 plan (layout_table.a4_layout)
+    for target, lays in (("mps2-an386", [2, 7, 7, 7]), ("mps3-an547", [6, 6, 6, 6]), ("aarch64-cortex-a53", [3, 6, 6, 6]),
+                         ("aarch64-cortex-a76", [3, 6, 6, 6]), ("generic", [0, 0, 0, 0])):
+        rt = retarget(tfl, target)
+        mt = load_model(rt)
         assert [custom_options(op)["layout"] for op in mt.subgraphs[0].operators] == lays
+        assert np.array_equal(Reference.from_bytes(rt).run(xi), want)
+    with pytest.raises(UserError, match="kernel family 'sse' unknown"):
+        fc_a4.retarget_a4(tfl, family="sse")
 
 
 def test_a4_reference_agrees_with_fake_quant(a4_model):
@@ -322,3 +334,33 @@ def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
         assert r.returncode == 0 and m and m.group(1) == "0" and int(m.group(2)) == 60, (r.stdout + r.stderr)[-1500:]
         got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(want.shape)
         assert np.array_equal(got, want), (layout, np.argwhere(got != want)[:5])
+
+
+def test_a4_model_runs_on_every_board(a4_model, tmp_path):
+    """The exported w4a4 model re-stored for each emulated board (convert.retarget: the family's A4 kernel
+    layout, layout_table.a4_layout) through that board's kws_runner under QEMU: the Helium and NEON A4 kernels
+    (layout 6) and the DSP one (layout 7) run the 4-bit-input layers, the family's FC kernel the first; every
+    output byte equals the Python reference's. Skips without the cross compilers / QEMU."""
+    tools = ("arm-none-eabi-gcc", "aarch64-linux-gnu-gcc", "qemu-system-arm", "qemu-system-aarch64")
+    if any(_shutil.which(t) is None for t in tools):
+        pytest.skip("cross compilers / QEMU missing")
+    fw = _Path(__file__).resolve().parents[1] / "firmware"
+    targets = sorted({v.make_target for v in board_table.BOARDS.values()})
+    r = _subprocess.run(["make", "-C", str(fw), "-j2", *targets], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    s2, x, tfl0 = a4_model
+    ref = Reference.from_bytes(tfl0)
+    xi, want = _export.make_test_vectors(ref, 30, seed=3)
+    xi = np.concatenate([xi, ref.quantize_input(x[:10])])
+    want = np.concatenate([want, ref.run(xi[30:]).reshape(10, -1)])
+    (tmp_path / "in.bin").write_bytes(xi.tobytes())
+    for board, v in board_table.BOARDS.items():
+        (tmp_path / "m.tflite").write_bytes(_convert.retarget(tfl0, board))
+        args = ["kws_runner", str(tmp_path / "m.tflite"), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")]
+        r = _subprocess.run([*v.qemu, "-nographic", "-semihosting-config",
+                            "enable=on,target=native," + ",".join("arg=" + a for a in args),
+                            "-kernel", str(fw / "build" / v.runner_image)], capture_output=True, text=True, timeout=300)
+        m = _re.search(r"KWS status=(\d+) inferences=(\d+)", r.stdout + r.stderr)
+        assert r.returncode == 0 and m and m.group(1) == "0" and int(m.group(2)) == 40, (board, (r.stdout + r.stderr)[-1500:])
+        got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(want.shape)
+        assert np.array_equal(got, want), (board, np.argwhere(got != want)[:5])

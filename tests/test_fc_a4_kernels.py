@@ -1,8 +1,8 @@
 """SUB8_FC_A4 C kernels (firmware/kernels/reference/kws_fully_connected_a4.c and the DSP kernel
 firmware/kernels/dsp/kws_fully_connected_a4_dsp.c, built for the host) against the Python arithmetic of
 tflm_port.reference byte for byte; layout 7 (a4_pairs): Python packer == C packer, C reader == weights.
-Under QEMU (Cortex-M4 / M7): the DSP build against the reference on random shapes (tests skip without
-arm-none-eabi-gcc / qemu-system-arm)."""
+Under QEMU (every emulated board: the DSP, Helium and NEON A4 kernels): the build's A4 kernel against the
+reference on random shapes (tests skip without the cross compilers / QEMU)."""
 from __future__ import annotations
 
 import ctypes as C
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflm_port import board_table, fc_a4, packing
+from tflm_port import board_table, fc_a4, layout_table, packing
 from tflm_port.reference import multiply_by_quantized_multiplier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,28 +164,47 @@ def test_layout7_byte_example():
 
 # ------------------------------------------------------------------------------------ QEMU
 
-A4BENCH = {b: FW / "build" / v.make_target / "kws_a4bench.elf" for b, v in board_table.BOARDS.items() if v.family == "dsp"}
+# board -> (QEMU command, kws_a4bench image): the build's A4 kernel is the DSP one on M4/M7 (layout 7), the
+# Helium one on M55 and the NEON ones on the A53 (armv8.0, SMLAL) and the A76 (dotprod, SDOT), layout 6
+A4BENCH = {b: (list(v.qemu), FW / "build" / v.a4bench_image)
+           for b, v in board_table.BOARDS.items()}
 
 
 def _qemu(board, args):
     sh = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["a4bench"] + args)
-    r = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-icount", "shift=0,align=off,sleep=off",
-                        "-semihosting-config", sh, "-kernel", str(A4BENCH[board])],
-                       capture_output=True, text=True, timeout=300)
+    cmd, elf = A4BENCH[board]
+    r = subprocess.run([*cmd, "-nographic", "-icount", "shift=0,align=off,sleep=off", "-semihosting-config", sh,
+                        "-kernel", str(elf)], capture_output=True, text=True, timeout=300)
     return r.returncode, r.stdout + r.stderr
 
 
 @pytest.fixture(scope="module")
 def a4bench():
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("arm-none-eabi-gcc / qemu-system-arm missing")
+    tools = ("arm-none-eabi-gcc", "aarch64-linux-gnu-gcc", "qemu-system-arm", "qemu-system-aarch64")
+    if any(shutil.which(t) is None for t in tools):
+        pytest.skip("cross compilers / QEMU missing")
     r = subprocess.run(["make", "-C", str(FW), "-f", "Makefile", "-f", "a4.mk", "a4bench"], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
 @pytest.mark.parametrize("board", list(A4BENCH))
-def test_dsp_kernel_exact_under_qemu(a4bench, board):
+def test_a4_kernel_exact_under_qemu(a4bench, board):
+    """random shapes and tails (1..1536 inputs, 1..24 outputs, 1..3 batches), 2/4-bit weights (and 3-bit on
+    the DSP), 2..4-bit inputs, 4/8-bit outputs: the board's A4 kernel == the C reference byte for byte"""
     rc, text = _qemu(board, ["test", "150", "5"])
     m = re.search(r"A4TEST run=(\d+) fail=(\d+)", text)
     assert m and rc == 0 and int(m.group(2)) == 0 and int(m.group(1)) == 150, text[-2000:]
+
+
+def test_a4_layouts_come_from_the_table():
+    """the layout each family's A4 kernel reads is the generated header's (kws_isa_a4_layout), and the
+    Python packer holds it: layout 6 for 2/4-bit weights on Helium/NEON, 7 on the DSP"""
+    assert layout_table.a4_layout("dsp", 4, 4) == 7 and layout_table.a4_layout("mve", 4, 4) == 6
+    assert layout_table.a4_layout("neon", 3, 4) == 0 and layout_table.a4_layout("neon_dotprod", 4, 8) == 3
+    hdr = (FW / "include" / "kws_layout_table.h").read_text()
+    for fam, lays in layout_table.A4_LAYOUTS.items():
+        row = ", ".join(str(lays.get(k, 0)) for k in range(9))
+        assert f"{{{row}}},  /* {fam} */" in hdr
+        for k, lay in lays.items():
+            packing.get_layout(lay).check_bits(k)

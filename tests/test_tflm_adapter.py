@@ -14,7 +14,7 @@ FW = ROOT / "firmware"
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
-@pytest.mark.parametrize("src", ["kws_tflm_sub8.cc", "kws_tflm_fc_packed.cc"])
+@pytest.mark.parametrize("src", ["kws_tflm_sub8.cc", "kws_tflm_fc_packed.cc", "kws_tflm_fc_a4.cc"])
 def test_adapter_compiles_against_the_api_declarations(src):
     r = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
                         f"-I{ROOT / 'tests' / 'tflm_api_stub'}", f"-I{FW / 'include'}", f"-I{FW / 'runtime'}",

@@ -59,6 +59,13 @@ class Board:
         return f"a64/kws_kbench_{'dotprod' if self.family == 'neon_dotprod' else 'v80'}.elf"
 
     @property
+    def a4bench_image(self) -> str:
+        """The SUB8_FC_A4 kernel bench image under firmware/build/ (firmware/a4.mk; AArch64: build/a64/)."""
+        if self.cortex_m:
+            return f"{self.make_target}/kws_a4bench.elf"
+        return f"a64/kws_a4bench_{'dotprod' if self.family == 'neon_dotprod' else 'v80'}.elf"
+
+    @property
     def user_mode(self) -> tuple | None:
         """(qemu user-mode command, Linux image under firmware/build/) for the AArch64 cores: the tests'
         fast bit-exactness runs (no instruction counts); None for the Cortex-M boards."""

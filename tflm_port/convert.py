@@ -37,7 +37,7 @@ from flatbuffers import flexbuffers
 
 from basics.atomic import atomic_write_bytes
 from basics.errors import UserError, cli_main
-from tflm_port import packing, sparse
+from tflm_port import layout_table, packing, sparse
 from tflm_port.board_table import BOARDS, UART_ONLY
 from tflm_port.layout_table import ISA_PREFERRED
 from tflm_port.reference import Reference
@@ -340,7 +340,8 @@ def retarget(data: bytes, target: str, name: str = "<model>") -> bytes:
         fc_a4 = importlib.import_module("tflm_port.fc_a4")
         if target not in TARGETS:
             raise UserError(f"target '{target}' unknown (use one of {', '.join(TARGETS)})")
-        return fc_a4.retarget_a4(data, fc_a4.A4Pairs.id if TARGETS[target][0] == "dsp" else 0, name)
+        family = TARGETS[target][0]   # the family's A4 / FC kernel layouts (layout_table.a4_layout), 0 on "generic"
+        return fc_a4.retarget_a4(data, 0, name, family=family if family in layout_table.A4_LAYOUTS else None)
 
     plain, layer_bits = to_plain(data, name)
     md = get_metadata(load_model(bytes(data), name)) or {}

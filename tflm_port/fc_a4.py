@@ -19,7 +19,7 @@ import numpy as np
 from flatbuffers import flexbuffers
 
 from basics.errors import UserError
-from tflm_port import packing, sparse
+from tflm_port import layout_table, packing, sparse
 from tflm_port.tflite_io import (METADATA_NAME, TENSOR_TYPE_NAMES, add_buffer, custom_options, get_metadata,
                                  load_model, op_name, quant_params, save_model, schema, set_metadata, tensor_data)
 from tflm_port.reference import Reference
@@ -100,14 +100,12 @@ def _drop_unused_buffers(model):
 
 
 def _layout_for(layout: int, bits: int, in_bits: int) -> int:
-    """``layout`` 7 is the Cortex-M DSP plan: layout 7 where the A4 kernel runs (2..4-bit weights, inputs
-    of <= 4 bits), layout 2 (the w4a8 DSP kernel's r4_words) for 8-bit inputs with 1..7-bit weights,
-    layout 0 otherwise. Any other layout applies to every layer."""
+    """``layout`` 7 is the Cortex-M DSP plan (``layout_table.a4_layout("dsp", ..)``): layout 7 where the A4
+    kernel runs (2..4-bit weights, inputs of <= 4 bits), layout 2 (the w4a8 DSP kernel's r4_words) for 8-bit
+    inputs with 1..7-bit weights, layout 0 otherwise. Any other layout applies to every layer."""
     if layout != A4Pairs.id:
         return layout
-    if bits in A4Pairs.supported_bits and in_bits <= 4:
-        return A4Pairs.id
-    return 2 if in_bits == 8 and bits < 8 else 0
+    return layout_table.a4_layout("dsp", bits, in_bits)
 
 
 def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata: dict | None = None,
@@ -179,9 +177,13 @@ def rewrite_a4(data: bytes, layer_bits: list[int], act_bits: list[int], metadata
     return out
 
 
-def retarget_a4(data: bytes, layout: int, name: str = "<model>") -> bytes:
+def retarget_a4(data: bytes, layout: int = 0, name: str = "<model>", family: str | None = None) -> bytes:
     """An A4 model with every SUB8_FC_A4's weights re-stored for ``layout`` (7: the Cortex-M DSP plan of
-    ``_layout_for``; 0: the reference layout); same integers, same arithmetic."""
+    ``_layout_for``; 0: the reference layout) or, with ``family`` (an optimized kernel family of
+    ``layout_table``: dsp, mve, neon, neon_dotprod), for that family's kernels (``layout_table.a4_layout``:
+    its A4 kernel's layout for <= 4-bit inputs, its FC kernel's for 8-bit ones); same integers, same arithmetic."""
+    if family is not None and family not in layout_table.A4_LAYOUTS:
+        raise UserError(f"{name}: kernel family '{family}' unknown (use one of {', '.join(layout_table.A4_LAYOUTS)})")
     model = load_model(bytes(data), name)
     sg = model.subgraphs[0]
     lays = []
@@ -192,7 +194,7 @@ def retarget_a4(data: bytes, layout: int, name: str = "<model>") -> bytes:
         bits, nin, nout, ib = int(o["bits"]), int(o["in_features"]), int(o["out_features"]), int(o["input_bits"])
         w_t = sg.tensors[op.inputs[1]]
         w = packing.unpack(tensor_data(model, w_t).reshape(-1), bits, nout, nin, int(o["layout"]))
-        lay = _layout_for(layout, bits, ib)
+        lay = layout_table.a4_layout(family, bits, ib) if family else _layout_for(layout, bits, ib)
         packed = packing.pack(w, bits, lay)
         w_t.buffer = add_buffer(model, packed)
         w_t.shape = [len(packed)]
@@ -203,6 +205,8 @@ def retarget_a4(data: bytes, layout: int, name: str = "<model>") -> bytes:
         raise UserError(f"{name}: no {A4_CODE} operator to retarget")
     meta = get_metadata(model) or {}
     meta.update({"layout": layout, "layer_layouts": lays})
+    if family is not None:
+        meta["kernel_family"] = family
     set_metadata(model, METADATA_NAME, meta)
     _drop_unused_buffers(model)
     out = save_model(model)

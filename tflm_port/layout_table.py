@@ -60,6 +60,29 @@ ISA_PREFERRED: dict[str, dict[int, int]] = {
 }
 
 
+# SUB8_FC_A4 (4-bit activations, tflm_port/fc_a4.py): family -> weight bits -> the layout its A4 kernel
+# reads for a layer whose inputs have <= 4 bits (the converter's choice per target, prepare's check);
+# a missing width: layout 0 and the reference kernel. Layout 7 (a4_pairs) is the Cortex-M DSP kernel's
+# (SMLAD over 16-bit lanes); Helium and NEON read layout 6 (rows_per_byte) with telescoping sums: with
+# inputs of <= 4 bits |x * b| <= 1920 also fits the armv8.0 SMLAL's int16 lanes (docs/kernels.md).
+A4_LAYOUTS: dict[str, dict[int, int]] = {
+    "dsp": {2: 7, 3: 7, 4: 7},
+    "mve": {2: 6, 4: 6},
+    "neon": {2: 6, 4: 6},
+    "neon_dotprod": {2: 6, 4: 6},
+}
+A4_MAX_INPUT_BITS = 4
+
+
+def a4_layout(family: str, bits: int, input_bits: int) -> int:
+    """The layout a SUB8_FC_A4 layer gets on ``family``: its A4 kernel's for <= 4-bit inputs, the FC kernel's
+    preferred one for 8-bit inputs with fewer than 8-bit weights (that layer runs the w4a8 kernel), else 0."""
+    if input_bits <= A4_MAX_INPUT_BITS:
+        return A4_LAYOUTS[family].get(bits, 0)
+    pref = ISA_PREFERRED[family].get(bits, -1) if input_bits == 8 and bits < 8 else -1
+    return pref if pref > 0 else 0
+
+
 def row_bytes(layout: int, bits: int, in_features: int) -> int:
     """Bytes of one packed row of a dense layout (layout 6: of one row's share of a full group); -1 when
     the layout cannot hold ``bits``."""
@@ -89,6 +112,10 @@ def _check() -> None:
         assert sorted(pref) == list(range(1, 9)), isa
         for k, lay in pref.items():
             assert lay < 0 or supports(isa, k, lay), (isa, k, lay)
+    assert sorted(A4_LAYOUTS) == sorted(ISA_LAYOUTS)
+    for isa, lays in A4_LAYOUTS.items():
+        for k, lay in lays.items():
+            assert lay == 7 and 2 <= k <= 4 or k in DENSE_UNITS.get(lay, {}), (isa, k, lay)
 
 
 _check()
@@ -158,6 +185,13 @@ def render_header() -> str:
     for isa in isas:
         out.append(f"    {{-1, {', '.join(str(ISA_PREFERRED[isa][k]) for k in range(1, 9))}}},  /* {isa} */")
     out += ["};", "",
+            "/* SUB8_FC_A4 layers with inputs of <= %d bits: the layout the family's A4 kernel reads for k-bit" % A4_MAX_INPUT_BITS,
+            " * weights (7: a4_pairs), 0: none (the reference). Indexed [isa][bits]. */",
+            f"#define KWS_A4_MAX_INPUT_BITS {A4_MAX_INPUT_BITS}",
+            "static const int8_t kws_isa_a4_layout[KWS_ISA_COUNT][9] = {"]
+    for isa in isas:
+        out.append(f"    {{{', '.join(str(A4_LAYOUTS[isa].get(k, 0)) for k in range(9))}}},  /* {isa} */")
+    out += ["};", "",
             "static inline int kws_isa_supports(int isa, int32_t bits, int32_t layout)",
             "{",
             f"    return bits >= 1 && bits <= 8 && layout >= 0 && layout < {layouts} &&",
@@ -166,6 +200,10 @@ def render_header() -> str:
             "static inline int32_t kws_isa_preferred(int isa, int32_t bits)",
             "{",
             "    return bits >= 1 && bits <= 8 ? kws_isa_preferred_layout[isa][bits] : -1;",
+            "}", "",
+            "static inline int32_t kws_isa_a4_layout_for(int isa, int32_t bits)",
+            "{",
+            "    return bits >= 1 && bits <= 8 ? kws_isa_a4_layout[isa][bits] : 0;",
             "}", "", "#endif", ""]
     return "\n".join(out)
 

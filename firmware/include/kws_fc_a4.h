@@ -10,6 +10,12 @@
  *   kws_fully_connected_a4_dsp  Cortex-M DSP (SMLAD), weights in layout 7 (a4_pairs, k = 2..4),
  *                               input_bits <= 4, in_features <= KWS_FC_A4_MAX_IN; plain C elsewhere
  *                               (same arithmetic, for host tests)
+ *   kws_fully_connected_a4_opt  the build's A4 kernel for <= 4-bit inputs, exactly one per image, in the
+ *                               layout kws_isa_a4_layout (kws_layout_table.h) gives its family:
+ *                               Cortex-M DSP / host: layout 7 (kws_fully_connected_a4_dsp),
+ *                               Helium: layout 6 (kernels/mve/kws_fully_connected_a4_mve.c),
+ *                               AArch64: layout 6 (kernels/neon/kws_fully_connected_a4_neon.c, SDOT with
+ *                               dotprod, SMLAL into int16 lanes without)
  */
 #ifndef KWS_FC_A4_H
 #define KWS_FC_A4_H
@@ -44,6 +50,14 @@ size_t kws_fc_a4_scratch_bytes(int32_t in_features);
 /* 1 when the DSP kernel takes these parameters */
 int kws_fc_a4_dsp_supported(const kws_fc_a4_params *p);
 void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_t batches, const int8_t *input,
+                                const uint8_t *weights, const int32_t *bias, int8_t *output);
+
+/* ---- the build's A4 kernel (one ISA file per image defines these) ---- */
+extern const int kws_fc_a4_opt_isa;   /* KWS_ISA_* of kws_layout_table.h */
+/* 1 when kws_fully_connected_a4_opt takes p (its layout, bits, input_bits <= 4, input offset 0) */
+int kws_fc_a4_opt_supported(const kws_fc_a4_params *p);
+size_t kws_fc_a4_opt_scratch_bytes(const kws_fc_a4_params *p);
+void kws_fully_connected_a4_opt(const kws_fc_a4_params *p, void *scratch, int32_t batches, const int8_t *input,
                                 const uint8_t *weights, const int32_t *bias, int8_t *output);
 
 #ifdef __cplusplus

@@ -64,6 +64,16 @@ static const int8_t kws_isa_preferred_layout[KWS_ISA_COUNT][9] = {
     {-1, 6, 6, 3, 3, -1, -1, -1, 0},  /* neon_dotprod */
 };
 
+/* SUB8_FC_A4 layers with inputs of <= 4 bits: the layout the family's A4 kernel reads for k-bit
+ * weights (7: a4_pairs), 0: none (the reference). Indexed [isa][bits]. */
+#define KWS_A4_MAX_INPUT_BITS 4
+static const int8_t kws_isa_a4_layout[KWS_ISA_COUNT][9] = {
+    {0, 0, 7, 7, 7, 0, 0, 0, 0},  /* dsp */
+    {0, 0, 6, 0, 6, 0, 0, 0, 0},  /* mve */
+    {0, 0, 6, 0, 6, 0, 0, 0, 0},  /* neon */
+    {0, 0, 6, 0, 6, 0, 0, 0, 0},  /* neon_dotprod */
+};
+
 static inline int kws_isa_supports(int isa, int32_t bits, int32_t layout)
 {
     return bits >= 1 && bits <= 8 && layout >= 0 && layout < 7 &&
@@ -73,6 +83,11 @@ static inline int kws_isa_supports(int isa, int32_t bits, int32_t layout)
 static inline int32_t kws_isa_preferred(int isa, int32_t bits)
 {
     return bits >= 1 && bits <= 8 ? kws_isa_preferred_layout[isa][bits] : -1;
+}
+
+static inline int32_t kws_isa_a4_layout_for(int isa, int32_t bits)
+{
+    return bits >= 1 && bits <= 8 ? kws_isa_a4_layout[isa][bits] : 0;
 }
 
 #endif

@@ -2,9 +2,10 @@
  * activations in int8 containers. init parses the options, prepare checks every tensor, the
  * activation widths and the packed size and precomputes the multiplier and the k-bit clamp; invoke
  * calls kws_fully_connected_a4_dsp (layout 7; plain C where the core has no DSP extension), the build's
- * optimized FC kernel (kernels/opt, e.g. layout 2 on Cortex-M DSP) for a layer with 8-bit inputs stored in
- * a layout that kernel reads (its clamp is the k-bit one set here), or the reference kws_fully_connected_a4
- * (layout 0). */
+ * A4 kernel kws_fully_connected_a4_opt for <= 4-bit inputs in the layout it reads (layout 6 on Helium and
+ * AArch64, kws_isa_a4_layout), the build's optimized FC kernel (kernels/opt, e.g. layout 2 on Cortex-M
+ * DSP) for a layer with 8-bit inputs stored in a layout that kernel reads (its clamp is the k-bit one set
+ * here), or the reference kws_fully_connected_a4 (layout 0). */
 #include <math.h>
 #include <string.h>
 #include "kws_internal.h"
@@ -15,7 +16,7 @@
 #define FAIL(s, msg, t) return kws_fail(m, (s), (msg), (t))
 #define TIDX(t) ((int)((t) - m->tensors))
 
-typedef struct { kws_sub8_options o; kws_fc_a4_params p; int32_t batches; int dsp; int32_t *row_sums; } a4_data;
+typedef struct { kws_sub8_options o; kws_fc_a4_params p; int32_t batches; int dsp, a4opt; int32_t *row_sums; } a4_data;
 
 static kws_status a4_init(kws_model *m, kws_node *n)
 {
@@ -58,9 +59,12 @@ static kws_status a4_prepare(kws_model *m, kws_node *n)
         FAIL(KWS_ERR_QUANT, "SUB8_FC_A4 output_bits < 8 needs activation RELU and output zero point 0", TIDX(out));
     const int opt8 = d->o.layout != 0 && d->o.layout != KWS_LAYOUT_A4_PAIRS && ib == 8 && d->o.bits < 8
                      && kws_fc_opt_supported(d->o.bits, d->o.layout);
-    if (d->o.layout != 0 && d->o.layout != KWS_LAYOUT_A4_PAIRS && !opt8)
-        FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FC_A4 layout must be 0 (row_lsb), 7 (a4_pairs) or, for 8-bit inputs, one this "
-                                  "build's optimized FC kernel reads", TIDX(w));
+    /* the build's A4 kernel for <= 4-bit inputs in the layout its family reads (kws_isa_a4_layout) */
+    const int a4opt = d->o.layout != 0 && d->o.layout != KWS_LAYOUT_A4_PAIRS && ib <= KWS_A4_MAX_INPUT_BITS
+                      && d->o.layout == kws_isa_a4_layout_for(kws_fc_a4_opt_isa, d->o.bits);
+    if (d->o.layout != 0 && d->o.layout != KWS_LAYOUT_A4_PAIRS && !opt8 && !a4opt)
+        FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FC_A4 layout must be 0 (row_lsb), 7 (a4_pairs), for <= 4-bit inputs the one "
+                                  "this build's A4 kernel reads, or for 8-bit inputs one its optimized FC kernel reads", TIDX(w));
     /* multipliers and the int8 clamp as SUB8_FULLY_CONNECTED's prepare computes them (layout 0 size) */
     kws_sub8_options o0 = d->o;
     o0.layout = 0;
@@ -70,6 +74,9 @@ static kws_status a4_prepare(kws_model *m, kws_node *n)
         if (d->o.bits < 2 || d->o.bits > 4) FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FC_A4 layout 7 holds 2..4-bit weights", TIDX(w));
         if ((int64_t)w->bytes != kws_fc_a4_packed_bytes(out_n, in_n))
             FAIL(KWS_ERR_SHAPE, "packed weight size != 4 * ceil(in/4) * ceil(out/2) (layout 7)", TIDX(w));
+    } else if (a4opt) {
+        if ((int64_t)w->bytes != kws_layout_packed_bytes(d->o.layout, d->o.bits, out_n, in_n))
+            FAIL(KWS_ERR_SHAPE, "packed weight size != the size the layout gives for out_features x in_features", TIDX(w));
     } else if (opt8) {
         if ((int64_t)w->bytes != kws_fc_opt_packed_bytes(d->o.layout, d->o.bits, out_n, in_n))
             FAIL(KWS_ERR_SHAPE, "packed weight size != the size the layout gives for out_features x in_features", TIDX(w));
@@ -94,6 +101,14 @@ static kws_status a4_prepare(kws_model *m, kws_node *n)
         kws_request_scratch(m, kws_fc_opt_scratch_bytes(&d->p.fc));
         m->num_opt_ops++;
     }
+    if (a4opt) {
+        d->p.fc.row_bytes = (int32_t)kws_layout_row_bytes(d->o.layout, d->o.bits, in_n);
+        if (!kws_fc_a4_opt_supported(&d->p))
+            FAIL(KWS_ERR_UNSUPPORTED, "SUB8_FC_A4: this build's A4 kernel does not take this layer", TIDX(w));
+        kws_request_scratch(m, kws_fc_a4_opt_scratch_bytes(&d->p));
+        m->num_opt_ops++;
+        d->a4opt = 1;
+    }
     d->batches = (int32_t)batches;
     d->dsp = d->o.layout == KWS_LAYOUT_A4_PAIRS;
     if (d->dsp) {
@@ -113,7 +128,9 @@ static kws_status a4_invoke(kws_model *m, kws_node *n)
     if (d->row_sums) {
         kws_fc_opt_ctx ctx = {m->scratch, d->row_sums};
         kws_fully_connected_opt(&d->p.fc, &ctx, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
-    } else if (d->dsp)
+    } else if (d->a4opt)
+        kws_fully_connected_a4_opt(&d->p, m->scratch, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
+    else if (d->dsp)
         kws_fully_connected_a4_dsp(&d->p, m->scratch, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);
     else
         kws_fully_connected_a4(&d->p, d->batches, (const int8_t *)in->data, w->data, bias, (int8_t *)out->data);

@@ -1,5 +1,6 @@
 # Makefile fragment: the kws kernels for TFLite Micro applications (kws_tflm.h):
-# SUB8_FULLY_CONNECTED (layouts 0/2/3) and a FULLY_CONNECTED variant reading INT4 weights in place.
+# SUB8_FULLY_CONNECTED (layouts 0/2/3), SUB8_FC_A4 (4-bit activations) and a FULLY_CONNECTED variant
+# reading INT4 weights in place.
 #
 #   include path/to/firmware/tflm/tflm.mk      (with TFLM_DIR=/path/to/tflite-micro [KWS_TFLM_ISA=dsp])
 # KWS_TFLM_ISA: the optimized kernel linked (kernels/optimized.mk): dsp (Cortex-M4/M7/M33 with DSP),
@@ -17,7 +18,9 @@ KWS_TFLM_ISA_SRC_dsp := $(KWS_FW)/kernels/dsp/kws_fully_connected_dsp.c
 KWS_TFLM_ISA_SRC_mve := $(KWS_FW)/kernels/mve/kws_fully_connected_mve.c
 KWS_TFLM_ISA_SRC_neon := $(KWS_FW)/kernels/neon/kws_fully_connected_neon.c
 KWS_TFLM_ISA_SRC_none := $(KWS_FW)/kernels/opt/kws_fc_opt_none.c
-KWS_TFLM_SRCS := $(KWS_FW)/tflm/kws_tflm_sub8.cc $(KWS_FW)/tflm/kws_tflm_fc_packed.cc \
+KWS_TFLM_SRCS := $(KWS_FW)/tflm/kws_tflm_sub8.cc $(KWS_FW)/tflm/kws_tflm_fc_packed.cc $(KWS_FW)/tflm/kws_tflm_fc_a4.cc \
+                 $(KWS_FW)/kernels/reference/kws_fully_connected_a4.c $(KWS_FW)/kernels/dsp/kws_fully_connected_a4_dsp.c \
+                 $(KWS_FW)/kernels/mve/kws_fully_connected_a4_mve.c $(KWS_FW)/kernels/neon/kws_fully_connected_a4_neon.c \
                  $(KWS_FW)/runtime/kws_sub8.c $(KWS_FW)/runtime/kws_fb.c $(KWS_FW)/runtime/kws_quant.c \
                  $(KWS_FW)/runtime/kws_sparse.c \
                  $(KWS_FW)/kernels/reference/kws_fully_connected_sub8.c $(KWS_FW)/kernels/reference/kws_fully_connected_s4.c \

@@ -218,3 +218,19 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
         }
     }
 }
+
+#if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)) && !defined(__aarch64__)
+/* the build's A4 kernel (kws_fc_a4.h) on Cortex-M DSP cores and on the host: this one, layout 7.
+ * Helium and AArch64 images link their own (kernels/mve, kernels/neon: layout 6). */
+const int kws_fc_a4_opt_isa = KWS_ISA_DSP;
+
+int kws_fc_a4_opt_supported(const kws_fc_a4_params *p) { return kws_fc_a4_dsp_supported(p); }
+
+size_t kws_fc_a4_opt_scratch_bytes(const kws_fc_a4_params *p) { return kws_fc_a4_scratch_bytes(p->fc.in_features); }
+
+void kws_fully_connected_a4_opt(const kws_fc_a4_params *p, void *scratch, int32_t batches, const int8_t *input,
+                                const uint8_t *weights, const int32_t *bias, int8_t *output)
+{
+    kws_fully_connected_a4_dsp(p, scratch, batches, input, weights, bias, output);
+}
+#endif

@@ -11,6 +11,7 @@
  * the reference). See docs/kernels.md. */
 #include <string.h>
 #include "kws_kernels.h"
+#include "kws_lstm_arith.h"   /* the reference's gate activation and cell update */
 
 void kws_lstm_fold_bias(const kws_lstm_params *p, int32_t *eff)
 {
@@ -99,44 +100,6 @@ static inline __attribute__((always_inline)) void dot4(const int8_t *w, int32_t 
     }
 }
 
-static int32_t sat16(int32_t v) { return __ssat(v, 16); }
-
-/* the reference's table arithmetic (kernels/reference/kws_lstm_s8.c) */
-static int16_t sigmoid16(int32_t g)
-{
-    int32_t v = g * 3;
-    uint32_t a = (uint32_t)(v < 0 ? -v : v), k = a >> 9, r;
-    if (k >= 255) {
-        r = 0x7FFFu << 10;
-    } else {
-        uint32_t ua = kws_sigmoid_table_u16[k], ub = kws_sigmoid_table_u16[k + 1];
-        r = (ua << 9) + (a & 0x1FFu) * (ub - ua);
-    }
-    r = v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u;
-    return (int16_t)(r >> 10);
-}
-
-static int16_t tanh16(int32_t x, int32_t int_bits)
-{
-    int32_t v;
-    if (int_bits >= 3) {
-        v = x * (3 << (int_bits - 3));
-    } else {
-        int32_t s = 3 - int_bits;
-        v = (x * 3 + (1 << (s - 1))) >> s;
-    }
-    uint32_t a = (uint32_t)(v < 0 ? -v : v), k = a >> 8;
-    int32_t r;
-    if (k >= 255) {
-        r = 0xFFFF << 8;
-    } else {
-        uint32_t ua = kws_sigmoid_table_u16[k], ub = kws_sigmoid_table_u16[k + 1];
-        r = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
-    }
-    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
-    return (int16_t)(r >> 8);
-}
-
 KWS_NO_VECTORIZE
 void kws_lstm_s8_dsp(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
                      int16_t *c, void *scratch, int8_t *output)
@@ -168,21 +131,12 @@ void kws_lstm_s8_dsp(const kws_lstm_params *p, const int32_t *eff, int32_t steps
                     a = dot(w + j * nin, x16, nin, bi[j]);
                     ar = dot(rw + j * u, h16, u, br[j]);
                 }
-                int32_t s = sat16(sat16(kws_multiply_by_quantized_multiplier(a, p->in_mult[g], p->in_shift[g])) +
-                                  sat16(kws_multiply_by_quantized_multiplier(ar, p->rec_mult[g], p->rec_shift[g])));
-                out[j] = g == KWS_LSTM_GATE_C ? tanh16(s, 3) : sigmoid16(s);
+                out[j] = kws_lstm_gate(p, g, a, ar);
             }
         }
         const int16_t *gi = gates, *gf = gates + u, *gc = gates + 2 * u, *go = gates + 3 * u;
         for (int32_t j = 0; j < u; j++) {
-            int32_t cj = sat16(kws_multiply_by_quantized_multiplier((int32_t)gf[j] * c[j], p->fc_mult, p->fc_shift));
-            int32_t ig = sat16(kws_multiply_by_quantized_multiplier((int32_t)gi[j] * gc[j], p->ig_mult, p->ig_shift));
-            cj = sat16(cj + ig);
-            if (p->cell_clip > 0) cj = cj > p->cell_clip ? p->cell_clip : cj < -p->cell_clip ? -p->cell_clip : cj;
-            c[j] = (int16_t)cj;
-            int32_t hv = kws_multiply_by_quantized_multiplier((int32_t)go[j] * tanh16(cj, p->cell_int_bits),
-                                                             p->h_mult, p->h_shift) + p->zp_h;
-            h[j] = (int8_t)__ssat(hv, 8);
+            h[j] = kws_lstm_cell(p, gi[j], gf[j], gc[j], go[j], &c[j]);
             output[t * u + j] = h[j];
         }
     }

@@ -2,6 +2,7 @@
  * and hidden state, int16 cell state with a power-of-two scale), as TFLite Micro evaluates it. The
  * arithmetic is written out in docs/formats.md section 10; tflm_port/lstm.py is the same in numpy. */
 #include "kws_kernels.h"
+#include "kws_lstm_arith.h"   /* sat16, sigmoid / tanh, gate activation, cell update (shared with the DSP kernel) */
 
 /* sigmoid(k / 24) in unsigned 0.16, k = 0..255: the table TFLite's int16 LOGISTIC / TANH interpolate.
  * Values measured from TFLite Micro (tflm_port/lstm.py LUT, probe_tflm_table); a test checks both agree. */
@@ -28,44 +29,6 @@ const uint16_t kws_sigmoid_table_u16[256] = {
     65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535
 };
 
-/* Q3.12 -> Q0.15 */
-static int16_t sigmoid16(int32_t g)
-{
-    int32_t v = g * 3;
-    uint32_t a = (uint32_t)(v < 0 ? -v : v), k = a >> 9, r;
-    if (k >= 255) {
-        r = 0x7FFFu << 10;
-    } else {
-        uint32_t ua = kws_sigmoid_table_u16[k], ub = kws_sigmoid_table_u16[k + 1];
-        r = (ua << 9) + (a & 0x1FFu) * (ub - ua);
-    }
-    r = v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u;
-    return (int16_t)(r >> 10);
-}
-
-/* Q(n).(15-n) -> Q0.15 through tanh(x) = 2 sigmoid(2x) - 1 */
-static int16_t tanh16(int32_t x, int32_t int_bits)
-{
-    int32_t v;
-    if (int_bits >= 3) {
-        v = x * (3 << (int_bits - 3));
-    } else {
-        int32_t s = 3 - int_bits;
-        v = (x * 3 + (1 << (s - 1))) >> s;
-    }
-    uint32_t a = (uint32_t)(v < 0 ? -v : v), k = a >> 8;
-    int32_t r;
-    if (k >= 255) {
-        r = 0xFFFF << 8;
-    } else {
-        uint32_t ua = kws_sigmoid_table_u16[k], ub = kws_sigmoid_table_u16[k + 1];
-        r = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
-    }
-    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
-    return (int16_t)(r >> 8);
-}
-
-static int32_t sat16(int32_t v) { return v > 32767 ? 32767 : v < -32768 ? -32768 : v; }
 
 KWS_NO_VECTORIZE
 static void gate(const kws_lstm_params *p, int g, const int8_t *x, const int8_t *h, int16_t *out)
@@ -74,12 +37,9 @@ static void gate(const kws_lstm_params *p, int g, const int8_t *x, const int8_t 
     for (int32_t j = 0; j < p->units; j++) {
         int32_t acc = p->b[g][j];
         for (int32_t k = 0; k < p->n_in; k++) acc += ((int32_t)x[k] - p->zp_x) * w[j * p->n_in + k];
-        int32_t gi = sat16(kws_multiply_by_quantized_multiplier(acc, p->in_mult[g], p->in_shift[g]));
         int32_t accr = 0;
         for (int32_t k = 0; k < p->units; k++) accr += ((int32_t)h[k] - p->zp_h) * rw[j * p->units + k];
-        int32_t gr = sat16(kws_multiply_by_quantized_multiplier(accr, p->rec_mult[g], p->rec_shift[g]));
-        int32_t s = sat16(gi + gr);
-        out[j] = g == KWS_LSTM_GATE_C ? tanh16(s, 3) : sigmoid16(s);
+        out[j] = kws_lstm_gate(p, g, acc, accr);
     }
 }
 
@@ -95,16 +55,7 @@ void kws_lstm_s8(const kws_lstm_params *p, int32_t steps, const int8_t *input, i
         gate(p, KWS_LSTM_GATE_I, x, h, gi);
         gate(p, KWS_LSTM_GATE_C, x, h, gc);
         gate(p, KWS_LSTM_GATE_O, x, h, go);
-        for (int32_t j = 0; j < u; j++) {
-            int32_t cj = sat16(kws_multiply_by_quantized_multiplier((int32_t)gf[j] * c[j], p->fc_mult, p->fc_shift));
-            int32_t ig = sat16(kws_multiply_by_quantized_multiplier((int32_t)gi[j] * gc[j], p->ig_mult, p->ig_shift));
-            cj = sat16(cj + ig);
-            if (p->cell_clip > 0) cj = cj > p->cell_clip ? p->cell_clip : cj < -p->cell_clip ? -p->cell_clip : cj;
-            c[j] = (int16_t)cj;
-            int32_t hv = kws_multiply_by_quantized_multiplier((int32_t)go[j] * tanh16(cj, p->cell_int_bits),
-                                                             p->h_mult, p->h_shift) + p->zp_h;
-            h[j] = (int8_t)(hv > 127 ? 127 : hv < -128 ? -128 : hv);
-        }
+        for (int32_t j = 0; j < u; j++) h[j] = kws_lstm_cell(p, gi[j], gf[j], gc[j], go[j], &c[j]);
         for (int32_t j = 0; j < u; j++) output[t * u + j] = h[j];
     }
 }
