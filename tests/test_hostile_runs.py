@@ -263,3 +263,55 @@ def test_best_checkpoint_survives_a_resume(tmp_path):
     model.load_weights(str(best))
     np.testing.assert_array_equal(model.layers[0].kernel.numpy(), np.full((3, 1), 5.0, np.float32))
     assert json.loads((tmp_path / "best.val_loss.json").read_text())["val_loss"] == 0.3
+
+
+# ---------------------------------------------------------------- 10. long recordings in bounded memory
+
+def _long_wav(path: Path, seconds: float) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    t = np.arange(int(seconds * 16000)) / 16000.0
+    x = (rng.standard_normal(len(t)) * 0.01 + ((t % 7.0) < 0.5) * 0.4 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    x[int(50.2 * 16000):int(50.6 * 16000)] *= 2.0  # the loudest part: a keyword take keeps it
+    save_wav(path, x)
+    return x
+
+
+def test_long_recording_imported_block_by_block_gives_the_same_pieces(tmp_path, monkeypatch):
+    """A negative recording longer than LONG_FILE_S is cut into the same pieces (byte for byte) as
+    the in-memory path cuts, and a long keyword take keeps its loudest MAX_CLIP_S."""
+    from data_scripts import speech_commands as sc
+    from basics.audio import load_audio
+    from data_scripts.common import loudest_window
+
+    monkeypatch.setattr(sc, "LONG_FILE_S", 20.0)
+    src = tmp_path / "long.wav"
+    _long_wav(src, 47.3)
+    x = load_audio(src)  # as stored (PCM16)
+    blocks = sc._import_clip(src, tmp_path / "blocks" / "n.wav", keyword=False)
+    monkeypatch.setattr(sc, "LONG_FILE_S", 1e9)
+    whole = sc._import_clip(src, tmp_path / "whole" / "n.wav", keyword=False)
+    assert [p.name for p, _ in blocks] == [p.name for p, _ in whole] and len(blocks) > 5
+    assert all(a.read_bytes() == b.read_bytes() for (a, _), (b, _) in zip(blocks, whole))
+    monkeypatch.setattr(sc, "LONG_FILE_S", 20.0)
+    (kw, _), = sc._import_clip(src, tmp_path / "blocks" / "k.wav", keyword=True)
+    y, best = load_audio(kw), loudest_window(x, int(sc.MAX_CLIP_S * 16000))
+    assert len(y) == len(best) and np.sum(y.astype(np.float64) ** 2) >= 0.99 * np.sum(best.astype(np.float64) ** 2)
+
+
+def test_long_recording_import_memory_is_bounded(tmp_path):
+    """Importing a 3-minute negative recording allocates a fraction of the file's samples (the
+    in-memory path held the whole file, so an hour took over a gigabyte)."""
+    import tracemalloc
+
+    from data_scripts import speech_commands as sc
+
+    src = tmp_path / "long.wav"
+    n = len(_long_wav(src, 180.0))
+    tracemalloc.start()
+    try:
+        pieces = sc._import_clip(src, tmp_path / "out" / "n.wav", keyword=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(pieces) > 10
+    assert peak < 0.3 * 4 * n, f"peak {peak / 1e6:.1f} MB for {4 * n / 1e6:.1f} MB of float32 samples"
