@@ -315,3 +315,22 @@ def test_long_recording_import_memory_is_bounded(tmp_path):
         tracemalloc.stop()
     assert len(pieces) > 10
     assert peak < 0.3 * 4 * n, f"peak {peak / 1e6:.1f} MB for {4 * n / 1e6:.1f} MB of float32 samples"
+
+
+@pytest.mark.parametrize("thresholds, needle", [
+    ([0.5], "'thresholds' must be an object"), ("high", "'thresholds' must be an object"),
+    ({"fa_per_hour_1": "x"}, "is not a number"), ({"fa_per_hour_1": 7}, "must be in [0, 1]"),
+])
+def test_deploy_manifest_thresholds_of_any_shape(tmp_path, capsys, thresholds, needle):
+    """deploy of a shipped model whose manifest's thresholds are not an object of numbers: one line
+    before any firmware is built (was: AttributeError from a list's .get)."""
+    from basics.errors import cli_main
+    from tflm_port import deploy
+
+    shutil.copy(SEED, tmp_path / "m.tflite")
+    (tmp_path / "m.json").write_text(json.dumps({"model": "m.tflite", "thresholds": thresholds}))
+    wav = tmp_path / "a.wav"
+    save_wav(wav, np.zeros(16000, np.float32))
+    with pytest.raises(SystemExit) as e:
+        cli_main(deploy.main)([str(tmp_path / "m.json"), "--board", "mps2-an386", "--audio", str(wav)])
+    _one_line(e.value.code, capsys.readouterr().err, needle)
