@@ -1,6 +1,8 @@
-"""Issue 15, the run-side items: run directories, manifests and labels with damaged JSON (6, 7, 8), and
-kill -9 (9): pool workers die with their parent, the best checkpoint survives a resume. Each test
-fails on the behaviour the issue found (a traceback, or a worker/best-state that outlives a kill)."""
+"""Issue 15 items beyond tests/test_hostile_inputs.py: export of damaged DS-CNN/SUB8/LSTM models (4),
+run directories, manifests and labels with damaged JSON (6, 7, 8), kill -9 (9: pool workers die with
+their parent, the best checkpoint survives a resume), long recordings in bounded memory (10). Each
+test fails on the behaviour the issue found (a traceback, a file written before the check, a worker
+or best-state lost to a kill, a whole hour of audio in memory)."""
 from __future__ import annotations
 
 import json
@@ -53,6 +55,48 @@ def clips(tmp_path):
     d.mkdir()
     save_wav(d / "a.wav", (np.random.default_rng(0).standard_normal(16000) * 0.1).astype(np.float32))
     return d
+
+
+# ---------------------------------------------------------------- 4. export checks before it writes
+
+def _damage(kind):
+    def edit(m):
+        sg = m.subgraphs[0]
+        if kind == "weights":  # the first weight matrix flattened to rank 1; packed SUB8 weights one byte short
+            consts = [sg.tensors[i] for op in sg.operators for i in op.inputs[1:]
+                      if i >= 0 and m.buffers[sg.tensors[i].buffer].data is not None]
+            mats = [t for t in consts if len(t.shape) > 1]
+            if mats:
+                mats[0].shape = np.array([int(np.prod(mats[0].shape))], np.int32)
+            else:
+                t = consts[0]
+                t.shape = np.array([t.shape[0] - 1], np.int32)
+                m.buffers[t.buffer].data = m.buffers[t.buffer].data[:-1]
+        elif kind == "output_shape":
+            sg.tensors[sg.outputs[0]].shape = np.array([1, 7], np.int32)
+        elif kind == "huge_input":
+            sg.tensors[sg.inputs[0]].shape = np.array([1, 2**31 - 1], np.int32)
+    return edit
+
+
+@pytest.mark.parametrize("seed", ["tiny_dscnn_softmax.tflite", "sub8_layout0.tflite", "sub8_layout2.tflite",
+                                  "lstm_int8.tflite"])
+@pytest.mark.parametrize("kind", ["weights", "output_shape", "huge_input"])
+def test_export_of_damaged_models_writes_nothing(tmp_path, capsys, seed, kind):
+    """The issue: damaged DS-CNN and SUB8 models ended in ValueError/IndexError/struct.error after the
+    .h/.c files were written. Now one line and an empty (or no) output folder."""
+    from basics.errors import cli_main
+    from tflm_port import export
+    from tflm_port.tflite_io import load_model, save_model
+
+    m = load_model((SEED.parent / seed).read_bytes())
+    _damage(kind)(m)
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(save_model(m))
+    with pytest.raises(SystemExit) as e:
+        cli_main(export.main)([str(path), str(tmp_path / "out"), "--vectors", "2"])
+    _one_line(e.value.code, capsys.readouterr().err, "bad.tflite")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 # ---------------------------------------------------------------- 6. corrupt run files
