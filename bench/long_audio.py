@@ -12,7 +12,6 @@ bench/results.json (bench/run.py's merge: only these records are replaced).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import soundfile as sf
 
 from basics.atomic import atomic_write_text
 from basics.audio import save_wav
+from bench.merge import merge_into_results
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "firmware" / "fuzz" / "seeds" / "mlp_int8_frontend.tflite"
@@ -109,21 +109,6 @@ def main(argv=None) -> int:
         merge_into_results(recs)
     print(json.dumps(recs, indent=1))
     return 0
-
-
-def merge_into_results(recs: list[dict]) -> None:
-    """bench/run.py's merge (same key -> replaced), machine and date added; BENCHMARKS.md regenerated."""
-    from bench.host import machine  # lazy: loads the converter and reference, only needed when merging
-    from bench.run import MARKDOWN, RESULTS, load_results, merge, render  # lazy: bench.run imports every module
-
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    mach = machine()
-    for r in recs:
-        r.setdefault("machine", mach)
-        r.setdefault("date", now)
-    merged = merge(load_results(RESULTS), recs)
-    atomic_write_text(RESULTS, json.dumps(merged, indent=1) + "\n")
-    atomic_write_text(MARKDOWN, render(merged))
 
 
 if __name__ == "__main__":
