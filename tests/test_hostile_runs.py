@@ -177,7 +177,21 @@ def test_corrupt_normalizer_refused_before_the_data_work(tmp_path, monkeypatch):
         train.load_windows(Config(), tmp_path / "data", tmp_path, progress=False)
 
 
-# ---------------------------------------------------------------- 7, 8. evaluate options and labels
+# ---------------------------------------------------------------- 7, 8. options, values and labels
+
+@pytest.mark.parametrize("args", [["--epochs", "-3"], ["--epochs", "0"], ["--set", "train.batch_size=0"],
+                                  ["--set", "quant.stage1_epochs=-1"], ["--set", "model.hidden_units=0"],
+                                  ["--set", "train.learning_rate=nan"], ["--layer-bits", "8,x,4"]])
+def test_bad_training_value_leaves_no_run_directory(tmp_path, capsys, args):
+    """A bad value is one line before any work, and the run directory is not created, so the corrected
+    command is not refused as "a different config" (the issue: the bad config was kept)."""
+    from training import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(args + ["--run-dir", str(tmp_path / "run")])
+    _one_line(e.value.code, capsys.readouterr().err, "error: --")
+    assert not (tmp_path / "run").exists()
+
 
 def test_threshold_nan_is_refused(clips, capsys):
     _one_line(*_evaluate([SEED, "--positives", clips, "--threshold", "nan"], capsys), "--threshold must be")
