@@ -392,3 +392,12 @@ def test_deploy_manifest_thresholds_of_any_shape(tmp_path, capsys, thresholds, n
     with pytest.raises(SystemExit) as e:
         cli_main(deploy.main)([str(tmp_path / "m.json"), "--board", "mps2-an386", "--audio", str(wav)])
     _one_line(e.value.code, capsys.readouterr().err, needle)
+
+
+@pytest.mark.parametrize("text", [None, "{bad", '{"dataset": 5}', "[]"])
+def test_evaluate_run_with_a_missing_or_corrupt_dataset_file(run_dir, capsys, text):
+    """``evaluate RUN_DIR`` scores the run's own test data, named in dataset.json (was: FileNotFoundError,
+    JSONDecodeError or TypeError)."""
+    if text is not None:
+        (run_dir / "dataset.json").write_text(text)
+    _one_line(*_evaluate([run_dir], capsys), "run data set file")

@@ -37,6 +37,7 @@ from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, cli_main, read_json
 from training.scoring import detect, frr_at, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
 from training.runs import Scorer, keras_scorer, load_run, softmax, tflite_scorer  # noqa: F401  (re-exported)
+from training.runs import run_dataset
 from basics.audio import list_audio, load_audio
 from training.dataset import PAD_S, read_manifest
 from training.features import lfbe, lfbe_params, stack_context, window_span
@@ -204,7 +205,7 @@ def evaluate_run(run_dir: Path, cfg: Config, norm, scorer, dataset: Path | None 
     """Per-clip accuracy on the test clips and the streaming DET curve on the test stream."""
     run_dir = Path(run_dir)
     if dataset is None:
-        dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
+        dataset = run_dataset(run_dir)
     clips = [c for c in read_manifest(dataset) if c.split == "test"]
     sc = clip_scores(scorer, [load_audio(c.path, cfg.features.sample_rate) for c in clips], cfg, norm)
     truth = np.array([c.label == "keyword" for c in clips])
