@@ -64,6 +64,37 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, quiet: bool = F
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def audio_blocks(path: str | Path, sample_rate: int = SAMPLE_RATE, block_s: float = 60.0):
+    """``path`` as consecutive mono float32 blocks of about ``block_s`` seconds at ``sample_rate``, so
+    hours of audio are read in bounded memory; the same checks (one UserError line) as load_audio.
+    A resampled file is resampled block by block (at a block edge the samples differ slightly from
+    resampling the whole file at once)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such audio file")
+    try:
+        fh = sf.SoundFile(os.fsencode(path))  # bytes: any file name
+    except Exception as e:  # soundfile raises RuntimeError/LibsndfileError/TypeError
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: not a readable audio file ({msg})") from None
+    with fh:
+        sr = fh.samplerate
+        if not MIN_RATE <= sr <= MAX_RATE:
+            raise UserError(f"{path}: sample rate {sr} Hz outside {MIN_RATE}..{MAX_RATE} Hz")
+        step = max(1, int(block_s * sr))
+        while True:
+            try:
+                x = fh.read(step, dtype="float32", always_2d=True)
+            except Exception as e:
+                raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:100]})") from None
+            if len(x) == 0:
+                break
+            x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+            if not np.all(np.isfinite(x)):
+                raise UserError(f"{path}: audio contains NaN or infinite samples")
+            yield np.ascontiguousarray(resample(x, sr, sample_rate), dtype=np.float32)
+
+
 def save_wav(path: str | Path, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write 16-bit PCM WAV atomically."""
     with atomic_path(path) as tmp:

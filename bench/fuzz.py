@@ -10,8 +10,10 @@ hypothesis. Each run ends in one ``benchmark: "fuzz"`` record per harness.
   edges (libFuzzer's final "cov:"), seconds, per-file line coverage.
 * ``python``: ``--cases`` hypothesis examples per reader (``TARGETS``: tflite_io, inspect, convert,
   export, reference, deploy metadata, audio loader), each a committed seed model (or a small WAV)
-  with random truncation and byte overwrites. The property: every input ends in a result or one
-  ``UserError``; anything else is a crash (its type and message are recorded, the run goes on with
+  with random truncation and byte overwrites; ``metadata``: arbitrary JSON under the model metadata's
+  keys; ``run_files``: one JSON file of a run directory or shipped model (config, normalizer, report,
+  manifest, stream labels) with arbitrary JSON at its readers' keys, or damaged bytes. The property:
+  every input ends in a result or one ``UserError``; anything else is a crash (its type and message are recorded, the run goes on with
   the next reader).
 
 bench/run.py runs this module as ``fuzz`` (not in --quick); SUBKWS_FUZZ_SECONDS and
@@ -40,7 +42,10 @@ from data_scripts.common import wav_bytes
 from tflm_port import tflite_io as io_
 from tflm_port.convert import retarget
 from tflm_port.export import export
-from tflm_port.firmware_runner import model_metadata
+from tflm_port.firmware_runner import deployable_model, model_metadata
+from training.config import Config
+from training.evaluate import default_threshold, load_stream_labels
+from training.scoring import load_detector
 from tflm_port.model_inspect import describe, format_text
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import get_metadata, load_model, save_model, set_metadata
@@ -124,6 +129,84 @@ def _t_metadata(data: bytes) -> None:
             pass
 
 
+RUN_FILES = {  # the JSON files of a run directory or a shipped model, and the keys their readers use
+    "config.json": ["train", "eval", "features", "quant", "model", "data", "smoothing_frames", "refractory_s",
+                    "num_mel_bins", "context_frames", "sample_rate", "epochs", "thresholds"],
+    "normalizer.json": ["mean", "std"],
+    "report.json": ["stream", "threshold_at_1fah", "frr_at_1fah"],
+    "m.json": ["model", "name", "smoothing_frames", "refractory_s", "thresholds", "fa_per_hour_1"],
+    "labels.json": ["keywords", "start_s", "end_s", "duration_s"],
+}
+
+
+def run_files_base() -> dict:
+    """Valid contents of each RUN_FILES file (a run directory holding the mlp seed model)."""
+    bins = Config().features.num_mel_bins
+    return {"config.json": Config().to_dict(), "normalizer.json": {"mean": [0.0] * bins, "std": [1.0] * bins},
+            "report.json": {"stream": {"threshold_at_1fah": 0.5}},
+            "m.json": {"model": "model.tflite", "smoothing_frames": 5, "refractory_s": 1.0,
+                       "thresholds": {"fa_per_hour_1": 0.5}},
+            "labels.json": {"keywords": [{"start_s": 0.1, "end_s": 0.5}], "duration_s": 1.0}}
+
+
+def _t_run_files(case: tuple[str, bytes]) -> None:
+    """One JSON file of a run directory replaced by ``case`` = (file name, its bytes); every reader
+    of it: evaluate's loader and default threshold, its label reader, deploy's run reader."""
+    name, text = case
+    base = run_files_base()
+    with tempfile.TemporaryDirectory() as td:
+        run = Path(td) / "run"
+        run.mkdir()
+        shutil.copyfile(SEEDS / "mlp_int8_frontend.tflite", run / "model.tflite")
+        for f, v in base.items():
+            (run / f).write_text(json.dumps(v))
+        (run / name).write_bytes(text)
+        for path in (run, run / "m.json"):
+            det = load_detector(path)
+            default_threshold(det, path)
+            _, cfg, report = deployable_model(path)
+            if cfg:
+                Config.from_dict(cfg, str(path))
+        load_stream_labels(run / "labels.json")
+
+
+def run_files_strategy():
+    """(file name, bytes): a valid file with values at its readers' keys replaced by arbitrary JSON,
+    or its text truncated and overwritten."""
+    from hypothesis import strategies as st  # lazy: heavy dependency, loaded only when this runs
+
+    base = run_files_base()
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(), st.text(max_size=8))
+    anything = st.recursive(leaf, lambda c: st.one_of(st.lists(c, max_size=8),
+                                                      st.dictionaries(st.text(max_size=6), c, max_size=4)),
+                            max_leaves=30)
+
+    def edit(name, changes):
+        d = json.loads(json.dumps(base[name]))
+        for path, v in changes:
+            node = d
+            for k in path[:-1]:
+                nxt = node.get(k) if isinstance(node, dict) else None
+                if not isinstance(nxt, dict):
+                    nxt = {}
+                    if isinstance(node, dict):
+                        node[k] = nxt
+                node = nxt
+            if isinstance(node, dict):
+                node[path[-1]] = v
+        return name, json.dumps(d).encode()
+
+    def damage(name, cut, edits):
+        return name, mutate(json.dumps(base[name]).encode(), cut, edits)
+
+    names = st.sampled_from(sorted(RUN_FILES))
+    edited = names.flatmap(lambda n: st.builds(edit, st.just(n), st.lists(
+        st.tuples(st.lists(st.sampled_from(RUN_FILES[n]), min_size=1, max_size=3), anything), min_size=1, max_size=3)))
+    damaged = st.builds(damage, names, st.integers(-1, 400), st.lists(st.tuples(st.integers(0, 400),
+                                                                                st.integers(0, 255)), max_size=4))
+    return st.one_of(edited, edited, damaged)
+
+
 def with_metadata(seed: bytes, value) -> bytes:
     m = load_model(seed)
     set_metadata(m, "subkws", value)
@@ -132,7 +215,7 @@ def with_metadata(seed: bytes, value) -> bytes:
 
 TARGETS = {"tflite_io": _t_tflite_io, "inspect": _t_inspect, "convert": _t_convert, "export": _t_export,
            "reference": _t_reference, "deploy": _t_deploy, "audio": _t_audio,
-           "metadata": _t_metadata}
+           "metadata": _t_metadata, "run_files": _t_run_files}
 
 
 def check(target: str, data: bytes) -> None:
@@ -147,6 +230,8 @@ def strategy(target: str):
     """hypothesis strategy of (seed, cut, edits) -> input bytes for ``target``."""
     from hypothesis import strategies as st  # lazy: heavy dependency, loaded only when this runs
 
+    if target == "run_files":
+        return run_files_strategy()
     seeds = [seed_wav()] if target == "audio" else seed_models()
     if target == "metadata":  # arbitrary JSON under the keys the tools read, inside a valid model
 
@@ -204,7 +289,7 @@ def run_python(cases: int, targets=None, on_record=None) -> list[dict]:
         recs.append({"benchmark": "fuzz", "model": f"python:{target}", "harness": f"python:{target}",
                      "tool": "hypothesis", "executions": seen["n"], "crashes": int(crash is not None),
                      "first_crash": crash, "seconds": round(time.time() - t0, 1), "edges": None,
-                     "line_coverage": None, "seeds": len(seed_models()) if target != "audio" else 1})
+                     "line_coverage": None, "seeds": 1 if target in ("audio", "run_files") else len(seed_models())})
         print(json.dumps(recs[-1]), file=sys.stderr)
         if on_record is not None:
             on_record(recs)

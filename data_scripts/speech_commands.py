@@ -33,7 +33,7 @@ from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, loudest_wind
                                  params_hash, safe_name, slug, sound_pieces, speech_bounds, summarize, wav_bytes,
                                  write_manifest)
 from data_scripts.noise import load_noise_dir, noise_source
-from basics.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, list_audio, load_audio
+from basics.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, audio_blocks, list_audio, load_audio
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
 
@@ -128,6 +128,12 @@ def _import_clip(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
     max_n = int(MAX_CLIP_S * SAMPLE_RATE)
+    try:
+        long = sf.info(os.fsencode(src)).duration > LONG_FILE_S
+    except Exception:  # unreadable: load_audio below says so in one line
+        long = False
+    if long:
+        return _import_long(src, dst, keyword)
     if src.suffix.lower() == ".wav":
         try:
             inf = sf.info(os.fsencode(src))  # bytes: names need not be UTF-8
@@ -161,6 +167,53 @@ def _import_clip(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]
         p = dst.with_name(f"{dst.stem}-part{i:03d}.wav")
         p.write_bytes(wav_bytes(piece))
         out.append((p, len(piece) / SAMPLE_RATE))
+    return out
+
+
+LONG_FILE_S = 120.0  # recordings longer than this are imported block by block: hours fit in memory
+BLOCK_S = 10.0  # seconds of audio per block read
+
+
+def _import_long(src: Path, dst: Path, keyword: bool) -> list[tuple[Path, float]]:
+    """_import_clip of a recording longer than LONG_FILE_S, read in blocks (audio_blocks): a keyword
+    take keeps its loudest MAX_CLIP_S; a negative is cut into MAX_CLIP_S pieces, each kept when
+    its peak reaches a tenth of the file's (the same pieces as the in-memory path cuts)."""
+    max_n = int(MAX_CLIP_S * SAMPLE_RATE)
+    if keyword:
+        frame, energy, carry = 160, [], np.zeros(0, np.float32)
+        for x in audio_blocks(src, SAMPLE_RATE, BLOCK_S):
+            buf = np.concatenate([carry, x])
+            nf = len(buf) // frame
+            energy.append((buf[:nf * frame].astype(np.float64).reshape(nf, frame) ** 2).sum(axis=1))
+            carry = buf[nf * frame:]
+        c = np.concatenate([[0.0], np.cumsum(np.concatenate(energy))])
+        w = max_n // frame
+        start = int(np.argmax(c[w:] - c[:-w])) * frame if len(c) > w + 1 else 0
+        y, at = [], 0
+        for x in audio_blocks(src, SAMPLE_RATE, BLOCK_S):  # the chosen window, from a second pass
+            lo, hi = max(start - at, 0), min(start + max_n - at, len(x))
+            if lo < hi:
+                y.append(x[lo:hi])
+            at += len(x)
+        y = np.concatenate(y)
+        dst.write_bytes(wav_bytes(y))
+        return [(dst, len(y) / SAMPLE_RATE)]
+    peak = max(float(np.max(np.abs(x))) for x in audio_blocks(src, SAMPLE_RATE, BLOCK_S)) or 1.0
+    out, buf, i = [], np.zeros(0, np.float32), 0
+
+    def keep(piece: np.ndarray, i: int) -> None:
+        if np.max(np.abs(piece)) >= 0.1 * peak:
+            p = dst.with_name(f"{dst.stem}-part{i:03d}.wav")
+            p.write_bytes(wav_bytes(piece))
+            out.append((p, len(piece) / SAMPLE_RATE))
+
+    for x in audio_blocks(src, SAMPLE_RATE, BLOCK_S):
+        buf = np.concatenate([buf, x])
+        while len(buf) >= max_n:
+            keep(buf[:max_n], i)
+            buf, i = buf[max_n:], i + 1
+    if len(buf) > SAMPLE_RATE // 4:
+        keep(buf, i)
     return out
 
 

@@ -222,7 +222,10 @@ def load_shipped(path: Path) -> tuple[Path, dict, dict]:
     if not model.is_file():
         raise UserError(f"{model}: no such model file")
     ev = {k: m[k] for k in ("smoothing_frames", "refractory_s") if k in m}
-    th = (m.get("thresholds") or {}).get("fa_per_hour_1")
+    ths = m.get("thresholds") or {}
+    if not isinstance(ths, dict):
+        raise UserError(f"{man}: 'thresholds' must be an object (fa_per_hour_1, fa_per_hour_0p5)")
+    th = ths.get("fa_per_hour_1")
     return model, {"eval": ev}, ({"stream": {"threshold_at_1fah": th}} if th is not None else {})
 
 

@@ -34,9 +34,10 @@ import numpy as np
 from training.config import Config, EvalConfig
 from basics.atomic import atomic_path, atomic_write_text
 from basics.classes import KEYWORD_CLASS
-from basics.errors import UserError, cli_main
+from basics.errors import UserError, cli_main, read_json
 from training.scoring import detect, frr_at, smooth  # noqa: F401  (the detection rule lives in scoring; re-exported)
 from training.runs import Scorer, keras_scorer, load_run, softmax, tflite_scorer  # noqa: F401  (re-exported)
+from training.runs import run_dataset
 from basics.audio import list_audio, load_audio
 from training.dataset import PAD_S, read_manifest
 from training.features import lfbe, lfbe_params, stack_context, window_span
@@ -159,7 +160,9 @@ def load_stream_labels(path: Path) -> tuple[list[dict], float | None]:
         d = json.loads(Path(path).read_text())
         kws = d["keywords"]
         for k in kws:
-            float(k["start_s"]), float(k["end_s"])
+            start, end = float(k["start_s"]), float(k["end_s"])
+            if not (np.isfinite(start) and np.isfinite(end) and 0 <= start <= end):
+                raise ValueError(f"keyword at {k['start_s']!r}..{k['end_s']!r} s is not a finite time span")
     except FileNotFoundError:
         raise UserError(f"{path}: no such label file") from None
     except (ValueError, KeyError, TypeError) as e:
@@ -202,7 +205,7 @@ def evaluate_run(run_dir: Path, cfg: Config, norm, scorer, dataset: Path | None 
     """Per-clip accuracy on the test clips and the streaming DET curve on the test stream."""
     run_dir = Path(run_dir)
     if dataset is None:
-        dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
+        dataset = run_dataset(run_dir)
     clips = [c for c in read_manifest(dataset) if c.split == "test"]
     sc = clip_scores(scorer, [load_audio(c.path, cfg.features.sample_rate) for c in clips], cfg, norm)
     truth = np.array([c.label == "keyword" for c in clips])
@@ -323,6 +326,28 @@ def score_folders_cli(models: list, positives: list[Path], negatives: list[Path]
     return res
 
 
+def default_threshold(det, model: Path) -> float | None:
+    """The threshold at 1 false accept/hour from the model's manifest, else from a run directory's
+    report.json; None when neither has one. A value that is not a number in [0, 1] is one UserError."""
+    th, where = None, f"{model}: manifest"
+    found = det.manifest.get("thresholds")
+    if found is not None:
+        if not isinstance(found, dict):
+            raise UserError(f"{where}: 'thresholds' must be an object (fa_per_hour_1, fa_per_hour_0p5)")
+        th = found.get("fa_per_hour_1")
+    if th is None and model.is_dir() and (model / "report.json").is_file():
+        where = str(model / "report.json")
+        rep = read_json(model / "report.json", "run report", mapping=True)
+        if not isinstance(rep.get("stream"), dict):
+            raise UserError(f"{where}: corrupt run report (no 'stream' object)")
+        th = rep["stream"].get("threshold_at_1fah")
+    if th is None:
+        return None
+    if isinstance(th, bool) or not isinstance(th, (int, float)) or not 0.0 <= th <= 1.0:
+        raise UserError(f"{where}: threshold at 1 FA/h must be a number in [0, 1], got {str(th)[:40]!r}")
+    return float(th)
+
+
 @cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
@@ -359,11 +384,7 @@ def main(argv=None) -> int:
     if a.stream:
         res = score_stream_cli(models, a.stream, a.labels, a.scores_out, tol)
     elif a.positives or a.negatives:
-        th = a.threshold
-        if th is None:
-            th = (det.manifest.get("thresholds") or {}).get("fa_per_hour_1")
-        if th is None and a.model.is_dir() and (a.model / "report.json").is_file():
-            th = json.loads((a.model / "report.json").read_text())["stream"]["threshold_at_1fah"]
+        th = a.threshold if a.threshold is not None else default_threshold(det, a.model)
         res = score_folders_cli(models, a.positives, a.negatives, th)
     elif a.model.is_dir():
         cfg, norm, scorer = load_run(a.model, keras=a.keras)

@@ -84,6 +84,16 @@ def tflite_scorer(model: bytes | str | Path) -> Scorer:
     return f
 
 
+def run_dataset(run_dir: Path) -> Path:
+    """The data set folder a run directory was trained on (its dataset.json); one UserError line when
+    the file is missing, corrupt or names no folder."""
+    p = Path(run_dir) / "dataset.json"
+    d = read_json(p, "run data set file", mapping=True)
+    if not isinstance(d.get("dataset"), str) or not d["dataset"]:
+        raise UserError(f"{p}: corrupt run data set file (no 'dataset' folder name)")
+    return Path(d["dataset"])
+
+
 def open_run(run_dir: Path) -> tuple[Config, Normalizer]:
     """(config, feature normalization) of a run directory, checked (one UserError line otherwise)."""
     run_dir = Path(run_dir)

@@ -217,11 +217,26 @@ def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
 
     m = manifest or {}
     m.setdefault("model_bytes", len(data))
-    return Detector(name=m.get("name", path.stem), kind="tflite", lfbe=p, context_frames=ctx, context_stride=stride,
+    name = m.get("name", path.stem)
+    if not isinstance(name, str):
+        raise UserError(f"{path}: the manifest's 'name' must be a string")
+    where = f"{path}: manifest or metadata"
+    return Detector(name=name, kind="tflite", lfbe=p, context_frames=ctx, context_stride=stride,
                     normalizer=norm, scorer=ref.posteriors, keyword_index=kw,
-                    smoothing_frames=int(m.get("smoothing_frames", md.get("smoothing_frames", 10))),
-                    refractory_s=float(m.get("refractory_s", md.get("refractory_s", 1.0))), manifest=m,
+                    smoothing_frames=int(_setting(m, md, "smoothing_frames", 10, 1, 1000, where, integer=True)),
+                    refractory_s=_setting(m, md, "refractory_s", 1.0, 0.0, 3600.0, where), manifest=m,
                     frames_scorer=frames_scorer)
+
+
+def _setting(manifest: dict, metadata: dict, key: str, default, lo, hi, where: str, integer: bool = False) -> float:
+    """A detection setting from the manifest, else the model metadata, else ``default``; a value that
+    is not a finite number in [lo, hi] (an integer when ``integer``) is one UserError line."""
+    v = manifest.get(key, metadata.get(key, default))
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and lo <= v <= hi and (not integer or v == int(v))
+    if not ok:
+        raise UserError(f"{where}: {key} must be {'an integer' if integer else 'a number'} in [{lo}, {hi}], "
+                        f"got {str(v)[:40]!r}")
+    return float(v)
 
 
 def detector_from_manifest(path: Path) -> Detector:

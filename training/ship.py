@@ -41,6 +41,7 @@ from training.evaluate import plot_det
 from training.qat_train import tflite_metadata
 from training.scoring import clip_max_scores, det_points, detector_from_tflite, frr_at, score_audio
 from training.train import load_trained_model
+from training.runs import run_dataset
 
 MANIFEST_VERSION = 1
 
@@ -117,8 +118,8 @@ def ship(run_dir: Path, name: str, out: Path, positives: list[Path], negatives: 
     manifest["thresholds"] = {"fa_per_hour_1": cal["fa_per_hour_1"], "fa_per_hour_0p5": cal["fa_per_hour_0p5"]}
     manifest["calibration"] = {**cal["calibration"], "frr_at_1fah": cal["frr_at_1fah"],
                                "frr_at_0p5fah": cal["frr_at_0p5fah"]}
-    ds = json.loads((run_dir / "dataset.json").read_text())["dataset"] if (run_dir / "dataset.json").is_file() else ""
-    manifest["data"] = source_summary(Path(ds)) if ds else {}
+    ds = run_dataset(run_dir) if (run_dir / "dataset.json").is_file() else None
+    manifest["data"] = source_summary(ds) if ds else {}
     manifest["recipe"] = {"train": cfg.to_dict()["train"], "quant": cfg.to_dict()["quant"],
                           "data": {k: v for k, v in cfg.to_dict()["data"].items() if k not in ("sources",)}}
     manifest["command"] = command

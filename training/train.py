@@ -18,12 +18,13 @@ if __package__ in (None, ""):  # `python training/train.py` from a checkout
 
 from training.config import Config  # noqa: E402
 from basics.atomic import atomic_path, atomic_write_text
-from basics.errors import UserError, cli_main  # noqa: E402
+from basics.errors import UserError, cli_main, read_json  # noqa: E402
 from training.evaluate import evaluate_run, keras_scorer  # noqa: E402
 from training.runs import load_trained_model, qat_scope, save_model  # noqa: E402,F401  (qat_scope: re-exported)
 import numpy as np
 from training.feature_store import build_split, fit_input
 from training.features import Normalizer
+from training.checkpoints import best_val_loss_callbacks
 from training.dataset import prepare_data  # noqa: F401  (re-exported: the data step of a run)
 from training.recipe import (ValStream, fa_selection_callback, mine_hard_negatives, negative_clips,
                              sample_weights, batch_maps, train_dataset, with_hard_negatives)
@@ -38,13 +39,14 @@ def log(msg: str) -> None:
 # ----------------------------------------------------------------------------- data
 def load_windows(cfg: Config, dataset: Path, run_dir: Path, progress: bool = True):
     """Normalized train/val windows; the normalizer is fitted on train and saved in the run."""
-    xtr, ytr = build_split(cfg, dataset, "train", progress)
-    xva, yva = build_split(cfg, dataset, "val", progress)
     bins = cfg.features.num_mel_bins
     npath = run_dir / "normalizer.json"
-    if npath.is_file():
-        norm = Normalizer(**json.loads(npath.read_text()))
-    else:
+    norm = None
+    if npath.is_file():  # checked before the data work: a corrupt file is one line, not a traceback later
+        norm = Normalizer.from_dict(read_json(npath, "feature normalization"), bins, str(npath))
+    xtr, ytr = build_split(cfg, dataset, "train", progress)
+    xva, yva = build_split(cfg, dataset, "val", progress)
+    if norm is None:
         norm = Normalizer.fit(xtr.reshape(-1, bins))
         atomic_write_text(npath, json.dumps(norm.to_dict()) + "\n")
 
@@ -89,8 +91,7 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
     if cfg.train.select_by == "fa_per_hour" and val_stream is not None:
         cbs.append(fa_selection_callback(val_stream, cfg, best, epochs, log))
     else:
-        cbs.append(keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
-                                                   save_weights_only=True))
+        cbs.extend(best_val_loss_callbacks(best))  # the best so far survives a resume
     if cfg.train.max_minutes > 0:
         if distribute.multi_worker():
             raise UserError("train.max_minutes: not supported with --strategy multiworker (workers would stop apart)")
@@ -191,7 +192,7 @@ def check_run_dir(run_dir: Path, cfg: Config) -> None:
     """A run directory belongs to one config: refuse to resume it with another."""
     p = run_dir / "config.json"
     if p.is_file():
-        saved = json.loads(p.read_text())
+        saved = read_json(p, "run config", mapping=True)
         old = Config().to_dict()   # keys added since the run was written hold their defaults
         for sec, vals in saved.items():
             old[sec] = {**old.get(sec, {}), **vals} if isinstance(vals, dict) else vals

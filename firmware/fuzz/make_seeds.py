@@ -62,6 +62,33 @@ def seeds() -> dict[str, bytes]:
     out["tiny_dscnn_softmax"] = fw._tiny_dscnn_softmax()
     out["softmax_wide"] = fw._softmax_wide()
     out["requantize_relu6"] = fw._requantize_relu6()
+    out.update(a4_and_sparse_seeds())
+    return out
+
+
+def a4_and_sparse_seeds() -> dict[str, bytes]:
+    """SUB8_FC_A4 (4-bit weights and activations; layout 0, and the DSP plan's layouts 2 and 7) and
+    sparse SUB8 layouts 4 (N:M) and 5 (block rows, CSR) chains, built without training."""
+    from bench.sparse import fc_chain_model
+    from tflm_port import fc_a4, sparse
+    from tflm_port.convert import convert
+
+    rng = np.random.default_rng(0)
+    out = {}
+    dims = [37, 32, 16, 3]
+    ws = [rng.integers(-7, 8, (dims[i + 1], dims[i])).astype(np.int8) for i in range(3)]
+    a4 = fc_a4.rewrite_a4(fc_chain_model(ws, [True, True, False], seed=0), [4, 4, 4], [4, 4, 8], name="a4")
+    out["a4_layout0"] = a4
+    out["a4_layout7"] = fc_a4.retarget_a4(a4, 7, "a4")
+    specs, bits, dims, ws = ["nm:2:4", "block:4", "csr"], [4, 2, 8], [40, 24, 12, 3], []
+    for j in range(3):
+        sp = sparse.SparseSpec.parse(specs[j])
+        hi = 127 if bits[j] == 8 else (1 << (bits[j] - 1)) - 1
+        w = rng.integers(-hi, hi + 1, (dims[j + 1], dims[j])).astype(np.int8)
+        keep = sparse.prune_mask(w + rng.random(w.shape) * 0.1, sp.n / sp.m if sp.kind == "nm" else 0.3, sp)
+        ws.append(np.where(keep, w, 0).astype(np.int8))
+    out["sparse_nm_block_csr"] = convert(fc_chain_model(ws, [True, True, False], seed=1), bits, mode="dense",
+                                         sparse_spec=specs)
     return out
 
 
