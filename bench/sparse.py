@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import flatbuffers
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
 from tflm_port import sparse
 from tflm_port.convert import convert, weight_report
 
@@ -282,12 +284,107 @@ def plot(recs: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+# ----------------------------------------------------------------------------- generated README block
+README = ROOT / "README.md"
+DOC_START = "<!-- sparse-table: python -m bench.sparse --write-docs -->"
+DOC_END = "<!-- /sparse-table -->"
+BOARD_NAMES = {"mps2-an386": "Cortex-M4 (mps2-an386)", "mps3-an547": "Cortex-M55 (mps3-an547)",
+               "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76 (dot product)"}
+
+
+def _x(v) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def readme_block(records: list[dict]) -> str:
+    """The README's sparse figures from the sweep records of bench/results.json: the M4 4-bit ratios per
+    density, the crossover density per board, k and sparsity kind, and the 20 % point against CMSIS-NN."""
+    sweep = [r for r in records if r.get("case") == "sparse_sweep"]
+    cross = [r for r in records if r.get("benchmark") == "sparse_crossover"]
+    if not sweep:
+        return "(no sparse sweep records: python -m bench.run --only sparse)\n"
+    m4 = [r for r in sweep if r["board"] == "mps2-an386" and r["weight_bits"] == 4]
+    dense = next((r for r in m4 if r["sparsity_kind"] == "dense"), None)
+    out = []
+    if dense:
+        def at(fmt, d, key="vs_dense"):
+            r = next((r for r in m4 if r.get("sparse_format") == fmt and r.get("target_density") == d), None)
+            return None if r is None else r.get(key)
+
+        dens = DENSITIES
+        out += [f"| 4-bit, Cortex-M4 | " + " | ".join(f"{100 * d:g} %" for d in dens) + " |",
+                "|---|" + "---|" * len(dens)]
+        for fmt, label in (("block:16", "sparse block:16"), ("block:8", "sparse block:8"),
+                           ("csr", "sparse CSR (unstructured)")):
+            name = f"{label} / our dense 4-bit ({dense['instructions']:,})" if fmt == "block:16" else f"{label} / dense"
+            out.append(f"| {name} | " + " | ".join(_x(at(fmt, d)) for d in dens) + " |")
+        out.append(f"| block:16 weight bytes / dense ({dense['weight_bytes']:,}) | "
+                   + " | ".join(_x(at("block:16", d, "weight_bytes_vs_dense")) for d in dens) + " |")
+        nm = sorted((r for r in m4 if r["sparsity_kind"] == "n:m"), key=lambda r: -r["density"])
+        if nm:
+            out += ["", "N:M on the Cortex-M4, 4-bit: " + ", ".join(
+                f"{r['sparse_format'][3:]} ({100 * r['target_density']:g} %) {_x(r['vs_dense'])}" for r in nm)
+                + " of dense."]
+        b20 = next((r for r in m4 if r.get("sparse_format") == "block:16" and r.get("target_density") == 0.2), None)
+        if b20 and b20.get("vs_cmsis_nn_s8_anchor"):
+            out += ["", f"At 20 % density the 4-bit block:16 model takes {_x(b20['vs_dense'])} of our dense 4-bit "
+                    f"and {_x(b20['vs_cmsis_nn_s8_anchor'])} of CMSIS-NN s8 ({CMSIS_S8['mps2-an386']:,} instructions: "
+                    "the ANCHORS.md figure, not built here); its weights take "
+                    f"{_x(b20['weight_bytes_vs_dense'])} of the dense 4-bit bytes."]
+    if cross:
+        kinds = [("block:8", "block 1x8"), ("block:16", "block 1x16"), ("unstructured", "unstructured (CSR)"),
+                 ("n:m", "N:M")]
+        out += ["", "Crossover: the highest measured density at which sparse takes fewer instructions than dense "
+                "(same run, same weights; `-`: sparse never wins in the sweep, `n/a`: not measured):", "",
+                "| board | k | " + " | ".join(label for _, label in kinds) + " |", "|---|---|" + "---|" * len(kinds)]
+        for board in BOARDS:
+            for bits in BITS:
+                rs = [r for r in cross if r["board"] == board and r["weight_bits"] == bits]
+                if not rs:
+                    continue
+                cells = []
+                for key, _ in kinds:
+                    r = next((r for r in rs if (r.get("sparse_format") or r["sparsity_kind"]) == key), None)
+                    cells.append("n/a" if r is None else "-" if r["crossover_density"] is None
+                                 else f"{100 * r['crossover_density']:.3g} %"
+                                 + ("" if r["kernel"] != "sparse_reference" else " (reference kernel)"))
+                out.append(f"| {BOARD_NAMES.get(board, board)} | {bits} | " + " | ".join(cells) + " |")
+    dates = sorted({r.get("date", "")[:10] for r in sweep if r.get("date")})
+    out += ["", f"(records: bench/results.json, `case: sparse_sweep` and `sparse_crossover`, measured {', '.join(dates)}; "
+            "instructions under QEMU -icount, not cycles)"]
+    return "\n".join(out) + "\n"
+
+
+def write_docs(records: list[dict], path: Path = README) -> None:
+    text = path.read_text()
+    i, j = text.find(DOC_START), text.find(DOC_END)
+    if i < 0 or j < i:
+        raise UserError(f"{path}: no {DOC_START} ... {DOC_END} block")
+    atomic_write_text(path, text[:i + len(DOC_START)] + "\n" + readme_block(records) + text[j:])
+
+
+def doc_block(text: str) -> str | None:
+    i, j = text.find(DOC_START), text.find(DOC_END)
+    return None if i < 0 or j < i else text[i + len(DOC_START):j].strip("\n") + "\n"
+
+
+@cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="M4 only, 4-bit, densities 100/50/20 %%")
     ap.add_argument("--out", default=str(BUILD / "sparse.json"))
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sparse_density.png"))
+    ap.add_argument("--write-docs", action="store_true",
+                    help="rewrite README.md's sparse block and bench/sparse_density.png from bench/results.json; exit")
     a = ap.parse_args(argv)
+    if a.write_docs:
+        from bench.run import RESULTS, load_results  # lazy: bench.run imports every benchmark module; only --write-docs needs it
+
+        recs = load_results(RESULTS)
+        write_docs(recs)
+        if any(r.get("case") == "sparse_sweep" for r in recs):
+            plot(recs, Path(a.plot))
+        return 0
     recs = run(a.quick)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -300,4 +397,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

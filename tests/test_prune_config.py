@@ -2,6 +2,9 @@
 errors for bad values (library and train.py command line), the QAT callbacks it builds (stage 1 on the
 schedule, stage 2 at the targets), and the export path qat_train uses: pruned layers stored in their
 sparse layout, weights in pruned positions integer zeros, the model equal to its dense twin."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -139,3 +142,29 @@ def test_qat_callbacks_schedule_and_export_keep_zeros():
     with pytest.raises(UserError, match="1-bit layer cannot be pruned"):
         export_sparsity(p, s2, [1, 4, 4])
     assert export_sparsity(PruneConfig(), s2, [4, 4, 4]) == ({}, None)
+
+
+def test_devbench_rows_carry_density(tmp_path):
+    """bench.devbench: a model's density and sparsity kind come from its subkws metadata (1.0 / dense
+    without a prune entry); sparse rows neither replace nor merge with the dense row of the same recipe."""
+    from bench import devbench
+    from tflm_port.tflite_io import METADATA_NAME, get_metadata, load_model, save_model, set_metadata
+
+    src = Path(__file__).resolve().parents[1] / "models" / "alexa-w4.tflite"
+    assert devbench.sparsity(src) == {"density": 1.0, "sparsity_kind": "dense"}
+    m = load_model(src.read_bytes())
+    set_metadata(m, METADATA_NAME, {**get_metadata(m), "prune": {"density": 0.2504, "sparsity_kind": "block",
+                                                                  "layers": ["block:8:0.25"] * 4 + ["dense"]}})
+    (tmp_path / "s.tflite").write_bytes(save_model(m))
+    sp = devbench.sparsity(tmp_path / "s.tflite")
+    assert sp["density"] == 0.2504 and sp["sparsity_kind"] == "block" and sp["prune_layers"][-1] == "dense"
+    assert devbench.sparsity(tmp_path) == {}                       # a folder without model.tflite
+    base = {"benchmark": "dev_real", "positives": 80, "frr_at_0p5fah": 0.1, "missed_at_1fah": 8, "recipe": "demo",
+            "weight_bits": 4, "seed": 1, "frr_at_1fah": 0.1, "name": "x"}
+    rec = tmp_path / "acc.json"
+    devbench.merge_records(rec, [base])
+    devbench.merge_records(rec, [{**base, **sp, "frr_at_1fah": 0.2}])
+    recs = json.loads(rec.read_text())
+    assert len(recs) == 2
+    t = devbench.summary_table(recs)
+    assert "| demo | 4 | - | 1 | 10.0% |" in t and "| demo | 4, 25.04 % of weights kept (block) | - | 1 | 20.0% |" in t
