@@ -1,4 +1,4 @@
-"""The README's sparse figures are generated from the sweep records (bench/sparse.py --write-docs) and
+"""The sparse figures of README.md and docs/kernels.md are generated from the sweep records (bench/sparse.py --write-docs) and
 must equal what bench/results.json gives now; the generator refuses a README without its block."""
 from pathlib import Path
 
@@ -11,11 +11,13 @@ from bench import sparse as bsparse
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_sparse_block_matches_the_records():
-    have = bsparse.doc_block((ROOT / "README.md").read_text())
-    assert have is not None, "README.md: the sparse-table block is missing"
-    assert have == bsparse.readme_block(brun.load_results(brun.RESULTS)), \
-        "README.md: stale sparse figures; run python -m bench.sparse --write-docs"
+@pytest.mark.parametrize("block", bsparse.DOC_BLOCKS, ids=lambda b: b[0].name)
+def test_sparse_doc_blocks_match_the_records(block):
+    path, start, end, gen = block
+    have = bsparse.doc_block(path.read_text(), start, end)
+    assert have is not None, f"{path}: the {start} block is missing"
+    assert have == gen(brun.load_results(brun.RESULTS)), \
+        f"{path}: stale sparse figures; run python -m bench.sparse --write-docs"
 
 
 def test_block_generator_figures_and_missing_block(tmp_path):
@@ -29,10 +31,12 @@ def test_block_generator_figures_and_missing_block(tmp_path):
     text = bsparse.readme_block(recs)
     assert "our dense 4-bit (1,000)" in text and "| 0.40x |" in text and "0.25x of CMSIS-NN s8" in text
     assert "| Cortex-M4 (mps2-an386) | 4 | n/a | 50 % | n/a | n/a |" in text
+    assert "20 % density <= 0.4x dense 4-bit" not in bsparse.kernels_block(recs)   # not every point: no verdict
     p = tmp_path / "R.md"
     p.write_text("no block here\n")
+    blocks = [(p, bsparse.DOC_START, bsparse.DOC_END, bsparse.readme_block)]
     with pytest.raises(UserError, match="no <!-- sparse-table"):
-        bsparse.write_docs(recs, p)
+        bsparse.write_docs(recs, blocks)
     p.write_text(f"a\n{bsparse.DOC_START}\nold\n{bsparse.DOC_END}\nb\n")
-    bsparse.write_docs(recs, p)
+    bsparse.write_docs(recs, blocks)
     assert bsparse.doc_block(p.read_text()) == text and p.read_text().endswith(f"{bsparse.DOC_END}\nb\n")
