@@ -25,7 +25,8 @@ def test_block_generator_figures_and_missing_block(tmp_path):
              "instructions": 1000, "weight_bytes": 400, "date": "2026-01-02T00:00:00"},
             {"case": "sparse_sweep", "board": "mps2-an386", "weight_bits": 4, "sparsity_kind": "block",
              "sparse_format": "block:16", "target_density": 0.2, "density": 0.2, "vs_dense": 0.4,
-             "weight_bytes_vs_dense": 0.3, "vs_cmsis_nn_s8_anchor": 0.25, "instructions": 400},
+             "weight_bytes_vs_dense": 0.3, "vs_cmsis_nn_s8_anchor": 0.25, "instructions": 400,
+             "weight_bytes": 120},
             {"benchmark": "sparse_crossover", "board": "mps2-an386", "weight_bits": 4, "sparsity_kind": "block",
              "sparse_format": "block:16", "crossover_density": 0.5, "kernel": "sparse_dsp"}]
     text = bsparse.readme_block(recs)
