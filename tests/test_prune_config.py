@@ -61,6 +61,11 @@ def test_bad_values_are_one_line_errors(kv, msg):
     with pytest.raises(UserError, match=msg.replace("[", r"\[").replace("]", r"\]")) as e:
         _cfg(**kv)
     assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match="weight layer 1 is 1-bit"):
+        c = Config()
+        for k, v in (("quant.weight_bits", 4), ("quant.layer_bits", "8,1,4"), ("prune.kind", "block")):
+            set_dotted(c, k, v)
+        c.validate()
     with pytest.raises(UserError, match="has 2 entries, the model has 5"):
         layer_specs(_cfg(kind="block", layers="*,*").prune, 5)
     with pytest.raises(UserError, match="SUB8_FC_A4 has no sparse layout"):

@@ -169,7 +169,7 @@ class Config:
             quant_spec.check(self.quant, self.model.name, origin)
         if self.prune.kind != "none" or self.prune.layers.strip():
             prune_spec.check(self.prune, origin, weight_bits=self.quant.weight_bits,
-                             activation_bits=self.quant.activation_bits)
+                             activation_bits=self.quant.activation_bits, layer_bits=self.quant.layer_bits)
             if prune_spec.active(self.prune) and not self.quant.weight_bits:
                 raise UserError(f"{origin}: prune.kind {self.prune.kind} needs quant.weight_bits (pruning runs in QAT)")
         if self.features.hop_ms > self.features.window_ms:

@@ -148,7 +148,7 @@ def entries(p: PruneConfig) -> list[str]:
 
 
 def check(p: PruneConfig, origin: str = "config", n_layers: int | None = None, weight_bits: int = 0,
-          activation_bits: int = 8) -> None:
+          activation_bits: int = 8, layer_bits: list | None = None) -> None:
     """One UserError line for a bad prune section (the count of ``layers`` when n_layers is known)."""
     if p.kind == "none" and not p.layers.strip():
         return
@@ -158,11 +158,16 @@ def check(p: PruneConfig, origin: str = "config", n_layers: int | None = None, w
         parse_entry(e, p, f"{origin}: prune.layers[{i}]")
     if p.end_epoch < p.begin_epoch:
         raise UserError(f"{origin}: prune.end_epoch {p.end_epoch} < prune.begin_epoch {p.begin_epoch}")
-    if weight_bits == 1:
+    if weight_bits == 1 and not layer_bits:
         raise UserError(f"{origin}: prune with quant.weight_bits 1: 1-bit weights have no zero (use 2..8 bits)")
     if activation_bits < 8 and p.store == "sparse" and active(p):
         raise UserError(f"{origin}: prune.store sparse with {activation_bits}-bit activations: SUB8_FC_A4 has no "
                         "sparse layout; set prune.store=dense")
+    if layer_bits:   # per-layer bits: one per weight layer, so the layer count is known here
+        for i, (spec, b) in enumerate(zip(layer_specs(p, len(layer_bits), origin), layer_bits)):
+            if spec is not None and b < 2:
+                raise UserError(f"{origin}: prune: weight layer {i} is {b}-bit (quant.layer_bits) and 1-bit weights "
+                                "have no zero; mark it dense in prune.layers")
     if n_layers is not None:
         layer_specs(p, n_layers, origin)
 
