@@ -182,7 +182,7 @@ def resolve_run_dir(cfg: Config, run_dir: Path | None) -> Path:
     if cfg.quant.weight_bits and cfg.quant.preset != "tailored":
         tag += f"-{cfg.quant.preset}"
     if cfg.quant.weight_bits:
-        tag += prune_spec.run_tag(cfg.prune)   # e.g. -spblock80.25
+        tag += prune_spec.run_tag(cfg.prune)   # e.g. -block8-d25 (training/prune_spec.py)
     return Path("runs") / f"{cfg.model.name}-{cfg.data.keyword}-{tag}"
 
 
