@@ -36,7 +36,6 @@ import datetime as _dt
 from bench import records as brec
 from bench.host import machine
 from basics.atomic import atomic_write_text
-from tflm_port import board_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"

@@ -13,7 +13,8 @@ The DET curve sweeps the threshold over every score the data shows (training/sco
 
 Each model gives one row (FRR at 0.5 and 1 FA/h, clips missed, thresholds, model bytes); with
 ``--record`` the rows are merged into bench/accuracy.json (``benchmark: "dev_real"``; a row
-replaces an earlier one with the same name, recipe, weight_bits and seed).
+replaces an earlier one with the same name, recipe, weight_bits, seed, density and sparsity kind).
+Rows of .tflite models carry ``density`` (1.0 when dense) and ``sparsity_kind`` from the model's metadata.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from basics.audio import list_audio, load_audio
 from basics.atomic import atomic_write_text
 from basics.errors import UserError, cli_main
 from training.evaluate import plot_det
+from tflm_port.tflite_io import get_metadata, load_model
 from training.peers import load_peer
 from training.scoring import (StreamScores, clip_max_scores, det_points, detect, frr_at, load_detector, score_audio,
                               stream_file)
@@ -111,6 +113,23 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     plot_det({r["name"]: r["det"] for r in rows}, path, title)
 
 
+def sparsity(path: Path) -> dict:
+    """``density`` (fraction of weights kept by pruning, weighted over all weight layers; 1.0 when dense)
+    and ``sparsity_kind`` of a .tflite model or a run directory's model.tflite, from the ``prune`` entry
+    training writes into the subkws metadata (training/prune.py); {} for other models."""
+    p = Path(path) / "model.tflite" if Path(path).is_dir() else Path(path)
+    if p.suffix != ".tflite" or not p.is_file():
+        return {}
+    md = get_metadata(load_model(p.read_bytes(), str(p))) or {}
+    pr = md.get("prune")
+    if not isinstance(pr, dict):
+        return {"density": 1.0, "sparsity_kind": "dense"}
+    out = {"density": pr.get("density"), "sparsity_kind": pr.get("sparsity_kind"), "prune_layers": pr.get("layers")}
+    if md.get("layer_sparsity"):
+        out["layer_sparsity"] = md["layer_sparsity"]
+    return out
+
+
 def merge_records(path: Path, new: list[dict]) -> None:
     old = json.loads(path.read_text()) if path.is_file() else []
     if not isinstance(old, list):
@@ -118,7 +137,8 @@ def merge_records(path: Path, new: list[dict]) -> None:
 
     def key(r):
         return (r.get("benchmark"), r.get("name"), r.get("recipe"), r.get("weight_bits"), r.get("seed"),
-                r.get("activation_bits", 8), r.get("quantizer_preset", "tailored"))
+                r.get("activation_bits", 8), r.get("quantizer_preset", "tailored"), r.get("density", 1.0),
+                r.get("sparsity_kind", "dense"))
 
     fresh = {key(r) for r in new}
     atomic_write_text(path, json.dumps([r for r in old if key(r) not in fresh] + new, indent=1) + "\n")
@@ -130,7 +150,8 @@ def summary_table(records: list[dict]) -> str:
     for r in records:
         if r.get("benchmark") == "dev_real":
             recipe = str(r.get("recipe", r.get("name"))) + (" (naive)" if r.get("quantizer_preset") == "naive" else "")
-            rows.setdefault((recipe, r.get("weight_bits", 32), r.get("activation_bits", 8)), []).append(r)
+            rows.setdefault((recipe, r.get("weight_bits", 32), r.get("activation_bits", 8), r.get("density", 1.0),
+                             r.get("sparsity_kind", "dense")), []).append(r)
 
     def stat(rs, k):
         v = [100 * float(r[k]) for r in rs if k in r]
@@ -146,11 +167,12 @@ def summary_table(records: list[dict]) -> str:
     out = ["| model | weight bits | bytes | seeds | FRR @ 1 FA/h, mean (min-max) | FRR @ 0.5 FA/h | clips missed @ 1 FA/h "
            "| FRR @ 1 FA/h, long synthetic negatives |",
            "|---|---|---|---|---|---|---|---|"]
-    for (recipe, bits, abits), rs in sorted(rows.items(), key=lambda kv: (kv[0][0] != "microwakeword", kv[0][0],
-                                                                          bits_key(kv[0][1] or 0), -(kv[0][2] or 0))):
+    for (recipe, bits, abits, dens, kind), rs in sorted(rows.items(), key=lambda kv: (
+            kv[0][0] != "microwakeword", kv[0][0], bits_key(kv[0][1] or 0), -(kv[0][2] or 0), -(kv[0][3] or 0))):
         nbytes = sorted({r.get("model_bytes") for r in rs if r.get("model_bytes")})
         shown = "float" if bits == 32 else (f"{bits} (per layer)" if isinstance(bits, str) else str(bits))
         shown += f" (a{abits})" if abits < 8 else ""
+        shown += f", {100 * dens:.4g} % of weights kept ({kind})" if dens is not None and dens < 1.0 else ""
         out.append(f"| {recipe} | {shown} | {', '.join(f'{b:,}' for b in nbytes) or '-'} | "
                    f"{len(rs)} | {stat(rs, 'frr_at_1fah')} | {stat(rs, 'frr_at_0p5fah')} | "
                    f"{', '.join(str(r['missed_at_1fah']) for r in rs)} of {rs[0]['positives']} | "
@@ -196,10 +218,12 @@ def main(argv=None) -> int:
     if a.compare:
         models += [load_peer(c) for c in a.compare]
     rows = []
-    for m in models:
+    for i, m in enumerate(models):
         r = evaluate_model(m, dev, a.long_negatives)
         if getattr(m, "model_bytes", None):
             r["model_bytes"] = m.model_bytes
+        if i < len(a.models) and m.kind == "tflite":
+            r.update(sparsity(a.models[i]))
         rows.append(r)
         print(f"{r['name']:<40} FRR {100 * r['frr_at_1fah']:5.1f}% @1 FA/h ({r['missed_at_1fah']}/{r['positives']} missed)"
               f"  {100 * r['frr_at_0p5fah']:5.1f}% @0.5 FA/h"

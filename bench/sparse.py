@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import flatbuffers
+from basics.atomic import atomic_write_text
+from basics.errors import UserError, cli_main
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
 
@@ -277,12 +279,218 @@ def plot(recs: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+# ----------------------------------------------------------------------------- generated README block
+README = ROOT / "README.md"
+DOC_START = "<!-- sparse-table: python -m bench.sparse --write-docs -->"
+DOC_END = "<!-- /sparse-table -->"
+BOARD_NAMES = {"mps2-an386": "Cortex-M4 (mps2-an386)", "mps3-an547": "Cortex-M55 (mps3-an547)",
+               "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76 (dot product)"}
+
+
+def _x(v) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def readme_block(records: list[dict]) -> str:
+    """The README's sparse figures from the sweep records of bench/results.json: the M4 4-bit ratios per
+    density, the crossover density per board, k and sparsity kind, and the 20 % point against CMSIS-NN."""
+    sweep = [r for r in records if r.get("case") == "sparse_sweep"]
+    cross = [r for r in records if r.get("benchmark") == "sparse_crossover"]
+    if not sweep:
+        return "(no sparse sweep records: python -m bench.run --only sparse)\n"
+    m4 = [r for r in sweep if r["board"] == "mps2-an386" and r["weight_bits"] == 4]
+    dense = next((r for r in m4 if r["sparsity_kind"] == "dense"), None)
+    out = []
+    if dense:
+        def at(fmt, d, key="vs_dense"):
+            r = next((r for r in m4 if r.get("sparse_format") == fmt and r.get("target_density") == d), None)
+            return None if r is None else r.get(key)
+
+        dens = DENSITIES
+        out += [f"| 4-bit, Cortex-M4 | " + " | ".join(f"{100 * d:g} %" for d in dens) + " |",
+                "|---|" + "---|" * len(dens)]
+        for fmt, label in (("block:16", "sparse block:16"), ("block:8", "sparse block:8"),
+                           ("csr", "sparse CSR (unstructured)")):
+            name = f"{label} / our dense 4-bit ({dense['instructions']:,})" if fmt == "block:16" else f"{label} / dense"
+            out.append(f"| {name} | " + " | ".join(_x(at(fmt, d)) for d in dens) + " |")
+        out.append(f"| block:16 weight bytes / dense ({dense['weight_bytes']:,}) | "
+                   + " | ".join(_x(at("block:16", d, "weight_bytes_vs_dense")) for d in dens) + " |")
+        nm = sorted((r for r in m4 if r["sparsity_kind"] == "n:m"), key=lambda r: -r["density"])
+        if nm:
+            out += ["", "N:M on the Cortex-M4, 4-bit: " + ", ".join(
+                f"{r['sparse_format'][3:]} ({100 * r['target_density']:g} %) {_x(r['vs_dense'])}" for r in nm)
+                + " of dense."]
+        b20 = next((r for r in m4 if r.get("sparse_format") == "block:16" and r.get("target_density") == 0.2), None)
+        if b20 and b20.get("vs_cmsis_nn_s8_anchor"):
+            out += ["", f"At 20 % density the 4-bit block:16 model takes {_x(b20['vs_dense'])} of our dense 4-bit "
+                    f"and {_x(b20['vs_cmsis_nn_s8_anchor'])} of CMSIS-NN s8 ({CMSIS_S8['mps2-an386']:,} instructions: "
+                    "the ANCHORS.md figure, not built here); its weights take "
+                    f"{_x(b20['weight_bytes_vs_dense'])} of the dense 4-bit bytes."]
+    if cross:
+        kinds = [("block:8", "block 1x8"), ("block:16", "block 1x16"), ("unstructured", "unstructured (CSR)"),
+                 ("n:m", "N:M")]
+        out += ["", "Crossover: the highest measured density at which sparse takes fewer instructions than dense "
+                "(same run, same weights; `-`: sparse never wins in the sweep, `n/a`: not measured):", "",
+                "| board | k | " + " | ".join(label for _, label in kinds) + " |", "|---|---|" + "---|" * len(kinds)]
+        for board in BOARDS:
+            for bits in BITS:
+                rs = [r for r in cross if r["board"] == board and r["weight_bits"] == bits]
+                if not rs:
+                    continue
+                cells = []
+                for key, _ in kinds:
+                    r = next((r for r in rs if (r.get("sparse_format") or r["sparsity_kind"]) == key), None)
+                    cells.append("n/a" if r is None else "-" if r["crossover_density"] is None
+                                 else f"{100 * r['crossover_density']:.3g} %"
+                                 + ("" if r["kernel"] != "sparse_reference" else " (reference kernel)"))
+                out.append(f"| {BOARD_NAMES.get(board, board)} | {bits} | " + " | ".join(cells) + " |")
+    dates = sorted({r.get("date", "")[:10] for r in sweep if r.get("date")})
+    out += ["", f"(records: bench/results.json, `case: sparse_sweep` and `sparse_crossover`, measured {', '.join(dates)}; "
+            "instructions under QEMU -icount, not cycles)"]
+    return "\n".join(out) + "\n"
+
+
+KERNELS_MD = ROOT / "docs" / "kernels.md"
+KDOC_START = "<!-- sparse-figures: python -m bench.sparse --write-docs -->"
+KDOC_END = "<!-- /sparse-figures -->"
+
+
+def _n(v) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def kernels_block(records: list[dict]) -> str:
+    """docs/kernels.md's sparse figures from the sweep records: the M4 tables, the other cores against
+    their own dense kernels, the CMSIS-NN anchor and where the issue's targets stand."""
+    sweep = [r for r in records if r.get("case") == "sparse_sweep"]
+    cross = [r for r in records if r.get("benchmark") == "sparse_crossover"]
+    if not sweep:
+        return "(no sparse sweep records: python -m bench.run --only sparse)\n"
+
+    def get(board, bits, fmt, d):
+        return next((r for r in sweep if r["board"] == board and r["weight_bits"] == bits
+                     and r.get("sparse_format") == fmt and r.get("target_density") == d), None)
+
+    def dense(board, bits):
+        return next((r for r in sweep if r["board"] == board and r["weight_bits"] == bits
+                     and r["sparsity_kind"] == "dense"), None)
+
+    def cx(board, bits, key):
+        r = next((r for r in cross if r["board"] == board and r["weight_bits"] == bits
+                  and (r.get("sparse_format") or r["sparsity_kind"]) == key), None)
+        return "n/a" if r is None else "never" if r["crossover_density"] is None else f"{100 * r['crossover_density']:.3g} %"
+
+    out = []
+    m4 = "mps2-an386"
+    d4 = dense(m4, 4)
+    if d4:
+        out += [f"Cortex-M4 (mps2-an386), 4-bit, dense {d4['instructions']:,} instructions, weights "
+                f"{d4['weight_bytes']:,} bytes:", "",
+                "| density | block:16 (DSP) | vs dense | block:8 (DSP) | vs dense | CSR (DSP) | vs dense "
+                "| weight bytes block:16 / block:8 / CSR |", "|---|---|---|---|---|---|---|---|"]
+        for d in DENSITIES:
+            rs = [get(m4, 4, f, d) for f in ("block:16", "block:8", "csr")]
+            cells = []
+            for r in rs:
+                cells += [_n(r and r["instructions"]), "-" if r is None else f"{r['vs_dense']:.2f}"]
+            wb = " / ".join(_n(r and r["weight_bytes"]) for r in rs)
+            out.append(f"| {100 * d:g} % | " + " | ".join(cells) + f" | {wb} |")
+        nm = sorted((r for r in sweep if r["board"] == m4 and r["weight_bits"] == 4 and r["sparsity_kind"] == "n:m"),
+                    key=lambda r: -r["density"])
+        if nm:
+            out += ["", "N:M on M4, 4-bit: " + ", ".join(
+                f"{r['sparse_format'][3:]} {r['instructions']:,} ({r['vs_dense']:.2f}x dense, weights "
+                f"{r['weight_bytes_vs_dense']:.2f}x)" for r in nm) + "."]
+    for bits, fmt in ((8, "block:8"), (2, "block:16")):
+        dd = dense(m4, bits)
+        if dd:
+            pts = [(d, get(m4, bits, fmt, d)) for d in (0.5, 0.2, 0.05)]
+            c20 = get(m4, bits, "csr", 0.2)
+            out += ["", f"{bits}-bit on M4 (dense {dd['instructions']:,}): {fmt} "
+                    + ", ".join(f"{r['vs_dense']:.2f}x at {100 * d:g} %" for d, r in pts if r)
+                    + (f"; CSR {c20['vs_dense']:.2f}x at 20 %." if c20 else ".")]
+    out += ["", "Crossover on M4 (highest measured density where sparse < dense): " + "; ".join(
+        f"k = {bits}: block {cx(m4, bits, 'block:16' if bits != 8 else 'block:8')}, CSR {cx(m4, bits, 'unstructured')}, "
+        f"N:M {cx(m4, bits, 'n:m')}" for bits in BITS if dense(m4, bits)) + "."]
+    anc = CMSIS_S8[m4]
+    pts = [(f, d, get(m4, 4, f, d)) for d in (0.2, 0.1) for f in ("block:16", "block:8")]
+    if any(r for _, _, r in pts):
+        out += ["", f"Against CMSIS-NN: **not measured here** (no CMSIS-NN sources on this machine). The ANCHORS.md "
+                f"figure (CMSIS-NN s8 FFNN-250K on M4: {anc:,} instructions, kernel only, the same workload) gives: "
+                + ", ".join(f"4-bit {f} at {100 * d:g} % = {r['instructions'] / anc:.2f}x" for f, d, r in pts if r) + "."]
+    others = [b for b in BOARDS if b != m4 and dense(b, 4)]
+    if others:
+        out += ["", "Other cores, against their own dense kernels:", "",
+                "| core | k, format | dense | 50 % | 20 % | 10 % | 5 % | crossover |", "|---|---|---|---|---|---|---|---|"]
+        for b in others:
+            for bits, fmt in ((4, "block:16"), (8, "block:8")):
+                dd = dense(b, bits)
+                if not dd:
+                    continue
+                rs = [get(b, bits, fmt, d) for d in (0.5, 0.2, 0.1, 0.05)]
+                kern = next((r["kernel"] for r in rs if r), "-")
+                out.append(f"| {BOARD_NAMES.get(b, b)} ({kern}) | {bits}-bit {fmt} | {dd['instructions']:,} | "
+                           + " | ".join("-" if r is None else f"{r['vs_dense']:.2f}x" for r in rs)
+                           + f" | {cx(b, bits, fmt)} |")
+    b20, b8_20 = get(m4, 4, "block:16", 0.2), get(m4, 4, "block:8", 0.2)
+    c20, b16_50, b8_50 = get(m4, 4, "csr", 0.2), get(m4, 4, "block:16", 0.5), get(m4, 4, "block:8", 0.5)
+    nm50 = get(m4, 4, "nm:2:4", 0.5)
+    if b20 and b8_20 and c20 and b16_50 and b8_50:
+        def met(v, lim):
+            return "**met**" if v <= lim else "**missed**"
+
+        out += ["", "Where the issue's targets stand (M4, 4-bit; generated from the records):", "",
+                f"* 20 % density <= 0.4x dense 4-bit: {met(min(b20['vs_dense'], b8_20['vs_dense']), 0.4)} "
+                f"(block:16 {b20['vs_dense']:.2f}x, block:8 {b8_20['vs_dense']:.2f}x, CSR {c20['vs_dense']:.2f}x).",
+                f"* <= 0.25x CMSIS-NN s8 (anchor): {met(b20['instructions'] / anc, 0.25)} "
+                f"(block:16 {b20['instructions'] / anc:.2f}x, block:8 {b8_20['instructions'] / anc:.2f}x).",
+                f"* sparse beats dense 4-bit at 50 % with structured sparsity: "
+                f"{met(min(b16_50['vs_dense'], b8_50['vs_dense']), 0.9999)} with blocks (block:16 "
+                f"{b16_50['vs_dense']:.2f}x, block:8 {b8_50['vs_dense']:.2f}x)"
+                + (f"; N:M 2:4 {nm50['vs_dense']:.2f}x." if nm50 else "."),
+                f"* model bytes at 20 % <= 0.3x dense 4-bit: {met(min(b20['weight_bytes_vs_dense'], b8_20['weight_bytes_vs_dense']), 0.3)} "
+                f"(weights: block:16 {b20['weight_bytes_vs_dense']:.2f}x, block:8 {b8_20['weight_bytes_vs_dense']:.2f}x, "
+                f"CSR {c20['weight_bytes_vs_dense']:.2f}x)."]
+    dates = sorted({r.get("date", "")[:10] for r in sweep if r.get("date")})
+    out += ["", f"(bench/results.json, measured {', '.join(dates)}; instructions under QEMU -icount, not cycles)"]
+    return "\n".join(out) + "\n"
+
+
+DOC_BLOCKS = [(README, DOC_START, DOC_END, readme_block), (KERNELS_MD, KDOC_START, KDOC_END, kernels_block)]
+
+
+def write_docs(records: list[dict], blocks=None) -> None:
+    """Rewrite the generated blocks ((file, start, end, generator), default DOC_BLOCKS) from the records."""
+    for path, start, end, gen in blocks or DOC_BLOCKS:
+        text = path.read_text()
+        i, j = text.find(start), text.find(end)
+        if i < 0 or j < i:
+            raise UserError(f"{path}: no {start} ... {end} block")
+        atomic_write_text(path, text[:i + len(start)] + "\n" + gen(records) + text[j:])
+
+
+def doc_block(text: str, start: str = DOC_START, end: str = DOC_END) -> str | None:
+    i, j = text.find(start), text.find(end)
+    return None if i < 0 or j < i else text[i + len(start):j].strip("\n") + "\n"
+
+
+@cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="M4 only, 4-bit, densities 100/50/20 %%")
     ap.add_argument("--out", default=str(BUILD / "sparse.json"))
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sparse_density.png"))
+    ap.add_argument("--write-docs", action="store_true",
+                    help="rewrite the sparse blocks of README.md and docs/kernels.md and bench/sparse_density.png from bench/results.json; exit")
     a = ap.parse_args(argv)
+    if a.write_docs:
+        from bench.run import RESULTS, load_results  # lazy: bench.run imports every benchmark module; only --write-docs needs it
+
+        recs = load_results(RESULTS)
+        write_docs(recs)
+        if any(r.get("case") == "sparse_sweep" for r in recs):
+            plot(recs, Path(a.plot))
+        return 0
     recs = run(a.quick)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -295,4 +503,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tflm_port.convert import weight_report
+from tflm_port.tflite_io import get_metadata, load_model
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--set", "data.num_voices=6", "--set", "data.clips_per_voice=1", "--set", "data.stream_minutes=0.5",
         "--set", "train.batch_size=64", "--no-progress"]
@@ -79,8 +82,10 @@ def test_sigkill_then_resume(float_run, tmp_path):
 def test_qat_run_ends_in_scored_tflite(float_run):
     base, rd, _ = float_run
     q = base / "w4"
+    # the first layer pruned to 25 % in 1 x 8 blocks (the prune section), the others dense
     r = run(["--run-dir", str(q), "--epochs", "2", "--weight-bits", "4", "--float-run", str(rd),
-             "--set", "quant.stage1_epochs=1", "--set", "quant.stage2_epochs=1", "--set", "quant.distill=0.5"],
+             "--set", "quant.stage1_epochs=1", "--set", "quant.stage2_epochs=1", "--set", "quant.distill=0.5",
+             "--set", "prune.kind=block", "--set", "prune.density=0.25", "--set", "prune.layers=*,dense,dense,dense,dense"],
             base / "data")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "distillation: targets = 0.5 x labels + 0.5 x the float model's posteriors" in r.stdout + r.stderr
@@ -89,6 +94,12 @@ def test_qat_run_ends_in_scored_tflite(float_run):
     assert rep["scored_with"] == "tflm_port.reference" and rep["layer_bits"] == [4] * 5
     data = (q / "model.tflite").read_bytes()
     assert data[4:8] == b"TFL3" and rep["model_bytes"] == len(data)
+    # pruned weights are integer zeros in the stored model: layer 0 is stored block:8 at <= 25 %
+    rows = weight_report(data)
+    assert rows[0]["format"] == "block:8" and rows[0]["density"] <= 0.25 and rep["prune"]["kernel_density"][0] <= 0.25
+    assert not any(x["format"].startswith(("block", "csr", "nm")) for x in rows[1:])
+    assert rep["prune"]["layers"] == ["block:8:0.25"] + ["dense"] * 4
+    assert get_metadata(load_model(data))["prune"]["density"] == rep["prune"]["density"]
     # a float run that does not match the config is refused in one line
     r = run(["--run-dir", str(base / "w4b"), "--weight-bits", "4", "--float-run", str(rd),
              "--set", "model.hidden_units=64"], base / "data")

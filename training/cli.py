@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python training/train.py", description=__doc__,
                                  epilog=f"config keys (--set section.key=value, or in --config):\n{keys}",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", type=Path, help="YAML or JSON config file (sections data/features/model/train/quant/eval)")
+    ap.add_argument("--config", type=Path, help="YAML or JSON config file (sections data/features/model/train/quant/eval/prune)")
     ap.add_argument("--run-dir", type=Path, help="output / resume directory (default runs/<model>-<keyword>-<float|wK>)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="set any config key")
     ap.add_argument("--keyword", help="wake word (data.keyword, default alexa)")

@@ -20,6 +20,8 @@ from basics import settings
 from basics.errors import UserError
 from data_scripts.config import DATA_RANGES, DataConfig  # noqa: F401  (the data stage owns its section)
 from basics.atomic import atomic_write_text
+from training import prune_spec
+from training.prune_spec import PruneConfig
 
 
 @dataclass
@@ -100,6 +102,7 @@ class EvalConfig:
 # key -> (min, max) inclusive, or a tuple of allowed strings. Floats must also be finite.
 RANGES: dict[str, tuple] = {
     **DATA_RANGES,  # the data section's own (data_scripts/config.py)
+    **prune_spec.RANGES,  # the prune section's own (training/prune_spec.py)
     "train.negative_weight": (0.0, 1e6), "train.time_masks": (0, 100), "train.time_mask_frames": (0, 10_000),
     "train.freq_masks": (0, 100), "train.freq_mask_bins": (0, 10_000), "train.hard_negative_rounds": (0, 100),
     "train.hard_negative_epochs": (1, 100_000), "train.hard_negative_max": (0, 100_000_000),
@@ -136,6 +139,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)  # pruning in QAT (training/prune_spec.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,6 +168,11 @@ class Config:
             from training import quant_spec  # lazy: quant_spec imports this module
 
             quant_spec.check(self.quant, self.model.name, origin)
+        if self.prune.kind != "none" or self.prune.layers.strip():
+            prune_spec.check(self.prune, origin, weight_bits=self.quant.weight_bits,
+                             activation_bits=self.quant.activation_bits, layer_bits=self.quant.layer_bits)
+            if prune_spec.active(self.prune) and not self.quant.weight_bits:
+                raise UserError(f"{origin}: prune.kind {self.prune.kind} needs quant.weight_bits (pruning runs in QAT)")
         if self.features.hop_ms > self.features.window_ms:
             raise UserError(f"{origin}: features.hop_ms {self.features.hop_ms} > features.window_ms "
                             f"{self.features.window_ms} (frames would skip audio)")

@@ -18,46 +18,24 @@ the symmetric k-bit grid holds 0 exactly, so a pruned weight is an exact integer
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+import tensorflow as tf
 import tf_keras as keras
 
 from basics.errors import UserError
 from tflm_port.sparse import SparseSpec, prune_mask
+from training.prune_spec import KINDS, PruneConfig, PruneSpec, layer_specs, storage
 
-KINDS = ("unstructured", "block", "n:m")
-
-
-@dataclass(frozen=True)
-class PruneSpec:
-    kind: str = "unstructured"
-    density: float = 0.5          # target fraction of weights kept (n:m: n/m)
-    n: int = 2
-    m: int = 4
-    block: int = 8
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise UserError(f"pruning kind '{self.kind}' unknown (use one of {', '.join(KINDS)})")
-        if self.kind == "n:m" and not (self.m in (2, 4, 8, 16) and 1 <= self.n < self.m):
-            raise UserError(f"pruning n:m {self.n}:{self.m}: need M in 2, 4, 8, 16 and 1 <= N < M")
-        if self.kind == "block" and self.block not in (1, 2, 4, 8, 16):
-            raise UserError(f"pruning block {self.block}: use 1, 2, 4, 8 or 16")
-        if not 0.0 < self.density <= 1.0:
-            raise UserError(f"pruning density {self.density} not in (0, 1]")
-
-    @property
-    def target_density(self) -> float:
-        return self.n / self.m if self.kind == "n:m" else self.density
+__all__ = ["KINDS", "PruneSpec", "MagnitudePruning", "mask_for", "polynomial_density", "qat_callbacks",
+           "weight_kernels", "layer_densities"]
 
 
 def polynomial_density(step: int, target: float, begin: int, end: int, power: int = 3) -> float:
     """tfmot PolynomialDecay in terms of density: 1.0 before begin, target after end."""
+    if step >= end:   # also begin == end: the target from that step on
+        return target
     if step <= begin:
         return 1.0
-    if step >= end or end <= begin:
-        return target
     frac = (step - begin) / (end - begin)
     sparsity = (1.0 - target) * (1.0 - (1.0 - frac) ** power)
     return 1.0 - sparsity
@@ -91,20 +69,34 @@ def _to_out_in(k: np.ndarray) -> np.ndarray:
 
 
 class MagnitudePruning(keras.callbacks.Callback):
-    """Prune the weight layers of the model being fit (specs: one PruneSpec or None per weight layer)."""
+    """Prune the weight layers of the model being fit (specs: one PruneSpec or None per weight layer).
 
-    def __init__(self, specs, begin_step: int = 0, end_step: int = 1000, frequency: int = 10):
+    The schedule's step is the optimizer's iteration count when the model has one (a fit resumed by
+    BackupAndRestore continues the schedule where it stopped), else the batches seen by this callback.
+    ``log`` (a print-like function) gets one line when a fit starts from weights denser than their
+    targets at step >= end_step (they are pruned to the targets there)."""
+
+    def __init__(self, specs, begin_step: int = 0, end_step: int = 1000, frequency: int = 10, log=None):
         super().__init__()
         self.specs = list(specs)
         self.begin, self.end, self.frequency = int(begin_step), int(end_step), max(1, int(frequency))
         self.step = 0
         self.masks: list = []
+        self.log = log
+        self._apply, self._mask_vars, self._mask_ids = None, None, []
 
     def _kernels(self):
         ks = weight_kernels(self.model)
         if len(ks) != len(self.specs):
             raise UserError(f"MagnitudePruning: {len(self.specs)} specs for {len(ks)} weight layers")
         return ks
+
+    def _current_step(self) -> int:
+        it = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+        try:
+            return int(it.numpy()) if it is not None else self.step
+        except (AttributeError, TypeError, ValueError):
+            return self.step
 
     def update_masks(self) -> None:
         self.masks = []
@@ -116,13 +108,42 @@ class MagnitudePruning(keras.callbacks.Callback):
                  else polynomial_density(self.step, spec.target_density, self.begin, self.end))
             w = _to_out_in(var.numpy())
             self.masks.append(mask_for(w, spec, d).T.reshape(var.shape) if d < 1.0 else None)
+        self._load_masks()
+
+    def _load_masks(self) -> None:
+        """The masks into mask variables beside the kernels; one compiled function multiplies them in
+        (after every step: a numpy round trip per kernel would cost more than the step itself)."""
+        pairs = [(v, m) for v, m in zip(self._kernels(), self.masks) if m is not None]
+        if not pairs:
+            self._apply = None
+            return
+        ks = [v for v, _ in pairs]
+        if self._mask_vars is None or [id(k) for k in ks] != self._mask_ids:
+            self._mask_vars = [tf.Variable(tf.ones(v.shape, v.dtype), trainable=False) for v in ks]
+            self._mask_ids = [id(k) for k in ks]
+
+            @tf.function
+            def apply():
+                for v, mv in zip(ks, self._mask_vars):
+                    v.assign(v * mv)
+
+            self._apply = apply
+        for mv, (v, m) in zip(self._mask_vars, pairs):
+            mv.assign(m.astype(v.dtype.as_numpy_dtype))
 
     def apply_masks(self) -> None:
-        for var, mask in zip(self._kernels(), self.masks):
-            if mask is not None:
-                var.assign(np.where(mask, var.numpy(), 0.0).astype(var.dtype.as_numpy_dtype))
+        if self._apply is not None:
+            self._apply()
 
     def on_train_begin(self, logs=None):
+        self.step = self._current_step()
+        if self.log is not None and self.step >= self.end:
+            dens = layer_densities(self.model)
+            over = [f"{d:.3f}>{s.target_density:g}" for d, s in zip(dens, self.specs)
+                    if s is not None and d > s.target_density + 1e-3]   # not the rounding to whole blocks
+            if over:
+                self.log(f"pruning: the weights start denser than their targets ({', '.join(over)}): "
+                         "pruned to the targets now")
         self.update_masks()
         self.apply_masks()
 
@@ -134,3 +155,44 @@ class MagnitudePruning(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.apply_masks()
+
+
+def layer_densities(model) -> list[float]:
+    """Fraction of non-zero kernel weights per weight layer (graph order)."""
+    return [float(np.count_nonzero(v.numpy())) / max(1, int(np.prod(v.shape))) for v in weight_kernels(model)]
+
+
+def qat_callbacks(p: PruneConfig, model, stage: int, steps_per_epoch: int, log=None) -> list:
+    """The pruning callback of one QAT fit (empty when the prune section prunes nothing): stage 1 follows
+    the schedule (begin_epoch .. end_epoch), stage 2 (``stage=2``: also the one-stage ablation's only
+    fit, which keeps the schedule by passing ``stage=1``) starts at the targets."""
+    specs = layer_specs(p, len(weight_kernels(model)), "prune")
+    if all(s is None for s in specs):
+        return []
+    if stage == 1:
+        begin = int(round(p.begin_epoch * steps_per_epoch))
+        end = max(begin, int(round(p.end_epoch * steps_per_epoch)))
+    else:
+        begin = end = 0
+    return [MagnitudePruning(specs, begin, end, p.frequency, log=log)]
+
+
+def export_sparsity(p: PruneConfig, model, layer_bits: list) -> tuple[dict, list[str] | None]:
+    """(metadata, converter sparse_spec) for exporting a pruned QAT model: the metadata's ``prune`` entry
+    names each layer's structure, the target density over all weight layers (weighted by their sizes)
+    and the kind; the sparse_spec stores pruned layers in their sparse layout (``prune.store=sparse``).
+    ({}, None) when the prune section prunes nothing."""
+    kernels = weight_kernels(model)
+    specs = layer_specs(p, len(kernels), "prune")
+    if all(s is None for s in specs):
+        return {}, None
+    for i, (s, b) in enumerate(zip(specs, layer_bits)):
+        if s is not None and b < 2:
+            raise UserError(f"prune.layers[{i}]: a {b}-bit layer cannot be pruned (1-bit weights have no zero)")
+    sizes = [int(np.prod(v.shape)) for v in kernels]
+    target = sum((1.0 if s is None else s.target_density) * n for s, n in zip(specs, sizes)) / max(1, sum(sizes))
+    kinds = sorted({s.kind for s in specs if s is not None})
+    meta = {"prune": {"layers": [str(s) if s is not None else "dense" for s in specs],
+                      "density": round(target, 4), "sparsity_kind": "+".join(kinds),
+                      "store": p.store}}
+    return meta, (storage(specs, layer_bits) if p.store == "sparse" else None)

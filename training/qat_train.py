@@ -22,6 +22,7 @@ from basics.atomic import atomic_path, atomic_write_bytes, atomic_write_text, cl
 from basics.errors import UserError, read_json
 from tflm_port.convert import convert
 from training.evaluate import evaluate_run, keras_scorer, tflite_scorer
+from training.prune import export_sparsity, layer_densities, qat_callbacks
 from training.recipe import load_hard_negatives, with_hard_negatives
 from training.runs import load_trained_model, qat_scope, save_model
 from training.train import _val_stream, check_run_dir, fit, load_windows, log, train_float
@@ -33,6 +34,7 @@ _SHARED = ("data", "features", "model")
 def float_config(cfg: Config) -> Config:
     f = copy.deepcopy(cfg)
     f.quant = type(cfg.quant)()
+    f.prune = type(cfg.prune)()   # pruning runs in QAT only
     return f
 
 
@@ -106,13 +108,19 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             with distribute.scope():
                 return qat.make_qat_model(float_model, q, stage=stage)
 
+        spe = int(np.ceil(len(train[0]) / cfg.train.batch_size))   # steps per epoch, as fit's LR schedule
+
+        def prune_cbs(m, stage):  # magnitude pruning (the prune section; none by default)
+            return qat_callbacks(cfg.prune, m, stage, spe, log)
+
         if q.stages == "two":
             log(f"stage 1: {q.weight_quantizer if q.preset == 'tailored' else 'linear'} {q.weight_bits}-bit weights, "
                 "float activations")
             m1 = finished_stage(run_dir, "stage1", lambda: qat_model(stage=1),
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
-                                              q.stage1_learning_rate, progress, [qat.SyncWeightRanges()],
-                                              val_stream=vs, teacher=teacher, distill=q.distill))
+                                              q.stage1_learning_rate, progress,
+                                              [qat.SyncWeightRanges(), *prune_cbs(m, 1)], val_stream=vs,
+                                              teacher=teacher, distill=q.distill))
             log(f"stage 2: + 8-bit inputs, {q.activation_bits}-bit activations ({q.preset}) "
                 "(biases int32 at conversion)")
             model = qat_model(stage=2)
@@ -122,13 +130,13 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
                 if clips:
                     log(f"PACT clips from stage 1's activations: {', '.join(f'{c:.3g}' for c in clips)}")
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
-                [qat.SyncWeightRanges()], val_stream=vs, teacher=teacher, distill=q.distill)
+                [qat.SyncWeightRanges(), *prune_cbs(model, 2)], val_stream=vs, teacher=teacher, distill=q.distill)
         else:
             log(f"one stage: {q.weight_bits}-bit weights and 8-bit inputs and activations at once")
             model = qat_model(stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
-                q.stage1_learning_rate, progress, [qat.SyncWeightRanges()], val_stream=vs, teacher=teacher,
-                distill=q.distill)
+                q.stage1_learning_rate, progress, [qat.SyncWeightRanges(), *prune_cbs(model, 1)], val_stream=vs,
+                teacher=teacher, distill=q.distill)
         qat.sync_weight_ranges(model)
         with qat_scope():
             save_model(model, mpath)
@@ -162,6 +170,9 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
                   float_run=str(frun), seconds=round(time.time() - t0, 1), scored_with="tflm_port.reference",
                   model_bytes=tfl.stat().st_size)
+    pmeta, _ = export_sparsity(cfg.prune, model, qat.layer_bits(model))
+    if pmeta:
+        report["prune"] = {**pmeta["prune"], "kernel_density": [round(d, 4) for d in layer_densities(model)]}
     report["keras_fake_quant"] = {k: keras_report[k] for k in ("clip_accuracy",)}
     report["keras_fake_quant"].update({k: keras_report["stream"][k] for k in ("frr_at_1fah", "frr_at_0p5fah")})
     _ = np
@@ -211,6 +222,8 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     labels = json.loads((path.parent / "labels.json").read_text())
     meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
+    pmeta, sparse_spec = export_sparsity(cfg.prune, model, qat.layer_bits(model))   # pruned layers stored sparse
+    meta.update(pmeta)
     if cfg.quant.activation_bits < 8 or cfg.quant.operands:   # k-bit activations: SUB8_FC_A4 (tflm_port/fc_a4.py)
         from training import export_a4  # lazy: only k-bit-activation models need it
 
@@ -219,5 +232,5 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
             atomic_write_bytes(path, export_a4.convert_a4(model, rep.astype(np.float32), meta, name=str(path)))
             return
     data = convert(qat.to_tflite(model, rep.astype(np.float32)), qat.layer_bits(model), mode="auto", metadata=meta,
-                   name=str(path))
+                   name=str(path), sparse_spec=sparse_spec)
     atomic_write_bytes(path, data)

@@ -24,6 +24,7 @@ from training.runs import load_trained_model, qat_scope, save_model  # noqa: E40
 import numpy as np
 from training.feature_store import build_split, fit_input
 from training.features import Normalizer
+from training import prune_spec
 from training.checkpoints import best_val_loss_callbacks
 from training.dataset import prepare_data  # noqa: F401  (re-exported: the data step of a run)
 from training.recipe import (ValStream, fa_selection_callback, mine_hard_negatives, negative_clips,
@@ -185,6 +186,8 @@ def resolve_run_dir(cfg: Config, run_dir: Path | None) -> Path:
         tag += f"a{cfg.quant.activation_bits}"
     if cfg.quant.weight_bits and cfg.quant.preset != "tailored":
         tag += f"-{cfg.quant.preset}"
+    if cfg.quant.weight_bits:
+        tag += prune_spec.run_tag(cfg.prune)   # e.g. -block8-d25 (training/prune_spec.py)
     return Path("runs") / f"{cfg.model.name}-{cfg.data.keyword}-{tag}"
 
 
