@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import flatbuffers
 from basics.atomic import atomic_write_text
+from bench.records import RESULTS, load_results
 from basics.errors import UserError, cli_main
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
@@ -283,8 +284,7 @@ def plot(recs: list[dict], path: Path) -> None:
 README = ROOT / "README.md"
 DOC_START = "<!-- sparse-table: python -m bench.sparse --write-docs -->"
 DOC_END = "<!-- /sparse-table -->"
-BOARD_NAMES = {"mps2-an386": "Cortex-M4 (mps2-an386)", "mps3-an547": "Cortex-M55 (mps3-an547)",
-               "aarch64-cortex-a53": "Cortex-A53", "aarch64-cortex-a76": "Cortex-A76 (dot product)"}
+BOARD_NAMES = {b: v.title for b, v in board_table.BOARDS.items()}   # "Cortex-M4 (mps2-an386, DSP)"...
 
 
 def _x(v) -> str:
@@ -484,7 +484,6 @@ def main(argv=None) -> int:
                     help="rewrite the sparse blocks of README.md and docs/kernels.md and bench/sparse_density.png from bench/results.json; exit")
     a = ap.parse_args(argv)
     if a.write_docs:
-        from bench.run import RESULTS, load_results  # lazy: bench.run imports every benchmark module; only --write-docs needs it
 
         recs = load_results(RESULTS)
         write_docs(recs)
