@@ -427,8 +427,6 @@ def main(argv=None) -> int:
         print(f"{refresh_ram()} kernel-bench records: ram_bytes updated")
         return 0
     if a.tables or a.write_docs:
-        from bench import run as brun  # lazy: heavy dependency, loaded only when this runs
-
         recs = brun.load_results(brun.RESULTS)
         if a.write_docs:
             write_docs(recs)
