@@ -235,14 +235,21 @@ BOARD_ORDER = list(board_table.BOARDS)
 CORE = {b: v.core for b, v in board_table.BOARDS.items()}
 
 
+def _pick(matches: list[dict]) -> dict | None:
+    """Of the records matching a table cell, this module's own (kernel bench or runtime workload) first:
+    other benchmarks (e.g. the sparse sweep's dense baselines) share board, kernel, bits and MACs."""
+    own = [r for r in matches if str(r.get("workload", "")).startswith(("kernel bench (kws_kbench)", "converted 3-class"))]
+    return (own or matches or [None])[0]
+
+
 def tables(records: list[dict]) -> str:
     """The markdown tables of docs/kernels.md, from bench/results.json records (kernel bench and
     runtime), so that every figure there comes from a record: ``python -m bench.kernels --tables``."""
     inf = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "ffnn250k"]
 
     def get(board, kernel_pred, bits, macs):
-        return next((r for r in inf if r["board"] == board and kernel_pred(r["kernel"]) and r["weight_bits"] == bits
-                     and r["macs"] == macs), None)
+        return _pick([r for r in inf if r["board"] == board and kernel_pred(r["kernel"]) and r["weight_bits"] == bits
+                      and r["macs"] == macs])
 
     opt = lambda k: k not in ("reference", "float")  # noqa: E731
     f = lambda v: "-" if v is None else f"{v:,}"  # noqa: E731
@@ -356,8 +363,8 @@ def deploy_table(records: list[dict]) -> str:
     inf = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "ffnn250k"]
 
     def get(board, pred, bits, macs):
-        return next((r for r in inf if r["board"] == board and pred(r["kernel"]) and r["weight_bits"] == bits
-                     and r["macs"] == macs), None)
+        return _pick([r for r in inf if r["board"] == board and pred(r["kernel"]) and r["weight_bits"] == bits
+                      and r["macs"] == macs])
 
     opt = lambda k: k not in ("reference", "float")  # noqa: E731
     f = lambda v: "-" if v is None else f"{v:,}"  # noqa: E731
