@@ -21,7 +21,7 @@ def test_layout8_chains_exact_through_the_runtime(board, tmp_path):
     need_image(f"{board}/kws_runner.elf")
     r = subprocess.run(["make", "-C", str(ROOT / "firmware"), "-j2", board], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    from bench.sparse import fc_chain_model
+    from bench.sparse import fc_chain_model  # lazy: TensorFlow schema, only after the image check
     from tflm_port.convert import convert
     from tflm_port.reference import Reference
     from tflm_port.tflite_io import get_metadata, load_model
