@@ -114,9 +114,9 @@ DSP, MVE, NEON, SDOT = map(board_table.first_of, ("dsp", "mve", "neon", "neon_do
 
 
 @pytest.mark.parametrize("board,image,target,bits,lay", [
-    ("host", "host/kws_runner", DSP, 4, 2),                     # reference-only build
-    (DSP, "reference_image", DSP, 4, 2),
-    (MVE, "runner_image", DSP, 4, 2),   # MVE: no layout 2
+    ("host", "host/kws_runner", DSP, 4, 8),                     # reference-only build
+    (DSP, "reference_image", DSP, 4, 8),
+    (MVE, "runner_image", DSP, 4, 8),   # MVE: no layout 8
     (DSP, "runner_image", MVE, 4, 6),   # DSP: no layout 6
     # the armv8.0 NEON build runs layout 6 (rows_per_byte) at 1 bit only: a 2-bit model converted for the A76 (SDOT) is refused
     (NEON, "runner_image", SDOT, 2, 6),
@@ -151,7 +151,7 @@ def test_int8_and_int4_standard_models_take_their_paths(built, ffnn, tmp_path):
 
 
 def test_convert_cli_layouts_and_target(ffnn, tmp_path):
-    """`python -m tflm_port.convert --layout 2|3` and `--target` work with no extra import."""
+    """`python -m tflm_port.convert --layout 2|3|6|8` and `--target` work with no extra import."""
     from tflm_port.reference import Reference
     from tflm_port.tflite_io import get_metadata, load_model
 
@@ -160,7 +160,7 @@ def test_convert_cli_layouts_and_target(ffnn, tmp_path):
     src.write_bytes(tfl)
     outs = {}
     for extra in (["--mode", "dense", "--layout", "2"], ["--mode", "dense", "--layout", "3"],
-                  ["--mode", "dense", "--layout", "6"],
+                  ["--mode", "dense", "--layout", "6"], ["--mode", "dense", "--layout", "8"],
                   ["--target", "mps2-an500"], ["--target", "aarch64-cortex-a76"], ["--target", "generic"]):
         dst = tmp_path / f"out{len(outs)}.tflite"
         r = subprocess.run([sys.executable, "-m", "tflm_port.convert", str(src), str(dst), "--bits",
@@ -168,7 +168,7 @@ def test_convert_cli_layouts_and_target(ffnn, tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         outs[" ".join(extra)] = dst.read_bytes()
     md = get_metadata(load_model(outs["--target mps2-an500"]))
-    assert md["target"] == "mps2-an500" and md["layer_storage"] == ["custom/2"] * 5
+    assert md["target"] == "mps2-an500" and md["layer_storage"] == ["custom/8"] * 5  # 2-bit on DSP: lanes16
     md = get_metadata(load_model(outs["--target aarch64-cortex-a76"]))
     assert md["layer_storage"] == ["custom/6"] * 5  # 2-bit on SDOT: rows_per_byte (layout 6)
     x = np.random.default_rng(1).integers(-128, 128, size=(64, 1536)).astype(np.int8)

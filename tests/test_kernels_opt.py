@@ -75,7 +75,7 @@ def clib(tmp_path_factory):
 
 
 @pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)]
-                         + [(6, k) for k in (1, 2, 4)])
+                         + [(6, k) for k in (1, 2, 4)] + [(8, k) for k in (1, 2, 4)])
 def test_python_packer_equals_c_packer(clib, layout, bits):
     import tflm_port.packing  # noqa: F401  (layouts 2, 3, 6 are registered with the others)
     from tflm_port import packing
@@ -90,7 +90,8 @@ def test_python_packer_equals_c_packer(clib, layout, bits):
         assert rb == packing.row_bytes(bits, n, layout)
         clib.kws_fc_opt_packed_bytes.restype = ctypes.c_int64
         total = clib.kws_fc_opt_packed_bytes(layout, bits, out, n)
-        assert total == len(py) == (out * rb if layout != 6 else -(-out // (8 // bits)) * 16 * -(-n // 16))
+        grouped = {6: -(-out // (8 // bits)) * 16 * -(-n // 16), 8: -(-out // 4) * 4 * rb}
+        assert total == len(py) == grouped.get(layout, out * rb)
         buf = (ctypes.c_uint8 * total)()
         clib.kws_fc_opt_pack(layout, bits, out, n, wc.ctypes.data_as(ctypes.c_void_p), buf)
         assert bytes(buf) == py, (layout, bits, out, n)
@@ -126,3 +127,76 @@ def test_layout6_doc_examples_and_telescoping():
                 else:
                     d = S[r] - (S[r + 1] << k) - (sx << (k - 1)) if r < G - 1 else S[r]
                 assert d == int((x[:n] * w[o]).sum()), (k, out, n, o)
+
+
+def _lanes(v):
+    """uint32 words -> (low, high) 16-bit halves as int16 (the SMLAD operands)"""
+    v = np.asarray(v, np.uint64).astype(np.uint32)
+    return ((v & 0xFFFF).astype(np.uint16).view(np.int16).astype(np.int64),
+            (v >> 16).astype(np.uint16).view(np.int16).astype(np.int64))
+
+
+def test_layout8_doc_examples_and_lane_sums():
+    """docs/formats.md section 11 (lanes16) byte examples, and the DSP kernel's arithmetic on the packed
+    words: k = 4 from the four sums (word, SXTB16 ror 8, two nibble masks), k = 2 / 1 from the AND-with-
+    rotated-mask SMLAD operands, split into bottom and top rows as the kernel does (SBFX 14 / 15 bits)."""
+    import tflm_port.packing  # noqa: F401
+    from tflm_port import packing
+
+    w = np.zeros((4, 2), int)
+    w[:, 0] = [1, -2, 3, -1]
+    assert packing.pack(w, 4, 8)[:4] == bytes.fromhex("69fb8808")
+    w = np.zeros((4, 8), int)
+    w[0, :2], w[1, :2] = [1, -1], [-1, 1]
+    assert packing.pack(w, 2, 8)[:4] == bytes.fromhex("8d888788")
+    w = -np.ones((4, 32), int)
+    w[0, 0] = w[1, 0] = w[0, 1] = 1
+    assert packing.pack(w, 1, 8)[:4] == bytes.fromhex("02000300")
+
+    rng = np.random.default_rng(8)
+    ror = lambda v, s: ((v >> s) | (v << (32 - s))) & 0xFFFFFFFF  # noqa: E731
+    for k in (1, 2, 4):
+        m = (1 << (k - 1)) - 1
+        for out, n in [(1, 1), (3, 17), (6, 40), (9, 300)]:
+            w = rng.choice([-1, 1], (out, n)) if k == 1 else rng.integers(-m, m + 1, (out, n))
+            data = packing.pack(w, k, 8)
+            rb = packing.row_bytes(k, n, 8)
+            words = np.frombuffer(data, "<u4").astype(np.int64).reshape(-1, rb)
+            pad = rb * 8 // k
+            x = np.zeros(pad, np.int64)
+            x[:n] = rng.integers(-128, 128, n)
+            sx = int(x.sum())
+            for g in range(words.shape[0]):
+                W = words[g]
+                if k == 4:
+                    x0, x1 = x[0::2], x[1::2]
+                    dot = lambda t: int((_lanes(t)[0] * x0).sum() + (_lanes(t)[1] * x1).sum())  # noqa: E731
+                    hb = (((W >> 8) & 0xFF) ^ 0x80) - 0x80, (((W >> 24) & 0xFF) ^ 0x80) - 0x80
+                    a0, a1 = dot(W), int((hb[0] * x0).sum() + (hb[1] * x1).sum())
+                    a2, a3 = dot(W & 0x000F000F), dot((W >> 8) & 0x000F000F)
+                    rows = [a2 - 8 * sx, ((a0 - 256 * a1 - a2) >> 4) - 8 * sx, a3 - 8 * sx, (a1 - a3) >> 4]
+                else:
+                    mask, per = (0xC003C003, 8) if k == 2 else (0x80018001, 16)
+                    acc = [0, 0]
+                    for j, wv in enumerate(W):
+                        for e in range(per // 2):
+                            s = 2 + 4 * e if k == 2 else 2 * e + 1
+                            lo, hi = _lanes(ror(int(wv), s) & mask)
+                            i0 = (j // 2) * per + 2 * e
+                            acc[j % 2] += int(lo * x[i0] + hi * x[i0 + 1])
+                    sh = 14 if k == 2 else 15
+                    rows = []
+                    for P, a in enumerate(acc):   # a = L + 2^14 H (k = 2), L - 2^15 H (k = 1), L = bottom row's sum
+                        o = 4 * g + 2 * P
+                        if o >= out:
+                            rows += [None, None]
+                            continue
+                        if k == 2:
+                            L = int((x[:n] * (w[o] + 2)).sum())
+                            rows += [L - 2 * sx, (a - L) >> sh]
+                        else:
+                            L = int((x[:n] * (w[o] > 0)).sum())
+                            rows += [2 * L - sx, 2 * ((L - a) >> sh) - sx]
+                for q in range(4):
+                    if 4 * g + q < out:
+                        assert rows[q] == int((x[:n] * w[4 * g + q]).sum()), (k, out, n, g, q)

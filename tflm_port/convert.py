@@ -11,7 +11,8 @@
   the weight scale multiplied by g (in float32). Anything else is a ``UserError``.
 
 * ``target``: pick the storage per layer for that board's fastest kernel instead of mode/layout
-  (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 2 for every k < 8; Cortex-M55 (Helium):
+  (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 8 (lanes16) for k = 1, 2, 4, layout 2 for
+  the other k < 8; Cortex-M55 (Helium):
   layout 6 (rows_per_byte) for k = 1, 2, 4 and layout 3 for k = 3; Cortex-A76 (NEON dot product): layout 6 for k = 1, 2,
   layout 3 for k = 3, 4; Cortex-A53 (NEON armv8.0): layout 6 for k = 1, layout 3 for k = 2..4; k = 5..7 as INT8 container
   (the optimized int8 kernel) on Helium / NEON;
@@ -419,7 +420,8 @@ def main(argv=None):
     p.add_argument("--mode", default="auto", choices=MODES)
     p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, "
                    "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels, "
-                   "6 rows_per_byte: Helium/NEON dot-product kernels, 1/2/4 bits; 4 and 5 are the sparse layouts: --sparse)")
+                   "6 rows_per_byte: Helium/NEON dot-product kernels, 1/2/4 bits; 8 lanes16: Cortex-M DSP kernels, "
+                   "1/2/4 bits; 4 and 5 are the sparse layouts: --sparse)")
     p.add_argument("--target", choices=sorted(TARGETS),
                    help="choose mode/layout per layer for this board's optimized kernels (overrides --mode/--layout)")
     p.add_argument("--sparse", help="store layers sparse (docs/formats.md section 8): nm:N:M (e.g. nm:2:4, "

@@ -247,4 +247,78 @@ class A4Pairs(Layout):
         return w.astype(np.int8)
 
 
-LAYOUTS = (R4Words(), R4Nib32(), RowsPerByte(), A4Pairs())
+# ---------------------------------------------------------------------------- layout 8 (Cortex-M DSP lanes)
+
+def lanes16_place(bits: int, q: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Layout 8: (word index inside the group, bit position) of row q (0..3) of a group, input i.
+    k = 4: word 2*(i//4) + (i%4)//2, bits 16*(i%2) + 4q (one 16-bit lane per input: the four rows' nibbles).
+    k = 2, 1: row pair P = q//2 (rows 2P bottom, 2P+1 top of the lane); words of pairs 0 and 1 alternate per
+    8 (k=2) or 16 (k=1) inputs; extraction e (the kernel's AND with the mask rotated right by s) of a word
+    holds inputs 2e, 2e+1 of that word: bit (s + 16*(i%2) + (16-k)*top) mod 32, s = 2 + 4e (k=2), 2e + 1 (k=1)."""
+    q, i = np.asarray(q), np.asarray(i)
+    if bits == 4:
+        return 2 * (i // 4) + (i % 4) // 2, 16 * (i % 2) + 4 * q
+    per = 8 if bits == 2 else 16
+    word = 2 * (i // per) + q // 2
+    e = (i % per) // 2
+    s = 2 + 4 * e if bits == 2 else 2 * e + 1
+    return word, (s + 16 * (i % 2) + (16 - bits) * (q % 2)) % 32
+
+
+class Lanes16(Layout):
+    """Layout 8 ``lanes16`` (k = 1, 2, 4), read by the Cortex-M DSP kernel: rows in groups of four (the
+    last group padded with zero rows), each group a run of little-endian 32-bit words whose 16-bit lanes
+    are SMLAD operands (``lanes16_place``). k = 4: a lane holds one input of the four rows, rows 0..2 as
+    biased nibbles u = w + 8 and row 3 as the two's complement nibble, so the lane read as int16 is
+    u0 + 16 u1 + 256 u2 + 4096 w3. k = 2: a lane holds one input of a row pair, bottom row biased
+    (u = w + 2) at bits 0-1, top row two's complement at bits 14-15 (lane = u + 16384 w_top). k = 1:
+    bottom row's bit at bit 0, top row's at bit 15 (bit 1 = +1; lane = b - 32768 b_top). Padding fields 0.
+    ``packed_bytes = 4 * ceil(out / 4) * row_bytes`` (docs/formats.md section 11)."""
+
+    id = 8
+    name = "lanes16"
+    supported_bits = frozenset(layout_table.DENSE_UNITS[8])
+
+    def row_bytes(self, bits, in_features):
+        return layout_table.row_bytes(self.id, bits, in_features)
+
+    def packed_bytes(self, bits, out_features, in_features):
+        return layout_table.packed_bytes(self.id, bits, out_features, in_features)
+
+    @staticmethod
+    def _fields(w, bits, q):
+        if bits == 1:
+            return (w > 0).astype(np.int64)
+        top = (q == 3) if bits == 4 else (q % 2 == 1)
+        return np.where(top, w & ((1 << bits) - 1), w + (1 << (bits - 1)))
+
+    def pack_rows(self, w, bits):
+        w = np.asarray(w, np.int64)
+        out, n_in = w.shape
+        rb = self.row_bytes(bits, n_in)
+        groups = (out + 3) // 4
+        words = np.zeros((groups, rb), np.uint64)          # rb words per group (4 rows x rb bytes / 4)
+        o, i = np.meshgrid(np.arange(out), np.arange(n_in), indexing="ij")
+        wi, pos = lanes16_place(bits, o % 4, i)
+        f = self._fields(w, bits, o % 4).astype(np.uint64)
+        np.add.at(words, (o // 4, wi), f << pos.astype(np.uint64))
+        return words.astype("<u4").view(np.uint8).reshape(-1)
+
+    def unpack_rows(self, data, bits, out_features, in_features):
+        data = np.asarray(data, np.uint8)
+        need = self.packed_bytes(bits, out_features, in_features)
+        if data.size != need:
+            raise UserError(f"packed weights: {data.size} bytes, layout 8 needs {need} "
+                            f"(4 * ceil({out_features}/4) * {self.row_bytes(bits, in_features)})")
+        words = data.view("<u4").astype(np.int64).reshape((out_features + 3) // 4, -1)
+        o, i = np.meshgrid(np.arange(out_features), np.arange(in_features), indexing="ij")
+        wi, pos = lanes16_place(bits, o % 4, i)
+        f = (words[o // 4, wi] >> pos) & ((1 << bits) - 1)
+        if bits == 1:
+            return np.where(f != 0, 1, -1).astype(np.int8)
+        top = (o % 4 == 3) if bits == 4 else (o % 2 == 1)
+        half = 1 << (bits - 1)
+        return np.where(top, np.where(f >= half, f - (1 << bits), f), f - half).astype(np.int8)
+
+
+LAYOUTS = (R4Words(), R4Nib32(), RowsPerByte(), A4Pairs(), Lanes16())

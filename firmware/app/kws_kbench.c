@@ -183,8 +183,9 @@ static int selftest(int32_t trials, uint32_t seed)
         int32_t lay = kws_fc_opt_preferred_layout(bits);
         if (lay < 0 || !kws_fc_opt_supported(bits, lay)) continue;
         /* every other layout this ISA runs for k-bit weights gets its share of the trials */
-        static const int32_t alts[] = {KWS_LAYOUT_R4_WORDS, KWS_LAYOUT_R4_NIB32, KWS_LAYOUT_ROWS_PER_BYTE};
-        for (int32_t a = 0; a < 3; a++) {
+        static const int32_t alts[] = {KWS_LAYOUT_R4_WORDS, KWS_LAYOUT_R4_NIB32, KWS_LAYOUT_ROWS_PER_BYTE,
+                                       KWS_LAYOUT_LANES16};
+        for (int32_t a = 0; a < 4; a++) {
             int32_t alt = alts[a];
             if (alt != lay && kws_fc_opt_supported(bits, alt) && rnd() % 2) { lay = alt; break; }
         }
@@ -210,6 +211,8 @@ static int selftest(int32_t trials, uint32_t seed)
         random_weights(bits, in_n * out_n, w_int);
         w_ref[0] = w_ref_pool;
         w_opt[0] = w_opt_pool;
+        /* the DSP layout-8 kernels read word-aligned weights with LDRD, other addresses with LDR: test both */
+        if (lay == KWS_LAYOUT_LANES16 && rnd() % 3 == 0) w_opt[0] += rnd_range(1, 3);
         kws_fc_opt_pack(0, bits, out_n, in_n, w_int, w_ref[0]);
         kws_fc_opt_pack(lay, bits, out_n, in_n, w_int, w_opt[0]);
         kws_fc_opt_row_sums(&po, w_opt[0], row_sums[0]);

@@ -43,7 +43,8 @@ kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in
                             float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
                             int32_t *shift_storage, kws_fc_params *p, const char **detail)
 {
-    if (o->layout != 0 && o->layout != 2 && o->layout != 3 && o->layout != KWS_LAYOUT_ROWS_PER_BYTE && !kws_sparse_layout(o->layout)) {
+    if (o->layout != 0 && o->layout != 2 && o->layout != 3 && o->layout != KWS_LAYOUT_ROWS_PER_BYTE &&
+        o->layout != KWS_LAYOUT_LANES16 && !kws_sparse_layout(o->layout)) {
         *detail = "SUB8_FULLY_CONNECTED layout unknown (" KWS_LAYOUT_NAMES_TEXT ")"; return KWS_ERR_UNSUPPORTED;
     }
     if (o->in_features > 65536) { *detail = "in_features too large for int32 accumulation"; return KWS_ERR_LIMIT; }

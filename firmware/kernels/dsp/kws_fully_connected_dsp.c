@@ -408,6 +408,219 @@ static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
     requant_layer(p, ctx, bias, acc, off2, y);
 }
 
+/* ---------------- layout 8 (lanes16): k = 4, 2, 1 ---------------- */
+
+/* The layout-8 kernels store complete sums (offset * row sum and bias included) so that the requant
+ * loop keeps everything in registers: acc -> int8, the arithmetic of requant_layer. */
+INLINE void requant_loop(const kws_fc_params *p, const int32_t *acc, int8_t *y, const int full)
+{
+    const int32_t ooff = p->act.output_offset, lo = p->act.act_min, hi = p->act.act_max;
+    const int32_t *mp = p->multiplier, *sp = p->shift, *ap = acc;
+    int8_t *yp = y, *const end = y + p->out_features;
+    while (yp < end) {
+        const int32_t sh = *sp++;
+        const int32_t left = sh & ~(sh >> 31), right = left - sh;
+        uint32_t l32 = 1u << 30;
+        int32_t h32 = 0;
+        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"((uint32_t)*ap++ << left), [m] "r"(*mp++));
+        const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
+        const uint32_t mask = ~(0xFFFFFFFFu << right);
+        const uint32_t thr = (mask >> 1) + ((uint32_t)h >> 31);
+        int32_t v = (h >> right) + (((uint32_t)h & mask) > thr) + ooff;
+        if (full) {
+            v = __ssat(v, 8);
+        } else {
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+        }
+        *yp++ = (int8_t)v;
+    }
+}
+
+KWS_NO_VECTORIZE
+static void requant_sums(const kws_fc_params *p, const int32_t *acc, int8_t *y)
+{
+    if (p->act.act_min == -128 && p->act.act_max == 127) requant_loop(p, acc, y, 1);
+    else requant_loop(p, acc, y, 0);
+}
+
+/* acc[o] = sum + corr + off * row_sums[o] + bias[o] (mod 2^32) */
+#define DONE(o, a, corr) acc[o] = (int32_t)((uint32_t)(a) + (uint32_t)(corr) + (uint32_t)off * (uint32_t)rs[o] \
+                                            + (bias ? (uint32_t)bias[o] : 0u))
+
+/* Weights are read two words at a time: LDRD where the packed matrix is word aligned (the runtime's
+ * flatbuffer buffers are), two LDRs otherwise (LDRD faults on unaligned addresses). */
+#define LDW2_AL "ldrd %[wa], %[wb], [%[wp]], #8\n\t"
+#define LDW2_UN "ldr %[wa], [%[wp]], #4\n\tldr %[wb], [%[wp]], #4\n\t"
+
+/* k = 4: a lane is L = u0 + 16 u1 + 256 u2 + 4096 w3 (one input, the group's four rows). Per word
+ * (2 inputs x 4 rows) four sums: the word itself (a0 = sum x L), its high bytes (SXTB16 ror 8:
+ * a1 = sum x (u2 + 16 w3)) and two nibbles (AND with 0x000F000F: a2 = sum x u0; the same after LSR 8:
+ * a3 = sum x u2). Rows: u0 = a2, u2 = a3, w3 = (a1 - a3) / 16, u1 = (a0 - 256 a1 - a2) / 16, each exact
+ * in 32 bits: 7 instructions per 8 MACs, one activation pair per word. */
+#define Q4(W, X) "smlad %[a0], %[" W "], %[" X "], %[a0]\n\t"                                  \
+    "sxtb16 %[t], %[" W "], ror #8\n\tsmlad %[a1], %[t], %[" X "], %[a1]\n\t"                 \
+    "and %[t], %[m], %[" W "]\n\tsmlad %[a2], %[t], %[" X "], %[a2]\n\t"                       \
+    "and %[t], %[m], %[" W "], lsr #8\n\tsmlad %[a3], %[t], %[" X "], %[a3]\n\t"
+#define U4(LD) "ldrd %[x0], %[x1], [%[xp]], #8\n\t" LD Q4("wa", "x0") Q4("wb", "x1")
+#define Q4_OPS : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [wp] "+r"(wp),  \
+                 [cnt] "+r"(cnt), [x0] "=&r"(x0), [x1] "=&r"(x1), [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t) \
+               : [m] "r"(m) : "cc", "memory"
+#define LOOP4(LD) __asm__ volatile("1:\n\t" U4(LD) U4(LD) U4(LD) U4(LD) "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" Q4_OPS)
+
+/* the four rows of a group from its four sums (see above) */
+#define ROWS4(a0, a1, a2, a3, r0, r1, r2, r3)                                                       \
+    do {                                                                                           \
+        r0 += (uint32_t)a2;                                                                        \
+        r1 += (uint32_t)((int32_t)((uint32_t)a0 - ((uint32_t)a1 << 8) - (uint32_t)a2) >> 4);      \
+        r2 += (uint32_t)a3;                                                                        \
+        r3 += (uint32_t)((int32_t)((uint32_t)a1 - (uint32_t)a3) >> 4);                            \
+    } while (0)
+
+/* rows o..o+3 (those below out_n) into acc */
+#define STORE4(r0, r1, r2, r3, c0, c1, c2, c3)                                                      \
+    do {                                                                                           \
+        if (o + 4 <= out_n) {                                                                      \
+            DONE(o, r0, c0); DONE(o + 1, r1, c1); DONE(o + 2, r2, c2); DONE(o + 3, r3, c3);        \
+        } else {                                                                                   \
+            const uint32_t r_[4] = {r0, r1, r2, r3}, c_[4] = {c0, c1, c2, c3};                      \
+            for (int32_t q = 0; o + q < out_n; q++) DONE(o + q, r_[q], c_[q]);                     \
+        }                                                                                          \
+    } while (0)
+
+KWS_NO_VECTORIZE
+static void fc_l8_k4(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint32_t *w,
+                     const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t U = (in_n + 15) >> 4;  /* units of 16 inputs (8 words per group) */
+    int16_t *xs = ctx->scratch;
+    const int32_t sx = widen16(x, in_n, 16 * U, xs);
+    const uint32_t corr = -((uint32_t)sx << 3);
+    int32_t *acc = acc_buf(ctx, in_n);
+    const int32_t *rs = ctx->row_sums;
+    const int aligned = ((uintptr_t)w & 3u) == 0;
+    uint32_t m = 0x000F000Fu;
+    __asm__("" : "+r"(m));
+    const uint32_t *wp = w;
+    for (int32_t o = 0; o < out_n; o += 4) {
+        const uint32_t *xp = (const uint32_t *)(const void *)xs;
+        uint32_t r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+        /* blocks of <= 2048 units keep 16 * (row sum) inside 32 bits, so the divisions by 16 are exact */
+        int32_t c = U;
+        do {
+            int32_t cnt = c < 2048 ? c : 2048;
+            c -= cnt;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            uint32_t x0, x1, wa, wb, t;
+            if (aligned) LOOP4(LDW2_AL);
+            else LOOP4(LDW2_UN);
+            ROWS4(a0, a1, a2, a3, r0, r1, r2, r3);
+        } while (c > 0);
+        STORE4(r0, r1, r2, r3, corr, corr, corr, 0u);
+    }
+    requant_sums(p, acc, y);
+}
+
+/* k = 2: a lane holds one input of a row pair, the bottom row biased (u = w + 2) at bits 0-1 and the top
+ * row at bits 14-15, so AND with 0xC003C003 rotated right by s (the word's e-th input pair, s = 2 + 4e)
+ * makes an SMLAD operand worth 4 MACs: sum x * (u + 16384 w_top). Every 16 inputs the bottom field
+ * (|sum| < 2^13) moves out (SBFX, ADD, SUB); the top field stays scaled by 2^14 for <= 256 inputs.
+ * Two row pairs per pass share the activation loads: 46 instructions per 64 MACs. */
+#define E2(W, X, S, A) "and %[t], %[m], %[" W "], ror #" S "\n\tsmlad %[" A "], %[t], %[" X "], %[" A "]\n\t"
+#define HALF2 "ldrd %[x0], %[x1], [%[xp]], #8\n\t"                                                   \
+    E2("wa", "x0", "2", "aa") E2("wb", "x0", "2", "ab") E2("wa", "x1", "6", "aa") E2("wb", "x1", "6", "ab") \
+    "ldrd %[x0], %[x1], [%[xp]], #8\n\t"                                                                   \
+    E2("wa", "x0", "10", "aa") E2("wb", "x0", "10", "ab") E2("wa", "x1", "14", "aa") E2("wb", "x1", "14", "ab")
+#define MOVE2 "sbfx %[t], %[aa], #0, #14\n\tadd %[la], %[la], %[t]\n\tsub %[aa], %[aa], %[t]\n\t" \
+              "sbfx %[t], %[ab], #0, #14\n\tadd %[lb], %[lb], %[t]\n\tsub %[ab], %[ab], %[t]\n\t"
+#define LANE_OPS(A, B, LA, LB) : [aa] "+r"(A), [ab] "+r"(B), [la] "+r"(LA), [lb] "+r"(LB), [xp] "+r"(xp), \
+                 [wp] "+r"(wp), [cnt] "+r"(cnt), [x0] "=&r"(x0), [x1] "=&r"(x1), [wa] "=&r"(wa), [wb] "=&r"(wb), \
+                 [t] "=&r"(t) : [m] "r"(m) : "cc", "memory"
+#define LOOP2(LD) __asm__ volatile("1:\n\t" LD HALF2 LD HALF2 MOVE2 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" \
+                                   LANE_OPS(aa, ab, la, lb))
+
+KWS_NO_VECTORIZE
+static void fc_l8_k2(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint32_t *w,
+                     const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t C = (in_n + 15) >> 4;  /* chunks of 16 inputs (4 words per group) */
+    int16_t *xs = ctx->scratch;
+    const int32_t sx = widen16(x, in_n, 16 * C, xs);
+    const int32_t corr = -(int32_t)((uint32_t)sx << 1);
+    int32_t *acc = acc_buf(ctx, in_n);
+    const int32_t *rs = ctx->row_sums;
+    const int aligned = ((uintptr_t)w & 3u) == 0;
+    uint32_t m = 0xC003C003u;
+    __asm__("" : "+r"(m));
+    const uint32_t *wp = w;
+    for (int32_t o = 0; o < out_n; o += 4) {
+        const uint32_t *xp = (const uint32_t *)(const void *)xs;
+        int32_t la = 0, lb = 0;
+        uint32_t ha = 0, hb = 0;
+        for (int32_t c = C; c > 0;) {
+            int32_t cnt = c < 16 ? c : 16;
+            c -= cnt;
+            int32_t aa = 0, ab = 0;
+            uint32_t x0, x1, wa, wb, t;
+            if (aligned) LOOP2(LDW2_AL);
+            else LOOP2(LDW2_UN);
+            ha += (uint32_t)(aa >> 14);
+            hb += (uint32_t)(ab >> 14);
+        }
+        STORE4((uint32_t)la, ha, (uint32_t)lb, hb, (uint32_t)corr, 0u, (uint32_t)corr, 0u);
+    }
+    requant_sums(p, acc, y);
+}
+
+/* k = 1: bottom row's bit at bit 0 of a lane, top row's at bit 15 (the sign: lane = b - 32768 b_top);
+ * AND with 0x80018001 rotated right by s = 2e + 1 and one SMLAD per 4 MACs. The bottom sum (|.| <= 2^14
+ * for 128 inputs) and the top one are split every 128 inputs. sum x*w = 2 sum x*b - sum x. */
+#define Q1(S0, S1) "ldrd %[x0], %[x1], [%[xp]], #8\n\t"                                             \
+    E2("wa", "x0", S0, "aa") E2("wb", "x0", S0, "ab") E2("wa", "x1", S1, "aa") E2("wb", "x1", S1, "ab")
+#define HALF1 Q1("1", "3") Q1("5", "7") Q1("9", "11") Q1("13", "15")
+#define LOOP1(LD) __asm__ volatile("1:\n\t" LD HALF1 LD HALF1 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t" \
+                                   LANE_OPS(aa, ab, la, lb))
+
+KWS_NO_VECTORIZE
+static void fc_l8_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const uint32_t *w,
+                     const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t U = (in_n + 31) >> 5;  /* units of 32 inputs (4 words per group) */
+    int16_t *xs = ctx->scratch;
+    const int32_t sx = widen16(x, in_n, 32 * U, xs);
+    int32_t *acc = acc_buf(ctx, in_n);
+    const int32_t *rs = ctx->row_sums;
+    const int aligned = ((uintptr_t)w & 3u) == 0;
+    uint32_t m = 0x80018001u;
+    __asm__("" : "+r"(m));
+    const uint32_t *wp = w;
+    for (int32_t o = 0; o < out_n; o += 4) {
+        const uint32_t *xp = (const uint32_t *)(const void *)xs;
+        uint32_t sa = 0, sb = 0, ta = 0, tb = 0;
+        for (int32_t c = U; c > 0;) {
+            int32_t cnt = c < 4 ? c : 4;
+            c -= cnt;
+            int32_t aa = 0, ab = 0, la = 0, lb = 0;   /* la, lb unused here */
+            uint32_t x0, x1, wa, wb, t;
+            if (aligned) LOOP1(LDW2_AL);
+            else LOOP1(LDW2_UN);
+            /* aa = L - 32768 H with -2^14 <= L < 2^14 */
+            const int32_t loa = (int32_t)((uint32_t)aa << 17) >> 17, lob = (int32_t)((uint32_t)ab << 17) >> 17;
+            sa += (uint32_t)loa;
+            sb += (uint32_t)lob;
+            ta += (uint32_t)((int32_t)((uint32_t)loa - (uint32_t)aa) >> 15);
+            tb += (uint32_t)((int32_t)((uint32_t)lob - (uint32_t)ab) >> 15);
+            (void)la; (void)lb;
+        }
+        const uint32_t c1 = -(uint32_t)sx;
+        STORE4(2u * sa, 2u * ta, 2u * sb, 2u * tb, c1, c1, c1, c1);
+    }
+    requant_sums(p, acc, y);
+}
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -415,6 +628,12 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *x = input + (size_t)b * p->in_features;
         int8_t *y = output + (size_t)b * p->out_features;
+        if (p->layout == KWS_LAYOUT_LANES16) {
+            if (p->bits == 4) fc_l8_k4(p, ctx, x, w32, bias, y);
+            else if (p->bits == 2) fc_l8_k2(p, ctx, x, w32, bias, y);
+            else if (p->bits == 1) fc_l8_k1(p, ctx, x, w32, bias, y);
+            continue;
+        }
         switch (p->layout == KWS_LAYOUT_ROW_LSB ? 8 : p->bits) {
         case 8: fc_s8(p, ctx, x, (const int8_t *)weights, bias, y); break;
         case 1: fc_k1(p, ctx, x, w32, bias, y); break;

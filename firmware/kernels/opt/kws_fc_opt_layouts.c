@@ -1,5 +1,6 @@
 /* kws_fc_opt_layouts.c - the C reader, packer and prepare-time helpers of the optimized
- * kernels' weight layouts (docs/formats.md layouts 2 "r4_words" and 3 "r4_nib32").
+ * kernels' weight layouts (docs/formats.md layouts 2 "r4_words", 3 "r4_nib32", 6 "rows_per_byte" and
+ * 8 "lanes16").
  * Not speed-critical: used at prepare time, by the kernel bench and by the self-test. */
 #include <string.h>
 #include "kws_kernels_opt.h"
@@ -36,6 +37,30 @@ static int32_t field_value(uint32_t f, int32_t k)
     return (int32_t)(f ^ s) - (int32_t)s;
 }
 
+void kws_fc_opt_lanes16_place(int32_t bits, int32_t q, int32_t i, int32_t *word, int32_t *bit)
+{
+    if (bits == 4) {
+        *word = 2 * (i / 4) + (i % 4) / 2;
+        *bit = 16 * (i % 2) + 4 * q;
+        return;
+    }
+    const int32_t per = bits == 2 ? 8 : 16, e = (i % per) / 2;
+    const int32_t s = bits == 2 ? 2 + 4 * e : 2 * e + 1;
+    *word = 2 * (i / per) + q / 2;
+    *bit = (s + 16 * (i % 2) + (16 - bits) * (q % 2)) % 32;
+}
+
+/* layout 8: is row q of a group the lane's top field (two's complement)? */
+static int lanes16_top(int32_t bits, int32_t q) { return bits == 4 ? q == 3 : (q & 1); }
+
+/* byte offset of the 32-bit word holding (row o, input i) in layout 8, and the field's bit */
+static size_t lanes16_offset(int32_t bits, int32_t rb, int32_t o, int32_t i, int32_t *bit)
+{
+    int32_t word;
+    kws_fc_opt_lanes16_place(bits, o & 3, i, &word, bit);
+    return (size_t)(o >> 2) * 4u * (size_t)rb + 4u * (size_t)word;
+}
+
 int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, int32_t i)
 {
     const int32_t k = p->bits, in_n = p->in_features;
@@ -63,6 +88,14 @@ int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, i
         if (k == 1) return f ? 1 : -1;
         if (r == G - 1) return field_value(f, k);   /* top row: two's complement */
         return (int32_t)f - (1 << (k - 1));         /* lower rows: biased */
+    }
+    if (p->layout == KWS_LAYOUT_LANES16) {
+        int32_t bit;
+        const uint8_t *b = w + lanes16_offset(k, rb, o, i, &bit);
+        uint32_t word = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        uint32_t f = (word >> bit) & ((1u << k) - 1u);
+        if (k == 1) return f ? 1 : -1;
+        return lanes16_top(k, o & 3) ? field_value(f, k) : (int32_t)f - (1 << (k - 1));
     }
     /* KWS_LAYOUT_R4_NIB32 */
     const uint8_t *blk = w + r4_offset(p->out_features, rb, o, i / 32, 16);
@@ -92,6 +125,13 @@ void kws_fc_opt_pack(int32_t layout, int32_t k, int32_t out_n, int32_t in_n, con
                 uint32_t f = k == 1 ? (uint32_t)(v > 0)
                            : r == G - 1 ? ((uint32_t)v & ((1u << k) - 1u)) : (uint32_t)(v + (1 << (k - 1)));
                 packed[(size_t)(o / G) * pad + i] |= (uint8_t)(f << (k * r));
+            } else if (layout == KWS_LAYOUT_LANES16) {
+                int32_t bit;
+                uint8_t *b = packed + lanes16_offset(k, rb, o, i, &bit);
+                uint32_t f = k == 1 ? (uint32_t)(v > 0)
+                           : lanes16_top(k, o & 3) ? ((uint32_t)v & ((1u << k) - 1u)) : (uint32_t)(v + (1 << (k - 1)));
+                f <<= bit;
+                b[0] |= (uint8_t)f; b[1] |= (uint8_t)(f >> 8); b[2] |= (uint8_t)(f >> 16); b[3] |= (uint8_t)(f >> 24);
             } else if (layout == KWS_LAYOUT_R4_WORDS) {
                 const int32_t n = kws_fc_opt_words_per(k);
                 uint8_t *b = packed + r4_offset(out_n, rb, o, i / n, 4);

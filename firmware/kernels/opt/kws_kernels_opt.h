@@ -31,7 +31,11 @@ extern "C" {
  *   6 / k=1,2,4 rows_per_byte: byte j of a group holds input j of G = 8/k consecutive rows, row r in
  *              bits [k*r, k*r+k): lower rows biased (u = w + 2^(k-1)), the top row two's complement
  *              (k = 1: bit = +1), groups of 16*ceil(in/16) bytes; an int8 load shifted right
- *              arithmetically by k*r gives telescoping sums (VMLADAV / SDOT, no masking) */
+ *              arithmetically by k*r gives telescoping sums (VMLADAV / SDOT, no masking)
+ *   8 / k=1,2,4 lanes16: rows in groups of 4, 32-bit words of two 16-bit SMLAD lanes; k = 4: a lane
+ *              holds one input of the 4 rows (u0 + 16 u1 + 256 u2 + 4096 w3), k = 2, 1: one input of a
+ *              row pair (bottom field at bit 0, top field ending at bit 15), read by AND with a mask
+ *              rotated per input pair (kws_fc_opt_lanes16_place, docs/formats.md section 11) */
 /* the KWS_LAYOUT_* numbers are defined in kws_kernels.h (4 and 5 are the sparse layouts, kws_sparse.h) */
 
 typedef struct {
@@ -47,6 +51,8 @@ int64_t kws_fc_opt_packed_bytes(int32_t layout, int32_t bits, int32_t out_featur
 /* Layout 2, k = 1: bit of weight j (0..31) of a word: 8*(j%4) + 7 - j/4, so that the byte-wise
  * UADD8 t,t,t chain (GE = bit 7 of each byte, then t <<= 1) meets weights 4s..4s+3 at step s. */
 static inline int32_t kws_fc_opt_bit1_pos(int32_t j) { return 8 * (j & 3) + 7 - (j >> 2); }
+/* Layout 8: 32-bit word (inside its group of 4 rows) and bit of row q (0..3) of the group, input i. */
+void kws_fc_opt_lanes16_place(int32_t bits, int32_t q, int32_t i, int32_t *word, int32_t *bit);
 /* Weights per 32-bit word of layout 2 (k=1: 32; k=2..7: 2*floor(16/k)). */
 int32_t kws_fc_opt_words_per(int32_t bits);
 /* The C reader: integer weight w[o][i] of a packed matrix (p->layout, p->bits, p->in_features,
