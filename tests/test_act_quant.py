@@ -230,13 +230,13 @@ def test_a4_round_trip(a4_model):
     r7 = fc_a4.retarget_a4(tfl, 7)
     m7 = load_model(r7)
     assert [custom_options(op)["layout"] for op in m7.subgraphs[0].operators
-            if op_name(m7, op) == "SUB8_FC_A4"] == [2, 7, 7, 7]
+            if op_name(m7, op) == "SUB8_FC_A4"] == [8, 7, 7, 7]
     xi = np.random.default_rng(2).integers(-128, 128, (300, 32)).astype(np.int8)
     want = Reference.from_bytes(tfl).run(xi)
     assert np.array_equal(Reference.from_bytes(r7).run(xi), want)
     assert np.array_equal(Reference.from_bytes(fc_a4.retarget_a4(r7, 0)).run(xi), want)
     from tflm_port.convert import retarget   # deploy / flash: each family's A4 plan (layout_table.a4_layout)
-    for target, lays in (("mps2-an386", [2, 7, 7, 7]), ("mps3-an547", [6, 6, 6, 6]), ("aarch64-cortex-a53", [3, 6, 6, 6]),
+    for target, lays in (("mps2-an386", [8, 7, 7, 7]), ("mps3-an547", [6, 6, 6, 6]), ("aarch64-cortex-a53", [3, 6, 6, 6]),
                          ("aarch64-cortex-a76", [3, 6, 6, 6]), ("generic", [0, 0, 0, 0])):
         rt = retarget(tfl, target)
         mt = load_model(rt)
@@ -297,7 +297,7 @@ def test_a4_bad_models_refused(a4_model):
 
 def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
     """The exported w4a4 model through the C runtime (kws_runner on the Cortex-M4 board under QEMU), weights
-    in layout 0 (reference kernel) and in the DSP plan (layout 2, our w4a8 DSP kernel with the 4-bit clamp, for
+    in layout 0 (reference kernel) and in the DSP plan (layout 8, our w4a8 DSP kernel with the 4-bit clamp, for
     the 8-bit-input first layer; layout 7, the A4 DSP kernel, for the others): every output
     byte equals the Python reference's. Skips without arm-none-eabi-gcc / qemu-system-arm."""
     import re
@@ -318,7 +318,7 @@ def test_a4_model_runs_in_the_firmware_runtime(a4_model, tmp_path):
         tfl = tfl0 if layout == 0 else export_a4.convert_a4(s2, x, layout=layout)
         layouts = [custom_options(op)["layout"] for op in load_model(tfl).subgraphs[0].operators
                    if op_name(load_model(tfl), op) == "SUB8_FC_A4"]
-        assert layouts == ([0, 0, 0, 0] if layout == 0 else [2, 7, 7, 7])
+        assert layouts == ([0, 0, 0, 0] if layout == 0 else [8, 7, 7, 7])
         ref = Reference.from_bytes(tfl)
         xi, want = make_test_vectors(ref, 40, seed=layout)
         xi = np.concatenate([xi, ref.quantize_input(x[:20])])

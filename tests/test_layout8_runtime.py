@@ -11,15 +11,21 @@ import numpy as np
 import pytest
 
 from tests.fw_build import need_image
+from tflm_port import board_table
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "firmware" / "build"
 
 
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500"])
+DSP_BOARDS = [b for b, v in board_table.BOARDS.items() if v.family == "dsp"]   # the M4 and the M7
+
+
+@pytest.mark.parametrize("board", DSP_BOARDS)
 def test_layout8_chains_exact_through_the_runtime(board, tmp_path):
-    need_image(f"{board}/kws_runner.elf")
-    r = subprocess.run(["make", "-C", str(ROOT / "firmware"), "-j2", board], capture_output=True, text=True)
+    v = board_table.BOARDS[board]
+    need_image(v.runner_image)
+    r = subprocess.run(["make", "-C", str(ROOT / "firmware"), "-j2", *board_table.make_targets([board])],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     from bench.sparse import fc_chain_model  # lazy: TensorFlow schema, only after the image check
     from tflm_port.convert import convert
@@ -39,7 +45,7 @@ def test_layout8_chains_exact_through_the_runtime(board, tmp_path):
         mp.write_bytes(model)
         xp.write_bytes(x.tobytes())
         semi = f"enable=on,target=native,arg=kws_runner,arg={mp},arg={xp},arg={op},arg=6"
-        r = subprocess.run(["qemu-system-arm", "-M", board, "-nographic", "-semihosting-config", semi, "-kernel",
-                            str(BUILD / board / "kws_runner.elf")], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([*v.qemu, "-nographic", "-semihosting-config", semi, "-kernel",
+                            str(BUILD / v.runner_image)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and "opt_ops=3" in r.stdout + r.stderr, (r.stdout + r.stderr)[-1500:]
         assert op.read_bytes() == Reference.from_bytes(model).run(x).astype(np.int8).tobytes(), (board, k, sizes)
