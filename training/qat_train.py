@@ -22,7 +22,6 @@ from basics.atomic import atomic_path, atomic_write_bytes, atomic_write_text, cl
 from basics.errors import UserError, read_json
 from tflm_port.convert import convert
 from training.evaluate import evaluate_run, keras_scorer, tflite_scorer
-from training.prune import export_sparsity, layer_densities, qat_callbacks
 from training.recipe import load_hard_negatives, with_hard_negatives
 from training.runs import load_trained_model, qat_scope, save_model
 from training.train import _val_stream, check_run_dir, fit, load_windows, log, train_float
@@ -68,7 +67,7 @@ def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
 def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
-    from training import distribute, qat  # lazy: heavy dependency (TensorFlow), loaded only when this runs
+    from training import distribute, prune, qat  # lazy: heavy dependency (TensorFlow), loaded only when this runs
 
     q = cfg.quant
     if not 1 <= q.weight_bits <= 8:
@@ -111,7 +110,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         spe = int(np.ceil(len(train[0]) / cfg.train.batch_size))   # steps per epoch, as fit's LR schedule
 
         def prune_cbs(m, stage):  # magnitude pruning (the prune section; none by default)
-            return qat_callbacks(cfg.prune, m, stage, spe, log)
+            return prune.qat_callbacks(cfg.prune, m, stage, spe, log)
 
         if q.stages == "two":
             log(f"stage 1: {q.weight_quantizer if q.preset == 'tailored' else 'linear'} {q.weight_bits}-bit weights, "
@@ -170,9 +169,9 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     report.update(layer_bits=qat.layer_bits(model), quantizer=q.weight_quantizer, stages=q.stages,
                   float_run=str(frun), seconds=round(time.time() - t0, 1), scored_with="tflm_port.reference",
                   model_bytes=tfl.stat().st_size)
-    pmeta, _ = export_sparsity(cfg.prune, model, qat.layer_bits(model))
+    pmeta, _ = prune.export_sparsity(cfg.prune, model, qat.layer_bits(model))
     if pmeta:
-        report["prune"] = {**pmeta["prune"], "kernel_density": [round(d, 4) for d in layer_densities(model)]}
+        report["prune"] = {**pmeta["prune"], "kernel_density": [round(d, 4) for d in prune.layer_densities(model)]}
     report["keras_fake_quant"] = {k: keras_report[k] for k in ("clip_accuracy",)}
     report["keras_fake_quant"].update({k: keras_report["stream"][k] for k in ("frr_at_1fah", "frr_at_0p5fah")})
     _ = np
@@ -215,14 +214,14 @@ def tflite_metadata(cfg: Config, normalization: dict, labels: list) -> dict:
 
 def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
     """Convert a finished QAT model to the deployable .tflite with the project's metadata."""
-    from training import qat  # lazy: heavy dependency, loaded only when this runs
+    from training import prune, qat  # lazy: heavy dependency, loaded only when this runs
 
     rng = np.random.default_rng(0)
     rep = rep_windows[rng.choice(len(rep_windows), size=min(500, len(rep_windows)), replace=False)]
     labels = json.loads((path.parent / "labels.json").read_text())
     meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
-    pmeta, sparse_spec = export_sparsity(cfg.prune, model, qat.layer_bits(model))   # pruned layers stored sparse
+    pmeta, sparse_spec = prune.export_sparsity(cfg.prune, model, qat.layer_bits(model))   # pruned layers stored sparse
     meta.update(pmeta)
     if cfg.quant.activation_bits < 8 or cfg.quant.operands:   # k-bit activations: SUB8_FC_A4 (tflm_port/fc_a4.py)
         from training import export_a4  # lazy: only k-bit-activation models need it
