@@ -50,7 +50,7 @@ class DataConfig:
     stream_minutes: float = 60.0  # length of each long streaming audio (val, test): 1 h resolves 1 FA/h
     # many sources mixed by weight (data_scripts/sources.py); any of these makes the source "mix"
     sources: list = field(default_factory=list)  # [{kind, role, weight, path, speakers, ...}]
-    tts: str = ""  # "all" = espeak + every installed TTS backend, or e.g. "espeak,piper"
+    tts: str = ""  # "all" = espeak + every installed TTS backend ("all,-festival": all but festival), or "espeak,piper"
     sentences: int = 0  # negative sentences per TTS backend of data.tts, cut into clips (data_scripts/sentences.py)
     sentences_weight: float = 1.0  # the sentence source's weight among the negative sources
     kokoro_voices: str = ""  # folder of Kokoro-82M voice packs (<name>.npy)

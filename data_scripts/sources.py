@@ -137,11 +137,19 @@ def parse_sources(data) -> list[Source]:
     names: list[str] = []
     if not raw and data.tts:
         names = [n.strip() for n in str(data.tts).split(",") if n.strip()]
+        left_out = [n[1:] for n in names if n.startswith("-")]
+        for n in left_out:
+            if n not in BACKENDS:
+                raise UserError(f"data.tts: unknown TTS backend '{n}' in '-{n}' (known: {', '.join(BACKENDS)})")
+        names = [n for n in names if not n.startswith("-")]
+        if left_out and names != ["all"]:
+            raise UserError(f"data.tts: '-{left_out[0]}' leaves a backend out of 'all' only (e.g. all,-festival)")
         if names == ["all"]:
             ok, missing = available_backends(data.kokoro_voices, data.root)
             for n, why in missing.items():
-                note(f"note: TTS backend {n} skipped: {why}")
-            names = ok
+                if n not in left_out:
+                    note(f"note: TTS backend {n} skipped: {why}")
+            names = [n for n in ok if n not in left_out]
         for n in names:
             raw.append({"kind": n})
         if not names:

@@ -166,3 +166,12 @@ def test_sentences_source_is_running_speech_cut_into_clips(tmp_path):
     assert sentences(4, "alexa", 1) == sentences(4, "alexa", 1) != sentences(4, "alexa", 2)
     with pytest.raises(UserError, match="at least|>= 3 speakers"):
         prepare_sentences("alexa", ["espeak"], speakers=2, per_speaker=1, root=str(tmp_path / "data"))
+
+
+def test_tts_all_can_leave_a_backend_out(tmp_path):
+    kinds = [s.kind for s in parse_sources(_cfg(tmp_path, tts="all,-festival"))]
+    assert "espeak" in kinds and "festival" not in kinds
+    with pytest.raises(UserError, match="unknown TTS backend 'tape'"):
+        parse_sources(_cfg(tmp_path, tts="all,-tape"))
+    with pytest.raises(UserError, match="out of 'all' only"):
+        parse_sources(_cfg(tmp_path, tts="espeak,-flite"))

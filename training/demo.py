@@ -24,11 +24,16 @@ def demo_args(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    from data_scripts.config import load_data_config
     from data_scripts.tts import available_backends
     from training.cli import main
     from training.train import log
 
     args = demo_args(sys.argv[1:])
     ok, missing = available_backends(os.environ.get("KOKORO_VOICES", ""))
-    log(f"demo: TTS backends {', '.join(ok)}" + (f"; not used: {', '.join(missing)}" if missing else ""))
+    left_out = [n[1:] for n in str(load_data_config(RECIPE).tts).split(",") if n.strip().startswith("-")]
+    used = [n for n in ok if n not in left_out]
+    log(f"demo: TTS backends {', '.join(used)}" + (f"; not used: {', '.join(missing)}" if missing else "")
+        + (f"; left out by the recipe: {', '.join(left_out)} (it made real voices worse: README Results)"
+           if left_out else ""))
     main(args)
