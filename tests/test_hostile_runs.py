@@ -401,3 +401,25 @@ def test_evaluate_run_with_a_missing_or_corrupt_dataset_file(run_dir, capsys, te
     if text is not None:
         (run_dir / "dataset.json").write_text(text)
     _one_line(*_evaluate([run_dir], capsys), "run data set file")
+
+
+def test_qat_on_a_float_run_with_a_corrupt_dataset_file_is_one_line(tmp_path):
+    """A float run whose dataset.json is damaged: --float-run ends in one line, not a traceback."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    frun = tmp_path / "float"
+    frun.mkdir()
+    from training.config import Config
+
+    cfg = Config()
+    (frun / "config.json").write_text(json.dumps(cfg.to_dict()))
+    (frun / "model.keras").write_bytes(b"not used before the check")
+    (frun / "normalizer.json").write_text("{}")
+    (frun / "labels.json").write_text('["_silence_", "_unknown_", "alexa"]')
+    (frun / "dataset.json").write_text("{ not json")
+    r = subprocess.run([sys.executable, str(root / "training" / "train.py"), "--weight-bits", "4", "--float-run",
+                        str(frun), "--run-dir", str(tmp_path / "q"), "--no-progress"], capture_output=True, text=True,
+                       cwd=root, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "dataset.json" in r.stderr, r.stderr[-1500:]

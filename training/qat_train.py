@@ -23,7 +23,7 @@ from basics.errors import UserError, read_json
 from tflm_port.convert import convert
 from training.evaluate import evaluate_run, keras_scorer, tflite_scorer
 from training.recipe import load_hard_negatives, with_hard_negatives
-from training.runs import load_trained_model, qat_scope, save_model
+from training.runs import load_trained_model, qat_scope, run_dataset, save_model
 from training.train import _val_stream, check_run_dir, fit, load_windows, log, train_float
 
 # config sections that must agree between a float run and the QAT run built on it
@@ -83,10 +83,12 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         clean_stale_temporaries(d)  # left by a run killed mid-write
     frun = ensure_float_run(cfg, run_dir, progress)
     check_run_dir(run_dir, cfg)
+    dataset = run_dataset(frun)   # checked first: a missing or corrupt float run file is one line
+    if not (frun / "labels.json").is_file():
+        raise UserError(f"{frun / 'labels.json'}: missing (not a finished float run)")
     shutil.copyfile(frun / "normalizer.json", run_dir / "normalizer.json")
     for f in ("dataset.json", "labels.json"):
         shutil.copyfile(frun / f, run_dir / f)
-    dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
     train, val, norm = load_windows(cfg, dataset, run_dir, progress)
 
     train = with_hard_negatives(train, load_hard_negatives(frun))  # the float run's mined windows
@@ -218,7 +220,9 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
 
     rng = np.random.default_rng(0)
     rep = rep_windows[rng.choice(len(rep_windows), size=min(500, len(rep_windows)), replace=False)]
-    labels = json.loads((path.parent / "labels.json").read_text())
+    labels = read_json(path.parent / "labels.json", "run labels file")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise UserError(f"{path.parent / 'labels.json'}: corrupt run labels file (not a list of class names)")
     meta = {**tflite_metadata(cfg, norm.to_dict(), labels),
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
     pmeta, sparse_spec = prune.export_sparsity(cfg.prune, model, qat.layer_bits(model))   # pruned layers stored sparse
