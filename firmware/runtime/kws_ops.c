@@ -236,6 +236,7 @@ static kws_status sub8_prepare(kws_model *m, kws_node *n)
     if ((s = fc_opt_prepare(m, &d->p, w->data, &d->opt))) return s;
     if (!d->opt.use && d->p.layout != 0)
         FAIL(KWS_ERR_UNSUPPORTED, d->p.layout == 2 ? "SUB8_FULLY_CONNECTED layout 2 (r4_words) needs an optimized kernel this build lacks (Cortex-M DSP)"
+                                : d->p.layout == 8 ? "SUB8_FULLY_CONNECTED layout 8 (lanes16) needs an optimized kernel this build lacks (Cortex-M DSP)"
                                 : d->p.layout == 3 ? "SUB8_FULLY_CONNECTED layout 3 (r4_nib32) needs an optimized kernel this build lacks (Helium / NEON)"
                                                    : "SUB8_FULLY_CONNECTED layout 6 (rows_per_byte) needs an optimized kernel this build lacks (Helium / NEON dot product)", TIDX(w));
     return KWS_OK;
