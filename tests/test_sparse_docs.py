@@ -31,7 +31,7 @@ def test_block_generator_figures_and_missing_block(tmp_path):
              "sparse_format": "block:16", "crossover_density": 0.5, "kernel": "sparse_dsp"}]
     text = bsparse.readme_block(recs)
     assert "our dense 4-bit (1,000)" in text and "| 0.40x |" in text and "0.25x of CMSIS-NN s8" in text
-    assert "| Cortex-M4 (mps2-an386) | 4 | n/a | 50 % | n/a | n/a |" in text
+    assert "| Cortex-M4 (mps2-an386, DSP) | 4 | n/a | 50 % | n/a | n/a |" in text
     assert "20 % density <= 0.4x dense 4-bit" not in bsparse.kernels_block(recs)   # not every point: no verdict
     p = tmp_path / "R.md"
     p.write_text("no block here\n")
