@@ -15,7 +15,7 @@ from pathlib import Path
 from basics.atomic import atomic_write_text
 from basics.errors import UserError, cli_main, read_json
 from bench.host import machine
-from bench.run import MARKDOWN, RESULTS, load_results, merge, render
+from bench.records import MARKDOWN, RESULTS, load_results, merge, render
 
 
 def merge_into_results(recs: list[dict], results: Path = RESULTS, markdown: Path = MARKDOWN) -> list[dict]:

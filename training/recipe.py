@@ -49,8 +49,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, see
         return xb, tf.one_hot(yb, n_classes), wb
 
     ds = ds.map(onehot, num_parallel_calls=tf.data.AUTOTUNE)
-    if batch_map is None and t.spec_augment:
-        batch_map = spec_augment_fn(cfg)
+    batch_map = batch_map or batch_maps(cfg)
     if batch_map is not None:
         ds = ds.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(2)
