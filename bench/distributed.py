@@ -31,7 +31,7 @@ from data_scripts.speech_commands import _split_of
 import soundfile as sf
 from training.config import Config, set_dotted
 from training import feature_store as fs
-from training.dataset import prepare_data
+from training.dataset import WindowConfig, prepare_data
 import argparse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,10 +92,10 @@ def store_build(work: Path, n_spk: int, clips: int) -> tuple[dict, list[str]]:
 
     folder = make_recordings(work / "rec", n_spk, clips, eval_speakers=max(2, n_spk // 8))
     cfg = _config(folder, work / "data", [])
-    dataset = prepare_data(cfg, progress=False)
+    dataset = prepare_data(cfg.data, progress=False)
     workers = min(os.cpu_count() or 1, 8)
     t0 = time.perf_counter()
-    st = fs.ensure_store(cfg, dataset, workers=workers)
+    st = fs.ensure_store(WindowConfig.of(cfg), dataset, workers=workers)
     sec = time.perf_counter() - t0
     audio = sum(st.manifest["audio_seconds"].get(s, 0.0) for s in st.manifest["splits"])
     nbytes = sum(sh["bytes"] for sp in st.manifest["splits"].values() for sh in sp["shards"])

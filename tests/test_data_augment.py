@@ -156,6 +156,7 @@ def test_generated_music_joins_the_training_noise_only_when_asked(tmp_path):
     from data_scripts.music import music_bank
     from data_scripts.noise import noise_source, training_noise
     from training.config import Config
+    from training.dataset import WindowConfig
     from training.feature_store import store_key
 
     cfg = Config()
@@ -172,6 +173,6 @@ def test_generated_music_joins_the_training_noise_only_when_asked(tmp_path):
     spec = np.abs(np.fft.rfft(m[0][:16000]))
     assert spec.max() > 20 * np.median(spec)
     (tmp_path / "manifest.csv").write_text("path,label,split,voice,text\n")
-    k12 = store_key(cfg, tmp_path)
+    k12 = store_key(WindowConfig.of(cfg), tmp_path)
     cfg.data.music = 0
-    assert store_key(cfg, tmp_path) != k12  # the stored windows depend on the music
+    assert store_key(WindowConfig.of(cfg), tmp_path) != k12  # the stored windows depend on the music

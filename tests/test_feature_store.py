@@ -20,25 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from training.dataset import prepare_data
+    from training.dataset import WindowConfig, prepare_data
 
     base = tmp_path_factory.mktemp("store")
     cfg = tiny_config(make_folder(base / "rec"), base / "data")
-    dataset = prepare_data(cfg, progress=False)
-    store = fs.ensure_store(cfg, dataset, workers=1)
+    dataset = prepare_data(cfg.data, progress=False)
+    store = fs.ensure_store(WindowConfig.of(cfg), dataset, workers=1)
     return cfg, dataset, store
 
 
 def _direct(cfg, dataset, split):
     """The split's windows computed without the store (the same functions, in job order)."""
-    from training.dataset import _clip_job, _worker_init, split_background, split_jobs
+    from training.dataset import WindowConfig, _clip_job, _worker_init, split_background, split_jobs
 
-    _worker_init(cfg.to_dict(), str(dataset))
-    jobs, seed = split_jobs(cfg, dataset, split)
+    _worker_init(WindowConfig.of(cfg), str(dataset))
+    jobs, seed = split_jobs(cfg.data, dataset, split)
     parts = [_clip_job(j) for j in jobs]
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
-    bg = split_background(cfg, dataset, seed, len(jobs), len(y))
+    bg = split_background(WindowConfig.of(cfg), dataset, seed, len(jobs), len(y))
     return np.concatenate([x, bg]).astype(np.float32), np.concatenate([y, np.zeros(len(bg), np.int32)])
 
 
@@ -78,7 +78,7 @@ def test_param_mismatch_refused(built):
     other = tiny_config(Path(cfg.data.folder), Path(cfg.data.root))
     other.features.num_mel_bins = 20
     with pytest.raises(UserError, match=r"features\.num_mel_bins 16 \(store\) != 20 \(config\)"):
-        fs.open_store(store.path, other)
+        fs.open_store(store.path, fs.WindowConfig.of(other))
 
 
 def test_corrupt_and_truncated_shard_refused(built, tmp_path):
@@ -122,12 +122,12 @@ def test_killed_build_continues(built, tmp_path, monkeypatch):
     fs.use_store(tmp_path / "resumed")
     try:
         with pytest.raises(Killed):
-            fs.ensure_store(cfg, dataset, workers=1)
+            fs.ensure_store(fs.WindowConfig.of(cfg), dataset, workers=1)
         assert not (tmp_path / "resumed" / "manifest.json").exists()
         done = sorted(p.name for p in (tmp_path / "resumed" / "parts" / "train").glob("part-*.npz"))
         assert done == ["part-00000.npz", "part-00001.npz", "part-00002.npz"]
         calls.clear()
-        again = fs.ensure_store(cfg, dataset, workers=1)
+        again = fs.ensure_store(fs.WindowConfig.of(cfg), dataset, workers=1)
         assert "train/0" not in calls and "train/3" in calls  # finished parts are not computed again
     finally:
         fs.use_store(None)

@@ -285,7 +285,7 @@ def test_every_pool_initializer_asks_to_die_with_its_parent(monkeypatch):
     def called():
         raise Called
 
-    for mod, init, args in ((dataset, "_worker_init", ({}, "d")), (tts, "_tts_init", ("espeak", "", "r")),
+    for mod, init, args in ((dataset, "_worker_init", (dataset.WindowConfig.of(Config()), "d")), (tts, "_tts_init", ("espeak", "", "r")),
                             (negstream, "_init", ("espeak", "", "r"))):
         monkeypatch.setattr(mod, "die_with_parent", called)
         with pytest.raises(Called):

@@ -30,6 +30,7 @@ from tflm_port.lstm import state_tensor_problem
 from tflm_port.tflite_io import load_model, op_name
 from training.lstm import step_model
 from training.config import Config
+from training.dataset import WindowConfig
 from training.feature_store import build_split
 from training.features import Normalizer
 from training.train import load_trained_model
@@ -88,7 +89,7 @@ def calibration_frames(run_dir: Path, n: int, seed: int = 0) -> np.ndarray:
     cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
     dataset = Path(json.loads((run_dir / "dataset.json").read_text())["dataset"])
     norm = Normalizer(**json.loads((run_dir / "normalizer.json").read_text()))
-    x, _ = build_split(cfg, dataset, "train", progress=False)
+    x, _ = build_split(WindowConfig.of(cfg), dataset, "train", progress=False)
     bins = cfg.features.num_mel_bins
     idx = np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False)
     return norm(x[idx].reshape(len(idx), -1, bins)).astype(np.float32)

@@ -24,13 +24,14 @@ import os
 import numpy as np
 
 from basics.audio import load_audio
-from training.config import Config
+from training.config import FeatureConfig
 from basics.atomic import atomic_path
 from basics.classes import KEYWORD, SILENCE, UNKNOWN  # noqa: F401  (re-exported: training's window labels)
 from basics.errors import UserError
 from training.features import LfbeParams, lfbe, lfbe_params, stack_context, window_span
 from basics.procs import die_with_parent
 from data_scripts.augment import Augmenter, change_speaker
+from data_scripts.config import DataConfig
 from data_scripts.sources import prepare_mix
 from data_scripts.speech_commands import prepare_folder, prepare_speech_commands
 from data_scripts.synthetic import prepare_synthetic
@@ -49,6 +50,20 @@ class Clip:
     text: str
     source: str = ""
     weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """What the window stage reads, and all it reads: the data section (seeds, augmentation, noise)
+    and the front end's settings. Model, training, quantization and evaluation settings never reach
+    it (``WindowConfig.of(cfg)`` takes the two sections out of a training Config)."""
+
+    data: DataConfig
+    features: FeatureConfig
+
+    @classmethod
+    def of(cls, cfg) -> "WindowConfig":
+        return cls(cfg.data, cfg.features)
 
 
 def read_manifest(dataset: Path) -> list[Clip]:
@@ -86,16 +101,16 @@ def speech_frames(audio: np.ndarray, p: LfbeParams, rel_db: float = 35.0) -> tup
     return int(idx[0]), int(idx[-1])
 
 
-def _augmenter(cfg: Config, cache_dir: Path):
-    if not cfg.data.augment:
+def _augmenter(data: DataConfig, cache_dir: Path):
+    if not data.augment:
         return None
 
     # no time shift: window labels are placed from the clean clip's speech frames
-    return Augmenter(cfg.data, cache_dir, p_shift=0.0)
+    return Augmenter(data, cache_dir, p_shift=0.0)
 
 
-def _noise(cfg: Config, cache_dir: Path) -> list[np.ndarray]:
-    return training_noise(cfg.data, cache_dir)
+def _noise(data: DataConfig, cache_dir: Path) -> list[np.ndarray]:
+    return training_noise(data, cache_dir)
 
 
 def _with_context(audio: np.ndarray, p: LfbeParams, rng: np.random.Generator, left: np.ndarray | None,
@@ -124,7 +139,7 @@ def _with_context(audio: np.ndarray, p: LfbeParams, rng: np.random.Generator, le
     return np.concatenate([lpart, audio, rpart]).astype(np.float32), len(lpart)
 
 
-def clip_windows(audio: np.ndarray, label: str, cfg: Config, p: LfbeParams, rng: np.random.Generator,
+def clip_windows(audio: np.ndarray, label: str, features: FeatureConfig, p: LfbeParams, rng: np.random.Generator,
                  augment=None, left: np.ndarray | None = None,
                  right: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Feature windows and labels for one clip (before normalization), optionally between neighbours."""
@@ -135,7 +150,7 @@ def clip_windows(audio: np.ndarray, label: str, cfg: Config, p: LfbeParams, rng:
     if augment is not None:
         x = augment(x, rng)
     feats = lfbe(x, p)
-    ctx, stride = cfg.features.context_frames, cfg.features.context_stride
+    ctx, stride = features.context_frames, features.context_stride
     wins = stack_context(feats, ctx, stride)
     span = window_span(ctx, stride)
     end = np.arange(len(wins)) + span - 1  # newest frame of each window
@@ -157,9 +172,9 @@ def clip_windows(audio: np.ndarray, label: str, cfg: Config, p: LfbeParams, rng:
     return wins[idx], lab.astype(np.int32)
 
 
-def background_windows(noise: list[np.ndarray], n: int, cfg: Config, p: LfbeParams,
+def background_windows(noise: list[np.ndarray], n: int, features: FeatureConfig, p: LfbeParams,
                        rng: np.random.Generator) -> np.ndarray:
-    ctx, stride = cfg.features.context_frames, cfg.features.context_stride
+    ctx, stride = features.context_frames, features.context_stride
     span = window_span(ctx, stride)
     seg = (span - 1) * p.hop_samples + p.window_samples
     out = []
@@ -212,17 +227,16 @@ def _source_kinds(dataset: Path) -> tuple[dict[str, str], str]:
 _WORKER: dict = {}
 
 
-def _worker_init(cfg_dict: dict, dataset: str) -> None:
+def _worker_init(w: WindowConfig, dataset: str) -> None:
     die_with_parent()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    cfg = Config.from_dict(cfg_dict)
-    _WORKER.update(cfg=cfg, p=lfbe_params(cfg.features), augment=_augmenter(cfg, Path(dataset).parent / "_augment_cache"))
+    _WORKER.update(w=w, p=lfbe_params(w.features), augment=_augmenter(w.data, Path(dataset).parent / "_augment_cache"))
 
 
 def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Windows of one clip (all its copies); its rng depends only on (seed, clip index)."""
     path, label, seed, index, copies, split, neighbours, synthetic = job
-    cfg, p, augment = _WORKER["cfg"], _WORKER["p"], _WORKER["augment"]
+    w, p, augment = _WORKER["w"], _WORKER["p"], _WORKER["augment"]
     rng = np.random.default_rng([seed, index])
     audio = load_audio(path, p.sample_rate, quiet=True)
     nb = [load_audio(n, p.sample_rate, quiet=True) if n else None for n in neighbours]
@@ -232,23 +246,23 @@ def _clip_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
         # Copy k uses neighbours 2k, 2k+1 (None = silence on that side).
         aug = augment if (k > 0 or split != "train") else None
         a = audio
-        if aug is not None and synthetic and cfg.data.speaker_augment > 0 and rng.random() < cfg.data.speaker_augment:
+        if aug is not None and synthetic and w.data.speaker_augment > 0 and rng.random() < w.data.speaker_augment:
             a = change_speaker(audio, rng)  # before labelling: the window labels follow its new timing
-        w, y = clip_windows(a, label, cfg, p, rng, aug, nb[2 * k], nb[2 * k + 1])
-        xs.append(w)
+        wins, y = clip_windows(a, label, w.features, p, rng, aug, nb[2 * k], nb[2 * k + 1])
+        xs.append(wins)
         ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def split_jobs(cfg: Config, dataset: Path, split: str) -> tuple[list[tuple], int]:
+def split_jobs(data: DataConfig, dataset: Path, split: str) -> tuple[list[tuple], int]:
     """(per-clip jobs for ``_clip_job``, split seed): the windows of a split are the jobs' windows in
     job order, then the background windows (``split_background``)."""
     dataset = Path(dataset)
     clips = [c for c in read_manifest(dataset) if c.split == split]
     if not clips:
         raise UserError(f"{dataset}/manifest.csv: no clips in split '{split}'")
-    seed = cfg.data.seed + {"train": 0, "val": 1, "test": 2}[split]
-    copies = 1 + (max(0, cfg.data.augment_copies) if split == "train" and cfg.data.augment else 0)
+    seed = data.seed + {"train": 0, "val": 1, "test": 2}[split]
+    copies = 1 + (max(0, data.augment_copies) if split == "train" and data.augment else 0)
     mult = source_multipliers(clips) if split == "train" else {}
     kinds, default_kind = _source_kinds(dataset)
     # running-speech context: each copy of a clip sits between pieces of other negative clips
@@ -268,24 +282,23 @@ def split_jobs(cfg: Config, dataset: Path, split: str) -> tuple[list[tuple], int
     return jobs, seed
 
 
-def split_background(cfg: Config, dataset: Path, seed: int, n_jobs: int, n_clip_windows: int) -> np.ndarray:
+def split_background(w: WindowConfig, dataset: Path, seed: int, n_jobs: int, n_clip_windows: int) -> np.ndarray:
     """The _silence_ windows that follow a split's clip windows (1 per 6 of them, at least 64)."""
     rng = np.random.default_rng([seed, n_jobs])
     n_bg = max(64, n_clip_windows // 6)
-    return background_windows(_noise(cfg, Path(dataset).parent / "_augment_cache"), n_bg, cfg, lfbe_params(cfg.features), rng)
+    return background_windows(_noise(w.data, Path(dataset).parent / "_augment_cache"), n_bg, w.features, lfbe_params(w.features), rng)
 
 
-def prepare_data(cfg: Config, progress: bool = True) -> Path:
-    """The data set folder of ``cfg.data`` (prepared, or reused from the cache)."""
-    src = cfg.data.source
-    d = cfg.data
+def prepare_data(d: DataConfig, progress: bool = True) -> Path:
+    """The data set folder of the data section ``d`` (prepared, or reused from the cache)."""
+    src = d.source
     if src == "mix" or (src == "synthetic" and (d.sources or d.tts or d.negative_dirs or d.positive_dirs
                                                    or d.sentences)):
-        return prepare_mix(cfg.data, progress=progress)
+        return prepare_mix(d, progress=progress)
     if src == "synthetic":
-        return prepare_synthetic(cfg.data, progress=progress)
+        return prepare_synthetic(d, progress=progress)
     if src == "speech_commands":
-        return prepare_speech_commands(cfg.data, progress=progress)
+        return prepare_speech_commands(d, progress=progress)
     if src == "folder":
-        return prepare_folder(cfg.data, progress=progress)
+        return prepare_folder(d, progress=progress)
     raise UserError(f"data.source: unknown source '{src}' (known: synthetic, mix, speech_commands, folder)")

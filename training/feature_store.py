@@ -39,14 +39,14 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from training.config import Config, load_config, set_dotted
-from training.dataset import (FEATURE_CACHE_VERSION, KEYWORD, _clip_job, _worker_init, prepare_data, read_manifest,
-                              split_background, split_jobs)
+from training.dataset import (FEATURE_CACHE_VERSION, KEYWORD, WindowConfig, _clip_job, _worker_init, prepare_data,
+                              read_manifest, split_background, split_jobs)
 from basics.atomic import atomic_path, atomic_write_text, clean_stale_temporaries
 from basics.errors import UserError, cli_main
 from concurrent.futures import ProcessPoolExecutor
@@ -70,17 +70,17 @@ def default_shards(split: str) -> int:
 
 
 # ----------------------------------------------------------------------------- parameters
-def feature_params(cfg: Config) -> dict:
+def feature_params(w: WindowConfig) -> dict:
     """What the stored windows depend on besides the audio: features and the windowing data keys."""
 
-    d = cfg.to_dict()["data"]
+    d = asdict(w.data)
     data = {k: v for k, v in d.items() if k not in ("stream_minutes", "root")}
-    return {"features": cfg.to_dict()["features"], "data": data, "window_code": FEATURE_CACHE_VERSION}
+    return {"features": asdict(w.features), "data": data, "window_code": FEATURE_CACHE_VERSION}
 
 
-def store_key(cfg: Config, dataset: Path) -> str:
+def store_key(w: WindowConfig, dataset: Path) -> str:
     man = Path(dataset) / "manifest.csv"
-    d = {"v": STORE_VERSION, "params": feature_params(cfg), "manifest": hashlib.sha1(man.read_bytes()).hexdigest()}
+    d = {"v": STORE_VERSION, "params": feature_params(w), "manifest": hashlib.sha1(man.read_bytes()).hexdigest()}
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -90,10 +90,10 @@ def use_store(path: str | Path | None) -> None:
     _STORE_OVERRIDE = Path(path) if path else None
 
 
-def store_path(cfg: Config, dataset: Path) -> Path:
+def store_path(w: WindowConfig, dataset: Path) -> Path:
     if _STORE_OVERRIDE is not None:
         return _STORE_OVERRIDE
-    return Path(dataset) / "store" / store_key(cfg, dataset)
+    return Path(dataset) / "store" / store_key(w, dataset)
 
 
 def param_differences(stored: dict, want: dict, prefix: str = "") -> list[str]:
@@ -132,9 +132,9 @@ class Store:
         return int(self.split(split)["records"])
 
 
-def open_store(path: str | Path, cfg: Config | None = None, verify: str = "full") -> Store:
+def open_store(path: str | Path, w: WindowConfig | None = None, verify: str = "full") -> Store:
     """The store in ``path``; UserError (one line) if it is incomplete, was built with other
-    parameters than ``cfg``, or a shard is missing, truncated or corrupt (verify="size" checks
+    parameters than ``w``, or a shard is missing, truncated or corrupt (verify="size" checks
     sizes only, "full" also the sha256 of every shard)."""
     path = Path(path)
     mpath = path / "manifest.json"
@@ -146,8 +146,8 @@ def open_store(path: str | Path, cfg: Config | None = None, verify: str = "full"
             raise ValueError("unknown version or layout")
     except (OSError, ValueError) as e:
         raise UserError(f"{mpath}: corrupt feature store manifest ({str(e)[:80]})") from None
-    if cfg is not None:
-        diff = param_differences(man.get("params", {}), feature_params(cfg))
+    if w is not None:
+        diff = param_differences(man.get("params", {}), feature_params(w))
         if diff:
             raise UserError(f"{path}: feature store built with other parameters than the config: {'; '.join(diff[:4])}"
                             + (f" (+{len(diff) - 4} more)" if len(diff) > 4 else ""))
@@ -194,12 +194,12 @@ def _part_job(job: tuple) -> tuple[int, int]:
     return part, sum(len(y) for y in ys)
 
 
-def _init_pool(cfg_dict: dict, dataset: str) -> None:
+def _init_pool(w: WindowConfig, dataset: str) -> None:
 
-    _worker_init(cfg_dict, dataset)
+    _worker_init(w, dataset)
 
 
-def build_split_store(cfg: Config, dataset: Path, split: str, path: Path, shards: int | None = None,
+def build_split_store(w: WindowConfig, dataset: Path, split: str, path: Path, shards: int | None = None,
                       workers: int | None = None, progress: bool = False) -> dict:
     """Compute one split's windows into ``path`` (parts, then shards); its manifest entry."""
 
@@ -208,7 +208,7 @@ def build_split_store(cfg: Config, dataset: Path, split: str, path: Path, shards
 
     dataset = Path(dataset)
     shards = shards or default_shards(split)
-    jobs, seed = split_jobs(cfg, dataset, split)
+    jobs, seed = split_jobs(w.data, dataset, split)
     by_path = {str(c.path): c for c in read_manifest(dataset) if c.split == split}
     sources = sorted({by_path[j[0]].source for j in jobs} | {BACKGROUND})
     sid = {s: i for i, s in enumerate(sources)}
@@ -224,19 +224,19 @@ def build_split_store(cfg: Config, dataset: Path, split: str, path: Path, shards
     workers = max(1, min(workers or min(os.cpu_count() or 1, 8), len(todo)))
     bar = tqdm(total=len(todo), desc=f"store {split}", disable=not progress, unit="part", leave=False)
     if workers <= 1:
-        _init_pool(cfg.to_dict(), str(dataset))
+        _init_pool(w, str(dataset))
         for t in todo:
             _part_job(t)
             bar.update()
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_pool,
-                                 initargs=(cfg.to_dict(), str(dataset))) as ex:
+                                 initargs=(w, str(dataset))) as ex:
             for _ in ex.map(_part_job, todo):
                 bar.update()
     bar.close()
     part_files = [parts_dir / f"part-{k:05d}.npz" for k in range(n_parts)]
     n_clip = sum(len(np.load(f)["y"]) for f in part_files)
-    bg = split_background(cfg, dataset, seed, len(jobs), n_clip).astype(np.float32)
+    bg = split_background(w, dataset, seed, len(jobs), n_clip).astype(np.float32)
     return _write_shards(path, split, shards, part_files, bg, sid[BACKGROUND], sources)
 
 
@@ -295,14 +295,14 @@ def _write_shards(path: Path, split: str, shards: int, part_files: list[Path], b
             "sources": sources, "per_source": {s: int(c) for s, c in zip(sources, per_source)}}
 
 
-def ensure_store(cfg: Config, dataset: Path, progress: bool = False, workers: int | None = None,
+def ensure_store(w: WindowConfig, dataset: Path, progress: bool = False, workers: int | None = None,
                  shards: dict | None = None, verify: str = "size") -> Store:
-    """The data set's store for ``cfg``, built (or its killed build continued) first if needed."""
+    """The data set's store for ``w``, built (or its killed build continued) first if needed."""
 
     dataset = Path(dataset)
-    path = store_path(cfg, dataset)
+    path = store_path(w, dataset)
     if (path / "manifest.json").is_file():
-        return open_store(path, cfg, verify)
+        return open_store(path, w, verify)
     path.mkdir(parents=True, exist_ok=True)
     for f in path.glob(".*.shards.tmp"):  # a build killed while writing shards
         shutil.rmtree(f, ignore_errors=True)
@@ -310,9 +310,9 @@ def ensure_store(cfg: Config, dataset: Path, progress: bool = False, workers: in
     audio_s = _audio_seconds(dataset)
     splits = {}
     for split in SPLITS:
-        splits[split] = build_split_store(cfg, dataset, split, path, (shards or {}).get(split), workers, progress)
+        splits[split] = build_split_store(w, dataset, split, path, (shards or {}).get(split), workers, progress)
     dims = {s["dim"] for s in splits.values()}
-    man = {"version": STORE_VERSION, "params": feature_params(cfg), "dataset": str(dataset.resolve()),
+    man = {"version": STORE_VERSION, "params": feature_params(w), "dataset": str(dataset.resolve()),
            "dim": max(dims), "record_bytes": HEADER_BYTES + 4 * max(dims), "splits": splits,
            "build_seconds": round(time.time() - t0, 2), "audio_seconds": audio_s}
     atomic_write_text(path / "manifest.json", json.dumps(man, indent=1) + "\n")
@@ -358,17 +358,17 @@ def read_arrays(store: Store, split: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def split_arrays(cfg: Config, dataset: Path, split: str, progress: bool = False,
+def split_arrays(w: WindowConfig, dataset: Path, split: str, progress: bool = False,
                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    return read_arrays(ensure_store(cfg, dataset, progress, workers), split)
+    return read_arrays(ensure_store(w, dataset, progress, workers), split)
 
 
-def build_split(cfg: Config, dataset: Path, split: str, progress: bool = True,
+def build_split(w: WindowConfig, dataset: Path, split: str, progress: bool = True,
                 workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(windows float32 [N, ctx*bins], labels int32 [N]) for one split, read from the data set's
     feature store, which is built first if needed (clips in parallel, one process per core; the
     result does not depend on the number of workers)."""
-    return split_arrays(cfg, Path(dataset), split, progress=progress, workers=workers)
+    return split_arrays(w, Path(dataset), split, progress=progress, workers=workers)
 
 
 def tf_dataset(store: Store, split: str, *, seed: int, shuffle: bool = True, shuffle_buffer: int = SHUFFLE_BUFFER,
@@ -436,9 +436,10 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
     if not dpath.is_file():
         return None
     dataset = Path(json.loads(dpath.read_text())["dataset"])
-    if not (store_path(cfg, dataset) / "manifest.json").is_file():
+    w = WindowConfig.of(cfg)
+    if not (store_path(w, dataset) / "manifest.json").is_file():
         return None
-    store = open_store(store_path(cfg, dataset), cfg, verify="size")
+    store = open_store(store_path(w, dataset), w, verify="size")
     n_store = store.count("train")
     if len(train[0]) < n_store:
         return None
@@ -532,31 +533,31 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _cfg(a) -> Config:
+def _cfg(a) -> WindowConfig:
     cfg = load_config(a.config)
     for item in a.set:
         if "=" not in item:
             raise UserError(f"--set {item}: expected section.key=value")
         k, v = item.split("=", 1)
         set_dotted(cfg, k.strip(), v.strip(), "--set")
-    return cfg.validate("command line")
+    return WindowConfig.of(cfg.validate("command line"))
 
 
 @cli_main
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     if a.cmd == "build":
-        cfg = _cfg(a)
+        w = _cfg(a)
         if a.shards < 0 or a.workers < 0:
             raise UserError("--shards/--workers must be >= 0")
-        dataset = prepare_data(cfg, progress=sys.stderr.isatty())
+        dataset = prepare_data(w.data, progress=sys.stderr.isatty())
         use_store(a.out)
-        st = ensure_store(cfg, dataset, progress=sys.stderr.isatty(), workers=a.workers or None,
+        st = ensure_store(w, dataset, progress=sys.stderr.isatty(), workers=a.workers or None,
                           shards={"train": a.shards} if a.shards else None, verify="full")
         print(json.dumps({"store": str(st.path), **{s: st.count(s) for s in st.manifest["splits"]}}))
         return 0
-    cfg = _cfg(a) if (a.config or a.set) else None
-    st = open_store(a.store, cfg, verify="full")
+    w = _cfg(a) if (a.config or a.set) else None
+    st = open_store(a.store, w, verify="full")
     print(json.dumps({"store": str(st.path), "ok": True, **{s: st.count(s) for s in st.manifest["splits"]}}))
     return 0
 

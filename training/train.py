@@ -26,7 +26,7 @@ from training.feature_store import build_split, fit_input
 from training.features import Normalizer
 from training import prune_spec
 from training.checkpoints import best_val_loss_callbacks
-from training.dataset import prepare_data  # noqa: F401  (re-exported: the data step of a run)
+from training.dataset import WindowConfig, prepare_data  # noqa: F401  (prepare_data re-exported: the data step of a run)
 from training.recipe import (ValStream, fa_selection_callback, mine_hard_negatives, negative_clips,
                              sample_weights, batch_maps, train_dataset, with_hard_negatives)
 
@@ -45,8 +45,8 @@ def load_windows(cfg: Config, dataset: Path, run_dir: Path, progress: bool = Tru
     norm = None
     if npath.is_file():  # checked before the data work: a corrupt file is one line, not a traceback later
         norm = Normalizer.from_dict(read_json(npath, "feature normalization"), bins, str(npath))
-    xtr, ytr = build_split(cfg, dataset, "train", progress)
-    xva, yva = build_split(cfg, dataset, "val", progress)
+    xtr, ytr = build_split(WindowConfig.of(cfg), dataset, "train", progress)
+    xva, yva = build_split(WindowConfig.of(cfg), dataset, "val", progress)
     if norm is None:
         norm = Normalizer.fit(xtr.reshape(-1, bins))
         atomic_write_text(npath, json.dumps(norm.to_dict()) + "\n")
@@ -218,7 +218,7 @@ def train_float(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     t0 = time.time()
     distribute.wait_for_chief(run_dir / "normalizer.json")  # the chief prepares the data and the store
     log(f"data: {cfg.data.source} (keyword '{cfg.data.keyword}')")
-    dataset = prepare_data(cfg, progress)
+    dataset = prepare_data(cfg.data, progress)
     atomic_write_text(run_dir / "dataset.json", json.dumps({"dataset": str(Path(dataset).resolve())}) + "\n")
     log(f"dataset ready: {dataset} ({time.time() - t0:.0f} s)")
     train, val, norm = load_windows(cfg, dataset, run_dir, progress)
