@@ -42,7 +42,7 @@ def real_figures(run_dir: Path, real: Path, threshold: float, extra_neg: list[Pa
     cfg, norm, scorer = load_run(run_dir)  # model.tflite when there is one, else the float Keras model
     pos = [real / d for d in REAL_POS if (real / d).is_dir()]
     neg = [real / d for d in REAL_NEG if (real / d).is_dir()] + extra_neg
-    return evaluate_folders(scorer, pos, neg, threshold, cfg, norm)
+    return evaluate_folders(scorer, pos, neg, threshold, cfg.features, norm, cfg.eval)
 
 
 def row(run_dir: Path, real: Path | None, extra_neg: list[Path]) -> dict:

@@ -28,6 +28,7 @@ import numpy as np
 
 from basics.audio import SAMPLE_RATE
 from basics.errors import UserError
+from data_scripts.config import DataConfig
 from data_scripts.noise import noise_source, rir_bank, training_noise
 
 __all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker"]
@@ -66,7 +67,7 @@ def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
 
 
 class Augmenter:
-    def __init__(self, cfg, cache_dir: str | Path, *, p_shift: float = 0.5, p_reverb: float = 0.3,
+    def __init__(self, cfg: DataConfig, cache_dir: str | Path, *, p_shift: float = 0.5, p_reverb: float = 0.3,
                  p_noise: float = 0.8, p_gain: float = 0.8, max_shift_s: float = 0.1,
                  gain_db: tuple[float, float] = (-12.0, 6.0), rir_dir: str | Path | None = None):
         from audiomentations import ApplyImpulseResponse, Gain, Shift  # lazy: heavy dependency, loaded only when this runs

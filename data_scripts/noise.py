@@ -19,6 +19,7 @@ import soundfile as sf
 from basics.audio import SAMPLE_RATE, list_audio, load_audio
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
+from data_scripts.config import DataConfig
 from data_scripts.music import music_bank
 
 COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0}
@@ -68,17 +69,17 @@ def load_noise_dir(folder: str | Path, min_seconds: float = 0.1) -> list[np.ndar
     return out
 
 
-def noise_dirs(cfg) -> list[Path]:
+def noise_dirs(cfg: DataConfig) -> list[Path]:
     """Every background-noise folder a DataConfig names: noise_dir, noise_dirs and noise sources."""
-    out = [Path(cfg.noise_dir)] if getattr(cfg, "noise_dir", "") else []
-    out += [Path(d) for d in getattr(cfg, "noise_dirs", None) or []]
-    for s in getattr(cfg, "sources", None) or []:
+    out = [Path(cfg.noise_dir)] if cfg.noise_dir else []
+    out += [Path(d) for d in cfg.noise_dirs or []]
+    for s in cfg.sources or []:
         if isinstance(s, dict) and s.get("role") == "noise" and s.get("path"):
             out.append(Path(s["path"]))
     return list(dict.fromkeys(out))
 
 
-def noise_source(cfg, cache_dir: str | Path | None = None) -> list[np.ndarray]:
+def noise_source(cfg: DataConfig, cache_dir: str | Path | None = None) -> list[np.ndarray]:
     """Background noise arrays (float32, 16 kHz): the files of every noise folder of cfg, else
     synthetic coloured noise."""
     dirs = noise_dirs(cfg)
@@ -87,12 +88,12 @@ def noise_source(cfg, cache_dir: str | Path | None = None) -> list[np.ndarray]:
     return synthetic_noise_bank()
 
 
-def training_noise(cfg, cache_dir: str | Path | None = None) -> list[np.ndarray]:
+def training_noise(cfg: DataConfig, cache_dir: str | Path | None = None) -> list[np.ndarray]:
     """The background sounds of training (augmentation and background windows): ``noise_source``
     plus ``cfg.music`` generated music pieces. Data sets' own streams use ``noise_source`` alone, so a
     cached data set does not depend on ``music``."""
     bank = noise_source(cfg, cache_dir)
-    if getattr(cfg, "music", 0):
+    if cfg.music:
 
         bank = bank + music_bank(int(cfg.music))
     return bank

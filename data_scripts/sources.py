@@ -53,6 +53,7 @@ from data_scripts.sentences import prepare_sentences
 from data_scripts.tts import BACKENDS, available_backends, prepare_tts
 from basics.atomic import atomic_path, clean_stale_temporaries
 from basics.errors import UserError
+from data_scripts.config import DataConfig
 from data_scripts.noise import noise_source
 from data_scripts.speech_commands import prepare_audio_folder
 from data_scripts.synthetic import prepare_synthetic
@@ -131,7 +132,7 @@ def _source(d, i: int) -> Source:
     return s
 
 
-def parse_sources(data) -> list[Source]:
+def parse_sources(data: DataConfig) -> list[Source]:
     """The source list of a DataConfig (its ``sources``, or built from the shortcuts)."""
     raw = list(data.sources or [])
     names: list[str] = []
@@ -201,7 +202,7 @@ def channel_warning(srcs: list[Source]) -> str:
     return ""
 
 
-def _prepare_one(s: Source, data, progress: bool) -> Path:
+def _prepare_one(s: Source, data: DataConfig, progress: bool) -> Path:
     if s.kind == "espeak":
         return prepare_synthetic(replace(data, stream_minutes=min(5.0, data.stream_minutes), noise_dir=""),
                                  progress=progress)
@@ -222,14 +223,14 @@ def _prepare_one(s: Source, data, progress: bool) -> Path:
     return prepare_audio_folder(Path(s.path), s.role, data.keyword, data.root, data.seed, progress=progress)
 
 
-def mix_params(srcs: list[Source], data) -> dict:
+def mix_params(srcs: list[Source], data: DataConfig) -> dict:
     return {"mix": MIX_VERSION, "keyword": normalize_keyword(data.keyword), "seed": int(data.seed),
             "stream_minutes": float(data.stream_minutes),
             "sources": [{k: v for k, v in asdict(s).items() if not (k in _NEW_KEYS and v == _NEW_KEYS[k])}
                         | ({"path": str(Path(s.path).resolve())} if s.path else {}) for s in srcs]}
 
 
-def prepare_mix(data, progress: bool = True) -> Path:
+def prepare_mix(data: DataConfig, progress: bool = True) -> Path:
     """Prepare every source of ``data`` (a DataConfig) and the mix data set; returns its folder."""
     srcs = parse_sources(data)
     params = mix_params(srcs, data)

@@ -23,7 +23,6 @@ import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from dataclasses import dataclass as _dc
 
 import numpy as np
 import soundfile as sf
@@ -32,6 +31,7 @@ from data_scripts.streaming import finish_dataset
 from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, loudest_window, normalize_keyword, note,
                                  params_hash, safe_name, slug, sound_pieces, speech_bounds, summarize, wav_bytes,
                                  write_manifest)
+from data_scripts.config import DataConfig
 from data_scripts.noise import load_noise_dir, noise_source
 from basics.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, audio_blocks, list_audio, load_audio
 from basics.atomic import atomic_path, clean_stale_temporaries
@@ -245,7 +245,7 @@ def _copy_noise(files: list[Path], tmp: Path) -> list[np.ndarray]:
     return arrays
 
 
-def _stream_noise(cfg, kept: list[np.ndarray]) -> list[np.ndarray]:
+def _stream_noise(cfg: DataConfig, kept: list[np.ndarray]) -> list[np.ndarray]:
     if cfg.noise_dir:
         return load_noise_dir(cfg.noise_dir)
     return kept or noise_source(cfg, Path(cfg.root) / "cache")
@@ -274,7 +274,7 @@ def scan_speech_commands(folder: Path) -> tuple[dict[str, list[str]], set[str], 
     return words, lists["validation_list.txt"], lists["testing_list.txt"], noise
 
 
-def prepare_speech_commands(cfg, progress: bool = True) -> Path:
+def prepare_speech_commands(cfg: DataConfig, progress: bool = True) -> Path:
     """Speech Commands in the dataset layout, keyword = cfg.keyword; returns the dataset folder."""
     from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
@@ -320,7 +320,7 @@ def _find_keyword_dir(folder: Path, kw: str, subdirs: list[Path]) -> Path:
                     f"(subfolders: {', '.join(d.name for d in subdirs) or 'none'})")
 
 
-def prepare_folder(cfg, progress: bool = True) -> Path:
+def prepare_folder(cfg: DataConfig, progress: bool = True) -> Path:
     """The user's recordings (cfg.folder/<keyword>/..., other subfolders negative) in the dataset layout."""
     from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
@@ -386,16 +386,8 @@ def prepare_audio_folder(folder: Path, role: str, keyword: str, root: str | Path
     kw = normalize_keyword(keyword)
     folder = Path(folder)
     if role == "labelled":
-        @_dc
-        class _Cfg:
-            keyword: str
-            folder: str
-            root: str
-            seed: int
-            stream_minutes: float = 2.0
-            noise_dir: str = ""
-
-        return prepare_folder(_Cfg(kw, str(folder), str(root), int(seed)), progress)
+        return prepare_folder(DataConfig(keyword=kw, folder=str(folder), root=str(root), seed=int(seed),
+                                         stream_minutes=2.0), progress)
     if role not in ("positive", "negative"):
         raise UserError(f"{folder}: folder role must be positive, negative or labelled, got '{role}'")
     files = list_audio(folder)

@@ -33,6 +33,7 @@ import numpy as np
 from data_scripts.streaming import finish_dataset
 from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_keyword, note, params_hash,
                                  slug, wav_bytes)
+from data_scripts.config import DataConfig
 from data_scripts.noise import noise_source
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
 from basics.audio import SAMPLE_RATE, resample
@@ -405,7 +406,7 @@ def _work(job: Job, out_dir: Path) -> tuple[Job, float | None, str]:
 
 
 # ----------------------------------------------------------------------------- entry point
-def generation_params(cfg) -> dict:
+def generation_params(cfg: DataConfig) -> dict:
     kw = normalize_keyword(cfg.keyword)
     return {"generator": GENERATOR_VERSION, "keyword": kw,
             "num_voices": int(cfg.num_voices) or DEFAULT_NUM_VOICES,
@@ -417,12 +418,12 @@ def generation_params(cfg) -> dict:
             "espeak_ng": espeak_version(), "accents": list(list_accents()), "variants": list(list_variants())}
 
 
-def dataset_dir(cfg) -> Path:
+def dataset_dir(cfg: DataConfig) -> Path:
     p = generation_params(cfg)
     return Path(cfg.root) / "synthetic" / f"{slug(p['keyword'])}-{params_hash(p)}"
 
 
-def prepare_synthetic(cfg, progress: bool = True) -> Path:
+def prepare_synthetic(cfg: DataConfig, progress: bool = True) -> Path:
     """Generate (or reuse) the synthetic dataset for cfg (a DataConfig); returns its folder."""
     params = generation_params(cfg)
     dest = Path(cfg.root) / "synthetic" / f"{slug(params['keyword'])}-{params_hash(params)}"

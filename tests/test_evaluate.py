@@ -67,7 +67,7 @@ def test_window_end_times_follow_the_context():
     from training.evaluate import window_end_times
 
     cfg = Config()
-    t = window_end_times(3, cfg)
+    t = window_end_times(3, cfg.features)
     span = (cfg.features.context_frames - 1) * cfg.features.context_stride + 1
     assert t[0] == pytest.approx(((span - 1) * 160 + 400) / 16000)
     assert t[1] - t[0] == pytest.approx(0.01)

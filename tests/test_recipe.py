@@ -61,12 +61,12 @@ def test_mining_keeps_windows_that_fire_and_their_neighbours(tmp_path):
         def __call__(self, f):
             return (f - f.mean()) / (f.std() + 1e-6)
 
-    x, info = mine_hard_negatives(_FiresOnLoud(), [tmp_path / "n0.wav", tmp_path / "n1.wav"], c, Norm(),
+    x, info = mine_hard_negatives(_FiresOnLoud(), [tmp_path / "n0.wav", tmp_path / "n1.wav"], c.features, Norm(),
                                   max_windows=1000, rng=np.random.default_rng(1))
     assert 0 < info["windows_found"] < info["windows_scored"] and len(x) == info["windows_kept"]
     assert x.shape[1] == 4 * 64
     assert HARD_NEGATIVE_POSTERIOR == 0.5
-    x2, info2 = mine_hard_negatives(_FiresOnLoud(), [tmp_path / "n1.wav"], c, Norm(), max_windows=3,
+    x2, info2 = mine_hard_negatives(_FiresOnLoud(), [tmp_path / "n1.wav"], c.features, Norm(), max_windows=3,
                                     rng=np.random.default_rng(1))
     assert len(x2) == 3
     tr = with_hard_negatives((np.zeros((2, 256), np.float32), np.array([2, 2], np.int32)), x2)

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from basics.audio import load_audio
-from training.config import FeatureConfig
+from training.config import Config, FeatureConfig
 from basics.atomic import atomic_path
 from basics.classes import KEYWORD, SILENCE, UNKNOWN  # noqa: F401  (re-exported: training's window labels)
 from basics.errors import UserError
@@ -62,7 +62,7 @@ class WindowConfig:
     features: FeatureConfig
 
     @classmethod
-    def of(cls, cfg) -> "WindowConfig":
+    def of(cls, cfg: Config) -> "WindowConfig":
         return cls(cfg.data, cfg.features)
 
 

@@ -31,7 +31,7 @@ import os
 
 import numpy as np
 
-from training.config import Config, EvalConfig
+from training.config import Config, EvalConfig, FeatureConfig
 from basics.atomic import atomic_path, atomic_write_text
 from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, cli_main, read_json
@@ -69,27 +69,27 @@ class StreamScores:
     duration_s: float
 
 
-def window_end_times(n: int, cfg: Config) -> np.ndarray:
-    p = lfbe_params(cfg.features)
-    span = window_span(cfg.features.context_frames, cfg.features.context_stride)
+def window_end_times(n: int, features: FeatureConfig) -> np.ndarray:
+    p = lfbe_params(features)
+    span = window_span(features.context_frames, features.context_stride)
     frame_end = (np.arange(n) + span - 1) * p.hop_samples + p.window_samples
     return frame_end / p.sample_rate
 
 
-def audio_windows(audio: np.ndarray, cfg: Config, normalizer) -> np.ndarray:
-    feats = normalizer(lfbe(audio, lfbe_params(cfg.features)))
-    return stack_context(feats, cfg.features.context_frames, cfg.features.context_stride)
+def audio_windows(audio: np.ndarray, features: FeatureConfig, normalizer) -> np.ndarray:
+    feats = normalizer(lfbe(audio, lfbe_params(features)))
+    return stack_context(feats, features.context_frames, features.context_stride)
 
 
-def stream_scores(scorer: Scorer, audio: np.ndarray, cfg: Config, normalizer, batch: int = 8192) -> StreamScores:
-    feats = normalizer(lfbe(audio, lfbe_params(cfg.features)))
-    ctx, stride = cfg.features.context_frames, cfg.features.context_stride
+def stream_scores(scorer: Scorer, audio: np.ndarray, features: FeatureConfig, normalizer, batch: int = 8192) -> StreamScores:
+    feats = normalizer(lfbe(audio, lfbe_params(features)))
+    ctx, stride = features.context_frames, features.context_stride
     span = window_span(ctx, stride)
     n = max(0, len(feats) - span + 1)
     parts = [scorer(stack_context(feats[i:i + batch + span - 1], ctx, stride))[:, KEYWORD_CLASS]
              for i in range(0, n, batch)]
     post = np.concatenate(parts) if parts else np.zeros(0)
-    return StreamScores(window_end_times(n, cfg), post, len(audio) / cfg.features.sample_rate)
+    return StreamScores(window_end_times(n, features), post, len(audio) / features.sample_rate)
 
 
 def det_curve(s: StreamScores, keywords: list[dict], ecfg: EvalConfig) -> list[dict]:
@@ -107,19 +107,20 @@ def det_curve(s: StreamScores, keywords: list[dict], ecfg: EvalConfig) -> list[d
     return pts
 
 
-def clip_scores(scorer: Scorer, audios: list[np.ndarray], cfg: Config, normalizer) -> np.ndarray:
+def clip_scores(scorer: Scorer, audios: list[np.ndarray], features: FeatureConfig, normalizer,
+                ecfg: EvalConfig) -> np.ndarray:
     """Max smoothed keyword posterior per clip (clips padded with 0.35 s of silence each side)."""
-    pad = np.zeros(int(PAD_S * cfg.features.sample_rate), np.float32)
+    pad = np.zeros(int(PAD_S * features.sample_rate), np.float32)
     wins, owner = [], []
     for i, a in enumerate(audios):
-        w = audio_windows(np.concatenate([pad, a, pad]), cfg, normalizer)
+        w = audio_windows(np.concatenate([pad, a, pad]), features, normalizer)
         wins.append(w)
         owner.append(np.full(len(w), i))
     post = scorer(np.concatenate(wins))[:, KEYWORD_CLASS]
     owner = np.concatenate(owner)
     out = np.zeros(len(audios))
     for i in range(len(audios)):
-        out[i] = smooth(post[owner == i], cfg.eval.smoothing_frames).max(initial=0.0)
+        out[i] = smooth(post[owner == i], ecfg.smoothing_frames).max(initial=0.0)
     return out
 
 
@@ -170,11 +171,12 @@ def load_stream_labels(path: Path) -> tuple[list[dict], float | None]:
     return kws, d.get("duration_s")
 
 
-def evaluate_stream(scorer: Scorer, wav: Path, labels: Path, cfg: Config, normalizer) -> dict:
-    audio = load_audio(wav, cfg.features.sample_rate)
+def evaluate_stream(scorer: Scorer, wav: Path, labels: Path, features: FeatureConfig, normalizer,
+                    ecfg: EvalConfig) -> dict:
+    audio = load_audio(wav, features.sample_rate)
     kws, _ = load_stream_labels(labels)
-    s = stream_scores(scorer, audio, cfg, normalizer)
-    pts = det_curve(s, kws, cfg.eval)
+    s = stream_scores(scorer, audio, features, normalizer)
+    pts = det_curve(s, kws, ecfg)
     f1, t1 = frr_at(pts, 1.0)
     f05, t05 = frr_at(pts, 0.5)
     return {"audio": str(wav), "hours": s.duration_s / 3600, "keywords": len(kws), "det": pts,
@@ -182,20 +184,20 @@ def evaluate_stream(scorer: Scorer, wav: Path, labels: Path, cfg: Config, normal
 
 
 def evaluate_folders(scorer: Scorer, positives: list[Path], negatives: list[Path], threshold: float,
-                     cfg: Config, normalizer) -> dict:
+                     features: FeatureConfig, normalizer, ecfg: EvalConfig) -> dict:
     """Recall on positive clips (each streamed alone) and false accepts/hour on the negatives
     streamed back to back, at one threshold."""
-    sr = cfg.features.sample_rate
+    sr = features.sample_rate
     pos = [f for d in positives for f in list_audio(d)]
     neg = [f for d in negatives for f in list_audio(d)]
     res: dict = {"threshold": threshold}
     if pos:
-        sc = clip_scores(scorer, [load_audio(f, sr) for f in pos], cfg, normalizer)
+        sc = clip_scores(scorer, [load_audio(f, sr) for f in pos], features, normalizer, ecfg)
         res.update(positives=len(pos), recall=float(np.mean(sc >= threshold)))
     if neg:
         audio = np.concatenate([load_audio(f, sr) for f in neg])
-        s = stream_scores(scorer, audio, cfg, normalizer)
-        dets = detect(smooth(s.posterior, cfg.eval.smoothing_frames), s.times, threshold, cfg.eval.refractory_s)
+        s = stream_scores(scorer, audio, features, normalizer)
+        dets = detect(smooth(s.posterior, ecfg.smoothing_frames), s.times, threshold, ecfg.refractory_s)
         res.update(negatives=len(neg), negative_hours=s.duration_s / 3600,
                    false_accepts=int(len(dets)), fa_per_hour=float(len(dets) / (s.duration_s / 3600)))
     return res
@@ -207,10 +209,11 @@ def evaluate_run(run_dir: Path, cfg: Config, norm, scorer, dataset: Path | None 
     if dataset is None:
         dataset = run_dataset(run_dir)
     clips = [c for c in read_manifest(dataset) if c.split == "test"]
-    sc = clip_scores(scorer, [load_audio(c.path, cfg.features.sample_rate) for c in clips], cfg, norm)
+    sc = clip_scores(scorer, [load_audio(c.path, cfg.features.sample_rate) for c in clips], cfg.features, norm, cfg.eval)
     truth = np.array([c.label == "keyword" for c in clips])
     acc = float(np.mean((sc >= 0.5) == truth))
-    stream = evaluate_stream(scorer, dataset / "stream" / "test.wav", dataset / "stream" / "test.json", cfg, norm)
+    stream = evaluate_stream(scorer, dataset / "stream" / "test.wav", dataset / "stream" / "test.json", cfg.features, norm,
+                             cfg.eval)
     det = stream.pop("det")
     report = {
         "run_dir": str(run_dir), "name": name or run_dir.name, "model": cfg.model.name,

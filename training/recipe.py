@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import Config
+from training.config import Config, EvalConfig, FeatureConfig
 from training.dataset import KEYWORD, UNKNOWN, read_manifest
 from training.features import lfbe, lfbe_params, stack_context, window_span
 from basics.atomic import atomic_write_text
@@ -118,25 +118,25 @@ def spec_augment_fn(cfg: Config):
 class ValStream:
     """The run's validation stream, features computed once, scored by a Keras model per epoch."""
 
-    def __init__(self, dataset: Path, cfg: Config, norm):
+    def __init__(self, dataset: Path, features: FeatureConfig, ecfg: EvalConfig, norm):
         wav, lab = Path(dataset) / "stream" / "val.wav", Path(dataset) / "stream" / "val.json"
-        self.cfg = cfg
+        self.features, self.ecfg = features, ecfg
         self.keywords, _ = load_stream_labels(lab)
-        audio = load_audio(wav, cfg.features.sample_rate, quiet=True)
-        self.duration_s = len(audio) / cfg.features.sample_rate
-        self.feats = norm(lfbe(audio, lfbe_params(cfg.features)))
+        audio = load_audio(wav, features.sample_rate, quiet=True)
+        self.duration_s = len(audio) / features.sample_rate
+        self.feats = norm(lfbe(audio, lfbe_params(features)))
 
     def frr(self, model, fah: float) -> tuple[float, float]:
         """(FRR at fah false accepts/hour, its threshold) of a Keras model on this stream."""
-        ctx, stride = self.cfg.features.context_frames, self.cfg.features.context_stride
+        ctx, stride = self.features.context_frames, self.features.context_stride
         span = window_span(ctx, stride)
         n = max(0, len(self.feats) - span + 1)
         scorer = keras_scorer(model)
         b = 16384
         post = np.concatenate([scorer(stack_context(self.feats[i:i + b + span - 1], ctx, stride))[:, KEYWORD]
                                for i in range(0, n, b)]) if n else np.zeros(0)
-        s = StreamScores(window_end_times(n, self.cfg), post, self.duration_s)
-        return frr_at(det_curve(s, self.keywords, self.cfg.eval), fah)
+        s = StreamScores(window_end_times(n, self.features), post, self.duration_s)
+        return frr_at(det_curve(s, self.keywords, self.ecfg), fah)
 
 
 def fa_selection_callback(val_stream: ValStream, cfg: Config, best_path: Path, epochs: int, log):
@@ -170,14 +170,14 @@ def negative_clips(dataset: Path, split: str = "train") -> list[Path]:
     return [c.path for c in read_manifest(dataset) if c.split == split and c.label == "negative"]
 
 
-def mine_hard_negatives(model, clips: list[Path], cfg: Config, norm, max_windows: int,
+def mine_hard_negatives(model, clips: list[Path], features: FeatureConfig, norm, max_windows: int,
                         rng: np.random.Generator, progress: bool = False) -> tuple[np.ndarray, dict]:
     """Normalized windows of the negative clips (streamed back to back, 0.2 s apart) whose keyword
     posterior reaches HARD_NEGATIVE_POSTERIOR, with one hop either side; at most max_windows."""
     from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
-    p = lfbe_params(cfg.features)
-    ctx, stride = cfg.features.context_frames, cfg.features.context_stride
+    p = lfbe_params(features)
+    ctx, stride = features.context_frames, features.context_stride
     scorer = keras_scorer(model)
     gap = np.zeros(int(0.2 * p.sample_rate), np.float32)
     hits, seen, block, blen = [], 0, [], 0
@@ -205,7 +205,7 @@ def mine_hard_negatives(model, clips: list[Path], cfg: Config, norm, max_windows
             block, blen = [], 0
     if block:
         flush(block)
-    x = np.concatenate(hits) if hits else np.zeros((0, ctx * cfg.features.num_mel_bins), np.float32)
+    x = np.concatenate(hits) if hits else np.zeros((0, ctx * features.num_mel_bins), np.float32)
     found = len(x)
     if len(x) > max_windows:
         x = x[rng.choice(len(x), max_windows, replace=False)]

@@ -262,7 +262,7 @@ def _val_stream(cfg: Config, dataset: Path, norm):
 
     if not (Path(dataset) / "stream" / "val.wav").is_file():
         raise UserError(f"{dataset}: no validation stream (stream/val.wav) for train.select_by=fa_per_hour")
-    return ValStream(dataset, cfg, norm)
+    return ValStream(dataset, cfg.features, cfg.eval, norm)
 
 
 def mine_rounds(model, cfg: Config, run_dir: Path, dataset: Path, norm, train, val, vs, progress: bool) -> None:
@@ -273,7 +273,7 @@ def mine_rounds(model, cfg: Config, run_dir: Path, dataset: Path, norm, train, v
     clips = negative_clips(dataset)
     mined = []
     for r in range(t.hard_negative_rounds):
-        x, info = mine_hard_negatives(model, clips, cfg, norm, t.hard_negative_max,
+        x, info = mine_hard_negatives(model, clips, cfg.features, norm, t.hard_negative_max,
                                       np.random.default_rng([t.seed, 99, r]), progress)
         log(f"hard negatives, round {r + 1}/{t.hard_negative_rounds}: {info['windows_found']} of "
             f"{info['windows_scored']} negative windows fire; {info['windows_kept']} added")
