@@ -24,10 +24,7 @@ $(foreach b,$(A4_BOARDS),$(eval $(call A4BENCH_CM,$(b))))
 # AArch64 bare metal, one image per ISA level (the kernel bench's board layer and flags, kernels/optimized.mk)
 A4_A64_SRCS := $(A4_SRC) $(OPT_ISA_aarch64) $(A4_ISA_aarch64) $(A64_BM_DIR)/board_aarch64_virt.c \
   $(A64_BM_DIR)/mini_libc.c $(A64_BM_DIR)/start.S
-a4bench-a64: $(BUILD)/a64/kws_a4bench_v80.elf $(BUILD)/a64/kws_a4bench_dotprod.elf
-$(BUILD)/a64/kws_a4bench_v80.elf: $(A4_A64_SRCS) $(HDRS) $(A64_BM_DIR)/linker.ld
+a4bench-a64: $(foreach l,$(A64_LEVELS),$(BUILD)/a64/kws_a4bench_$(l).elf)
+$(BUILD)/a64/kws_a4bench_%.elf: $(A4_A64_SRCS) $(HDRS) $(A64_BM_DIR)/linker.ld
 	@mkdir -p $(dir $@)
-	$(A64_CC) $(A64_BM_CFLAGS) -mcpu=cortex-a53 $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
-$(BUILD)/a64/kws_a4bench_dotprod.elf: $(A4_A64_SRCS) $(HDRS) $(A64_BM_DIR)/linker.ld
-	@mkdir -p $(dir $@)
-	$(A64_CC) $(A64_BM_CFLAGS) -mcpu=cortex-a76 $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
+	$(A64_CC) $(A64_BM_CFLAGS) $(A64_CPU_$*) $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc

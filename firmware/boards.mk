@@ -11,16 +11,9 @@
 #    line saying which region and by how many bytes.
 # Boards: mps2-an386 (CMSDK UART0 0x40004000), mps3-an547 (CMSDK UART0 0x59303000), netduinoplus2
 # (STM32F405, USART1 0x40011000). Run under QEMU with -serial stdio (no -semihosting-config).
-# UART_BOARDS: boards_gen.mk (tflm_port/board_table.py UART)
-CPU_netduinoplus2 := $(CPU_mps2-an386)
-# the STM32F405 is a Cortex-M4F like mps2-an386: the same libkws.a (runtime + DSP kernels)
-UART_LIB_mps2-an386 := $(BUILD)/mps2-an386/libkws.a
-UART_LIB_mps3-an547 := $(BUILD)/mps3-an547/libkws.a
-UART_LIB_netduinoplus2 := $(BUILD)/mps2-an386/libkws.a
-# arena reserved in the image (bytes); netduinoplus2 keeps arena + 16 KB stack in the 64 KB CCM
-UART_ARENA_mps2-an386 := 262144
-UART_ARENA_mps3-an547 := 262144
-UART_ARENA_netduinoplus2 := 40960
+# UART_BOARDS, CPU_<UART-only board>, UART_LIB_<board> (the semihosted twin's libkws.a: the STM32F405 is a
+# Cortex-M4F like mps2-an386, the same runtime + DSP kernels) and UART_ARENA_<board> (bytes reserved):
+# boards_gen.mk, generated from tflm_port/board_table.py (UART, UART_ONLY)
 
 BOARD ?= netduinoplus2
 ARENA ?= $(UART_ARENA_$(BOARD))

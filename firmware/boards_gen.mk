@@ -10,5 +10,17 @@ SPARSE_ISA_mps2-an500 := kernels/dsp/kws_fully_connected_sparse_dsp.c
 CPU_mps3-an547 := -mcpu=cortex-m55 -mfloat-abi=hard
 OPT_ISA_mps3-an547 := kernels/mve/kws_fully_connected_mve.c
 SPARSE_ISA_mps3-an547 := kernels/mve/kws_fully_connected_sparse_mve.c
-# The boards with self-contained UART images (firmware/boards.mk).
+# The AArch64 ISA levels (one image each: build/a64/*_<level>.elf, libkws*.a) and the core each is tuned for.
+A64_LEVELS := v80 dotprod
+A64_CPU_v80 := -mcpu=cortex-a53
+A64_CPU_dotprod := -mcpu=cortex-a76
+# The boards with self-contained UART images (firmware/boards.mk): the compiler flags of a UART-only
+# board (its emulated twin's), the semihosted build's libkws.a each links, the arena reserved (bytes).
 UART_BOARDS := mps2-an386 mps3-an547 netduinoplus2
+UART_LIB_mps2-an386 = $(BUILD)/mps2-an386/libkws.a
+UART_ARENA_mps2-an386 := 262144
+UART_LIB_mps3-an547 = $(BUILD)/mps3-an547/libkws.a
+UART_ARENA_mps3-an547 := 262144
+CPU_netduinoplus2 := -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard
+UART_LIB_netduinoplus2 = $(BUILD)/mps2-an386/libkws.a
+UART_ARENA_netduinoplus2 := 40960

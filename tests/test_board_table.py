@@ -124,3 +124,70 @@ def test_table_is_consistent():
     assert bt.main(["--check"]) == 0
     mk = (ROOT / "firmware" / "boards_gen.mk").read_text()
     assert f"UART_BOARDS := {' '.join(bt.uart_boards())}" in mk
+
+
+# ----------------------------------------------------------------------------- the make files
+MAKE_GENERATED = ROOT / "firmware" / "boards_gen.mk"
+_MAKE_DEFAULT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*\?=\s*[\w.-]+\s*$")  # BOARD ?= <board>: a default, a choice
+
+
+def make_violations(name: str, text: str) -> list[str]:
+    """'file:line: what' for every board name or -mcpu= flag in a make file's code (comments and a
+    one-board default such as ``BOARD ?= netduinoplus2`` aside): boards_gen.mk is where they go."""
+    words = sorted(BOARD_NAMES, key=len, reverse=True)
+    board = re.compile(r"(?<![A-Za-z0-9])(?:%s)(?![A-Za-z0-9])" % "|".join(map(re.escape, words)))
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        if not code.strip() or _MAKE_DEFAULT.match(code):
+            continue
+        for m in board.finditer(code):
+            out.append(f"{name}:{i}: board {m.group(0)} named by hand")
+        if "-mcpu=" in code:
+            out.append(f"{name}:{i}: -mcpu= spelled by hand")
+    return out
+
+
+def _make_files():
+    fw = ROOT / "firmware"
+    for p in sorted([*fw.rglob("*.mk"), *fw.rglob("Makefile")]):
+        if p != MAKE_GENERATED and "build" not in p.relative_to(fw).parts:
+            yield p
+
+
+def test_make_files_name_no_board():
+    """Every board-specific make variable (CPU_, OPT_ISA_, SPARSE_ISA_, UART_LIB_, UART_ARENA_, the
+    AArch64 levels' -mcpu) comes from boards_gen.mk; the hand-written make files only iterate."""
+    files = list(_make_files())
+    assert len(files) >= 6, files
+    found = [v for p in files for v in make_violations(str(p.relative_to(ROOT)), p.read_text())]
+    assert not found, "boards named in make files outside firmware/boards_gen.mk:\n" + "\n".join(found)
+
+
+def test_make_check_catches_each_kind():
+    text = "\n".join([
+        "UART_LIB_mps2-an386 := $(BUILD)/mps2-an386/libkws.a",
+        "\t$(A64_CC) $(FLAGS) -mcpu=cortex-a76 -o $@",
+        "kbench-aarch64-cortex-a53: x",
+        "# make -C firmware mps2-an386   one board (a comment)",
+        "BOARD ?= netduinoplus2",
+        "$(foreach b,$(CM_BOARDS),$(eval OPT_SRC_$(b) := $(OPT_ISA_$(b))))",
+        "HDRS := boards/common/cortex_m/*.h",
+    ])
+    got = make_violations("x.mk", text)
+    assert sorted({int(v.split(":")[1]) for v in got}) == [1, 2, 3], got
+    assert sum("mps2-an386" in v for v in got) == 2, got
+
+
+def test_generated_make_fragment_follows_the_table():
+    """UART_LIB_<board> is the semihosted twin's libkws.a, UART_ARENA_<board> the table's arena, and each
+    AArch64 ISA level is built with its core's -mcpu (as the QEMU runs of that level use)."""
+    mk = MAKE_GENERATED.read_text()
+    for b in bt.uart_boards():
+        assert f"UART_LIB_{b} = $(BUILD)/{bt.semihosted_twin(b)}/libkws.a" in mk
+        assert f"UART_ARENA_{b} := {bt.UART[b].arena}" in mk
+    for v in bt.BOARDS.values():
+        if not v.cortex_m:
+            assert f"A64_CPU_{v.a64_level} := -mcpu={v.qemu_cpu}" in mk
+            assert v.kbench_image.endswith(f"_{v.a64_level}.elf")
+    assert f"A64_LEVELS := {' '.join(bt.a64_levels())}" in mk

@@ -6,9 +6,7 @@
 
 OPT_COMMON_SRC := kernels/opt/kws_fc_opt_layouts.c kernels/float/kws_fully_connected_f32.c
 # OPT_ISA_<Cortex-M board>: firmware/boards_gen.mk (tflm_port/board_table.py)
-OPT_SRC_mps2-an386 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an386)
-OPT_SRC_mps2-an500 := $(OPT_COMMON_SRC) $(OPT_ISA_mps2-an500)
-OPT_SRC_mps3-an547 := $(OPT_COMMON_SRC) $(OPT_ISA_mps3-an547)
+$(foreach b,$(CM_BOARDS),$(eval OPT_SRC_$(b) := $(OPT_COMMON_SRC) $(OPT_ISA_$(b))))
 OPT_ISA_aarch64 := kernels/neon/kws_fully_connected_neon.c
 OPT_HDRS := kernels/opt/kws_kernels_opt.h
 OPT_CFLAGS := -Ikernels/opt
@@ -27,16 +25,13 @@ endef
 $(foreach b,$(CM_BOARDS),$(eval $(call KBENCH_CM,$(b))))
 
 # AArch64 bare metal (qemu-system-aarch64 -M virt -icount, PMU INST_RETIRED): the firmware's
-# boards/aarch64-virt board layer, one image per ISA level (armv8.0 for cortex-a53, armv8.2+dotprod for a76)
+# boards/aarch64-virt board layer, one image per ISA level (A64_LEVELS, -mcpu A64_CPU_<level>: boards_gen.mk)
 A64_BM_DIR := boards/aarch64-virt
 A64_BM_CFLAGS := $(COMMON_CFLAGS) $(OPT_CFLAGS) -DKBENCH_BAREMETAL -fno-stack-protector -I$(A64_BM_DIR)
 A64_BM_LDFLAGS := -static -nostdlib -nostartfiles -T$(A64_BM_DIR)/linker.ld -Wl,--gc-sections
 A64_BM_SRCS := app/kws_kbench.c kernels/neon/kws_fully_connected_neon.c $(OPT_COMMON_SRC) $(KBENCH_REF_SRC) \
   $(A64_BM_DIR)/board_aarch64_virt.c $(A64_BM_DIR)/mini_libc.c $(A64_BM_DIR)/start.S
-kbench-a64: $(BUILD)/a64/kws_kbench_v80.elf $(BUILD)/a64/kws_kbench_dotprod.elf
-$(BUILD)/a64/kws_kbench_v80.elf: $(A64_BM_SRCS) $(HDRS) $(OPT_HDRS) $(A64_BM_DIR)/linker.ld
+kbench-a64: $(foreach l,$(A64_LEVELS),$(BUILD)/a64/kws_kbench_$(l).elf)
+$(BUILD)/a64/kws_kbench_%.elf: $(A64_BM_SRCS) $(HDRS) $(OPT_HDRS) $(A64_BM_DIR)/linker.ld
 	@mkdir -p $(dir $@)
-	$(A64_CC) $(A64_BM_CFLAGS) -mcpu=cortex-a53 $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
-$(BUILD)/a64/kws_kbench_dotprod.elf: $(A64_BM_SRCS) $(HDRS) $(OPT_HDRS) $(A64_BM_DIR)/linker.ld
-	@mkdir -p $(dir $@)
-	$(A64_CC) $(A64_BM_CFLAGS) -mcpu=cortex-a76 $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
+	$(A64_CC) $(A64_BM_CFLAGS) $(A64_CPU_$*) $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
