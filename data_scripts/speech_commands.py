@@ -223,11 +223,8 @@ def _split_of(key: str) -> str:
 
 
 def _file_digest(p: Path) -> str:
-    h = hashlib.sha1()
     with open(p, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha1").hexdigest()
 
 
 def _speaker_of(name: str) -> str:

@@ -165,11 +165,8 @@ def open_store(path: str | Path, w: WindowConfig | None = None, verify: str = "f
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 # ----------------------------------------------------------------------------- building
