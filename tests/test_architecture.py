@@ -85,3 +85,16 @@ def test_imports_inside_functions_are_marked_lazy():
 
             walk(ast.parse(src), False)
     assert not unmarked, "imports inside functions without a 'lazy' reason: " + ", ".join(unmarked)
+
+
+def test_every_training_module_is_in_the_training_layers():
+    """A training module left out of the training layers contract is unconstrained inside the package:
+    each one (training/*.py but __init__) is named in exactly one layer."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c["layers"] for c in contracts if c.get("containers") == ["training"])
+    named = [m.strip() for layer in layers for m in layer.split("|")]
+    modules = sorted(p.stem for p in (ROOT / "training").glob("*.py") if p.stem != "__init__")
+    assert sorted(named) == modules, {"missing": sorted(set(modules) - set(named)),
+                                      "not a module": sorted(set(named) - set(modules))}
