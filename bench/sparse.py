@@ -16,6 +16,7 @@ anchor of /work/shared/ANCHORS.md (same workload, kernel-only), carried as ``cms
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import re
 import shutil
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import flatbuffers
 from basics.atomic import atomic_write_text
-from bench.records import RESULTS, load_results
+from bench.records import RESULTS, load_results, merge
 from basics.errors import UserError, cli_main
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
@@ -155,8 +156,8 @@ def build(boards) -> None:
         raise RuntimeError(f"make failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
 
 
-def run(quick: bool = False) -> list[dict]:
-    boards = [b for b in BOARDS if shutil.which(BOARDS[b][0][0])]
+def run(quick: bool = False, only=None) -> list[dict]:
+    boards = [b for b in BOARDS if shutil.which(BOARDS[b][0][0]) and (only is None or b in only)]
     if quick:
         boards = [b for b in boards if b == "mps2-an386"]
     if not boards:
@@ -480,6 +481,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="M4 only, 4-bit, densities 100/50/20 %%")
     ap.add_argument("--out", default=str(BUILD / "sparse.json"))
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sparse_density.png"))
+    ap.add_argument("--boards", nargs="+", choices=list(BOARDS), help="measure only these boards (default: all)")
+    ap.add_argument("--merge", action="store_true",
+                    help="merge the records into bench/results.json (replacing the sweep of the measured boards)")
     ap.add_argument("--write-docs", action="store_true",
                     help="rewrite the sparse blocks of README.md and docs/kernels.md and bench/sparse_density.png from bench/results.json; exit")
     a = ap.parse_args(argv)
@@ -490,12 +494,25 @@ def main(argv=None) -> int:
         if any(r.get("case") == "sparse_sweep" for r in recs):
             plot(recs, Path(a.plot))
         return 0
-    recs = run(a.quick)
+    recs = run(a.quick, a.boards)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(recs, indent=1) + "\n")
     tmp.replace(out)
+    if recs and a.merge:
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        cmd = "python -m bench.sparse" + (f" --boards {' '.join(a.boards)}" if a.boards else "")
+        from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
+
+        mach = machine()
+        for r in recs:
+            r.setdefault("command", cmd)
+            r.setdefault("machine", mach)
+            r.setdefault("date", now)
+        merged = merge(load_results(RESULTS), recs)
+        atomic_write_text(RESULTS, json.dumps(merged, indent=1) + "\n")
+        recs = merged
     if recs:
         plot(recs, Path(a.plot))
     return 0
