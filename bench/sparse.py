@@ -273,8 +273,7 @@ def plot(recs: list[dict], path: Path) -> None:
             ax.set_ylabel("k-instructions / inference")
             ax.set_title(f"{board}, {bits}-bit", fontsize=9)
             ax.grid(True, which="both", alpha=0.3)
-            if i == 0:
-                ax.legend(fontsize=6)
+            ax.legend(fontsize=5)   # every panel: the series differ per board and k
     fig.suptitle("FFNN-250K, instructions under QEMU (not cycles): sparse vs dense k-bit", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
