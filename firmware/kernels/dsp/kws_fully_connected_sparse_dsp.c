@@ -35,8 +35,8 @@ int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params 
     if (sp->layout != KWS_LAYOUT_BSR) return 0;
     if (sp->block_rows == 4)   /* 4-row lanes16 blocks: the lane sums stay exact for <= 32768 inputs */
     {
-        for (int32_t o = 0; o < p->out_features; o++)   /* rq4's shifts: right shift <= 31 */
-            if (p->shift[o] < -31) return 0;
+        for (int32_t o = 0; o < p->out_features; o++)   /* one multiplier and shift (SUB8: per tensor), right <= 31 */
+            if (p->shift[o] < -31 || p->shift[o] != p->shift[0] || p->multiplier[o] != p->multiplier[0]) return 0;
         return sp->bits == 4 && (sp->block == 4 || sp->block == 8 || sp->block == 16) && p->in_features <= 32768 &&
                ((uintptr_t)sp->values & 3u) == 0 && ((uintptr_t)sp->cols & 1u) == 0 && ((uintptr_t)sp->row_ptr & 3u) == 0;
     }
@@ -391,7 +391,7 @@ static void nm_rows(const kws_fc_params *p, const kws_sparse_params *sp, const i
  * L = u0 + 16 u1 + 256 u2 + 4096 w3 (rows 0..2 biased, u = w + 8). Per word and activation pair x (int16,
  * x + in_off) four sums as in the dense layout-8 kernel: a0 = sum x L (SMLAD on the word), a1 = sum x
  * (u2 + 16 w3) (SXTB16 ror 8), a3 = sum x u2 (that AND 0x000F000F), a2 = sum x u0 (word AND 0x000F000F):
- * 9 instructions per 8 MACs with the two loads. Rows: u0 = a2, u1 = (a0 - 256 a1 - a2) / 16, u2 = a3,
+ * with one LDRD of two activation pairs per two words and an LDR per word, 17 instructions per 16 MACs. Rows: u0 = a2, u1 = (a0 - 256 a1 - a2) / 16, u2 = a3,
  * w3 = (a1 - a3) / 16, exact in 32 bits for <= 32768 inputs; the bias of rows 0..2 is 8 x (sum of the
  * activations under the group's stored blocks): each block column's sum sits in the scratch slot after
  * its activations and one LDR + ADD per block collect it. Absent blocks cost nothing. */
@@ -435,27 +435,45 @@ static inline __attribute__((always_inline)) void widen_r4(const int8_t *x, int3
     }
 }
 
-#define R4_WORD(XO) "ldr %[x0], [%[xp], #" #XO "]\n\t" "ldr %[w], [%[v]], #4\n\t"                   \
-    "smlad %[a0], %[w], %[x0], %[a0]\n\t"                                                           \
-    "sxtb16 %[t], %[w], ror #8\n\t" "smlad %[a1], %[t], %[x0], %[a1]\n\t"                          \
-    "and %[t], %[t], #0x000F000F\n\t" "smlad %[a3], %[t], %[x0], %[a3]\n\t"                         \
-    "and %[t], %[w], #0x000F000F\n\t" "smlad %[a2], %[t], %[x0], %[a2]\n\t"
-#define R4_W4 R4_WORD(0) R4_WORD(4)
-#define R4_W8 R4_W4 R4_WORD(8) R4_WORD(12)
-#define R4_W16 R4_W8 R4_WORD(16) R4_WORD(20) R4_WORD(24) R4_WORD(28)
-/* TFLite's requantization (kws_fc_opt_requant) in about 14 instructions: one SMLAL for the rounding
- * doubling high multiply, a branch-free rounding right shift (right <= 31: checked at prepare) */
-static inline __attribute__((always_inline)) int8_t rq4(int32_t acc, int32_t m, int32_t sh, int32_t ooff, int32_t lo)
+#define R4_Q(X) "ldr %[w], [%[v]], #4\n\t"                                                          \
+    "smlad %[a0], %[w], %[" X "], %[a0]\n\t"                                                         \
+    "sxtb16 %[t], %[w], ror #8\n\t" "smlad %[a1], %[t], %[" X "], %[a1]\n\t"                        \
+    "and %[t], %[t], #0x000F000F\n\t" "smlad %[a3], %[t], %[" X "], %[a3]\n\t"                       \
+    "and %[t], %[w], #0x000F000F\n\t" "smlad %[a2], %[t], %[" X "], %[a2]\n\t"
+/* two words against the activation pairs at slot offset XO (one LDRD) */
+#define R4_WORD2(XO) "ldrd %[x0], %[x1], [%[xp], #" #XO "]\n\t" R4_Q("x0") R4_Q("x1")
+#define R4_W4 R4_WORD2(0)
+#define R4_W8 R4_W4 R4_WORD2(8)
+#define R4_W16 R4_W8 R4_WORD2(16) R4_WORD2(24)
+
+/* TFLite's requantization (kws_fc_opt_requant) with the layer's one multiplier and shift (checked at
+ * prepare): the shift's masks once per layer, per row one SMLAL (rounding doubling high multiply) and a
+ * branch-free rounding right shift, about 16 instructions */
+typedef struct { int32_t m, left, right, ooff, lo; uint32_t mask, half; } rq_consts;
+
+static rq_consts rq_prepare(const kws_fc_params *p)
 {
-    const int32_t left = sh & ~(sh >> 31), right = left - sh;
+    rq_consts c;
+    const int32_t sh = p->shift[0];
+    c.m = p->multiplier[0];
+    c.left = sh > 0 ? sh : 0;
+    c.right = c.left - sh;
+    c.mask = c.right ? 0xFFFFFFFFu >> (32 - c.right) : 0u;
+    c.half = c.mask >> 1;
+    c.ooff = p->act.output_offset;
+    c.lo = p->act.act_min;
+    return c;
+}
+
+static inline __attribute__((always_inline)) int8_t rq4(int32_t acc, const rq_consts *c)
+{
     uint32_t l32 = 1u << 30;
     int32_t h32 = 0;
-    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"((uint32_t)acc << left), [m] "r"(m));
+    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"((uint32_t)acc << c->left), [m] "r"(c->m));
     const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
-    const uint32_t mask = ~(0xFFFFFFFFu << right);
-    const uint32_t thr = (mask >> 1) + ((uint32_t)h >> 31);
-    int32_t v = __ssat((h >> right) + (((uint32_t)h & mask) > thr) + ooff, 8);   /* act_max is 127 (SUB8) */
-    return (int8_t)(v < lo ? lo : v);
+    const uint32_t thr = c->half + ((uint32_t)h >> 31);
+    int32_t v = __ssat((h >> c->right) + (((uint32_t)h & c->mask) > thr) + c->ooff, 8);   /* act_max is 127 (SUB8) */
+    return (int8_t)(v < c->lo ? c->lo : v);
 }
 
 /* n >= 1 blocks of one row group; SH = log2(4 B), XS = 2 B (the block sum's offset in the slot) */
@@ -469,7 +487,8 @@ static inline __attribute__((always_inline)) int8_t rq4(int32_t acc, int32_t m, 
                      "subs %[n], %[n], #1\n\t"                                                          \
                      "bne 1b\n\t"                                                                       \
                      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [sx] "+r"(sx),        \
-                       [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [xp] "=&r"(xp), [x0] "=&r"(x0), [w] "=&r"(w), \
+                       [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [xp] "=&r"(xp), [x0] "=&r"(x0), [x1] "=&r"(x1), \
+                       [w] "=&r"(w), \
                        [t] "=&r"(t)                                                                     \
                      : [xs] "r"(xs)                                                                     \
                      : "cc", "memory")
@@ -478,8 +497,8 @@ KWS_NO_VECTORIZE
 static void bsr4_rows(const kws_fc_params *p, const kws_sparse_params *sp, const int8_t *x, const int32_t *bias,
                       uint8_t *xs, int8_t *y)
 {
-    const int32_t out_n = p->out_features, B = sp->block, ooff = p->act.output_offset, lo = p->act.act_min;
-    const int32_t *mul = p->multiplier, *shf = p->shift;
+    const int32_t out_n = p->out_features, B = sp->block;
+    const rq_consts rc = rq_prepare(p);
     const uint32_t *gp = (const uint32_t *)(const void *)sp->row_ptr;
     const uint16_t *cols = (const uint16_t *)(const void *)sp->cols;
     const uint32_t *vals = (const uint32_t *)(const void *)sp->values;
@@ -492,7 +511,7 @@ static void bsr4_rows(const kws_fc_params *p, const kws_sparse_params *sp, const
         if (n) {
             const uint16_t *c = cols + gp[g];
             const uint32_t *v = vals + (size_t)gp[g] * (size_t)(B / 2);
-            uint32_t xp, x0, w, t;
+            uint32_t xp, x0, x1, w, t;
             if (B == 8) R4_LOOP(5, 16, R4_W8);
             else if (B == 16) R4_LOOP(6, 32, R4_W16);
             else R4_LOOP(4, 8, R4_W4);
@@ -503,12 +522,12 @@ static void bsr4_rows(const kws_fc_params *p, const kws_sparse_params *sp, const
         const int32_t o0 = 4 * g;
         if (o0 + 4 <= out_n) {
             if (bias) { r[0] += (uint32_t)bias[o0]; r[1] += (uint32_t)bias[o0 + 1]; r[2] += (uint32_t)bias[o0 + 2]; r[3] += (uint32_t)bias[o0 + 3]; }
-            const int8_t y0 = rq4((int32_t)r[0], mul[o0], shf[o0], ooff, lo), y1 = rq4((int32_t)r[1], mul[o0 + 1], shf[o0 + 1], ooff, lo);
-            const int8_t y2 = rq4((int32_t)r[2], mul[o0 + 2], shf[o0 + 2], ooff, lo), y3 = rq4((int32_t)r[3], mul[o0 + 3], shf[o0 + 3], ooff, lo);
+            const int8_t y0 = rq4((int32_t)r[0], &rc), y1 = rq4((int32_t)r[1], &rc);
+            const int8_t y2 = rq4((int32_t)r[2], &rc), y3 = rq4((int32_t)r[3], &rc);
             y[o0] = y0; y[o0 + 1] = y1; y[o0 + 2] = y2; y[o0 + 3] = y3;
         } else {
             for (int32_t q = 0; o0 + q < out_n; q++)
-                y[o0 + q] = rq4((int32_t)(r[q] + (bias ? (uint32_t)bias[o0 + q] : 0u)), mul[o0 + q], shf[o0 + q], ooff, lo);
+                y[o0 + q] = rq4((int32_t)(r[q] + (bias ? (uint32_t)bias[o0 + q] : 0u)), &rc);
         }
     }
 }
