@@ -162,7 +162,7 @@ def test_hostile_rejected_by_runtime(built, tmp_path, board):
     if board != "host":
         return
     rng = np.random.default_rng(5)
-    for _ in range(30):
+    for _ in range(15):
         bb = bytearray(b)
         bb[int(rng.integers(len(bb)))] ^= 1 << int(rng.integers(8))
         mp.write_bytes(_embed(bytes(bb), 4, 6, 20, 5, o))
