@@ -29,8 +29,10 @@ def record_key(rec: dict) -> tuple:
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
     """Old records not replaced by a new one (same KEY), then the new ones; order kept."""
     fresh = {record_key(r) for r in new}
-    if any(r.get("case") == "sparse_sweep" for r in new):   # a new sparse sweep replaces the whole old one
-        old = [r for r in old if r.get("case") != "sparse_sweep" and r.get("benchmark") != "sparse_crossover"]
+    swept = {r["board"] for r in new if r.get("case") == "sparse_sweep"}
+    if swept:   # a new sparse sweep replaces the old one on the boards it measured (bench.sparse --boards)
+        old = [r for r in old if not ((r.get("case") == "sparse_sweep" or r.get("benchmark") == "sparse_crossover")
+                                      and r.get("board") in swept)]
     return [r for r in old if record_key(r) not in fresh] + list(new)
 
 

@@ -16,6 +16,7 @@ anchor of /work/shared/ANCHORS.md (same workload, kernel-only), carried as ``cms
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import re
 import shutil
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import flatbuffers
 from basics.atomic import atomic_write_text
-from bench.records import RESULTS, load_results
+from bench.records import RESULTS, load_results, merge
 from basics.errors import UserError, cli_main
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
@@ -40,7 +41,9 @@ MACS = sum(a * b for a, b in zip(DIMS[:-1], DIMS[1:]))            # 247,296
 DENSITIES = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
 BITS = (8, 4, 2)
 NM = ("nm:2:4", "nm:1:4", "nm:1:8", "nm:1:16")
-BLOCK_FOR_BITS = {8: ("block:8",), 4: ("block:8", "block:16"), 2: ("block:16",)}   # hand-scheduled DSP formats
+# hand-scheduled DSP formats; 4-bit also 4 x B blocks in layout 8's lanes (block_rows 4)
+BLOCK_FOR_BITS = {8: ("block:8",), 4: ("block:8", "block:16", "block:4x8", "block:4x16"), 2: ("block:16",)}
+HEADLINE = "block:4x8"   # the README's 4-bit format against the targets (4 x 8 blocks: the finer of the two lanes formats)
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
 # board -> (qemu command, image, converter target, dense kernel): one board per kernel family
 # (tflm_port/board_table.py; the M7 runs the M4's kernels)
@@ -155,8 +158,8 @@ def build(boards) -> None:
         raise RuntimeError(f"make failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
 
 
-def run(quick: bool = False) -> list[dict]:
-    boards = [b for b in BOARDS if shutil.which(BOARDS[b][0][0])]
+def run(quick: bool = False, only=None) -> list[dict]:
+    boards = [b for b in BOARDS if shutil.which(BOARDS[b][0][0]) and (only is None or b in only)]
     if quick:
         boards = [b for b in boards if b == "mps2-an386"]
     if not boards:
@@ -270,8 +273,7 @@ def plot(recs: list[dict], path: Path) -> None:
             ax.set_ylabel("k-instructions / inference")
             ax.set_title(f"{board}, {bits}-bit", fontsize=9)
             ax.grid(True, which="both", alpha=0.3)
-            if i == 0:
-                ax.legend(fontsize=6)
+            ax.legend(fontsize=5)   # every panel: the series differ per board and k
     fig.suptitle("FFNN-250K, instructions under QEMU (not cycles): sparse vs dense k-bit", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -309,26 +311,29 @@ def readme_block(records: list[dict]) -> str:
         dens = DENSITIES
         out += [f"| 4-bit, Cortex-M4 | " + " | ".join(f"{100 * d:g} %" for d in dens) + " |",
                 "|---|" + "---|" * len(dens)]
-        for fmt, label in (("block:16", "sparse block:16"), ("block:8", "sparse block:8"),
+        for fmt, label in ((HEADLINE, f"sparse {HEADLINE} (4-row lanes)"), ("block:4x16", "sparse block:4x16 (4-row lanes)"),
+                           ("block:16", "sparse block:16"), ("block:8", "sparse block:8"),
                            ("csr", "sparse CSR (unstructured)")):
-            name = f"{label} / our dense 4-bit ({dense['instructions']:,})" if fmt == "block:16" else f"{label} / dense"
+            if not any(r.get("sparse_format") == fmt for r in m4):
+                continue
+            name = f"{label} / our dense 4-bit ({dense['instructions']:,})" if fmt == HEADLINE else f"{label} / dense"
             out.append(f"| {name} | " + " | ".join(_x(at(fmt, d)) for d in dens) + " |")
-        out.append(f"| block:16 weight bytes / dense ({dense['weight_bytes']:,}) | "
-                   + " | ".join(_x(at("block:16", d, "weight_bytes_vs_dense")) for d in dens) + " |")
+        out.append(f"| {HEADLINE} weight bytes / dense ({dense['weight_bytes']:,}) | "
+                   + " | ".join(_x(at(HEADLINE, d, "weight_bytes_vs_dense")) for d in dens) + " |")
         nm = sorted((r for r in m4 if r["sparsity_kind"] == "n:m"), key=lambda r: -r["density"])
         if nm:
             out += ["", "N:M on the Cortex-M4, 4-bit: " + ", ".join(
                 f"{r['sparse_format'][3:]} ({100 * r['target_density']:g} %) {_x(r['vs_dense'])}" for r in nm)
                 + " of dense."]
-        b20 = next((r for r in m4 if r.get("sparse_format") == "block:16" and r.get("target_density") == 0.2), None)
+        b20 = next((r for r in m4 if r.get("sparse_format") == HEADLINE and r.get("target_density") == 0.2), None)
         if b20 and b20.get("vs_cmsis_nn_s8_anchor"):
-            out += ["", f"At 20 % density the 4-bit block:16 model takes {_x(b20['vs_dense'])} of our dense 4-bit "
+            out += ["", f"At 20 % density the 4-bit {HEADLINE} model takes {_x(b20['vs_dense'])} of our dense 4-bit "
                     f"and {_x(b20['vs_cmsis_nn_s8_anchor'])} of CMSIS-NN s8 ({CMSIS_S8['mps2-an386']:,} instructions: "
                     "the ANCHORS.md figure, not built here); its weights take "
                     f"{_x(b20['weight_bytes_vs_dense'])} of the dense 4-bit bytes."]
     if cross:
-        kinds = [("block:8", "block 1x8"), ("block:16", "block 1x16"), ("unstructured", "unstructured (CSR)"),
-                 ("n:m", "N:M")]
+        kinds = [("block:8", "block 1x8"), ("block:16", "block 1x16"), ("block:4x8", "block 4x8"),
+                 ("block:4x16", "block 4x16"), ("unstructured", "unstructured (CSR)"), ("n:m", "N:M")]
         out += ["", "Crossover: the highest measured density at which sparse takes fewer instructions than dense "
                 "(same run, same weights; `-`: sparse never wins in the sweep, `n/a`: not measured):", "",
                 "| board | k | " + " | ".join(label for _, label in kinds) + " |", "|---|---|" + "---|" * len(kinds)]
@@ -384,12 +389,14 @@ def kernels_block(records: list[dict]) -> str:
     m4 = "mps2-an386"
     d4 = dense(m4, 4)
     if d4:
+        fm = [f for f in ("block:4x8", "block:4x16", "block:16", "block:8", "csr")
+              if any(r.get("sparse_format") == f and r["board"] == m4 and r["weight_bits"] == 4 for r in sweep)]
         out += [f"Cortex-M4 (mps2-an386), 4-bit, dense {d4['instructions']:,} instructions, weights "
                 f"{d4['weight_bytes']:,} bytes:", "",
-                "| density | block:16 (DSP) | vs dense | block:8 (DSP) | vs dense | CSR (DSP) | vs dense "
-                "| weight bytes block:16 / block:8 / CSR |", "|---|---|---|---|---|---|---|---|"]
+                "| density | " + " | ".join(f"{f} (DSP) | vs dense" for f in fm)
+                + f" | weight bytes {' / '.join(fm)} |", "|---|" + "---|---|" * len(fm) + "---|"]
         for d in DENSITIES:
-            rs = [get(m4, 4, f, d) for f in ("block:16", "block:8", "csr")]
+            rs = [get(m4, 4, f, d) for f in fm]
             cells = []
             for r in rs:
                 cells += [_n(r and r["instructions"]), "-" if r is None else f"{r['vs_dense']:.2f}"]
@@ -410,10 +417,10 @@ def kernels_block(records: list[dict]) -> str:
                     + ", ".join(f"{r['vs_dense']:.2f}x at {100 * d:g} %" for d, r in pts if r)
                     + (f"; CSR {c20['vs_dense']:.2f}x at 20 %." if c20 else ".")]
     out += ["", "Crossover on M4 (highest measured density where sparse < dense): " + "; ".join(
-        f"k = {bits}: block {cx(m4, bits, 'block:16' if bits != 8 else 'block:8')}, CSR {cx(m4, bits, 'unstructured')}, "
+        f"k = {bits}: block {cx(m4, bits, {8: 'block:8', 4: 'block:4x8', 2: 'block:16'}[bits])}, CSR {cx(m4, bits, 'unstructured')}, "
         f"N:M {cx(m4, bits, 'n:m')}" for bits in BITS if dense(m4, bits)) + "."]
     anc = CMSIS_S8[m4]
-    pts = [(f, d, get(m4, 4, f, d)) for d in (0.2, 0.1) for f in ("block:16", "block:8")]
+    pts = [(f, d, get(m4, 4, f, d)) for d in (0.2, 0.1) for f in ("block:4x8", "block:4x16", "block:16", "block:8")]
     if any(r for _, _, r in pts):
         out += ["", f"Against CMSIS-NN: **not measured here** (no CMSIS-NN sources on this machine). The ANCHORS.md "
                 f"figure (CMSIS-NN s8 FFNN-250K on M4: {anc:,} instructions, kernel only, the same workload) gives: "
@@ -432,25 +439,27 @@ def kernels_block(records: list[dict]) -> str:
                 out.append(f"| {BOARD_NAMES.get(b, b)} ({kern}) | {bits}-bit {fmt} | {dd['instructions']:,} | "
                            + " | ".join("-" if r is None else f"{r['vs_dense']:.2f}x" for r in rs)
                            + f" | {cx(b, bits, fmt)} |")
-    b20, b8_20 = get(m4, 4, "block:16", 0.2), get(m4, 4, "block:8", 0.2)
-    c20, b16_50, b8_50 = get(m4, 4, "csr", 0.2), get(m4, 4, "block:16", 0.5), get(m4, 4, "block:8", 0.5)
-    nm50 = get(m4, 4, "nm:2:4", 0.5)
-    if b20 and b8_20 and c20 and b16_50 and b8_50:
+    blocks = [f for f in ("block:4x8", "block:4x16", "block:16", "block:8") if get(m4, 4, f, 0.2) and get(m4, 4, f, 0.5)]
+    c20, nm50 = get(m4, 4, "csr", 0.2), get(m4, 4, "nm:2:4", 0.5)
+    if blocks and c20:
         def met(v, lim):
             return "**met**" if v <= lim else "**missed**"
 
+        def each(d, key, scale=1.0):
+            return ", ".join(f"{f} {get(m4, 4, f, d)[key] / scale:.2f}x" for f in blocks)
+
+        r20 = [get(m4, 4, f, 0.2) for f in blocks]
+        r50 = [get(m4, 4, f, 0.5) for f in blocks]
         out += ["", "Where the issue's targets stand (M4, 4-bit; generated from the records):", "",
-                f"* 20 % density <= 0.4x dense 4-bit: {met(min(b20['vs_dense'], b8_20['vs_dense']), 0.4)} "
-                f"(block:16 {b20['vs_dense']:.2f}x, block:8 {b8_20['vs_dense']:.2f}x, CSR {c20['vs_dense']:.2f}x).",
-                f"* <= 0.25x CMSIS-NN s8 (anchor): {met(b20['instructions'] / anc, 0.25)} "
-                f"(block:16 {b20['instructions'] / anc:.2f}x, block:8 {b8_20['instructions'] / anc:.2f}x).",
+                f"* 20 % density <= 0.4x dense 4-bit: {met(min(r['vs_dense'] for r in r20), 0.4)} "
+                f"({each(0.2, 'vs_dense')}, CSR {c20['vs_dense']:.2f}x).",
+                f"* <= 0.25x CMSIS-NN s8 (anchor): {met(min(r['instructions'] for r in r20) / anc, 0.25)} "
+                f"({each(0.2, 'instructions', anc)}).",
                 f"* sparse beats dense 4-bit at 50 % with structured sparsity: "
-                f"{met(min(b16_50['vs_dense'], b8_50['vs_dense']), 0.9999)} with blocks (block:16 "
-                f"{b16_50['vs_dense']:.2f}x, block:8 {b8_50['vs_dense']:.2f}x)"
+                f"{met(min(r['vs_dense'] for r in r50), 0.9999)} with blocks ({each(0.5, 'vs_dense')})"
                 + (f"; N:M 2:4 {nm50['vs_dense']:.2f}x." if nm50 else "."),
-                f"* model bytes at 20 % <= 0.3x dense 4-bit: {met(min(b20['weight_bytes_vs_dense'], b8_20['weight_bytes_vs_dense']), 0.3)} "
-                f"(weights: block:16 {b20['weight_bytes_vs_dense']:.2f}x, block:8 {b8_20['weight_bytes_vs_dense']:.2f}x, "
-                f"CSR {c20['weight_bytes_vs_dense']:.2f}x)."]
+                f"* model bytes at 20 % <= 0.3x dense 4-bit: {met(min(r['weight_bytes_vs_dense'] for r in r20), 0.3)} "
+                f"(weights: {each(0.2, 'weight_bytes_vs_dense')}, CSR {c20['weight_bytes_vs_dense']:.2f}x)."]
     dates = sorted({r.get("date", "")[:10] for r in sweep if r.get("date")})
     out += ["", f"(bench/results.json, measured {', '.join(dates)}; instructions under QEMU -icount, not cycles)"]
     return "\n".join(out) + "\n"
@@ -480,6 +489,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="M4 only, 4-bit, densities 100/50/20 %%")
     ap.add_argument("--out", default=str(BUILD / "sparse.json"))
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sparse_density.png"))
+    ap.add_argument("--boards", nargs="+", choices=list(BOARDS), help="measure only these boards (default: all)")
+    ap.add_argument("--merge", action="store_true",
+                    help="merge the records into bench/results.json (replacing the sweep of the measured boards)")
     ap.add_argument("--write-docs", action="store_true",
                     help="rewrite the sparse blocks of README.md and docs/kernels.md and bench/sparse_density.png from bench/results.json; exit")
     a = ap.parse_args(argv)
@@ -490,12 +502,25 @@ def main(argv=None) -> int:
         if any(r.get("case") == "sparse_sweep" for r in recs):
             plot(recs, Path(a.plot))
         return 0
-    recs = run(a.quick)
+    recs = run(a.quick, a.boards)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(recs, indent=1) + "\n")
     tmp.replace(out)
+    if recs and a.merge:
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        cmd = "python -m bench.sparse" + (f" --boards {' '.join(a.boards)}" if a.boards else "")
+        from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
+
+        mach = machine()
+        for r in recs:
+            r.setdefault("command", cmd)
+            r.setdefault("machine", mach)
+            r.setdefault("date", now)
+        merged = merge(load_results(RESULTS), recs)
+        atomic_write_text(RESULTS, json.dumps(merged, indent=1) + "\n")
+        recs = merged
     if recs:
         plot(recs, Path(a.plot))
     return 0

@@ -20,6 +20,9 @@ def test_schedule_and_masks():
     assert m.sum() == round(0.25 * w.size) and np.abs(w[m]).min() >= np.abs(w[~m]).max()
     m = mask_for(w, PruneSpec("block", block=4), 0.5)
     assert all(len(set(r[c:c + 4])) == 1 for r in m for c in range(0, 16, 4))
+    m = mask_for(w, PruneSpec("block", block=4, rows=4), 0.5)      # 4 x 4 blocks (the last row group: rows 4, 5)
+    assert all(len(set(m[g:g + 4, c:c + 4].reshape(-1))) == 1 for g in (0, 4) for c in range(0, 19, 4))
+    assert m[:4].any() and not m.all()
     with pytest.raises(UserError):
         PruneSpec("n:m", n=4, m=4)
 

@@ -24,14 +24,14 @@ def test_block_generator_figures_and_missing_block(tmp_path):
     recs = [{"case": "sparse_sweep", "board": "mps2-an386", "weight_bits": 4, "sparsity_kind": "dense",
              "instructions": 1000, "weight_bytes": 400, "date": "2026-01-02T00:00:00"},
             {"case": "sparse_sweep", "board": "mps2-an386", "weight_bits": 4, "sparsity_kind": "block",
-             "sparse_format": "block:16", "target_density": 0.2, "density": 0.2, "vs_dense": 0.4,
+             "sparse_format": "block:4x8", "target_density": 0.2, "density": 0.2, "vs_dense": 0.4,
              "weight_bytes_vs_dense": 0.3, "vs_cmsis_nn_s8_anchor": 0.25, "instructions": 400,
              "weight_bytes": 120},
             {"benchmark": "sparse_crossover", "board": "mps2-an386", "weight_bits": 4, "sparsity_kind": "block",
-             "sparse_format": "block:16", "crossover_density": 0.5, "kernel": "sparse_dsp"}]
+             "sparse_format": "block:4x8", "crossover_density": 0.5, "kernel": "sparse_dsp"}]
     text = bsparse.readme_block(recs)
     assert "our dense 4-bit (1,000)" in text and "| 0.40x |" in text and "0.25x of CMSIS-NN s8" in text
-    assert "| Cortex-M4 (mps2-an386, DSP) | 4 | n/a | 50 % | n/a | n/a |" in text
+    assert "| Cortex-M4 (mps2-an386, DSP) | 4 | n/a | n/a | 50 % | n/a | n/a | n/a |" in text
     assert "20 % density <= 0.4x dense 4-bit" not in bsparse.kernels_block(recs)   # not every point: no verdict
     p = tmp_path / "R.md"
     p.write_text("no block here\n")

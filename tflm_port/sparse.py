@@ -8,6 +8,9 @@ firmware/runtime/kws_sparse.c, the kernels firmware/kernels/*/kws_fully_connecte
   Options ``nm_n``, ``nm_m`` (M in 2, 4, 8, 16; 1 <= N < M). Fixed ``row_bytes`` (like layouts 0-3).
 * layout 5 ``bsr``: block-compressed sparse rows, a block = B consecutive inputs of one row
   (B in 1, 2, 4, 8, 16; B = 1 is CSR, for unstructured sparsity). Options ``block``, ``nnz_blocks``.
+  With option ``block_rows`` = 4 (4-bit weights only, ``block:4xB``, B in 4, 8, 16) a block is 4 rows x B
+  inputs stored in layout 8's lanes16 arrangement (one 16-bit half = one input of the 4 rows), so the
+  Cortex-M DSP kernel does 8 MACs per 7 instructions on the stored blocks.
 
 ``SparseSpec.parse("nm:2:4" | "block:8" | "csr")`` is the converter's ``--sparse`` value.
 ``pack`` / ``unpack`` round-trip exactly; ``unpack`` validates everything a runtime must validate
@@ -28,6 +31,8 @@ LAYOUT_BSR = 5
 SPARSE_LAYOUTS = (LAYOUT_NM, LAYOUT_BSR)
 NM_M = (2, 4, 8, 16)
 BLOCKS = (1, 2, 4, 8, 16)
+BLOCK_ROWS = (1, 4)          # 4: 4 x B blocks in the lanes16 arrangement (4-bit only)
+BLOCKS_4ROW = (4, 8, 16)
 SUPPORTED_BITS = frozenset(range(2, 9))
 
 
@@ -66,12 +71,13 @@ def _check_bits(bits: int, where: str) -> None:
 
 @dataclass(frozen=True)
 class SparseSpec:
-    """A sparsity kind: ``nm`` (n, m) or ``block`` (block; block 1 = csr)."""
+    """A sparsity kind: ``nm`` (n, m) or ``block`` (rows x block; block 1 = csr; rows 4 = lanes16 blocks)."""
 
     kind: str
     n: int = 0
     m: int = 0
     block: int = 0
+    rows: int = 1
 
     @staticmethod
     def parse(text: str) -> "SparseSpec | None":
@@ -82,6 +88,9 @@ class SparseSpec:
         try:
             if parts[0] == "nm" and len(parts) == 3:
                 spec = SparseSpec("nm", n=int(parts[1]), m=int(parts[2]))
+            elif parts[0] == "block" and len(parts) == 2 and "x" in parts[1]:
+                r, b = parts[1].split("x")
+                spec = SparseSpec("block", block=int(b), rows=int(r))
             elif parts[0] == "block" and len(parts) == 2:
                 spec = SparseSpec("block", block=int(parts[1]))
             elif parts == ["csr"]:
@@ -91,7 +100,7 @@ class SparseSpec:
             else:
                 raise ValueError
         except ValueError:
-            raise UserError(f"--sparse: '{text}' is not nm:N:M, block:B, csr, tflite or none") from None
+            raise UserError(f"--sparse: '{text}' is not nm:N:M, block:B, block:4xB, csr, tflite or none") from None
         spec.check()
         return spec
 
@@ -104,6 +113,10 @@ class SparseSpec:
         elif self.kind == "block":
             if self.block not in BLOCKS:
                 raise UserError(f"sparsity block:{self.block}: block must be one of {BLOCKS}")
+            if self.rows not in BLOCK_ROWS:
+                raise UserError(f"sparsity block:{self.rows}x{self.block}: rows per block must be 1 or 4")
+            if self.rows == 4 and self.block not in BLOCKS_4ROW:
+                raise UserError(f"sparsity block:4x{self.block}: 4-row blocks are 4, 8 or 16 inputs wide")
         else:
             raise UserError(f"sparsity kind '{self.kind}' unknown (nm, block)")
 
@@ -118,17 +131,24 @@ class SparseSpec:
             return f"{self.n}:{self.m}"
         if self.kind == "tflite":
             return "tflite-block16"
+        if self.rows > 1:
+            return f"block{self.rows}x{self.block}"
         return "unstructured" if self.block == 1 else f"block{self.block}"
 
     def __str__(self) -> str:
         if self.kind == "tflite":
             return "tflite"
+        if self.kind == "block" and self.rows > 1:
+            return f"block:{self.rows}x{self.block}"
         return f"nm:{self.n}:{self.m}" if self.kind == "nm" else ("csr" if self.block == 1 else f"block:{self.block}")
 
     def options(self, w: np.ndarray) -> dict:
         """Extra custom options for integer weights ``w`` [out, in]."""
         if self.kind == "nm":
             return {"nm_n": self.n, "nm_m": self.m}
+        if self.rows > 1:
+            return {"block": self.block, "block_rows": self.rows,
+                    "nnz_blocks": int(_bsr4_blocks(np.asarray(w), self.block)[1].size)}
         return {"block": self.block, "nnz_blocks": int(_bsr_blocks(np.asarray(w), self.block)[1].size)}
 
     def fits(self, w: np.ndarray) -> str | None:
@@ -153,7 +173,7 @@ def spec_from_options(layout: int, o: dict) -> SparseSpec:
         if layout == LAYOUT_NM:
             spec = SparseSpec("nm", n=int(o["nm_n"]), m=int(o["nm_m"]))
         else:
-            spec = SparseSpec("block", block=int(o["block"]))
+            spec = SparseSpec("block", block=int(o["block"]), rows=int(o.get("block_rows", 1)))
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"sparse layout {layout}: custom options lack or mistype {e}") from None
     spec.check()
@@ -288,6 +308,97 @@ def _bsr_unpack(data: np.ndarray, bits: int, out: int, n_in: int, block: int, nn
     return wp[:, :n_in]
 
 
+# ---------------- layout 5 with block_rows = 4: 4 x B blocks in the lanes16 arrangement (k = 4) ----------------
+# Row group g = rows 4g..4g+3 (the last one padded with zero rows). (G+1) u32 group pointers, nnz u16 block
+# columns, values at the next multiple of 4: per block B/2 little-endian words, word t holding inputs
+# c*B + 2t (low half) and c*B + 2t + 1 (high half); nibble q of a half is row 4g+q: q = 0..2 biased
+# (u = w + 8), q = 3 two's complement; a half read as int16 is u0 + 16 u1 + 256 u2 + 4096 w3 (layout 8's lane).
+
+def _bsr4_blocks(w: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group_ptr [G+1], block columns [nb], block values [nb, 4, block]) of w [out, in]."""
+    out, n_in = w.shape
+    G, nbc = -(-out // 4), -(-n_in // block)
+    wp = np.zeros((G * 4, nbc * block), np.int64)
+    wp[:out, :n_in] = w
+    blk = wp.reshape(G, 4, nbc, block).transpose(0, 2, 1, 3)        # [G, nbc, 4, block]
+    nz = (blk != 0).any(axis=(2, 3))
+    gptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))]).astype(np.int64)
+    g_idx, cols = np.nonzero(nz)
+    return gptr, cols.astype(np.int64), blk[g_idx, cols]
+
+
+def bsr4_offsets(out: int, nnz_blocks: int, block: int) -> tuple[int, int, int]:
+    """(column array offset, values offset, total bytes) of a layout-5 tensor with 4-row blocks (k = 4)."""
+    col_off = 4 * (-(-out // 4) + 1)
+    val_off = col_off + 2 * nnz_blocks
+    val_off += (-val_off) % 4
+    return col_off, val_off, val_off + nnz_blocks * 2 * block
+
+
+def _lanes4_halves(vals: np.ndarray) -> np.ndarray:
+    """[nb, 4, B] 4-bit values -> [nb, B] uint16 halves (u0 + 16 u1 + 256 u2 + 4096 w3 as 16 bits)."""
+    v = np.asarray(vals, np.int64)
+    u = np.concatenate([v[:, :3] + 8, v[:, 3:] & 15], axis=1)
+    return (u[:, 0] | u[:, 1] << 4 | u[:, 2] << 8 | u[:, 3] << 12).astype("<u2")
+
+
+def _bsr4_pack(w: np.ndarray, bits: int, block: int, where: str) -> np.ndarray:
+    if bits != 4:
+        raise UserError(f"{where}: 4-row blocks (block:4x{block}) hold 4-bit weights only, got {bits}-bit")
+    out, _ = w.shape
+    gptr, cols, vals = _bsr4_blocks(w, block)
+    col_off, val_off, total = bsr4_offsets(out, cols.size, block)
+    buf = np.zeros(total, np.uint8)
+    buf[:col_off] = np.frombuffer(gptr.astype("<u4").tobytes(), np.uint8)
+    buf[col_off:col_off + 2 * cols.size] = np.frombuffer(cols.astype("<u2").tobytes(), np.uint8)
+    buf[val_off:] = np.frombuffer(_lanes4_halves(vals).tobytes(), np.uint8)
+    return buf
+
+
+def _bsr4_unpack(data: np.ndarray, bits: int, out: int, n_in: int, block: int, nnz_blocks: int,
+                 where: str) -> np.ndarray:
+    if bits != 4:
+        raise UserError(f"{where}: 4-row blocks (block_rows 4) hold 4-bit weights only, got {bits}-bit")
+    G, nbc = -(-out // 4), -(-n_in // block)
+    if nnz_blocks < 0 or nnz_blocks > G * nbc:
+        raise UserError(f"{where}: nnz_blocks {nnz_blocks} outside 0..{G * nbc} (row groups x block columns)")
+    col_off, val_off, total = bsr4_offsets(out, nnz_blocks, block)
+    if data.size != total:
+        raise UserError(f"{where}: 4-row block-sparse weights are {data.size} bytes, {nnz_blocks} blocks of 4 x "
+                        f"{block} 4-bit weights in {G} row groups need {total}")
+    gptr = np.frombuffer(data[:col_off].tobytes(), "<u4").astype(np.int64)
+    if gptr[0] != 0 or gptr[-1] != nnz_blocks:
+        raise UserError(f"{where}: group pointers run {gptr[0]}..{gptr[-1]}, expected 0..{nnz_blocks} "
+                        "(block counts do not add up)")
+    if (np.diff(gptr) < 0).any():
+        raise UserError(f"{where}: group pointer decreases at row group {int(np.argmax(np.diff(gptr) < 0))}")
+    cols = np.frombuffer(data[col_off:col_off + 2 * nnz_blocks].tobytes(), "<u2").astype(np.int64)
+    if (cols >= nbc).any():
+        raise UserError(f"{where}: block column {int(cols[cols >= nbc][0])} out of range (in_features {n_in}, "
+                        f"block {block}: {nbc} columns)")
+    grp = np.repeat(np.arange(G), np.diff(gptr))
+    if nnz_blocks > 1:
+        bad = (grp[1:] == grp[:-1]) & (cols[1:] <= cols[:-1])
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise UserError(f"{where}: row group {int(grp[i])}: block columns {int(cols[i])}, {int(cols[i + 1])} "
+                            "not strictly increasing (unsorted or duplicate)")
+    h = np.frombuffer(data[val_off:].tobytes(), "<u2").astype(np.int64).reshape(nnz_blocks, block)
+    nib = np.stack([(h >> (4 * q)) & 15 for q in range(4)], axis=1)                 # [nb, 4, B]
+    if (nib[:, :3] == 0).any() or (nib[:, 3] == 8).any():
+        raise UserError(f"{where}: 4-row block value -8 off the 4-bit grid (biased nibble 0 / row-3 nibble 8)")
+    vals = np.concatenate([nib[:, :3] - 8, ((nib[:, 3:] ^ 8) - 8)], axis=1)
+    wp = np.zeros((G, 4, nbc * block), np.int8)
+    pos = cols[:, None] * block + np.arange(block)                                   # [nb, B]
+    rows_ok = (grp[:, None] * 4 + np.arange(4)) < out                                # [nb, 4]
+    if ((~rows_ok[:, :, None]) & (vals != 0)).any():
+        raise UserError(f"{where}: a non-zero weight in a padding row past out_features {out}")
+    if ((pos >= n_in)[:, None, :] & (vals != 0)).any():
+        raise UserError(f"{where}: a non-zero weight past in_features {n_in} in the last block column")
+    wp[grp[:, None, None], np.arange(4)[None, :, None], pos[:, None, :]] = vals
+    return wp.reshape(G * 4, nbc * block)[:out, :n_in]
+
+
 # ---------------- one entry point ----------------
 
 def pack(w: np.ndarray, bits: int, spec: SparseSpec, where: str = "weights") -> bytes:
@@ -302,6 +413,8 @@ def pack(w: np.ndarray, bits: int, spec: SparseSpec, where: str = "weights") -> 
                         f"training.prune (kind n:m) or use --sparse block:B / csr")
     if spec.kind == "nm":
         return _nm_pack(w, bits, spec.n, spec.m).tobytes()
+    if spec.rows == 4:
+        return _bsr4_pack(w, bits, spec.block, where).tobytes()
     return _bsr_pack(w, bits, spec.block).tobytes()
 
 
@@ -316,6 +429,8 @@ def unpack(data, bits: int, out: int, n_in: int, layout: int, options: dict, whe
         nb = int(options["nnz_blocks"])
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{where}: block-sparse layout needs custom option nnz_blocks") from None
+    if spec.rows == 4:
+        return _bsr4_unpack(data, bits, out, n_in, spec.block, nb, where)
     return _bsr_unpack(data, bits, out, n_in, spec.block, nb, where)
 
 
@@ -342,14 +457,15 @@ def prune_mask(w: np.ndarray, density: float, spec: SparseSpec | None, min_keep:
         np.put_along_axis(keep, order, True, axis=2)
         return keep.reshape(out, G * spec.m)[:, :n_in]
     B = 1 if spec is None else spec.block
-    nbc = -(-n_in // B)
-    wp = np.zeros((out, nbc * B))
-    wp[:, :n_in] = w
-    score = wp.reshape(out, nbc, B).sum(axis=2).reshape(-1)
+    R = 1 if spec is None else spec.rows
+    nbc, G = -(-n_in // B), -(-out // R)
+    wp = np.zeros((G * R, nbc * B))
+    wp[:out, :n_in] = w
+    score = wp.reshape(G, R, nbc, B).sum(axis=(1, 3)).reshape(-1)
     k = max(min_keep, int(round(density * score.size)))
     keep = np.zeros(score.size, bool)
     keep[np.argsort(-score, kind="stable")[:k]] = True
-    return np.repeat(keep.reshape(out, nbc), B, axis=1)[:, :n_in]
+    return np.repeat(np.repeat(keep.reshape(G, nbc), B, axis=1), R, axis=0)[:out, :n_in]
 
 
 def prune_tflite(data: bytes, density: float, spec: SparseSpec | None, layers=None, name: str = "<model>") -> bytes:

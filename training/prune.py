@@ -45,7 +45,8 @@ def mask_for(w_out_in: np.ndarray, spec: PruneSpec, density: float) -> np.ndarra
     """Keep-mask [out, in] of |w| (see module doc); density is ignored for n:m. The converter's
     magnitude pruning (``tflm_port.sparse.prune_mask``) in this spec's structure, at least one block kept."""
     structure = (None if spec.kind == "unstructured" else
-                 SparseSpec("nm", n=spec.n, m=spec.m) if spec.kind == "n:m" else SparseSpec("block", block=spec.block))
+                 SparseSpec("nm", n=spec.n, m=spec.m) if spec.kind == "n:m" else
+                 SparseSpec("block", block=spec.block, rows=spec.rows))
     return prune_mask(w_out_in, density, structure, min_keep=1)
 
 

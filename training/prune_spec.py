@@ -5,14 +5,16 @@ structure and density, on which schedule. No TensorFlow import: config validatio
       kind: block          # none | unstructured | block | n:m
       density: 0.25        # target fraction of weights kept (unstructured, block); n:m keeps n/m
       block: 8             # block: 1 x B input blocks of one output (1, 2, 4, 8, 16)
+      block_rows: 1        # block: 4 = 4 x B blocks (4 outputs; 4-bit layers, B = 4, 8, 16), stored in
+                           #   layout 8's lanes for the Cortex-M DSP kernel (--sparse block:4xB)
       n: 2                 # n:m: N of every M consecutive inputs (M in 2, 4, 8, 16; 1 <= N < M)
       m: 4
       layers: "*,*,*,*,dense"   # per weight layer (graph order); empty = the section's spec everywhere
       end_epoch: 1.0       # stage 1 reaches the target density after this many epochs (polynomial)
 
 A ``layers`` entry is ``*`` (the section's kind and density), ``dense`` (not pruned), a density such
-as ``0.5`` (the section's kind at that density), ``unstructured:D``, ``block:B:D`` or ``N:M`` (e.g.
-``2:4``). The command line gives the same as one comma-separated string
+as ``0.5`` (the section's kind at that density), ``unstructured:D``, ``block:B:D``, ``block:4xB:D`` or
+``N:M`` (e.g. ``2:4``). The command line gives the same as one comma-separated string
 (``--set prune.layers=*,*,*,*,dense``).
 
 Schedule (training/prune.py, MagnitudePruning): in QAT stage 1 the density of every pruned layer
@@ -40,6 +42,7 @@ class PruneConfig:
     kind: str = "none"  # none | unstructured | block | n:m
     density: float = 0.5  # target fraction of weights kept (unstructured / block)
     block: int = 8  # block: 1 x B input blocks
+    block_rows: int = 1  # block: 1, or 4 (4 x B blocks, 4-bit layers only)
     n: int = 2  # n:m
     m: int = 4
     layers: str = ""  # per weight layer: * | dense | D | unstructured:D | block:B:D | N:M ("" = * everywhere)
@@ -50,7 +53,7 @@ class PruneConfig:
 
 
 RANGES: dict[str, tuple] = {
-    "prune.kind": ("none", *KINDS), "prune.density": (1e-6, 1.0), "prune.block": (1, 16), "prune.n": (1, 15),
+    "prune.kind": ("none", *KINDS), "prune.density": (1e-6, 1.0), "prune.block": (1, 16), "prune.block_rows": (1, 4), "prune.n": (1, 15),
     "prune.m": (2, 16), "prune.begin_epoch": (0.0, 1e5), "prune.end_epoch": (0.0, 1e5),
     "prune.frequency": (1, 1_000_000), "prune.store": ("sparse", "dense"),
 }
@@ -65,6 +68,7 @@ class PruneSpec:
     n: int = 2
     m: int = 4
     block: int = 8
+    rows: int = 1                 # block: 1 or 4 output rows per block
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -73,6 +77,10 @@ class PruneSpec:
             raise UserError(f"pruning n:m {self.n}:{self.m}: need M in 2, 4, 8, 16 and 1 <= N < M")
         if self.kind == "block" and self.block not in BLOCKS:
             raise UserError(f"pruning block {self.block}: use 1, 2, 4, 8 or 16")
+        if self.kind == "block" and self.rows not in (1, 4):
+            raise UserError(f"pruning block rows {self.rows}: use 1 or 4")
+        if self.kind == "block" and self.rows == 4 and self.block not in (4, 8, 16):
+            raise UserError(f"pruning block 4x{self.block}: 4-row blocks are 4, 8 or 16 inputs wide")
         if not 0.0 < self.density <= 1.0:
             raise UserError(f"pruning density {self.density} not in (0, 1]")
 
@@ -85,18 +93,23 @@ class PruneSpec:
         """The converter's ``--sparse`` value for this structure (tflm_port.sparse.SparseSpec.parse)."""
         if self.kind == "n:m":
             return f"nm:{self.n}:{self.m}"
+        if self.kind == "block" and self.rows > 1:
+            return f"block:{self.rows}x{self.block}"
         return "csr" if self.kind == "unstructured" or self.block == 1 else f"block:{self.block}"
 
     def __str__(self) -> str:
         if self.kind == "n:m":
             return f"{self.n}:{self.m}"
+        if self.kind == "block" and self.rows > 1:
+            return f"block:{self.rows}x{self.block}:{self.density:g}"
         return (f"block:{self.block}:{self.density:g}" if self.kind == "block"
                 else f"unstructured:{self.density:g}")
 
 
 def section_spec(p: PruneConfig, density: float | None = None, where: str = "prune") -> PruneSpec:
     try:
-        return PruneSpec(p.kind, p.density if density is None else density, n=p.n, m=p.m, block=p.block)
+        return PruneSpec(p.kind, p.density if density is None else density, n=p.n, m=p.m, block=p.block,
+                         rows=p.block_rows)
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
 
@@ -105,7 +118,7 @@ def _number(text: str, entry: str, where: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise UserError(f"{where}: '{entry}' is not *, dense, a density, unstructured:D, block:B:D or N:M") from None
+        raise UserError(f"{where}: '{entry}' is not *, dense, a density, unstructured:D, block:B:D, block:4xB:D or N:M") from None
     if not 0.0 < v <= 1.0:
         raise UserError(f"{where}: density {text} in '{entry}' not in (0, 1]")
     return v
@@ -124,6 +137,9 @@ def parse_entry(entry: str, p: PruneConfig, where: str) -> PruneSpec | None:
             return PruneSpec("unstructured", _number(parts[1], entry, where))
         if parts[0] == "block" and len(parts) == 3 and parts[1].isdigit():
             return PruneSpec("block", _number(parts[2], entry, where), block=int(parts[1]))
+        r, _, b = parts[1].partition("x") if len(parts) == 3 else ("", "", "")
+        if parts[0] == "block" and r.isdigit() and b.isdigit():
+            return PruneSpec("block", _number(parts[2], entry, where), block=int(b), rows=int(r))
         if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
             return PruneSpec("n:m", n=int(parts[0]), m=int(parts[1]))
         if len(parts) == 1:
@@ -137,7 +153,7 @@ def parse_entry(entry: str, p: PruneConfig, where: str) -> PruneSpec | None:
     except UserError as err:
         msg = str(err)
         raise UserError(msg if msg.startswith(where) else f"{where}: '{entry}': {msg}") from None
-    raise UserError(f"{where}: '{entry}' is not *, dense, a density, unstructured:D, block:B:D or N:M")
+    raise UserError(f"{where}: '{entry}' is not *, dense, a density, unstructured:D, block:B:D, block:4xB:D or N:M")
 
 
 def entries(p: PruneConfig) -> list[str]:
@@ -163,6 +179,16 @@ def check(p: PruneConfig, origin: str = "config", n_layers: int | None = None, w
     if activation_bits < 8 and p.store == "sparse" and active(p):
         raise UserError(f"{origin}: prune.store sparse with {activation_bits}-bit activations: SUB8_FC_A4 has no "
                         "sparse layout; set prune.store=dense")
+    if p.store == "sparse":   # 4-row blocks are a 4-bit format (tflm_port.sparse): refuse them before training
+        es = entries(p)
+        specs = (layer_specs(p, len(layer_bits), origin) if layer_bits else
+                 [parse_entry(e, p, f"{origin}: prune.layers[{i}]") for i, e in enumerate(es)] if es else
+                 [section_spec(p, where=f"{origin}: prune")] if p.kind != "none" else [])
+        bits = layer_bits or [weight_bits] * len(specs)
+        for i, (spec, b) in enumerate(zip(specs, bits)):
+            if spec is not None and spec.kind == "block" and spec.rows == 4 and b and b != 4:
+                raise UserError(f"{origin}: prune: 4-row blocks ({spec.storage}) are stored for 4-bit layers only, "
+                                f"weight layer {i} is {b}-bit (use 1 x B blocks there, or prune.store=dense)")
     if layer_bits:   # per-layer bits: one per weight layer, so the layer count is known here
         for i, (spec, b) in enumerate(zip(layer_specs(p, len(layer_bits), origin), layer_bits)):
             if spec is not None and b < 2:
@@ -193,7 +219,8 @@ def run_tag(p: PruneConfig) -> str:
     if p.kind == "none":
         return "-sparse"
     d = f"-d{100 * p.density:g}".replace(".", "p")
-    return {"unstructured": f"-sparse{d}", "block": f"-block{p.block}{d}", "n:m": f"-nm{p.n}-{p.m}"}[p.kind]
+    blk = f"{p.block_rows}x{p.block}" if p.block_rows > 1 else f"{p.block}"
+    return {"unstructured": f"-sparse{d}", "block": f"-block{blk}{d}", "n:m": f"-nm{p.n}-{p.m}"}[p.kind]
 
 
 def storage(specs: list, layer_bits: list) -> list[str] | None:

@@ -89,7 +89,23 @@ def a4_and_sparse_seeds() -> dict[str, bytes]:
         ws.append(np.where(keep, w, 0).astype(np.int8))
     out["sparse_nm_block_csr"] = convert(fc_chain_model(ws, [True, True, False], seed=1), bits, mode="dense",
                                          sparse_spec=specs)
+    out["sparse_block4"] = sparse_block4_seed()
     return out
+
+
+def sparse_block4_seed() -> bytes:
+    """4-bit layout-5 chain with 4-row blocks (block_rows 4: block:4x8, 4x4, 4x16; odd sizes, tails)."""
+    from bench.sparse import fc_chain_model
+    from tflm_port import sparse
+    from tflm_port.convert import convert
+
+    rng = np.random.default_rng(4)
+    specs, dims, ws = ["block:4x8", "block:4x4", "block:4x16"], [45, 22, 13, 3], []
+    for j, s in enumerate(specs):
+        w = rng.integers(-7, 8, (dims[j + 1], dims[j])).astype(np.int8)
+        keep = sparse.prune_mask(w + rng.random(w.shape) * 0.1, 0.4, sparse.SparseSpec.parse(s))
+        ws.append(np.where(keep, w, 0).astype(np.int8))
+    return convert(fc_chain_model(ws, [True, True, False], seed=2), [4, 4, 4], mode="dense", sparse_spec=specs)
 
 
 if __name__ == "__main__":

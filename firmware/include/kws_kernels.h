@@ -175,6 +175,7 @@ typedef struct {
     int32_t activation;       /* 0 NONE, 1 RELU */
     int32_t nm_n, nm_m;       /* layout 4 (N:M) only, kws_sparse.h */
     int32_t block, nnz_blocks; /* layout 5 (block-compressed rows) only */
+    int32_t block_rows;       /* layout 5: 1, or 4 (4 x block blocks in the lanes16 arrangement, 4-bit) */
 } kws_sub8_options;
 
 /* Parse the FlexBuffer map of custom_options; checks every value's range. */

@@ -34,9 +34,12 @@ typedef struct {
     int32_t row_bytes;
     /* layout 5 */
     int32_t block, nnz_blocks, block_cols;
-    const uint8_t *row_ptr;   /* (out+1) u32 little-endian */
+    int32_t block_rows;       /* 1, or 4: row_ptr indexes row groups of 4 and a block is 4 x block */
+    int32_t row_groups;       /* block_rows 4: ceil(out / 4) */
+    const uint8_t *row_ptr;   /* (out+1) u32 little-endian; block_rows 4: (row_groups+1) */
     const uint8_t *cols;      /* nnz_blocks u16 little-endian */
-    const uint8_t *values;    /* nnz_blocks*block k-bit fields, LSB-first stream */
+    const uint8_t *values;    /* nnz_blocks*block k-bit fields, LSB-first stream; block_rows 4: per
+                               * block block/2 u32 words in layout 8's k = 4 lanes (docs/formats.md 8) */
     const uint8_t *weights;   /* the packed tensor */
 } kws_sparse_params;
 

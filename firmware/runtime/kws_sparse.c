@@ -26,6 +26,13 @@ kws_status kws_sparse_parse_options(const uint8_t *buf, uint32_t len, kws_sub8_o
             { *detail = "custom_options.block missing or not 1, 2, 4, 8 or 16"; return KWS_ERR_OPTIONS; }
         if (opt_int(buf, len, "nnz_blocks", 0, INT32_MAX, &o->nnz_blocks))
             { *detail = "custom_options.nnz_blocks missing or negative"; return KWS_ERR_OPTIONS; }
+        int64_t br;
+        int r = kws_flex_map_int(buf, len, "block_rows", &br);
+        if (r != 0 && r != 1) { *detail = "custom_options.block_rows not an integer"; return KWS_ERR_OPTIONS; }
+        o->block_rows = r == 1 ? 1 : (int32_t)(br == 1 || br == 4 ? br : -1);
+        if (o->block_rows < 0) { *detail = "custom_options.block_rows not 1 or 4"; return KWS_ERR_OPTIONS; }
+        if (o->block_rows == 4 && (o->bits != 4 || o->block < 4))
+            { *detail = "4-row blocks (block_rows 4) need 4-bit weights and block 4, 8 or 16"; return KWS_ERR_OPTIONS; }
     }
     return KWS_OK;
 }
@@ -51,6 +58,12 @@ int64_t kws_sparse_packed_bytes(const kws_sub8_options *o)
     if (o->layout == KWS_LAYOUT_NM) return o->nm_m >= 2 ? nm_row_bytes(o) * o->out_features : -1;
     if (o->layout != KWS_LAYOUT_BSR || o->block < 1) return -1;
     int64_t cols = (o->in_features + o->block - 1) / o->block;
+    if (o->block_rows == 4) {   /* group pointers, columns, then nnz_blocks x 2*block bytes of lanes */
+        int64_t groups = (o->out_features + 3) / 4, off = 4 * (groups + 1) + 2 * (int64_t)o->nnz_blocks;
+        if (o->bits != 4 || o->nnz_blocks < 0 || (int64_t)o->nnz_blocks > cols * groups) return -1;
+        return ((off + 3) & ~(int64_t)3) + (int64_t)o->nnz_blocks * 2 * o->block;
+    }
+    if (o->block_rows > 1) return -1;
     if (o->nnz_blocks < 0 || (int64_t)o->nnz_blocks > cols * o->out_features) return -1;
     return bsr_values_offset(o) + ((int64_t)o->nnz_blocks * o->block * o->bits + 7) / 8;
 }
@@ -114,6 +127,45 @@ static kws_status check_bsr(const kws_sub8_options *o, kws_sparse_params *sp, co
     return KWS_OK;
 }
 
+/* block_rows 4: every nibble on the 4-bit grid (rows 0..2 biased: u = w + 8 in 1..15; row 3 not -8),
+ * padding rows and inputs past in_features zero */
+static kws_status check_bsr4(const kws_sub8_options *o, kws_sparse_params *sp, const char **detail)
+{
+    const int32_t B = o->block, nb = o->nnz_blocks, G = (o->out_features + 3) / 4;
+    sp->block = B; sp->nnz_blocks = nb; sp->block_rows = 4; sp->row_groups = G;
+    sp->block_cols = (o->in_features + B - 1) / B;
+    sp->row_ptr = sp->weights;
+    sp->cols = sp->weights + 4 * ((size_t)G + 1);
+    size_t voff = (4 * ((size_t)G + 1) + 2 * (size_t)nb + 3) & ~(size_t)3;
+    sp->values = sp->weights + voff;
+    if (kws_sparse_u32(sp->row_ptr) != 0) { *detail = "block-sparse group pointer 0 is not 0"; return KWS_ERR_FORMAT; }
+    if (kws_sparse_u32(sp->row_ptr + 4 * (size_t)G) != (uint32_t)nb) { *detail = "block-sparse group pointers do not add up to nnz_blocks"; return KWS_ERR_FORMAT; }
+    uint32_t prev_end = 0;
+    for (int32_t g = 0; g < G; g++) {
+        uint32_t a = kws_sparse_u32(sp->row_ptr + 4 * (size_t)g), e = kws_sparse_u32(sp->row_ptr + 4 * (size_t)g + 4);
+        if (a != prev_end || e < a || e > (uint32_t)nb) { *detail = "block-sparse group pointers decrease or exceed nnz_blocks"; return KWS_ERR_FORMAT; }
+        prev_end = e;
+        int32_t prev = -1;
+        for (uint32_t j = a; j < e; j++) {
+            int32_t c = (int32_t)kws_sparse_u16(sp->cols + 2 * (size_t)j);
+            if (c >= sp->block_cols) { *detail = "block-sparse column index out of range"; return KWS_ERR_FORMAT; }
+            if (c <= prev) { *detail = "block-sparse column indices of a row group unsorted or duplicate"; return KWS_ERR_FORMAT; }
+            prev = c;
+            for (int32_t t = 0; t < B; t++) {
+                uint32_t h = kws_sparse_u16(sp->values + 2 * ((size_t)j * (size_t)B + (size_t)t));
+                for (int32_t q = 0; q < 4; q++) {
+                    uint32_t f = (h >> (4 * q)) & 15u;
+                    int32_t v = q < 3 ? (int32_t)f - 8 : kws_sparse_value(f, 4);
+                    if ((q < 3 && f == 0) || (q == 3 && f == 8)) { *detail = "block-sparse weight off the k-bit grid"; return KWS_ERR_FORMAT; }
+                    if (v != 0 && (4 * g + q >= o->out_features || c * B + t >= o->in_features))
+                        { *detail = "block-sparse non-zero weight past out_features or in_features"; return KWS_ERR_FORMAT; }
+                }
+            }
+        }
+    }
+    return KWS_OK;
+}
+
 kws_status kws_sparse_prepare(const kws_sub8_options *o, const uint8_t *weights, uint32_t bytes,
                               kws_sparse_params *sp, const char **detail)
 {
@@ -125,5 +177,7 @@ kws_status kws_sparse_prepare(const kws_sub8_options *o, const uint8_t *weights,
     sp->layout = o->layout;
     sp->bits = o->bits;
     sp->weights = weights;
+    sp->block_rows = 1;
+    if (o->layout == KWS_LAYOUT_BSR && o->block_rows == 4) return check_bsr4(o, sp, detail);
     return o->layout == KWS_LAYOUT_NM ? check_nm(o, sp, detail) : check_bsr(o, sp, detail);
 }

@@ -31,9 +31,16 @@ static int nm_supported(const kws_sparse_params *sp)
 
 int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params *sp)
 {
-    (void)p;
     if (sp->layout == KWS_LAYOUT_NM) return nm_supported(sp);
     if (sp->layout != KWS_LAYOUT_BSR) return 0;
+    if (sp->block_rows == 4)   /* 4-row lanes16 blocks: the lane sums stay exact for <= 32768 inputs */
+    {
+        for (int32_t o = 0; o < p->out_features; o++)   /* one multiplier and shift (SUB8: per tensor), right <= 31 */
+            if (p->shift[o] < -31 || p->shift[o] != p->shift[0] || p->multiplier[o] != p->multiplier[0]) return 0;
+        return sp->bits == 4 && (sp->block == 4 || sp->block == 8 || sp->block == 16) && p->in_features <= 32768 &&
+               ((uintptr_t)sp->values & 3u) == 0 && ((uintptr_t)sp->cols & 1u) == 0 && ((uintptr_t)sp->row_ptr & 3u) == 0;
+    }
+    if (sp->block_rows != 1) return 0;
     if (sp->bits != 2 && sp->bits != 4 && sp->bits != 8) return 0;
     if ((sp->block * sp->bits) % 32 != 0 && sp->block != 1) return 0;
     return ((uintptr_t)sp->values & 3u) == 0 && ((uintptr_t)sp->cols & 1u) == 0 && ((uintptr_t)sp->row_ptr & 3u) == 0;
@@ -43,6 +50,7 @@ size_t kws_fc_sparse_opt_scratch_bytes(const kws_fc_params *p, const kws_sparse_
 {
     (void)p;
     if (sp->layout == KWS_LAYOUT_NM) return (size_t)sp->groups * (size_t)sp->m * sizeof(int16_t);
+    if (sp->block_rows == 4) return (size_t)sp->block_cols * 4u * (size_t)sp->block;   /* see widen_r4 */
     return (size_t)sp->block_cols * (size_t)sp->block * sizeof(int16_t);
 }
 
@@ -378,6 +386,152 @@ static void nm_rows(const kws_fc_params *p, const kws_sparse_params *sp, const i
     }
 }
 
+/* ---------------- layout 5 with 4-row blocks (k = 4, layout 8's lanes) ----------------
+ * A block is 4 rows x B inputs, B/2 words; word t holds inputs 2t, 2t+1 (low, high half), a half is
+ * L = u0 + 16 u1 + 256 u2 + 4096 w3 (rows 0..2 biased, u = w + 8). Per word and activation pair x (int16,
+ * x + in_off) four sums as in the dense layout-8 kernel: a0 = sum x L (SMLAD on the word), a1 = sum x
+ * (u2 + 16 w3) (SXTB16 ror 8), a3 = sum x u2 (that AND 0x000F000F), a2 = sum x u0 (word AND 0x000F000F):
+ * with one LDRD of two activation pairs per two words and an LDR per word, 17 instructions per 16 MACs. Rows: u0 = a2, u1 = (a0 - 256 a1 - a2) / 16, u2 = a3,
+ * w3 = (a1 - a3) / 16, exact in 32 bits for <= 32768 inputs; the bias of rows 0..2 is 8 x (sum of the
+ * activations under the group's stored blocks): each block column's sum sits in the scratch slot after
+ * its activations and one LDR + ADD per block collect it. Absent blocks cost nothing. */
+
+/* scratch slot of block column c: 4*B bytes at 4*B*c, the B int16 activations (x + in_off, 0 past in_n),
+ * then their int32 sum at byte 2*B */
+static inline uint32_t pkhbt16(uint32_t a, uint32_t b) { uint32_t r; __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b)); return r; }
+static inline uint32_t pkhtb16(uint32_t a, uint32_t b) { uint32_t r; __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b)); return r; }
+
+static inline __attribute__((always_inline)) void widen_r4(const int8_t *x, int32_t in_n, int32_t cols, const int32_t B,
+                                                            int32_t in_off, uint8_t *xs)
+{
+    const uint32_t off = (uint32_t)(uint16_t)in_off * 0x00010001u, ones = 0x00010001u;
+    const int32_t whole = in_n / B;   /* block columns without a tail */
+    for (int32_t c = 0; c < whole; c++, xs += 4 * B) {
+        uint32_t *d = (uint32_t *)(void *)xs;
+        const int8_t *xi = x + (size_t)c * (size_t)B;
+        int32_t s = 0;
+#pragma GCC unroll 4
+        for (int32_t i = 0; i < B; i += 4, d += 2) {   /* 10 instructions per 4 inputs */
+            const uint32_t w = load32(xi + i);
+            const uint32_t a = __sadd16(__sxtb16(w), off), b = __sadd16(__sxtb16(rot8(w)), off);  /* (0, 2), (1, 3) */
+            d[0] = pkhbt16(a, b);
+            d[1] = pkhtb16(a, b);
+            s = __smlad(a, ones, s);
+            s = __smlad(b, ones, s);
+        }
+        memcpy(xs + 2 * B, &s, 4);
+    }
+    for (int32_t c = whole; c < cols; c++, xs += 4 * B) {
+        const int32_t i0 = c * B;
+        int32_t s = 0;
+        {
+            int16_t *h = (int16_t *)(void *)xs;
+            for (int32_t i = 0; i < B; i++) {
+                h[i] = (int16_t)(i0 + i < in_n ? x[i0 + i] + in_off : 0);
+                s += h[i];
+            }
+        }
+        memcpy(xs + 2 * B, &s, 4);
+    }
+}
+
+#define R4_Q(X) "ldr %[w], [%[v]], #4\n\t"                                                          \
+    "smlad %[a0], %[w], %[" X "], %[a0]\n\t"                                                         \
+    "sxtb16 %[t], %[w], ror #8\n\t" "smlad %[a1], %[t], %[" X "], %[a1]\n\t"                        \
+    "and %[t], %[t], #0x000F000F\n\t" "smlad %[a3], %[t], %[" X "], %[a3]\n\t"                       \
+    "and %[t], %[w], #0x000F000F\n\t" "smlad %[a2], %[t], %[" X "], %[a2]\n\t"
+/* two words against the activation pairs at slot offset XO (one LDRD) */
+#define R4_WORD2(XO) "ldrd %[x0], %[x1], [%[xp], #" #XO "]\n\t" R4_Q("x0") R4_Q("x1")
+#define R4_W4 R4_WORD2(0)
+#define R4_W8 R4_W4 R4_WORD2(8)
+#define R4_W16 R4_W8 R4_WORD2(16) R4_WORD2(24)
+
+/* TFLite's requantization (kws_fc_opt_requant) with the layer's one multiplier and shift (checked at
+ * prepare): the shift's masks once per layer, per row one SMLAL (rounding doubling high multiply) and a
+ * branch-free rounding right shift, about 16 instructions */
+typedef struct { int32_t m, left, right, ooff, lo; uint32_t mask, half; } rq_consts;
+
+static rq_consts rq_prepare(const kws_fc_params *p)
+{
+    rq_consts c;
+    const int32_t sh = p->shift[0];
+    c.m = p->multiplier[0];
+    c.left = sh > 0 ? sh : 0;
+    c.right = c.left - sh;
+    c.mask = c.right ? 0xFFFFFFFFu >> (32 - c.right) : 0u;
+    c.half = c.mask >> 1;
+    c.ooff = p->act.output_offset;
+    c.lo = p->act.act_min;
+    return c;
+}
+
+static inline __attribute__((always_inline)) int8_t rq4(int32_t acc, const rq_consts *c)
+{
+    uint32_t l32 = 1u << 30;
+    int32_t h32 = 0;
+    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"((uint32_t)acc << c->left), [m] "r"(c->m));
+    const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
+    const uint32_t thr = c->half + ((uint32_t)h >> 31);
+    int32_t v = __ssat((h >> c->right) + (((uint32_t)h & c->mask) > thr) + c->ooff, 8);   /* act_max is 127 (SUB8) */
+    return (int8_t)(v < c->lo ? c->lo : v);
+}
+
+/* n >= 1 blocks of one row group; SH = log2(4 B), XS = 2 B (the block sum's offset in the slot) */
+#define R4_LOOP(SH, XS, WORDS)                                                                          \
+    __asm__ volatile("1:\n\t"                                                                          \
+                     "ldrh %[xp], [%[c]], #2\n\t"                                                      \
+                     "add %[xp], %[xs], %[xp], lsl #" #SH "\n\t"                                        \
+                     "ldr %[t], [%[xp], #" #XS "]\n\t"                                                  \
+                     "add %[sx], %[sx], %[t]\n\t"                                                       \
+                     WORDS                                                                              \
+                     "subs %[n], %[n], #1\n\t"                                                          \
+                     "bne 1b\n\t"                                                                       \
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [sx] "+r"(sx),        \
+                       [c] "+r"(c), [v] "+r"(v), [n] "+r"(n), [xp] "=&r"(xp), [x0] "=&r"(x0), [x1] "=&r"(x1), \
+                       [w] "=&r"(w), \
+                       [t] "=&r"(t)                                                                     \
+                     : [xs] "r"(xs)                                                                     \
+                     : "cc", "memory")
+
+KWS_NO_VECTORIZE
+static void bsr4_rows(const kws_fc_params *p, const kws_sparse_params *sp, const int8_t *x, const int32_t *bias,
+                      uint8_t *xs, int8_t *y)
+{
+    const int32_t out_n = p->out_features, B = sp->block;
+    const rq_consts rc = rq_prepare(p);
+    const uint32_t *gp = (const uint32_t *)(const void *)sp->row_ptr;
+    const uint16_t *cols = (const uint16_t *)(const void *)sp->cols;
+    const uint32_t *vals = (const uint32_t *)(const void *)sp->values;
+    if (B == 8) widen_r4(x, p->in_features, sp->block_cols, 8, p->act.input_offset, xs);
+    else if (B == 16) widen_r4(x, p->in_features, sp->block_cols, 16, p->act.input_offset, xs);
+    else widen_r4(x, p->in_features, sp->block_cols, 4, p->act.input_offset, xs);
+    for (int32_t g = 0; g < sp->row_groups; g++) {
+        uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, sx = 0;
+        uint32_t n = gp[g + 1] - gp[g];
+        if (n) {
+            const uint16_t *c = cols + gp[g];
+            const uint32_t *v = vals + (size_t)gp[g] * (size_t)(B / 2);
+            uint32_t xp, x0, x1, w, t;
+            if (B == 8) R4_LOOP(5, 16, R4_W8);
+            else if (B == 16) R4_LOOP(6, 32, R4_W16);
+            else R4_LOOP(4, 8, R4_W4);
+        }
+        const uint32_t corr = sx << 3;
+        uint32_t r[4] = {a2 - corr, (uint32_t)((int32_t)(a0 - (a1 << 8) - a2) >> 4) - corr, a3 - corr,
+                         (uint32_t)((int32_t)(a1 - a3) >> 4)};
+        const int32_t o0 = 4 * g;
+        if (o0 + 4 <= out_n) {
+            if (bias) { r[0] += (uint32_t)bias[o0]; r[1] += (uint32_t)bias[o0 + 1]; r[2] += (uint32_t)bias[o0 + 2]; r[3] += (uint32_t)bias[o0 + 3]; }
+            const int8_t y0 = rq4((int32_t)r[0], &rc), y1 = rq4((int32_t)r[1], &rc);
+            const int8_t y2 = rq4((int32_t)r[2], &rc), y3 = rq4((int32_t)r[3], &rc);
+            y[o0] = y0; y[o0 + 1] = y1; y[o0 + 2] = y2; y[o0 + 3] = y3;
+        } else {
+            for (int32_t q = 0; o0 + q < out_n; q++)
+                y[o0 + q] = rq4((int32_t)(r[q] + (bias ? (uint32_t)bias[o0 + q] : 0u)), &rc);
+        }
+    }
+}
+
 /* all rows of one batch row with one hand-scheduled block loop (dispatch hoisted out of the row loop) */
 #define ROWS_FAST(FN, WB)                                                                              \
     for (int32_t o = 0; o < out_n; o++) {                                                              \
@@ -399,6 +553,10 @@ void kws_fully_connected_sparse_opt(const kws_fc_params *p, const kws_sparse_par
     for (int32_t b = 0; b < batches; b++) {
         if (sp->layout == KWS_LAYOUT_NM) {
             nm_rows(p, sp, input + (size_t)b * in_n, bias, (int16_t *)scratch, output + (size_t)b * out_n);
+            continue;
+        }
+        if (sp->block_rows == 4) {
+            bsr4_rows(p, sp, input + (size_t)b * in_n, bias, (uint8_t *)scratch, output + (size_t)b * out_n);
             continue;
         }
         if (sp->block > 1) widen(input + (size_t)b * in_n, in_n, sp->block_cols * sp->block, k, p->act.input_offset, xs);

@@ -21,7 +21,7 @@ const char kws_fc_sparse_opt_isa[] = "mve";
 int kws_fc_sparse_opt_supported(const kws_fc_params *p, const kws_sparse_params *sp)
 {
     (void)p;
-    if (sp->layout == KWS_LAYOUT_BSR && sp->block == 1) return sp->bits == 8 || sp->bits == 4;  /* CSR: gathers */
+    if (sp->layout == KWS_LAYOUT_BSR && sp->block == 1 && sp->block_rows == 1) return sp->bits == 8 || sp->bits == 4;  /* CSR: gathers */
     return kws_fc_sparse_opt_block_format(sp);
 }
 

@@ -11,7 +11,7 @@
 /* block-compressed rows (layout 5) with k = 8 and blocks of 8 or 16, or k = 4 and blocks of 16 */
 static inline int kws_fc_sparse_opt_block_format(const kws_sparse_params *sp)
 {
-    if (sp->layout != KWS_LAYOUT_BSR) return 0;
+    if (sp->layout != KWS_LAYOUT_BSR || sp->block_rows != 1) return 0;
     if (sp->bits == 8) return sp->block == 8 || sp->block == 16;
     return sp->bits == 4 && sp->block == 16;
 }

@@ -1,5 +1,5 @@
 /* kws_fully_connected_sparse: int8 activations x sparse k-bit weights (k = 2..8), SUB8 layouts 4
- * (N:M) and 5 (block-compressed rows), kws_sparse.h / docs/formats.md section 8. Only the stored
+ * (N:M) and 5 (block-compressed rows, 1 x B or 4 x B blocks), kws_sparse.h / docs/formats.md section 8. Only the stored
  * weights are visited; arithmetic is TFLite int8 FULLY_CONNECTED's, so the outputs equal the dense
  * reference's on the same integer matrix. The tensor was validated by kws_sparse_prepare. */
 #include "kws_sparse.h"
@@ -23,6 +23,17 @@ void kws_fully_connected_sparse(const kws_fc_params *p, const kws_sparse_params 
                         int32_t v = kws_sparse_value(kws_sparse_field(val, s * k, k), k);
                         if (v) acc += ((int32_t)x[g * sp->m + (int32_t)kws_sparse_field(row, s * ib, ib)] + in_off) * v;
                     }
+            } else if (sp->block_rows == 4) {   /* 4-row blocks: row o is nibble o % 4 of its group's lanes */
+                const int32_t g = o >> 2, q = o & 3;
+                const uint32_t a = kws_sparse_u32(sp->row_ptr + 4 * (size_t)g), e = kws_sparse_u32(sp->row_ptr + 4 * (size_t)g + 4);
+                for (uint32_t j = a; j < e; j++) {
+                    const int32_t c0 = (int32_t)kws_sparse_u16(sp->cols + 2 * (size_t)j) * sp->block;
+                    for (int32_t t = 0; t < sp->block; t++) {
+                        uint32_t f = (kws_sparse_u16(sp->values + 2 * ((size_t)j * (size_t)sp->block + (size_t)t)) >> (4 * q)) & 15u;
+                        int32_t v = q < 3 ? (int32_t)f - 8 : kws_sparse_value(f, 4);
+                        if (v) acc += ((int32_t)x[c0 + t] + in_off) * v;
+                    }
+                }
             } else {
                 const uint32_t a = kws_sparse_u32(sp->row_ptr + 4 * (size_t)o), e = kws_sparse_u32(sp->row_ptr + 4 * (size_t)o + 4);
                 for (uint32_t j = a; j < e; j++) {
