@@ -165,9 +165,10 @@ KWS_FE_INLINE void fft_pass1(float *re, float *im, int lo, int hi, const int16_t
     }
 }
 
-void kws_lfbe_frame(kws_frontend *fe, const int16_t *a, const int16_t *b, const int16_t *c)
+void kws_lfbe_frame(kws_frontend *fe, kws_fe_work *work, const int16_t *a, const int16_t *b, const int16_t *c)
 {
-    float *re = fe->re, *im = fe->im, *pw = fe->power;
+    /* re, im: the FFT; pw: the power spectrum, written over re[0..256] (re[256] = im[0]) in place */
+    float *re = work->z, *im = work->z + KWS_FE_FFT, *pw = work->z;
     /* sample s lies in a (s < 160), b (s < 320) or c: n0 = 0..63 in four runs where the parts of
      * z[n0 + 128], z[n0 + 64], z[n0 + 192] stay the same */
     fft_pass1(re, im, 0, 8, a, b + 96, a + 128, c + 64);
@@ -181,7 +182,9 @@ void kws_lfbe_frame(kws_frontend *fe, const int16_t *a, const int16_t *b, const 
      * Bins k and 256 - k share their terms (cos[256 - k] = -cos[k], sin[256 - k] = sin[k] exactly in
      * the tables, k != 128): E, O of 256 - k are (E, -Ei), (Or, -Oi) of k, so
      * X[256-k] = (Er - A) + i (B - Ei) with A = c Or + s Oi, B = c Oi - s Or - the same float32
-     * values as computing bin 256 - k on its own (up to zero signs, squared away). */
+     * values as computing bin 256 - k on its own (up to zero signs, squared away). In place: bins 0
+     * and 256 overwrite re[0] and im[0] = re[256] once read; the pair k, 256 - k overwrites re[k] and
+     * re[256 - k] after the last read of them. */
     float x0 = re[0] + im[0], xn = re[0] - im[0];
     pw[0] = x0 * x0;
     pw[KWS_FE_FFT] = xn * xn;
@@ -244,13 +247,14 @@ int8_t kws_quantize_feature(float x, float mean, float std, float scale, int32_t
     return quantize(x, mean, std, scale, zero_point);
 }
 
-int kws_frontend_push(kws_frontend *fe, const int16_t *hop)
+int kws_frontend_push(kws_frontend *fe, const int16_t *hop, kws_fe_work *work)
 {
     uint32_t h = fe->hops++;
-    memcpy(fe->audio + (h % 3) * KWS_FE_HOP, hop, KWS_FE_HOP * sizeof(int16_t));
+    int16_t *slot = fe->audio + (h % 2) * KWS_FE_HOP; /* hop h - 2, no longer needed after this frame */
+    if (h >= 2)
+        kws_lfbe_frame(fe, work, slot, fe->audio + ((h - 1) % 2) * KWS_FE_HOP, hop);
+    memcpy(slot, hop, KWS_FE_HOP * sizeof(int16_t));
     if (h < 2) return 0;
-    kws_lfbe_frame(fe, fe->audio + ((h - 2) % 3) * KWS_FE_HOP, fe->audio + ((h - 1) % 3) * KWS_FE_HOP,
-                   fe->audio + (h % 3) * KWS_FE_HOP);
     int8_t *row = fe->ring[fe->frames % fe->span];
     const kws_fe_config *c = &fe->cfg;
     for (int b = 0; b < KWS_FE_BINS; b++)
