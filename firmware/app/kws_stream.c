@@ -16,7 +16,7 @@
  *   STREAM status=<n> hops=<n> frames=<n> decisions=<n> detections=<n> fe_instr=<n> loop_instr=<n>
  *          fe_max=<n> loop_max=<n> arena=<bytes> stack=<bytes> state=<bytes> model=<bytes>
  * arena = the model arena used + the front end's work area when it does not fit in the model's idle
- * temporaries (kws_arena_temp; 0 extra for the FFNN models).
+ * temporaries (kws_arena_temp; 0 extra for the FFNN models): the arena size the image needs.
  * fe_instr / loop_instr are summed over all hops (front end alone / front end + window + model +
  * detection); the instruction counter's own cost is measured at start and subtracted.
  * -f writes per frame 64 float32 log-mel values then the 64 int8 model-input values;
@@ -169,10 +169,7 @@ int main(int argc, char **argv)
     }
     board_close(h);
 
-    /* the model gets the arena minus room for the front end's work area at its end; that room is used
-     * only if the model's idle temporaries (kws_arena_temp) are too small to hold the work area */
-    size_t arena_for_model = (sizeof arena - sizeof(kws_fe_work)) & ~(size_t)15;
-    kws_status st = kws_model_init(&model, model_data, (size_t)size, arena, arena_for_model);
+    kws_status st = kws_model_init(&model, model_data, (size_t)size, arena, sizeof arena);
     if (st != KWS_OK) {
         board_puts("KWS error: ");
         board_puts(kws_strerror(st));
@@ -193,14 +190,17 @@ int main(int argc, char **argv)
     if (kws_frontend_init(&fe, &cfg)) return fail("front end config rejected (span > KWS_FE_MAX_SPAN or bad std/scale)", 104);
     /* the front end's FFT work area: the model's scratch + activations, idle while the front end runs
      * (the window is written into the input tensor after kws_frontend_push, the output is read before
-     * the next hop), else the arena's tail */
+     * the next hop); else the arena bytes after the model's (the model allocates only during init) */
     size_t temp_bytes;
     uint8_t *temp = kws_arena_temp(&model, &temp_bytes);
     size_t work_own = 0;
     kws_fe_work *work = (kws_fe_work *)(void *)temp;
     if (!temp || temp_bytes < sizeof(kws_fe_work) || ((uintptr_t)temp & 3u)) {
-        work = (kws_fe_work *)(void *)(arena + arena_for_model);
-        work_own = sizeof(kws_fe_work);
+        size_t used = (kws_arena_used(&model) + 15u) & ~(size_t)15u;
+        if (used > model.arena_len || model.arena_len - used < sizeof(kws_fe_work))
+            return fail("arena too small for the front end's work area (2 KB after the model's arena)", 104);
+        work = (kws_fe_work *)(void *)(model.arena + used);
+        work_own = (used - kws_arena_used(&model)) + sizeof(kws_fe_work);
     }
     /* range-check before the conversion: (int) of a double beyond INT_MAX is undefined behaviour */
     if (!(smoothing >= 1.0 && smoothing <= (double)KWS_DET_MAX_SMOOTH) || smoothing != (double)(int)smoothing)
