@@ -17,7 +17,10 @@ an ESTIMATE for a 100 MHz Cortex-M4-class core assuming one instruction per cycl
 would not keep up.
 
 Hook into bench/run.py: ``from bench import streaming; records += streaming.run(quick)``.
-CLI: ``python -m bench.streaming [--quick]`` prints the records as JSON and a markdown table.
+CLI: ``python -m bench.streaming [--quick]`` prints the records as JSON and a markdown table;
+``python -m bench.streaming --write-docs`` rewrites the README's streaming-hop paragraph (the block
+between DOC_START and DOC_END) from the records in bench/results.json (tests/test_stream_docs.py
+fails when it is stale).
 """
 from __future__ import annotations
 
@@ -28,8 +31,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from basics.atomic import atomic_write_text
 from basics.audio import save_wav
+from basics.errors import UserError, cli_main
 from bench.host import synth_stream
+from bench.records import RESULTS, load_results
 from tflm_port.convert import convert, retarget
 from tflm_port.firmware_runner import FW, run_stream
 from training.features import Normalizer, lfbe
@@ -39,6 +45,10 @@ from tflm_port import board_table
 BOARDS = tuple(board_table.cortex_m())  # the streaming loop runs on the Cortex-M boards
 CORE = {b: board_table.BOARDS[b].core for b in BOARDS}
 BUDGET_100MHZ = 1_000_000  # instructions in 10 ms at 100 MHz, one instruction per cycle (estimate)
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOC_START = "<!-- stream-hop: python -m bench.streaming --write-docs -->"
+DOC_END = "<!-- /stream-hop -->"
 
 
 def demo_model(norm_audio: np.ndarray, bits: int = 8, hidden_layers: int = 2, hidden_units: int = 64,
@@ -122,12 +132,59 @@ def markdown(recs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _pick(recs: list[dict], board: str) -> dict:
+    for r in recs:
+        if (r.get("benchmark"), r.get("board"), r.get("model"), r.get("weight_bits")) == ("streaming_loop", board, "ffnn-250k", 4):
+            return r
+    raise UserError(f"bench/results.json: no streaming_loop record for ffnn-250k 4-bit on {board}; "
+                    "run python -m bench.run --only streaming")
+
+
+def hop_paragraph(recs: list[dict]) -> str:
+    """The README's streaming-hop paragraph, from the M4 and M55 FFNN-250K 4-bit streaming_loop records."""
+    m4, m55 = _pick(recs, "mps2-an386"), _pick(recs, "mps3-an547")
+    return (f"The whole streaming loop (C LFBE front end + FFNN-250K 4-bit + detection) takes "
+            f"{m4['total_instructions_per_hop']:,} instructions per 10 ms hop on the M4, of which the front end "
+            f"{m4['frontend_instructions_per_hop']:,} (QEMU instruction counts, not cycles; estimated "
+            f"{100 * m4['realtime_margin_100mhz_estimate']:.0f} % headroom on a 100 MHz core, assuming one "
+            f"instruction per cycle), in {m4['ram_bytes'] / 1000:.1f} KB of RAM ({m4['static_ram_bytes']:,} static + "
+            f"{m4['arena_bytes']:,} arena + {m4['stack_bytes']:,} stack bytes); "
+            f"{m55['total_instructions_per_hop']:,} instructions per hop on the M55 (front end "
+            f"{m55['frontend_instructions_per_hop']:,}). Measured {m4.get('date', '?')[:10]} by "
+            f"`{m4.get('command', 'python -m bench.run --only streaming')}` (bench/results.json, benchmark "
+            f"\"streaming_loop\"; BENCHMARKS.md has every board and model).")
+
+
+def doc_block(text: str) -> str | None:
+    i, j = text.find(DOC_START), text.find(DOC_END)
+    if i < 0 or j < i:
+        return None
+    return text[i + len(DOC_START):j].strip("\n")
+
+
+def write_docs(recs: list[dict]) -> None:
+    text = README.read_text()
+    old = doc_block(text)
+    if old is None:
+        raise UserError(f"{README}: no {DOC_START} ... {DOC_END} block")
+    new = hop_paragraph(recs)
+    i, j = text.find(DOC_START) + len(DOC_START), text.find(DOC_END)
+    atomic_write_text(README, text[:i] + "\n" + new + "\n" + text[j:])
+
+
+@cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.streaming", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, help="write the records as a JSON list here")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="only rewrite the README streaming-hop paragraph from bench/results.json")
     a = ap.parse_args(argv)
+    if a.write_docs:
+        write_docs(load_results(RESULTS))
+        print(f"{README}: streaming-hop paragraph rewritten from {RESULTS}")
+        return 0
     recs = run(a.quick)
     print(json.dumps(recs, indent=1))
     print(markdown(recs))

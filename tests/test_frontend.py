@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import shutil
 from pathlib import Path
 
@@ -77,6 +78,19 @@ def agreement(pcm):
 
 def test_tables_up_to_date():
     assert tables_main(["--check-tables"]) == 0
+
+
+def test_tables_symmetric_as_the_c_split_assumes():
+    """kws_frontend.c computes power bins k and 256 - k together and the FFT's W = 1 butterflies without
+    multiplying: bit-exact with the mirror only while cos[256-k] == -cos[k], sin[256-k] == sin[k]
+    (k != 128), cos[0] == 1, sin[0] == 0 hold exactly in the float32 tables."""
+    from training.frontend_mirror import tables
+
+    t = tables()
+    k = np.arange(1, 256)
+    k = k[k != 128]
+    assert np.array_equal(t["cos"][256 - k], -t["cos"][k]) and np.array_equal(t["sin"][256 - k], t["sin"][k])
+    assert t["cos"][0] == 1.0 and t["sin"][0] == 0.0
 
 
 def test_log_f32_accuracy():
@@ -166,3 +180,62 @@ def test_mirror_power_spectrum_matches_numpy():
     pw = power_spectrum(fr)
     ref = np.abs(np.fft.rfft(fr.astype(np.float64) * hann(400), n=512)) ** 2
     assert np.abs(pw - ref).max() / ref.max() < 1e-5
+
+
+QUANT_MAIN = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "kws_frontend.h"
+int main(int argc, char **argv)
+{
+    FILE *f = fopen(argv[1], "rb"), *o = fopen(argv[2], "wb");
+    float v[4];
+    int32_t zp;
+    while (fread(v, 4, 4, f) == 4 && fread(&zp, 4, 1, f) == 1) {
+        int8_t q = kws_quantize_feature(v[0], v[1], v[2], v[3], zp);
+        fwrite(&q, 1, 1, o);
+    }
+    fclose(f);
+    fclose(o);
+    return 0;
+}
+"""
+
+
+def test_c_quantize_feature_equals_mirror(tmp_path):
+    """kws_quantize_feature (its integer fast path for |q| < 4096 and an int8 zero point, the roundf
+    path otherwise) == quantize_frames byte for byte: exact halves, values next to them, huge values,
+    NaN, zero points inside and outside the int8 range."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    rng = np.random.default_rng(3)
+    q = np.concatenate([np.arange(-300, 300, 0.5), rng.normal(0, 60, 4000), rng.normal(0, 5000, 500),
+                        [np.nextafter(np.float32(0.5), np.float32(0)), np.nextafter(np.float32(-0.5), np.float32(0)),
+                         np.nextafter(np.float32(2.5), np.float32(9)), 4095.5, -4095.5, 4096.5, 1e30, -1e30, np.nan,
+                         np.inf, -np.inf]]).astype(np.float32)
+    cases = []
+    for zp in (-7, 0, 127, -128, 300, -1000):
+        for scale in (np.float32(1.0), np.float32(0.0421)):
+            x = q * scale  # ((x - 0) / 1) / scale = q up to rounding
+            cases.append((x, scale, zp))
+    exe = tmp_path / "quant"
+    src = tmp_path / "quant_main.c"
+    src.write_text(QUANT_MAIN)
+    fe = ROOT / "firmware" / "frontend"
+    r = subprocess.run(["gcc", "-std=c99", "-O2", "-ffp-contract=off", f"-I{fe}", str(src),
+                                      str(fe / "kws_frontend.c"), str(fe / "kws_frontend_tables.c"), "-lm", "-o", str(exe)],
+                                     capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for x, scale, zp in cases:
+        rec = np.zeros(len(x), dtype=[("x", "<f4"), ("m", "<f4"), ("s", "<f4"), ("sc", "<f4"), ("zp", "<i4")])
+        rec["x"], rec["m"], rec["s"], rec["sc"], rec["zp"] = x, 0.0, 1.0, scale, zp
+        inp, out = tmp_path / "in.bin", tmp_path / "out.bin"
+        rec.tofile(inp)
+        r = subprocess.run([str(exe), str(inp), str(out)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        c = np.fromfile(out, np.int8)
+        with np.errstate(invalid="ignore"):
+            m = quantize_frames(x.reshape(-1, 1), np.zeros(1), np.ones(1), float(scale), zp).ravel()
+        fin = np.isfinite(x)  # the mirror's arithmetic is undefined for inf / NaN (never a log-mel value)
+        assert np.array_equal(c[fin], m[fin]), (zp, scale, x[fin][c[fin] != m[fin]][:5])
+        assert (c[np.isnan(x)] == -128).all() and (c[x == np.inf] == 127).all() and (c[x == -np.inf] == -128).all()

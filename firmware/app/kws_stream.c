@@ -15,6 +15,8 @@
  *   DET end_sample=<n> time_s=<s.sss> keyword=<label> score=<smoothed posterior>
  *   STREAM status=<n> hops=<n> frames=<n> decisions=<n> detections=<n> fe_instr=<n> loop_instr=<n>
  *          fe_max=<n> loop_max=<n> arena=<bytes> stack=<bytes> state=<bytes> model=<bytes>
+ * arena = the model arena used + the front end's work area when it does not fit in the model's idle
+ * temporaries (kws_arena_temp; 0 extra for the FFNN models): the arena size the image needs.
  * fe_instr / loop_instr are summed over all hops (front end alone / front end + window + model +
  * detection); the instruction counter's own cost is measured at start and subtracted.
  * -f writes per frame 64 float32 log-mel values then the 64 int8 model-input values;
@@ -33,7 +35,7 @@
 #ifndef KWS_ARENA_SIZE
 #define KWS_ARENA_SIZE (256 * 1024)
 #endif
-#define CHUNK_HOPS 8
+#define CHUNK_HOPS 1 /* audio read per step: one hop (a microphone driver would hand over one DMA half) */
 
 #if defined(__arm__)
 #define BIG __attribute__((section(".bigbss"), aligned(16)))
@@ -186,6 +188,20 @@ int main(int argc, char **argv)
     cfg.in_scale = in->scale;
     cfg.in_zero_point = in->zero_point;
     if (kws_frontend_init(&fe, &cfg)) return fail("front end config rejected (span > KWS_FE_MAX_SPAN or bad std/scale)", 104);
+    /* the front end's FFT work area: the model's scratch + activations, idle while the front end runs
+     * (the window is written into the input tensor after kws_frontend_push, the output is read before
+     * the next hop); else the arena bytes after the model's (the model allocates only during init) */
+    size_t temp_bytes;
+    uint8_t *temp = kws_arena_temp(&model, &temp_bytes);
+    size_t work_own = 0;
+    kws_fe_work *work = (kws_fe_work *)(void *)temp;
+    if (!temp || temp_bytes < sizeof(kws_fe_work) || ((uintptr_t)temp & 3u)) {
+        size_t used = (kws_arena_used(&model) + 15u) & ~(size_t)15u;
+        if (used > model.arena_len || model.arena_len - used < sizeof(kws_fe_work))
+            return fail("arena too small for the front end's work area (2 KB after the model's arena)", 104);
+        work = (kws_fe_work *)(void *)(model.arena + used);
+        work_own = (used - kws_arena_used(&model)) + sizeof(kws_fe_work);
+    }
     /* range-check before the conversion: (int) of a double beyond INT_MAX is undefined behaviour */
     if (!(smoothing >= 1.0 && smoothing <= (double)KWS_DET_MAX_SMOOTH) || smoothing != (double)(int)smoothing)
         return fail("bad -s: smoothing must be a whole number of decisions in 1..KWS_DET_MAX_SMOOTH", 101);
@@ -221,7 +237,7 @@ int main(int argc, char **argv)
         size_t used = 0;
         for (; have - used >= KWS_FE_HOP; used += KWS_FE_HOP) {
             uint64_t t0 = board_instructions();
-            int new_frame = kws_frontend_push(&fe, chunk + used);
+            int new_frame = kws_frontend_push(&fe, chunk + used, work);
             uint64_t t1 = board_instructions();
             int fired = 0;
             double post = 0.0;
@@ -281,9 +297,9 @@ int main(int argc, char **argv)
     kws_put_u64(" loop_instr=", loop_sum);
     kws_put_u64(" fe_max=", fe_max);
     kws_put_u64(" loop_max=", loop_max);
-    kws_put_u64(" arena=", kws_arena_used(&model));
+    kws_put_u64(" arena=", kws_arena_used(&model) + work_own);
     kws_put_u64(" stack=", board_stack_used());
-    kws_put_u64(" state=", sizeof fe + sizeof det + sizeof chunk + sizeof model);
+    kws_put_u64(" state=", sizeof fe + sizeof det + sizeof chunk + sizeof model + work_own);
     kws_put_u64(" model=", (uint64_t)size);
     board_puts("\n");
     return 0;

@@ -6,7 +6,7 @@
 
 #define KWS_FE_MEL_WEIGHTS 500
 
-extern const float kws_fe_hann[400];
+extern const float kws_fe_hann_q15[400];
 extern const float kws_fe_cos[256];
 extern const float kws_fe_sin[256];
 extern const uint8_t kws_fe_bitrev[256];

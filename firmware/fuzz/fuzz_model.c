@@ -19,6 +19,7 @@
 static _Alignas(16) uint8_t arena[FUZZ_ARENA];
 static kws_model model;
 static kws_frontend fe;
+static kws_fe_work fe_work;
 
 /* deterministic input bytes for the model: the file's own bytes, repeated */
 static void fill_input(kws_tensor *t, const uint8_t *data, size_t size)
@@ -55,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     for (int h = 0; h < 2 + (int)cfg.context * (int)cfg.stride + 1 && h < 64; h++) {
                         for (int i = 0; i < KWS_FE_HOP; i++)
                             hop[i] = (int16_t)((size ? buf[(size_t)(h * KWS_FE_HOP + i) % size] : 0) * 129 - 16384);
-                        if (kws_frontend_push(&fe, hop) && kws_frontend_window_ready(&fe)) {
+                        if (kws_frontend_push(&fe, hop, &fe_work) && kws_frontend_window_ready(&fe)) {
                             kws_frontend_window(&fe, (int8_t *)in->data);
                             (void)kws_invoke(&model);
                         }

@@ -130,6 +130,11 @@ kws_status kws_invoke(kws_model *m);
 kws_tensor *kws_input(kws_model *m, int index);   /* NULL if out of range or model not ready */
 kws_tensor *kws_output(kws_model *m, int index);
 size_t kws_arena_used(const kws_model *m);
+/* The arena bytes that hold nothing from one kws_invoke to the next: the kernel scratch and the planned
+ * activations (graph input and output included), one contiguous block. An application may use them as
+ * a temporary between invocations (kws_stream: the front end's FFT work area), provided it reads the
+ * outputs before and writes the inputs after. NULL (and *bytes = 0) if the model is not ready. */
+uint8_t *kws_arena_temp(kws_model *m, size_t *bytes);
 /* Start every stateful operator (UNIDIRECTIONAL_SEQUENCE_LSTM) on a new stream: hidden state = its zero
  * point, cell state = 0. kws_model_init does this too; between invocations the state is kept. */
 kws_status kws_reset_state(kws_model *m);

@@ -493,3 +493,14 @@ size_t kws_arena_used(const kws_model *m)
 {
     return m ? ALIGN_UP(m->persistent_used, ARENA_ALIGN) + m->activations_used : 0;
 }
+
+uint8_t *kws_arena_temp(kws_model *m, size_t *bytes)
+{
+    *bytes = 0;
+    if (!m || !m->ready) return NULL;
+    /* the scratch is the last persistent allocation (kws_model_init), the activations follow it (plan) */
+    uint8_t *start = m->scratch ? (uint8_t *)m->scratch : m->arena + ALIGN_UP(m->persistent_used, ARENA_ALIGN);
+    uint8_t *end = m->arena + kws_arena_used(m);
+    *bytes = (size_t)(end - start);
+    return start;
+}
