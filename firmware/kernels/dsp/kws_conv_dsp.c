@@ -8,13 +8,15 @@
  * zero point so that (x + input_offset) is 0 there, exactly what the reference's skipped taps add.
  *
  * Depthwise 3x3, stride 1, depth multiplier 1: four channels at a time are copied into int16 planes
- * (x + input_offset, one SXTAB16 per two values, zero borders = the padding), rows DW_RS values apart.
+ * (x + input_offset, one SXTAB16 per two values, zero borders = the padding); the four planes' rows
+ * interleave (row pr of plane j at (4 pr + j) * DW_RS), so rows and planes are immediate offsets.
  * Per channel, two adjacent outputs and one filter row take one LDRD of four plane values
  * A = (x0, x1), B = (x2, x3) and four multiply-accumulates:
  *     out0 += SMLAD(A, (w0, w1)) + SMLABB(B, w2)        x0 w0 + x1 w1 + x2 w2
  *     out1 += SMLADX(PKHBT(B, A), (w0, w1)) + SMLATB(B, w2)   x1 w0 + x2 w1 + x3 w2
- * i.e. 6 instructions per 6 MACs. The weights are doubled (2w fits int16) and the bias too, so the
- * accumulator holds 2 * acc, and the requantization is three instructions plus the clamp:
+ * i.e. 6 instructions per 6 MACs (plus the LDRD). The weights are doubled (2w fits int16) and the bias
+ * too, so the accumulator holds 2 * acc, and the requantization is three instructions plus the clamp
+ * (a second loop per output row: the MAC loop needs 12 registers already):
  *     ra = base + (acc2 >> 31)          base = 2^(e-1) + output_offset * 2^e, e = -shift >= 1
  *     y  = SMMLAR(acc2, m, ra) >> e
  * SMMLAR gives ra + floor((2 acc m + 2^31) / 2^32) = ra + SRDHM(acc, m) (= floor((acc m + 2^30) / 2^31), the
