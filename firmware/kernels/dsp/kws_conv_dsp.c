@@ -136,6 +136,11 @@ static void conv_fc(const kws_conv_params *p, const kws_conv_opt_ctx *ctx, const
                     for (; kx < p->k_w && ix0 + kx < 0; kx++, d += ic) memset(d, pad, (size_t)ic);
                     int32_t kx_end = p->in_w - ix0;
                     if (kx_end > p->k_w) kx_end = p->k_w;
+                    if (kx == 0 && kx_end == p->k_w && p->k_w * ic == 4) {   /* a whole 4-byte tap row (conv_0) */
+                        memcpy(d, row + (size_t)ix0 * ic, 4);
+                        d += 4;
+                        continue;
+                    }
                     if (kx_end > kx) {   /* the taps inside the row are contiguous in NHWC */
                         memcpy(d, row + (size_t)(ix0 + kx) * ic, (size_t)(kx_end - kx) * ic);
                         d += (kx_end - kx) * ic;
