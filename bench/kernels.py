@@ -213,6 +213,8 @@ METHOD_FLOOR = {
     ("mve", 1): (0.133, "per 128 MACs: 8 VMLADAVA + 7 VSHR + 2 VLDRB"),
     ("neon", 8): (0.27, "SMULL + SMULL2 + 2 SADALP per 16 MACs + LD1x4"),
     ("neon", 4): (0.21, "AND + USHR + 4 SMLAL per 32 weights + SADALP per 4 blocks + LD1x4"),
+    # layout 6, k = 2, two groups per pass: per 512 MACs 64 SMLAL(2) + 24 SSHR + 3 LD1x4 (x shared by 8 rows)
+    ("neon", 2): (0.178, "per 64 MACs: 8 SMLAL(2) + 3 SSHR (telescoping int16 lanes), + LD1x4"),
     ("neon", 1): (0.191, "CMTST + AND + SADALP per 16 weights and row + LD1x4"),
     ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
     ("neon_dotprod", 4): (0.137, "AND + USHR + 2 SDOT per 32 weights + LD1x4"),

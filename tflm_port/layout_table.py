@@ -47,8 +47,8 @@ DENSE_UNITS: dict[int, dict[int, tuple[int, int, int]]] = {
 ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
     "dsp": {0: frozenset({8}), 2: frozenset(range(1, 8)), 8: frozenset({1, 2, 4})},
     "mve": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4})},
-    # armv8.0: layout 6 only at 1 bit (bit masks); SMLAL would need small unsigned fields for 2 and 4
-    "neon": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1})},
+    # armv8.0: layout 6 at 1 bit (bit masks) and 2 bits (telescoping sums in wrapping int16 lanes)
+    "neon": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2})},
     "neon_dotprod": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4})},
 }
 
@@ -58,7 +58,7 @@ ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
 ISA_PREFERRED: dict[str, dict[int, int]] = {
     "dsp": {8: 0, **{k: 2 for k in range(1, 8)}, 1: 8, 2: 8, 4: 8},
     "mve": {8: 0, 1: 6, 2: 6, 4: 6, 3: 3, 5: -1, 6: -1, 7: -1},
-    "neon": {8: 0, 1: 6, 2: 3, 3: 3, 4: 3, 5: -1, 6: -1, 7: -1},
+    "neon": {8: 0, 1: 6, 2: 6, 3: 3, 4: 3, 5: -1, 6: -1, 7: -1},
     "neon_dotprod": {8: 0, 1: 6, 2: 6, 3: 3, 4: 3, 5: -1, 6: -1, 7: -1},
 }
 

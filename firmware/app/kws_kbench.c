@@ -242,6 +242,49 @@ static int selftest(int32_t trials, uint32_t seed)
             }
         }
     }
+    /* extreme operands, fixed cases after the random ones (the random sequence above stays as it was):
+     * every layout this ISA runs, 1536 inputs (the largest layer), activations and weights all at one end
+     * of their range, so accumulators that hold several products per lane meet their worst case */
+    for (int32_t bits = 1; bits <= 8; bits++) {
+        static const int32_t lays[] = {KWS_LAYOUT_ROW_LSB, KWS_LAYOUT_R4_WORDS, KWS_LAYOUT_R4_NIB32,
+                                       KWS_LAYOUT_ROWS_PER_BYTE, KWS_LAYOUT_LANES16};
+        const int32_t wmin = bits == 1 ? -1 : -(1 << (bits - 1)), wmaxv = bits == 1 ? 1 : (1 << (bits - 1)) - 1;
+        for (int32_t a = 0; a < 5; a++) {
+            const int32_t lay = lays[a];
+            if ((lay == KWS_LAYOUT_ROW_LSB) != (bits == 8) || !kws_fc_opt_supported(bits, lay)) continue;
+            for (int32_t e = 0; e < 4; e++) {
+                const int32_t in_n = 1536 - 5 * (e & 1), out_n = 7;
+                const int8_t xv = (e & 2) ? -128 : 127;
+                for (int32_t i = 0; i < in_n * out_n; i++) w_int[i] = (int8_t)((e & 1) ? wmaxv : wmin);
+                /* the bias cancels the exact sum and the scale is 1/256: an error of 2^8 or more shows */
+                const int32_t wv = (e & 1) ? wmaxv : wmin;
+                for (int32_t o = 0; o < out_n; o++) {
+                    mult[0][o] = 1 << 30; shft[0][o] = -7; bias[0][o] = -in_n * xv * wv + 700 * (o - 3);
+                }
+                kws_fc_params pr, po;
+                set_params(&pr, bits, 0, in_n, out_n, 0, 0, 0, mult[0], shft[0]);
+                set_params(&po, bits, lay, in_n, out_n, 0, 0, 0, mult[0], shft[0]);
+                kws_fc_opt_pack(0, bits, out_n, in_n, w_int, w_ref_pool);
+                kws_fc_opt_pack(lay, bits, out_n, in_n, w_int, w_opt_pool);
+                kws_fc_opt_row_sums(&po, w_opt_pool, row_sums[0]);
+                memset(act_ref[0], (uint8_t)xv, (size_t)in_n);
+                memset(act_ref[1], 0x55, (size_t)out_n);
+                memset(act_opt[1], 0xAA, (size_t)out_n);
+                kws_fc_opt_ctx ctx = {scratch, row_sums[0]};
+                if (kws_fc_opt_scratch_bytes(&po) > sizeof scratch) continue;
+                reference(&pr, 1, act_ref[0], w_ref_pool, bias[0], act_ref[1]);
+                kws_fully_connected_opt(&po, &ctx, 1, act_ref[0], w_opt_pool, bias[0], act_opt[1]);
+                run++;
+                if (memcmp(act_ref[1], act_opt[1], (size_t)out_n) != 0) {
+                    fails++;
+                    board_puts("KTEST extreme mismatch");
+                    kws_put_u64(" bits=", (uint64_t)bits); kws_put_u64(" layout=", (uint64_t)lay);
+                    kws_put_u64(" case=", (uint64_t)e); kws_put_i64(" ref=", act_ref[1][0]); kws_put_i64(" opt=", act_opt[1][0]);
+                    board_puts("\n");
+                }
+            }
+        }
+    }
     /* the fast requantization against the reference function, incl. extreme accumulators */
     for (int32_t t = 0; t < 20000; t++) {
         int32_t x = (int32_t)rnd(), m = (int32_t)(rnd() >> 1) | (t & 1 ? 0x40000000 : 0), sh = rnd_range(-31, 8);

@@ -35,3 +35,20 @@ kbench-a64: $(foreach l,$(A64_LEVELS),$(BUILD)/a64/kws_kbench_$(l).elf)
 $(BUILD)/a64/kws_kbench_%.elf: $(A64_BM_SRCS) $(HDRS) $(OPT_HDRS) $(A64_BM_DIR)/linker.ld
 	@mkdir -p $(dir $@)
 	$(A64_CC) $(A64_BM_CFLAGS) $(A64_CPU_$*) $(A64_BM_LDFLAGS) -o $@ $(filter %.c %.S,$^) -lgcc
+
+# Convolution bench / self-test (app/kws_cbench.c; kernels/dsp/kws_conv_dsp.c, docs/kernels.md "DS-CNN
+# convolutions"): the Cortex-M DSP boards only
+#   make -C firmware cbench           kws_cbench.elf for mps2-an386 and mps2-an500
+CBENCH_BOARDS := $(foreach b,$(CM_BOARDS),$(if $(findstring /dsp/,$(OPT_ISA_$(b))),$(b)))
+CBENCH_SRC := app/kws_cbench.c kernels/dsp/kws_conv_dsp.c kernels/reference/kws_conv_s8.c \
+  kernels/reference/kws_depthwise_conv_s8.c kernels/opt/kws_fc_opt_layouts.c runtime/kws_quant.c
+.PHONY: cbench $(addprefix cbench-,$(CBENCH_BOARDS))
+cbench: $(addprefix cbench-,$(CBENCH_BOARDS))
+define CBENCH_CM
+cbench-$(1): $(BUILD)/$(1)/kws_cbench.elf
+$(BUILD)/$(1)/kws_cbench.elf: $(CBENCH_SRC) $(OPT_ISA_$(1)) $(CM_BOARD_SRC) $(HDRS) $(OPT_HDRS) boards/$(1)/linker.ld
+	@mkdir -p $$(dir $$@)
+	$(ARM_CC) $(CM_CFLAGS) $(OPT_CFLAGS) $(CPU_$(1)) -Iboards/$(1) $(CM_LDFLAGS) -Tboards/$(1)/linker.ld \
+	  -o $$@ $(CBENCH_SRC) $(OPT_ISA_$(1)) $(CM_BOARD_SRC) -lm -lc -lgcc
+endef
+$(foreach b,$(CBENCH_BOARDS),$(eval $(call CBENCH_CM,$(b))))

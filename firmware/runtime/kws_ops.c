@@ -8,6 +8,7 @@
 #include <string.h>
 #include "kws_internal.h"
 #include "kws_kernels_opt.h"
+#include "kws_conv_opt.h"
 #include "kws_sparse.h"
 
 #define FAIL(s, msg, t) return kws_fail(m, (s), (msg), (t))
@@ -264,9 +265,12 @@ static const kws_op op_sub8_fully_connected = {"SUB8_FULLY_CONNECTED", sub8_init
 
 /* ---------------- CONV_2D / DEPTHWISE_CONV_2D ---------------- */
 
+/* the params first (conv_common casts user_data to kws_conv_params); opt: kws_conv_opt.h's kernel runs it */
+typedef struct { kws_conv_params p; int opt; int32_t *row_sums; } conv_data;
+
 static kws_status conv_init(kws_model *m, kws_node *n)
 {
-    n->user_data = kws_persistent_alloc(m, sizeof(kws_conv_params));
+    n->user_data = kws_persistent_alloc(m, sizeof(conv_data));
     return n->user_data ? KWS_OK : kws_fail(m, KWS_ERR_ARENA, "arena too small for op data", -1);
 }
 
@@ -347,11 +351,48 @@ static kws_status conv_common(kws_model *m, kws_node *n, int depthwise)
     return act_range(m, act, out, &p->act.act_min, &p->act.act_max);
 }
 
-static kws_status conv_prepare(kws_model *m, kws_node *n) { return conv_common(m, n, 0); }
-static kws_status dwconv_prepare(kws_model *m, kws_node *n) { return conv_common(m, n, 1); }
+/* the optimized convolution (kws_conv_opt.h) when this build has one for the layer */
+static kws_status conv_opt_prepare(kws_model *m, kws_node *n, int depthwise)
+{
+    conv_data *d = n->user_data;
+    kws_tensor *w = kws_node_in(m, n, 1), *b = kws_node_in(m, n, 2);
+    const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
+    d->opt = kws_conv_opt_supported(&d->p, depthwise, bias);
+    if (!d->opt) return KWS_OK;
+    if (!depthwise) {
+        d->row_sums = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)d->p.out_c);
+        if (!d->row_sums) FAIL(KWS_ERR_ARENA, "arena too small for op data", -1);
+        kws_conv_opt_row_sums(&d->p, (const int8_t *)w->data, d->row_sums);
+    }
+    kws_request_scratch(m, kws_conv_opt_scratch_bytes(&d->p, depthwise));
+    m->num_opt_ops++;
+    return KWS_OK;
+}
+
+static kws_status conv_prepare(kws_model *m, kws_node *n)
+{
+    kws_status s = conv_common(m, n, 0);
+    return s ? s : conv_opt_prepare(m, n, 0);
+}
+static kws_status dwconv_prepare(kws_model *m, kws_node *n)
+{
+    kws_status s = conv_common(m, n, 1);
+    return s ? s : conv_opt_prepare(m, n, 1);
+}
+
+static void conv_opt_invoke(kws_model *m, kws_node *n, int depthwise)
+{
+    conv_data *d = n->user_data;
+    kws_tensor *b = kws_node_in(m, n, 2);
+    const kws_conv_opt_ctx ctx = {m->scratch, d->row_sums};
+    kws_conv_opt(&d->p, depthwise, &ctx, (const int8_t *)kws_node_in(m, n, 0)->data,
+                 (const int8_t *)kws_node_in(m, n, 1)->data, b ? (const int32_t *)(const void *)b->data : NULL,
+                 (int8_t *)kws_node_out(m, n, 0)->data);
+}
 
 static kws_status conv_invoke(kws_model *m, kws_node *n)
 {
+    if (((conv_data *)n->user_data)->opt) { conv_opt_invoke(m, n, 0); return KWS_OK; }
     kws_tensor *b = kws_node_in(m, n, 2);
     kws_conv_s8(n->user_data, (const int8_t *)kws_node_in(m, n, 0)->data, (const int8_t *)kws_node_in(m, n, 1)->data,
                 b ? (const int32_t *)(const void *)b->data : NULL, (int8_t *)kws_node_out(m, n, 0)->data);
@@ -360,6 +401,7 @@ static kws_status conv_invoke(kws_model *m, kws_node *n)
 
 static kws_status dwconv_invoke(kws_model *m, kws_node *n)
 {
+    if (((conv_data *)n->user_data)->opt) { conv_opt_invoke(m, n, 1); return KWS_OK; }
     kws_tensor *b = kws_node_in(m, n, 2);
     kws_depthwise_conv_s8(n->user_data, (const int8_t *)kws_node_in(m, n, 0)->data, (const int8_t *)kws_node_in(m, n, 1)->data,
                           b ? (const int32_t *)(const void *)b->data : NULL, (int8_t *)kws_node_out(m, n, 0)->data);

@@ -470,6 +470,141 @@ static void fc_bits_v80(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const
 }
 #endif
 
+#if !defined(__ARM_FEATURE_DOTPROD)
+/* ---------------- layout 6, k = 2, armv8.0 (no dot product): telescoping sums in int16 lanes ----------------
+ * Byte j of a group holds input j of 4 rows: b = u0 + 4 u1 + 16 u2 + 64 w3 as int8 (u = w + 2 biased,
+ * w3 two's complement); b >> 2r (arithmetic) = sum_{q >= r} 4^(q-r) f_q. Per 16 inputs and group:
+ * SMLAL + SMLAL2 of x with b itself (no extraction) and with SSHR #2, #4, #6 of b: 3 SSHR + 8 SMLAL per
+ * 64 MACs, against AND/USHR + 2 SMLAL per 16 weights and row for nibbles. The int16 lanes H_r = sum x (b >> 2r)
+ * wrap modulo 2^16 (|x b| reaches 16,384), but the row fields F_r = H_r - 4 H_{r+1} (F_3 = H_3) are exact
+ * in int16 modulo 2^16 and their true values are small: per lane two products per block of |x u| <= 384
+ * (|x w3| <= 256), so a window of up to WIN2 = 40 blocks keeps |F_r| <= 30,720 < 2^15. Each window ends
+ * with 3 MLS (by element) + 4 SADALP into int32; dot_r = F_r - 2 sum x (r < 3), dot_3 = F_3. */
+#define WIN2 40
+/* one block (16 inputs, xv) of one group (bytes b) into its four int16 accumulators */
+#define MAC2(h0, h1, h2, h3, bb) do {                                                                   \
+        const int8x16_t b = (bb), b1 = vshrq_n_s8(b, 2), b2 = vshrq_n_s8(b, 4), b3 = vshrq_n_s8(b, 6); \
+        h0 = vmlal_s8(h0, vget_low_s8(xv), vget_low_s8(b)); h0 = vmlal_high_s8(h0, xv, b);             \
+        h1 = vmlal_s8(h1, vget_low_s8(xv), vget_low_s8(b1)); h1 = vmlal_high_s8(h1, xv, b1);           \
+        h2 = vmlal_s8(h2, vget_low_s8(xv), vget_low_s8(b2)); h2 = vmlal_high_s8(h2, xv, b2);           \
+        h3 = vmlal_s8(h3, vget_low_s8(xv), vget_low_s8(b3)); h3 = vmlal_high_s8(h3, xv, b3);           \
+    } while (0)
+/* end of a window: F_r = H_r - 4 H_{r+1} in this order (each uses the next one before it changes), then
+ * into the int32 sums */
+#define FLUSH2(s0, s1, s2, s3, h0, h1, h2, h3) do {                                                     \
+        h0 = vmlsq_n_s16(h0, h1, 4); h1 = vmlsq_n_s16(h1, h2, 4); h2 = vmlsq_n_s16(h2, h3, 4);          \
+        s0 = vpadalq_s16(s0, h0); s1 = vpadalq_s16(s1, h1); s2 = vpadalq_s16(s2, h2); s3 = vpadalq_s16(s3, h3); \
+    } while (0)
+static __attribute__((noinline)) void fc_rows2_v80(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                         const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk;
+    const int8_t *xs = x;
+    int32_t i = 0;
+    int32x4_t sacc = vdupq_n_s32(0);
+    if (in_n == pad) {   /* whole blocks: the kernel reads the input itself, only its sum is needed */
+        for (; i < in_n; i += 16) sacc = vpadalq_s16(sacc, vpaddlq_s8(vld1q_s8(x + i)));
+    } else {             /* a zero-padded copy in the scratch */
+        int8_t *xc = ctx->scratch;
+        for (; i + 16 <= in_n; i += 16) {
+            int8x16_t v = vld1q_s8(x + i);
+            vst1q_s8(xc + i, v);
+            sacc = vpadalq_s16(sacc, vpaddlq_s8(v));
+        }
+        for (; i < pad; i++) xc[i] = i < in_n ? x[i] : 0;
+        xs = xc;
+    }
+    int32_t sx = vaddvq_s32(sacc);
+    for (i = in_n & ~15; i < in_n; i++) sx += x[i];
+    const int32_t tsx[4] = {2 * sx, 2 * sx, 2 * sx, 0};
+    const int32x4_t corr = vld1q_s32(tsx);
+    const int8_t *wg = w;
+    int32_t o = 0;
+    /* two groups (eight rows) per pass: one activation load feeds both */
+    for (; o + 8 <= out_n; o += 8, wg += 2 * pad) {
+        int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+        const int8_t *xp = xs, *ap = wg, *bp = wg + pad;
+        for (int32_t c0 = 0; c0 < nblk; c0 += WIN2) {
+            const int32_t c1 = c0 + WIN2 < nblk ? c0 + WIN2 : nblk;
+            int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0, h4 = h0, h5 = h0, h6 = h0, h7 = h0;
+            int64_t cnt = (c1 - c0) >> 2;
+            int32_t c = c0 + 4 * (int32_t)cnt;
+            if (cnt) {   /* four blocks per step: LD1 of four registers for x and for each group's bytes */
+#define T2(X, B, H0, H1, H2, H3) "smlal %[" H0 "].8h, " X ".8b, " B ".8b\n\tsmlal2 %[" H0 "].8h, " X ".16b, " B ".16b\n\t" \
+    "sshr v16.16b, " B ".16b, #2\n\tsshr v17.16b, " B ".16b, #4\n\tsshr v18.16b, " B ".16b, #6\n\t"                      \
+    "smlal %[" H1 "].8h, " X ".8b, v16.8b\n\tsmlal2 %[" H1 "].8h, " X ".16b, v16.16b\n\t"                              \
+    "smlal %[" H2 "].8h, " X ".8b, v17.8b\n\tsmlal2 %[" H2 "].8h, " X ".16b, v17.16b\n\t"                              \
+    "smlal %[" H3 "].8h, " X ".8b, v18.8b\n\tsmlal2 %[" H3 "].8h, " X ".16b, v18.16b\n\t"
+#define T2AB(X, BA, BB) T2(X, BA, "h0", "h1", "h2", "h3") T2(X, BB, "h4", "h5", "h6", "h7")
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[a]], #64\n\t"
+                                 "ld1 {v20.16b-v23.16b}, [%[b]], #64\n\t"
+                                 T2AB("v0", "v4", "v20") T2AB("v1", "v5", "v21") T2AB("v2", "v6", "v22")
+                                 T2AB("v3", "v7", "v23")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [a] "+r"(ap), [b] "+r"(bp), [cnt] "+r"(cnt),
+                                   [h0] "+w"(h0), [h1] "+w"(h1), [h2] "+w"(h2), [h3] "+w"(h3),
+                                   [h4] "+w"(h4), [h5] "+w"(h5), [h6] "+w"(h6), [h7] "+w"(h7)
+                                 :
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18",
+                                   "v20", "v21", "v22", "v23");
+#undef T2AB
+#undef T2
+            }
+            for (; c < c1; c++, xp += 16, ap += 16, bp += 16) {
+                const int8x16_t xv = vld1q_s8(xp);
+                MAC2(h0, h1, h2, h3, vld1q_s8(ap));
+                MAC2(h4, h5, h6, h7, vld1q_s8(bp));
+            }
+            FLUSH2(s0, s1, s2, s3, h0, h1, h2, h3);
+            FLUSH2(s4, s5, s6, s7, h4, h5, h6, h7);
+        }
+        requant4(p, ctx, bias, o, 0, vsubq_s32(hsum4(s0, s1, s2, s3), corr), y);
+        requant4(p, ctx, bias, o + 4, 0, vsubq_s32(hsum4(s4, s5, s6, s7), corr), y);
+    }
+    for (; o < out_n; o += 4, wg += pad) {   /* a last single group */
+        int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
+        const int8_t *xp = xs, *bp = wg;
+        for (int32_t c0 = 0; c0 < nblk; c0 += WIN2) {
+            const int32_t c1 = c0 + WIN2 < nblk ? c0 + WIN2 : nblk;
+            int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0;
+            int64_t cnt = (c1 - c0) >> 2;
+            int32_t c = c0 + 4 * (int32_t)cnt;
+            if (cnt) {   /* four blocks per step: LD1 of four registers for x and for the group's bytes */
+#define T2(X, B) "smlal %[h0].8h, " X ".8b, " B ".8b\n\tsmlal2 %[h0].8h, " X ".16b, " B ".16b\n\t"              \
+    "sshr v16.16b, " B ".16b, #2\n\tsshr v17.16b, " B ".16b, #4\n\tsshr v18.16b, " B ".16b, #6\n\t"             \
+    "smlal %[h1].8h, " X ".8b, v16.8b\n\tsmlal2 %[h1].8h, " X ".16b, v16.16b\n\t"                             \
+    "smlal %[h2].8h, " X ".8b, v17.8b\n\tsmlal2 %[h2].8h, " X ".16b, v17.16b\n\t"                             \
+    "smlal %[h3].8h, " X ".8b, v18.8b\n\tsmlal2 %[h3].8h, " X ".16b, v18.16b\n\t"
+                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
+                                 T2("v0", "v4") T2("v1", "v5") T2("v2", "v6") T2("v3", "v7")
+                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                                 : [x] "+r"(xp), [w] "+r"(bp), [cnt] "+r"(cnt),
+                                   [h0] "+w"(h0), [h1] "+w"(h1), [h2] "+w"(h2), [h3] "+w"(h3)
+                                 :
+                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18");
+#undef T2
+            }
+            for (; c < c1; c++, xp += 16, bp += 16) {
+                const int8x16_t xv = vld1q_s8(xp);
+                MAC2(h0, h1, h2, h3, vld1q_s8(bp));
+            }
+            FLUSH2(s0, s1, s2, s3, h0, h1, h2, h3);
+        }
+        const int32x4_t d = vsubq_s32(hsum4(s0, s1, s2, s3), corr);
+        if (o + 4 <= out_n) requant4(p, ctx, bias, o, 0, d, y);
+        else {   /* last group: out % 4 rows */
+            int32_t dd[4];
+            vst1q_s32(dd, d);
+            for (int32_t r = 0; o + r < out_n; r++) OUT(dd[r], 0, o + r);
+        }
+    }
+}
+#undef MAC2
+#undef FLUSH2
+#undef WIN2
+#endif
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -484,6 +619,7 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
             else fc_rows(1, p, ctx, x, (const int8_t *)weights, bias, y);
         }
 #else
+        else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE && p->bits == 2) fc_rows2_v80(p, ctx, x, (const int8_t *)weights, bias, y);
         else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) fc_bits_v80(p, ctx, x, (const int8_t *)weights, bias, y);
 #endif
         else fc_nib(p, ctx, x, weights, bias, y);
