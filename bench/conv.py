@@ -32,7 +32,7 @@ from tflm_port import board_table
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
 BUILD = FW / "build"
-BOARDS = ["mps2-an386", "mps2-an500"]   # the Cortex-M DSP boards (kws_cbench.elf, kernels/optimized.mk)
+BOARDS = [b for b in board_table.cortex_m() if board_table.BOARDS[b].family == "dsp"]   # kws_cbench.elf boards (kernels/optimized.mk)
 MAKE = ["make", "-C", str(FW), "-f", "Makefile", "-f", "kernels/optimized.mk", "-j2"]
 LINE = re.compile(r"CBENCH layer=(\w+) macs=(\d+) reference=(\d+) optimized=(\d+) scratch=(\d+) spread=(\d) ok=(\d)")
 STATUS = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) stack=(\d+) "
