@@ -19,9 +19,9 @@ UNIDIRECTIONAL_SEQUENCE_LSTM; see docs/formats.md, "Streaming LSTM").
 
 Layers are plain ``keras.layers.LSTM`` (standard gates: i, f, c, o; sigmoid recurrent activation,
 tanh cell activation, no peepholes, no projection, unit forget bias) so the TFLite converter fuses
-them into UNIDIRECTIONAL_SEQUENCE_LSTM. QAT with per-operand quantizers is not here yet; the design
-(docs/quantization.md, "LSTM operands") names the operands of ``LSTM_OPERANDS`` per layer
-``lstm_{i}``, the keys a quantizer configuration will use.
+them into UNIDIRECTIONAL_SEQUENCE_LSTM. QAT with per-operand quantizers replaces each by a ``QuantLSTM``
+of the same name and variables (training/quant_lstm.py, training/lstm_qat.py; docs/quantization.md, "LSTM
+operands"), whose operands are named by ``LSTM_OPERANDS``.
 """
 from __future__ import annotations
 
