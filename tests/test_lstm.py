@@ -58,16 +58,15 @@ def test_whole_sequence_equals_hop_by_hop(model):
     assert np.abs(hop[:, 0] - hop[:, -1]).max() > 1e-2  # the state changes the output
 
 
-def test_lstm_config_needs_stride_one_and_no_qat():
+def test_lstm_config_needs_stride_one():
     cfg = Config()
     cfg.model.name = "lstm"
     with pytest.raises(UserError, match="context_stride=1"):
         cfg.validate()
     cfg.features.context_stride = 1
     cfg.validate()
-    cfg.quant.weight_bits = 4
-    with pytest.raises(UserError, match="LSTM QAT is not implemented"):
-        cfg.validate()
+    cfg.quant.weight_bits = 4          # LSTM QAT: tests/test_lstm_qat.py
+    cfg.validate()
 
 
 def test_train_py_lstm_tiny(tmp_path):
@@ -103,6 +102,17 @@ def test_train_py_lstm_tiny(tmp_path):
     assert check_stateful(out.read_bytes()) == 1
     ref = Reference.from_file(out)
     assert ref.input_shape == (1, 16) and ref.run(np.zeros((3, 1, 16), np.int8)).shape == (3, 3)
+    # LSTM QAT from this float run (two one-epoch stages): 4-bit weights, 8-bit activations deploy as the
+    # int8 LSTM, written and scored by the integer reference (tests/test_lstm_qat.py has the details)
+    qd = tmp_path / "w4a8"
+    r = subprocess.run([sys.executable, str(ROOT / "training" / "train.py"), *args[:2], *args[6:],
+                        "--run-dir", str(qd), "--weight-bits", "4", "--set", f"quant.float_run={rd}",
+                        "--set", "quant.stage1_epochs=1", "--set", "quant.stage2_epochs=1"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads((qd / "report.json").read_text())
+    assert rep["scored_with"] == "tflm_port.reference" and rep["activation_bits"] == 8
+    assert check_stateful((qd / "model.tflite").read_bytes()) == 1
 
 
 def test_lstm_export_of_a_non_lstm_run_is_one_line(tmp_path):

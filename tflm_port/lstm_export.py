@@ -27,7 +27,8 @@ if __package__ in (None, ""):
 from basics.atomic import atomic_write_bytes  # noqa: E402
 from basics.errors import UserError, cli_main  # noqa: E402
 from tflm_port.lstm import state_tensor_problem
-from tflm_port.tflite_io import load_model, op_name
+from tflm_port.tflite_io import METADATA_NAME, load_model, op_name, save_model, set_metadata
+from training import lstm_qat
 from training.lstm import step_model
 from training.config import Config
 from training.dataset import WindowConfig
@@ -83,6 +84,22 @@ def convert_lstm(model, frames: np.ndarray | None = None, int8: bool = True) -> 
     return data
 
 
+def convert_qat_lstm(qat_model, frames: np.ndarray, metadata: dict | None = None) -> bytes:
+    """A QAT LSTM (training/lstm_qat.py) with 8-bit activations -> the int8 .tflite: its fake-quantized
+    weights (k <= 8 bits, on their grid in int8 containers) in TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM; the
+    converter calibrates the hidden-state scale on ``frames`` and fixes the cell (int16) and gate formats.
+    A model with k-bit activations is refused with one line (its operator is not written yet)."""
+    problem = lstm_qat.deployable_int8(qat_model)
+    if problem:
+        raise UserError(f"cannot export this LSTM as int8: {problem}")
+    data = convert_lstm(lstm_qat.float_twin(qat_model), frames, int8=True)
+    if metadata:
+        m = load_model(data, "converted LSTM")
+        set_metadata(m, METADATA_NAME, dict(metadata))
+        data = save_model(m)
+    return data
+
+
 def calibration_frames(run_dir: Path, n: int, seed: int = 0) -> np.ndarray:
     """n normalized training windows of a run as frame sequences [n, T, bins]."""
 
@@ -112,10 +129,15 @@ def main(argv=None) -> int:
         raise UserError(f"{a.run_dir}: no trained model (model.keras) - has training finished?")
 
     model = load_trained_model(a.run_dir)
-    if not any("lstm" in l.name for l in model.layers):
+    if not lstm_qat.is_lstm(model):
         raise UserError(f"{a.run_dir}: not an LSTM run (model '{model.name}')")
     frames = None if a.float else calibration_frames(a.run_dir, a.calibration_windows)
-    data = convert_lstm(model, frames, int8=not a.float)
+    if lstm_qat.qlstm_layers(model):   # a QAT run: its quantized weights, in TFLite's int8 LSTM
+        if a.float:
+            raise UserError(f"{a.run_dir}: a QAT LSTM run exports as int8 only (drop --float)")
+        data = convert_qat_lstm(model, frames)
+    else:
+        data = convert_lstm(model, frames, int8=not a.float)
     out = a.output or a.run_dir / f"model-lstm-{'float' if a.float else 'int8'}.tflite"
     atomic_write_bytes(out, data)
     print(f"{out}: {len(data):,} bytes ({'float32' if a.float else 'int8 weights, int16 cell state'})")

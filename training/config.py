@@ -161,9 +161,9 @@ class Config:
         if self.model.name == "lstm" and self.features.context_stride != 1:
             raise UserError(f"{origin}: model lstm steps once per hop: set features.context_stride=1 (got "
                             f"{self.features.context_stride}); features.context_frames is the sequence length")
-        if self.model.name == "lstm" and self.quant.weight_bits:
-            raise UserError(f"{origin}: quant.weight_bits with model lstm: LSTM QAT is not implemented yet "
-                            "(8-bit deployment: python -m tflm_port.lstm_export)")
+        if self.model.name == "lstm" and self.quant.layer_bits:
+            raise UserError(f"{origin}: quant.layer_bits is not supported with model lstm (use quant.weight_bits "
+                            "and quant.operands)")
         if self.quant.weight_bits or self.quant.activation_bits != 8 or self.quant.operands:
             from training import quant_spec  # lazy: quant_spec imports this module
 

@@ -19,9 +19,9 @@ UNIDIRECTIONAL_SEQUENCE_LSTM; see docs/formats.md, "Streaming LSTM").
 
 Layers are plain ``keras.layers.LSTM`` (standard gates: i, f, c, o; sigmoid recurrent activation,
 tanh cell activation, no peepholes, no projection, unit forget bias) so the TFLite converter fuses
-them into UNIDIRECTIONAL_SEQUENCE_LSTM. QAT with per-operand quantizers is not here yet; the design
-(docs/quantization.md, "LSTM operands") names the operands of ``LSTM_OPERANDS`` per layer
-``lstm_{i}``, the keys a quantizer configuration will use.
+them into UNIDIRECTIONAL_SEQUENCE_LSTM. QAT with per-operand quantizers replaces each by a ``QuantLSTM``
+of the same name and variables (training/quant_lstm.py, training/lstm_qat.py; docs/quantization.md, "LSTM
+operands"), whose operands are named by ``LSTM_OPERANDS``.
 """
 from __future__ import annotations
 
@@ -183,14 +183,15 @@ class StreamState:
         return x @ self.dense[0] + self.dense[1]
 
 
-def stream_scorer(model: keras.Model):
+def stream_scorer(model: keras.Model, state: StreamState | None = None):
     """Scorer (normalized windows [N, T*bins] -> posteriors [N, C]) with the deployed semantics: windows
     that follow each other by one hop (window k = window k-1 shifted by one frame) are one stream, scored
     hop by hop with the state carried; a window that does not follow the previous one (a new clip or
     stream) starts a new stream from a zero state, warmed up on its own frames. State also carries over
     calls, so a long stream may come in blocks. One LSTM step per hop instead of T (train.py's
-    evaluation of an LSTM run uses it: training.evaluate.keras_scorer)."""
-    st = StreamState(model)
+    evaluation of an LSTM run uses it: training.evaluate.keras_scorer). ``state``: another stepper with
+    StreamState's interface (the QAT LSTM's: training.lstm_qat.QuantStreamState)."""
+    st = state if state is not None else StreamState(model)
     last = [None]
 
     def f(x: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_wrapp
 from training import act_quantizers as aq
 from training import quant_spec
 from training import quantizers as qz
+from training.quant_lstm import QuantLSTM
 from basics.errors import UserError
 
 _tmq = tfmot.quantization.keras
@@ -233,7 +234,7 @@ class _Scheme(_tmq.QuantizeScheme):
 
 def custom_objects() -> dict:
     return {**qz.custom_objects(), **aq.custom_objects(), "WeightLayerQuantizeConfig": WeightLayerQuantizeConfig,
-            "PassThroughQuantizeConfig": PassThroughQuantizeConfig}
+            "PassThroughQuantizeConfig": PassThroughQuantizeConfig, "QuantLSTM": QuantLSTM}
 
 
 # --------------------------------------------------------------------------------------------

@@ -67,17 +67,20 @@ def ensure_float_run(cfg: Config, run_dir: Path, progress: bool) -> Path:
 def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
-    from training import distribute, prune, qat  # lazy: heavy dependency (TensorFlow), loaded only when this runs
+    from training import distribute, lstm_qat, prune, qat  # lazy: heavy dependency (TensorFlow), loaded only when this runs
 
     q = cfg.quant
     if not 1 <= q.weight_bits <= 8:
         raise UserError(f"quant.weight_bits: {q.weight_bits} is not supported (1..8)")
     if q.stages not in ("two", "one"):
         raise UserError(f"quant.stages: unknown value '{q.stages}' (two or one)")
-    if cfg.model.name != "ffnn":  # refused before any training: the export would fail after both stages
+    if cfg.model.name not in ("ffnn", "lstm"):  # refused before any training: the export would fail after both stages
         raise UserError(f"model.name: {cfg.model.name} cannot be trained below 8 bits yet: the sub-8-bit converter "
                         "packs FULLY_CONNECTED layers only, so QAT export supports model.name ffnn (train "
                         f"{cfg.model.name} as float, without --weight-bits)")
+    is_lstm = cfg.model.name == "lstm"   # LSTM QAT: training/lstm_qat.py (own quantized layer, same two stages)
+    make_qat = lstm_qat.make_qat_lstm if is_lstm else qat.make_qat_model
+    sync_cb = lstm_qat.SyncRanges if is_lstm else qat.SyncWeightRanges
     t0 = time.time()
     for d in (run_dir, run_dir / "checkpoints" / "stage1", run_dir / "checkpoints" / "stage2"):
         clean_stale_temporaries(d)  # left by a run killed mid-write
@@ -107,7 +110,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
 
         def qat_model(stage: int):  # under the strategy: folded from the same float weights on every worker
             with distribute.scope():
-                return qat.make_qat_model(float_model, q, stage=stage)
+                return make_qat(float_model, q, stage=stage)
 
         spe = int(np.ceil(len(train[0]) / cfg.train.batch_size))   # steps per epoch, as fit's LR schedule
 
@@ -120,25 +123,25 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             m1 = finished_stage(run_dir, "stage1", lambda: qat_model(stage=1),
                                 lambda m: fit(m, cfg, run_dir, "stage1", train, val, q.stage1_epochs,
                                               q.stage1_learning_rate, progress,
-                                              [qat.SyncWeightRanges(), *prune_cbs(m, 1)], val_stream=vs,
+                                              [sync_cb(), *prune_cbs(m, 1)], val_stream=vs,
                                               teacher=teacher, distill=q.distill))
             log(f"stage 2: + 8-bit inputs, {q.activation_bits}-bit activations ({q.preset}) "
                 "(biases int32 at conversion)")
             model = qat_model(stage=2)
             qat.transfer_weights(m1, model)
-            if q.activation_bits < 8 or q.operands:   # PACT clips start where stage 1's ReLU outputs say
+            if (q.activation_bits < 8 or q.operands) and not is_lstm:   # PACT clips start where stage 1's ReLU outputs say
                 clips = qat.calibrate_pact(m1, model, train[0])
                 if clips:
                     log(f"PACT clips from stage 1's activations: {', '.join(f'{c:.3g}' for c in clips)}")
             fit(model, cfg, run_dir, "stage2", train, val, q.stage2_epochs, q.stage2_learning_rate, progress,
-                [qat.SyncWeightRanges(), *prune_cbs(model, 2)], val_stream=vs, teacher=teacher, distill=q.distill)
+                [sync_cb(), *prune_cbs(model, 2)], val_stream=vs, teacher=teacher, distill=q.distill)
         else:
             log(f"one stage: {q.weight_bits}-bit weights and 8-bit inputs and activations at once")
             model = qat_model(stage=2)
             fit(model, cfg, run_dir, "stage2", train, val, q.stage1_epochs + q.stage2_epochs,
-                q.stage1_learning_rate, progress, [qat.SyncWeightRanges(), *prune_cbs(model, 1)], val_stream=vs,
+                q.stage1_learning_rate, progress, [sync_cb(), *prune_cbs(model, 1)], val_stream=vs,
                 teacher=teacher, distill=q.distill)
-        qat.sync_weight_ranges(model)
+        lstm_qat.sync_ranges(model) if is_lstm else qat.sync_weight_ranges(model)
         with qat_scope():
             save_model(model, mpath)
         atomic_write_text(run_dir / "qat.json", json.dumps({
@@ -147,7 +150,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
             "distill": q.distill, "float_run": str(frun)}, indent=2) + "\n")
         log(f"QAT done in {time.time() - t0:.0f} s -> {mpath}")
         if distribute.multi_worker():  # convert and evaluate a plain (not distributed) copy, on the chief only
-            plain = qat.make_qat_model(float_model, q, stage=2)
+            plain = make_qat(float_model, q, stage=2)
             plain.set_weights(model.get_weights())
             model = plain
     if not distribute.is_chief():
@@ -157,11 +160,21 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     wkind = resolve(q)["weight"].kind   # the naive preset quantizes weights linearly whatever weight_quantizer says
     name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {wkind} {q.preset} {q.stages}-stage"
     tfl = run_dir / "model.tflite"
-    if not tfl.is_file():
+    undeployable = lstm_qat.deployable_int8(model) if is_lstm else None
+    if undeployable:   # a k-bit-activation LSTM: no operator yet, so the Keras fake-quant model is what is scored
+        log(f"no .tflite: {undeployable}")
+    elif not tfl.is_file():
         export_tflite(model, cfg, norm, train[0], tfl)
         log(f"converted -> {tfl} ({tfl.stat().st_size:,} bytes)")
     # the figures that count are the deployed integer model's, scored by the bit-exact reference
-
+    if undeployable:
+        report = evaluate_run(run_dir, cfg, norm, keras_scorer(model), dataset, name=name + " (Keras fake-quant)")
+        report.update(activation_bits=q.activation_bits, quantizer_preset=q.preset, quantizer=q.weight_quantizer,
+                      stages=q.stages, float_run=str(frun), seconds=round(time.time() - t0, 1),
+                      scored_with="keras fake-quant (no deployable operator yet)", not_deployed=undeployable,
+                      ranges=distribute.quantizer_ranges(model))
+        atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
+        return report
     report = evaluate_run(run_dir, cfg, norm, tflite_scorer(tfl), dataset, name=name)
     (run_dir / "keras_eval").mkdir(exist_ok=True)
     keras_report = evaluate_run(run_dir / "keras_eval", cfg, norm, keras_scorer(model), dataset,
@@ -227,6 +240,12 @@ def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
     pmeta, sparse_spec = prune.export_sparsity(cfg.prune, model, qat.layer_bits(model))   # pruned layers stored sparse
     meta.update(pmeta)
+    if cfg.model.name == "lstm":   # w8a8 LSTM: TFLite's int8 UNIDIRECTIONAL_SEQUENCE_LSTM with the QAT weights
+        from tflm_port.lstm_export import convert_qat_lstm  # lazy: only LSTM runs need it
+
+        frames = rep[:100].reshape(min(100, len(rep)), cfg.features.context_frames, -1).astype(np.float32)
+        atomic_write_bytes(path, convert_qat_lstm(model, frames, {**meta, "preset": cfg.quant.preset}))
+        return
     if cfg.quant.activation_bits < 8 or cfg.quant.operands:   # k-bit activations: SUB8_FC_A4 (tflm_port/fc_a4.py)
         from training import export_a4  # lazy: only k-bit-activation models need it
 

@@ -57,6 +57,11 @@ def qat_scope():
 
 
 def keras_scorer(model) -> Scorer:
+    if any(type(getattr(layer, "layer", layer)).__name__ == "QuantLSTM" for layer in getattr(model, "layers", ())):
+        from training import lstm_qat  # lazy: only QAT LSTM runs need it (imports TensorFlow)
+        from training.lstm import stream_scorer  # lazy: as below
+
+        return stream_scorer(model, lstm_qat.QuantStreamState(model))   # the QAT LSTM hop by hop, quantized
     if any(type(layer).__name__ == "LSTM" for layer in getattr(model, "layers", ())):  # streaming LSTM (issue 12)
         from training.lstm import stream_scorer  # lazy: only LSTM runs need it
 
