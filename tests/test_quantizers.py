@@ -129,3 +129,22 @@ def test_registry_and_config_roundtrip(name):
 def test_container_bits():
     assert [qz.container_bits(k) for k in ALL_BITS] == [4, 4, 4, 4, 5, 6, 7, 8]
     assert [qz.levels_per_side(k) for k in ALL_BITS] == [1, 1, 3, 7, 15, 31, 63, 127]
+
+
+@pytest.mark.parametrize("bits", ALL_BITS)
+def test_auto_is_sawb_at_2_and_3_bits_and_tanh_elsewhere(bits):
+    quant = qz.get_weight_quantizer("auto", bits)
+    assert type(quant) is (qz.SAWBWeightQuantizer if bits in (2, 3) else qz.TanhWeightQuantizer)
+    assert quant.bits == bits
+
+
+@pytest.mark.parametrize("bits", [2, 3])
+def test_auto_keeps_gaussian_weights_alive_where_the_tanh_grid_zeroes_them(bits):
+    # trained Dense weights are near-Gaussian with a few large ones; the tanh grid's step is max|w|/n,
+    # so at 2-3 bits most of them round to 0 (why `auto` switches to SAWB there)
+    rng = np.random.default_rng(bits)
+    w = (rng.standard_normal((256, 128)) * 0.05).astype(np.float32)
+    w[0, :4] = 0.5
+    zeros = {k: float(np.mean(_run(qz.get_weight_quantizer(k, bits), w)[0] == 0)) for k in ("tanh", "auto")}
+    assert zeros["tanh"] > 0.8
+    assert zeros["auto"] < 0.6

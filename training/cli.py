@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, help="train.epochs for the float model")
     ap.add_argument("--weight-bits", type=int, help="quant.weight_bits: run two-stage QAT to K-bit weights (1..8)")
     ap.add_argument("--layer-bits", help="quant.layer_bits: per-layer weight bits, e.g. 8,4,4,4,4")
-    ap.add_argument("--weight-quantizer", choices=["tanh", "linear", "sawb"], help="quant.weight_quantizer")
+    ap.add_argument("--weight-quantizer", choices=["auto", "tanh", "linear", "sawb"], help="quant.weight_quantizer")
     ap.add_argument("--activation-bits", type=int, help="quant.activation_bits: ReLU outputs at K bits (2..8, "
                     "< 8 exports SUB8_FC_A4; docs/quantization.md)")
     ap.add_argument("--preset", choices=["tailored", "naive"], help="quant.preset: the quantizer of every operand")

@@ -78,7 +78,7 @@ class QuantConfig:
 
     weight_bits: int = 0
     layer_bits: list = field(default_factory=list)  # per Dense layer; empty = weight_bits everywhere
-    weight_quantizer: str = "tanh"  # tanh | linear | sawb
+    weight_quantizer: str = "auto"  # auto (sawb at 2-3 bits, tanh otherwise) | tanh | linear | sawb
     activation_bits: int = 8  # ReLU outputs (stage 2); < 8 exports SUB8_FC_A4 (docs/quantization.md)
     preset: str = "tailored"  # tailored | naive: the quantizer of every operand (training/quant_spec.py)
     operands: dict = field(default_factory=dict)  # per-operand override, e.g. {activation: "pact:4"}
@@ -116,7 +116,7 @@ RANGES: dict[str, tuple] = {
     "train.epochs": (1, 100_000), "train.batch_size": (1, 1 << 20), "train.learning_rate": (1e-12, 10.0),
     "train.weight_decay": (0.0, 10.0), "train.label_smoothing": (0.0, 0.99), "train.seed": (0, 2**31 - 1),
     "train.max_minutes": (0.0, 1e7),
-    "quant.weight_bits": (0, 8), "quant.weight_quantizer": ("tanh", "linear", "sawb"),
+    "quant.weight_bits": (0, 8), "quant.weight_quantizer": ("auto", "tanh", "linear", "sawb"),
     "quant.activation_bits": (2, 8), "quant.preset": ("tailored", "naive"), "quant.stages": ("two", "one"),
     "quant.stage1_epochs": (0, 100_000), "quant.stage2_epochs": (0, 100_000),
     "quant.distill": (0.0, 1.0), "quant.stage1_learning_rate": (1e-12, 10.0), "quant.stage2_learning_rate": (1e-12, 10.0),

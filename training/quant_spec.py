@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from basics.errors import UserError
 
-WEIGHT_KINDS = ("tanh", "linear", "sawb")
+WEIGHT_KINDS = ("auto", "tanh", "linear", "sawb")
 OPERANDS: dict[str, tuple[str, ...]] = {
     "input": ("minmax",),
     "weight": WEIGHT_KINDS,
@@ -39,7 +39,7 @@ OPERANDS: dict[str, tuple[str, ...]] = {
     "cell": ("fixed", "minmax"),
 }
 # kind -> allowed bits (inclusive range)
-KIND_BITS = {"tanh": (1, 8), "linear": (1, 8), "sawb": (2, 8), "pact": (2, 8), "minmax": (2, 16), "fixed": (2, 16)}
+KIND_BITS = {"auto": (1, 8), "tanh": (1, 8), "linear": (1, 8), "sawb": (2, 8), "pact": (2, 8), "minmax": (2, 16), "fixed": (2, 16)}
 # operand -> bits the deployment (tflm_port) can run, where narrower than the kind's
 OPERAND_BITS = {"input": (8, 8), "output": (8, 8), "activation": (2, 8), "gate": (2, 8), "tanh": (2, 8),
                 "hidden": (2, 8), "cell": (8, 16)}
