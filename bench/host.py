@@ -4,6 +4,9 @@
   segments, LFBE features, 24 x 64 windows every 10 ms) by the integer reference, batched, vs
   ``tf.lite.Interpreter`` (builtin kernels, no XNNPACK) invoked frame by frame in the same run; the
   tf.lite outputs of the timed frames are checked to equal the reference's ``rounding="tflite"``.
+* ``host_audio_eval`` (``run_audio``, ``python -m bench.run --only host_audio``): the whole audio ->
+  posteriors path (LFBE features included) on 2 threads, wall and process CPU time, output checked
+  equal to the single-thread path.
 * ``model_size``: converted model bytes per weight bit width 8..1 (auto and dense modes) vs the float
   TFLite model of the same network, flash split (weights, biases, graph) and an activation-arena
   estimate.
@@ -27,7 +30,7 @@ from tflm_port.convert import convert
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import get_metadata, load_model
 from training.config import FeatureConfig, ModelConfig
-from training.features import LfbeParams, Normalizer, lfbe, stack_context
+from training.features import LfbeParams, Normalizer, lfbe, num_frames, stack_context
 
 HOP_S = 0.010  # one inference per 10 ms feature hop
 
@@ -161,6 +164,63 @@ def stream_eval(model: bytes, frames: np.ndarray, context: int, stride: int, nam
             "note": "x_realtime: posteriors(windows) = quantize + integer model + dequantize + softmax, batched; "
                     "from_frames: posteriors_from_frames (each frame quantized once); run_only: int8 in/out. "
                     f"Best of {repeats}; 1 BLAS thread; feature extraction not included"}
+
+
+def audio_eval(model: bytes, audio: np.ndarray, bins: int, context: int, stride: int, name: str, bits: int,
+               threads: int = 2, repeats: int = 5) -> dict:
+    """Audio -> posteriors, all of it timed: ``lfbe`` (FFT blocks on ``threads``), normalization (fitted
+    once, outside the timing, as a model carries its own) and ``posteriors_from_frames`` on ``threads``.
+    Wall time and process CPU time (all threads), best of ``repeats`` each; the outputs are checked to
+    equal the single-thread path byte for byte."""
+    p = LfbeParams(num_mel_bins=bins)
+    ref = Reference.from_bytes(model)
+    norm = Normalizer.fit(lfbe(audio, p))
+
+    def evaluate(th):
+        return ref.posteriors_from_frames(norm(lfbe(audio, p, threads=th)), context, stride, threads=th)
+
+    same = evaluate(threads).tobytes() == evaluate(1).tobytes()
+    wall, cpu, feat_cpu = [], [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        evaluate(threads)
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+        c = time.process_time()
+        lfbe(audio, p, threads=threads)
+        feat_cpu.append(time.process_time() - c)
+    secs = len(audio) / p.sample_rate
+    return {"benchmark": "host_audio_eval", "model": name, "weight_bits": bits, "board": "host", "kernel": "reference",
+            "threads": threads, "audio_seconds": round(secs, 1), "frames": int(num_frames(len(audio), p)),
+            "x_realtime_wall": round(secs / min(wall), 1), "x_realtime_per_cpu_second": round(secs / min(cpu), 1),
+            "x_realtime_2_cores_from_cpu": round(2 * secs / min(cpu), 1),
+            "features_share_of_cpu": round(min(feat_cpu) / min(cpu), 3),
+            "threads_output_equals_single_thread": same,
+            "note": "audio -> lfbe -> normalize -> posteriors_from_frames, all timed; x_realtime_per_cpu_second = "
+                    "audio seconds per second of process CPU time (all threads summed, so one core's rate); "
+                    "x_realtime_2_cores_from_cpu = twice that (what 2 fully used cores give); wall time is best of "
+                    f"{repeats} on a shared, loaded machine (see load_avg). 1 BLAS thread in the model"}
+
+
+def run_audio(quick: bool = False, run_dir: Path | None = None) -> list[dict]:
+    """``host_audio_eval`` records (python -m bench.run --only host_audio)."""
+    seconds = 20.0 if quick else 300.0
+    audio = synth_stream(seconds)
+    if run_dir is not None:
+        model = (Path(run_dir) / "model.tflite").read_bytes()
+        md = get_metadata(load_model(model)) or {}
+        feat = md.get("features") or {}
+        bins = int(feat.get("num_mel_bins", 64))
+        context = int(feat.get("context_frames", int(np.prod(Reference.from_bytes(model).input_shape)) // bins))
+        lb = md.get("layer_bits") or [0]
+        return [audio_eval(model, audio, bins, context, int(feat.get("context_stride", 3)),
+                           f"run:{Path(run_dir).name}", int(max(lb)))]
+    recs = []
+    for bits in (4, 8):
+        _, src, _ = _build(bits, quick)
+        model = convert(src, [bits] * (3 if quick else 5), "auto")
+        recs.append(audio_eval(model, audio, 8 if quick else 64, 8 if quick else 24, 3, _model_name(quick), bits))
+    return recs
 
 
 # --------------------------------------------------------------------------- (b) model size

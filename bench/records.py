@@ -128,6 +128,17 @@ SECTIONS = [
       ("tf.lite per frame, inf/s", "tflite_per_frame_inferences_per_s"),
       ("speedup vs tf.lite per frame", "speedup_vs_tflite_per_frame"), ("frames", "frames"),
       ("differing bytes vs tf.lite", "tflite_bytes_differing_vs_reference_tflite_mode")]),
+    ("host_audio_eval", "Host: audio to posteriors, features included",
+     "The whole false-accept evaluation path over synthetic streaming audio: `training.features.lfbe` "
+     "(FFT blocks on 2 threads) -> normalization -> `Reference.posteriors_from_frames` (2 threads), all timed. "
+     "x real time per CPU second = audio seconds per second of process CPU time, all threads summed (one "
+     "core's rate, robust to the shared machine's load); 2 cores = twice that; wall = best of 5 wall times "
+     "under the load average shown below. Output checked equal, byte for byte, to the single-thread path.",
+     [("model", "model"), ("weight bits", "weight_bits"), ("audio s", "audio_seconds"),
+      ("x real time per CPU second", "x_realtime_per_cpu_second"),
+      ("x real time, 2 cores (from CPU time)", "x_realtime_2_cores_from_cpu"),
+      ("x real time, wall", "x_realtime_wall"), ("features share of CPU", "features_share_of_cpu"),
+      ("threads = 1 thread bytes", "threads_output_equals_single_thread")]),
     ("model_size", "Model size per weight bit width",
      "Random-weight QAT FFNN (build_ffnn -> make_qat_model stage 2 -> to_tflite -> tflm_port.convert). "
      "`auto` mode: INT8 for 8 bits, INT4 for 2-4 bits (runs on tf.lite / TFLM), SUB8_FULLY_CONNECTED for "

@@ -38,6 +38,12 @@ def run_host(quick: bool, run_dir: Path | None) -> list[dict]:
     return host.run(quick=quick, run_dir=run_dir)
 
 
+def run_host_audio(quick: bool, run_dir: Path | None) -> list[dict]:
+    from bench import host  # lazy: heavy dependency, loaded only when this runs
+
+    return host.run_audio(quick=quick, run_dir=run_dir)
+
+
 def run_firmware(quick: bool, run_dir: Path | None) -> list[dict]:
     mod = load_firmware_bench()
     if mod is None:
@@ -101,7 +107,7 @@ def run_distributed(quick: bool, run_dir: Path | None) -> list[dict]:
     return distributed.run(quick)
 
 
-MODULES = {"host": run_host, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
+MODULES = {"host": run_host, "host_audio": run_host_audio, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
            "boards": run_boards, "sparse": run_sparse, "fuzz": run_fuzz, "a4": run_a4, "distributed": run_distributed}
 # need QEMU (fuzz: minutes of libFuzzer); skipped by --quick
 EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse", "fuzz", "a4")

@@ -14,7 +14,7 @@ def test_quick_bench(tmp_path):
            "model_bytes": -1}
     keep = {"benchmark": "inference", "model": "x", "weight_bits": 8, "board": "b", "kernel": "k", "instructions": 5}
     res.write_text(json.dumps([old, keep]))
-    rc = bench_run.main.__wrapped__(["--quick", "--only", "host", "--results", str(res), "--markdown", str(md)])
+    rc = bench_run.main.__wrapped__(["--quick", "--only", "host", "host_audio", "--results", str(res), "--markdown", str(md)])
     assert rc == 0
     recs = json.loads(res.read_text())
     stream = [r for r in recs if r["benchmark"] == "host_stream_eval"]
@@ -27,9 +27,14 @@ def test_quick_bench(tmp_path):
         assert SIZE_KEYS <= set(r) and 0 < r["model_bytes"] < r["float_model_bytes"]
         assert r["weights_bytes"] + r["biases_bytes"] + r["graph_bytes"] == r["model_bytes"]
         assert "command" in r and "machine" in r
+    audio = [r for r in recs if r["benchmark"] == "host_audio_eval"]
+    assert {r["weight_bits"] for r in audio} == {4, 8}
+    for r in audio:  # features included, threads give the single-thread bytes
+        assert r["threads_output_equals_single_thread"] is True and r["x_realtime_per_cpu_second"] > 0
+        assert 0 < r["features_share_of_cpu"] < 1 and r["frames"] == 1998
     assert keep in recs and old not in recs  # replaced by identifying keys, others kept
     text = md.read_text()
-    assert "## Host: streaming evaluation speed" in text and "ratio to float" in text
+    assert "## Host: streaming evaluation speed" in text and "## Host: audio to posteriors" in text and "ratio to float" in text
     assert "not cycles" in text  # the kept firmware record renders its section with the QEMU note
 
 
