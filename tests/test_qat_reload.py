@@ -84,3 +84,17 @@ def test_qat_reload_config_mismatch_is_one_line(tmp_path):
     (rd / "labels.json").unlink()
     with pytest.raises(UserError, match="labels.json: missing"):
         load_trained_model(rd)
+
+
+def test_reloaded_qat_lstm_exports_the_same_int8_model(tmp_path):
+    """lstm_export of a QAT run reads the reloaded model: its int8 LSTM equals the one of the model
+    that was saved (same integer outputs in the reference)."""
+    from tflm_port.lstm_export import convert_qat_lstm
+    from tflm_port.reference import Reference
+    from training.runs import load_trained_model
+
+    rd, m, x = _run(tmp_path, "lstm-w4a8")
+    frames = x.reshape(len(x), 5, 6)
+    a, b = (Reference.from_bytes(convert_qat_lstm(k, frames)) for k in (m, load_trained_model(rd)))
+    q = np.random.default_rng(3).integers(-128, 128, size=(8, 1, 6), dtype=np.int8)
+    assert np.array_equal(a.run(q), b.run(q))
