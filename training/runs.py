@@ -39,9 +39,10 @@ def load_trained_model(run_dir: Path):
     if not path.is_file():
         raise UserError(f"{run_dir}: no trained model (model.keras) – has training finished?")
     try:
-        if (run_dir / "qat.json").is_file():
-            with qat_scope():
-                return keras.models.load_model(str(path), compile=False)
+        if (run_dir / "qat.json").is_file():   # tfmot's layers do not load back: rebuild, then read the weights
+            from training.qat_reload import load_qat_model  # lazy: imports TensorFlow and the QAT builders
+
+            return load_qat_model(run_dir, path)
         return keras.models.load_model(str(path), compile=False)
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: cannot load model ({str(e).splitlines()[0]})") from None
