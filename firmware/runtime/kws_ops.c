@@ -220,12 +220,16 @@ static kws_status sub8_prepare(kws_model *m, kws_node *n)
     uint32_t batches = in->elements / (uint32_t)in_n;
     if ((uint64_t)batches * (uint64_t)out_n != out->elements) FAIL(KWS_ERR_SHAPE, "output size != batches x out_features", TIDX(out));
     if ((s = check_bias(m, b, out_n))) return s;
-    int32_t *mult = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)out_n);
-    int32_t *shift = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)out_n);
+    /* one scale for the whole tensor: a kernel that reads p->per_tensor gets ONE multiplier/shift
+     * (fc_opt_prepare takes the optimized kernel exactly when kws_fc_opt_supported says so) */
+    const int32_t store_n = kws_fc_opt_per_tensor && !kws_sparse_layout(d->o.layout) &&
+                            kws_fc_opt_supported(d->o.bits, d->o.layout) ? 1 : out_n;
+    int32_t *mult = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)store_n);
+    int32_t *shift = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)store_n);
     if (!mult || !shift) FAIL(KWS_ERR_ARENA, "arena too small for multipliers", -1);
     const char *detail = "";
-    s = kws_sub8_prepare(&d->o, in->scale, in->zero_point, w->scale, w->zero_point, out->scale, out->zero_point,
-                         w->bytes, mult, shift, &d->p, &detail);
+    s = kws_sub8_prepare_n(&d->o, in->scale, in->zero_point, w->scale, w->zero_point, out->scale, out->zero_point,
+                           w->bytes, mult, shift, store_n, &d->p, &detail);
     if (s) return kws_fail(m, s, detail, TIDX(w));
     d->batches = (int32_t)batches;
     if (kws_sparse_layout(d->p.layout)) {   /* layouts 4/5: validate once, pick the kernel (kws_sparse.h) */
