@@ -78,8 +78,11 @@ static inline int8_t kws_requantize_clamp_s8(int32_t acc, int32_t multiplier, in
 typedef struct {
     kws_act_params act;
     int32_t in_features, out_features;
-    const int32_t *multiplier; /* [out_features] (per-tensor: all equal) */
-    const int32_t *shift;      /* [out_features] */
+    const int32_t *multiplier; /* [out_features] (per-tensor: all equal), or [1] when per_tensor */
+    const int32_t *shift;      /* [out_features], or [1] when per_tensor */
+    /* 1: multiplier/shift hold ONE element for every row. Only set for the optimized kernels that say
+     * they read it (kws_fc_opt_per_tensor, kernels/opt/kws_kernels_opt.h); everything else gets 0. */
+    int32_t per_tensor;
     /* sub-8-bit packing (kws_fully_connected_sub8 only) */
     int32_t bits;              /* 1..8 */
     int32_t layout;            /* 0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 6 = rows_per_byte (docs/formats.md) */
@@ -191,6 +194,11 @@ int64_t kws_sub8_row_bytes(int32_t layout, int32_t bits, int32_t in_features);
 kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in, float s_w, int32_t zp_w,
                             float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
                             int32_t *shift_storage, kws_fc_params *p, const char **detail);
+/* The same with storage_n elements of storage: out_features, or 1 for one multiplier/shift for every
+ * row (sets p->per_tensor; only for a kernel with kws_fc_opt_per_tensor). */
+kws_status kws_sub8_prepare_n(const kws_sub8_options *o, float s_in, int32_t zp_in, float s_w, int32_t zp_w,
+                              float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
+                              int32_t *shift_storage, int32_t storage_n, kws_fc_params *p, const char **detail);
 
 #ifdef __cplusplus
 }

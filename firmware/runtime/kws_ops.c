@@ -63,16 +63,20 @@ static kws_status check_bias(kws_model *m, kws_tensor *b, int32_t n)
 }
 
 /* per-channel (or per-tensor broadcast) multipliers for in_scale * w_scale[c] / out_scale */
-static kws_status channel_multipliers(kws_model *m, const kws_tensor *in, const kws_tensor *w, const kws_tensor *out,
-                                      int32_t channels, int32_t qdim, int32_t **mult, int32_t **shift)
+/* per_tensor_ok: the kernel reads kws_fc_params.per_tensor, so a per-tensor w gets ONE element (*stored = 1) */
+static kws_status channel_multipliers_n(kws_model *m, const kws_tensor *in, const kws_tensor *w, const kws_tensor *out,
+                                        int32_t channels, int32_t qdim, int per_tensor_ok, int32_t **mult, int32_t **shift,
+                                        int32_t *stored)
 {
     if (!w->has_quant) FAIL(KWS_ERR_QUANT, "weights need quantization", TIDX(w));
     if (w->num_scales != 1 && (w->num_scales != (uint32_t)channels || w->quantized_dimension != qdim))
         FAIL(KWS_ERR_QUANT, "weight scales must be per tensor or per output channel", TIDX(w));
-    *mult = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)channels);
-    *shift = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)channels);
+    const int32_t n = per_tensor_ok && w->num_scales == 1 ? 1 : channels;
+    *stored = n;
+    *mult = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)n);
+    *shift = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)n);
     if (!*mult || !*shift) FAIL(KWS_ERR_ARENA, "arena too small for multipliers", -1);
-    for (int32_t c = 0; c < channels; c++) {
+    for (int32_t c = 0; c < n; c++) {
         uint32_t i = w->num_scales == 1 ? 0 : (uint32_t)c;
         float ws = kws_tensor_scale(m, w, i);
         if (!scale_ok(ws)) FAIL(KWS_ERR_QUANT, "weight scale must be finite and > 0", TIDX(w));
@@ -82,6 +86,13 @@ static kws_status channel_multipliers(kws_model *m, const kws_tensor *in, const 
         if ((*shift)[c] > 30) FAIL(KWS_ERR_QUANT, "effective scale too large", TIDX(w));
     }
     return KWS_OK;
+}
+
+static kws_status channel_multipliers(kws_model *m, const kws_tensor *in, const kws_tensor *w, const kws_tensor *out,
+                                      int32_t channels, int32_t qdim, int32_t **mult, int32_t **shift)
+{
+    int32_t stored;
+    return channel_multipliers_n(m, in, w, out, channels, qdim, 0, mult, shift, &stored);
 }
 
 static int same_shape(const kws_tensor *a, const kws_tensor *b)
@@ -153,9 +164,12 @@ static kws_status fc_prepare(kws_model *m, kws_node *n)
         if (kws_fb_u8(&o, 1, 0) != 0) FAIL(KWS_ERR_UNSUPPORTED, "shuffled weights format", -1);
         if (kws_fb_u8(&o, 3, 0) != 0) FAIL(KWS_ERR_UNSUPPORTED, "asymmetric_quantize_inputs (hybrid) not supported", -1);
     }
-    int32_t *mult, *shift;
-    if ((s = channel_multipliers(m, in, w, out, out_n, 0, &mult, &shift))) return s;
+    int32_t *mult, *shift, stored;
+    /* INT8 on an optimized kernel that reads per_tensor (fc_opt_prepare's condition): one multiplier */
+    const int pt_ok = w->type == KWS_INT8 && kws_fc_opt_per_tensor && kws_fc_opt_supported(8, 0);
+    if ((s = channel_multipliers_n(m, in, w, out, out_n, 0, pt_ok, &mult, &shift, &stored))) return s;
     memset(&d->p, 0, sizeof d->p);
+    d->p.per_tensor = stored == 1;
     if ((s = act_range(m, act, out, &d->p.act.act_min, &d->p.act.act_max))) return s;
     d->p.act.input_offset = -in->zero_point;
     d->p.act.output_offset = out->zero_point;
@@ -220,12 +234,16 @@ static kws_status sub8_prepare(kws_model *m, kws_node *n)
     uint32_t batches = in->elements / (uint32_t)in_n;
     if ((uint64_t)batches * (uint64_t)out_n != out->elements) FAIL(KWS_ERR_SHAPE, "output size != batches x out_features", TIDX(out));
     if ((s = check_bias(m, b, out_n))) return s;
-    int32_t *mult = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)out_n);
-    int32_t *shift = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)out_n);
+    /* one scale for the whole tensor: a kernel that reads p->per_tensor gets ONE multiplier/shift
+     * (fc_opt_prepare takes the optimized kernel exactly when kws_fc_opt_supported says so) */
+    const int32_t store_n = kws_fc_opt_per_tensor && !kws_sparse_layout(d->o.layout) &&
+                            kws_fc_opt_supported(d->o.bits, d->o.layout) ? 1 : out_n;
+    int32_t *mult = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)store_n);
+    int32_t *shift = kws_persistent_alloc(m, sizeof(int32_t) * (size_t)store_n);
     if (!mult || !shift) FAIL(KWS_ERR_ARENA, "arena too small for multipliers", -1);
     const char *detail = "";
-    s = kws_sub8_prepare(&d->o, in->scale, in->zero_point, w->scale, w->zero_point, out->scale, out->zero_point,
-                         w->bytes, mult, shift, &d->p, &detail);
+    s = kws_sub8_prepare_n(&d->o, in->scale, in->zero_point, w->scale, w->zero_point, out->scale, out->zero_point,
+                           w->bytes, mult, shift, store_n, &d->p, &detail);
     if (s) return kws_fail(m, s, detail, TIDX(w));
     d->batches = (int32_t)batches;
     if (kws_sparse_layout(d->p.layout)) {   /* layouts 4/5: validate once, pick the kernel (kws_sparse.h) */

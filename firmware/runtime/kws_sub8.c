@@ -43,6 +43,14 @@ kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in
                             float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
                             int32_t *shift_storage, kws_fc_params *p, const char **detail)
 {
+    return kws_sub8_prepare_n(o, s_in, zp_in, s_w, zp_w, s_out, zp_out, packed_bytes, mult_storage, shift_storage,
+                              o->out_features, p, detail);
+}
+
+kws_status kws_sub8_prepare_n(const kws_sub8_options *o, float s_in, int32_t zp_in, float s_w, int32_t zp_w,
+                              float s_out, int32_t zp_out, uint32_t packed_bytes, int32_t *mult_storage,
+                              int32_t *shift_storage, int32_t storage_n, kws_fc_params *p, const char **detail)
+{
     if (o->layout != 0 && o->layout != 2 && o->layout != 3 && o->layout != KWS_LAYOUT_ROWS_PER_BYTE &&
         o->layout != KWS_LAYOUT_LANES16 && !kws_sparse_layout(o->layout)) {
         *detail = "SUB8_FULLY_CONNECTED layout unknown (" KWS_LAYOUT_NAMES_TEXT ")"; return KWS_ERR_UNSUPPORTED;
@@ -64,7 +72,8 @@ kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in
     int32_t m, s;
     kws_quantize_multiplier((double)s_in * (double)s_w / (double)s_out, &m, &s);
     if (s > 30) { *detail = "effective scale too large"; return KWS_ERR_QUANT; }
-    for (int32_t i = 0; i < o->out_features; i++) { mult_storage[i] = m; shift_storage[i] = s; }
+    const int32_t n = storage_n == 1 ? 1 : o->out_features;   /* 1: one multiplier/shift for every row */
+    for (int32_t i = 0; i < n; i++) { mult_storage[i] = m; shift_storage[i] = s; }
     memset(p, 0, sizeof *p);
     p->act.input_offset = -zp_in;
     p->act.output_offset = zp_out;
@@ -74,6 +83,7 @@ kws_status kws_sub8_prepare(const kws_sub8_options *o, float s_in, int32_t zp_in
     p->out_features = o->out_features;
     p->multiplier = mult_storage;
     p->shift = shift_storage;
+    p->per_tensor = storage_n == 1;
     p->bits = o->bits;
     p->layout = o->layout;
     p->row_bytes = (int32_t)row_bytes;

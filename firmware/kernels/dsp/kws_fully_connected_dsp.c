@@ -24,6 +24,7 @@
 #define INLINE static inline __attribute__((always_inline))
 
 const char kws_fc_opt_isa[] = "dsp";
+const int kws_fc_opt_per_tensor = 1;
 
 /* what this kernel runs and prefers: kws_layout_table.h (from tflm_port/layout_table.py, the
  * converter's --target table): int8 row-major, layout 2 for 1..7 bits */
@@ -48,23 +49,26 @@ static inline int32_t *acc_buf(const kws_fc_opt_ctx *ctx, int32_t in_n)
 /* y[o] = requant(acc[o] + off * row_sums[o] + bias[o]), one pass over the layer with everything in
  * registers; the arithmetic is kws_fc_opt_requant's (bit-exact with the reference), the rounding
  * divide written with a 32-bit mask */
+/* pt (a constant after inlining): 1 = one multiplier/shift for every row (p->per_tensor), read once */
 KWS_NO_VECTORIZE
-static void requant_layer(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, const int32_t *acc,
-                          int32_t off, int8_t *y)
+INLINE void requant_layer_rows(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, const int32_t *acc,
+                               int32_t off, int8_t *y, const int pt)
 {
     const int32_t n = p->out_features, ooff = p->act.output_offset, lo = p->act.act_min, hi = p->act.act_max;
     const int32_t *rs = ctx->row_sums, *mp = p->multiplier, *sp = p->shift, *ap = acc, *bp = bias;
+    const int32_t m0 = mp[0], sh0 = sp[0];
     int8_t *yp = y, *const end = y + n;
     const int full = lo == -128 && hi == 127;   /* the usual range: one SSAT clamps */
     while (yp < end) {
         uint32_t a = (uint32_t)*ap++ + (uint32_t)off * (uint32_t)*rs++;
         if (bp) a += (uint32_t)*bp++;
-        const int32_t sh = *sp++;
+        const int32_t sh = pt ? sh0 : *sp++;
+        const int32_t mul = pt ? m0 : *mp++;
         const int32_t left = sh & ~(sh >> 31), right = left - sh;       /* shift = left - right, one of them 0 */
         /* SaturatingRoundingDoublingHighMul = floor((x*m + 2^30) / 2^31): one SMLAL onto 2^30 */
         uint32_t l32 = 1u << 30;
         int32_t h32 = 0;
-        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"(a << left), [m] "r"(*mp++));
+        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"(a << left), [m] "r"(mul));
         const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
         /* rounding divide by 2^right, half away from zero (kws_rounding_divide_by_pot) */
         const uint32_t mask = ~(0xFFFFFFFFu << right);
@@ -78,6 +82,14 @@ static void requant_layer(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, con
         }
         *yp++ = (int8_t)v;
     }
+}
+
+KWS_NO_VECTORIZE
+static void requant_layer(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, const int32_t *acc,
+                          int32_t off, int8_t *y)
+{
+    if (p->per_tensor) requant_layer_rows(p, ctx, bias, acc, off, y, 1);
+    else requant_layer_rows(p, ctx, bias, acc, off, y, 0);
 }
 
 #define SUM(o, a, corr) acc[o] = (int32_t)((uint32_t)(a) + (uint32_t)(corr))
@@ -412,17 +424,19 @@ static void fc_k1(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_
 
 /* The layout-8 kernels store complete sums (offset * row sum and bias included) so that the requant
  * loop keeps everything in registers: acc -> int8, the arithmetic of requant_layer. */
-INLINE void requant_loop(const kws_fc_params *p, const int32_t *acc, int8_t *y, const int full)
+INLINE void requant_loop(const kws_fc_params *p, const int32_t *acc, int8_t *y, const int full, const int pt)
 {
     const int32_t ooff = p->act.output_offset, lo = p->act.act_min, hi = p->act.act_max;
     const int32_t *mp = p->multiplier, *sp = p->shift, *ap = acc;
+    const int32_t m0 = mp[0], sh0 = sp[0];
     int8_t *yp = y, *const end = y + p->out_features;
     while (yp < end) {
-        const int32_t sh = *sp++;
+        const int32_t sh = pt ? sh0 : *sp++;
+        const int32_t mul = pt ? m0 : *mp++;
         const int32_t left = sh & ~(sh >> 31), right = left - sh;
         uint32_t l32 = 1u << 30;
         int32_t h32 = 0;
-        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"((uint32_t)*ap++ << left), [m] "r"(*mp++));
+        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"((uint32_t)*ap++ << left), [m] "r"(mul));
         const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
         const uint32_t mask = ~(0xFFFFFFFFu << right);
         const uint32_t thr = (mask >> 1) + ((uint32_t)h >> 31);
@@ -440,8 +454,10 @@ INLINE void requant_loop(const kws_fc_params *p, const int32_t *acc, int8_t *y, 
 KWS_NO_VECTORIZE
 static void requant_sums(const kws_fc_params *p, const int32_t *acc, int8_t *y)
 {
-    if (p->act.act_min == -128 && p->act.act_max == 127) requant_loop(p, acc, y, 1);
-    else requant_loop(p, acc, y, 0);
+    const int full = p->act.act_min == -128 && p->act.act_max == 127;
+    if (p->per_tensor) { if (full) requant_loop(p, acc, y, 1, 1); else requant_loop(p, acc, y, 0, 1); }
+    else if (full) requant_loop(p, acc, y, 1, 0);
+    else requant_loop(p, acc, y, 0, 0);
 }
 
 /* acc[o] = sum + corr + off * row_sums[o] + bias[o] (mod 2^32) */

@@ -13,6 +13,7 @@
 #include "kws_kernels_opt.h"
 
 const char kws_fc_opt_isa[] = "mve";
+const int kws_fc_opt_per_tensor = 0;
 
 /* what this kernel runs and prefers: kws_layout_table.h (from tflm_port/layout_table.py, the
  * converter's --target table): int8 row-major, layout 3 for 1..4 bits, layout 6 for 1, 2, 4 bits */

@@ -17,6 +17,7 @@ const char kws_fc_opt_isa[] = "neon_dotprod";
 #else
 const char kws_fc_opt_isa[] = "neon";
 #endif
+const int kws_fc_opt_per_tensor = 0;
 
 /* what this kernel runs and prefers: kws_layout_table.h (from tflm_port/layout_table.py, the
  * converter's --target table). Layout 6 (rows_per_byte): SDOT for 1, 2, 4 bits; on armv8.0 only 1 bit

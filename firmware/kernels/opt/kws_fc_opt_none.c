@@ -5,6 +5,7 @@
 #include "kws_kernels_opt.h"
 
 const char kws_fc_opt_isa[] = "reference";
+const int kws_fc_opt_per_tensor = 0;
 
 int kws_fc_opt_supported(int32_t bits, int32_t layout)
 {

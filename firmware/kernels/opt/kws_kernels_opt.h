@@ -70,6 +70,9 @@ size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p);
 /* ---- the linked ISA (kernels/dsp|mve|neon/) ---- */
 extern const char kws_fc_opt_isa[];   /* "dsp", "mve", "neon", "neon_dotprod" */
 int kws_fc_opt_supported(int32_t bits, int32_t layout);
+/* 1 when this ISA's kws_fully_connected_opt reads p->per_tensor (one multiplier/shift for every row:
+ * 8 bytes of arena per layer instead of 8 per output row); 0: the caller stores one per row. */
+extern const int kws_fc_opt_per_tensor;
 /* the layout this ISA's kernel wants for k-bit weights (a converter choice), -1 if none */
 int32_t kws_fc_opt_preferred_layout(int32_t bits);
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
