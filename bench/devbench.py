@@ -150,8 +150,11 @@ def summary_table(records: list[dict]) -> str:
     for r in records:
         if r.get("benchmark") == "dev_real":
             recipe = str(r.get("recipe", r.get("name"))) + (" (naive)" if r.get("quantizer_preset") == "naive" else "")
+            shapes = [x for x in r.get("layer_sparsity") or [] if x != "none"]   # e.g. block:8 (1 x 8), block:4x8
+            kind = r.get("sparsity_kind", "dense") + (f" {shapes[0].split(':', 1)[1]}" if len(set(shapes)) == 1
+                                                      and ":" in shapes[0] else "")
             rows.setdefault((recipe, r.get("weight_bits", 32), r.get("activation_bits", 8), r.get("density", 1.0),
-                             r.get("sparsity_kind", "dense")), []).append(r)
+                             kind), []).append(r)
 
     def stat(rs, k):
         v = [100 * float(r[k]) for r in rs if k in r]
