@@ -173,3 +173,9 @@ def test_devbench_rows_carry_density(tmp_path):
     assert len(recs) == 2
     t = devbench.summary_table(recs)
     assert "| demo | 4 | - | 1 | 10.0% |" in t and "| demo | 4, 25.04 % of weights kept (block) | - | 1 | 20.0% |" in t
+    # block shapes are told apart (1 x 8 and 4 x 8 blocks at the same density are different models)
+    shaped = [{**base, **sp, "name": n, "layer_sparsity": [shape] * 4 + ["none"], "frr_at_1fah": f}
+              for n, shape, f in (("a", "block:8", 0.3), ("b", "block:4x8", 0.4))]
+    t = devbench.summary_table(shaped)
+    assert "25.04 % of weights kept (block 8) | - | 1 | 30.0% |" in t
+    assert "25.04 % of weights kept (block 4x8) | - | 1 | 40.0% |" in t
