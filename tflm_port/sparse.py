@@ -270,6 +270,31 @@ def _bsr_pack(w: np.ndarray, bits: int, block: int) -> np.ndarray:
     return buf
 
 
+def _block_index(where: str, data: np.ndarray, col_off: int, n_ptr: int, nnz_blocks: int, nbc: int, n_in: int,
+                 block: int, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """Checked CSR index of a block-sparse tensor: pointers (n_ptr + 1 uint32, one per ``unit``) then
+    nnz_blocks uint16 block columns. Returns (the ``unit`` of each block, its block column)."""
+    what = "row pointers" if unit == "row" else "group pointers"
+    ptr = np.frombuffer(data[:col_off].tobytes(), "<u4").astype(np.int64)
+    if ptr[0] != 0 or ptr[-1] != nnz_blocks:
+        raise UserError(f"{where}: {what} run {ptr[0]}..{ptr[-1]}, expected 0..{nnz_blocks} "
+                        "(block counts do not add up)")
+    if (np.diff(ptr) < 0).any():
+        raise UserError(f"{where}: {what[:-1]} decreases at {unit} {int(np.argmax(np.diff(ptr) < 0))}")
+    cols = np.frombuffer(data[col_off:col_off + 2 * nnz_blocks].tobytes(), "<u2").astype(np.int64)
+    if (cols >= nbc).any():
+        raise UserError(f"{where}: block column {int(cols[cols >= nbc][0])} out of range (in_features {n_in}, "
+                        f"block {block}: {nbc} columns)")
+    owner = np.repeat(np.arange(n_ptr), np.diff(ptr))
+    if nnz_blocks > 1:
+        bad = (owner[1:] == owner[:-1]) & (cols[1:] <= cols[:-1])
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise UserError(f"{where}: {unit} {int(owner[i])}: block columns {int(cols[i])}, {int(cols[i + 1])} "
+                            "not strictly increasing (unsorted or duplicate)")
+    return owner, cols
+
+
 def _bsr_unpack(data: np.ndarray, bits: int, out: int, n_in: int, block: int, nnz_blocks: int,
                 where: str) -> np.ndarray:
     nbc = -(-n_in // block)
@@ -279,24 +304,7 @@ def _bsr_unpack(data: np.ndarray, bits: int, out: int, n_in: int, block: int, nn
     if data.size != total:
         raise UserError(f"{where}: block-sparse weights are {data.size} bytes, {nnz_blocks} blocks of "
                         f"{block} {bits}-bit weights in {out} rows need {total}")
-    row_ptr = np.frombuffer(data[:col_off].tobytes(), "<u4").astype(np.int64)
-    if row_ptr[0] != 0 or row_ptr[-1] != nnz_blocks:
-        raise UserError(f"{where}: row pointers run {row_ptr[0]}..{row_ptr[-1]}, expected 0..{nnz_blocks} "
-                        "(block counts do not add up)")
-    if (np.diff(row_ptr) < 0).any():
-        raise UserError(f"{where}: row pointer decreases at row {int(np.argmax(np.diff(row_ptr) < 0))}")
-    cols = np.frombuffer(data[col_off:col_off + 2 * nnz_blocks].tobytes(), "<u2").astype(np.int64)
-    if (cols >= nbc).any():
-        raise UserError(f"{where}: block column {int(cols[cols >= nbc][0])} out of range (in_features {n_in}, "
-                        f"block {block}: {nbc} columns)")
-    rows = np.repeat(np.arange(out), np.diff(row_ptr))
-    if nnz_blocks > 1:
-        same = rows[1:] == rows[:-1]
-        bad = same & (cols[1:] <= cols[:-1])
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise UserError(f"{where}: row {int(rows[i])}: block columns {int(cols[i])}, {int(cols[i + 1])} "
-                            "not strictly increasing (unsorted or duplicate)")
+    rows, cols = _block_index(where, data, col_off, out, nnz_blocks, nbc, n_in, block, "row")
     vals = _to_values(_stream_unpack(data[val_off:], bits, nnz_blocks * block), bits).reshape(nnz_blocks, block)
     if bits < 8 and (np.abs(vals) > (1 << (bits - 1)) - 1).any():
         raise UserError(f"{where}: block value off the {bits}-bit grid")
@@ -366,23 +374,7 @@ def _bsr4_unpack(data: np.ndarray, bits: int, out: int, n_in: int, block: int, n
     if data.size != total:
         raise UserError(f"{where}: 4-row block-sparse weights are {data.size} bytes, {nnz_blocks} blocks of 4 x "
                         f"{block} 4-bit weights in {G} row groups need {total}")
-    gptr = np.frombuffer(data[:col_off].tobytes(), "<u4").astype(np.int64)
-    if gptr[0] != 0 or gptr[-1] != nnz_blocks:
-        raise UserError(f"{where}: group pointers run {gptr[0]}..{gptr[-1]}, expected 0..{nnz_blocks} "
-                        "(block counts do not add up)")
-    if (np.diff(gptr) < 0).any():
-        raise UserError(f"{where}: group pointer decreases at row group {int(np.argmax(np.diff(gptr) < 0))}")
-    cols = np.frombuffer(data[col_off:col_off + 2 * nnz_blocks].tobytes(), "<u2").astype(np.int64)
-    if (cols >= nbc).any():
-        raise UserError(f"{where}: block column {int(cols[cols >= nbc][0])} out of range (in_features {n_in}, "
-                        f"block {block}: {nbc} columns)")
-    grp = np.repeat(np.arange(G), np.diff(gptr))
-    if nnz_blocks > 1:
-        bad = (grp[1:] == grp[:-1]) & (cols[1:] <= cols[:-1])
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise UserError(f"{where}: row group {int(grp[i])}: block columns {int(cols[i])}, {int(cols[i + 1])} "
-                            "not strictly increasing (unsorted or duplicate)")
+    grp, cols = _block_index(where, data, col_off, G, nnz_blocks, nbc, n_in, block, "row group")
     h = np.frombuffer(data[val_off:].tobytes(), "<u2").astype(np.int64).reshape(nnz_blocks, block)
     nib = np.stack([(h >> (4 * q)) & 15 for q in range(4)], axis=1)                 # [nb, 4, B]
     if (nib[:, :3] == 0).any() or (nib[:, 3] == 8).any():
