@@ -147,7 +147,9 @@ def test_sawb_clip_from_moments(bits):
 
 def test_presets_and_overrides():
     s = quant_spec.resolve(QuantConfig(weight_bits=4, activation_bits=4))
-    assert str(s["weight"]) == "tanh:4" and str(s["activation"]) == "pact:4" and str(s["gate"]) == "fixed:4"
+    # the default weight quantizer is `auto`: resolved per layer's bits (tanh at 4, SAWB at 2-3)
+    assert str(s["weight"]) == "auto:4" and str(s["activation"]) == "pact:4" and str(s["gate"]) == "fixed:4"
+    assert type(qz.get_weight_quantizer(s["weight"].kind, 4)).__name__ == "TanhWeightQuantizer"
     assert str(s["cell"]) == "fixed:16" and str(s["input"]) == "minmax:8" and str(s["output"]) == "minmax:8"
     s = quant_spec.resolve(QuantConfig(weight_bits=4, activation_bits=4, preset="naive"))
     assert str(s["weight"]) == "linear:4" and str(s["activation"]) == "minmax:4" and str(s["gate"]) == "minmax:4"
