@@ -29,8 +29,8 @@ class Act(C.Structure):
 
 class FC(C.Structure):
     _fields_ = [("act", Act), ("in_features", C.c_int32), ("out_features", C.c_int32),
-                ("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32)), ("bits", C.c_int32),
-                ("layout", C.c_int32), ("row_bytes", C.c_int32)]
+                ("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32)), ("per_tensor", C.c_int32),
+                ("bits", C.c_int32), ("layout", C.c_int32), ("row_bytes", C.c_int32)]   # = kws_fc_params
 
 
 class A4(C.Structure):
@@ -88,7 +88,7 @@ def _case(rng, in_n, out_n, bits, ib, ob, extreme=False):
 
 def _params(w, bits, layout, ib, ob, mult, shift, off, zp_out, amin, amax, row_bytes):
     out_n, in_n = w.shape
-    fc = FC(Act(off, zp_out, amin, amax), in_n, out_n, _ptr(mult), _ptr(shift), bits, layout, row_bytes)
+    fc = FC(Act(off, zp_out, amin, amax), in_n, out_n, _ptr(mult), _ptr(shift), 0, bits, layout, row_bytes)
     return A4(fc, ib, ob)
 
 
