@@ -4,6 +4,8 @@ deployment table says where a narrower model is stored in 4-bit nibbles, DS-CNN 
 any training, and the README no longer says biases are quantized to 8 bits."""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,73 @@ def test_dscnn_qat_is_refused_before_training(tmp_path):
     with pytest.raises(UserError, match="dscnn cannot be trained below 8 bits yet"):
         train_quantized(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists() and not list(tmp_path.parent.glob("dscnn-*-float"))
+
+
+# ----------------------------------------------------------------------------- figures beside a record
+FIGURE = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+)(?![\d,])")  # 1,234 and up, thousands separated
+CITES_A_RECORD = re.compile(r"bench/[a-z0-9_]+\.json")
+GENERATED = re.compile(r"<!-- ([a-z0-9-]+): .*?-->.*?<!-- /\1 -->", re.S)
+# figures that stand in a paragraph citing a record but are not measurements: what the text computes or a
+# model's size; each (file, figure) with its reason
+NOT_MEASURED = {
+    ("README.md", "230,787"): "the LSTM's parameter count (training/lstm.py), not a record field",
+    ("docs/hardening.md", "4,829,977"): "the superseded fuzz record, quoted as history",
+    ("docs/hardening.md", "1,203"): "the superseded fuzz record, quoted as history",
+    ("docs/hardening.md", "1,384"): "the superseded fuzz record, quoted as history",
+    ("docs/hardening.md", "105,000"): "7 readers x 15,000 cases, computed in the sentence",
+    ("docs/porting.md", "2,060"): "arena bytes computed from the code in the sentence (4 x 515)",
+    ("docs/porting.md", "3,088"): "arena bytes computed from the code in the sentence (2 x 1536 + 16)",
+}
+
+
+def _record_values() -> set[int]:
+    vals: set[int] = set()
+
+    def walk(o):
+        if isinstance(o, dict):
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+        elif isinstance(o, (int, float)) and not isinstance(o, bool):
+            vals.add(round(float(o)))
+
+    for f in sorted((ROOT / "bench").glob("*.json")):
+        walk(json.loads(f.read_text()))
+    return vals
+
+
+def stale_figures(text: str, where: str, values: set[int], not_measured=NOT_MEASURED) -> list[str]:
+    """'where: figure | context' for each figure of 1,000 or more that stands in a paragraph citing a
+    bench/*.json record (outside the generated blocks) and is no value of any record."""
+    text = GENERATED.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    out = []
+    for para in re.split(r"\n\s*\n", text):
+        if not CITES_A_RECORD.search(para):
+            continue
+        for m in FIGURE.finditer(para):
+            if int(m.group(1).replace(",", "")) not in values and (where, m.group(1)) not in not_measured:
+                out.append(f"{where}: {m.group(1)} | {para[max(0, m.start() - 60):m.end() + 30]!r}")
+    return out
+
+
+def test_figures_beside_a_record_citation_are_in_the_records():
+    """A paragraph that cites bench/results.json (or another bench record) quotes only figures some record
+    holds: a figure typed by hand and left behind when the record was measured again fails here."""
+    values = _record_values()
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    bad = [s for f in files for s in stale_figures(f.read_text(), f.relative_to(ROOT).as_posix(), values)]
+    assert not bad, "figures not in any bench record (regenerate, cite the record, or say why):\n" + "\n".join(bad)
+    for (rel, fig), why in NOT_MEASURED.items():  # the exceptions still stand where they are said to
+        assert fig in (ROOT / rel).read_text() and why, (rel, fig)
+
+
+def test_stale_figure_check_catches_a_hand_typed_figure():
+    values = {321786, 243828}
+    text = ("On the STM32F405 the loop takes 391,377 instructions and 243,828 bytes of flash\n"
+            "(bench/results.json).\n\n"
+            "A paragraph without a citation may say 391,377.\n\n"
+            "<!-- t: gen -->\n99,999 (bench/results.json)\n<!-- /t -->\n")
+    got = stale_figures(text, "R.md", values, not_measured={})
+    assert len(got) == 1 and got[0].startswith("R.md: 391,377 |"), got
