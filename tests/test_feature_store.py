@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dist_support import make_folder, tiny_config  # noqa: E402
 
 from training import feature_store as fs  # noqa: E402
+from training.dataset import WindowConfig  # noqa: E402
 from basics.errors import UserError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +147,7 @@ def test_fit_input_mixes_the_extra_windows(built, tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({"dataset": str(dataset)}))
     (tmp_path / "normalizer.json").write_text(json.dumps({"mean": [0.0] * bins, "std": [1.0] * bins}))
     extra = np.full((len(y), x.shape[1]), 123.0, np.float32)  # as many extra windows as stored ones
-    fi = fs.fit_input(cfg, tmp_path, (np.concatenate([x, extra]), np.concatenate([y, np.ones(len(y), np.int32)])),
+    fi = fs.fit_input(WindowConfig.of(cfg), cfg.train, tmp_path, (np.concatenate([x, extra]), np.concatenate([y, np.ones(len(y), np.int32)])),
                       3, seed=1)
     assert fi is not None and fi.steps == -(-2 * len(y) // cfg.train.batch_size)
     xb = np.concatenate([b[0].numpy() for b, _ in zip(fi.data, range(4))])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from training.config import Config
+from training.config import Config, RecipeConfig
 from training.dataset import KEYWORD, UNKNOWN
 from training.recipe import (HARD_NEGATIVE_POSTERIOR, mine_hard_negatives, sample_weights, train_dataset,
                              with_hard_negatives)
@@ -15,12 +15,12 @@ def _cfg():
     c.train.batch_size, c.train.negative_weight = 8, 3.0
     c.train.spec_augment, c.train.time_masks, c.train.time_mask_frames = True, 1, 2
     c.train.freq_masks, c.train.freq_mask_bins = 1, 10
-    return c
+    return RecipeConfig.of(c)  # the recipe's sections only
 
 
 def test_negative_weight_applies_to_non_keyword_windows():
     c = _cfg()
-    w = sample_weights(np.array([0, 1, 2, 1]), c)
+    w = sample_weights(np.array([0, 1, 2, 1]), c.train)
     assert w.tolist() == [3.0, 3.0, 1.0, 3.0]
 
 
@@ -111,7 +111,7 @@ def test_distillation_mixes_the_teachers_posteriors_into_the_targets():
     onehot = np.eye(3, dtype=np.float32)[np.argmax(yb.numpy() - 0.25 * soft, axis=1)]
     assert np.allclose(yb.numpy(), 0.75 * onehot + 0.25 * soft, atol=1e-6)
     assert np.allclose(yb.numpy().sum(axis=1), 1.0, atol=1e-6) and not np.allclose(yb.numpy(), onehot)
-    assert np.allclose(wb.numpy(), sample_weights(np.argmax(onehot, axis=1), c))
+    assert np.allclose(wb.numpy(), sample_weights(np.argmax(onehot, axis=1), c.train))
     c.train.spec_augment = True   # SpecAugment first, then the teacher sees the masked windows
     xb, yb, _ = next(iter(train_dataset(x, y, c, 3, seed=0, batch_map=batch_maps(c, teacher, 1.0))))
     assert np.allclose(yb.numpy(), keras.activations.softmax(teacher(xb)).numpy(), atol=1e-6)

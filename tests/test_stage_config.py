@@ -4,7 +4,9 @@
 * the window stage (training/dataset.py, training/feature_store.py): a ``WindowConfig`` (the data
   and feature sections), a ``DataConfig`` or a ``FeatureConfig``;
 * the front end and scoring (training/features.py, training/evaluate.py, training/recipe.py): the
-  feature section (and the evaluation section where detections are counted).
+  feature section (and the evaluation section where detections are counted);
+* the training recipe (training/recipe.py, feature_store.fit_input): ``TrainConfig`` or ``RecipeConfig``
+  (train + feature sections); the QAT export (training/qat_train.py): ``ExportConfig``.
 
 The whole training ``Config`` may reach only the orchestration functions listed in ``WHOLE_CONFIG``
 (they read the model, training or quantization sections as well). The checks read the source (AST),
@@ -22,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # module -> functions that may take the whole Config (each reads more than the data/feature/eval sections)
 WHOLE_CONFIG = {
     "training/dataset.py": {"of"},  # WindowConfig.of: takes the data and feature sections out of a Config
-    "training/feature_store.py": {"fit_input"},  # batch size and loss weights (train section)
+    "training/feature_store.py": set(),  # fit_input: WindowConfig + TrainConfig
     "training/evaluate.py": {"evaluate_run"},  # the report names the model and its bit width
-    "training/recipe.py": {"sample_weights", "train_dataset", "batch_maps", "spec_augment_fn",
-                           "fa_selection_callback"},  # the training recipe (train section)
+    "training/recipe.py": set(),  # the training recipe: TrainConfig or RecipeConfig (train + feature sections)
+    # the QAT orchestration composes the float run's Config and runs the stages; the export it calls
+    # (export_tflite, tflite_metadata) receives an ExportConfig (model, features, quant, prune)
+    "training/qat_train.py": {"float_config", "ensure_float_run", "train_quantized"},
 }
 STAGE_MODULES = ["training/features.py", *WHOLE_CONFIG]
 CONFIG_NAMES = {"cfg", "config", "data_cfg"}
@@ -119,3 +123,26 @@ def test_windows_from_the_feature_section_alone():
     assert window_end_times(1, f)[0] == ((span - 1) * 160 + 400) / 16000
     w = WindowConfig(DataConfig(), f)
     assert not hasattr(w, "model") and not hasattr(w, "train") and not hasattr(w, "quant")
+
+
+def test_training_stages_receive_their_sections():
+    """The recipe runs on a RecipeConfig (train + features) and the export's metadata on an ExportConfig
+    (model, features, quant, prune): neither view carries the data, eval or (recipe) model sections."""
+    from basics.classes import KEYWORD_CLASS
+    from training.config import Config, ExportConfig, RecipeConfig
+    from training.qat_train import tflite_metadata
+    from training.recipe import sample_weights
+
+    cfg = Config()
+    cfg.train.negative_weight = 4.0
+    cfg.features.num_mel_bins = 40
+    r = RecipeConfig.of(cfg)
+    assert {f for f in r.__dataclass_fields__} == {"train", "features"}
+    other = 1 - min(KEYWORD_CLASS, 1)
+    assert sample_weights(np.array([other, KEYWORD_CLASS]), r.train).tolist() == [4.0, 1.0]
+    e = ExportConfig.of(cfg)
+    assert {f for f in e.__dataclass_fields__} == {"model", "features", "quant", "prune"}
+    meta = tflite_metadata(e, {"mean": [0.0], "std": [1.0]}, ["a", "b", "c"])
+    assert meta["model"] == "ffnn" and meta["features"]["num_mel_bins"] == 40 and meta["labels"] == ["a", "b", "c"]
+    for view in (r, e):
+        assert not hasattr(view, "data") and not hasattr(view, "eval")

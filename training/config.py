@@ -183,6 +183,39 @@ class Config:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
+# ----------------------------------------------------------------------------- per-stage views
+# What one stage of training reads, and all it reads (docs/architecture.md, "Configuration per stage");
+# ``X.of(cfg)`` takes the sections out of a run's Config. tests/test_stage_config.py keeps the whole
+# Config away from the functions that receive these.
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """The training recipe (training/recipe.py): loss weights, batch size, SpecAugment, checkpoint
+    selection (the train section) and the window shape its masks cut (the feature section)."""
+
+    train: TrainConfig
+    features: FeatureConfig
+
+    @classmethod
+    def of(cls, cfg: "Config") -> "RecipeConfig":
+        return cls(cfg.train, cfg.features)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """The QAT export (training/qat_train.py ``export_tflite``, ``tflite_metadata``): the model's
+    name, the front end's settings the metadata records, the quantization and the pruning sections."""
+
+    model: ModelConfig
+    features: FeatureConfig
+    quant: QuantConfig
+    prune: PruneConfig
+
+    @classmethod
+    def of(cls, cfg: "Config") -> "ExportConfig":
+        return cls(cfg.model, cfg.features, cfg.quant, cfg.prune)
+
+
 def update(cfg: Config, d: dict, origin: str = "config") -> Config:
     """Apply a nested dict to cfg in place, rejecting unknown sections and keys."""
     if not isinstance(d, dict):

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import Config, load_config, set_dotted
+from training.config import TrainConfig, load_config, set_dotted
 from training.dataset import (FEATURE_CACHE_VERSION, KEYWORD, WindowConfig, _clip_job, _worker_init, prepare_data,
                               read_manifest, split_background, split_jobs)
 from basics.atomic import atomic_path, atomic_write_text, clean_stale_temporaries
@@ -413,8 +413,8 @@ class FitInput:
     extra_windows: int
 
 
-def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: int, shard_by: str = "file",
-              spec=None):
+def fit_input(w: WindowConfig, t: TrainConfig, run_dir: Path, train: tuple, n_classes: int, seed: int,
+              shard_by: str = "file", spec=None):
     """The training input of ``train.fit``: the run's store (train split, normalized with the run's
     normalizer) plus the windows ``train`` holds beyond the store's (the hard negatives that
     ``recipe.with_hard_negatives`` appended, already normalized), shuffled together, one-hot,
@@ -433,7 +433,6 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
     if not dpath.is_file():
         return None
     dataset = Path(json.loads(dpath.read_text())["dataset"])
-    w = WindowConfig.of(cfg)
     if not (store_path(w, dataset) / "manifest.json").is_file():
         return None
     store = open_store(store_path(w, dataset), w, verify="size")
@@ -441,13 +440,13 @@ def fit_input(cfg: Config, run_dir: Path, train: tuple, n_classes: int, seed: in
     if len(train[0]) < n_store:
         return None
     norm = json.loads((Path(run_dir) / "normalizer.json").read_text())
-    ctx = cfg.features.context_frames
+    ctx = w.features.context_frames
     mean = tf.constant(np.tile(np.asarray(norm["mean"], np.float32), ctx))
     std = tf.constant(np.tile(np.asarray(norm["std"], np.float32), ctx))
     extra_x = np.ascontiguousarray(train[0][n_store:], np.float32)
     extra_y = np.asarray(train[1][n_store:], np.int32)
-    batch = int(cfg.train.batch_size)
-    nw = float(cfg.train.negative_weight)
+    batch = int(t.batch_size)
+    nw = float(t.negative_weight)
     n_total = n_store + len(extra_y)
     steps = max(1, -(-n_total // batch))
     strat = distribute.strategy()

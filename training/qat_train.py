@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import Config
+from training.config import Config, ExportConfig
 from basics.atomic import atomic_path, atomic_write_bytes, atomic_write_text, clean_stale_temporaries
 from basics.errors import UserError, read_json
 from tflm_port.convert import convert
@@ -164,7 +164,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     if undeployable:   # a k-bit-activation LSTM: no operator yet, so the Keras fake-quant model is what is scored
         log(f"no .tflite: {undeployable}")
     elif not tfl.is_file():
-        export_tflite(model, cfg, norm, train[0], tfl)
+        export_tflite(model, ExportConfig.of(cfg), norm, train[0], tfl)
         log(f"converted -> {tfl} ({tfl.stat().st_size:,} bytes)")
     # the figures that count are the deployed integer model's, scored by the bit-exact reference
     if undeployable:
@@ -215,7 +215,7 @@ def finished_stage(run_dir: Path, tag: str, build, train):
     return model
 
 
-def tflite_metadata(cfg: Config, normalization: dict, labels: list) -> dict:
+def tflite_metadata(cfg: ExportConfig, normalization: dict, labels: list) -> dict:
     """The "subkws" metadata every exported .tflite carries: labels, LFBE and context parameters,
     normalization, model name (what scoring, deploy and the firmware front end read)."""
     f = cfg.features
@@ -227,7 +227,7 @@ def tflite_metadata(cfg: Config, normalization: dict, labels: list) -> dict:
             "model": cfg.model.name}
 
 
-def export_tflite(model, cfg: Config, norm, rep_windows, path: Path) -> None:
+def export_tflite(model, cfg: ExportConfig, norm, rep_windows, path: Path) -> None:
     """Convert a finished QAT model to the deployable .tflite with the project's metadata."""
     from training import prune, qat  # lazy: heavy dependency, loaded only when this runs
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import Config, EvalConfig, FeatureConfig
+from training.config import EvalConfig, FeatureConfig, RecipeConfig, TrainConfig
 from training.dataset import KEYWORD, UNKNOWN, read_manifest
 from training.features import lfbe, lfbe_params, stack_context, window_span
 from basics.atomic import atomic_write_text
@@ -32,17 +32,17 @@ HARD_NEGATIVE_POSTERIOR = 0.5
 MINING_BLOCK_S = 60.0
 
 
-def sample_weights(y: np.ndarray, cfg: Config) -> np.ndarray:
-    return np.where(y == KEYWORD, 1.0, float(cfg.train.negative_weight)).astype(np.float32)
+def sample_weights(y: np.ndarray, train: TrainConfig) -> np.ndarray:
+    return np.where(y == KEYWORD, 1.0, float(train.negative_weight)).astype(np.float32)
 
 
-def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, n_classes: int, seed: int, batch_map=None):
+def train_dataset(x: np.ndarray, y: np.ndarray, cfg: RecipeConfig, n_classes: int, seed: int, batch_map=None):
     """tf.data pipeline of (windows, one-hot, weight), shuffled each epoch, then ``batch_map``
     (default: SpecAugment if on; ``batch_maps`` builds the recipe's)."""
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
     t = cfg.train
-    ds = tf.data.Dataset.from_tensor_slices((x, y, sample_weights(y, cfg)))
+    ds = tf.data.Dataset.from_tensor_slices((x, y, sample_weights(y, t)))
     ds = ds.shuffle(min(len(x), 200_000), seed=seed, reshuffle_each_iteration=True).batch(t.batch_size)
 
     def onehot(xb, yb, wb):
@@ -71,7 +71,7 @@ def distill_fn(teacher, weight: float):
     return distill
 
 
-def batch_maps(cfg: Config, teacher=None, distill: float = 0.0):
+def batch_maps(cfg: RecipeConfig, teacher=None, distill: float = 0.0):
     """The recipe's per-batch map: SpecAugment (if on), then distillation targets (if a teacher
     and a weight > 0 are given); None when neither applies."""
     maps = ([spec_augment_fn(cfg)] if cfg.train.spec_augment else []) + \
@@ -89,7 +89,7 @@ def batch_maps(cfg: Config, teacher=None, distill: float = 0.0):
     return chained
 
 
-def spec_augment_fn(cfg: Config):
+def spec_augment_fn(cfg: RecipeConfig):
     """tf.data map function (windows, one-hot, weights) batch -> the same with SpecAugment masks."""
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
 
@@ -139,12 +139,12 @@ class ValStream:
         return frr_at(det_curve(s, self.keywords, self.ecfg), fah)
 
 
-def fa_selection_callback(val_stream: ValStream, cfg: Config, best_path: Path, epochs: int, log):
+def fa_selection_callback(val_stream: ValStream, train: TrainConfig, best_path: Path, epochs: int, log):
     """Keras callback: keep the weights of the epoch with the lowest val-stream FRR at select_fah
     (ties: the later epoch), over the last third of the epochs."""
     import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
 
-    fah = cfg.train.select_fah
+    fah = train.select_fah
     state_path = best_path.with_suffix(".json")
 
     class SelectByFa(keras.callbacks.Callback):

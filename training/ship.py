@@ -36,7 +36,7 @@ from basics.audio import list_audio, load_audio
 from data_scripts.sources import source_summary
 from tflm_port.sizes import size_split
 from tflm_port.tflite_io import METADATA_NAME, get_metadata, load_model, save_model, set_metadata
-from training.config import Config
+from training.config import Config, ExportConfig
 from training.evaluate import plot_det
 from training.qat_train import tflite_metadata
 from training.scoring import clip_max_scores, det_points, detector_from_tflite, frr_at, score_audio
@@ -60,7 +60,7 @@ def run_metadata(run_dir: Path) -> tuple[dict, object]:
     cfg = Config.from_dict(read_json(run_dir / "config.json", "run config"), str(run_dir / "config.json"))
     norm = read_json(run_dir / "normalizer.json", "normalizer")
     labels = read_json(run_dir / "labels.json", "label file")
-    return tflite_metadata(cfg, norm, labels), cfg
+    return tflite_metadata(ExportConfig.of(cfg), norm, labels), cfg
 
 
 def calibrate(tflite: Path, manifest: dict, positives: list[Path], negatives: list[Path]) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python training/train.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.config import Config  # noqa: E402
+from training.config import Config, RecipeConfig  # noqa: E402
 from basics.atomic import atomic_path, atomic_write_text
 from basics.errors import UserError, cli_main, read_json  # noqa: E402
 from training.evaluate import evaluate_run, keras_scorer  # noqa: E402
@@ -90,7 +90,7 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
         keras.callbacks.TensorBoard(str(run_dir / "logs" / tag), write_graph=False, profile_batch=0),
     ]
     if cfg.train.select_by == "fa_per_hour" and val_stream is not None:
-        cbs.append(fa_selection_callback(val_stream, cfg, best, epochs, log))
+        cbs.append(fa_selection_callback(val_stream, cfg.train, best, epochs, log))
     else:
         cbs.extend(best_val_loss_callbacks(best))  # the best so far survives a resume
     if cfg.train.max_minutes > 0:
@@ -109,16 +109,17 @@ def fit(model, cfg: Config, run_dir: Path, tag: str, train, val, epochs: int, lr
     if teacher is not None and distill > 0 and distribute.name() != "default":
         raise UserError("quant.distill: not supported with --strategy mirrored/multiworker yet (the teacher runs in "
                         "the input pipeline); use the default strategy")
-    bmap = batch_maps(cfg, teacher, distill)
-    inp = fit_input(cfg, run_dir, train, n_classes, cfg.train.seed, distribute.shard_by(), bmap)
+    bmap = batch_maps(RecipeConfig.of(cfg), teacher, distill)
+    inp = fit_input(WindowConfig.of(cfg), cfg.train, run_dir, train, n_classes, cfg.train.seed, distribute.shard_by(),
+                    bmap)
     if inp is not None:  # the feature store: the one data path, on one worker or many
         model.fit(inp.data, steps_per_epoch=inp.steps, validation_data=vdata, epochs=epochs, callbacks=cbs,
                   verbose=1 if progress else 0)
     elif bmap is not None:
-        ds = train_dataset(train[0], train[1], cfg, n_classes, cfg.train.seed, bmap)
+        ds = train_dataset(train[0], train[1], RecipeConfig.of(cfg), n_classes, cfg.train.seed, bmap)
         model.fit(ds, validation_data=vdata, epochs=epochs, callbacks=cbs, verbose=1 if progress else 0)
     else:
-        model.fit(train[0], onehot(train[1]), sample_weight=sample_weights(train[1], cfg), validation_data=vdata,
+        model.fit(train[0], onehot(train[1]), sample_weight=sample_weights(train[1], cfg.train), validation_data=vdata,
                   epochs=epochs, batch_size=cfg.train.batch_size, shuffle=True, callbacks=cbs,
                   verbose=1 if progress else 0)
     distribute.barrier()  # the chief's best weights are written before any worker reads them
