@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from basics.audio import load_audio
+from basics.audio import audio_blocks, load_audio
 from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, read_json
 from training.features import (LfbeParams, Normalizer, lfbe, lfbe_params, num_frames, params_from_metadata,
@@ -129,7 +129,8 @@ def stream_file(det: Detector, path: str | Path) -> StreamScores:
         raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0] if str(e) else e})") from None
     if info.samplerate != det.lfbe.sample_rate:
         return score_audio(det, load_audio(path, det.lfbe.sample_rate))
-    return _score_blocks(det, _file_blocks(path, det), int(info.frames))
+    step = BLOCK_FRAMES * det.lfbe.hop_samples  # samples a block (the rates are equal: nothing resampled)
+    return _score_blocks(det, audio_blocks(path, info.samplerate, (step + 0.5) / info.samplerate), int(info.frames))
 
 
 def _array_blocks(audio: np.ndarray, det: Detector):
@@ -137,22 +138,6 @@ def _array_blocks(audio: np.ndarray, det: Detector):
     step = BLOCK_FRAMES * p.hop_samples
     for s in range(0, max(len(audio), 1), step):
         yield np.asarray(audio[s:s + step], np.float32)
-
-
-def _file_blocks(path: Path, det: Detector):
-    step = BLOCK_FRAMES * det.lfbe.hop_samples
-    try:
-        with sf.SoundFile(str(path)) as fh:
-            while True:
-                x = fh.read(step, dtype="float32", always_2d=True)
-                if len(x) == 0:
-                    break
-                x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
-                if not np.all(np.isfinite(x)):
-                    raise UserError(f"{path}: audio contains NaN or infinite samples")
-                yield x
-    except (RuntimeError, sf.LibsndfileError) as e:
-        raise UserError(f"{path}: cannot read audio ({e})") from None
 
 
 def _score_blocks(det: Detector, blocks, total_samples: int) -> StreamScores:
