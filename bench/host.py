@@ -226,16 +226,10 @@ def run_audio(quick: bool = False, run_dir: Path | None = None) -> list[dict]:
 # --------------------------------------------------------------------------- (b) model size
 
 def _float_tflite(float_model) -> bytes:
-    """The float32 baseline of the size records. Not training.qat.to_float_tflite yet: that one names
-    the input tensor "input", which changes the file by a few bytes, and the float_model_bytes /
-    ratio_to_float figures in bench/results.json were measured with this graph; switch when the host
-    benchmark is measured again (python -m bench.run --only host)."""
-    import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
+    """The float32 baseline of the size records: the project's one float converter."""
+    from training.qat import to_float_tflite  # lazy: heavy dependency (TensorFlow), loaded only when this runs
 
-    spec = tf.TensorSpec([1, *float_model.input_shape[1:]], tf.float32)
-    fn = tf.function(lambda x: float_model(x, training=False))
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], float_model)
-    return conv.convert()
+    return to_float_tflite(float_model)
 
 
 def model_size(bits_list, quick: bool) -> list[dict]:

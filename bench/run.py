@@ -44,6 +44,13 @@ def run_host_audio(quick: bool, run_dir: Path | None) -> list[dict]:
     return host.run_audio(quick=quick, run_dir=run_dir)
 
 
+def run_model_size(quick: bool, run_dir: Path | None) -> list[dict]:
+    """Only the ``model_size`` records of ``host`` (no timing: seconds, not the 300 s stream)."""
+    from bench import host  # lazy: heavy dependency, loaded only when this runs
+
+    return host.model_size([8, 4] if quick else [8, 7, 6, 5, 4, 3, 2, 1], quick)
+
+
 def run_firmware(quick: bool, run_dir: Path | None) -> list[dict]:
     mod = load_firmware_bench()
     if mod is None:
@@ -107,10 +114,11 @@ def run_distributed(quick: bool, run_dir: Path | None) -> list[dict]:
     return distributed.run(quick)
 
 
-MODULES = {"host": run_host, "host_audio": run_host_audio, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
+MODULES = {"host": run_host, "host_audio": run_host_audio, "model_size": run_model_size, "firmware": run_firmware, "kernels": run_kernels, "streaming": run_streaming,
            "boards": run_boards, "sparse": run_sparse, "fuzz": run_fuzz, "a4": run_a4, "distributed": run_distributed}
 # need QEMU (fuzz: minutes of libFuzzer); skipped by --quick
 EMULATED = ("firmware", "kernels", "streaming", "boards", "sparse", "fuzz", "a4")
+ON_REQUEST = ("model_size",)  # a part of "host", run alone only through --only
 
 
 # --------------------------------------------------------------------------- main
@@ -126,7 +134,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.run_dir is not None and not (a.run_dir / "model.tflite").is_file():
         raise UserError(f"{a.run_dir}: no model.tflite (not a finished QAT run directory)")
-    mods = a.only if a.only else [m for m in MODULES if not (a.quick and m in EMULATED)]
+    mods = a.only if a.only else [m for m in MODULES if m not in ON_REQUEST and not (a.quick and m in EMULATED)]
     old = load_results(a.results)  # fail early on a broken results file
     cmd = "python -m bench.run" + (" --quick" if a.quick else "") + (f" --run-dir {a.run_dir}" if a.run_dir else "")
     from bench.host import machine  # lazy: heavy dependency, loaded only when this runs
