@@ -173,7 +173,7 @@ def test_netduinoplus2_image_fits_stm32f405(stream_image):
     syms = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True).stdout
     arena = int(re.search(r"^[0-9a-f]+ ([0-9a-f]+) [bBdD] arena$", syms, re.M).group(1), 16)
     assert res["summary"]["arena"] <= arena
-    assert res["summary"]["stack"] <= 16 * 1024
+    assert 256 <= res["summary"]["stack"] <= 16 * 1024  # painted and counted (board_stack_used), within the reserve
 
 
 def test_too_large_audio_stops_the_build_with_one_line(setup, tmp_path):

@@ -4,6 +4,7 @@
  * board_config.h (BOARD_UART_BASE, BOARD_CPU_HZ, BOARD_NAME). */
 #include <string.h>
 #include "kws_board.h"
+#include "stack_paint.h"
 #include "semihost.h"
 #include "board_config.h"
 
@@ -15,33 +16,18 @@
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018)
 #define SYST_RELOAD 0x00FFFFFFu
-#define STACK_PAINT 0xC5A5C5A5u
 
-extern uint32_t __StackLimit, __StackTop;
 static volatile uint32_t systick_wraps;
 static char cmdline[512];
 static char *args[16];
 
 void SysTick_Handler(void) { systick_wraps++; }
 
-static void paint_stack(void)
-{
-    uint32_t *p = &__StackLimit;
-    uint32_t *sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    while (p < sp - 32) *p++ = STACK_PAINT;
-}
-
-size_t board_stack_used(void)
-{
-    uint32_t *p = &__StackLimit;
-    while (p < &__StackTop && *p == STACK_PAINT) p++;
-    return (size_t)((char *)&__StackTop - (char *)p);
-}
+size_t board_stack_used(void) { return kws_stack_used(); }
 
 void board_init(int *argc, char ***argv)
 {
-    paint_stack();
+    kws_paint_stack();
     UART_BAUDDIV = 16;
     UART_CTRL = 1; /* TX enable */
     SYST_RVR = SYST_RELOAD;

@@ -14,6 +14,7 @@
  * USART register layout (plus BOARD_STM32_CLOCKS: enable the GPIO/USART clocks and pins). */
 #include <string.h>
 #include "kws_board.h"
+#include "stack_paint.h"
 #include "kws_console.h"
 #include "board_config.h"
 
@@ -26,9 +27,7 @@
 #define DWT_CTRL REG(0xE0001000)
 #define DWT_CYCCNT REG(0xE0001004)
 #define DWT_LAR REG(0xE0001FB0)
-#define STACK_PAINT 0xC5A5C5A5u
 
-extern uint32_t __StackLimit, __StackTop;
 extern const uint8_t kws_blob_cmdline[], kws_blob_cmdline_end[], kws_blob_model[], kws_blob_model_end[],
     kws_blob_data[], kws_blob_data_end[];
 
@@ -97,24 +96,11 @@ static void counter_init(void)
     use_dwt = DWT_CYCCNT != 0; /* reads 0 where there is no DWT (QEMU) */
 }
 
-static void paint_stack(void)
-{
-    uint32_t *p = &__StackLimit;
-    uint32_t *sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    while (p < sp - 32) *p++ = STACK_PAINT;
-}
-
-size_t board_stack_used(void)
-{
-    uint32_t *p = &__StackLimit;
-    while (p < &__StackTop && *p == STACK_PAINT) p++;
-    return (size_t)((char *)&__StackTop - (char *)p);
-}
+size_t board_stack_used(void) { return kws_stack_used(); }
 
 void board_init(int *argc, char ***argv)
 {
-    paint_stack();
+    kws_paint_stack();
     uart_init();
     counter_init();
     size_t n = (size_t)(kws_blob_cmdline_end - kws_blob_cmdline);
