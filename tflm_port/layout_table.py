@@ -22,7 +22,8 @@ from basics.generated import write_or_check
 HEADER = Path(__file__).resolve().parents[1] / "firmware" / "include" / "kws_layout_table.h"
 
 # SUB8_FULLY_CONNECTED layout ids (custom_options "layout"); 1 (row_bitplane) is retired, its id reserved
-LAYOUT_IDS = {"row_lsb": 0, "r4_words": 2, "r4_nib32": 3, "nm": 4, "bsr": 5, "rows_per_byte": 6, "lanes16": 8}
+LAYOUT_IDS = {"row_lsb": 0, "r4_words": 2, "r4_nib32": 3, "nm": 4, "bsr": 5, "rows_per_byte": 6, "lanes16": 8,
+              "rows24": 9}
 RETIRED_LAYOUT_IDS = {1: "row_bitplane"}
 BITSTREAM = 0  # unit_inputs of layout 0: the row is a stream of k-bit fields
 
@@ -41,6 +42,9 @@ DENSE_UNITS: dict[int, dict[int, tuple[int, int, int]]] = {
     # layout 8 (lanes16, Cortex-M DSP): groups of 4 rows; k = 4: 4 rows' nibbles in one 16-bit lane,
     # k = 1, 2: two rows per lane (bottom and top field), words of two row pairs alternate
     8: {4: (16, 8, 4), 2: (16, 4, 4), 1: (32, 4, 4)},
+    # layout 9 (rows24, Helium / NEON, 3 bits): groups of 8 rows, each input one 24-bit word of the 8 rows'
+    # fields, per block of 16 inputs 48 bytes (6 per row); docs/formats.md section 12
+    9: {3: (16, 6, 8)},
 }
 
 # optimized kernel family -> {layout: bit widths its kernel runs} (firmware/kernels/<family>/)
