@@ -50,7 +50,7 @@ DENSE_UNITS: dict[int, dict[int, tuple[int, int, int]]] = {
 # optimized kernel family -> {layout: bit widths its kernel runs} (firmware/kernels/<family>/)
 ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
     "dsp": {0: frozenset({8}), 2: frozenset(range(1, 8)), 8: frozenset({1, 2, 4})},
-    "mve": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4})},
+    "mve": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4}), 9: frozenset({3})},
     # armv8.0: layout 6 at 1 bit (bit masks) and 2 bits (telescoping sums in wrapping int16 lanes)
     "neon": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2}), 9: frozenset({3})},
     "neon_dotprod": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4}), 9: frozenset({3})},
@@ -59,10 +59,10 @@ ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
 # family -> bits -> the layout the converter writes (--target) and the kernel bench runs; -1: no
 # SUB8 layout, the weights go into an INT8 container for the int8 kernel. 4-bit stays on layout 3 on
 # the A76 (its LD1x4 + AND/USHR loop measured fewer instructions, docs/kernels.md). 3-bit weights get
-# their own layout 9 (rows24) on NEON: 3/8 byte per weight, no widening to nibbles.
+# their own layout 9 (rows24) on Helium and NEON: 3/8 byte per weight, no widening to nibbles.
 ISA_PREFERRED: dict[str, dict[int, int]] = {
     "dsp": {8: 0, **{k: 2 for k in range(1, 8)}, 1: 8, 2: 8, 4: 8},
-    "mve": {8: 0, 1: 6, 2: 6, 4: 6, 3: 3, 5: -1, 6: -1, 7: -1},
+    "mve": {8: 0, 1: 6, 2: 6, 4: 6, 3: 9, 5: -1, 6: -1, 7: -1},
     "neon": {8: 0, 1: 6, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
     "neon_dotprod": {8: 0, 1: 6, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
 }

@@ -53,7 +53,7 @@ enum { KWS_ISA_DSP = 0, KWS_ISA_MVE = 1, KWS_ISA_NEON = 2, KWS_ISA_NEON_DOTPROD 
 /* bit widths (bit k set: k bits) each family's kernel runs, per layout */
 static const uint16_t kws_isa_layout_bits[KWS_ISA_COUNT][10] = {
     {0x100, 0x000, 0x0fe, 0x000, 0x000, 0x000, 0x000, 0x000, 0x016, 0x000},  /* dsp */
-    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000, 0x000},  /* mve */
+    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000, 0x008},  /* mve */
     {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x006, 0x000, 0x000, 0x008},  /* neon */
     {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000, 0x008},  /* neon_dotprod */
 };
@@ -62,7 +62,7 @@ static const uint16_t kws_isa_layout_bits[KWS_ISA_COUNT][10] = {
  * (an INT8 container for the int8 kernel). Indexed [isa][bits]. */
 static const int8_t kws_isa_preferred_layout[KWS_ISA_COUNT][9] = {
     {-1, 8, 8, 2, 8, 2, 2, 2, 0},  /* dsp */
-    {-1, 6, 6, 3, 6, -1, -1, -1, 0},  /* mve */
+    {-1, 6, 6, 9, 6, -1, -1, -1, 0},  /* mve */
     {-1, 6, 6, 9, 3, -1, -1, -1, 0},  /* neon */
     {-1, 6, 6, 9, 3, -1, -1, -1, 0},  /* neon_dotprod */
 };
