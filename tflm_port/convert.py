@@ -13,8 +13,8 @@
 * ``target``: pick the storage per layer for that board's fastest kernel instead of mode/layout
   (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 8 (lanes16) for k = 1, 2, 4, layout 2 for
   the other k < 8; Cortex-M55 (Helium):
-  layout 6 (rows_per_byte) for k = 1, 2, 4 and layout 3 for k = 3; Cortex-A76 (NEON dot product): layout 6 for k = 1, 2,
-  layout 3 for k = 3, 4; Cortex-A53 (NEON armv8.0): layout 6 for k = 1, layout 3 for k = 2..4; k = 5..7 as INT8 container
+  layout 6 (rows_per_byte) for k = 1, 2, 4 and layout 9 (rows24) for k = 3; Cortex-A76 (NEON dot product) and
+  Cortex-A53 (NEON armv8.0): layout 6 for k = 1, 2, layout 9 for k = 3, layout 3 for k = 4; k = 5..7 as INT8 container
   (the optimized int8 kernel) on Helium / NEON;
   8 bits INT8 FULLY_CONNECTED everywhere; ``generic``: mode auto, layout 0 (reference kernels).
 * ``retarget(model_bytes, target)``: the same for an already converted model (deploy).
