@@ -61,7 +61,8 @@ CMSIS_F32 = {"mps2-an386": 1247116, "mps2-an500": 1494946, "mps3-an547": 250059}
 #   AArch64: FMLA does 4 lanes (0.25/MAC) and LD1 of four registers loads 16 weights (1/16).
 FLOAT_FLOOR = {"mps2-an386": 1.0, "mps2-an500": 1.0, "mps3-an547": 0.5,
                "aarch64-cortex-a53": 0.3125, "aarch64-cortex-a76": 0.3125}
-LAYOUT_NAMES = {0: "int8 row-major", 2: "r4_words", 3: "r4_nib32", 4: "nm", 5: "bsr", 6: "rows_per_byte", 8: "lanes16"}
+LAYOUT_NAMES = {0: "int8 row-major", 2: "r4_words", 3: "r4_nib32", 4: "nm", 5: "bsr", 6: "rows_per_byte", 8: "lanes16",
+                9: "rows24"}
 
 
 def missing(board: str) -> str | None:
@@ -138,7 +139,7 @@ def run(quick: bool = False, boards: list[str] | None = None) -> list[dict]:
     return records
 
 
-def runtime_records(boards: list[str] | None = None) -> list[dict]:
+def runtime_records(boards: list[str] | None = None, bits: list[int] | None = None) -> list[dict]:
     """FFNN-250K through the runtime with each board's optimized kernels (firmware/bench.py's optimized
     records, each with the reference-only image on the same weights; its test-data reference records,
     asked for the cheapest case only, are dropped)."""
@@ -147,7 +148,8 @@ def runtime_records(boards: list[str] | None = None) -> list[dict]:
     spec.loader.exec_module(mod)
     with tempfile.TemporaryDirectory() as td:
         out = Path(td) / "fw.json"
-        rc = mod.main(["--out", str(out), "--models", "ffnn_int8"] + (["--boards", *boards] if boards else []))
+        rc = mod.main(["--out", str(out), "--models", "ffnn_int8"] + (["--boards", *boards] if boards else [])
+                      + (["--bits", *map(str, bits)] if bits else []))
         if rc not in (0, None):
             raise RuntimeError(f"firmware/bench.py exited with {rc}")
         recs = [r for r in json.loads(out.read_text()) if r.get("kernel") != "reference"]
@@ -211,15 +213,19 @@ METHOD_FLOOR = {
     ("mve", 4): (0.141, "per 64 MACs: 4 VMLADAVA + 2 VSHR + 3 VLDRB"),
     ("mve", 2): (0.141, "per 64 MACs: 4 VMLADAVA + 3 VSHR + 2 VLDRB"),
     ("mve", 1): (0.133, "per 128 MACs: 8 VMLADAVA + 7 VSHR + 2 VLDRB"),
+    # layout 9 (rows24): ten telescoped sums per 8 rows, two passes (VMLADAVA writes 8 even registers only)
+    ("mve", 3): (0.172, "per 128 MACs: 10 VMLADAVA + 7 VSHR + 5 VLDRB (two passes: A, B then C)"),
     ("neon", 8): (0.27, "SMULL + SMULL2 + 2 SADALP per 16 MACs + LD1x4"),
     ("neon", 4): (0.21, "AND + USHR + 4 SMLAL per 32 weights + SADALP per 4 blocks + LD1x4"),
     # layout 6, k = 2, two groups per pass: per 512 MACs 64 SMLAL(2) + 24 SSHR + 3 LD1x4 (x shared by 8 rows)
     ("neon", 2): (0.178, "per 64 MACs: 8 SMLAL(2) + 3 SSHR (telescoping int16 lanes), + LD1x4"),
     ("neon", 1): (0.191, "CMTST + AND + SADALP per 16 weights and row + LD1x4"),
+    ("neon", 3): (0.221, "per 128 MACs: 20 SMLAL(2) + 7 SSHR (telescoping int16 lanes) + LD1x3, + LD1x4 of x per 4"),
     ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
     ("neon_dotprod", 4): (0.137, "AND + USHR + 2 SDOT per 32 weights + LD1x4"),
     ("neon_dotprod", 2): (0.117, "per 64 MACs: 4 SDOT + 3 SSHR, + LD1x4"),
     ("neon_dotprod", 1): (0.121, "per 128 MACs: 8 SDOT + 7 SSHR, + LD1x4"),
+    ("neon_dotprod", 3): (0.143, "per 128 MACs: 10 SDOT + 7 SSHR + LD1x3, + LD1x4 of x per 4"),
 }
 
 # issue 14's targets (instructions per inference through the runtime; None = no target)
@@ -252,7 +258,7 @@ def tables(records: list[dict]) -> str:
            "| core | bits | kernel | storage | instructions | instr/MAC | float32 | less CPU than float | "
            "CMSIS-NN / ggml anchor | vs anchor |", "|---|---|---|---|---|---|---|---|---|---|"]
     for b in BOARD_ORDER:
-        for bits in (8, 5, 4, 2, 1):
+        for bits in (8, 5, 4, 3, 2, 1):
             r = get(b, opt, bits, MACS)
             if not r:
                 continue
@@ -269,7 +275,7 @@ def tables(records: list[dict]) -> str:
     for b in BOARD_ORDER:
         if b not in board_table.per_family():
             continue  # same kernels as an earlier board (the M7 runs the M4's)
-        for bits in (8, 5, 4, 2, 1):
+        for bits in (8, 5, 4, 3, 2, 1):
             r = get(b, opt, bits, MACS)
             if not r or "first_layer_instructions" not in r:
                 continue
@@ -307,16 +313,16 @@ def tables(records: list[dict]) -> str:
                 cells.append(f"{f(r['instructions'])} {'<=' if ok else '>'} {f(t)} {'met' if ok else '**missed**'}")
         out.append(f"| {CORE[b]} | " + " | ".join(cells) + " |")
     out += ["", "Through the runtime (converted 3-class model, 246,144 MACs, kws_runner, mean of 8 inputs):", "",
-            "| core (kernel) | 8 bit | 5 bit | 4 bit | 2 bit | 1 bit | storage 4 / 2 / 1 bit | arena + stack (8 / 4 bit) |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| core (kernel) | 8 bit | 5 bit | 4 bit | 3 bit | 2 bit | 1 bit | storage 4 / 3 / 2 / 1 bit | arena + stack (8 / 4 bit) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for b in BOARD_ORDER:
-        rs = {bits: get(b, opt, bits, 246144) for bits in (8, 5, 4, 2, 1)}
+        rs = {bits: get(b, opt, bits, 246144) for bits in (8, 5, 4, 3, 2, 1)}
         if not any(rs.values()):
             continue
         k = next(r["kernel"] for r in rs.values() if r)
-        st = " / ".join(brun_fmt(rs[x].get("storage")) if rs[x] else "-" for x in (4, 2, 1))
+        st = " / ".join(brun_fmt(rs[x].get("storage")) if rs[x] else "-" for x in (4, 3, 2, 1))
         ram = " / ".join(f(rs[x]["ram_bytes"]) if rs[x] else "-" for x in (8, 4))
-        out.append(f"| {CORE[b]} ({k}) | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 5, 4, 2, 1))
+        out.append(f"| {CORE[b]} ({k}) | " + " | ".join(f(rs[x]["instructions"]) if rs[x] else "-" for x in (8, 5, 4, 3, 2, 1))
                    + f" | {st} | {ram} |")
     # weight bytes per storage, from the kernel-bench records (identical on every core that stores it so)
     wb = {}
@@ -420,6 +426,8 @@ def main(argv=None) -> int:
                     help="rerun the kernel bench and update only ram_bytes of its records in bench/results.json")
     ap.add_argument("--boards", nargs="*", choices=list(BOARDS), default=None,
                     help="measure only these boards (default: all); --merge replaces only their records")
+    ap.add_argument("--bits", nargs="*", type=int, default=None,
+                    help="keep (and --merge) only the records of these weight bit widths (e.g. --bits 3)")
     ap.add_argument("--write-docs", action="store_true",
                     help="rewrite the generated blocks of README.md and docs/kernels.md from bench/results.json and exit")
     a = ap.parse_args(argv)
@@ -435,7 +443,9 @@ def main(argv=None) -> int:
         return 0
     recs = run(a.quick, a.boards)
     if a.runtime:
-        recs += runtime_records(a.boards)
+        recs += runtime_records(a.boards, a.bits)
+    if a.bits:
+        recs = [r for r in recs if r["weight_bits"] in a.bits]
     for r in recs:
         print(json.dumps(r))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -105,7 +105,7 @@ def image_bytes(board: str) -> int | None:
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
 # board -> (qemu command, image dir, optimized image): tflm_port/board_table.py
 OPT_BOARDS = {b: (list(v.qemu), v.make_target, Path(v.runner_image).name) for b, v in board_table.BOARDS.items()}
-OPT_BITS = (8, 5, 4, 2, 1)
+OPT_BITS = (8, 5, 4, 3, 2, 1)
 STATUS_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
                        r"stack=(\d+) model=(\d+) op=-?\d+ tensor=-?\d+ kernel=(\w+) opt_ops=(\d+)")
 
@@ -124,7 +124,7 @@ def run_image(board: str, image: str, model: Path, inp: Path, out: Path, n: int)
     return {kk: (v if kk == "kernel" else int(v)) for kk, v in st.items()}
 
 
-def optimized_records(boards: list[str], td: Path) -> list[dict]:
+def optimized_records(boards: list[str], td: Path, bits_list=OPT_BITS) -> list[dict]:
     """Whole FFNN-250K inferences through the runtime with each board's optimized kernels."""
     import fwtestdata
     import numpy as np
@@ -133,7 +133,7 @@ def optimized_records(boards: list[str], td: Path) -> list[dict]:
     from training import qat
 
     records = []
-    for bits in OPT_BITS:
+    for bits in bits_list:
         q, tfl, _ = cached_qat_ffnn(bits)
         lb = qat.layer_bits(q)
         generic = convert(tfl, lb, target="generic")
@@ -182,6 +182,8 @@ def main(argv=None):
     ap.add_argument("--boards", nargs="*", default=BOARDS)
     ap.add_argument("--models", nargs="*", default=list(MODELS))
     ap.add_argument("--no-optimized", action="store_true", help="reference-kernel records only")
+    ap.add_argument("--bits", nargs="*", type=int, default=list(OPT_BITS),
+                    help="weight bit widths of the optimized-kernel FFNN-250K records (default: all)")
     a = ap.parse_args(argv)
 
     import fwtestdata
@@ -218,7 +220,7 @@ def main(argv=None):
                 records.append(rec)
                 print(json.dumps(rec))
         if not a.no_optimized:
-            records += optimized_records(a.boards, Path(td))
+            records += optimized_records(a.boards, Path(td), a.bits)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(a.out), json.dumps(records, indent=1) + "\n")
     return 0

@@ -1,5 +1,5 @@
 """Optimized kernels reached from converted models, end to end: FFNN-250K (random-weight QAT through
-training.qat -> tflm_port.convert --target) at 8, 5, 4, 2, 1 bits run by kws_runner on every board
+training.qat -> tflm_port.convert --target) at 8, 5, 4, 3, 2, 1 bits run by kws_runner on every board
 with its optimized kernels (DSP on M4/M7, Helium on M55, NEON / NEON-dotprod on AArch64), every
 output byte equal to tflm_port.reference on 1,000 inputs; the runner must report that every FC op ran
 the optimized kernel. A layout without its kernel in the build gives KWS_ERR_UNSUPPORTED at init.
@@ -25,7 +25,7 @@ BUILD = FW / "build"
 sys.path.insert(0, str(FW / "tools"))
 
 N_VECTORS = 1000
-BITS = (8, 5, 4, 2, 1)
+BITS = (8, 5, 4, 3, 2, 1)
 KWS_ERR_UNSUPPORTED = 9
 LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
 

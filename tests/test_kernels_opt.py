@@ -75,7 +75,7 @@ def clib(tmp_path_factory):
 
 
 @pytest.mark.parametrize("layout,bits", [(2, k) for k in range(1, 8)] + [(3, k) for k in range(1, 5)]
-                         + [(6, k) for k in (1, 2, 4)] + [(8, k) for k in (1, 2, 4)])
+                         + [(6, k) for k in (1, 2, 4)] + [(8, k) for k in (1, 2, 4)] + [(9, 3)])
 def test_python_packer_equals_c_packer(clib, layout, bits):
     import tflm_port.packing  # noqa: F401  (layouts 2, 3, 6 are registered with the others)
     from tflm_port import packing
@@ -90,7 +90,8 @@ def test_python_packer_equals_c_packer(clib, layout, bits):
         assert rb == packing.row_bytes(bits, n, layout)
         clib.kws_fc_opt_packed_bytes.restype = ctypes.c_int64
         total = clib.kws_fc_opt_packed_bytes(layout, bits, out, n)
-        grouped = {6: -(-out // (8 // bits)) * 16 * -(-n // 16), 8: -(-out // 4) * 4 * rb}
+        grouped = {6: -(-out // (8 // bits)) * 16 * -(-n // 16), 8: -(-out // 4) * 4 * rb,
+                   9: -(-out // 8) * 48 * -(-n // 16)}
         assert total == len(py) == grouped.get(layout, out * rb)
         buf = (ctypes.c_uint8 * total)()
         clib.kws_fc_opt_pack(layout, bits, out, n, wc.ctypes.data_as(ctypes.c_void_p), buf)
@@ -127,6 +128,54 @@ def test_layout6_doc_examples_and_telescoping():
                 else:
                     d = S[r] - (S[r + 1] << k) - (sx << (k - 1)) if r < G - 1 else S[r]
                 assert d == int((x[:n] * w[o]).sum()), (k, out, n, o)
+
+
+def test_layout9_doc_example_telescoping_and_reader(clib):
+    """docs/formats.md section 12 (rows24) byte example; the kernels' identity: with S_Xs = sum x * (X >> s) over
+    the group's int8 bytes A, B, C (the 24-bit words' bytes 0, 1, 2), the 8 rows' dots are
+    S_A0 - 8 S_A3, S_A3 - 8 S_A6, S_A6 + 4 S_B0 - 8 S_B1, S_B1 - 8 S_B4, S_B4 - 8 S_B7, S_B7 + 2 S_C0 - 8 S_C2,
+    S_C2 - 8 S_C5, S_C5, each minus ROWS24_BIAS[r] * sum x (padding rows give 0); the full two's complement
+    range -4..3 round-trips through the Python packer, the C packer and the C reader; a wrong size is one
+    clear error."""
+    import tflm_port.packing  # noqa: F401
+    from basics.errors import UserError
+    from tflm_port import packing
+    from tflm_port.layouts_opt import ROWS24_BIAS, Rows24
+
+    assert packing.pack(np.array([[1], [-1], [0], [3], [-3], [2], [-2], [1]]), 3, 9)[::16] == bytes.fromhex("9d9f2b")
+    assert ROWS24_BIAS == (4, 4, 2, 4, 4, 3, 4, 0)
+    rng = np.random.default_rng(9)
+    lay = Rows24()
+    for out, n in [(1, 1), (7, 17), (8, 16), (9, 40), (19, 100)]:
+        w = rng.integers(-4, 4, (out, n))
+        data = lay.pack_rows(w, 3).tobytes()
+        assert (packing.unpack(data, 3, out, n, 9) == w).all()
+        nblk = -(-n // 16)
+        b = np.frombuffer(data, np.int8).astype(np.int64).reshape(-1, nblk, 3, 16).transpose(0, 2, 1, 3)
+        x = np.zeros(16 * nblk, np.int64)
+        x[:n] = rng.integers(-128, 128, n)
+        sx = int(x.sum())
+        for g in range(b.shape[0]):
+            A, B, C = (b[g, q].reshape(-1) for q in range(3))
+
+            def S(v, s):
+                return int((x * (v >> s)).sum())
+            d = [S(A, 0) - 8 * S(A, 3), S(A, 3) - 8 * S(A, 6), S(A, 6) + 4 * S(B, 0) - 8 * S(B, 1),
+                 S(B, 1) - 8 * S(B, 4), S(B, 4) - 8 * S(B, 7), S(B, 7) + 2 * S(C, 0) - 8 * S(C, 2),
+                 S(C, 2) - 8 * S(C, 5), S(C, 5)]
+            for r in range(8):
+                want = int((x[:n] * w[8 * g + r]).sum()) if 8 * g + r < out else 0
+                assert d[r] - ROWS24_BIAS[r] * sx == want, (out, n, g, r)
+        buf = (ctypes.c_uint8 * len(data))()
+        wc = w.astype(np.int8)
+        clib.kws_fc_opt_pack(9, 3, out, n, wc.ctypes.data_as(ctypes.c_void_p), buf)
+        assert bytes(buf) == data
+        rd = clib.kws_fc_opt_rows24_flip
+        assert [rd(r) for r in range(8)] == [0, 0, 2, 0, 0, 1, 0, 4]
+    with pytest.raises(UserError, match=r"layout 9 needs 96 \(ceil\(9/8\) groups"):
+        packing.unpack(b"\0" * 95, 3, 9, 16, 9)
+    with pytest.raises(UserError, match="cannot hold 4-bit"):
+        packing.pack(np.zeros((8, 16), np.int64), 4, 9)
 
 
 def _lanes(v):

@@ -101,7 +101,7 @@ def test_errors(src):
     with pytest.raises(UserError, match="not on the 5-bit grid"):
         convert(src["448"], [4, 4, 5])
     with pytest.raises(UserError, match="unknown weight layout"):
-        convert(src["567"], [5, 6, 7], layout=9)
+        convert(src["567"], [5, 6, 7], layout=10)
     with pytest.raises(UserError, match="mode"):
         convert(src["567"], [5, 6, 7], mode="fast")
     with pytest.raises(UserError, match="truncated or corrupted"):

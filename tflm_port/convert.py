@@ -13,8 +13,8 @@
 * ``target``: pick the storage per layer for that board's fastest kernel instead of mode/layout
   (``TARGETS``): Cortex-M4/M7 (DSP): SUB8_FULLY_CONNECTED layout 8 (lanes16) for k = 1, 2, 4, layout 2 for
   the other k < 8; Cortex-M55 (Helium):
-  layout 6 (rows_per_byte) for k = 1, 2, 4 and layout 3 for k = 3; Cortex-A76 (NEON dot product): layout 6 for k = 1, 2,
-  layout 3 for k = 3, 4; Cortex-A53 (NEON armv8.0): layout 6 for k = 1, layout 3 for k = 2..4; k = 5..7 as INT8 container
+  layout 6 (rows_per_byte) for k = 1, 2, 4 and layout 9 (rows24) for k = 3; Cortex-A76 (NEON dot product) and
+  Cortex-A53 (NEON armv8.0): layout 6 for k = 1, 2, layout 9 for k = 3, layout 3 for k = 4; k = 5..7 as INT8 container
   (the optimized int8 kernel) on Helium / NEON;
   8 bits INT8 FULLY_CONNECTED everywhere; ``generic``: mode auto, layout 0 (reference kernels).
 * ``retarget(model_bytes, target)``: the same for an already converted model (deploy).
@@ -155,7 +155,7 @@ def convert(src: bytes, layer_bits: list[int], mode: str = "auto", layout: int =
         elif store == "custom":
             if lay_id in sparse.SPARSE_LAYOUTS:   # 4/5 need the sparse index data: only --sparse writes them
                 raise UserError(f"{name}: layout {lay_id} is a sparse layout (4 N:M, 5 block/CSR): use --sparse, "
-                                "not --layout (dense kernel layouts: 0, 2, 3, 6)")
+                                "not --layout (dense kernel layouts: 0, 2, 3, 6, 8, 9)")
             if lay_id in packing.RETIRED_LAYOUTS:
                 raise UserError(f"{name}: {packing.RETIRED_LAYOUTS[lay_id]}")
             packing.get_layout(lay_id).check_bits(b)
@@ -421,7 +421,7 @@ def main(argv=None):
     p.add_argument("--layout", type=int, default=0, help="SUB8 weight layout (0 row_lsb, "
                    "2 r4_words: Cortex-M DSP kernels, 3 r4_nib32: Helium/NEON kernels, "
                    "6 rows_per_byte: Helium/NEON dot-product kernels, 1/2/4 bits; 8 lanes16: Cortex-M DSP kernels, "
-                   "1/2/4 bits; 4 and 5 are the sparse layouts: --sparse)")
+                   "1/2/4 bits; 9 rows24: Helium/NEON kernels, 3 bits; 4 and 5 are the sparse layouts: --sparse)")
     p.add_argument("--target", choices=sorted(TARGETS),
                    help="choose mode/layout per layer for this board's optimized kernels (overrides --mode/--layout)")
     p.add_argument("--sparse", help="store layers sparse (docs/formats.md section 8): nm:N:M (e.g. nm:2:4, "

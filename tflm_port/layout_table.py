@@ -22,7 +22,8 @@ from basics.generated import write_or_check
 HEADER = Path(__file__).resolve().parents[1] / "firmware" / "include" / "kws_layout_table.h"
 
 # SUB8_FULLY_CONNECTED layout ids (custom_options "layout"); 1 (row_bitplane) is retired, its id reserved
-LAYOUT_IDS = {"row_lsb": 0, "r4_words": 2, "r4_nib32": 3, "nm": 4, "bsr": 5, "rows_per_byte": 6, "lanes16": 8}
+LAYOUT_IDS = {"row_lsb": 0, "r4_words": 2, "r4_nib32": 3, "nm": 4, "bsr": 5, "rows_per_byte": 6, "lanes16": 8,
+              "rows24": 9}
 RETIRED_LAYOUT_IDS = {1: "row_bitplane"}
 BITSTREAM = 0  # unit_inputs of layout 0: the row is a stream of k-bit fields
 
@@ -41,25 +42,29 @@ DENSE_UNITS: dict[int, dict[int, tuple[int, int, int]]] = {
     # layout 8 (lanes16, Cortex-M DSP): groups of 4 rows; k = 4: 4 rows' nibbles in one 16-bit lane,
     # k = 1, 2: two rows per lane (bottom and top field), words of two row pairs alternate
     8: {4: (16, 8, 4), 2: (16, 4, 4), 1: (32, 4, 4)},
+    # layout 9 (rows24, Helium / NEON, 3 bits): groups of 8 rows, each input one 24-bit word of the 8 rows'
+    # fields, per block of 16 inputs 48 bytes (6 per row); docs/formats.md section 12
+    9: {3: (16, 6, 8)},
 }
 
 # optimized kernel family -> {layout: bit widths its kernel runs} (firmware/kernels/<family>/)
 ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
     "dsp": {0: frozenset({8}), 2: frozenset(range(1, 8)), 8: frozenset({1, 2, 4})},
-    "mve": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4})},
+    "mve": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4}), 9: frozenset({3})},
     # armv8.0: layout 6 at 1 bit (bit masks) and 2 bits (telescoping sums in wrapping int16 lanes)
-    "neon": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2})},
-    "neon_dotprod": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4})},
+    "neon": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2}), 9: frozenset({3})},
+    "neon_dotprod": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4}), 9: frozenset({3})},
 }
 
 # family -> bits -> the layout the converter writes (--target) and the kernel bench runs; -1: no
 # SUB8 layout, the weights go into an INT8 container for the int8 kernel. 4-bit stays on layout 3 on
-# the A76 (its LD1x4 + AND/USHR loop measured fewer instructions, docs/kernels.md).
+# the A76 (its LD1x4 + AND/USHR loop measured fewer instructions, docs/kernels.md). 3-bit weights get
+# their own layout 9 (rows24) on Helium and NEON: 3/8 byte per weight, no widening to nibbles.
 ISA_PREFERRED: dict[str, dict[int, int]] = {
     "dsp": {8: 0, **{k: 2 for k in range(1, 8)}, 1: 8, 2: 8, 4: 8},
-    "mve": {8: 0, 1: 6, 2: 6, 4: 6, 3: 3, 5: -1, 6: -1, 7: -1},
-    "neon": {8: 0, 1: 6, 2: 6, 3: 3, 4: 3, 5: -1, 6: -1, 7: -1},
-    "neon_dotprod": {8: 0, 1: 6, 2: 6, 3: 3, 4: 3, 5: -1, 6: -1, 7: -1},
+    "mve": {8: 0, 1: 6, 2: 6, 4: 6, 3: 9, 5: -1, 6: -1, 7: -1},
+    "neon": {8: 0, 1: 6, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
+    "neon_dotprod": {8: 0, 1: 6, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
 }
 
 

@@ -1,4 +1,4 @@
-"""Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2, 3 and 6,
+"""Kernel-specific weight layouts of the optimized FC kernels (docs/formats.md layouts 2, 3, 6, 7, 8 and 9,
 firmware/kernels/opt/kws_fc_opt_layouts.c is the C reader/packer). ``packing`` registers
 them (``LAYOUTS`` here) beside its own; use them through ``packing.pack``/``unpack``.
 
@@ -321,4 +321,61 @@ class Lanes16(Layout):
         return np.where(top, np.where(f >= half, f - (1 << bits), f), f - half).astype(np.int8)
 
 
-LAYOUTS = (R4Words(), R4Nib32(), RowsPerByte(), A4Pairs(), Lanes16())
+# ---------------------------------------------------------------------------- layout 9 (3 bits, Helium / NEON)
+
+# stream bit 3r + j of row r's field j; the field bits that are bit 7 of a byte (read as int8 by the kernels,
+# so they count negative) are stored inverted: row 2 bit 1 (stream bit 7), row 5 bit 0 (15), row 7 bit 2 (23)
+ROWS24_FLIP = tuple(sum(1 << j for j in range(3) if (3 * r + j) % 8 == 7) for r in range(8))
+# row r's weight = (its telescoped sum) - ROWS24_BIAS[r]: 4 minus the value of its inverted bit
+ROWS24_BIAS = tuple(4 - f for f in ROWS24_FLIP)
+
+
+class Rows24(Layout):
+    """Layout 9 ``rows24`` (k = 3): rows in groups of 8 (the last one padded with zero-weight rows), inputs in
+    blocks of 16 (the last one padded with zero bytes). Input j of a group is one little-endian 24-bit word
+    holding the 8 rows' 3-bit fields, row r at bits 3r..3r+2, field = (w + 4) XOR ROWS24_FLIP[r] (the field
+    bits that land on a byte's bit 7 are inverted). Block c of a group is 48 bytes: the words' byte 0 of
+    inputs 16c..16c+15, then their byte 1, then their byte 2. Read as int8 and shifted right arithmetically,
+    the three bytes telescope (docs/formats.md section 12): 10 sums give the 8 rows' dots.
+    ``packed_bytes = ceil(out / 8) * 48 * ceil(in / 16)``."""
+
+    id = 9
+    name = "rows24"
+    supported_bits = frozenset(layout_table.DENSE_UNITS[9])
+
+    def row_bytes(self, bits, in_features):
+        return layout_table.row_bytes(self.id, bits, in_features)
+
+    def packed_bytes(self, bits, out_features, in_features):
+        return layout_table.packed_bytes(self.id, bits, out_features, in_features)
+
+    def pack_rows(self, w, bits):
+        w = np.asarray(w, np.int64)
+        out, n_in = w.shape
+        groups, nblk = (out + 7) // 8, (n_in + 15) // 16
+        f = np.zeros((groups * 8, nblk * 16), np.int64)
+        f[:out, :n_in] = w + 4
+        f[out:, :] = 4                                     # padding rows: weight 0
+        f[:, n_in:] = 4                                    # padding inputs: weight 0 (their x is 0 too)
+        f ^= np.array(ROWS24_FLIP, np.int64)[np.arange(groups * 8) % 8][:, None]
+        words = (f.reshape(groups, 8, nblk * 16) << (3 * np.arange(8))[None, :, None]).sum(axis=1)
+        b = (words[:, None, :] >> (8 * np.arange(3))[None, :, None]) & 0xFF   # [groups, 3, nblk*16]
+        b = b.reshape(groups, 3, nblk, 16).transpose(0, 2, 1, 3)
+        return b.astype(np.uint8).reshape(-1)
+
+    def unpack_rows(self, data, bits, out_features, in_features):
+        data = np.asarray(data, np.uint8)
+        need = self.packed_bytes(bits, out_features, in_features)
+        if data.size != need:
+            raise UserError(f"packed weights: {data.size} bytes, layout 9 needs {need} "
+                            f"(ceil({out_features}/8) groups x 48 x ceil({in_features}/16))")
+        nblk = (in_features + 15) // 16
+        b = data.reshape(-1, nblk, 3, 16).transpose(0, 2, 1, 3).reshape(-1, 3, nblk * 16).astype(np.int64)
+        words = b[:, 0] | b[:, 1] << 8 | b[:, 2] << 16
+        f = (words[:, None, :] >> (3 * np.arange(8))[None, :, None]) & 7       # [groups, 8, nblk*16]
+        f ^= np.array(ROWS24_FLIP, np.int64)[None, :, None]
+        w = f.reshape(-1, nblk * 16)[:out_features, :in_features] - 4
+        return w.astype(np.int8)
+
+
+LAYOUTS = (R4Words(), R4Nib32(), RowsPerByte(), A4Pairs(), Lanes16(), Rows24())

@@ -247,9 +247,9 @@ static int selftest(int32_t trials, uint32_t seed)
      * of their range, so accumulators that hold several products per lane meet their worst case */
     for (int32_t bits = 1; bits <= 8; bits++) {
         static const int32_t lays[] = {KWS_LAYOUT_ROW_LSB, KWS_LAYOUT_R4_WORDS, KWS_LAYOUT_R4_NIB32,
-                                       KWS_LAYOUT_ROWS_PER_BYTE, KWS_LAYOUT_LANES16};
+                                       KWS_LAYOUT_ROWS_PER_BYTE, KWS_LAYOUT_LANES16, KWS_LAYOUT_ROWS24};
         const int32_t wmin = bits == 1 ? -1 : -(1 << (bits - 1)), wmaxv = bits == 1 ? 1 : (1 << (bits - 1)) - 1;
-        for (int32_t a = 0; a < 5; a++) {
+        for (int32_t a = 0; a < 6; a++) {
             const int32_t lay = lays[a];
             if ((lay == KWS_LAYOUT_ROW_LSB) != (bits == 8) || !kws_fc_opt_supported(bits, lay)) continue;
             for (int32_t e = 0; e < 4; e++) {
@@ -313,8 +313,8 @@ int main(int argc, char **argv)
     if (argc >= 3) {
         for (int a = 2; a < argc; a++) ok &= bench((int32_t)kws_parse_u64(argv[a]));
     } else {
-        static const int32_t all[] = {8, 5, 4, 2, 1};
-        for (int a = 0; a < 5; a++) ok &= bench(all[a]);
+        static const int32_t all[] = {8, 5, 4, 3, 2, 1};
+        for (int a = 0; a < 6; a++) ok &= bench(all[a]);
     }
     return ok ? 0 : 1;
 }

@@ -7,16 +7,16 @@
 #include <stdint.h>
 
 /* SUB8_FULLY_CONNECTED layout ids; 1 (row_bitplane) is retired */
-enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3, KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5, KWS_LAYOUT_ROWS_PER_BYTE = 6, KWS_LAYOUT_LANES16 = 8, KWS_LAYOUT_ID_COUNT = 9 };
+enum { KWS_LAYOUT_ROW_LSB = 0, KWS_LAYOUT_R4_WORDS = 2, KWS_LAYOUT_R4_NIB32 = 3, KWS_LAYOUT_NM = 4, KWS_LAYOUT_BSR = 5, KWS_LAYOUT_ROWS_PER_BYTE = 6, KWS_LAYOUT_LANES16 = 8, KWS_LAYOUT_ROWS24 = 9, KWS_LAYOUT_ID_COUNT = 10 };
 /* for error messages: the ids and names, and the bit widths each dense layout holds */
-#define KWS_LAYOUT_NAMES_TEXT "0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 4 = nm, 5 = bsr, 6 = rows_per_byte, 8 = lanes16"
-#define KWS_LAYOUT_BITS_TEXT "0: bits 1..8, 2: bits 1..7, 3: bits 1..4, 6: bits 1, 2, 4, 8: bits 1, 2, 4"
+#define KWS_LAYOUT_NAMES_TEXT "0 = row_lsb, 2 = r4_words, 3 = r4_nib32, 4 = nm, 5 = bsr, 6 = rows_per_byte, 8 = lanes16, 9 = rows24"
+#define KWS_LAYOUT_BITS_TEXT "0: bits 1..8, 2: bits 1..7, 3: bits 1..4, 6: bits 1, 2, 4, 8: bits 1, 2, 4, 9: bits 3"
 
 /* dense layouts: row = unit_bytes * ceil(in / unit_inputs) bytes (unit_inputs 0: a stream of k-bit
  * fields, ceil(in * k / 8)); matrix = ceil(out / group_rows) * group_rows rows; unit_bytes 0: the
  * layout cannot hold k bits. Indexed [layout][bits]. */
 typedef struct { uint8_t unit_inputs, unit_bytes, group_rows; } kws_layout_unit;
-static const kws_layout_unit kws_layout_units[9][9] = {
+static const kws_layout_unit kws_layout_units[10][9] = {
     {{0, 0, 0}, {0, 1, 1}, {0, 2, 1}, {0, 3, 1}, {0, 4, 1}, {0, 5, 1}, {0, 6, 1}, {0, 7, 1}, {0, 8, 1}},
     {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}},
     {{0, 0, 0}, {32, 4, 1}, {16, 4, 1}, {10, 4, 1}, {8, 4, 1}, {6, 4, 1}, {4, 4, 1}, {4, 4, 1}, {0, 0, 0}},
@@ -26,12 +26,13 @@ static const kws_layout_unit kws_layout_units[9][9] = {
     {{0, 0, 0}, {16, 2, 8}, {16, 4, 4}, {0, 0, 0}, {16, 8, 2}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}},
     {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}},
     {{0, 0, 0}, {32, 4, 4}, {16, 4, 4}, {0, 0, 0}, {16, 8, 4}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}},
+    {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {16, 6, 8}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}},
 };
 
 /* bytes of one packed row (layout 6: one row's share of a full group), -1 if impossible */
 static inline int64_t kws_layout_row_bytes(int32_t layout, int32_t bits, int32_t in_features)
 {
-    if (layout < 0 || layout >= 9 || bits < 1 || bits > 8 || in_features < 1) return -1;
+    if (layout < 0 || layout >= 10 || bits < 1 || bits > 8 || in_features < 1) return -1;
     const kws_layout_unit u = kws_layout_units[layout][bits];
     if (u.unit_bytes == 0) return -1;
     if (u.unit_inputs == 0) return ((int64_t)in_features * bits + 7) / 8;
@@ -50,20 +51,20 @@ static inline int64_t kws_layout_packed_bytes(int32_t layout, int32_t bits, int3
 enum { KWS_ISA_DSP = 0, KWS_ISA_MVE = 1, KWS_ISA_NEON = 2, KWS_ISA_NEON_DOTPROD = 3, KWS_ISA_COUNT = 4 };
 
 /* bit widths (bit k set: k bits) each family's kernel runs, per layout */
-static const uint16_t kws_isa_layout_bits[KWS_ISA_COUNT][9] = {
-    {0x100, 0x000, 0x0fe, 0x000, 0x000, 0x000, 0x000, 0x000, 0x016},  /* dsp */
-    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000},  /* mve */
-    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x006, 0x000, 0x000},  /* neon */
-    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000},  /* neon_dotprod */
+static const uint16_t kws_isa_layout_bits[KWS_ISA_COUNT][10] = {
+    {0x100, 0x000, 0x0fe, 0x000, 0x000, 0x000, 0x000, 0x000, 0x016, 0x000},  /* dsp */
+    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000, 0x008},  /* mve */
+    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x006, 0x000, 0x000, 0x008},  /* neon */
+    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000, 0x008},  /* neon_dotprod */
 };
 
 /* the layout the converter writes for k bits (--target) and the kernel bench runs; -1: none
  * (an INT8 container for the int8 kernel). Indexed [isa][bits]. */
 static const int8_t kws_isa_preferred_layout[KWS_ISA_COUNT][9] = {
     {-1, 8, 8, 2, 8, 2, 2, 2, 0},  /* dsp */
-    {-1, 6, 6, 3, 6, -1, -1, -1, 0},  /* mve */
-    {-1, 6, 6, 3, 3, -1, -1, -1, 0},  /* neon */
-    {-1, 6, 6, 3, 3, -1, -1, -1, 0},  /* neon_dotprod */
+    {-1, 6, 6, 9, 6, -1, -1, -1, 0},  /* mve */
+    {-1, 6, 6, 9, 3, -1, -1, -1, 0},  /* neon */
+    {-1, 6, 6, 9, 3, -1, -1, -1, 0},  /* neon_dotprod */
 };
 
 /* SUB8_FC_A4 layers with inputs of <= 4 bits: the layout the family's A4 kernel reads for k-bit
@@ -78,7 +79,7 @@ static const int8_t kws_isa_a4_layout[KWS_ISA_COUNT][9] = {
 
 static inline int kws_isa_supports(int isa, int32_t bits, int32_t layout)
 {
-    return bits >= 1 && bits <= 8 && layout >= 0 && layout < 9 &&
+    return bits >= 1 && bits <= 8 && layout >= 0 && layout < 10 &&
            ((kws_isa_layout_bits[isa][layout] >> bits) & 1u);
 }
 

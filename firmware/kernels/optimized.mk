@@ -8,7 +8,7 @@ OPT_COMMON_SRC := kernels/opt/kws_fc_opt_layouts.c kernels/float/kws_fully_conne
 # OPT_ISA_<Cortex-M board>: firmware/boards_gen.mk (tflm_port/board_table.py)
 $(foreach b,$(CM_BOARDS),$(eval OPT_SRC_$(b) := $(OPT_COMMON_SRC) $(OPT_ISA_$(b))))
 OPT_ISA_aarch64 := kernels/neon/kws_fully_connected_neon.c
-OPT_HDRS := kernels/opt/kws_kernels_opt.h
+OPT_HDRS := kernels/opt/kws_kernels_opt.h $(wildcard kernels/neon/*.h kernels/mve/*.h)
 OPT_CFLAGS := -Ikernels/opt
 KBENCH_REF_SRC := kernels/reference/kws_fully_connected_s8.c kernels/reference/kws_fully_connected_sub8.c runtime/kws_quant.c
 

@@ -257,6 +257,7 @@ static kws_status sub8_prepare(kws_model *m, kws_node *n)
         FAIL(KWS_ERR_UNSUPPORTED, d->p.layout == 2 ? "SUB8_FULLY_CONNECTED layout 2 (r4_words) needs an optimized kernel this build lacks (Cortex-M DSP)"
                                 : d->p.layout == 8 ? "SUB8_FULLY_CONNECTED layout 8 (lanes16) needs an optimized kernel this build lacks (Cortex-M DSP)"
                                 : d->p.layout == 3 ? "SUB8_FULLY_CONNECTED layout 3 (r4_nib32) needs an optimized kernel this build lacks (Helium / NEON)"
+                                : d->p.layout == 9 ? "SUB8_FULLY_CONNECTED layout 9 (rows24) needs an optimized kernel this build lacks (Helium / NEON)"
                                                    : "SUB8_FULLY_CONNECTED layout 6 (rows_per_byte) needs an optimized kernel this build lacks (Helium / NEON dot product)", TIDX(w));
     return KWS_OK;
 }

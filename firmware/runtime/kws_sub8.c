@@ -52,7 +52,7 @@ kws_status kws_sub8_prepare_n(const kws_sub8_options *o, float s_in, int32_t zp_
                               int32_t *shift_storage, int32_t storage_n, kws_fc_params *p, const char **detail)
 {
     if (o->layout != 0 && o->layout != 2 && o->layout != 3 && o->layout != KWS_LAYOUT_ROWS_PER_BYTE &&
-        o->layout != KWS_LAYOUT_LANES16 && !kws_sparse_layout(o->layout)) {
+        o->layout != KWS_LAYOUT_LANES16 && o->layout != KWS_LAYOUT_ROWS24 && !kws_sparse_layout(o->layout)) {
         *detail = "SUB8_FULLY_CONNECTED layout unknown (" KWS_LAYOUT_NAMES_TEXT ")"; return KWS_ERR_UNSUPPORTED;
     }
     if (o->in_features > 65536) { *detail = "in_features too large for int32 accumulation"; return KWS_ERR_LIMIT; }

@@ -366,6 +366,9 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
 }
 #undef MLA
 
+/* layout 9 (rows24), 3-bit weights: fc_rows24 */
+#include "kws_fc_rows24_mve.h"
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -373,6 +376,7 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
         const int8_t *x = input + (size_t)b * p->in_features;
         int8_t *y = output + (size_t)b * p->out_features;
         if (p->layout == KWS_LAYOUT_ROW_LSB) fc_s8(p, ctx, x, (const int8_t *)weights, bias, y);
+        else if (p->layout == KWS_LAYOUT_ROWS24) fc_rows24(p, ctx, x, (const int8_t *)weights, bias, y);
         else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) {
             if (p->bits == 4) fc_rows(4, p, ctx, x, (const int8_t *)weights, bias, y);
             else if (p->bits == 2) fc_rows(2, p, ctx, x, (const int8_t *)weights, bias, y);

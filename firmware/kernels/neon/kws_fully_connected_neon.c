@@ -606,6 +606,9 @@ static __attribute__((noinline)) void fc_rows2_v80(const kws_fc_params *p, const
 #undef WIN2
 #endif
 
+/* layout 9 (rows24), 3-bit weights: fc_rows24 (both builds) */
+#include "kws_fc_rows24_neon.h"
+
 void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, int32_t batches,
                              const int8_t *input, const uint8_t *weights, const int32_t *bias, int8_t *output)
 {
@@ -613,6 +616,7 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
         const int8_t *x = input + (size_t)b * p->in_features;
         int8_t *y = output + (size_t)b * p->out_features;
         if (p->layout == KWS_LAYOUT_ROW_LSB) fc_s8(p, ctx, x, (const int8_t *)weights, bias, y);
+        else if (p->layout == KWS_LAYOUT_ROWS24) fc_rows24(p, ctx, x, (const int8_t *)weights, bias, y);
 #if defined(__ARM_FEATURE_DOTPROD)
         else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) {
             if (p->bits == 4) fc_rows(4, p, ctx, x, (const int8_t *)weights, bias, y);

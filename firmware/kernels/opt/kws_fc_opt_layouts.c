@@ -1,6 +1,6 @@
 /* kws_fc_opt_layouts.c - the C reader, packer and prepare-time helpers of the optimized
- * kernels' weight layouts (docs/formats.md layouts 2 "r4_words", 3 "r4_nib32", 6 "rows_per_byte" and
- * 8 "lanes16").
+ * kernels' weight layouts (docs/formats.md layouts 2 "r4_words", 3 "r4_nib32", 6 "rows_per_byte",
+ * 8 "lanes16" and 9 "rows24").
  * Not speed-critical: used at prepare time, by the kernel bench and by the self-test. */
 #include <string.h>
 #include "kws_kernels_opt.h"
@@ -61,6 +61,21 @@ static size_t lanes16_offset(int32_t bits, int32_t rb, int32_t o, int32_t i, int
     return (size_t)(o >> 2) * 4u * (size_t)rb + 4u * (size_t)word;
 }
 
+/* layout 9: byte offset of byte q (0..2) of input i's 24-bit word in row o's group; the bits of row o's
+ * field that land on a byte's bit 7 are stored inverted (kws_fc_opt_rows24_flip) */
+static size_t rows24_offset(int32_t in_n, int32_t o, int32_t i, int32_t q)
+{
+    const int32_t nblk = (in_n + 15) / 16;
+    return ((size_t)(o / 8) * (size_t)nblk + (size_t)(i / 16)) * 48u + 16u * (size_t)q + (size_t)(i % 16);
+}
+
+int32_t kws_fc_opt_rows24_flip(int32_t r)
+{
+    int32_t m = 0;
+    for (int32_t j = 0; j < 3; j++) if ((3 * r + j) % 8 == 7) m |= 1 << j;
+    return m;
+}
+
 int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, int32_t i)
 {
     const int32_t k = p->bits, in_n = p->in_features;
@@ -97,6 +112,12 @@ int32_t kws_fc_opt_weight(const kws_fc_params *p, const uint8_t *w, int32_t o, i
         if (k == 1) return f ? 1 : -1;
         return lanes16_top(k, o & 3) ? field_value(f, k) : (int32_t)f - (1 << (k - 1));
     }
+    if (p->layout == KWS_LAYOUT_ROWS24) {
+        const int32_t r = o % 8, s = 3 * r;
+        uint32_t word = 0;
+        for (int32_t q = 0; q < 3; q++) word |= (uint32_t)w[rows24_offset(in_n, o, i, q)] << (8 * q);
+        return (int32_t)(((word >> s) & 7u) ^ (uint32_t)kws_fc_opt_rows24_flip(r)) - 4;
+    }
     /* KWS_LAYOUT_R4_NIB32 */
     const uint8_t *blk = w + r4_offset(p->out_features, rb, o, i / 32, 16);
     int32_t j = i % 32;
@@ -110,6 +131,16 @@ void kws_fc_opt_pack(int32_t layout, int32_t k, int32_t out_n, int32_t in_n, con
     const int64_t total = kws_fc_opt_packed_bytes(layout, k, out_n, in_n);
     if (total < 0) return;
     memset(packed, 0, (size_t)total);
+    if (layout == KWS_LAYOUT_ROWS24) {   /* every field written, padding rows and inputs as weight 0 */
+        const int32_t rows = (out_n + 7) / 8 * 8, cols = (in_n + 15) / 16 * 16;
+        for (int32_t o = 0; o < rows; o++)
+            for (int32_t i = 0; i < cols; i++) {
+                const int32_t v = o < out_n && i < in_n ? w[(size_t)o * in_n + i] : 0, s = 3 * (o % 8);
+                const uint32_t f = ((uint32_t)(v + 4) ^ (uint32_t)kws_fc_opt_rows24_flip(o % 8)) << s;
+                for (int32_t q = 0; q < 3; q++) packed[rows24_offset(in_n, o, i, q)] |= (uint8_t)(f >> (8 * q));
+            }
+        return;
+    }
     for (int32_t o = 0; o < out_n; o++) {
         for (int32_t i = 0; i < in_n; i++) {
             int32_t v = w[(size_t)o * in_n + i];

@@ -35,7 +35,10 @@ extern "C" {
  *   8 / k=1,2,4 lanes16: rows in groups of 4, 32-bit words of two 16-bit SMLAD lanes; k = 4: a lane
  *              holds one input of the 4 rows (u0 + 16 u1 + 256 u2 + 4096 w3), k = 2, 1: one input of a
  *              row pair (bottom field at bit 0, top field ending at bit 15), read by AND with a mask
- *              rotated per input pair (kws_fc_opt_lanes16_place, docs/formats.md section 11) */
+ *              rotated per input pair (kws_fc_opt_lanes16_place, docs/formats.md section 11)
+ *   9 / k=3    rows24: rows in groups of 8, input j one little-endian 24-bit word of the 8 rows' fields
+ *              (row r at bits 3r..3r+2, w + 4 with the bits that land on a byte's bit 7 inverted), per block
+ *              of 16 inputs 48 bytes: the words' byte 0, byte 1, byte 2 (docs/formats.md section 12) */
 /* the KWS_LAYOUT_* numbers are defined in kws_kernels.h (4 and 5 are the sparse layouts, kws_sparse.h) */
 
 typedef struct {
@@ -53,6 +56,8 @@ int64_t kws_fc_opt_packed_bytes(int32_t layout, int32_t bits, int32_t out_featur
 static inline int32_t kws_fc_opt_bit1_pos(int32_t j) { return 8 * (j & 3) + 7 - (j >> 2); }
 /* Layout 8: 32-bit word (inside its group of 4 rows) and bit of row q (0..3) of the group, input i. */
 void kws_fc_opt_lanes16_place(int32_t bits, int32_t q, int32_t i, int32_t *word, int32_t *bit);
+/* Layout 9: the field bits of row r (0..7) of a group stored inverted (those on a byte's bit 7). */
+int32_t kws_fc_opt_rows24_flip(int32_t r);
 /* Weights per 32-bit word of layout 2 (k=1: 32; k=2..7: 2*floor(16/k)). */
 int32_t kws_fc_opt_words_per(int32_t bits);
 /* The C reader: integer weight w[o][i] of a packed matrix (p->layout, p->bits, p->in_features,
