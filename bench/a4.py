@@ -69,7 +69,7 @@ def run_board(board: str, args: list[str]) -> str:
 
 
 LAYOUT_NAMES = {0: "layout 0 (row_lsb)", 2: "layout 2 (r4_words)", 3: "layout 3 (r4_nib32)",
-                6: "layout 6 (rows_per_byte)", 7: "layout 7 (a4_pairs)"}
+                6: "layout 6 (rows_per_byte)", 7: "layout 7 (a4_pairs)", 8: "layout 8 (lanes16)"}
 
 
 def run(quick: bool = False, boards: list[str] | None = None) -> list[dict]:

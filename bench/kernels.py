@@ -384,11 +384,32 @@ def deploy_table(records: list[dict]) -> str:
 
 
 # generated blocks: (file, start marker, end marker, generator)
+def lstm_table(records: list[dict]) -> str:
+    """docs/kernels.md "Int8 LSTM": instructions per hop, each board's LSTM kernel against the reference kernel
+    (bench/lstm_fw.py --merge records: model "lstm")."""
+    recs = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "lstm"]
+    ref = {(r["board"], r["macs"]): r for r in recs if r.get("kernel") == "lstm_reference"}
+    rows = sorted((r for r in recs if r.get("kernel") != "lstm_reference" and (r["board"], r["macs"]) in ref),
+                  key=lambda r: (-r["macs"], BOARD_ORDER.index(r["board"]) if r["board"] in BOARD_ORDER else 99))
+    out = ["| shape (MACs / hop) | board | LSTM kernel | instructions / hop | reference kernel | ratio | "
+           "instructions / MAC | arena bytes (reference) |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        f, s = ref[(r["board"], r["macs"])], r["lstm_shape"]
+        out.append(f"| {s['layers']} x {s['units']} on {s['input_bins']} bins + Dense {s['dense_outputs']} "
+                   f"({brec._fmt(r['macs'])}) | {board_table.BOARDS[r['board']].title} | {r['kernel'][5:]} | "
+                   f"{brec._fmt(r['instructions'])} | {brec._fmt(f['instructions'])} | "
+                   f"{r['instructions'] / f['instructions']:.2f} | {r['instructions_per_mac']:.2f} | "
+                   f"{brec._fmt(r['arena_bytes'])} ({brec._fmt(f['arena_bytes'])}) |")
+    return "\n".join(out) + "\n"
+
+
 DOC_BLOCKS = [
     (ROOT / "README.md", "<!-- deploy-table: python -m bench.kernels --write-docs -->", "<!-- /deploy-table -->",
      deploy_table),
     (ROOT / "docs" / "kernels.md", "<!-- kernel-tables: python -m bench.kernels --write-docs -->",
      "<!-- /kernel-tables -->", lambda recs: tables(recs)),
+    (ROOT / "docs" / "kernels.md", "<!-- lstm-table: python -m bench.kernels --write-docs -->", "<!-- /lstm-table -->",
+     lstm_table),
 ]
 
 

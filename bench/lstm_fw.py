@@ -1,17 +1,23 @@
-"""Instructions per hop of the int8 streaming LSTM in the firmware, DSP kernel vs reference kernel.
+"""Instructions per hop of the int8 streaming LSTM in the firmware, optimized kernel vs reference kernel, on
+every emulated board (tflm_port/board_table.py).
 
-    python -m bench.lstm_fw [--out bench/lstm_fw.json] [--hops 20]
+    python -m bench.lstm_fw [--out bench/lstm_fw.json] [--hops 20] [--boards B ...]
 
 Builds (make -C firmware) and converts two random-weight LSTMs through TFLite's int8 LSTM: the default
 model's shape (2 x 128 units on 64 bins + Dense 3, 230,787 parameters) and the test shape (2 x 32 on
-16 bins); runs kws_runner.elf (the board's optimized kernels: DSP on M4/M7) and kws_runner_ref.elf
-(reference kernels) under QEMU with -icount shift=0 (instructions, NOT cycles), one frame per
+16 bins); runs the board's product image (its optimized kernels: DSP on M4/M7, Helium on the M55, NEON on
+the A53, NEON dot product on the A76) and kws_runner_ref.elf (reference kernels) under QEMU with -icount
+shift=0 (SysTick on Cortex-M, the PMU on AArch64 bare metal: instructions, NOT cycles), one frame per
 invocation with the state carried, checks both outputs are the same bytes as the numpy reference, and
 writes the mean instructions per hop (whole graph: both LSTM layers and the Dense). Atomic JSON.
+``--merge`` also adds them to bench/results.json as ``benchmark: "inference"`` records (model "lstm", the
+shape in ``lstm_shape``, kernel ``lstm_<family>`` / ``lstm_reference``, weight and activation bits 8,
+``instructions`` = per hop) through bench.records' merge, and regenerates BENCHMARKS.md.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import os
 import re
@@ -27,11 +33,13 @@ from tflm_port import board_table
 from tflm_port.lstm_export import convert_lstm
 from tflm_port.reference import Reference
 from basics.atomic import atomic_write_text
+from bench import records as brec
+from bench.host import machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
-BOARDS = {b: board_table.BOARDS[b].core for b in board_table.cortex_m()}  # the Cortex-M boards
+BOARDS = {b: v.core for b, v in board_table.BOARDS.items()}  # every emulated board
 SHAPES = [(64, 128, 2), (16, 32, 2)]
 
 
@@ -59,9 +67,10 @@ def model_and_data(bins: int, units: int, layers: int, hops: int, cache: Path):
 
 
 def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
+    """elf: the board's image under firmware/build/ (board_table runner_image / reference_image)."""
     semi = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["kws_runner", mp, xp, out])
-    cmd = ["qemu-system-arm", "-M", board, "-icount", "shift=0,align=off,sleep=off", "-nographic",
-           "-semihosting-config", semi, "-kernel", str(FW / "build" / board / elf)]
+    cmd = [*board_table.BOARDS[board].qemu, "-icount", "shift=0,align=off,sleep=off", "-nographic",
+           "-semihosting-config", semi, "-kernel", str(FW / "build" / elf)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     m = re.search(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
                   r"stack=(\d+).*kernel=(\w+) opt_ops=(\d+)", r.stdout + r.stderr)
@@ -73,15 +82,71 @@ def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
     return d
 
 
+def inference_records(rows: list[dict]) -> list[dict]:
+    """The rows as bench/results.json ``inference`` records (one per board, shape and image)."""
+    out = []
+    for r in rows:
+        layers, units, bins = r["lstm_shape"]["layers"], r["lstm_shape"]["units"], r["lstm_shape"]["input_bins"]
+        macs = sum(4 * units * ((bins if i == 0 else units) + units) for i in range(layers)) + units * 3
+        out.append({"benchmark": "inference", "board": r["board"], "core": r["core"], "model": "lstm",
+                    "lstm_shape": r["lstm_shape"], "weight_bits": 8, "activation_bits": 8,
+                    "kernel": "lstm_" + r["lstm_kernel"], "image": r["image"], "fc_kernel": r["kernel"],
+                    "instructions": r["instructions_per_hop"], "instructions_first_hop": r["instructions_first_hop"],
+                    "macs": macs, "instructions_per_mac": round(r["instructions_per_hop"] / macs, 4),
+                    "arena_bytes": r["arena_bytes"], "model_bytes": r["model_bytes"], "ok": int(r["byte_exact"]),
+                    "instructions_note": "qemu -icount shift=0, mean per hop over the run: instructions, not cycles",
+                    "workload": f"int8 UNIDIRECTIONAL_SEQUENCE_LSTM stream, {r['hops']} hops of one frame, "
+                                f"state carried (random weights): {r['shape']}",
+                    "command": f"python -m bench.lstm_fw --hops {r['hops']} --merge"})
+    return out
+
+
+def merge_into_results(recs: list[dict]) -> None:
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    mach = machine()
+    for r in recs:
+        r.setdefault("machine", mach)
+        r.setdefault("date", now)
+    merged = brec.merge(brec.load_results(brec.RESULTS), recs)
+    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
+    atomic_write_text(brec.MARKDOWN, brec.render(merged))
+
+
+def _lstm_kernel(family: str, isa: str) -> str:
+    """The LSTM kernel the runtime picks (runtime/kws_lstm.c): the family's own where the image's kernel ISA
+    is that family, the reference kernel otherwise."""
+    return family if isa == family else "reference"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.lstm_fw", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="bench/lstm_fw.json")
     ap.add_argument("--hops", type=int, default=20)
+    ap.add_argument("--boards", nargs="+", choices=list(BOARDS), default=list(BOARDS))
+    ap.add_argument("--merge", action="store_true", help="add inference records to bench/results.json")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="no runs: the rows of an earlier --out file (with --merge: merge them)")
     a = ap.parse_args(argv)
-    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
-        raise SystemExit("bench.lstm_fw needs qemu-system-arm and arm-none-eabi-gcc")
-    r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
+    if a.from_json:
+        try:
+            rows = json.loads(Path(a.from_json).read_text())["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SystemExit(f"{a.from_json}: not a bench.lstm_fw record file ({e})")
+        for r in rows:   # files written before lstm_shape: from the shape text
+            m = re.match(r"(\d+)x(\d+) LSTM on (\d+) bins", r.get("shape", ""))
+            if "lstm_shape" not in r and m:
+                r["lstm_shape"] = {"layers": int(m[1]), "units": int(m[2]), "input_bins": int(m[3]), "dense_outputs": 3}
+        if a.merge:
+            merge_into_results(inference_records(rows))
+        return 0
+    boards = {b: BOARDS[b] for b in a.boards}
+    for b in boards:
+        v = board_table.BOARDS[b]
+        if shutil.which(v.qemu[0]) is None or shutil.which(v.compiler) is None:
+            raise SystemExit(f"bench.lstm_fw: {b} needs {v.qemu[0]} and {v.compiler}")
+    targets = sorted({board_table.BOARDS[b].make_target for b in boards})
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *targets], capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])
 
@@ -89,13 +154,16 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as td:
         for bins, units, layers in SHAPES:
             name, mp, xp, yp = model_and_data(bins, units, layers, a.hops, FW / "build" / "testdata" / "lstm_bench")
-            for board, core in BOARDS.items():
-                for elf in ("kws_runner.elf", "kws_runner_ref.elf"):
+            for board, core in boards.items():
+                v = board_table.BOARDS[board]
+                for elf in (v.runner_image, v.reference_image):
                     out = Path(td) / "o.bin"
                     d = run(board, elf, mp, xp, out)
                     exact = out.read_bytes() == yp.read_bytes()
                     rows.append({"model": "lstm", "shape": f"{layers}x{units} LSTM on {bins} bins + Dense 3",
-                                 "board": board, "core": core, "image": elf, "kernel": d["kernel"],
+                                 "lstm_shape": {"layers": layers, "units": units, "input_bins": bins, "dense_outputs": 3},
+                                 "board": board, "core": core, "image": Path(elf).name, "kernel": d["kernel"],
+                                 "lstm_kernel": _lstm_kernel(v.family, d["kernel"]),
                                  "status": d["status"], "hops": d["inferences"], "byte_exact": exact,
                                  "instructions_per_hop": round(d["instr_total"] / max(d["inferences"], 1)),
                                  "instructions_first_hop": d["instr_first"], "arena_bytes": d["arena"],
@@ -103,6 +171,8 @@ def main(argv=None) -> int:
                     print(json.dumps(rows[-1]))
     rec = {"benchmark": "lstm_firmware", "unit": "instructions (QEMU -icount shift=0), not cycles", "rows": rows}
     atomic_write_text(a.out, json.dumps(rec, indent=1) + "\n")
+    if a.merge:
+        merge_into_results(inference_records(rows))
     return 0 if all(r["byte_exact"] and r["status"] == 0 for r in rows) else 1
 
 

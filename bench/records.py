@@ -26,8 +26,18 @@ def record_key(rec: dict) -> tuple:
                  for k in KEY)
 
 
+def normalize(rec: dict) -> dict:
+    """Fields every record of its kind carries (issue 12): an ``inference`` record says its activation bits
+    (8 where the writer predates 4-bit activations, as ``record_key`` reads it)."""
+    if rec.get("benchmark") == "inference":
+        rec.setdefault("activation_bits", 8)
+    return rec
+
+
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
-    """Old records not replaced by a new one (same KEY), then the new ones; order kept."""
+    """Old records not replaced by a new one (same KEY), then the new ones; order kept; every record
+    ``normalize``d (the writers all merge through here)."""
+    old, new = [normalize(r) for r in old], [normalize(r) for r in new]
     fresh = {record_key(r) for r in new}
     swept = {r["board"] for r in new if r.get("case") == "sparse_sweep"}
     if swept:   # a new sparse sweep replaces the old one on the boards it measured (bench.sparse --boards)
@@ -158,12 +168,14 @@ SECTIONS = [
      "Two FFNN-250K workloads appear: rows with 246,144 MACs are the converted 3-class wake-word model run "
      "through the runtime (`firmware/bench.py`, `kws_runner`); rows with 247,296 MACs are the 12-class "
      "workload of the CMSIS-NN anchors run by the kernel bench (`bench/kernels.py`, `kws_kbench`). "
+     "Rows with model `lstm` (`bench/lstm_fw.py`) are instructions per hop (one frame, the state carried) of "
+     "the int8 streaming LSTM graph, its shape in `lstm_shape`, kernel `lstm_<family>` or `lstm_reference`. "
      "Storage says which weight layout the kernel read (docs/formats.md). Kernel-bench rows compare with our "
      "float32 kernel measured in the same run; float rows give the float floor (what any float kernel must "
      "execute on that core: M4/M7 one scalar VFMA per MAC, M55 VLDRW + VFMA per 4 MACs, AArch64 FMLA per 4 MACs "
      "+ LD1 per 16 weights) and how far the kernel is from it.",
-     [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"), ("kernel", "kernel"),
-      ("storage (layout)", "storage"),
+     [("board", "board"), ("model", "model"), ("weight bits", "weight_bits"),
+      ("activation bits", "activation_bits"), ("kernel", "kernel"), ("storage (layout)", "storage"),
       ("instructions", "instructions"), ("reference instr.", "reference_instructions"),
       ("speedup", "speedup_vs_reference"), ("instructions/MAC", "instructions_per_mac"), ("MACs", "macs"),
       ("float32 instr. (same run)", "float_instructions"), ("less CPU than float", "less_cpu_than_float"),

@@ -1,10 +1,12 @@
 """Firmware int8 LSTM (issue 12): the C runtime runs TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM byte-exact with the
 numpy reference (itself bit-exact with tflite-micro) on the host (ASan/UBSan) and the emulated boards, the
 state kept between invocations (one input file = one stream); state-size mismatch and a missing state are
-status codes. The models (2 x 32 units on 16 bins; 2 x 7 on 10 bins for the kernels' tails) are converted
+status codes. Every board runs its family's LSTM kernel (DSP, Helium, NEON; the A76 also the SDOT image).
+The models (2 x 32 units on 16 bins; 2 x 7 on 10 bins for the kernels' tails) are converted
 once and cached in firmware/build/testdata/lstm."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -87,10 +89,25 @@ def test_lstm_byte_exact_on_board(built, board, shape, tmp_path):
     assert st["inferences"] == HOPS, text[-2000:]
     got, want = (tmp_path / "out.bin").read_bytes(), exp.read_bytes()
     assert len(got) == len(want) and got == want, f"{sum(a != b for a, b in zip(got, want))} bytes differ"
-    if board in board_table.BOARDS and board_table.BOARDS[board].family == "dsp":
-        import re
+    if board in board_table.BOARDS:   # the family's LSTM kernel ran: DSP, Helium or NEON (2 LSTMs + the Dense)
+        fam = board_table.BOARDS[board].family
+        assert f"kernel={fam} " in text and int(re.search(r"opt_ops=(\d+)", text).group(1)) >= 3, text[-500:]
 
-        assert "kernel=dsp" in text and int(re.search(r"opt_ops=(\d+)", text).group(1)) >= 2  # DSP LSTMs
+
+@pytest.mark.parametrize("shape", [(BINS, UNITS), (10, 7)])
+def test_lstm_dotprod_image_byte_exact(built, shape, tmp_path):
+    """The armv8.2+dotprod Linux image (SDOT LSTM kernel) on the Cortex-A76 under qemu-aarch64."""
+    a76 = board_table.aarch64()[-1]
+    if _missing(a76):
+        pytest.skip(f"{_missing(a76)} not installed")
+    model, xin, exp = make_case(*shape)
+    cmd = [*board_table.BOARDS[a76].user_mode[0], str(FW / "build" / "aarch64" / "kws_runner_dotprod"),
+           str(model), str(xin), str(tmp_path / "out.bin")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    text = r.stdout + r.stderr
+    assert r.returncode == 0 and "KWS status=0" in text and "kernel=neon_dotprod " in text, text[-2000:]
+    assert int(re.search(r"opt_ops=(\d+)", text).group(1)) >= 3
+    assert (tmp_path / "out.bin").read_bytes() == exp.read_bytes()
 
 
 @pytest.mark.parametrize("board", ["mps2-an386"])

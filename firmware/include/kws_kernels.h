@@ -164,6 +164,19 @@ void kws_lstm_fold_bias(const kws_lstm_params *p, int32_t *eff);
 size_t kws_lstm_dsp_scratch_bytes(const kws_lstm_params *p);
 void kws_lstm_s8_dsp(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
                      int16_t *c, void *scratch, int8_t *output);
+/* Helium (kernels/mve/kws_lstm_mve.c, M55) and NEON (kernels/neon/kws_lstm_neon.c, AArch64; SDOT in the
+ * armv8.2+dotprod build) versions: same bytes, same eff; available() is 0 in builds without the ISA;
+ * scratch: kws_lstm_vec_scratch_bytes() (the eight gate sums and the four gates of each unit). */
+int kws_lstm_mve_available(void);
+void kws_lstm_s8_mve(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
+                     int16_t *c, void *scratch, int8_t *output);
+int kws_lstm_neon_available(void);
+void kws_lstm_s8_neon(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
+                      int16_t *c, void *scratch, int8_t *output);
+static inline size_t kws_lstm_vec_scratch_bytes(const kws_lstm_params *p)
+{
+    return (size_t)p->units * (8u * sizeof(int32_t) + 4u * sizeof(int16_t));
+}
 
 /* Softmax prepare arithmetic (TFLite's PreprocessSoftmaxScaling + input radius, 5 integer bits). */
 kws_status kws_softmax_prepare_s8(double beta, double input_scale, kws_softmax_params *p);

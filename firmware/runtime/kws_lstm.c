@@ -15,12 +15,16 @@
 enum { IN_X = 0, IN_W = 1, IN_R = 5, IN_PEEP = 9, IN_BIAS = 12, IN_PROJ = 16, IN_H = 18, IN_C = 19, IN_LN = 20 };
 enum { LSTM_CELL_CLIP = 1, LSTM_TIME_MAJOR = 3, ACT_TANH = 4, FUSED_ACT = 0 };
 
+typedef void (*kws_lstm_opt_fn)(const kws_lstm_params *, const int32_t *, int32_t, const int8_t *, int8_t *,
+                                int16_t *, void *, int8_t *);
+
 typedef struct {
     int16_t inputs[KWS_LSTM_INPUTS];
     kws_lstm_params p;
     int32_t steps;
     float cell_clip;
-    const int32_t *eff_bias;   /* [8][units], DSP kernel only (NULL: reference kernel) */
+    const int32_t *eff_bias;   /* [8][units], optimized kernels only (NULL: reference kernel) */
+    kws_lstm_opt_fn opt;       /* the build's optimized LSTM kernel (DSP, MVE or NEON), or NULL */
 } lstm_data;
 
 static kws_tensor *in_at(kws_model *m, const lstm_data *d, int i)
@@ -153,13 +157,26 @@ static kws_status lstm_prepare(kws_model *m, kws_node *n)
     if (!h->data || !c->data) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM state", -1);
     reset_one(m, d);
     d->eff_bias = NULL;
+    d->opt = NULL;
+    /* the optimized LSTM of the build's kernel family (reference-only images: kws_kernel_isa() "reference") */
     const char *isa = kws_kernel_isa();   /* no strcmp: the bare-metal boards' mini libc has none */
+    size_t opt_scratch = 0;
     if (kws_lstm_dsp_available() && isa[0] == 'd' && isa[1] == 's' && isa[2] == 'p' && isa[3] == 0) {
+        d->opt = kws_lstm_s8_dsp;
+        opt_scratch = kws_lstm_dsp_scratch_bytes(p);
+    } else if (kws_lstm_mve_available() && isa[0] == 'm' && isa[1] == 'v' && isa[2] == 'e' && isa[3] == 0) {
+        d->opt = kws_lstm_s8_mve;
+        opt_scratch = kws_lstm_vec_scratch_bytes(p);
+    } else if (kws_lstm_neon_available() && isa[0] == 'n' && isa[1] == 'e' && isa[2] == 'o' && isa[3] == 'n') {
+        d->opt = kws_lstm_s8_neon;
+        opt_scratch = kws_lstm_vec_scratch_bytes(p);
+    }
+    if (d->opt) {
         int32_t *eff = kws_persistent_alloc(m, sizeof(int32_t) * 8u * (size_t)p->units);
         if (!eff) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM row sums", -1);
         kws_lstm_fold_bias(p, eff);
         d->eff_bias = eff;
-        kws_request_scratch(m, kws_lstm_dsp_scratch_bytes(p));
+        kws_request_scratch(m, opt_scratch);
         m->num_opt_ops++;
     }
     kws_request_scratch(m, (size_t)p->units * 4u * sizeof(int16_t));
@@ -169,10 +186,10 @@ static kws_status lstm_prepare(kws_model *m, kws_node *n)
 static kws_status lstm_invoke(kws_model *m, kws_node *n)
 {
     lstm_data *d = (lstm_data *)n->user_data;
-    if (d->eff_bias) {
-        kws_lstm_s8_dsp(&d->p, d->eff_bias, d->steps, (const int8_t *)in_at(m, d, IN_X)->data,
-                        (int8_t *)in_at(m, d, IN_H)->data, (int16_t *)(void *)in_at(m, d, IN_C)->data, m->scratch,
-                        (int8_t *)kws_node_out(m, n, 0)->data);
+    if (d->opt) {
+        d->opt(&d->p, d->eff_bias, d->steps, (const int8_t *)in_at(m, d, IN_X)->data,
+               (int8_t *)in_at(m, d, IN_H)->data, (int16_t *)(void *)in_at(m, d, IN_C)->data, m->scratch,
+               (int8_t *)kws_node_out(m, n, 0)->data);
         return KWS_OK;
     }
     kws_lstm_s8(&d->p, d->steps, (const int8_t *)in_at(m, d, IN_X)->data, (int8_t *)in_at(m, d, IN_H)->data,

@@ -1,0 +1,38 @@
+"""Issue 12's record fields: every ``benchmark: "inference"`` record says its activation bits (8 where the
+writer predates 4-bit activations; bench.records.merge fills it, every writer merges through it) and the
+LSTM firmware bench writes ``model: "lstm"`` inference records with the LSTM's shape (bench/lstm_fw.py)."""
+from __future__ import annotations
+
+from bench import records as brec
+from bench.lstm_fw import inference_records
+from bench.run import RESULTS, load_results
+
+
+def test_merge_fills_activation_bits_of_inference_records_only():
+    old = [{"benchmark": "inference", "model": "ffnn250k", "board": "b", "kernel": "dsp", "weight_bits": 4},
+           {"benchmark": "model_size", "model": "ffnn250k", "weight_bits": 4}]
+    new = [{"benchmark": "inference", "model": "ffnn250k", "board": "b", "kernel": "a4_dsp", "weight_bits": 4,
+            "activation_bits": 4}]
+    out = brec.merge(old, new)
+    assert [r.get("activation_bits") for r in out] == [8, None, 4]   # the w4a4 record does not replace the w4a8 one
+
+
+def test_lstm_inference_records_carry_the_shape():
+    row = {"board": "mps2-an386", "core": "Cortex-M4F", "image": "kws_runner.elf", "kernel": "dsp",
+           "lstm_kernel": "dsp", "hops": 10, "byte_exact": True, "instructions_per_hop": 500000,
+           "instructions_first_hop": 499000, "arena_bytes": 1, "model_bytes": 2,
+           "shape": "2x128 LSTM on 64 bins + Dense 3",
+           "lstm_shape": {"layers": 2, "units": 128, "input_bins": 64, "dense_outputs": 3}}
+    (r,) = inference_records([row])
+    assert (r["benchmark"], r["model"], r["kernel"], r["activation_bits"], r["weight_bits"]) == \
+        ("inference", "lstm", "lstm_dsp", 8, 8)
+    assert r["macs"] == 4 * 128 * (64 + 128) + 4 * 128 * 256 + 128 * 3 and r["instructions"] == 500000
+    assert r["lstm_shape"]["units"] == 128 and r["ok"] == 1
+
+
+def test_results_json_inference_records_have_the_fields():
+    recs = [r for r in load_results(RESULTS) if r.get("benchmark") == "inference"]
+    assert recs and all(r.get("activation_bits") in (4, 8) for r in recs)
+    lstm = [r for r in recs if r.get("model") == "lstm"]
+    assert lstm and all(r["lstm_shape"]["units"] > 0 and r["kernel"].startswith("lstm_") for r in lstm)
+    assert {r["board"] for r in lstm if r["kernel"] != "lstm_reference"} >= {"mps2-an386", "mps3-an547"}
