@@ -31,6 +31,7 @@ import datetime as _dt
 import importlib.util
 import tempfile
 from basics.atomic import atomic_write_text
+from basics.errors import UserError
 
 from tflm_port import board_table
 from bench import records as brec
@@ -173,6 +174,7 @@ def merge_into_results(records: list[dict]) -> None:
     from bench import charts  # lazy: heavy dependency, loaded only when this runs
 
     charts.write_all(merged)
+    charts.write_panels(merged)
     atomic_write_text(brec.MARKDOWN, brec.render(merged))
 
 
@@ -422,7 +424,23 @@ def main(argv=None) -> int:
                     help="measure only these boards (default: all); --merge replaces only their records")
     ap.add_argument("--write-docs", action="store_true",
                     help="rewrite the generated blocks of README.md and docs/kernels.md from bench/results.json and exit")
+    ap.add_argument("--chart", action="store_true",
+                    help="draw bench/kernels_bits.png (every core, instructions against bit width) from "
+                         "bench/results.json and exit")
     a = ap.parse_args(argv)
+    if a.chart:
+        from bench import charts  # lazy: heavy dependency (matplotlib), loaded only when this runs
+
+        try:
+            path = charts.write_panels(brec.load_results(brec.RESULTS))
+        except UserError as e:
+            print(e, file=sys.stderr)
+            return 1
+        if path is None:
+            print(f"{brec.RESULTS}: no optimized FFNN-250K inference records to chart", file=sys.stderr)
+            return 1
+        print(path)
+        return 0
     if a.refresh_ram:
         print(f"{refresh_ram()} kernel-bench records: ram_bytes updated")
         return 0
