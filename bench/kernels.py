@@ -219,9 +219,10 @@ METHOD_FLOOR = {
     ("neon", 2): (0.178, "per 64 MACs: 8 SMLAL(2) + 3 SSHR (telescoping int16 lanes), + LD1x4"),
     ("neon", 1): (0.191, "CMTST + AND + SADALP per 16 weights and row + LD1x4"),
     ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
-    ("neon_dotprod", 4): (0.137, "AND + USHR + 2 SDOT per 32 weights + LD1x4"),
-    ("neon_dotprod", 2): (0.117, "per 64 MACs: 4 SDOT + 3 SSHR, + LD1x4"),
-    ("neon_dotprod", 1): (0.121, "per 128 MACs: 8 SDOT + 7 SSHR, + LD1x4"),
+    # layout 6, eight rows per pass (loop branch not counted): one LD1x4 of x for 8 rows
+    ("neon_dotprod", 4): (0.1035, "per 512 MACs (8 rows): 32 SDOT + 16 SSHR + 5 LD1x4"),
+    ("neon_dotprod", 2): (0.1152, "per 512 MACs (8 rows): 32 SDOT + 24 SSHR + 3 LD1x4"),
+    ("neon_dotprod", 1): (0.121, "per 512 MACs (8 rows): 32 SDOT + 28 SSHR + 2 LD1x4"),
 }
 
 # issue 14's targets (instructions per inference through the runtime; None = no target)
