@@ -31,6 +31,7 @@ import datetime as _dt
 import importlib.util
 import tempfile
 from basics.atomic import atomic_write_text
+from basics.errors import UserError
 
 from tflm_port import board_table
 from bench import records as brec
@@ -175,6 +176,7 @@ def merge_into_results(records: list[dict]) -> None:
     from bench import charts  # lazy: heavy dependency, loaded only when this runs
 
     charts.write_all(merged)
+    charts.write_panels(merged)
     atomic_write_text(brec.MARKDOWN, brec.render(merged))
 
 
@@ -222,9 +224,10 @@ METHOD_FLOOR = {
     ("neon", 1): (0.191, "CMTST + AND + SADALP per 16 weights and row + LD1x4"),
     ("neon", 3): (0.221, "per 128 MACs: 20 SMLAL(2) + 7 SSHR (telescoping int16 lanes) + LD1x3, + LD1x4 of x per 4"),
     ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
-    ("neon_dotprod", 4): (0.137, "AND + USHR + 2 SDOT per 32 weights + LD1x4"),
-    ("neon_dotprod", 2): (0.117, "per 64 MACs: 4 SDOT + 3 SSHR, + LD1x4"),
-    ("neon_dotprod", 1): (0.121, "per 128 MACs: 8 SDOT + 7 SSHR, + LD1x4"),
+    # layout 6, eight rows per pass (loop branch not counted): one LD1x4 of x for 8 rows
+    ("neon_dotprod", 4): (0.1035, "per 512 MACs (8 rows): 32 SDOT + 16 SSHR + 5 LD1x4"),
+    ("neon_dotprod", 2): (0.1152, "per 512 MACs (8 rows): 32 SDOT + 24 SSHR + 3 LD1x4"),
+    ("neon_dotprod", 1): (0.121, "per 512 MACs (8 rows): 32 SDOT + 28 SSHR + 2 LD1x4"),
     ("neon_dotprod", 3): (0.143, "per 128 MACs: 10 SDOT + 7 SSHR + LD1x3, + LD1x4 of x per 4"),
 }
 
@@ -451,7 +454,23 @@ def main(argv=None) -> int:
                     help="keep (and --merge) only the records of these weight bit widths (e.g. --bits 3)")
     ap.add_argument("--write-docs", action="store_true",
                     help="rewrite the generated blocks of README.md and docs/kernels.md from bench/results.json and exit")
+    ap.add_argument("--chart", action="store_true",
+                    help="draw bench/kernels_bits.png (every core, instructions against bit width) from "
+                         "bench/results.json and exit")
     a = ap.parse_args(argv)
+    if a.chart:
+        from bench import charts  # lazy: heavy dependency (matplotlib), loaded only when this runs
+
+        try:
+            path = charts.write_panels(brec.load_results(brec.RESULTS))
+        except UserError as e:
+            print(e, file=sys.stderr)
+            return 1
+        if path is None:
+            print(f"{brec.RESULTS}: no optimized FFNN-250K inference records to chart", file=sys.stderr)
+            return 1
+        print(path)
+        return 0
     if a.refresh_ram:
         print(f"{refresh_ram()} kernel-bench records: ram_bytes updated")
         return 0

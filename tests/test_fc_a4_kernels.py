@@ -201,7 +201,8 @@ def test_a4_layouts_come_from_the_table():
     """the layout each family's A4 kernel reads is the generated header's (kws_isa_a4_layout), and the
     Python packer holds it: layout 6 for 2/4-bit weights on Helium/NEON, 7 on the DSP"""
     assert layout_table.a4_layout("dsp", 4, 4) == 7 and layout_table.a4_layout("mve", 4, 4) == 6
-    assert layout_table.a4_layout("neon", 3, 4) == 0 and layout_table.a4_layout("neon_dotprod", 4, 8) == 3
+    assert layout_table.a4_layout("neon", 3, 4) == 0 and layout_table.a4_layout("neon", 4, 8) == 3
+    assert layout_table.a4_layout("neon_dotprod", 4, 8) == 6   # 8-bit inputs: the w4a8 kernel's layout
     hdr = (FW / "include" / "kws_layout_table.h").read_text()
     for fam, lays in layout_table.A4_LAYOUTS.items():
         row = ", ".join(str(lays.get(k, 0)) for k in range(9))

@@ -57,14 +57,15 @@ ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
 }
 
 # family -> bits -> the layout the converter writes (--target) and the kernel bench runs; -1: no
-# SUB8 layout, the weights go into an INT8 container for the int8 kernel. 4-bit stays on layout 3 on
-# the A76 (its LD1x4 + AND/USHR loop measured fewer instructions, docs/kernels.md). 3-bit weights get
-# their own layout 9 (rows24) on Helium and NEON: 3/8 byte per weight, no widening to nibbles.
+# SUB8 layout, the weights go into an INT8 container for the int8 kernel. The A76 reads 4-bit in layout 6
+# (eight rows per pass, SDOT + SSHR + SDOT per 32 weights: fewer instructions than layout 3's AND/USHR,
+# docs/kernels.md). 3-bit weights get their own layout 9 (rows24) on Helium and NEON: 3/8 byte per
+# weight, no widening to nibbles.
 ISA_PREFERRED: dict[str, dict[int, int]] = {
     "dsp": {8: 0, **{k: 2 for k in range(1, 8)}, 1: 8, 2: 8, 4: 8},
     "mve": {8: 0, 1: 6, 2: 6, 4: 6, 3: 9, 5: -1, 6: -1, 7: -1},
     "neon": {8: 0, 1: 6, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
-    "neon_dotprod": {8: 0, 1: 6, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
+    "neon_dotprod": {8: 0, 1: 6, 2: 6, 3: 9, 4: 6, 5: -1, 6: -1, 7: -1},
 }
 
 

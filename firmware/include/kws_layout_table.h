@@ -64,7 +64,7 @@ static const int8_t kws_isa_preferred_layout[KWS_ISA_COUNT][9] = {
     {-1, 8, 8, 2, 8, 2, 2, 2, 0},  /* dsp */
     {-1, 6, 6, 9, 6, -1, -1, -1, 0},  /* mve */
     {-1, 6, 6, 9, 3, -1, -1, -1, 0},  /* neon */
-    {-1, 6, 6, 9, 3, -1, -1, -1, 0},  /* neon_dotprod */
+    {-1, 6, 6, 9, 6, -1, -1, -1, 0},  /* neon_dotprod */
 };
 
 /* SUB8_FC_A4 layers with inputs of <= 4 bits: the layout the family's A4 kernel reads for k-bit

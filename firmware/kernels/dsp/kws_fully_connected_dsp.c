@@ -46,41 +46,49 @@ static inline int32_t *acc_buf(const kws_fc_opt_ctx *ctx, int32_t in_n)
     return (int32_t *)(void *)((uint8_t *)ctx->scratch + xs_bytes(in_n));
 }
 
+/* one output: the int32 sum a (mod 2^32) times the multiplier mul at shift sh, plus the output offset,
+ * clamped to [lo, hi] (full: the usual [-128, 127], one SSAT); kws_fc_opt_requant's arithmetic,
+ * bit-exact with the reference, shared by requant_layer_rows and requant_loop */
+INLINE int8_t requant_one(uint32_t a, int32_t mul, int32_t sh, int32_t ooff, int32_t lo, int32_t hi, const int full)
+{
+    const int32_t left = sh & ~(sh >> 31), right = left - sh;       /* shift = left - right, one of them 0 */
+    /* SaturatingRoundingDoublingHighMul = floor((x*m + 2^30) / 2^31): one SMLAL onto 2^30 */
+    uint32_t l32 = 1u << 30;
+    int32_t h32 = 0;
+    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"(a << left), [m] "r"(mul));
+    const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
+    /* rounding divide by 2^right, half away from zero (kws_rounding_divide_by_pot) */
+    const uint32_t mask = ~(0xFFFFFFFFu << right);
+    const uint32_t thr = (mask >> 1) + ((uint32_t)h >> 31);
+    int32_t v = (h >> right) + (((uint32_t)h & mask) > thr) + ooff;
+    if (full) {
+        v = __ssat(v, 8);
+    } else {
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+    }
+    return (int8_t)v;
+}
+
 /* y[o] = requant(acc[o] + off * row_sums[o] + bias[o]), one pass over the layer with everything in
  * registers; the arithmetic is kws_fc_opt_requant's (bit-exact with the reference), the rounding
  * divide written with a 32-bit mask */
-/* pt (a constant after inlining): 1 = one multiplier/shift for every row (p->per_tensor), read once */
+/* full, pt (constants after inlining): full = the usual [-128, 127] clamp (one SSAT); pt = one
+ * multiplier/shift for every row (p->per_tensor), read once */
 KWS_NO_VECTORIZE
 INLINE void requant_layer_rows(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, const int32_t *acc,
-                               int32_t off, int8_t *y, const int pt)
+                               int32_t off, int8_t *y, const int full, const int pt)
 {
     const int32_t n = p->out_features, ooff = p->act.output_offset, lo = p->act.act_min, hi = p->act.act_max;
     const int32_t *rs = ctx->row_sums, *mp = p->multiplier, *sp = p->shift, *ap = acc, *bp = bias;
     const int32_t m0 = mp[0], sh0 = sp[0];
     int8_t *yp = y, *const end = y + n;
-    const int full = lo == -128 && hi == 127;   /* the usual range: one SSAT clamps */
     while (yp < end) {
         uint32_t a = (uint32_t)*ap++ + (uint32_t)off * (uint32_t)*rs++;
         if (bp) a += (uint32_t)*bp++;
         const int32_t sh = pt ? sh0 : *sp++;
         const int32_t mul = pt ? m0 : *mp++;
-        const int32_t left = sh & ~(sh >> 31), right = left - sh;       /* shift = left - right, one of them 0 */
-        /* SaturatingRoundingDoublingHighMul = floor((x*m + 2^30) / 2^31): one SMLAL onto 2^30 */
-        uint32_t l32 = 1u << 30;
-        int32_t h32 = 0;
-        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"(a << left), [m] "r"(mul));
-        const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
-        /* rounding divide by 2^right, half away from zero (kws_rounding_divide_by_pot) */
-        const uint32_t mask = ~(0xFFFFFFFFu << right);
-        const uint32_t thr = (mask >> 1) + ((uint32_t)h >> 31);
-        int32_t v = (h >> right) + (((uint32_t)h & mask) > thr) + ooff;
-        if (full) {
-            v = __ssat(v, 8);
-        } else {
-            v = v < lo ? lo : v;
-            v = v > hi ? hi : v;
-        }
-        *yp++ = (int8_t)v;
+        *yp++ = requant_one(a, mul, sh, ooff, lo, hi, full);
     }
 }
 
@@ -88,8 +96,12 @@ KWS_NO_VECTORIZE
 static void requant_layer(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, const int32_t *acc,
                           int32_t off, int8_t *y)
 {
-    if (p->per_tensor) requant_layer_rows(p, ctx, bias, acc, off, y, 1);
-    else requant_layer_rows(p, ctx, bias, acc, off, y, 0);
+    const int full = p->act.act_min == -128 && p->act.act_max == 127;   /* the usual range: one SSAT clamps */
+    if (p->per_tensor) {
+        if (full) requant_layer_rows(p, ctx, bias, acc, off, y, 1, 1);
+        else requant_layer_rows(p, ctx, bias, acc, off, y, 0, 1);
+    } else if (full) requant_layer_rows(p, ctx, bias, acc, off, y, 1, 0);
+    else requant_layer_rows(p, ctx, bias, acc, off, y, 0, 0);
 }
 
 #define SUM(o, a, corr) acc[o] = (int32_t)((uint32_t)(a) + (uint32_t)(corr))
@@ -433,21 +445,7 @@ INLINE void requant_loop(const kws_fc_params *p, const int32_t *acc, int8_t *y, 
     while (yp < end) {
         const int32_t sh = pt ? sh0 : *sp++;
         const int32_t mul = pt ? m0 : *mp++;
-        const int32_t left = sh & ~(sh >> 31), right = left - sh;
-        uint32_t l32 = 1u << 30;
-        int32_t h32 = 0;
-        __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l32), [h] "+r"(h32) : [a] "r"((uint32_t)*ap++ << left), [m] "r"(mul));
-        const int32_t h = (int32_t)((l32 >> 31) | ((uint32_t)h32 << 1));
-        const uint32_t mask = ~(0xFFFFFFFFu << right);
-        const uint32_t thr = (mask >> 1) + ((uint32_t)h >> 31);
-        int32_t v = (h >> right) + (((uint32_t)h & mask) > thr) + ooff;
-        if (full) {
-            v = __ssat(v, 8);
-        } else {
-            v = v < lo ? lo : v;
-            v = v > hi ? hi : v;
-        }
-        *yp++ = (int8_t)v;
+        *yp++ = requant_one((uint32_t)*ap++, mul, sh, ooff, lo, hi, full);
     }
 }
 

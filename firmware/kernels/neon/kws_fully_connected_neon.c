@@ -52,25 +52,54 @@ static inline int32_t finish(int32_t acc, int32_t corr, const int32_t *bias, con
  * SaturatingRoundingDoublingHighMul (floor((a*m + 2^30) / 2^31), multipliers >= 0); the rounding
  * divide by 2^s (half away from zero) is SRSHL by -s after subtracting 1 from negative values
  * (saturating, so INT32_MIN stays put); then the output offset, the activation clamp, narrowing. */
+typedef struct {                /* a layer's requantization operands, loaded once per layer */
+    const int32_t *row_sums, *bias, *shift, *mult;
+    int32_t in_off;
+    int32x4_t out_off, lo, hi;
+} rq_t;
+
+static inline rq_t rq_make(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias)
+{
+    rq_t q = {ctx->row_sums, bias, p->shift, p->multiplier, p->act.input_offset, vdupq_n_s32(p->act.output_offset),
+              vdupq_n_s32(p->act.act_min), vdupq_n_s32(p->act.act_max)};
+    return q;
+}
+
+static inline int32x4_t rq_core(const rq_t *q, int32_t o, int32x4_t v)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    v = vmlaq_n_s32(v, vld1q_s32(q->row_sums + o), q->in_off);
+    if (q->bias) v = vaddq_s32(v, vld1q_s32(q->bias + o));
+    const int32x4_t sh = vld1q_s32(q->shift + o);
+    const int32x4_t right = vminq_s32(sh, zero);
+    v = vshlq_s32(v, vmaxq_s32(sh, zero));
+    v = vqrdmulhq_s32(v, vld1q_s32(q->mult + o));
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
+    v = vrshlq_s32(v, right);
+    v = vaddq_s32(v, q->out_off);
+    return vminq_s32(vmaxq_s32(v, q->lo), q->hi);
+}
+
+/* outputs o..o+3 */
+static inline void requant4q(const rq_t *q, int32_t o, int32x4_t v, int8_t *y)
+{
+    const int16x4_t h = vmovn_s32(rq_core(q, o, v));
+    const uint32_t b4 = vget_lane_u32(vreinterpret_u32_s8(vmovn_s16(vcombine_s16(h, h))), 0);
+    memcpy(y + o, &b4, 4);
+}
+
+/* outputs o..o+7 */
+static inline void requant8q(const rq_t *q, int32_t o, int32x4_t va, int32x4_t vb, int8_t *y)
+{
+    const int16x8_t h = vcombine_s16(vmovn_s32(rq_core(q, o, va)), vmovn_s32(rq_core(q, o + 4, vb)));
+    vst1_s8(y + o, vmovn_s16(h));
+}
+
 static inline void requant4(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int32_t *bias, int32_t o,
                             int32_t corr, int32x4_t v, int8_t *y)
 {
-    const int32x4_t zero = vdupq_n_s32(0);
-    v = vmlaq_n_s32(v, vld1q_s32(ctx->row_sums + o), p->act.input_offset);
-    if (bias) v = vaddq_s32(v, vld1q_s32(bias + o));
-    v = vaddq_s32(v, vdupq_n_s32(corr));
-    const int32x4_t sh = vld1q_s32(p->shift + o);
-    const int32x4_t right = vminq_s32(sh, zero);
-    v = vshlq_s32(v, vmaxq_s32(sh, zero));
-    v = vqrdmulhq_s32(v, vld1q_s32(p->multiplier + o));
-    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
-    v = vrshlq_s32(v, right);
-    v = vaddq_s32(v, vdupq_n_s32(p->act.output_offset));
-    v = vmaxq_s32(v, vdupq_n_s32(p->act.act_min));
-    v = vminq_s32(v, vdupq_n_s32(p->act.act_max));
-    const int16x4_t h = vmovn_s32(v);
-    const uint32_t b4 = vget_lane_u32(vreinterpret_u32_s8(vmovn_s16(vcombine_s16(h, h))), 0);
-    memcpy(y + o, &b4, 4);
+    const rq_t q = rq_make(p, ctx, bias);
+    requant4q(&q, o, vaddq_s32(v, vdupq_n_s32(corr)), y);
 }
 
 /* four row sums from four int32x4 accumulators */
@@ -289,24 +318,147 @@ static void rows_group_sums(int32_t K, const int8_t *xs, const int8_t *wg, int32
     }
 }
 
+/* Eight rows per pass (issue 14): the telescoped sums of rows o..o+7 over the 64-input steps in assembly,
+ * LD1 of four registers for the activations and for each byte stream, per 16 inputs and 8 rows:
+ *   K = 4: four streams (row pairs), each SDOT + SSHR #4 + SDOT;
+ *   K = 2: two streams (row quads), each SDOT + 3 x (SSHR + SDOT);
+ *   K = 1: one stream (8 rows), SDOT + 7 x (SSHR + SDOT);
+ * the blocks left over (in_features % 64) in intrinsics. The row dots come out as two int32x4 (rows
+ * o..o+3, o+4..o+7) with the telescoping undone in vector registers (wrapping, as rows_dots):
+ *   K = 4: d = S - 16 * (S of the pair's upper row, lanes 0/2) - 8 sum x (lanes 0/2);
+ *   K = 2: d = S - 4 * (S of the next row; lane 3: 0) - 2 sum x (lanes 0..2);
+ *   K = 1: d = 2 S - 4 * (S of the next row) - sum x, the top row 2 * (-S_7) - sum x. */
+#define SDA(A, X, B) "sdot %[" A "].4s, " X ".16b, " B ".16b\n\t"
+#define SSH(T, B, N) "sshr " T ".16b, " B ".16b, #" N "\n\t"
+#define Q4(X, B, A, C) SDA(A, X, B) SSH("v16", B, "4") SDA(C, X, "v16")
+#define Q4S(A, C) Q4("v0", "v4", A, C) Q4("v1", "v5", A, C) Q4("v2", "v6", A, C) Q4("v3", "v7", A, C)
+#define Q2(X, B, A0, A1, A2, A3) SDA(A0, X, B) SSH("v16", B, "2") SDA(A1, X, "v16") SSH("v17", B, "4")         \
+    SDA(A2, X, "v17") SSH("v16", B, "6") SDA(A3, X, "v16")
+#define Q2S(A0, A1, A2, A3) Q2("v0", "v4", A0, A1, A2, A3) Q2("v1", "v5", A0, A1, A2, A3)                     \
+    Q2("v2", "v6", A0, A1, A2, A3) Q2("v3", "v7", A0, A1, A2, A3)
+#define Q1(X, B) SDA("a0", X, B) SSH("v16", B, "1") SDA("a1", X, "v16") SSH("v17", B, "2") SDA("a2", X, "v17")  \
+    SSH("v16", B, "3") SDA("a3", X, "v16") SSH("v17", B, "4") SDA("a4", X, "v17") SSH("v16", B, "5")          \
+    SDA("a5", X, "v16") SSH("v17", B, "6") SDA("a6", X, "v17") SSH("v16", B, "7") SDA("a7", X, "v16")
+#define LDX "ld1 {v0.16b-v3.16b}, [%[x]], #64\n\t"
+#define LDW(P) "ld1 {v4.16b-v7.16b}, [%[" P "]], #64\n\t"
+#define LOOP_END "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+#define ACC8 [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),    \
+    [a6] "+w"(a6), [a7] "+w"(a7)
+#define CLOB8 "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17"
+
+static inline __attribute__((always_inline)) void rows8(const int32_t K, const int32_t nblk, const int8_t *xp,
+                                                         const int8_t *wg, const int32_t pad, const int32x4_t cor,
+                                                         int32x4_t *da, int32x4_t *db)
+{
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    const int8_t *w0 = wg, *w1 = wg + (K == 1 ? 0 : pad), *w2 = wg + (K == 4 ? 2 * pad : 0), *w3 = wg + (K == 4 ? 3 * pad : 0);
+    int64_t cnt = nblk >> 2;
+    if (cnt) {
+        if (K == 4)
+            __asm__ volatile("1:\n\t" LDX LDW("w0") Q4S("a0", "a1") LDW("w1") Q4S("a2", "a3") LDW("w2") Q4S("a4", "a5")
+                             LDW("w3") Q4S("a6", "a7") LOOP_END
+                             : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [cnt] "+r"(cnt), ACC8
+                             : : CLOB8);
+        else if (K == 2)
+            __asm__ volatile("1:\n\t" LDX LDW("w0") Q2S("a0", "a1", "a2", "a3") LDW("w1") Q2S("a4", "a5", "a6", "a7") LOOP_END
+                             : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [cnt] "+r"(cnt), ACC8
+                             : : CLOB8);
+        else
+            __asm__ volatile("1:\n\t" LDX LDW("w0") Q1("v0", "v4") Q1("v1", "v5") Q1("v2", "v6") Q1("v3", "v7") LOOP_END
+                             : [x] "+r"(xp), [w0] "+r"(w0), [cnt] "+r"(cnt), ACC8
+                             : : CLOB8);
+    }
+#define SD(a, b) a = vdotq_s32(a, xv, b)
+    for (int32_t c = nblk & ~3; c < nblk; c++, xp += 16, w0 += 16, w1 += 16, w2 += 16, w3 += 16) {
+        const int8x16_t xv = vld1q_s8(xp), b0 = vld1q_s8(w0);
+        if (K == 4) {
+            const int8x16_t b1 = vld1q_s8(w1), b2 = vld1q_s8(w2), b3 = vld1q_s8(w3);
+            SD(a0, b0); SD(a1, vshrq_n_s8(b0, 4)); SD(a2, b1); SD(a3, vshrq_n_s8(b1, 4));
+            SD(a4, b2); SD(a5, vshrq_n_s8(b2, 4)); SD(a6, b3); SD(a7, vshrq_n_s8(b3, 4));
+        } else if (K == 2) {
+            const int8x16_t b1 = vld1q_s8(w1);
+            SD(a0, b0); SD(a1, vshrq_n_s8(b0, 2)); SD(a2, vshrq_n_s8(b0, 4)); SD(a3, vshrq_n_s8(b0, 6));
+            SD(a4, b1); SD(a5, vshrq_n_s8(b1, 2)); SD(a6, vshrq_n_s8(b1, 4)); SD(a7, vshrq_n_s8(b1, 6));
+        } else {
+            SD(a0, b0); SD(a1, vshrq_n_s8(b0, 1)); SD(a2, vshrq_n_s8(b0, 2)); SD(a3, vshrq_n_s8(b0, 3));
+            SD(a4, vshrq_n_s8(b0, 4)); SD(a5, vshrq_n_s8(b0, 5)); SD(a6, vshrq_n_s8(b0, 6)); SD(a7, vshrq_n_s8(b0, 7));
+        }
+    }
+#undef SD
+    const int32x4_t sa = hsum4(a0, a1, a2, a3), sb = hsum4(a4, a5, a6, a7), zero = vdupq_n_s32(0);
+    if (K == 4) {
+        const int32x4_t k16 = {16, 0, 16, 0};
+        *da = vsubq_s32(vmlsq_s32(sa, vrev64q_s32(sa), k16), cor);
+        *db = vsubq_s32(vmlsq_s32(sb, vrev64q_s32(sb), k16), cor);
+    } else if (K == 2) {
+        *da = vsubq_s32(vmlsq_n_s32(sa, vextq_s32(sa, zero, 1), 4), cor);
+        *db = vsubq_s32(vmlsq_n_s32(sb, vextq_s32(sb, zero, 1), 4), cor);
+    } else {
+        const int32x4_t sg = {2, 2, 2, -2};
+        *da = vsubq_s32(vmlsq_n_s32(vshlq_n_s32(sa, 1), vextq_s32(sa, sb, 1), 4), cor);
+        *db = vsubq_s32(vmlsq_n_s32(vmulq_s32(sb, sg), vextq_s32(sb, zero, 1), 4), cor);
+    }
+}
+#undef SDA
+#undef SSH
+#undef Q4
+#undef Q4S
+#undef Q2
+#undef Q2S
+#undef Q1
+#undef LDX
+#undef LDW
+#undef LOOP_END
+#undef ACC8
+#undef CLOB8
+
 static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const kws_fc_params *p, const kws_fc_opt_ctx *ctx,
                                                           const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y)
 {
     const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
     const int32_t nblk = (in_n + 15) >> 4, pad = 16 * nblk, G = 8 / K;
-    int8_t *xs = ctx->scratch;
+    /* sum x by SDOT with ones; the activations are read in place when in_features % 16 == 0, else
+     * copied once into the zero-padded scratch */
+    const int8_t *xs = x;
+    const int8x16_t ones = vdupq_n_s8(1);
     int32_t i = 0;
     int32x4_t sacc = vdupq_n_s32(0);
-    for (; i + 16 <= in_n; i += 16) {
-        int8x16_t v = vld1q_s8(x + i);
-        vst1q_s8(xs + i, v);
-        sacc = vpadalq_s16(sacc, vpaddlq_s8(v));
+    if (in_n & 15) {
+        int8_t *xc = ctx->scratch;
+        for (; i + 16 <= in_n; i += 16) {
+            int8x16_t v = vld1q_s8(x + i);
+            vst1q_s8(xc + i, v);
+            sacc = vdotq_s32(sacc, v, ones);
+        }
+        for (int32_t j = i; j < pad; j++) xc[j] = j < in_n ? x[j] : 0;
+        sacc = vdotq_s32(sacc, vld1q_s8(xc + i), ones);
+        xs = xc;
+    } else {
+        for (; i < in_n; i += 16) sacc = vdotq_s32(sacc, vld1q_s8(x + i), ones);
     }
-    int32_t sx = vaddvq_s32(sacc);
-    for (; i < in_n; i++) { xs[i] = x[i]; sx += x[i]; }
-    for (; i < pad; i++) xs[i] = 0;
+    const int32_t sx = vaddvq_s32(sacc);
     int32_t o = 0, d[8], S[8];
     const int8_t *wg = w;
+    {
+        const uint32_t u = (uint32_t)sx;
+        const int32x4_t cor = K == 4 ? (int32x4_t){(int32_t)(8u * u), 0, (int32_t)(8u * u), 0}
+                            : K == 2 ? (int32x4_t){(int32_t)(2u * u), (int32_t)(2u * u), (int32_t)(2u * u), 0}
+                                     : vdupq_n_s32(sx);
+        const rq_t q = rq_make(p, ctx, bias);
+        for (; o + 8 <= out_n; o += 8, wg += (8 / G) * pad) {
+            int32x4_t da, db;
+            rows8(K, nblk, xs, wg, pad, cor, &da, &db);
+            requant8q(&q, o, da, db, y);
+        }
+        if (K == 1 && o < out_n) {   /* the last group is whole in memory (8 rows per byte): same pass */
+            int32x4_t da, db;
+            rows8(K, nblk, xs, wg, pad, cor, &da, &db);
+            vst1q_s32(d, da);
+            vst1q_s32(d + 4, db);
+            for (int32_t r = 0; o + r < out_n; r++) OUT(d[r], 0, o + r);
+            o = out_n;
+        }
+    }
 #define SD(a, b) a = vdotq_s32(a, xv, b)
     if (K == 4) {
         for (; o + 4 <= out_n; o += 4, wg += 2 * pad) {
@@ -348,39 +500,6 @@ static inline __attribute__((always_inline)) void fc_rows(const int32_t K, const
             vst1q_s32(S, hsum4(a0, a1, a2, a3));
             rows_dots(2, S, sx, d);
             requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
-        }
-    } else {
-        for (; o + 8 <= out_n; o += 8, wg += pad) {
-            const int8_t *xp = xs, *p0 = wg;
-            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            int32_t c = 0;
-            if (nblk >= 4) {   /* 64 inputs x 8 rows per step: 7 SSHR + 8 SDOT per 16 inputs */
-                int64_t cnt = nblk >> 2;
-                c = (int32_t)cnt << 2;
-#define S1(X, B, A, N) "sshr v16.16b, " B ".16b, #" N "\n\tsdot %[" A "].4s, " X ".16b, v16.16b\n\t"
-#define R1(X, B) "sdot %[a0].4s, " X ".16b, " B ".16b\n\t" S1(X, B, "a1", "1") S1(X, B, "a2", "2") S1(X, B, "a3", "3") \
-    S1(X, B, "a4", "4") S1(X, B, "a5", "5") S1(X, B, "a6", "6") S1(X, B, "a7", "7")
-                __asm__ volatile("1:\n\tld1 {v0.16b-v3.16b}, [%[x]], #64\n\tld1 {v4.16b-v7.16b}, [%[w]], #64\n\t"
-                                 R1("v0", "v4") R1("v1", "v5") R1("v2", "v6") R1("v3", "v7")
-                                 "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
-                                 : [x] "+r"(xp), [w] "+r"(p0), [cnt] "+r"(cnt),
-                                   [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3),
-                                   [a4] "+w"(a4), [a5] "+w"(a5), [a6] "+w"(a6), [a7] "+w"(a7)
-                                 :
-                                 : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16");
-#undef R1
-#undef S1
-            }
-            for (; c < nblk; c++, xp += 16, p0 += 16) {
-                int8x16_t xv = vld1q_s8(xp), b = vld1q_s8(p0);
-                SD(a0, b); SD(a1, vshrq_n_s8(b, 1)); SD(a2, vshrq_n_s8(b, 2)); SD(a3, vshrq_n_s8(b, 3));
-                SD(a4, vshrq_n_s8(b, 4)); SD(a5, vshrq_n_s8(b, 5)); SD(a6, vshrq_n_s8(b, 6)); SD(a7, vshrq_n_s8(b, 7));
-            }
-            vst1q_s32(S, hsum4(a0, a1, a2, a3));
-            vst1q_s32(S + 4, hsum4(a4, a5, a6, a7));
-            rows_dots(1, S, sx, d);
-            requant4(p, ctx, bias, o, 0, vld1q_s32(d), y);
-            requant4(p, ctx, bias, o + 4, 0, vld1q_s32(d + 4), y);
         }
     }
 #undef SD
