@@ -161,6 +161,29 @@ def test_writer_refuses_bad_widths():
         random_model(6, 5, cbits=17)
 
 
+def test_devbench_detector_scores_the_stream_hop_by_hop(tmp_path):
+    """A w4a4 LSTM .tflite through training.scoring (what bench.devbench loads): the frames scorer runs the
+    stream one frame per run from a zero state, the window scorer (tflite_scorer) gives the same posteriors."""
+    from basics.classes import KEYWORD_CLASS
+    from training.scoring import detector_from_tflite
+    from tflm_port.tflite_io import load_model, save_model, set_metadata, METADATA_NAME
+
+    m = load_model(random_model(6, 5, seed=2))
+    labels = ["x", "y", "z"]
+    labels[KEYWORD_CLASS] = "alexa"
+    set_metadata(m, METADATA_NAME, {"labels": labels, "mode": "lstm_a4", "features": {
+        "num_mel_bins": 6, "context_frames": 7, "context_stride": 1,
+        "normalization": {"mean": [0.0] * 6, "std": [1.0] * 6}}})
+    path = tmp_path / "w4a4.tflite"
+    path.write_bytes(save_model(m))
+    det = detector_from_tflite(path)
+    f = np.random.default_rng(5).normal(size=(40, 6)).astype(np.float32)
+    a = det.frames_scorer(f)
+    win = np.lib.stride_tricks.sliding_window_view(f, (7, 6))[:, 0].reshape(-1, 42)
+    b = det.scorer(win)[:, det.keyword_index]
+    assert a.shape == (34,) and np.array_equal(a, b) and len(np.unique(a)) > 3
+
+
 # --------------------------------------------------------------------------- from a w4a4 QAT LSTM
 @pytest.fixture(scope="module")
 def qat_a4():
