@@ -3,7 +3,8 @@
 * the activation thresholds ARE the fake-quantized sigmoid / tanh (dense sweep, no TensorFlow);
 * a w4a4 QAT LSTM exports to it (packed 4-bit kernels, variable state tensors) and its integer reference
   follows the Keras fake-quant model hop by hop (tolerance: see the test), scored by ``tflite_scorer``;
-* the C runtime runs it byte-exact with the reference on the host (ASan/UBSan) and the emulated boards,
+* the C runtime runs it byte-exact with the reference on the host (ASan/UBSan) and the emulated boards (the
+  Cortex-M DSP kernel on M4/M7 where it applies, the reference kernel elsewhere),
   the state kept between invocations; a state-size mismatch and a missing state are status codes; bad bit
   widths and a model without its state tensors are one line in Python.
 The firmware models are written from random integers (no TensorFlow) and cached in firmware/build/testdata."""
@@ -324,6 +325,14 @@ def test_lstm_a4_byte_exact_on_board(built, board, shape, tmp_path):
     assert st["inferences"] == HOPS, text[-2000:]
     got, want = (tmp_path / "out.bin").read_bytes(), exp.read_bytes()
     assert len(got) == len(want) and got == want, f"{sum(a != b for a, b in zip(got, want))} bytes differ"
+    from tflm_port import board_table
+
+    if board in board_table.BOARDS and board_table.BOARDS[board].family == "dsp":
+        import re
+
+        opt = int(re.search(r"opt_ops=(\d+)", text).group(1))
+        # the DSP kernel takes 4-bit weights with in_features and units multiples of 8 (both layers here)
+        assert "kernel=dsp" in text and (opt >= 2 if shape["units"] == 32 else opt <= 1), text[-500:]
 
 
 @pytest.mark.parametrize("edit, status, text", [(_grow_state, 7, "LSTM state size != units"),

@@ -51,4 +51,39 @@ static inline int32_t kws_lstm_a4_count(const int32_t *t, int32_t n, int32_t z)
     return lo;
 }
 
+/* the level of gate g (0..3) of one row from its two accumulators (zero point folded in A) */
+static inline int32_t kws_lstm_a4_gate(const kws_lstm_a4_params *p, int32_t g, int32_t row, int32_t a, int32_t b)
+{
+    int64_t zi = kws_lstm_a4_rs(a, p->m_in[g], p->s_in[g]), zr = kws_lstm_a4_rs(b, p->m_rec[g], p->s_rec[g]);
+    zi = zi > KWS_LSTM_A4_Z_CLAMP ? KWS_LSTM_A4_Z_CLAMP : zi < -KWS_LSTM_A4_Z_CLAMP ? -KWS_LSTM_A4_Z_CLAMP : zi;
+    zr = zr > KWS_LSTM_A4_Z_CLAMP ? KWS_LSTM_A4_Z_CLAMP : zr < -KWS_LSTM_A4_Z_CLAMP ? -KWS_LSTM_A4_Z_CLAMP : zr;
+    int32_t q = kws_lstm_a4_count(p->thr[g], p->n_thr[g], (int32_t)zi + (int32_t)zr + p->bias[row]);
+    return g == 2 ? q - p->nt : q;
+}
+
+static inline int32_t kws_lstm_a4_clamp_n(int64_t v, int32_t n)
+{
+    return v > n ? n : v < -n ? -n : (int32_t)v;
+}
+
+/* the cell and hidden update of one unit from its four gate levels */
+static inline void kws_lstm_a4_cell(const kws_lstm_a4_params *p, int32_t gi, int32_t gf, int32_t gg, int32_t go,
+                                    int16_t *cj_io, int8_t *hj)
+{
+    int64_t v = (int64_t)gf * *cj_io * p->m_fc + (int64_t)gi * gg * p->m_ig;
+    if (p->s_c > 0) v = (v + ((int64_t)1 << (p->s_c - 1))) >> p->s_c;
+    const int32_t cj = kws_lstm_a4_clamp_n(v, p->nc);
+    *cj_io = (int16_t)cj;
+    const int32_t tc = kws_lstm_a4_count(p->thr[4], p->n_thr[4], cj) - p->nt;
+    *hj = (int8_t)kws_lstm_a4_clamp_n(kws_lstm_a4_rs((int64_t)go * tc, p->m_h, p->s_h), p->nh);
+}
+
+/* Cortex-M DSP kernel (kernels/dsp/kws_lstm_a4_dsp.c): 4-bit weights, in_features and units multiples of 8,
+ * weights 4-byte aligned; same bytes as kws_lstm_a4. available() is 0 in builds without the DSP extension. */
+int kws_lstm_a4_dsp_available(void);
+int kws_lstm_a4_dsp_supported(const kws_lstm_a4_params *p);
+size_t kws_lstm_a4_dsp_scratch_bytes(const kws_lstm_a4_params *p);
+void kws_lstm_a4_dsp(const kws_lstm_a4_params *p, int32_t steps, const int8_t *input, int8_t *h, int16_t *c,
+                     int32_t *scratch, int8_t *output);
+
 #endif

@@ -17,7 +17,7 @@ enum { IN_X = 0, IN_W = 1, IN_R = 2, IN_BIAS = 3, IN_PARAMS = 4, IN_H = 5, IN_C 
 typedef struct {
     int16_t inputs[KWS_LSTM_A4_INPUTS];
     kws_lstm_a4_params p;
-    int32_t steps, input_bits, gate_bits, tanh_bits, hidden_bits, cell_bits;
+    int32_t steps, input_bits, gate_bits, tanh_bits, hidden_bits, cell_bits, dsp;
 } lstm_a4_data;
 
 static kws_tensor *in_at(kws_model *m, const lstm_a4_data *d, int i)
@@ -143,13 +143,20 @@ static kws_status a4l_prepare(kws_model *m, kws_node *n)
     if (!h->data || !c->data) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM state", -1);
     reset_one(m, d);
     kws_request_scratch(m, kws_lstm_a4_scratch_bytes(p));
+    const char *isa = kws_kernel_isa();   /* no strcmp: the bare-metal boards' mini libc has none */
+    d->dsp = kws_lstm_a4_dsp_available() && isa[0] == 'd' && isa[1] == 's' && isa[2] == 'p' && isa[3] == 0 &&
+             kws_lstm_a4_dsp_supported(p);
+    if (d->dsp) {
+        kws_request_scratch(m, kws_lstm_a4_dsp_scratch_bytes(p));
+        m->num_opt_ops++;
+    }
     return KWS_OK;
 }
 
 static kws_status a4l_invoke(kws_model *m, kws_node *n)
 {
     lstm_a4_data *d = (lstm_a4_data *)n->user_data;
-    kws_lstm_a4(&d->p, d->steps, (const int8_t *)in_at(m, d, IN_X)->data, (int8_t *)in_at(m, d, IN_H)->data,
+    (d->dsp ? kws_lstm_a4_dsp : kws_lstm_a4)(&d->p, d->steps, (const int8_t *)in_at(m, d, IN_X)->data, (int8_t *)in_at(m, d, IN_H)->data,
                 (int16_t *)(void *)in_at(m, d, IN_C)->data, (int32_t *)(void *)m->scratch,
                 (int8_t *)kws_node_out(m, n, 0)->data);
     return KWS_OK;

@@ -29,16 +29,6 @@ static int32_t dot_row(const uint8_t *row, uint32_t k, const int8_t *x, int32_t 
     return acc;
 }
 
-static int32_t clamp_z(int64_t v)
-{
-    return v > KWS_LSTM_A4_Z_CLAMP ? KWS_LSTM_A4_Z_CLAMP : v < -KWS_LSTM_A4_Z_CLAMP ? -KWS_LSTM_A4_Z_CLAMP : (int32_t)v;
-}
-
-static int32_t clamp_n(int64_t v, int32_t n)
-{
-    return v > n ? n : v < -n ? -n : (int32_t)v;
-}
-
 KWS_NO_VECTORIZE
 void kws_lstm_a4(const kws_lstm_a4_params *p, int32_t steps, const int8_t *input, int8_t *h, int16_t *c,
                  int32_t *scratch, int8_t *output)
@@ -52,20 +42,12 @@ void kws_lstm_a4(const kws_lstm_a4_params *p, int32_t steps, const int8_t *input
                 const int32_t row = g * u + j;
                 int32_t a = dot_row(p->w + (size_t)row * (size_t)p->w_row_bytes, k, x, p->n_in, -p->zp_x);
                 int32_t b = dot_row(p->r + (size_t)row * (size_t)p->r_row_bytes, k, h, u, 0);
-                int32_t z = clamp_z(kws_lstm_a4_rs(a, p->m_in[g], p->s_in[g])) +
-                            clamp_z(kws_lstm_a4_rs(b, p->m_rec[g], p->s_rec[g])) + p->bias[row];
-                int32_t q = kws_lstm_a4_count(p->thr[g], p->n_thr[g], z);
-                scratch[row] = g == 2 ? q - p->nt : q;
+                scratch[row] = kws_lstm_a4_gate(p, g, row, a, b);
             }
         }
         for (int32_t j = 0; j < u; j++) {
             const int32_t gi = scratch[j], gf = scratch[u + j], gg = scratch[2 * u + j], go = scratch[3 * u + j];
-            int64_t v = (int64_t)gf * c[j] * p->m_fc + (int64_t)gi * gg * p->m_ig;
-            if (p->s_c > 0) v = (v + ((int64_t)1 << (p->s_c - 1))) >> p->s_c;
-            const int32_t cj = clamp_n(v, p->nc);
-            c[j] = (int16_t)cj;
-            const int32_t tc = kws_lstm_a4_count(p->thr[4], p->n_thr[4], cj) - p->nt;
-            h[j] = (int8_t)clamp_n(kws_lstm_a4_rs((int64_t)go * tc, p->m_h, p->s_h), p->nh);
+            kws_lstm_a4_cell(p, gi, gf, gg, go, &c[j], &h[j]);
         }
         for (int32_t j = 0; j < u; j++) output[(size_t)t * (size_t)u + (size_t)j] = h[j];
     }
