@@ -50,19 +50,30 @@ static int32_t widen8(const int8_t *v, int32_t n, int32_t off, uint32_t *out)
     return s;
 }
 
-static inline __attribute__((always_inline)) int32_t dot4(const uint8_t *row, const uint32_t *xp, int32_t words)
+/* two rows per pass: each input pair loaded once for both */
+static inline __attribute__((always_inline)) void dot4x2(const uint8_t *row0, const uint8_t *row1,
+                                                         const uint32_t *xp, int32_t words, int32_t *a0, int32_t *a1)
 {
-    int32_t acc = 0;
-    const uint32_t *w = (const uint32_t *)(const void *)row;
+    int32_t s0 = 0, s1 = 0;
+    const uint32_t *w0 = (const uint32_t *)(const void *)row0, *w1 = (const uint32_t *)(const void *)row1;
     for (int32_t i = 0; i < words; i++, xp += 4) {
-        uint32_t wd = w[i] ^ 0x88888888u;
+        const uint32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
+        uint32_t wd = w0[i] ^ 0x88888888u;
         uint32_t e = wd & 0x0F0F0F0Fu, o = (wd >> 4) & 0x0F0F0F0Fu;
-        acc = __smlad(__uxtb16(e), xp[0], acc);
-        acc = __smlad(uxtb16_ror8(e), xp[1], acc);
-        acc = __smlad(__uxtb16(o), xp[2], acc);
-        acc = __smlad(uxtb16_ror8(o), xp[3], acc);
+        s0 = __smlad(__uxtb16(e), x0, s0);
+        s0 = __smlad(uxtb16_ror8(e), x1, s0);
+        s0 = __smlad(__uxtb16(o), x2, s0);
+        s0 = __smlad(uxtb16_ror8(o), x3, s0);
+        wd = w1[i] ^ 0x88888888u;
+        e = wd & 0x0F0F0F0Fu;
+        o = (wd >> 4) & 0x0F0F0F0Fu;
+        s1 = __smlad(__uxtb16(e), x0, s1);
+        s1 = __smlad(uxtb16_ror8(e), x1, s1);
+        s1 = __smlad(__uxtb16(o), x2, s1);
+        s1 = __smlad(uxtb16_ror8(o), x3, s1);
     }
-    return acc;
+    *a0 = s0;
+    *a1 = s1;
 }
 
 void kws_lstm_a4_dsp(const kws_lstm_a4_params *p, int32_t steps, const int8_t *input, int8_t *h, int16_t *c,
@@ -75,11 +86,15 @@ void kws_lstm_a4_dsp(const kws_lstm_a4_params *p, int32_t steps, const int8_t *i
         const int8_t *x = input + (size_t)t * (size_t)nin;
         const int32_t cx = 8 * widen8(x, nin, -p->zp_x, xp), ch = 8 * widen8(h, u, 0, hp);
         for (int32_t g = 0; g < 4; g++) {
-            for (int32_t j = 0; j < u; j++) {
+            for (int32_t j = 0; j < u; j += 2) {   /* units is a multiple of 8 */
                 const int32_t row = g * u + j;
-                const int32_t a = dot4(p->w + (size_t)row * (size_t)p->w_row_bytes, xp, nin / 8) - cx;
-                const int32_t b = dot4(p->r + (size_t)row * (size_t)p->r_row_bytes, hp, u / 8) - ch;
-                lv[row] = kws_lstm_a4_gate(p, g, row, a, b);
+                const uint8_t *w = p->w + (size_t)row * (size_t)p->w_row_bytes;
+                const uint8_t *r = p->r + (size_t)row * (size_t)p->r_row_bytes;
+                int32_t a0, a1, b0, b1;
+                dot4x2(w, w + p->w_row_bytes, xp, nin / 8, &a0, &a1);
+                dot4x2(r, r + p->r_row_bytes, hp, u / 8, &b0, &b1);
+                lv[row] = kws_lstm_a4_gate(p, g, row, a0 - cx, b0 - ch);
+                lv[row + 1] = kws_lstm_a4_gate(p, g, row + 1, a1 - cx, b1 - ch);
             }
         }
         for (int32_t j = 0; j < u; j++)
