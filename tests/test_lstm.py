@@ -113,6 +113,18 @@ def test_train_py_lstm_tiny(tmp_path):
     rep = json.loads((qd / "report.json").read_text())
     assert rep["scored_with"] == "tflm_port.reference" and rep["activation_bits"] == 8
     assert check_stateful((qd / "model.tflite").read_bytes()) == 1
+    # w4a4 from the same float run: SUB8_LSTM_A4 (tflm_port/lstm_a4.py), written and scored by the reference
+    qd = tmp_path / "w4a4"
+    r = subprocess.run([sys.executable, str(ROOT / "training" / "train.py"), *args[:2], *args[6:],
+                        "--run-dir", str(qd), "--weight-bits", "4", "--activation-bits", "4", "--set",
+                        f"quant.float_run={rd}", "--set", "quant.stage1_epochs=1", "--set", "quant.stage2_epochs=1"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads((qd / "report.json").read_text())
+    assert rep["scored_with"] == "tflm_port.reference" and rep["activation_bits"] == 4
+    from tflm_port.lstm_a4 import check_stateful as check_a4
+
+    assert check_a4((qd / "model.tflite").read_bytes()) == 1
 
 
 def test_lstm_export_of_a_non_lstm_run_is_one_line(tmp_path):

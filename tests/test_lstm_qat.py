@@ -166,7 +166,7 @@ def test_bad_lstm_quantization_is_one_line(float_model, w4a4):
     from training.quant_lstm import QuantLSTM
     from tflm_port.lstm_export import convert_qat_lstm
 
-    with pytest.raises(UserError, match="4-bit-activation LSTM operator is not written yet"):
+    with pytest.raises(UserError, match="TFLite's int8 LSTM has 8-bit activations"):
         convert_qat_lstm(w4a4, np.zeros((1, T, BINS), np.float32))
     with pytest.raises(UserError, match="no quantize config for cell"):
         QuantLSTM(4, {"weight": "sawb:4", "recurrent_weight": "sawb:4", "gate": "fixed:4", "tanh": "fixed:4",

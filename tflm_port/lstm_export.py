@@ -88,7 +88,7 @@ def convert_qat_lstm(qat_model, frames: np.ndarray, metadata: dict | None = None
     """A QAT LSTM (training/lstm_qat.py) with 8-bit activations -> the int8 .tflite: its fake-quantized
     weights (k <= 8 bits, on their grid in int8 containers) in TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM; the
     converter calibrates the hidden-state scale on ``frames`` and fixes the cell (int16) and gate formats.
-    A model with k-bit activations is refused with one line (its operator is not written yet)."""
+    A model with k-bit activations is refused with one line (``training.export_lstm_a4`` writes those)."""
     problem = lstm_qat.deployable_int8(qat_model)
     if problem:
         raise UserError(f"cannot export this LSTM as int8: {problem}")
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m tflm_port.lstm_export", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path, help="finished `train.py --model lstm` run directory")
-    ap.add_argument("-o", "--output", type=Path, help="output .tflite (default RUN_DIR/model-lstm-{int8,float}.tflite)")
+    ap.add_argument("-o", "--output", type=Path, help="output .tflite (default RUN_DIR/model-lstm-{int8,a4,float}.tflite)")
     ap.add_argument("--float", action="store_true", help="float32 model (no quantization)")
     ap.add_argument("--calibration-windows", type=int, default=200, help="training windows fed for calibration")
     return ap
@@ -135,12 +135,21 @@ def main(argv=None) -> int:
     if lstm_qat.qlstm_layers(model):   # a QAT run: its quantized weights, in TFLite's int8 LSTM
         if a.float:
             raise UserError(f"{a.run_dir}: a QAT LSTM run exports as int8 only (drop --float)")
-        data = convert_qat_lstm(model, frames)
+        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations: SUB8_LSTM_A4 (docs/formats.md 12)
+            from training.export_lstm_a4 import convert_lstm_a4  # lazy: only w4a4 LSTM runs need it
+
+            data = convert_lstm_a4(model, name=str(a.run_dir))
+        else:
+            data = convert_qat_lstm(model, frames)
     else:
         data = convert_lstm(model, frames, int8=not a.float)
-    out = a.output or a.run_dir / f"model-lstm-{'float' if a.float else 'int8'}.tflite"
+    suffix = "float" if a.float else "a4" if b"SUB8_LSTM_A4" in data else "int8"
+    out = a.output or a.run_dir / f"model-lstm-{suffix}.tflite"
     atomic_write_bytes(out, data)
-    print(f"{out}: {len(data):,} bytes ({'float32' if a.float else 'int8 weights, int16 cell state'})")
+    kind = "float32" if a.float else "int8 weights, int16 cell state"
+    if b"SUB8_LSTM_A4" in data:
+        kind = "SUB8_LSTM_A4: k-bit weights and activations"
+    print(f"{out}: {len(data):,} bytes ({kind})")
     return 0
 
 

@@ -238,14 +238,14 @@ class QuantStreamState(StreamState):
 # ----------------------------------------------------------------------------- export
 def deployable_int8(qat_model) -> str | None:
     """None if the model deploys as TFLite's int8 LSTM (weights <= 8 bits in int8, 8-bit activations),
-    else the reason (k-bit activations need the custom operator that is not written yet)."""
+    else the reason (k-bit activations go to SUB8_LSTM_A4 instead)."""
     for q in qlstm_layers(qat_model):
         for op, qq in q.quantizers.items():
             if op in ("kernel", "recurrent_kernel"):
                 continue
             if op in ("gate_i", "gate_f", "gate_c", "gate_o", "cell_tanh", "hidden") and aq.bits_of(qq) < 8:
                 return (f"layer '{q.name}' has {aq.bits_of(qq)}-bit {op}: TFLite's int8 LSTM has 8-bit activations "
-                        "and the 4-bit-activation LSTM operator is not written yet")
+                        "(k-bit activations: SUB8_LSTM_A4, training/export_lstm_a4.py)")
     return None
 
 

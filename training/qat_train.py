@@ -161,7 +161,12 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {wkind} {q.preset} {q.stages}-stage"
     tfl = run_dir / "model.tflite"
     undeployable = lstm_qat.deployable_int8(model) if is_lstm else None
-    if undeployable:   # a k-bit-activation LSTM: no operator yet, so the Keras fake-quant model is what is scored
+    if undeployable:   # k-bit activations: SUB8_LSTM_A4 (training/export_lstm_a4.py) if every operand maps to it
+        from training import export_lstm_a4  # lazy: only k-bit-activation LSTM runs need it
+
+        why = export_lstm_a4.deployable_a4(model)
+        undeployable = None if why is None else f"{undeployable}; {why}"
+    if undeployable:   # no operator for this combination: the Keras fake-quant model is what is scored
         log(f"no .tflite: {undeployable}")
     elif not tfl.is_file():
         export_tflite(model, ExportConfig.of(cfg), norm, train[0], tfl)
@@ -171,7 +176,7 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
         report = evaluate_run(run_dir, cfg, norm, keras_scorer(model), dataset, name=name + " (Keras fake-quant)")
         report.update(activation_bits=q.activation_bits, quantizer_preset=q.preset, quantizer=q.weight_quantizer,
                       stages=q.stages, float_run=str(frun), seconds=round(time.time() - t0, 1),
-                      scored_with="keras fake-quant (no deployable operator yet)", not_deployed=undeployable,
+                      scored_with="keras fake-quant (no operator for this combination)", not_deployed=undeployable,
                       ranges=distribute.quantizer_ranges(model))
         atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
         return report
@@ -242,6 +247,12 @@ def export_tflite(model, cfg: ExportConfig, norm, rep_windows, path: Path) -> No
     meta.update(pmeta)
     if cfg.model.name == "lstm":   # w8a8 LSTM: TFLite's int8 UNIDIRECTIONAL_SEQUENCE_LSTM with the QAT weights
         from tflm_port.lstm_export import convert_qat_lstm  # lazy: only LSTM runs need it
+        from training import export_lstm_a4, lstm_qat  # lazy: as above
+
+        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations (w4a4): SUB8_LSTM_A4
+            meta.update(preset=cfg.quant.preset)
+            atomic_write_bytes(path, export_lstm_a4.convert_lstm_a4(model, meta, name=str(path)))
+            return
 
         frames = rep[:100].reshape(min(100, len(rep)), cfg.features.context_frames, -1).astype(np.float32)
         atomic_write_bytes(path, convert_qat_lstm(model, frames, {**meta, "preset": cfg.quant.preset}))

@@ -32,7 +32,7 @@ from basics.classes import KEYWORD_CLASS
 from basics.errors import UserError, read_json
 from training.features import (LfbeParams, Normalizer, lfbe, lfbe_params, num_frames, params_from_metadata,
                                stack_context, window_span)
-from training.runs import keras_scorer, load_trained_model, open_run
+from training.runs import keras_scorer, load_trained_model, open_run, tflite_scorer
 from tflm_port.reference import Reference
 from tflm_port.tflite_io import get_metadata, load_model
 
@@ -191,13 +191,20 @@ def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
     p, ctx, stride = params_from_metadata(feats, str(path))
     norm = Normalizer.from_dict(feats.get("normalization") or {}, p.num_mel_bins, str(path))
     ref = Reference.from_bytes(data, str(path))
-    if int(np.prod(ref.input_shape)) != ctx * p.num_mel_bins:
-        raise UserError(f"{path}: model input {ref.input_shape} does not match {ctx} frames x {p.num_mel_bins} bins")
+    stateful = any(hasattr(op, "reset") for op in ref.ops)   # streaming LSTM: one frame per run, state carried
+    if int(np.prod(ref.input_shape)) != (1 if stateful else ctx) * p.num_mel_bins:
+        raise UserError(f"{path}: model input {ref.input_shape} does not match {1 if stateful else ctx} frames x "
+                        f"{p.num_mel_bins} bins")
     kw = _keyword_index(md.get("labels"), str(path))
 
     def frames_scorer(f: np.ndarray) -> np.ndarray:
         if len(f) < window_span(ctx, stride):
             return np.zeros(0)
+        if stateful:   # the whole stream from a zero state; a score from the first full window on
+            ref.reset_state()
+            q = ref.quantize_input(np.asarray(f, np.float32).reshape((len(f),) + ref.input_shape))
+            y = np.concatenate([ref.run(q[t:t + 1]) for t in range(len(f))])
+            return ref._to_posteriors(y)[window_span(ctx, stride) - 1:, kw]  # noqa: SLF001
         return ref.posteriors_from_frames(f, ctx, stride)[:, kw]
 
     m = manifest or {}
@@ -207,7 +214,7 @@ def detector_from_tflite(path: Path, manifest: dict | None = None) -> Detector:
         raise UserError(f"{path}: the manifest's 'name' must be a string")
     where = f"{path}: manifest or metadata"
     return Detector(name=name, kind="tflite", lfbe=p, context_frames=ctx, context_stride=stride,
-                    normalizer=norm, scorer=ref.posteriors, keyword_index=kw,
+                    normalizer=norm, scorer=tflite_scorer(data) if stateful else ref.posteriors, keyword_index=kw,
                     smoothing_frames=int(_setting(m, md, "smoothing_frames", 10, 1, 1000, where, integer=True)),
                     refractory_s=_setting(m, md, "refractory_s", 1.0, 0.0, 3600.0, where), manifest=m,
                     frames_scorer=frames_scorer)

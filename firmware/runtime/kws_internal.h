@@ -36,6 +36,8 @@ int64_t kws_tensor_zero_point(const kws_model *m, const kws_tensor *t, uint32_t 
 const kws_op *kws_find_builtin(int32_t code);
 const kws_op *kws_find_custom(const char *name, uint32_t len);
 extern const kws_op kws_op_sub8_fc_a4;   /* SUB8_FC_A4, runtime/kws_fc_a4_op.c */
+extern const kws_op kws_op_sub8_lstm_a4; /* SUB8_LSTM_A4, runtime/kws_lstm_a4_op.c: 7 inputs through user_data */
+void kws_lstm_a4_reset(kws_model *m, kws_node *n);
 /* TFLite builtin operator name (kws_opnames.c, generated from the schema) */
 const char *kws_builtin_op_name(int32_t code);
 

@@ -205,5 +205,6 @@ kws_status kws_reset_state(kws_model *m)
     if (!m || !m->ready) return KWS_ERR_ARG;
     for (int i = 0; i < m->num_nodes; i++)
         if (m->nodes[i].op == &kws_op_unidirectional_sequence_lstm) reset_one(m, (lstm_data *)m->nodes[i].user_data);
+        else if (m->nodes[i].op == &kws_op_sub8_lstm_a4) kws_lstm_a4_reset(m, &m->nodes[i]);
     return KWS_OK;
 }

@@ -279,7 +279,7 @@ static kws_status read_graph(kws_model *m)
         }
         for (int k = 0; k < KWS_MAX_OP_INPUTS; k++) n->inputs[k] = -1;
 #ifndef KWS_NO_LSTM
-        if (n->op == &kws_op_unidirectional_sequence_lstm) {
+        if (n->op == &kws_op_unidirectional_sequence_lstm || n->op == &kws_op_sub8_lstm_a4) {
             /* 24 inputs: all of them to the op's init through user_data, the first KWS_MAX_OP_INPUTS in
              * node->inputs (data flow and liveness see input 0; the state, 18/19, belongs to the op) */
             int16_t *all = kws_persistent_alloc(m, sizeof(int16_t) * KWS_LSTM_INPUTS);
@@ -288,7 +288,9 @@ static kws_status read_graph(kws_model *m)
             for (int k = 0; k < KWS_LSTM_INPUTS; k++) all[k] = -1;
             s = read_index_list(m, &ot, OP_INPUTS, all, &cnt, KWS_LSTM_INPUTS, 1, "operator inputs");
             if (s) return s;
-            if (cnt != KWS_LSTM_INPUTS) return kws_fail(m, KWS_ERR_FORMAT, "LSTM needs 24 inputs", -1);
+            if (n->op == &kws_op_sub8_lstm_a4) {   /* SUB8_LSTM_A4: 7 inputs (kws_lstm_a4.h) */
+                if (cnt != 7) return kws_fail(m, KWS_ERR_FORMAT, "SUB8_LSTM_A4 needs 7 inputs", -1);
+            } else if (cnt != KWS_LSTM_INPUTS) return kws_fail(m, KWS_ERR_FORMAT, "LSTM needs 24 inputs", -1);
             for (int k = 0; k < KWS_MAX_OP_INPUTS; k++) n->inputs[k] = all[k];
             n->num_inputs = KWS_MAX_OP_INPUTS;
             n->user_data = all;

@@ -617,5 +617,7 @@ const kws_op *kws_find_custom(const char *name, uint32_t len)
     if (len == sizeof sub8 - 1 && memcmp(name, sub8, len) == 0) return &op_sub8_fully_connected;
     static const char a4[] = "SUB8_FC_A4";   /* runtime/kws_fc_a4_op.c */
     if (len == sizeof a4 - 1 && memcmp(name, a4, len) == 0) return &kws_op_sub8_fc_a4;
+    static const char lstm_a4[] = "SUB8_LSTM_A4";   /* runtime/kws_lstm_a4_op.c */
+    if (len == sizeof lstm_a4 - 1 && memcmp(name, lstm_a4, len) == 0) return &kws_op_sub8_lstm_a4;
     return NULL;
 }

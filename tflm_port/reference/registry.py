@@ -13,7 +13,7 @@ import importlib
 
 OP_MODULES = {"UNIDIRECTIONAL_SEQUENCE_LSTM": "tflm_port.lstm"}
 CUSTOM_BUILDERS: dict = {}
-CUSTOM_OP_MODULES = ("tflm_port.fc_a4",)
+CUSTOM_OP_MODULES = ("tflm_port.fc_a4", "tflm_port.lstm_a4")
 
 
 def extension_builder(name: str):

@@ -1,0 +1,105 @@
+"""Instructions per hop of the w4a4 streaming LSTM (SUB8_LSTM_A4, docs/formats.md section 13) in the firmware.
+
+    python -m bench.lstm_a4_fw [--out bench/lstm_a4_fw.json] [--hops 20]
+
+Writes a random-integer w4a4 LSTM of the default model's shape (2 x 128 units on 64 bins + Dense 3: 4-bit
+kernels, 4-bit gates / cell input / tanh(c) / hidden state, 16-bit cell) with ``tflm_port.lstm_a4`` (no
+TensorFlow), builds the Cortex-M boards (make -C firmware), runs kws_runner.elf under QEMU with -icount
+shift=0 (instructions, NOT cycles), one frame per invocation with the state carried, checks the output
+bytes against the numpy reference and writes the mean instructions per hop (whole graph). On the DSP
+boards (M4, M7) the LSTM layers run kernels/dsp/kws_lstm_a4_dsp.c (``opt_ops`` counts them), on the M55 the
+reference kernel. The int8 LSTM figures to compare
+with are bench/lstm_fw.json's (``python -m bench.lstm_fw``, same shape, same boards). Atomic JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from basics.atomic import atomic_write_text
+from tflm_port import board_table, lstm_a4
+from tflm_port.reference import Reference
+
+SHAPE = (64, 128, 2)
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+BOARDS = {b: board_table.BOARDS[b].core for b in board_table.cortex_m()}
+
+
+def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
+    """kws_runner.elf under QEMU -icount shift=0: the status line as a dict."""
+    semi = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["kws_runner", mp, xp, out])
+    cmd = ["qemu-system-arm", "-M", board, "-icount", "shift=0,align=off,sleep=off", "-nographic",
+           "-semihosting-config", semi, "-kernel", str(FW / "build" / board / elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    m = re.search(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
+                  r"stack=(\d+).*kernel=(\w+) opt_ops=(\d+)", r.stdout + r.stderr)
+    if not m:
+        raise SystemExit(f"{board}: no status line:\n{(r.stdout + r.stderr)[-1000:]}")
+    d = dict(zip(["status", "inferences", "instr_first", "instr_total", "arena", "stack"], map(int, m.groups()[:6])))
+    d.update(kernel=m.group(7), opt_ops=int(m.group(8)))
+    return d
+
+
+def model(bins: int, units: int, layers: int, seed: int = 0) -> bytes:
+    """Random 4-bit integers on the tailored preset's grids (what a w4a4 QAT run exports)."""
+    rng = np.random.default_rng(seed)
+    ls, n_in = [], bins
+    for _ in range(layers):
+        ls.append(lstm_a4.LayerA4(
+            w=rng.integers(-7, 8, (4 * units, n_in)), r=rng.integers(-7, 8, (4 * units, units)),
+            bias=rng.normal(0, 1.0, 4 * units), s_w=0.9 / 7 / math.sqrt(n_in), s_r=1.2 / 7 / math.sqrt(units),
+            s_gates=(1 / 15, 1 / 15, 1 / 7, 1 / 15), s_tanh=1 / 7, s_cell=8 / 32767, s_h=1 / 7,
+            weight_bits=4, gate_bits=4, tanh_bits=4, hidden_bits=4, cell_bits=16))
+        n_in = units
+    return lstm_a4.write_model(ls, (0.03, -3), rng.integers(-7, 8, (3, units)), 0.2 / 7, rng.normal(0, 1, 3),
+                               (0.06, 5), {"labels": ["a", "b", "c"]}, "bench")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.lstm_a4_fw", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="bench/lstm_a4_fw.json")
+    ap.add_argument("--hops", type=int, default=20)
+    a = ap.parse_args(argv)
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        raise SystemExit("bench.lstm_a4_fw needs qemu-system-arm and arm-none-eabi-gcc")
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])
+    bins, units, layers = SHAPE
+    data = model(bins, units, layers)
+    ref = Reference.from_bytes(data)
+    x = np.random.default_rng(4).integers(-128, 128, size=(a.hops, 1, 1, bins)).astype(np.int8)
+    y = np.concatenate([ref.run(x[t]) for t in range(a.hops)])
+    rows = []
+    with tempfile.TemporaryDirectory() as td:
+        mp, xp, out = Path(td) / "m.tflite", Path(td) / "x.bin", Path(td) / "o.bin"
+        mp.write_bytes(data)
+        xp.write_bytes(x.tobytes())
+        for board, core in ((b, c) for b, c in BOARDS.items() for _ in (0, 1)):
+            elf = "kws_runner_ref.elf" if any(r["board"] == board for r in rows) else "kws_runner.elf"
+            d = run(board, elf, mp, xp, out)
+            rows.append({"model": "lstm", "mode": "w4a4 SUB8_LSTM_A4", "weight_bits": 4, "activation_bits": 4,
+                         "shape": f"{layers}x{units} LSTM on {bins} bins + Dense 3", "board": board, "core": core,
+                         "image": elf, "kernel": d["kernel"], "opt_ops": d["opt_ops"],
+                         "status": d["status"], "hops": d["inferences"], "byte_exact": out.read_bytes() == y.tobytes(),
+                         "instructions_per_hop": round(d["instr_total"] / max(d["inferences"], 1)),
+                         "instructions_first_hop": d["instr_first"], "arena_bytes": d["arena"],
+                         "model_bytes": len(data)})
+            print(json.dumps(rows[-1]))
+    rec = {"benchmark": "lstm_a4_firmware", "unit": "instructions (QEMU -icount shift=0), not cycles", "rows": rows}
+    atomic_write_text(a.out, json.dumps(rec, indent=1) + "\n")
+    return 0 if all(r["byte_exact"] and r["status"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
