@@ -101,7 +101,7 @@ def test_lstm_dotprod_image_byte_exact(built, shape, tmp_path):
     if _missing(a76):
         pytest.skip(f"{_missing(a76)} not installed")
     model, xin, exp = make_case(*shape)
-    cmd = [*board_table.BOARDS[a76].user_mode[0], str(FW / "build" / "aarch64" / "kws_runner_dotprod"),
+    cmd = [*board_table.BOARDS[a76].user_mode[0], str(FW / "build" / board_table.BOARDS[a76].user_runner_image),
            str(model), str(xin), str(tmp_path / "out.bin")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     text = r.stdout + r.stderr

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from basics.errors import UserError
-from tflm_port import lstm_a4
+from tflm_port import board_table, lstm_a4
 from tflm_port.reference import Reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,7 +312,7 @@ SHAPES = [dict(bins=16, units=32), dict(bins=10, units=7, wbits=3, gbits=2, tbit
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=["16x32_w4a4", "10x7_w3a3"])
-@pytest.mark.parametrize("board", ["host", "mps2-an386", "mps2-an500", "mps3-an547", "aarch64"])
+@pytest.mark.parametrize("board", ["host", *board_table.cortex_m(), "aarch64"])
 def test_lstm_a4_byte_exact_on_board(built, board, shape, tmp_path):
     _, _, run_board, boards = _fw()
     if board == "aarch64":

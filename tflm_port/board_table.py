@@ -55,6 +55,12 @@ class Board:
         return f"{self.make_target}/kws_runner{'_dotprod' if self.a64_level == 'dotprod' else ''}.elf"
 
     @property
+    def user_runner_image(self) -> str:
+        """The Linux user-mode kws_runner under firmware/build/ that qemu-aarch64 runs (AArch64 boards only;
+        the A76 runs the armv8.2 dot-product build)."""
+        return f"{self.make_target}/kws_runner{'_dotprod' if self.a64_level == 'dotprod' else ''}"
+
+    @property
     def reference_image(self) -> str:
         """The reference-kernels-only kws_runner image under firmware/build/."""
         return f"{self.make_target}/kws_runner_ref.elf"
