@@ -239,7 +239,7 @@ def test_a4_round_trip(a4_model):
     assert np.array_equal(Reference.from_bytes(fc_a4.retarget_a4(r7, 0)).run(xi), want)
     from tflm_port.convert import retarget   # deploy / flash: each family's A4 plan (layout_table.a4_layout)
     for target, lays in (("mps2-an386", [8, 7, 7, 7]), ("mps3-an547", [6, 6, 6, 6]), ("aarch64-cortex-a53", [3, 6, 6, 6]),
-                         ("aarch64-cortex-a76", [3, 6, 6, 6]), ("generic", [0, 0, 0, 0])):
+                         ("aarch64-cortex-a76", [6, 6, 6, 6]), ("generic", [0, 0, 0, 0])):
         rt = retarget(tfl, target)
         mt = load_model(rt)
         assert [custom_options(op)["layout"] for op in mt.subgraphs[0].operators] == lays
