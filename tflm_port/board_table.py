@@ -58,7 +58,7 @@ class Board:
     def user_runner_image(self) -> str:
         """The Linux user-mode kws_runner under firmware/build/ that qemu-aarch64 runs (AArch64 boards only;
         the A76 runs the armv8.2 dot-product build)."""
-        return f"{self.make_target}/kws_runner{'_dotprod' if self.a64_level == 'dotprod' else ''}"
+        return f"aarch64/kws_runner{'_dotprod' if self.a64_level == 'dotprod' else ''}"  # the Linux build dir
 
     @property
     def reference_image(self) -> str:
