@@ -32,7 +32,7 @@ def test_quick_bench(tmp_path):
     for r in audio:  # features included, threads give the single-thread bytes
         assert r["threads_output_equals_single_thread"] is True and r["x_realtime_per_cpu_second"] > 0
         assert 0 < r["features_share_of_cpu"] < 1 and r["frames"] == 1998
-    assert keep in recs and old not in recs  # replaced by identifying keys, others kept
+    assert {**keep, "activation_bits": 8} in recs and old not in recs  # replaced by identifying keys, others kept (inference records gain activation_bits 8 when absent)
     text = md.read_text()
     assert "## Host: streaming evaluation speed" in text and "## Host: audio to posteriors" in text and "ratio to float" in text
     assert "not cycles" in text  # the kept firmware record renders its section with the QEMU note
