@@ -216,17 +216,24 @@ class UnidirectionalSequenceLstm(_Op):
         env[self.outputs[0]] = out.reshape((n,) + self.out_shape)
 
 
-def state_tensor_problem(model, op) -> str | None:
-    """Why this LSTM operator does not carry its state as variable tensors (inputs 18, 19), or None."""
+def variable_state_problem(model, op, n_inputs: int, slots, where: str) -> str | None:
+    """Why a stateful operator does not carry its state as variable tensors, or None: it needs at least
+    ``n_inputs`` inputs, and each ``(input index, what)`` of ``slots`` a variable tensor with no buffer data;
+    ``where`` names the state inputs in the message (e.g. "inputs 18/19")."""
     ins = [int(i) for i in op.inputs]
     T = model.subgraphs[0].tensors
-    if len(ins) < 20 or ins[IN_H] < 0 or ins[IN_C] < 0:
-        return "stateful LSTM exported without its state tensors (inputs 18/19 missing)"
-    for k, what in ((IN_H, "output state"), (IN_C, "cell state")):
+    if len(ins) < n_inputs or any(ins[k] < 0 for k, _ in slots):
+        return f"stateful LSTM exported without its state tensors ({where} missing)"
+    for k, what in slots:
         t = T[ins[k]]
         if not t.isVariable or tensor_data(model, t) is not None:
             return f"stateful LSTM exported without its state tensors ({what} {tensor_name(t)} is not a variable tensor)"
     return None
+
+
+def state_tensor_problem(model, op) -> str | None:
+    """Why this LSTM operator does not carry its state as variable tensors (inputs 18, 19), or None."""
+    return variable_state_problem(model, op, 20, ((IN_H, "output state"), (IN_C, "cell state")), "inputs 18/19")
 
 
 def build(ref, op, ins, outs, where):

@@ -33,8 +33,9 @@ from basics.errors import UserError
 from tflm_port.reference.common import Op as _Op
 from tflm_port.reference.common import per_sample_shape as _per_sample_shape
 from tflm_port import packing
+from tflm_port.lstm import variable_state_problem
 from tflm_port.tflite_io import (METADATA_NAME, add_buffer, custom_options, load_model, op_name, quant_params,
-                                 save_model, schema, set_metadata, tensor_data, tensor_name)
+                                 save_model, schema, set_metadata, tensor_data)
 
 LSTM_A4_CODE = "SUB8_LSTM_A4"
 LSTM_A4_VERSION = 1
@@ -260,15 +261,9 @@ def write_model(layers: list[LayerA4], in_quant: tuple[float, int], dense_w: np.
 # --------------------------------------------------------------------------- reference
 def state_tensor_problem(model, op) -> str | None:
     """Why this SUB8_LSTM_A4 does not carry its state as variable tensors (inputs 5, 6), or None."""
-    ins = [int(i) for i in op.inputs]
-    T = model.subgraphs[0].tensors
-    if len(ins) != N_INPUTS or ins[IN_H] < 0 or ins[IN_C] < 0:
+    if len(op.inputs) != N_INPUTS:
         return "stateful LSTM exported without its state tensors (inputs 5/6 missing)"
-    for k, what in ((IN_H, "hidden state"), (IN_C, "cell state")):
-        t = T[ins[k]]
-        if not t.isVariable or tensor_data(model, t) is not None:
-            return f"stateful LSTM exported without its state tensors ({what} {tensor_name(t)} is not a variable tensor)"
-    return None
+    return variable_state_problem(model, op, N_INPUTS, ((IN_H, "hidden state"), (IN_C, "cell state")), "inputs 5/6")
 
 
 class LstmA4(_Op):
