@@ -11,7 +11,11 @@ the same length, deterministic for the state of ``rng``:
    generated music when cfg.music > 0).
    Mixed here rather than with AddBackgroundNoise so the noise comes from in-memory arrays shared
    with the training code and the SNR is exact. A silent clip gets noise at -60..-25 dBFS;
-4. gain in [-12, +6] dB (audiomentations ``Gain``), then clipping to [-1, 1].
+4. with probability ``cfg.channel_augment`` (0 = never, the default), a random microphone / channel
+   response on the mix of speech and noise (``random_channel``): a seven-band parametric EQ of
+   +-6 dB, and sometimes a high-pass (cheap or far-field microphones lose the lows) or a low-pass
+   (band-limited channels). Real recordings differ from TTS output mostly in such responses;
+5. gain in [-12, +6] dB (audiomentations ``Gain``), then clipping to [-1, 1].
 
 audiomentations draws from Python's ``random`` and numpy's global RNG; each call seeds both from
 ``rng`` under a lock and restores their previous state afterwards, so results depend only on rng.
@@ -31,7 +35,7 @@ from basics.errors import UserError
 from data_scripts.config import DataConfig
 from data_scripts.noise import noise_source, rir_bank, training_noise
 
-__all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker"]
+__all__ = ["Augmenter", "noise_source", "mix_at_snr", "change_speaker", "random_channel"]
 
 _global_rng_lock = threading.Lock()
 
@@ -78,6 +82,11 @@ class Augmenter:
         self.cache_dir = Path(cache_dir)
         self.noise = training_noise(cfg, self.cache_dir)
         self.p = {"shift": p_shift, "reverb": p_reverb, "noise": p_noise, "gain": p_gain}
+        # drawn only when on, after the others: with channel_augment 0 the random stream (and every
+        # augmented clip) is exactly what it was before this step existed
+        self._channel = random_channel() if cfg.channel_augment > 0 else None
+        if self._channel is not None:
+            self.p["channel"] = float(cfg.channel_augment)
         self._shift = Shift(min_shift=-max_shift_s, max_shift=max_shift_s, shift_unit="seconds",
                             rollover=False, fade_duration=0.005, p=1.0)
         self._gain = Gain(min_gain_db=gain_db[0], max_gain_db=gain_db[1], p=1.0)
@@ -120,11 +129,28 @@ class Augmenter:
                 else:
                     rms = float(np.sqrt(np.mean(np.square(nz, dtype=np.float64)))) + 1e-12
                     y = (y + nz * np.float32(10 ** (floor_db / 20) / rms)).astype(np.float32)
+            if use.get("channel") and np.any(y):
+                level = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+                y = self._channel(samples=y.astype(np.float32), sample_rate=SAMPLE_RATE)
+                new = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+                if new > 0:  # a response shapes the spectrum; the level is the gain step's job
+                    y = y * np.float32(level / new)
             if use["gain"]:
                 y = self._gain(samples=y.astype(np.float32), sample_rate=SAMPLE_RATE)
         y = np.clip(np.asarray(y, np.float32), -1.0, 1.0)
         assert len(y) == n
         return y
+
+
+def random_channel():
+    """A random microphone / channel response (audiomentations): a seven-band parametric EQ of +-6 dB
+    always, a high-pass at 60-300 Hz half the time, a low-pass at 3.4-7.5 kHz a third of the time."""
+    from audiomentations import (Compose, HighPassFilter, LowPassFilter,  # lazy: heavy dependency, as above
+                                 SevenBandParametricEQ)
+
+    return Compose([SevenBandParametricEQ(min_gain_db=-6.0, max_gain_db=6.0, p=1.0),
+                    HighPassFilter(min_cutoff_freq=60.0, max_cutoff_freq=300.0, p=0.5),
+                    LowPassFilter(min_cutoff_freq=3400.0, max_cutoff_freq=7500.0, p=0.33)])
 
 
 FORMANT_RATIO = (0.85, 1.18)

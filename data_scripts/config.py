@@ -17,6 +17,7 @@ from basics.errors import UserError
 DATA_RANGES: dict[str, tuple] = {
     "data.source": ("synthetic", "mix", "speech_commands", "folder"),
     "data.speaker_augment": (0.0, 1.0),
+    "data.channel_augment": (0.0, 1.0),
     "data.music": (0, 1000),
     "data.sentences": (0, 1_000_000), "data.sentences_weight": (0.0, 1e6),
     "data.num_voices": (0, 100_000),
@@ -43,6 +44,7 @@ class DataConfig:
     augment: bool = True
     augment_copies: int = 1  # augmented copies per clip added to the training set
     speaker_augment: float = 0.0  # share of augmented synthetic copies given a new speaker (formants, pitch, speed)
+    channel_augment: float = 0.0  # share of augmented copies passed through a random microphone/channel response
     snr_db_min: float = 5.0
     snr_db_max: float = 30.0
     music: int = 0  # generated music pieces (15 s each) added to the background-noise bank

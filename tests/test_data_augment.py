@@ -176,3 +176,30 @@ def test_generated_music_joins_the_training_noise_only_when_asked(tmp_path):
     k12 = store_key(WindowConfig.of(cfg), tmp_path)
     cfg.data.music = 0
     assert store_key(WindowConfig.of(cfg), tmp_path) != k12  # the stored windows depend on the music
+
+
+def test_channel_response_is_off_by_default_and_reshapes_the_spectrum_when_on(cache, tmp_path):
+    from data_scripts.augment import Augmenter
+    from training.config import Config
+    from training.dataset import WindowConfig
+    from training.feature_store import feature_params, store_key
+
+    x = (np.random.default_rng(0).standard_normal(16000) * 0.05).astype(np.float32)   # white: every band present
+    off = Augmenter(DataConfig(), cache, p_shift=0.0, p_reverb=0.0, p_noise=0.0, p_gain=0.0)
+    on = Augmenter(DataConfig(channel_augment=1.0), cache, p_shift=0.0, p_reverb=0.0, p_noise=0.0, p_gain=0.0)
+    assert "channel" not in off.p   # off: the random stream is the one from before this step
+    assert np.array_equal(off(x, np.random.default_rng(3)), x)
+    ys = [on(x, np.random.default_rng(s)) for s in range(6)]
+    assert np.array_equal(ys[0], on(x, np.random.default_rng(0)))   # deterministic in rng
+    for y in ys:   # the level is kept, the band balance is not
+        assert abs(np.sqrt(np.mean(y.astype(np.float64) ** 2)) / np.sqrt(np.mean(x.astype(np.float64) ** 2)) - 1) < 1e-3
+    bands = lambda a: np.log10([np.sum(np.abs(np.fft.rfft(a))[lo:hi] ** 2) for lo, hi in ((5, 400), (400, 3000), (3000, 7500))])
+    ref = bands(x)
+    assert max(np.abs(bands(y) - ref).max() for y in ys) > 0.3   # some band moved by > 3 dB
+    # the feature store key: unchanged for configs without the step (old stores stay valid), distinct with it
+    cfg = Config()
+    (tmp_path / "manifest.csv").write_text("path,label,split,voice,text\n")
+    assert "channel_augment" not in feature_params(WindowConfig.of(cfg))["data"]
+    k0 = store_key(WindowConfig.of(cfg), tmp_path)
+    cfg.data.channel_augment = 0.5
+    assert store_key(WindowConfig.of(cfg), tmp_path) != k0

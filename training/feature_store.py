@@ -75,6 +75,8 @@ def feature_params(w: WindowConfig) -> dict:
 
     d = asdict(w.data)
     data = {k: v for k, v in d.items() if k not in ("stream_minutes", "root")}
+    if not data.get("channel_augment"):   # added later: off, it changes nothing, so old stores stay valid
+        data.pop("channel_augment", None)
     return {"features": asdict(w.features), "data": data, "window_code": FEATURE_CACHE_VERSION}
 
 
