@@ -8,6 +8,15 @@ Audio (../shared/data by default; never used for training by this project):
   phrases by many speakers) streamed back to back; every detection there is a false accept.
 The DET curve sweeps the threshold over every score the data shows (training/scoring.py).
 
+A third figure, ``--hard-negatives``: the other real folders of the data (Mycroft Precise community
+recordings of other wake words and of false activations, made on users' devices; OpenVoiceOS false
+activations; a Speech Commands sample; ~56 min), every clip between 0.25 s of silence. The `demo`
+recipe never trains on them (the `full` recipe does: its rows are not scored there). They are harder
+than the Picovoice negatives: other wake words that sound partly like "alexa" ("athena", "amelia"),
+recorded through real microphones. Rows gain ``frr_at_1fah_hard`` (FRR at 1 FA/h with these as the
+negatives), ``fah_hard_at_threshold_1fah`` (their false accepts per hour at the threshold of the
+main figure) and ``fah_hard_by_folder``.
+
     python -m bench.devbench models/alexa-w4.tflite runs/x --compare microwakeword \\
         [--data ../shared/data] [--png bench/dev_det.png] [--record bench/accuracy.json --tag recipe=... ]
 
@@ -38,6 +47,8 @@ POSITIVES = "real/picovoice_wwb/alexa_dev"
 NEGATIVES = ("real/picovoice_wwb/computer", "real/picovoice_wwb/jarvis", "real/picovoice_wwb/smart_mirror")
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAD_S = 1.0
+HARD_NEGATIVES = ("real/mycroft_precise/*", "real/ovos_false_activations", "real/sc_v1_sample")
+HARD_GAP_S = 0.25
 
 
 class DevAudio:
@@ -54,13 +65,33 @@ class DevAudio:
         self.positives = [load_audio(f, quiet=True) for f in self.pos_files]
         self.negatives = np.concatenate([load_audio(f, quiet=True) for f in self.neg_files])
         self.negative_hours = len(self.negatives) / 16000 / 3600
+        self.data = data
+        self._hard = None
+
+    def hard_negatives(self, patterns: tuple[str, ...] = HARD_NEGATIVES) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+        """(audio, [(folder, first sample, end sample)]): the hard real negatives, loaded once."""
+        if self._hard is None:
+            dirs = sorted({d for p in patterns for d in self.data.glob(p) if d.is_dir()})
+            gap = np.zeros(int(HARD_GAP_S * 16000), np.float32)
+            parts, spans, n = [], [], 0
+            for d in dirs:
+                start = n
+                for f in list_audio(d):
+                    a = load_audio(f, quiet=True).astype(np.float32)
+                    parts += [gap, a, gap]
+                    n += len(a) + 2 * len(gap)
+                spans.append((str(d.relative_to(self.data)), start, n))
+            if not parts:
+                raise UserError(f"{self.data}: no hard-negative folders ({', '.join(patterns)})")
+            self._hard = (np.concatenate(parts), spans)
+        return self._hard
 
 
 def _scores(model, audio: np.ndarray) -> StreamScores:
     return model.score(audio) if hasattr(model, "score") else score_audio(model, audio)
 
 
-def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None) -> dict:
+def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None, hard: bool = False) -> dict:
     t0 = time.time()
     pad = np.zeros(int(PAD_S * 16000), np.float32)
     if hasattr(model, "score"):
@@ -87,6 +118,19 @@ def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None) -> 
         by_kind = false_accepts_by_kind(long_negatives, np.asarray(hits))
         if by_kind:
             extra["fah_long_by_kind"] = by_kind
+    if hard:  # the third figure: real negatives of other wake words and false activations
+        audio, spans = dev.hard_negatives()
+        hs = _scores(model, audio)
+        hpts = det_points(pos, hs, model.refractory_s)
+        fh, th = frr_at(hpts, 1.0)
+        hours = len(audio) / 16000 / 3600
+        hits = detect(hs.smoothed, hs.times, t1, model.refractory_s)
+        extra.update({"hard_negative_hours": round(hours, 3), "frr_at_1fah_hard": fh, "threshold_at_1fah_hard": th,
+                      "missed_at_1fah_hard": int(round(fh * len(pos))),
+                      "fah_hard_at_threshold_1fah": round(len(hits) / max(hours, 1e-9), 3),
+                      "fah_hard_by_folder": {name: round(int(np.sum((hits > a / 16000) & (hits <= b / 16000)))
+                                                         / max((b - a) / 16000 / 3600, 1e-9), 2)
+                                             for name, a, b in spans}})
     return {"name": model.name, "kind": model.kind, "positives": len(pos), "negative_hours": round(dev.negative_hours, 4),
             "frr_at_1fah": f1, "threshold_at_1fah": t1, "missed_at_1fah": int(round(f1 * len(pos))),
             "frr_at_0p5fah": f05, "threshold_at_0p5fah": t05, "missed_at_0p5fah": int(round(f05 * len(pos))),
@@ -168,8 +212,8 @@ def summary_table(records: list[dict]) -> str:
         return -b if isinstance(b, (int, float)) else -min(int(x) for x in str(b).split(","))
 
     out = ["| model | weight bits | bytes | seeds | FRR @ 1 FA/h, mean (min-max) | FRR @ 0.5 FA/h | clips missed @ 1 FA/h "
-           "| FRR @ 1 FA/h, long synthetic negatives |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| FRR @ 1 FA/h, long synthetic negatives | FRR @ 1 FA/h, real hard negatives |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for (recipe, bits, abits, dens, kind), rs in sorted(rows.items(), key=lambda kv: (
             kv[0][0] != "microwakeword", kv[0][0], bits_key(kv[0][1] or 0), -(kv[0][2] or 0), -(kv[0][3] or 0))):
         nbytes = sorted({r.get("model_bytes") for r in rs if r.get("model_bytes")})
@@ -179,7 +223,7 @@ def summary_table(records: list[dict]) -> str:
         out.append(f"| {recipe} | {shown} | {', '.join(f'{b:,}' for b in nbytes) or '-'} | "
                    f"{len(rs)} | {stat(rs, 'frr_at_1fah')} | {stat(rs, 'frr_at_0p5fah')} | "
                    f"{', '.join(str(r['missed_at_1fah']) for r in rs)} of {rs[0]['positives']} | "
-                   f"{stat(rs, 'frr_at_1fah_long')} |")
+                   f"{stat(rs, 'frr_at_1fah_long')} | {stat(rs, 'frr_at_1fah_hard')} |")
     return "\n".join(out)
 
 
@@ -192,6 +236,8 @@ def main(argv=None) -> int:
     ap.add_argument("--compare", action="append", default=[], choices=["microwakeword"], help="peer to score too")
     ap.add_argument("--long-negatives", type=Path, metavar="AUDIO",
                     help="a long negative stream (python -m bench.negstream) for the second FA/h figure")
+    ap.add_argument("--hard-negatives", action="store_true",
+                    help="third figure: the data's other real folders (other wake words, false activations) as negatives")
     ap.add_argument("--png", type=Path, help="DET plot of all models")
     ap.add_argument("--out", type=Path, help="JSON with every row and its DET points")
     ap.add_argument("--record", type=Path, help="merge rows (without DET points) into this records file")
@@ -222,7 +268,7 @@ def main(argv=None) -> int:
         models += [load_peer(c) for c in a.compare]
     rows = []
     for i, m in enumerate(models):
-        r = evaluate_model(m, dev, a.long_negatives)
+        r = evaluate_model(m, dev, a.long_negatives, a.hard_negatives)
         if getattr(m, "model_bytes", None):
             r["model_bytes"] = m.model_bytes
         if i < len(a.models) and m.kind == "tflite":
@@ -232,6 +278,8 @@ def main(argv=None) -> int:
               f"  {100 * r['frr_at_0p5fah']:5.1f}% @0.5 FA/h"
               + (f"  | long synthetic negatives: FRR {100 * r['frr_at_1fah_long']:5.1f}% @1 FA/h, "
                  f"{r['fah_long_at_threshold_1fah']:.2f} FA/h at the real 1 FA/h threshold" if "frr_at_1fah_long" in r else "")
+              + (f"  | real hard negatives: FRR {100 * r['frr_at_1fah_hard']:5.1f}% @1 FA/h, "
+                 f"{r['fah_hard_at_threshold_1fah']:.2f} FA/h at the 1 FA/h threshold" if "frr_at_1fah_hard" in r else "")
               + f"   [{r['seconds']} s]", flush=True)
     if a.png:
         plot(rows, a.png, f"dev benchmark: {len(dev.pos_files)} real 'alexa', {dev.negative_hours:.2f} h real negatives")

@@ -91,4 +91,28 @@ def test_devbench_summary_mixed_bits_and_long_column():
     recs.append({**base, "recipe": "demo", "weight_bits": "1,2,2,2,8", "seed": 1, "frr_at_1fah": 0.05})
     t = devbench.summary_table(recs)
     assert "| demo | 4 | - | 2 | 20.0% (10.0-30.0) |" in t and "| 20.0% (20.0-20.0) |" in t
-    assert "| demo | 1,2,2,2,8 (per layer) |" in t and t.rstrip().endswith("| - |")
+    assert "| demo | 1,2,2,2,8 (per layer) |" in t and t.rstrip().endswith("| - | - |")
+
+
+def test_devbench_third_figure_real_hard_negatives(tmp_path):
+    rng = np.random.default_rng(4)
+    folders = (("pos", 3, 1.2), ("neg", 2, 20.0), ("real/mycroft_precise/athena", 2, 10.0),
+               ("real/sc_v1_sample", 3, 1.0), ("real/elsewhere", 1, 5.0))   # the last is not a hard folder
+    for d, n, sec in folders:
+        (tmp_path / d).mkdir(parents=True)
+        for i in range(n):
+            sf.write(tmp_path / d / f"{i}.flac", (0.1 * rng.standard_normal(int(sec * 16000))).astype(np.float32), 16000)
+    dev = devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",))
+    det = load_detector(ROOT / "models" / "alexa-w1.tflite")
+    r = devbench.evaluate_model(det, dev, hard=True)
+    gap = 2 * devbench.HARD_GAP_S
+    spans = {"real/mycroft_precise/athena": 2 * (10.0 + gap), "real/sc_v1_sample": 3 * (1.0 + gap)}
+    assert set(r["fah_hard_by_folder"]) == set(spans)
+    assert r["hard_negative_hours"] == round(sum(spans.values()) / 3600, 3)
+    assert r["missed_at_1fah_hard"] == round(r["frr_at_1fah_hard"] * 3)
+    # per-folder rates add up to the whole: the same detections, each counted in the folder it fell in
+    total = sum(r["fah_hard_by_folder"][k] * s / 3600 for k, s in spans.items())
+    assert total == pytest.approx(r["fah_hard_at_threshold_1fah"] * sum(spans.values()) / 3600, abs=0.02)
+    assert "frr_at_1fah_hard" not in devbench.evaluate_model(det, dev)
+    with pytest.raises(UserError, match="no hard-negative folders"):
+        devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",)).hard_negatives(("real/none*",))
