@@ -214,9 +214,13 @@ def _pool() -> tuple[list[str], list[str]]:
     return pool, phonemes(pool)
 
 
+SOUNDALIKES = 16  # words of the sound-alike pool, most similar first, among the confusables (data.soundalikes)
+
+
 @lru_cache(maxsize=64)
-def _text_sets(keyword: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(confusables, other words) for a keyword; neither contains or sounds like the keyword."""
+def _text_sets(keyword: str, soundalikes: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(confusables, other words) for a keyword; neither contains or sounds like the keyword.
+    ``soundalikes``: how many words of the sound-alike pool join the confusables (0 = SOUNDALIKES)."""
     kw = normalize_keyword(keyword)
     words = kw.split()
     cands: set[str] = set()
@@ -251,7 +255,7 @@ def _text_sets(keyword: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
     conf = {c for c, p in zip(cand_list, cand_ph) if ok(c, p) and distinct(c, p)}
     good_pool = [(w, p) for w, p in zip(pool, pool_ph) if ok(w, p)]
-    conf.update(_sounds_like(kw, kw_ph, [w for w, _ in good_pool], [p for _, p in good_pool], 16))
+    conf.update(_sounds_like(kw, kw_ph, [w for w, _ in good_pool], [p for _, p in good_pool], soundalikes or SOUNDALIKES))
     conf.discard(kw)
     others = tuple(w for w, _ in good_pool if w in set(COMMON) and w not in conf)
     if not conf:
@@ -339,9 +343,9 @@ def assign_voices(num_voices: int, seed: int) -> dict[str, str]:
     return out
 
 
-def plan(keyword: str, num_voices: int, clips_per_voice: int, seed: int) -> list[Job]:
+def plan(keyword: str, num_voices: int, clips_per_voice: int, seed: int, soundalikes: int = 0) -> list[Job]:
     kw = normalize_keyword(keyword)
-    conf, others = _text_sets(kw)
+    conf, others = _text_sets(kw, soundalikes)
     voices = assign_voices(num_voices, seed)
     n_neg = max(1, int(round(NEGATIVES_PER_KEYWORD * clips_per_voice)))
     rng = np.random.default_rng([seed, 23])
@@ -415,7 +419,8 @@ def generation_params(cfg: DataConfig) -> dict:
             "stream_minutes": float(cfg.stream_minutes),
             "noise_dir": str(Path(cfg.noise_dir).resolve()) if cfg.noise_dir else "",
             "pitch": PITCH, "speed": SPEED, "amplitude": AMPLITUDE, "pad_s": PAD_S,
-            "espeak_ng": espeak_version(), "accents": list(list_accents()), "variants": list(list_variants())}
+            "espeak_ng": espeak_version(), "accents": list(list_accents()), "variants": list(list_variants())} | (
+                {"soundalikes": int(cfg.soundalikes)} if cfg.soundalikes else {})   # added later: absent at 0
 
 
 def dataset_dir(cfg: DataConfig) -> Path:
@@ -433,7 +438,8 @@ def prepare_synthetic(cfg: DataConfig, progress: bool = True) -> Path:
         raise UserError("data.num_voices / data.clips_per_voice: must be >= 0")
     clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written folder
     t0 = time.time()
-    jobs = plan(params["keyword"], params["num_voices"], params["clips_per_voice"], params["seed"])
+    jobs = plan(params["keyword"], params["num_voices"], params["clips_per_voice"], params["seed"],
+                params.get("soundalikes", 0))
     noise = noise_source(cfg, Path(cfg.root) / "cache")
     from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 

@@ -149,3 +149,22 @@ def test_bad_voice_counts(tmp_path):
         prepare_synthetic(_cfg(tmp_path, num_voices=2), progress=False)
     with pytest.raises(UserError, match="num_voices"):
         prepare_synthetic(_cfg(tmp_path, num_voices=100000), progress=False)
+
+
+def test_more_soundalikes_widen_the_confusables_and_key_the_caches_only_when_set(tmp_path):
+    from data_scripts.sources import mix_params, parse_sources
+    from data_scripts.synthetic import _text_sets, generation_params
+    from data_scripts.tts import plan_tts, tts_params, backend
+
+    base, more = _text_sets("alexa"), _text_sets("alexa", 64)
+    assert base == _text_sets("alexa", 0) and set(base[0]) < set(more[0])
+    assert len(more[0]) - len(base[0]) == 64 - 16 and "amelia" in more[0] and "alexa" not in more[0]
+    cfg = DataConfig(tts="espeak")
+    assert "soundalikes" not in generation_params(cfg) and "soundalikes" not in mix_params(parse_sources(cfg), cfg)
+    be = backend("espeak", "", str(tmp_path))
+    assert "soundalikes" not in tts_params("espeak", "alexa", 9, 4, 4, 1, be)   # old caches keep their keys
+    cfg.soundalikes = 64
+    assert generation_params(cfg)["soundalikes"] == 64 and mix_params(parse_sources(cfg), cfg)["soundalikes"] == 64
+    jobs = plan_tts(be, "alexa", 30, 1, 10, 1, soundalikes=64)
+    used = {j.text for j in jobs if j.kind == "confusable"}
+    assert used <= set(more[0]) and used - set(base[0])   # the wider set is drawn from

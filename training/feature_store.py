@@ -75,8 +75,9 @@ def feature_params(w: WindowConfig) -> dict:
 
     d = asdict(w.data)
     data = {k: v for k, v in d.items() if k not in ("stream_minutes", "root")}
-    if not data.get("channel_augment"):   # added later: off, it changes nothing, so old stores stay valid
-        data.pop("channel_augment", None)
+    for k in ("channel_augment", "soundalikes"):   # added later: off, they change nothing, so old stores stay valid
+        if not data.get(k):
+            data.pop(k, None)
     return {"features": asdict(w.features), "data": data, "window_code": FEATURE_CACHE_VERSION}
 
 
