@@ -30,7 +30,7 @@ import numpy as np
 from training.config import FeatureConfig, ModelConfig
 from training.models import build_model
 from tflm_port import board_table
-from tflm_port.lstm_export import convert_lstm
+from training.export_lstm import convert_lstm
 from tflm_port.reference import Reference
 from basics.atomic import atomic_write_text
 from bench import records as brec

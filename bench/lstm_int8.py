@@ -20,7 +20,7 @@ from training.config import FeatureConfig, ModelConfig
 from basics.atomic import atomic_write_text
 from training.lstm import run_streaming
 from training.models import build_model
-from tflm_port.lstm_export import convert_lstm
+from training.export_lstm import convert_lstm
 from tflm_port.reference import Reference
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

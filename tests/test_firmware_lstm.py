@@ -48,7 +48,7 @@ def make_case(bins: int, units: int):
 
         from training.config import FeatureConfig, ModelConfig
         from training.models import build_model
-        from tflm_port.lstm_export import convert_lstm
+        from training.export_lstm import convert_lstm
         from tflm_port.reference import Reference
 
         keras.utils.set_random_seed(1)

@@ -30,7 +30,7 @@ def keras_model():
 
 @pytest.fixture(scope="module")
 def int8_model(keras_model):
-    from tflm_port.lstm_export import convert_lstm
+    from training.export_lstm import convert_lstm
 
     rng = np.random.default_rng(0)
     return convert_lstm(keras_model, rng.normal(size=(24, 12, BINS)).astype(np.float32))
@@ -140,7 +140,7 @@ def _without_state(model: bytes, how: str) -> bytes:
 
 @pytest.mark.parametrize("how", ["missing", "not_variable"])
 def test_stateful_model_without_state_tensors_is_one_line(int8_model, how):
-    from tflm_port.lstm_export import check_stateful
+    from tflm_port.lstm import check_stateful
     from tflm_port.reference import Reference
 
     bad = _without_state(int8_model, how)
@@ -153,7 +153,8 @@ def test_stateful_model_without_state_tensors_is_one_line(int8_model, how):
 
 def test_float_export_streams_in_tflite_micro(keras_model):
     from training.lstm import run_streaming
-    from tflm_port.lstm_export import check_stateful, convert_lstm
+    from tflm_port.lstm import check_stateful
+    from training.export_lstm import convert_lstm
 
     data = convert_lstm(keras_model, int8=False)
     assert check_stateful(data) == 2

@@ -121,7 +121,8 @@ def test_two_stages_transfer_and_naive_preset(float_model, frames):
 
 def test_w8a8_exports_to_tflites_int8_lstm_with_the_qat_weights(float_model, frames):
     from training import lstm_qat
-    from tflm_port.lstm_export import check_stateful, convert_qat_lstm
+    from tflm_port.lstm import check_stateful
+    from training.export_lstm import convert_qat_lstm
     from tflm_port.reference import Reference
     from tflm_port.tflite_io import get_metadata, load_model, op_name, quant_params, tensor_data
 
@@ -164,7 +165,7 @@ def test_bad_lstm_quantization_is_one_line(float_model, w4a4):
     import tf_keras as keras
 
     from training.quant_lstm import QuantLSTM
-    from tflm_port.lstm_export import convert_qat_lstm
+    from training.export_lstm import convert_qat_lstm
 
     with pytest.raises(UserError, match="TFLite's int8 LSTM has 8-bit activations"):
         convert_qat_lstm(w4a4, np.zeros((1, T, BINS), np.float32))

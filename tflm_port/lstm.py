@@ -27,7 +27,7 @@ from basics.errors import UserError
 from tflm_port.reference.common import Op as _Op
 from tflm_port.reference.common import per_sample_shape as _per_sample_shape
 from tflm_port.reference.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
-from tflm_port.tflite_io import TENSOR_TYPE_NAMES, quant_params, schema, tensor_data, tensor_name
+from tflm_port.tflite_io import TENSOR_TYPE_NAMES, load_model, op_name, quant_params, schema, tensor_data, tensor_name
 from tflm_port.tflite_io import save_model
 
 TT = schema.TensorType
@@ -234,6 +234,22 @@ def variable_state_problem(model, op, n_inputs: int, slots, where: str) -> str |
 def state_tensor_problem(model, op) -> str | None:
     """Why this LSTM operator does not carry its state as variable tensors (inputs 18, 19), or None."""
     return variable_state_problem(model, op, 20, ((IN_H, "output state"), (IN_C, "cell state")), "inputs 18/19")
+
+
+def check_stateful(data: bytes, name: str = "<model>", code: str = "UNIDIRECTIONAL_SEQUENCE_LSTM",
+                   problem=state_tensor_problem) -> int:
+    """Number of ``code`` operators in a .tflite (TFLite's LSTM by default); UserError (one line) if one has
+    no state tensors. ``problem(model, op)`` is that operator's state check (``tflm_port.lstm_a4`` passes
+    SUB8_LSTM_A4's)."""
+    m = load_model(data, name)
+    n = 0
+    for k, op in enumerate(m.subgraphs[0].operators or []):
+        if op_name(m, op) == code:
+            n += 1
+            why = problem(m, op)
+            if why:
+                raise UserError(f"{name}: operator {k} ({code}): {why}")
+    return n
 
 
 def build(ref, op, ins, outs, where):

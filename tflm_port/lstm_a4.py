@@ -33,9 +33,10 @@ from basics.errors import UserError
 from tflm_port.reference.common import Op as _Op
 from tflm_port.reference.common import per_sample_shape as _per_sample_shape
 from tflm_port import packing
+from tflm_port import lstm
 from tflm_port.lstm import variable_state_problem
-from tflm_port.tflite_io import (METADATA_NAME, add_buffer, custom_options, load_model, op_name, quant_params,
-                                 save_model, schema, set_metadata, tensor_data)
+from tflm_port.tflite_io import (METADATA_NAME, add_buffer, custom_options, quant_params, save_model, schema,
+                                 set_metadata, tensor_data)
 
 LSTM_A4_CODE = "SUB8_LSTM_A4"
 LSTM_A4_VERSION = 1
@@ -405,15 +406,7 @@ def _segments_sorted(params, o) -> bool:
 
 def check_stateful(data: bytes, name: str = "<model>") -> int:
     """Number of SUB8_LSTM_A4 operators; UserError (one line) if one has no state tensors."""
-    m = load_model(data, name)
-    n = 0
-    for k, op in enumerate(m.subgraphs[0].operators or []):
-        if op_name(m, op) == LSTM_A4_CODE:
-            n += 1
-            problem = state_tensor_problem(m, op)
-            if problem:
-                raise UserError(f"{name}: operator {k} ({LSTM_A4_CODE}): {problem}")
-    return n
+    return lstm.check_stateful(data, name, LSTM_A4_CODE, state_tensor_problem)
 
 
 def _register():
