@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from basics.errors import UserError
+from basics.streams import WindowStream
 from tflm_port.reference.common import Op as _Op
 from tflm_port.reference.common import per_sample_shape as _per_sample_shape
 from tflm_port.reference.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
@@ -316,10 +317,12 @@ def reference_stream_scorer(ref):
     """Scorer (normalized windows [N, T*bins] -> posteriors [N, C]) for a stateful one-frame model (the
     exported LSTM, input [1, 1, bins]) in the integer reference: windows that follow each other by one
     hop are one stream, fed one frame per run() with the state carried (also across calls); a window
-    that does not follow starts a new stream (reset_state) warmed up on its own frames. What the
-    device computes; used by training.evaluate.tflite_scorer for stateful models."""
+    that does not follow starts a new stream (reset_state) warmed up on its own frames
+    (``basics.streams.WindowStream``, the rule the float scorer follows too). What the device
+    computes; used by training.evaluate.tflite_scorer for stateful models."""
     bins = int(np.prod(ref.input_shape))
-    last = [None]
+    shape = (1,) + ref.input_shape
+    stream = WindowStream(lambda frame: ref.run(frame.reshape(shape)).reshape(-1), ref.reset_state)
 
     def f(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32)
@@ -328,21 +331,7 @@ def reference_stream_scorer(ref):
             return np.zeros((0, int(np.prod(ref.output_shape))))
         w = x.reshape(n, -1, bins)
         q = ref.quantize_input(w.reshape(-1, bins)).reshape(w.shape)
-        follows = np.zeros(n, bool)
-        follows[1:] = np.all(w[1:, :-1] == w[:-1, 1:], axis=(1, 2))
-        if last[0] is not None and last[0].shape == w[0].shape:
-            follows[0] = np.array_equal(last[0][1:], w[0][:-1])
-        out = np.empty((n, int(np.prod(ref.output_shape))), ref.output_dtype)
-        shape = (1,) + ref.input_shape
-        for i in range(n):
-            if follows[i]:
-                y = ref.run(q[i, -1].reshape(shape))
-            else:
-                ref.reset_state()
-                for t in range(q.shape[1]):
-                    y = ref.run(q[i, t].reshape(shape))
-            out[i] = y.reshape(-1)
-        last[0] = w[-1].copy()
+        out = stream(w, q)
         return ref._to_posteriors(out)
 
     return f

@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     if lstm_qat.qlstm_layers(model):   # a QAT run: its quantized weights, in TFLite's int8 LSTM
         if a.float:
             raise UserError(f"{a.run_dir}: a QAT LSTM run exports as int8 only (drop --float)")
-        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations: SUB8_LSTM_A4 (docs/formats.md 12)
+        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations: SUB8_LSTM_A4 (docs/formats.md section 13)
             data = convert_lstm_a4(model, name=str(a.run_dir))
         else:
             data = convert_qat_lstm(model, frames)
