@@ -4,7 +4,7 @@ lengths, keeps one state per stream between calls, and refuses a stateful model 
 import numpy as np
 import pytest
 
-from training.config import FeatureConfig, ModelConfig
+from bench.testmodels import random_lstm
 from basics.errors import UserError
 
 tflm = pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
@@ -14,18 +14,7 @@ BINS, UNITS = 8, 16
 
 @pytest.fixture(scope="module")
 def keras_model():
-    import tf_keras as keras
-
-    from training.models import build_model
-
-    keras.utils.set_random_seed(0)
-    m = build_model(ModelConfig(name="lstm", lstm_units=UNITS, lstm_layers=2, dropout=0.0),
-                    FeatureConfig(num_mel_bins=BINS, context_frames=10, context_stride=1), 3)
-    rng = np.random.default_rng(5)
-    for layer in m.layers:
-        if layer.weights:
-            layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
-    return m
+    return random_lstm(UNITS, BINS, 10, seed=0, jitter=0.3, rng=np.random.default_rng(5))
 
 
 @pytest.fixture(scope="module")

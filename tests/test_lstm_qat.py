@@ -6,25 +6,15 @@ import numpy as np
 import pytest
 
 from basics.errors import UserError
-from training.config import Config, FeatureConfig, ModelConfig, QuantConfig
+from bench.testmodels import random_lstm
+from training.config import Config, QuantConfig
 
 BINS, T, UNITS = 6, 7, 8
 
 
 @pytest.fixture(scope="module")
 def float_model():
-    import tf_keras as keras
-
-    from training.models import build_model
-
-    keras.utils.set_random_seed(3)
-    m = build_model(ModelConfig(name="lstm", lstm_units=UNITS, lstm_layers=2, dropout=0.0),
-                    FeatureConfig(num_mel_bins=BINS, context_frames=T, context_stride=1), 3)
-    rng = np.random.default_rng(0)
-    for layer in m.layers:
-        if layer.weights:
-            layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
-    return m
+    return random_lstm(UNITS, BINS, T, seed=3, jitter=0.3, rng=np.random.default_rng(0))
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,32 @@ def _mult(a: float, b: float, c: float) -> tuple[int, int]:
     return quantize_multiplier(float(np.float32(a)) * float(np.float32(b)) / float(np.float32(c)))
 
 
-class UnidirectionalSequenceLstm(_Op):
+class StatefulLstm(_Op):
+    """What the reference's LSTM operators share: per-stream state (h, c) held between calls, a batch of N
+    rows being N streams; ``reset`` (Reference.reset_state) starts them again."""
+
+    units: int
+    h = c = None
+
+    def reset(self) -> None:
+        self.h = self.c = None
+
+    def state(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if self.h is None else (self.h.copy(), self.c.copy())
+
+    def streams(self, n: int, h_start: int) -> tuple[np.ndarray, np.ndarray]:
+        """(h, c) of the ``n`` streams: started (h = h_start, c = 0) on the first call after a reset; a call
+        with another number of rows is refused with one line."""
+        if self.h is None:
+            self.h = np.full((n, self.units), h_start, np.int64)
+            self.c = np.zeros((n, self.units), np.int64)
+        elif len(self.h) != n:
+            raise UserError(f"LSTM state holds {len(self.h)} streams, the input has {n} rows "
+                            "(call reset_state() to start new streams)")
+        return self.h, self.c
+
+
+class UnidirectionalSequenceLstm(StatefulLstm):
     """One int8 LSTM layer; per-stream state (h, c) held between calls."""
 
     def __init__(self, w, r, b, s_x, zp_x, s_w, s_r, s_h, zp_h, s_c, cell_clip, inputs, outputs, out_shape,
@@ -172,13 +197,6 @@ class UnidirectionalSequenceLstm(_Op):
         if cell_clip > 0:
             self.cell_clip = int(min(max(float(np.float32(cell_clip)) / float(np.float32(s_c)), -32768.0), 32767.0))
         self.state_shape = state_shape
-        self.h = self.c = None
-
-    def reset(self) -> None:
-        self.h = self.c = None
-
-    def state(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return None if self.h is None else (self.h.copy(), self.c.copy())
 
     def _gate(self, g, xin, hin):
         mi, si = self.m_in[g]
@@ -191,13 +209,7 @@ class UnidirectionalSequenceLstm(_Op):
 
     def __call__(self, env: dict, n: int) -> None:
         x = np.asarray(env[self.inputs[0]]).reshape(n, -1, self.w.shape[2]).astype(np.int64)
-        if self.h is None:
-            self.h = np.full((n, self.units), self.zp_h, np.int64)
-            self.c = np.zeros((n, self.units), np.int64)
-        elif len(self.h) != n:
-            raise UserError(f"LSTM state holds {len(self.h)} streams, the input has {n} rows "
-                            "(call reset_state() to start new streams)")
-        h, c = self.h, self.c
+        h, c = self.streams(n, self.zp_h)
         out = np.empty((n, x.shape[1], self.units), np.int8)
         for t in range(x.shape[1]):
             xin = (x[:, t] - self.zp_x).astype(np.float64)
