@@ -5,6 +5,7 @@ they import nothing of the project (standard library, numpy, scipy/soundfile for
 * ``atomic``: writes that never leave a half-written file under the final name
 * ``audio``: the one audio reader/writer (mono float32 at 16 kHz)
 * ``classes``: the class ids a model outputs (shared by training, evaluation and the firmware)
+* ``streams``: which context windows follow each other, fed one step each to a stateful model
 
 Importing the package sets the process-wide defaults below (every project tool imports it, directly
 or through its own package, before numpy, TensorFlow or matplotlib start).

@@ -27,14 +27,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from training.config import FeatureConfig, ModelConfig
-from training.models import build_model
 from tflm_port import board_table
-from tflm_port.lstm_export import convert_lstm
+from training.export_lstm import convert_lstm
 from tflm_port.reference import Reference
 from basics.atomic import atomic_write_text
 from bench import records as brec
 from bench.host import machine
+from bench.testmodels import random_lstm
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,12 +46,7 @@ def model_and_data(bins: int, units: int, layers: int, hops: int, cache: Path):
     name = f"lstm_{layers}x{units}_{bins}"
     mp, xp, yp = cache / f"{name}.tflite", cache / f"{name}.in.bin", cache / f"{name}.expected.bin"
     if not (mp.is_file() and xp.is_file() and yp.is_file()) or len(xp.read_bytes()) != hops * bins:
-        import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
-
-
-        keras.utils.set_random_seed(1)
-        m = build_model(ModelConfig(name="lstm", lstm_units=units, lstm_layers=layers, dropout=0.0),
-                        FeatureConfig(num_mel_bins=bins, context_frames=10, context_stride=1), 3)
+        m = random_lstm(units, bins, 10, layers=layers, seed=1)
         rng = np.random.default_rng(3)
         data = convert_lstm(m, rng.normal(size=(16, 20, bins)).astype(np.float32))
         ref = Reference.from_bytes(data)

@@ -16,12 +16,11 @@ import platform
 import time
 
 import numpy as np
-from training.config import FeatureConfig, ModelConfig
 from basics.atomic import atomic_write_text
 from training.lstm import run_streaming
-from training.models import build_model
-from tflm_port.lstm_export import convert_lstm
+from training.export_lstm import convert_lstm
 from tflm_port.reference import Reference
+from bench.testmodels import random_lstm
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -38,17 +37,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
-    import tf_keras as keras  # lazy: heavy dependency, loaded only when this runs
     from tflite_micro.python.tflite_micro import runtime  # lazy: heavy dependency, loaded only when this runs
 
 
-    keras.utils.set_random_seed(0)
-    m = build_model(ModelConfig(name="lstm", lstm_units=a.units, lstm_layers=a.layers, dropout=0.0),
-                    FeatureConfig(num_mel_bins=a.bins, context_frames=10, context_stride=1), 3)
     rng = np.random.default_rng(5)
-    for layer in m.layers:
-        if layer.weights:
-            layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    m = random_lstm(a.units, a.bins, 10, layers=a.layers, seed=0, jitter=0.3, rng=rng)
     t0 = time.time()
     model = convert_lstm(m, rng.normal(size=(24, 12, a.bins)).astype(np.float32))
     t_conv = time.time() - t0

@@ -53,6 +53,25 @@ def cached_mlp(n_in, hidden, n_out, layer_bits, seed=0) -> bytes:
     return _CACHE[key]
 
 
+def random_lstm(units: int, bins: int, frames: int, layers: int = 2, classes: int = 3, seed: int = 0,
+                jitter: float = 0.0, rng: np.random.Generator | None = None):
+    """A ``build_lstm`` model (training.models, ``model lstm``) with Keras' initial weights at ``seed``;
+    ``jitter`` > 0 adds N(0, jitter) noise drawn from ``rng`` to every weight (so the gates and the cell
+    see their whole range, not the near-identity start). The caller keeps ``rng`` to draw more from it."""
+    import tf_keras as keras  # lazy: TensorFlow only where a model is built
+
+    from training.models import build_model  # lazy: imports TensorFlow
+
+    keras.utils.set_random_seed(seed)
+    m = build_model(ModelConfig(name="lstm", lstm_units=units, lstm_layers=layers, dropout=0.0),
+                    FeatureConfig(num_mel_bins=bins, context_frames=frames, context_stride=1), classes)
+    if jitter > 0:
+        for layer in m.layers:
+            if layer.weights:
+                layer.set_weights([w + rng.normal(0, jitter, w.shape).astype(np.float32) for w in layer.get_weights()])
+    return m
+
+
 def test_inputs(n: int, size: int, zp: int = 0, seed: int = 0) -> np.ndarray:
     """Structured int8 inputs (extremes, zero point, ramps, sparse spikes, +-1 around zp) then random."""
     rng = np.random.default_rng(seed)

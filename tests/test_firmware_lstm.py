@@ -44,20 +44,12 @@ def make_case(bins: int, units: int):
     tag = f"{units}x{bins}"
     model, xin, exp = DATA / f"lstm{tag}.tflite", DATA / f"in{tag}.bin", DATA / f"expected{tag}.bin"
     if not (model.is_file() and xin.is_file() and exp.is_file()):
-        import tf_keras as keras
-
-        from training.config import FeatureConfig, ModelConfig
-        from training.models import build_model
-        from tflm_port.lstm_export import convert_lstm
+        from bench.testmodels import random_lstm
+        from training.export_lstm import convert_lstm
         from tflm_port.reference import Reference
 
-        keras.utils.set_random_seed(1)
-        m = build_model(ModelConfig(name="lstm", lstm_units=units, lstm_layers=2, dropout=0.0),
-                        FeatureConfig(num_mel_bins=bins, context_frames=10, context_stride=1), 3)
         rng = np.random.default_rng(3)
-        for layer in m.layers:
-            if layer.weights:
-                layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(np.float32) for w in layer.get_weights()])
+        m = random_lstm(units, bins, 10, seed=1, jitter=0.2, rng=rng)
         data = convert_lstm(m, rng.normal(size=(24, 20, bins)).astype(np.float32))
         ref = Reference.from_bytes(data)
         xf = np.random.default_rng(4).normal(size=(HOPS, 1, bins)).astype(np.float32)

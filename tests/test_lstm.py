@@ -93,10 +93,10 @@ def test_train_py_lstm_tiny(tmp_path):
     np.testing.assert_allclose(run_streaming(m, x)[:, -1], np.asarray(m(x.reshape(2, -1))), atol=2e-5)
     # 8-bit export of the run (calibrated on its training windows) runs in the integer reference
     out = tmp_path / "lstm.tflite"
-    r = subprocess.run([sys.executable, "-m", "tflm_port.lstm_export", str(rd), "-o", str(out),
+    r = subprocess.run([sys.executable, "-m", "training.export_lstm", str(rd), "-o", str(out),
                         "--calibration-windows", "20"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert r.returncode == 0 and "int16 cell state" in r.stdout, r.stderr[-2000:]
-    from tflm_port.lstm_export import check_stateful
+    from tflm_port.lstm import check_stateful
     from tflm_port.reference import Reference
 
     assert check_stateful(out.read_bytes()) == 1
@@ -128,7 +128,7 @@ def test_train_py_lstm_tiny(tmp_path):
 
 
 def test_lstm_export_of_a_non_lstm_run_is_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tflm_port.lstm_export", str(tmp_path / "nothing")],
+    r = subprocess.run([sys.executable, "-m", "training.export_lstm", str(tmp_path / "nothing")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode != 0 and "no trained model" in r.stderr and "Traceback" not in r.stderr
 

@@ -189,19 +189,12 @@ def test_devbench_detector_scores_the_stream_hop_by_hop(tmp_path):
 @pytest.fixture(scope="module")
 def qat_a4():
     from test_lstm_qat import BINS, T, UNITS  # the same tiny model as the LSTM QAT tests
-    import tf_keras as keras
 
+    from bench.testmodels import random_lstm
     from training import lstm_qat, qat
-    from training.config import FeatureConfig, ModelConfig, QuantConfig
-    from training.models import build_model
+    from training.config import QuantConfig
 
-    keras.utils.set_random_seed(3)
-    m = build_model(ModelConfig(name="lstm", lstm_units=UNITS, lstm_layers=2, dropout=0.0),
-                    FeatureConfig(num_mel_bins=BINS, context_frames=T, context_stride=1), 3)
-    rng = np.random.default_rng(0)
-    for layer in m.layers:
-        if layer.weights:
-            layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    m = random_lstm(UNITS, BINS, T, seed=3, jitter=0.3, rng=np.random.default_rng(0))
     frames = np.random.default_rng(1).normal(size=(5, T, BINS)).astype(np.float32)
     q = lstm_qat.make_qat_lstm(m, QuantConfig(weight_bits=4, activation_bits=4, weight_quantizer="sawb"), 2)
     qat.compile_for_stage(q, 1e-3)

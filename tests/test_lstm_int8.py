@@ -4,7 +4,7 @@ lengths, keeps one state per stream between calls, and refuses a stateful model 
 import numpy as np
 import pytest
 
-from training.config import FeatureConfig, ModelConfig
+from bench.testmodels import random_lstm
 from basics.errors import UserError
 
 tflm = pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
@@ -14,23 +14,12 @@ BINS, UNITS = 8, 16
 
 @pytest.fixture(scope="module")
 def keras_model():
-    import tf_keras as keras
-
-    from training.models import build_model
-
-    keras.utils.set_random_seed(0)
-    m = build_model(ModelConfig(name="lstm", lstm_units=UNITS, lstm_layers=2, dropout=0.0),
-                    FeatureConfig(num_mel_bins=BINS, context_frames=10, context_stride=1), 3)
-    rng = np.random.default_rng(5)
-    for layer in m.layers:
-        if layer.weights:
-            layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
-    return m
+    return random_lstm(UNITS, BINS, 10, seed=0, jitter=0.3, rng=np.random.default_rng(5))
 
 
 @pytest.fixture(scope="module")
 def int8_model(keras_model):
-    from tflm_port.lstm_export import convert_lstm
+    from training.export_lstm import convert_lstm
 
     rng = np.random.default_rng(0)
     return convert_lstm(keras_model, rng.normal(size=(24, 12, BINS)).astype(np.float32))
@@ -140,7 +129,7 @@ def _without_state(model: bytes, how: str) -> bytes:
 
 @pytest.mark.parametrize("how", ["missing", "not_variable"])
 def test_stateful_model_without_state_tensors_is_one_line(int8_model, how):
-    from tflm_port.lstm_export import check_stateful
+    from tflm_port.lstm import check_stateful
     from tflm_port.reference import Reference
 
     bad = _without_state(int8_model, how)
@@ -153,7 +142,8 @@ def test_stateful_model_without_state_tensors_is_one_line(int8_model, how):
 
 def test_float_export_streams_in_tflite_micro(keras_model):
     from training.lstm import run_streaming
-    from tflm_port.lstm_export import check_stateful, convert_lstm
+    from tflm_port.lstm import check_stateful
+    from training.export_lstm import convert_lstm
 
     data = convert_lstm(keras_model, int8=False)
     assert check_stateful(data) == 2

@@ -6,25 +6,15 @@ import numpy as np
 import pytest
 
 from basics.errors import UserError
-from training.config import Config, FeatureConfig, ModelConfig, QuantConfig
+from bench.testmodels import random_lstm
+from training.config import Config, QuantConfig
 
 BINS, T, UNITS = 6, 7, 8
 
 
 @pytest.fixture(scope="module")
 def float_model():
-    import tf_keras as keras
-
-    from training.models import build_model
-
-    keras.utils.set_random_seed(3)
-    m = build_model(ModelConfig(name="lstm", lstm_units=UNITS, lstm_layers=2, dropout=0.0),
-                    FeatureConfig(num_mel_bins=BINS, context_frames=T, context_stride=1), 3)
-    rng = np.random.default_rng(0)
-    for layer in m.layers:
-        if layer.weights:
-            layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
-    return m
+    return random_lstm(UNITS, BINS, T, seed=3, jitter=0.3, rng=np.random.default_rng(0))
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +111,8 @@ def test_two_stages_transfer_and_naive_preset(float_model, frames):
 
 def test_w8a8_exports_to_tflites_int8_lstm_with_the_qat_weights(float_model, frames):
     from training import lstm_qat
-    from tflm_port.lstm_export import check_stateful, convert_qat_lstm
+    from tflm_port.lstm import check_stateful
+    from training.export_lstm import convert_qat_lstm
     from tflm_port.reference import Reference
     from tflm_port.tflite_io import get_metadata, load_model, op_name, quant_params, tensor_data
 
@@ -164,7 +155,7 @@ def test_bad_lstm_quantization_is_one_line(float_model, w4a4):
     import tf_keras as keras
 
     from training.quant_lstm import QuantLSTM
-    from tflm_port.lstm_export import convert_qat_lstm
+    from training.export_lstm import convert_qat_lstm
 
     with pytest.raises(UserError, match="TFLite's int8 LSTM has 8-bit activations"):
         convert_qat_lstm(w4a4, np.zeros((1, T, BINS), np.float32))

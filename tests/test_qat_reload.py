@@ -87,9 +87,9 @@ def test_qat_reload_config_mismatch_is_one_line(tmp_path):
 
 
 def test_reloaded_qat_lstm_exports_the_same_int8_model(tmp_path):
-    """lstm_export of a QAT run reads the reloaded model: its int8 LSTM equals the one of the model
+    """export_lstm of a QAT run reads the reloaded model: its int8 LSTM equals the one of the model
     that was saved (same integer outputs in the reference)."""
-    from tflm_port.lstm_export import convert_qat_lstm
+    from training.export_lstm import convert_qat_lstm
     from tflm_port.reference import Reference
     from training.runs import load_trained_model
 

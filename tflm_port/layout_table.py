@@ -95,20 +95,30 @@ def a4_layout(family: str, bits: int, input_bits: int) -> int:
 def row_bytes(layout: int, bits: int, in_features: int) -> int:
     """Bytes of one packed row of a dense layout (layout 6: of one row's share of a full group); -1 when
     the layout cannot hold ``bits``."""
-    u = DENSE_UNITS.get(layout, {}).get(bits)
-    if u is None or in_features < 1:
+    return unit_row_bytes(DENSE_UNITS.get(layout, {}).get(bits), bits, in_features)
+
+
+def packed_bytes(layout: int, bits: int, out_features: int, in_features: int) -> int:
+    return unit_packed_bytes(DENSE_UNITS.get(layout, {}).get(bits), bits, out_features, in_features)
+
+
+def unit_row_bytes(unit: tuple[int, int, int] | None, bits: int, in_features: int) -> int:
+    """``row_bytes`` of a layout whose ``(unit_inputs, unit_bytes, group_rows)`` for ``bits`` is ``unit``
+    (None: it cannot hold them, -1); also for a layout outside this table (layout 7, SUB8_FC_A4's)."""
+    if unit is None or in_features < 1:
         return -1
-    unit_inputs, unit_bytes, _ = u
+    unit_inputs, unit_bytes, _ = unit
     if unit_inputs == BITSTREAM:
         return (in_features * bits + 7) // 8
     return unit_bytes * ((in_features + unit_inputs - 1) // unit_inputs)
 
 
-def packed_bytes(layout: int, bits: int, out_features: int, in_features: int) -> int:
-    rb = row_bytes(layout, bits, in_features)
+def unit_packed_bytes(unit: tuple[int, int, int] | None, bits: int, out_features: int, in_features: int) -> int:
+    """Bytes of a packed [out, in] matrix: ceil(out / group_rows) * group_rows rows (see unit_row_bytes)."""
+    rb = unit_row_bytes(unit, bits, in_features)
     if rb < 0 or out_features < 1:
         return -1
-    g = DENSE_UNITS[layout][bits][2]
+    g = unit[2]
     return ((out_features + g - 1) // g) * g * rb
 
 

@@ -48,14 +48,10 @@ class R4Words(Layout):
 
     id = 2
     name = "r4_words"
-    supported_bits = frozenset(layout_table.DENSE_UNITS[2])
 
     @staticmethod
     def per_word(bits: int) -> int:
         return layout_table.DENSE_UNITS[2][bits][0]
-
-    def row_bytes(self, bits, in_features):
-        return layout_table.row_bytes(self.id, bits, in_features)
 
     def _positions(self, bits):
         n = self.per_word(bits)
@@ -76,10 +72,8 @@ class R4Words(Layout):
         return _interleave(words.view(np.uint8).reshape(out, W, 4))
 
     def unpack_rows(self, data, bits, out_features, in_features):
+        data = self.sized(data, bits, out_features, in_features)
         rb = self.row_bytes(bits, in_features)
-        data = np.asarray(data, np.uint8)
-        if data.size != out_features * rb:
-            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs {out_features}*{rb}")
         n = self.per_word(bits)
         W = rb // 4
         words = _deinterleave(data, out_features, W, 4).reshape(out_features, W * 4).view("<u4").astype(np.int64)
@@ -94,10 +88,6 @@ class R4Nib32(Layout):
 
     id = 3
     name = "r4_nib32"
-    supported_bits = frozenset(layout_table.DENSE_UNITS[3])
-
-    def row_bytes(self, bits, in_features):
-        return layout_table.row_bytes(self.id, bits, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w, np.int64)
@@ -110,10 +100,8 @@ class R4Nib32(Layout):
         return _interleave(blocks)
 
     def unpack_rows(self, data, bits, out_features, in_features):
+        data = self.sized(data, bits, out_features, in_features)
         rb = self.row_bytes(bits, in_features)
-        data = np.asarray(data, np.uint8)
-        if data.size != out_features * rb:
-            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs {out_features}*{rb}")
         W = rb // 16
         b = _deinterleave(data, out_features, W, 16).astype(np.int16)
         u = np.concatenate([b & 15, b >> 4], axis=2).reshape(out_features, W * 32)[:, :in_features]
@@ -133,13 +121,6 @@ class RowsPerByte(Layout):
 
     id = 6
     name = "rows_per_byte"
-    supported_bits = frozenset(layout_table.DENSE_UNITS[6])
-
-    def row_bytes(self, bits, in_features):
-        return layout_table.row_bytes(self.id, bits, in_features)
-
-    def packed_bytes(self, bits, out_features, in_features):
-        return layout_table.packed_bytes(self.id, bits, out_features, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w, np.int64)
@@ -160,11 +141,7 @@ class RowsPerByte(Layout):
         return b.astype(np.uint8).reshape(-1)
 
     def unpack_rows(self, data, bits, out_features, in_features):
-        data = np.asarray(data, np.uint8)
-        need = self.packed_bytes(bits, out_features, in_features)
-        if data.size != need:
-            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs {need} "
-                            f"(ceil({out_features}/{8 // bits}) groups x {16 * ((in_features + 15) // 16)})")
+        data = self.sized(data, bits, out_features, in_features)
         G, pad = 8 // bits, 16 * ((in_features + 15) // 16)
         b = data.reshape(-1, 1, pad).astype(np.int64)
         f = (b >> (np.arange(G) * bits)[None, :, None]) & ((1 << bits) - 1)
@@ -191,13 +168,7 @@ class A4Pairs(Layout):
 
     id = 7
     name = "a4_pairs"
-    supported_bits = frozenset((2, 3, 4))
-
-    def row_bytes(self, bits, in_features):
-        return 2 * ((in_features + 3) // 4)
-
-    def packed_bytes(self, bits, out_features, in_features):
-        return 4 * ((in_features + 3) // 4) * ((out_features + 1) // 2)
+    units = {k: (4, 2, 2) for k in (2, 3, 4)}   # not in layout_table's SUB8_FULLY_CONNECTED table
 
     @staticmethod
     def _order(out_features, in_features):
@@ -229,11 +200,7 @@ class A4Pairs(Layout):
         return flat.astype("<u4").view(np.uint8)
 
     def unpack_rows(self, data, bits, out_features, in_features):
-        data = np.asarray(data, np.uint8)
-        need = self.packed_bytes(bits, out_features, in_features)
-        if data.size != need:
-            raise UserError(f"packed weights: {data.size} bytes, layout 7 needs {need} "
-                            f"(4 * ceil({in_features}/4) * ceil({out_features}/2))")
+        data = self.sized(data, bits, out_features, in_features)
         words = data.view("<u4").astype(np.int64)[self._order(out_features, in_features)]  # [pairs, W]
         pairs, W = words.shape
         w = np.zeros((2 * pairs, 4 * W), np.int64)
@@ -277,13 +244,6 @@ class Lanes16(Layout):
 
     id = 8
     name = "lanes16"
-    supported_bits = frozenset(layout_table.DENSE_UNITS[8])
-
-    def row_bytes(self, bits, in_features):
-        return layout_table.row_bytes(self.id, bits, in_features)
-
-    def packed_bytes(self, bits, out_features, in_features):
-        return layout_table.packed_bytes(self.id, bits, out_features, in_features)
 
     @staticmethod
     def _fields(w, bits, q):
@@ -305,11 +265,7 @@ class Lanes16(Layout):
         return words.astype("<u4").view(np.uint8).reshape(-1)
 
     def unpack_rows(self, data, bits, out_features, in_features):
-        data = np.asarray(data, np.uint8)
-        need = self.packed_bytes(bits, out_features, in_features)
-        if data.size != need:
-            raise UserError(f"packed weights: {data.size} bytes, layout 8 needs {need} "
-                            f"(4 * ceil({out_features}/4) * {self.row_bytes(bits, in_features)})")
+        data = self.sized(data, bits, out_features, in_features)
         words = data.view("<u4").astype(np.int64).reshape((out_features + 3) // 4, -1)
         o, i = np.meshgrid(np.arange(out_features), np.arange(in_features), indexing="ij")
         wi, pos = lanes16_place(bits, o % 4, i)
@@ -341,13 +297,6 @@ class Rows24(Layout):
 
     id = 9
     name = "rows24"
-    supported_bits = frozenset(layout_table.DENSE_UNITS[9])
-
-    def row_bytes(self, bits, in_features):
-        return layout_table.row_bytes(self.id, bits, in_features)
-
-    def packed_bytes(self, bits, out_features, in_features):
-        return layout_table.packed_bytes(self.id, bits, out_features, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w, np.int64)
@@ -364,11 +313,7 @@ class Rows24(Layout):
         return b.astype(np.uint8).reshape(-1)
 
     def unpack_rows(self, data, bits, out_features, in_features):
-        data = np.asarray(data, np.uint8)
-        need = self.packed_bytes(bits, out_features, in_features)
-        if data.size != need:
-            raise UserError(f"packed weights: {data.size} bytes, layout 9 needs {need} "
-                            f"(ceil({out_features}/8) groups x 48 x ceil({in_features}/16))")
+        data = self.sized(data, bits, out_features, in_features)
         nblk = (in_features + 15) // 16
         b = data.reshape(-1, nblk, 3, 16).transpose(0, 2, 1, 3).reshape(-1, 3, nblk * 16).astype(np.int64)
         words = b[:, 0] | b[:, 1] << 8 | b[:, 2] << 16

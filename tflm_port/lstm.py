@@ -24,10 +24,11 @@ import math
 import numpy as np
 
 from basics.errors import UserError
+from basics.streams import WindowStream
 from tflm_port.reference.common import Op as _Op
 from tflm_port.reference.common import per_sample_shape as _per_sample_shape
 from tflm_port.reference.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
-from tflm_port.tflite_io import TENSOR_TYPE_NAMES, quant_params, schema, tensor_data, tensor_name
+from tflm_port.tflite_io import TENSOR_TYPE_NAMES, load_model, op_name, quant_params, schema, tensor_data, tensor_name
 from tflm_port.tflite_io import save_model
 
 TT = schema.TensorType
@@ -145,7 +146,32 @@ def _mult(a: float, b: float, c: float) -> tuple[int, int]:
     return quantize_multiplier(float(np.float32(a)) * float(np.float32(b)) / float(np.float32(c)))
 
 
-class UnidirectionalSequenceLstm(_Op):
+class StatefulLstm(_Op):
+    """What the reference's LSTM operators share: per-stream state (h, c) held between calls, a batch of N
+    rows being N streams; ``reset`` (Reference.reset_state) starts them again."""
+
+    units: int
+    h = c = None
+
+    def reset(self) -> None:
+        self.h = self.c = None
+
+    def state(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if self.h is None else (self.h.copy(), self.c.copy())
+
+    def streams(self, n: int, h_start: int) -> tuple[np.ndarray, np.ndarray]:
+        """(h, c) of the ``n`` streams: started (h = h_start, c = 0) on the first call after a reset; a call
+        with another number of rows is refused with one line."""
+        if self.h is None:
+            self.h = np.full((n, self.units), h_start, np.int64)
+            self.c = np.zeros((n, self.units), np.int64)
+        elif len(self.h) != n:
+            raise UserError(f"LSTM state holds {len(self.h)} streams, the input has {n} rows "
+                            "(call reset_state() to start new streams)")
+        return self.h, self.c
+
+
+class UnidirectionalSequenceLstm(StatefulLstm):
     """One int8 LSTM layer; per-stream state (h, c) held between calls."""
 
     def __init__(self, w, r, b, s_x, zp_x, s_w, s_r, s_h, zp_h, s_c, cell_clip, inputs, outputs, out_shape,
@@ -171,13 +197,6 @@ class UnidirectionalSequenceLstm(_Op):
         if cell_clip > 0:
             self.cell_clip = int(min(max(float(np.float32(cell_clip)) / float(np.float32(s_c)), -32768.0), 32767.0))
         self.state_shape = state_shape
-        self.h = self.c = None
-
-    def reset(self) -> None:
-        self.h = self.c = None
-
-    def state(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return None if self.h is None else (self.h.copy(), self.c.copy())
 
     def _gate(self, g, xin, hin):
         mi, si = self.m_in[g]
@@ -190,13 +209,7 @@ class UnidirectionalSequenceLstm(_Op):
 
     def __call__(self, env: dict, n: int) -> None:
         x = np.asarray(env[self.inputs[0]]).reshape(n, -1, self.w.shape[2]).astype(np.int64)
-        if self.h is None:
-            self.h = np.full((n, self.units), self.zp_h, np.int64)
-            self.c = np.zeros((n, self.units), np.int64)
-        elif len(self.h) != n:
-            raise UserError(f"LSTM state holds {len(self.h)} streams, the input has {n} rows "
-                            "(call reset_state() to start new streams)")
-        h, c = self.h, self.c
+        h, c = self.streams(n, self.zp_h)
         out = np.empty((n, x.shape[1], self.units), np.int8)
         for t in range(x.shape[1]):
             xin = (x[:, t] - self.zp_x).astype(np.float64)
@@ -234,6 +247,22 @@ def variable_state_problem(model, op, n_inputs: int, slots, where: str) -> str |
 def state_tensor_problem(model, op) -> str | None:
     """Why this LSTM operator does not carry its state as variable tensors (inputs 18, 19), or None."""
     return variable_state_problem(model, op, 20, ((IN_H, "output state"), (IN_C, "cell state")), "inputs 18/19")
+
+
+def check_stateful(data: bytes, name: str = "<model>", code: str = "UNIDIRECTIONAL_SEQUENCE_LSTM",
+                   problem=state_tensor_problem) -> int:
+    """Number of ``code`` operators in a .tflite (TFLite's LSTM by default); UserError (one line) if one has
+    no state tensors. ``problem(model, op)`` is that operator's state check (``tflm_port.lstm_a4`` passes
+    SUB8_LSTM_A4's)."""
+    m = load_model(data, name)
+    n = 0
+    for k, op in enumerate(m.subgraphs[0].operators or []):
+        if op_name(m, op) == code:
+            n += 1
+            why = problem(m, op)
+            if why:
+                raise UserError(f"{name}: operator {k} ({code}): {why}")
+    return n
 
 
 def build(ref, op, ins, outs, where):
@@ -300,10 +329,12 @@ def reference_stream_scorer(ref):
     """Scorer (normalized windows [N, T*bins] -> posteriors [N, C]) for a stateful one-frame model (the
     exported LSTM, input [1, 1, bins]) in the integer reference: windows that follow each other by one
     hop are one stream, fed one frame per run() with the state carried (also across calls); a window
-    that does not follow starts a new stream (reset_state) warmed up on its own frames. What the
-    device computes; used by training.evaluate.tflite_scorer for stateful models."""
+    that does not follow starts a new stream (reset_state) warmed up on its own frames
+    (``basics.streams.WindowStream``, the rule the float scorer follows too). What the device
+    computes; used by training.evaluate.tflite_scorer for stateful models."""
     bins = int(np.prod(ref.input_shape))
-    last = [None]
+    shape = (1,) + ref.input_shape
+    stream = WindowStream(lambda frame: ref.run(frame.reshape(shape)).reshape(-1), ref.reset_state)
 
     def f(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32)
@@ -312,21 +343,7 @@ def reference_stream_scorer(ref):
             return np.zeros((0, int(np.prod(ref.output_shape))))
         w = x.reshape(n, -1, bins)
         q = ref.quantize_input(w.reshape(-1, bins)).reshape(w.shape)
-        follows = np.zeros(n, bool)
-        follows[1:] = np.all(w[1:, :-1] == w[:-1, 1:], axis=(1, 2))
-        if last[0] is not None and last[0].shape == w[0].shape:
-            follows[0] = np.array_equal(last[0][1:], w[0][:-1])
-        out = np.empty((n, int(np.prod(ref.output_shape))), ref.output_dtype)
-        shape = (1,) + ref.input_shape
-        for i in range(n):
-            if follows[i]:
-                y = ref.run(q[i, -1].reshape(shape))
-            else:
-                ref.reset_state()
-                for t in range(q.shape[1]):
-                    y = ref.run(q[i, t].reshape(shape))
-            out[i] = y.reshape(-1)
-        last[0] = w[-1].copy()
+        out = stream(w, q)
         return ref._to_posteriors(out)
 
     return f

@@ -30,12 +30,12 @@ import numpy as np
 from flatbuffers import flexbuffers
 
 from basics.errors import UserError
-from tflm_port.reference.common import Op as _Op
 from tflm_port.reference.common import per_sample_shape as _per_sample_shape
 from tflm_port import packing
+from tflm_port import lstm
 from tflm_port.lstm import variable_state_problem
-from tflm_port.tflite_io import (METADATA_NAME, add_buffer, custom_options, load_model, op_name, quant_params,
-                                 save_model, schema, set_metadata, tensor_data)
+from tflm_port.tflite_io import (METADATA_NAME, add_buffer, custom_options, quant_params, save_model, schema,
+                                 set_metadata, tensor_data)
 
 LSTM_A4_CODE = "SUB8_LSTM_A4"
 LSTM_A4_VERSION = 1
@@ -266,7 +266,7 @@ def state_tensor_problem(model, op) -> str | None:
     return variable_state_problem(model, op, N_INPUTS, ((IN_H, "hidden state"), (IN_C, "cell state")), "inputs 5/6")
 
 
-class LstmA4(_Op):
+class LstmA4(lstm.StatefulLstm):
     """One SUB8_LSTM_A4 layer; per-stream state (h, c) held between calls (a batch of N rows = N streams)."""
 
     def __init__(self, w, r, bias, params, zp_x, o, inputs, outputs, out_shape):
@@ -286,13 +286,6 @@ class LstmA4(_Op):
         t = np.asarray(params[N_MULT:], np.int64)
         cuts = np.cumsum([0, ng, ng, 2 * self.nt, ng, 2 * self.nt])
         self.thr = [t[cuts[k]:cuts[k + 1]] for k in range(5)]
-        self.h = self.c = None
-
-    def reset(self) -> None:
-        self.h = self.c = None
-
-    def state(self):
-        return None if self.h is None else (self.h.copy(), self.c.copy())
 
     def _z(self, g, a, b):
         u = self.units
@@ -302,13 +295,7 @@ class LstmA4(_Op):
 
     def __call__(self, env: dict, n: int) -> None:
         x = np.asarray(env[self.inputs[0]]).reshape(n, -1, self.n_in).astype(np.int64)
-        if self.h is None:
-            self.h = np.zeros((n, self.units), np.int64)
-            self.c = np.zeros((n, self.units), np.int64)
-        elif len(self.h) != n:
-            raise UserError(f"LSTM state holds {len(self.h)} streams, the input has {n} rows "
-                            "(call reset_state() to start new streams)")
-        h, c = self.h, self.c
+        h, c = self.streams(n, 0)
         out = np.empty((n, x.shape[1], self.units), np.int8)
         cnt = lambda thr, z: np.searchsorted(thr, z, side="right")  # noqa: E731  #{T <= z}, T sorted
         for t in range(x.shape[1]):
@@ -405,15 +392,7 @@ def _segments_sorted(params, o) -> bool:
 
 def check_stateful(data: bytes, name: str = "<model>") -> int:
     """Number of SUB8_LSTM_A4 operators; UserError (one line) if one has no state tensors."""
-    m = load_model(data, name)
-    n = 0
-    for k, op in enumerate(m.subgraphs[0].operators or []):
-        if op_name(m, op) == LSTM_A4_CODE:
-            n += 1
-            problem = state_tensor_problem(m, op)
-            if problem:
-                raise UserError(f"{name}: operator {k} ({LSTM_A4_CODE}): {problem}")
-    return n
+    return lstm.check_stateful(data, name, LSTM_A4_CODE, state_tensor_problem)
 
 
 def _register():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from basics.errors import UserError
-from tflm_port import layout_table, layouts_opt
+from tflm_port import layouts_opt
 from tflm_port.layout_base import Layout, check_grid, grid_range  # noqa: F401  (part of packing's API)
 from tflm_port.layout_base import fields as _fields
 from tflm_port.layout_base import values as _values
@@ -21,10 +21,6 @@ class RowLsb(Layout):
 
     id = 0
     name = "row_lsb"
-    supported_bits = frozenset(layout_table.DENSE_UNITS[0])
-
-    def row_bytes(self, bits, in_features):
-        return layout_table.row_bytes(self.id, bits, in_features)
 
     def pack_rows(self, w, bits):
         w = np.asarray(w)
@@ -40,11 +36,8 @@ class RowLsb(Layout):
         return np.packbits(stream.reshape(out, rb, 8), axis=2, bitorder="little").reshape(out * rb)
 
     def unpack_rows(self, data, bits, out_features, in_features):
+        data = self.sized(data, bits, out_features, in_features)
         rb = self.row_bytes(bits, in_features)
-        data = np.asarray(data, dtype=np.uint8)
-        if data.size != out_features * rb:
-            raise UserError(f"packed weights: {data.size} bytes, layout {self.id} needs "
-                            f"{out_features}*{rb} = {out_features * rb}")
         stream = np.unpackbits(data.reshape(out_features, rb), axis=1, bitorder="little")
         stream = stream[:, : in_features * bits].reshape(out_features, in_features, bits)
         f = (stream.astype(np.uint16) << np.arange(bits, dtype=np.uint16)).sum(axis=2)

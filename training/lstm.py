@@ -30,6 +30,7 @@ import tf_keras as keras
 
 from training.config import FeatureConfig, ModelConfig
 from basics.errors import UserError
+from basics.streams import WindowStream
 
 # The operands a per-operand quantizer configuration names for each LSTM layer (docs/quantization.md).
 LSTM_OPERANDS = ("input", "kernel", "recurrent_kernel", "bias", "gate_i", "gate_f", "gate_c", "gate_o",
@@ -188,32 +189,19 @@ def stream_scorer(model: keras.Model, state: StreamState | None = None):
     that follow each other by one hop (window k = window k-1 shifted by one frame) are one stream, scored
     hop by hop with the state carried; a window that does not follow the previous one (a new clip or
     stream) starts a new stream from a zero state, warmed up on its own frames. State also carries over
-    calls, so a long stream may come in blocks. One LSTM step per hop instead of T (train.py's
+    calls, so a long stream may come in blocks (``basics.streams.WindowStream``, the rule the integer
+    reference's scorer follows too). One LSTM step per hop instead of T (train.py's
     evaluation of an LSTM run uses it: training.evaluate.keras_scorer). ``state``: another stepper with
     StreamState's interface (the QAT LSTM's: training.lstm_qat.QuantStreamState)."""
     st = state if state is not None else StreamState(model)
-    last = [None]
+    stream = WindowStream(st.step, st.reset)
 
     def f(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32)
         n = len(x)
         if n == 0:
             return np.zeros((0, len(st.dense[1])))
-        w = x.reshape(n, -1, st.bins)
-        out = np.empty((n, len(st.dense[1])))
-        follows = np.zeros(n, bool)           # window i = window i-1 shifted by one frame (one vector op)
-        follows[1:] = np.all(w[1:, :-1] == w[:-1, 1:], axis=(1, 2))
-        if last[0] is not None and last[0].shape == w[0].shape:
-            follows[0] = np.array_equal(last[0][1:], w[0][:-1])
-        for i in range(n):
-            if follows[i]:
-                z = st.step(w[i][-1])
-            else:
-                st.reset()
-                for fr in w[i]:
-                    z = st.step(fr)
-            out[i] = z
-        last[0] = w[-1].copy()
+        out = np.asarray(stream(x.reshape(n, -1, st.bins)), np.float64)
         e = np.exp(out - out.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 

@@ -14,7 +14,7 @@ quantized (h, c) carried (the whole-sequence model gives the same outputs: tests
 ``keras_scorer`` returns for a QAT LSTM).
 
 Export: ``float_twin(qat_model)`` is a plain ``build_lstm``-shaped model holding the fake-quantized
-weights (biases float), which ``tflm_port.lstm_export.convert_lstm`` converts to TFLite's int8
+weights (biases float), which ``training.export_lstm.convert_lstm`` converts to TFLite's int8
 UNIDIRECTIONAL_SEQUENCE_LSTM (the w8a8 deployment; ``deployable_int8`` says whether a config can).
 """
 from __future__ import annotations

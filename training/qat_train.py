@@ -246,8 +246,8 @@ def export_tflite(model, cfg: ExportConfig, norm, rep_windows, path: Path) -> No
     pmeta, sparse_spec = prune.export_sparsity(cfg.prune, model, qat.layer_bits(model))   # pruned layers stored sparse
     meta.update(pmeta)
     if cfg.model.name == "lstm":   # w8a8 LSTM: TFLite's int8 UNIDIRECTIONAL_SEQUENCE_LSTM with the QAT weights
-        from tflm_port.lstm_export import convert_qat_lstm  # lazy: only LSTM runs need it
-        from training import export_lstm_a4, lstm_qat  # lazy: as above
+        from training import export_lstm_a4, lstm_qat  # lazy: TensorFlow/tfmot, and only LSTM runs need it
+        from training.export_lstm import convert_qat_lstm  # lazy: as above
 
         if lstm_qat.deployable_int8(model) is not None:   # k-bit activations (w4a4): SUB8_LSTM_A4
             meta.update(preset=cfg.quant.preset)

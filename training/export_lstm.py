@@ -1,6 +1,7 @@
-"""Export the streaming LSTM (training/lstm.py) to .tflite: float, or int8 through TFLite's own integer LSTM.
+"""Export the streaming LSTM (training/lstm.py) to .tflite: float, int8 through TFLite's own integer LSTM,
+or SUB8_LSTM_A4 for a QAT run with k-bit activations (``training.export_lstm_a4``).
 
-    python -m tflm_port.lstm_export RUN_DIR [-o model.tflite] [--float] [--calibration-windows N]
+    python -m training.export_lstm RUN_DIR [-o model.tflite] [--float] [--calibration-windows N]
 
 The deployed graph takes ONE normalized LFBE frame per invocation (input [1, 1, bins]) and returns
 the logits after it ([1, classes]); each LSTM layer is one UNIDIRECTIONAL_SEQUENCE_LSTM whose hidden
@@ -10,56 +11,43 @@ int8 (w8a8): post-training full-integer quantization with a representative data 
 sequences fed in stream order, so the state ranges are calibrated on running state; weights int8
 per tensor, hidden state int8, cell state int16 with a power-of-two scale, gates Q3.12 -> Q0.15
 (docs/formats.md, "Streaming LSTM"). A model whose LSTM has no state tensors is refused with one line.
+
+This is the Keras-facing half of the LSTM export (it loads runs and sets up the converter); the
+bytes-only half, the integer LSTM and its state check ``check_stateful``, is ``tflm_port.lstm``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from basics.atomic import atomic_write_bytes  # noqa: E402
-from basics.errors import UserError, cli_main  # noqa: E402
-from tflm_port.lstm import state_tensor_problem
-from tflm_port.tflite_io import METADATA_NAME, load_model, op_name, save_model, set_metadata
+from basics.atomic import atomic_write_bytes
+from basics.errors import UserError, cli_main
+from tflm_port.lstm import check_stateful
+from tflm_port.tflite_io import METADATA_NAME, load_model, save_model, set_metadata
 from training import lstm_qat
-from training.lstm import step_model
 from training.config import Config
 from training.dataset import WindowConfig
+from training.export_lstm_a4 import convert_lstm_a4
 from training.feature_store import build_split
 from training.features import Normalizer
-from training.train import load_trained_model
+from training.lstm import step_model
+from training.runs import load_trained_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def check_stateful(data: bytes, name: str = "<model>") -> int:
-    """Number of LSTM operators in a .tflite; UserError (one line) if one has no state tensors."""
-
-    m = load_model(data, name)
-    n = 0
-    for k, op in enumerate(m.subgraphs[0].operators or []):
-        if op_name(m, op) == "UNIDIRECTIONAL_SEQUENCE_LSTM":
-            n += 1
-            problem = state_tensor_problem(m, op)
-            if problem:
-                raise UserError(f"{name}: operator {k} (UNIDIRECTIONAL_SEQUENCE_LSTM): {problem}")
-    return n
 
 
 def convert_lstm(model, frames: np.ndarray | None = None, int8: bool = True) -> bytes:
     """Keras LSTM model (build_lstm) -> .tflite bytes of the one-frame step model.
 
     ``frames``: calibration sequences [S, T, bins] of normalized features (int8 only); each sequence
-    is fed frame by frame in order, the converter's calibrator carrying the state between frames."""
+    is fed frame by frame in order, the converter's calibrator carrying the state between frames.
+    The project's one converter set-up besides ``training.qat.to_tflite``, which traces a stateless
+    model at batch 1 and does not cover the state-carrying step model (docs/architecture.md)."""
     import tensorflow as tf  # lazy: heavy dependency, loaded only when this runs
-
 
     sm = step_model(model, steps=1)
     conv = tf.lite.TFLiteConverter.from_keras_model(sm)
@@ -113,7 +101,7 @@ def calibration_frames(run_dir: Path, n: int, seed: int = 0) -> np.ndarray:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m tflm_port.lstm_export", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m training.export_lstm", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path, help="finished `train.py --model lstm` run directory")
     ap.add_argument("-o", "--output", type=Path, help="output .tflite (default RUN_DIR/model-lstm-{int8,a4,float}.tflite)")
@@ -125,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
-    if not (a.run_dir / "model.keras").is_file():   # before TensorFlow is imported: one quick line
+    if not (a.run_dir / "model.keras").is_file():   # before the model is loaded: one quick line
         raise UserError(f"{a.run_dir}: no trained model (model.keras) - has training finished?")
 
     model = load_trained_model(a.run_dir)
@@ -135,9 +123,7 @@ def main(argv=None) -> int:
     if lstm_qat.qlstm_layers(model):   # a QAT run: its quantized weights, in TFLite's int8 LSTM
         if a.float:
             raise UserError(f"{a.run_dir}: a QAT LSTM run exports as int8 only (drop --float)")
-        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations: SUB8_LSTM_A4 (docs/formats.md 12)
-            from training.export_lstm_a4 import convert_lstm_a4  # lazy: only w4a4 LSTM runs need it
-
+        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations: SUB8_LSTM_A4 (docs/formats.md section 13)
             data = convert_lstm_a4(model, name=str(a.run_dir))
         else:
             data = convert_qat_lstm(model, frames)
