@@ -221,7 +221,10 @@ METHOD_FLOOR = {
     ("neon", 4): (0.21, "AND + USHR + 4 SMLAL per 32 weights + SADALP per 4 blocks + LD1x4"),
     # layout 6, k = 2, two groups per pass: per 512 MACs 64 SMLAL(2) + 24 SSHR + 3 LD1x4 (x shared by 8 rows)
     ("neon", 2): (0.178, "per 64 MACs: 8 SMLAL(2) + 3 SSHR (telescoping int16 lanes), + LD1x4"),
-    ("neon", 1): (0.191, "CMTST + AND + SADALP per 16 weights and row + LD1x4"),
+    # layout 2, k = 1, TBL subset-sum tables: per 512 MACs (4 groups x 4 rows x 32 inputs) 4 x 12 + 4 LD1x4 of
+    # tables = 52 (0.1016), plus 65 per word (32 inputs) to build the tables, shared by the layer's 128 rows (0.0159)
+    ("neon", 1): (0.1174, "per 512 MACs (16 rows): 4 x (LD1 + USHR + ORR + SLI + 4 TBL + 2 ADD + 2 ADALP) + 4 LD1x4 "
+                          "of tables, + 65 per 32 inputs to build the tables"),
     ("neon", 3): (0.221, "per 128 MACs: 20 SMLAL(2) + 7 SSHR (telescoping int16 lanes) + LD1x3, + LD1x4 of x per 4"),
     ("neon_dotprod", 8): (0.082, "SDOT per 16 MACs + 5 LD1x4 per 256"),
     # layout 6, eight rows per pass (loop branch not counted): one LD1x4 of x for 8 rows

@@ -249,3 +249,47 @@ def test_layout8_doc_examples_and_lane_sums():
                 for q in range(4):
                     if 4 * g + q < out:
                         assert rows[q] == int((x[:n] * w[4 * g + q]).sum()), (k, out, n, g, q)
+
+
+def test_layout2_one_bit_doc_example_and_table_lookups():
+    """docs/formats.md section 7 (layout 2, k = 1) byte example, and the armv8.0 A53 kernel's arithmetic
+    (docs/kernels.md, "Layout 2 at 1 bit"): per word subset-sum tables of xl = x & 15 and xh = x >> 4 indexed
+    by nibble + 16q, looked up per byte lane 4r + q of a group's 16-byte load; dot = 2 (16 TH + TL) - sum x."""
+    import tflm_port.layouts_opt  # noqa: F401  (registers layout 2)
+    from tflm_port import packing
+    w = -np.ones((4, 32), np.int8)
+    w[1, 4] = 1
+    assert packing.pack(w, 1, 2).hex() == "00000000400000000000000000000000"
+    rng = np.random.default_rng(14)
+    for in_n in (32, 77, 1536):
+        out = 8
+        w = rng.choice(np.array([-1, 1], np.int8), size=(out, in_n))
+        x = rng.integers(-128, 128, size=in_n, dtype=np.int64)
+        x[: min(8, in_n)] = -128                      # the ends of the int8 range
+        nw = (in_n + 31) // 32
+        packed = np.frombuffer(packing.pack(w, 1, 2), np.uint8).reshape(out // 4, nw, 16)
+        xp = np.zeros(32 * nw, np.int64)
+        xp[:in_n] = x
+        xl, xh = xp & 15, xp >> 4
+        dots = np.zeros(out, np.int64)
+        for g in range(out // 4):
+            tl = np.zeros(16, np.int64)
+            th = np.zeros(16, np.int64)
+            for c in range(nw):
+                tabs = {}
+                for name, v in (("l", xl), ("h", xh)):
+                    for half, base in (("hi", 0), ("lo", 16)):
+                        t = np.zeros(64, np.int64)
+                        for q in range(4):
+                            for n in range(16):
+                                t[16 * q + n] = sum(v[32 * c + base + q + 4 * s] for s in range(4) if n >> (3 - s) & 1)
+                        assert (name == "l" and t.min() >= 0 and t.max() <= 60) or (-32 <= t.min() and t.max() <= 28)
+                        tabs[name, half] = t
+                b = packed[g, c].astype(np.int64)
+                q = np.arange(16) % 4
+                ihi, ilo = (b >> 4) + 16 * q, (b & 15) + 16 * q
+                tl += tabs["l", "hi"][ihi] + tabs["l", "lo"][ilo]
+                th += tabs["h", "hi"][ihi] + tabs["h", "lo"][ilo]
+            T = 16 * th.reshape(4, 4).sum(1) + tl.reshape(4, 4).sum(1)
+            dots[4 * g: 4 * g + 4] = 2 * T - x.sum()
+        np.testing.assert_array_equal(dots, w.astype(np.int64) @ x)

@@ -52,7 +52,8 @@ ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
     "dsp": {0: frozenset({8}), 2: frozenset(range(1, 8)), 8: frozenset({1, 2, 4})},
     "mve": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4}), 9: frozenset({3})},
     # armv8.0: layout 6 at 1 bit (bit masks) and 2 bits (telescoping sums in wrapping int16 lanes)
-    "neon": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2}), 9: frozenset({3})},
+    # and layout 2 at 1 bit (subset-sum tables looked up with TBL, docs/kernels.md)
+    "neon": {0: frozenset({8}), 2: frozenset({1}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2}), 9: frozenset({3})},
     "neon_dotprod": {0: frozenset({8}), 3: frozenset(range(1, 5)), 6: frozenset({1, 2, 4}), 9: frozenset({3})},
 }
 
@@ -64,7 +65,7 @@ ISA_LAYOUTS: dict[str, dict[int, frozenset]] = {
 ISA_PREFERRED: dict[str, dict[int, int]] = {
     "dsp": {8: 0, **{k: 2 for k in range(1, 8)}, 1: 8, 2: 8, 4: 8},
     "mve": {8: 0, 1: 6, 2: 6, 4: 6, 3: 9, 5: -1, 6: -1, 7: -1},
-    "neon": {8: 0, 1: 6, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
+    "neon": {8: 0, 1: 2, 2: 6, 3: 9, 4: 3, 5: -1, 6: -1, 7: -1},
     "neon_dotprod": {8: 0, 1: 6, 2: 6, 3: 9, 4: 6, 5: -1, 6: -1, 7: -1},
 }
 

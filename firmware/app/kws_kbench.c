@@ -27,7 +27,7 @@ static uint8_t w_ref_pool[POOL] BIG;           /* reference layout (0), layers b
 static uint8_t w_opt_pool[POOL] BIG;           /* optimized layout, layers back to back */
 static uint8_t *w_ref[5], *w_opt[5];
 static float w_f32[MAXW + 4 * 128 * 128 + 128 * 12] BIG;
-static uint8_t scratch[2 * 2048 + 64] __attribute__((aligned(16)));
+static uint8_t scratch[4 * 2048 + 64] __attribute__((aligned(16)));
 static int32_t bias[5][128], row_sums[5][128], mult[5][128], shft[5][128];
 static int8_t act_ref[6][1536 * 3], act_opt[6][1536 * 3];
 static float act_f[6][1536], bias_f[5][128];

@@ -54,7 +54,7 @@ enum { KWS_ISA_DSP = 0, KWS_ISA_MVE = 1, KWS_ISA_NEON = 2, KWS_ISA_NEON_DOTPROD 
 static const uint16_t kws_isa_layout_bits[KWS_ISA_COUNT][10] = {
     {0x100, 0x000, 0x0fe, 0x000, 0x000, 0x000, 0x000, 0x000, 0x016, 0x000},  /* dsp */
     {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000, 0x008},  /* mve */
-    {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x006, 0x000, 0x000, 0x008},  /* neon */
+    {0x100, 0x000, 0x002, 0x01e, 0x000, 0x000, 0x006, 0x000, 0x000, 0x008},  /* neon */
     {0x100, 0x000, 0x000, 0x01e, 0x000, 0x000, 0x016, 0x000, 0x000, 0x008},  /* neon_dotprod */
 };
 
@@ -63,7 +63,7 @@ static const uint16_t kws_isa_layout_bits[KWS_ISA_COUNT][10] = {
 static const int8_t kws_isa_preferred_layout[KWS_ISA_COUNT][9] = {
     {-1, 8, 8, 2, 8, 2, 2, 2, 0},  /* dsp */
     {-1, 6, 6, 9, 6, -1, -1, -1, 0},  /* mve */
-    {-1, 6, 6, 9, 3, -1, -1, -1, 0},  /* neon */
+    {-1, 2, 6, 9, 3, -1, -1, -1, 0},  /* neon */
     {-1, 6, 6, 9, 6, -1, -1, -1, 0},  /* neon_dotprod */
 };
 

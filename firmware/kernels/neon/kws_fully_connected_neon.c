@@ -32,8 +32,15 @@ int kws_fc_opt_supported(int32_t bits, int32_t layout) { return kws_isa_supports
 
 int32_t kws_fc_opt_preferred_layout(int32_t bits) { return kws_isa_preferred(KWS_ISA_THIS, bits); }
 
+/* armv8.0, layout 2 at 1 bit (fc_bits_tbl): words of subset-sum tables built per chunk */
+#define TB1_CHUNK 16
+
 size_t kws_fc_opt_scratch_bytes(const kws_fc_params *p)
 {
+#if !defined(__ARM_FEATURE_DOTPROD)
+    if (p->layout == KWS_LAYOUT_R4_WORDS && p->bits == 1)   /* fc_bits_tbl: tables, running sums, padded x */
+        return 256u * TB1_CHUNK + 16u * (size_t)(p->out_features >> 2) + 32u * (((size_t)p->in_features + 31u) >> 5) + 16u;
+#endif
     return (((size_t)p->in_features + 31u) & ~(size_t)31u) + 16u;
 }
 
@@ -725,6 +732,174 @@ static __attribute__((noinline)) void fc_rows2_v80(const kws_fc_params *p, const
 #undef WIN2
 #endif
 
+#if !defined(__ARM_FEATURE_DOTPROD)
+/* ---------------- layout 2 (r4_words), k = 1, armv8.0 (no dot product): table lookups (issue 14) ----------------
+ * Layout 2 puts the 32-input words of a group's four rows next to each other, so one 16-byte load holds
+ * byte q (0..3) of word c of rows 0..3 in lane 4r + q; byte q holds inputs 32c + q + 4t (t = 0..7) in bit
+ * 7 - t, one nibble = four inputs of one row. Per layer and word the kernel builds subset-sum tables
+ * of those four inputs: entry 16q + n = sum of x over the bits of nibble n (TBL with four registers looks
+ * up 16 lanes, i.e. 4 rows x 4 nibbles = 64 weights, per instruction). A sum of four activations needs 10
+ * bits, so x = 16 xh + xl is split (xl = x & 15, xh = x >> 4): four tables per word (high / low nibble x
+ * xl / xh), entries in 0..60 and -32..28, looked up as bytes. Per 16-byte weight load (128 MACs):
+ * USHR + ORR (high-nibble index + 16q), SLI (low-nibble index + 16q), 4 TBL, 2 ADD, UADALP + SADALP into
+ * int16 lanes (lane pairs of one row): 12 instructions, against 24 for the bit masks on layout 6.
+ * T = sum of x over a row's set bits = 16 TH + TL, dot = 2 T - sum x (bit 1 = +1, 0 = -1).
+ * The tables of TB1_CHUNK words (256 bytes each) are built, then every row group runs over them with its
+ * running sum T in the scratch; rows of a last group of out % 4 rows: scalar. */
+/* TBL indices that build a table register from {X0, X1, Y0, Y1} (the word's 32 inputs and the pair sums
+ * Y[i] = X[i] + X[i+4]): [part (high nibble: inputs q + 4t, low: 16 + q + 4t)][q][n >> 2 | n & 3][n];
+ * 255 = out of range = 0 */
+static const uint8_t TB1_IDX[2][4][2][16] = {
+    {{{255, 255, 255, 255, 4, 4, 4, 4, 0, 0, 0, 0, 32, 32, 32, 32}, {255, 12, 8, 40, 255, 12, 8, 40, 255, 12, 8, 40, 255, 12, 8, 40}},
+     {{255, 255, 255, 255, 5, 5, 5, 5, 1, 1, 1, 1, 33, 33, 33, 33}, {255, 13, 9, 41, 255, 13, 9, 41, 255, 13, 9, 41, 255, 13, 9, 41}},
+     {{255, 255, 255, 255, 6, 6, 6, 6, 2, 2, 2, 2, 34, 34, 34, 34}, {255, 14, 10, 42, 255, 14, 10, 42, 255, 14, 10, 42, 255, 14, 10, 42}},
+     {{255, 255, 255, 255, 7, 7, 7, 7, 3, 3, 3, 3, 35, 35, 35, 35}, {255, 15, 11, 43, 255, 15, 11, 43, 255, 15, 11, 43, 255, 15, 11, 43}}},
+    {{{255, 255, 255, 255, 20, 20, 20, 20, 16, 16, 16, 16, 48, 48, 48, 48}, {255, 28, 24, 56, 255, 28, 24, 56, 255, 28, 24, 56, 255, 28, 24, 56}},
+     {{255, 255, 255, 255, 21, 21, 21, 21, 17, 17, 17, 17, 49, 49, 49, 49}, {255, 29, 25, 57, 255, 29, 25, 57, 255, 29, 25, 57, 255, 29, 25, 57}},
+     {{255, 255, 255, 255, 22, 22, 22, 22, 18, 18, 18, 18, 50, 50, 50, 50}, {255, 30, 26, 58, 255, 30, 26, 58, 255, 30, 26, 58, 255, 30, 26, 58}},
+     {{255, 255, 255, 255, 23, 23, 23, 23, 19, 19, 19, 19, 51, 51, 51, 51}, {255, 31, 27, 59, 255, 31, 27, 59, 255, 31, 27, 59, 255, 31, 27, 59}}}};
+
+/* the four 64-byte tables (HL, HH, LL, LH) of each of nc words from their 32 activations each (xw):
+ * per word LD1, 2 AND + 2 SSHR (xl, xh), 4 EXT + 4 ADD (pair sums), then per table register 2 TBL + ADD
+ * and one ST1 of four registers per table: 65 instructions */
+#define TB1_T(S, I0, I1, O) "tbl " O ".16b, {" S "}, " I0 ".16b\n\ttbl v30.16b, {" S "}, " I1 ".16b\n\t"             \
+    "add " O ".16b, " O ".16b, v30.16b\n\t"
+#define TB1_TAB(S, A, B, C, D, E, F, G, H) TB1_T(S, A, B, "v26") TB1_T(S, C, D, "v27") TB1_T(S, E, F, "v28")          \
+    TB1_T(S, G, H, "v29") "st1 {v26.16b-v29.16b}, [%[t]], #64\n\t"
+#define TB1_XL "v0.16b-v3.16b"
+#define TB1_XH "v4.16b-v7.16b"
+static void tb1_tables(const int8_t *xw, int8_t *t, int64_t nc)
+{
+    const int8_t *ip = (const int8_t *)TB1_IDX;
+    __asm__ volatile("ld1 {v8.16b-v11.16b}, [%[ip]], #64\n\tld1 {v12.16b-v15.16b}, [%[ip]], #64\n\t"
+                     "ld1 {v16.16b-v19.16b}, [%[ip]], #64\n\tld1 {v20.16b-v23.16b}, [%[ip]], #64\n\t"
+                     "movi v24.16b, #15\n\tmovi v25.16b, #0\n\t"
+                     "1:\n\tld1 {v26.16b, v27.16b}, [%[x]], #32\n\t"
+                     "and v0.16b, v26.16b, v24.16b\n\tand v1.16b, v27.16b, v24.16b\n\t"
+                     "sshr v4.16b, v26.16b, #4\n\tsshr v5.16b, v27.16b, #4\n\t"
+                     "ext v30.16b, v0.16b, v1.16b, #4\n\tadd v2.16b, v0.16b, v30.16b\n\t"
+                     "ext v30.16b, v1.16b, v25.16b, #4\n\tadd v3.16b, v1.16b, v30.16b\n\t"
+                     "ext v30.16b, v4.16b, v5.16b, #4\n\tadd v6.16b, v4.16b, v30.16b\n\t"
+                     "ext v30.16b, v5.16b, v25.16b, #4\n\tadd v7.16b, v5.16b, v30.16b\n\t"
+                     TB1_TAB(TB1_XL, "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15")
+                     TB1_TAB(TB1_XH, "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15")
+                     TB1_TAB(TB1_XL, "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23")
+                     TB1_TAB(TB1_XH, "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23")
+                     "subs %[n], %[n], #1\n\tb.ne 1b\n\t"
+                     : [x] "+r"(xw), [t] "+r"(t), [n] "+r"(nc), [ip] "+r"(ip)
+                     :
+                     : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12",
+                       "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26",
+                       "v27", "v28", "v29", "v30");
+}
+#undef TB1_T
+#undef TB1_TAB
+#undef TB1_XL
+#undef TB1_XH
+
+/* one group (16-byte load of 4 rows x 4 bytes) of one word against the tables in v0..v15 */
+#define TB1_G(P, AL, AH) "ld1 {v16.16b}, [%[" P "]], #16\n\t" "ushr v17.16b, v16.16b, #4\n\t"                  \
+    "orr v17.16b, v17.16b, %[qo].16b\n\t" "sli v16.16b, %[q4].16b, #4\n\t"                                      \
+    "tbl v18.16b, {v0.16b-v3.16b}, v17.16b\n\t" "tbl v19.16b, {v8.16b-v11.16b}, v16.16b\n\t"                     \
+    "add v18.16b, v18.16b, v19.16b\n\t" "uadalp %[" AL "].8h, v18.16b\n\t"                                      \
+    "tbl v18.16b, {v4.16b-v7.16b}, v17.16b\n\t" "tbl v19.16b, {v12.16b-v15.16b}, v16.16b\n\t"                    \
+    "add v18.16b, v18.16b, v19.16b\n\t" "sadalp %[" AH "].8h, v18.16b\n\t"
+#define TB1_LDT "ld1 {v0.16b-v3.16b}, [%[t]], #64\n\tld1 {v4.16b-v7.16b}, [%[t]], #64\n\t"                       \
+    "ld1 {v8.16b-v11.16b}, [%[t]], #64\n\tld1 {v12.16b-v15.16b}, [%[t]], #64\n\t"
+#define TB1_CLOB "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12",   \
+    "v13", "v14", "v15", "v16", "v17", "v18", "v19"
+
+/* T of rows 4 lanes from the int16 sums: 16 TH + TL, added to the running sums at s */
+static inline void tb1_add(int32_t *s, int first, uint16x8_t al, int16x8_t ah)
+{
+    int32x4_t v = vreinterpretq_s32_u32(vpaddlq_u16(al));
+    v = vaddq_s32(v, vshlq_n_s32(vpaddlq_s16(ah), 4));
+    vst1q_s32(s, first ? v : vaddq_s32(vld1q_s32(s), v));
+}
+
+static void fc_bits_tbl(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, const int8_t *x, const int8_t *w,
+                        const int32_t *bias, int8_t *y)
+{
+    const int32_t in_n = p->in_features, out_n = p->out_features, off = p->act.input_offset;
+    const int32_t nw = (in_n + 31) >> 5, full = out_n >> 2;   /* words per row, whole groups of 4 rows */
+    const size_t gstride = (size_t)16 * nw;                   /* bytes of a whole group */
+    int8_t *tab = (int8_t *)ctx->scratch;                     /* TB1_CHUNK * 256 */
+    int32_t *tsum = (int32_t *)(tab + 256 * TB1_CHUNK);       /* T of the rows of whole groups */
+    const int8_t *xs = x;
+    int32_t sx = 0;
+    {
+        int32x4_t sacc = vdupq_n_s32(0);
+        int32_t i = 0;
+        for (; i + 16 <= in_n; i += 16) sacc = vpadalq_s16(sacc, vpaddlq_s8(vld1q_s8(x + i)));
+        sx = vaddvq_s32(sacc);
+        for (; i < in_n; i++) sx += x[i];
+        if (in_n & 31) {   /* a zero-padded copy after the running sums */
+            int8_t *xc = (int8_t *)(tsum + 4 * full);
+            memcpy(xc, x, (size_t)in_n);
+            memset(xc + in_n, 0, (size_t)(32 * nw - in_n));
+            xs = xc;
+        }
+    }
+    static const uint8_t qo_b[16] = {0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48};
+    static const uint8_t q4_b[16] = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
+    const uint8x16_t qo = vld1q_u8(qo_b), q4 = vld1q_u8(q4_b);
+    for (int32_t c0 = 0; c0 < nw; c0 += TB1_CHUNK) {
+        const int64_t nc = nw - c0 < TB1_CHUNK ? nw - c0 : TB1_CHUNK;
+        tb1_tables(xs + 32 * c0, tab, nc);
+        int32_t g = 0;
+        for (; g + 4 <= full; g += 4) {   /* 16 rows per pass */
+            const int8_t *g0 = w + g * gstride + 16 * c0, *g1 = g0 + gstride, *g2 = g1 + gstride, *g3 = g2 + gstride;
+            const int8_t *tp = tab;
+            int64_t cnt = nc;
+            uint16x8_t l0 = vdupq_n_u16(0), l1 = l0, l2 = l0, l3 = l0;
+            int16x8_t h0 = vdupq_n_s16(0), h1 = h0, h2 = h0, h3 = h0;
+            __asm__ volatile("1:\n\t" TB1_LDT TB1_G("g0", "l0", "h0") TB1_G("g1", "l1", "h1") TB1_G("g2", "l2", "h2")
+                             TB1_G("g3", "l3", "h3") "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                             : [t] "+r"(tp), [g0] "+r"(g0), [g1] "+r"(g1), [g2] "+r"(g2), [g3] "+r"(g3), [cnt] "+r"(cnt),
+                               [l0] "+w"(l0), [l1] "+w"(l1), [l2] "+w"(l2), [l3] "+w"(l3),
+                               [h0] "+w"(h0), [h1] "+w"(h1), [h2] "+w"(h2), [h3] "+w"(h3)
+                             : [qo] "w"(qo), [q4] "w"(q4)
+                             : TB1_CLOB);
+            tb1_add(tsum + 4 * g, c0 == 0, l0, h0); tb1_add(tsum + 4 * g + 4, c0 == 0, l1, h1);
+            tb1_add(tsum + 4 * g + 8, c0 == 0, l2, h2); tb1_add(tsum + 4 * g + 12, c0 == 0, l3, h3);
+        }
+        for (; g < full; g++) {           /* 4 rows per pass */
+            const int8_t *g0 = w + g * gstride + 16 * c0, *tp = tab;
+            int64_t cnt = nc;
+            uint16x8_t l0 = vdupq_n_u16(0);
+            int16x8_t h0 = vdupq_n_s16(0);
+            __asm__ volatile("1:\n\t" TB1_LDT TB1_G("g0", "l0", "h0") "subs %[cnt], %[cnt], #1\n\tb.ne 1b\n\t"
+                             : [t] "+r"(tp), [g0] "+r"(g0), [cnt] "+r"(cnt), [l0] "+w"(l0), [h0] "+w"(h0)
+                             : [qo] "w"(qo), [q4] "w"(q4)
+                             : TB1_CLOB);
+            tb1_add(tsum + 4 * g, c0 == 0, l0, h0);
+        }
+    }
+    const int32x4_t nsx = vdupq_n_s32(-sx);
+    {
+        const rq_t q = rq_make(p, ctx, bias);
+        for (int32_t g = 0; g < full; g++)   /* dot = 2 T - sum x */
+            requant4q(&q, 4 * g, vaddq_s32(vshlq_n_s32(vld1q_s32(tsum + 4 * g), 1), nsx), y);
+    }
+    if (out_n & 3) {   /* the last group: out % 4 rows, words interleaved by G' = out % 4 */
+        const int32_t G = out_n & 3;
+        const uint8_t *base = (const uint8_t *)w + full * gstride;
+        for (int32_t r = 0; r < G; r++) {
+            uint32_t t = 0;
+            for (int32_t j = 0; j < in_n; j++) {
+                uint32_t word;
+                memcpy(&word, base + ((size_t)(j >> 5) * G + r) * 4, 4);
+                if ((word >> kws_fc_opt_bit1_pos(j & 31)) & 1u) t += (uint32_t)x[j];
+            }
+            OUT((int32_t)(2u * t - (uint32_t)sx), 0, 4 * full + r);
+        }
+    }
+}
+#undef TB1_G
+#undef TB1_LDT
+#undef TB1_CLOB
+#endif
+
 /* layout 9 (rows24), 3-bit weights: fc_rows24 (both builds) */
 #include "kws_fc_rows24_neon.h"
 
@@ -743,6 +918,7 @@ void kws_fully_connected_opt(const kws_fc_params *p, const kws_fc_opt_ctx *ctx, 
             else fc_rows(1, p, ctx, x, (const int8_t *)weights, bias, y);
         }
 #else
+        else if (p->layout == KWS_LAYOUT_R4_WORDS && p->bits == 1) fc_bits_tbl(p, ctx, x, (const int8_t *)weights, bias, y);
         else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE && p->bits == 2) fc_rows2_v80(p, ctx, x, (const int8_t *)weights, bias, y);
         else if (p->layout == KWS_LAYOUT_ROWS_PER_BYTE) fc_bits_v80(p, ctx, x, (const int8_t *)weights, bias, y);
 #endif
