@@ -194,11 +194,24 @@ static inline int32_t count(const int32_t *t, int32_t n, int32_t z)
     return n == 15 ? count15(t, z) : n == 14 ? count14(t, z) : kws_lstm_a4_count(t, n, z);
 }
 
-static inline int32_t gate(const kws_lstm_a4_params *p, int32_t g, int32_t row, int32_t a, int32_t b)
+/* clamp(rs(v; m, s), -n, n) for the cell and hidden updates; s > 32 (the converter's usual choice for
+ * these multipliers, M in [2^30, 2^31) times a scale below 1/2) on the high word alone */
+static inline int32_t rs_clamp_n(int64_t v, int32_t s, int32_t n)
 {
-    const int32_t z = rs_z(a, p->m_in[g], p->s_in[g]) + rs_z(b, p->m_rec[g], p->s_rec[g]) + p->bias[row];
-    const int32_t q = count(p->thr[g], p->n_thr[g], z);
-    return g == 2 ? q - p->nt : q;
+    if (s <= 32) return kws_lstm_a4_clamp_n(kws_lstm_a4_rs(v, 1, s), n);
+    const int32_t r = ((int32_t)(v >> 32) + (1 << (s - 33))) >> (s - 32);
+    return r > n ? n : r < -n ? -n : r;
+}
+
+/* kws_lstm_a4_cell with the rescales above and the unrolled threshold search */
+static inline void cell(const kws_lstm_a4_params *p, int32_t gi, int32_t gf, int32_t gg, int32_t go, int16_t *cj_io,
+                        int8_t *hj)
+{
+    const int64_t v = (int64_t)(gf * *cj_io) * p->m_fc + (int64_t)(gi * gg) * p->m_ig;
+    const int32_t cj = rs_clamp_n(v, p->s_c, p->nc);
+    *cj_io = (int16_t)cj;
+    const int32_t tc = count(p->thr[4], p->n_thr[4], cj) - p->nt;
+    *hj = (int8_t)rs_clamp_n((int64_t)(go * tc) * p->m_h, p->s_h, p->nh);
 }
 
 KWS_NO_VECTORIZE
@@ -214,6 +227,9 @@ void kws_lstm_a4_dsp(const kws_lstm_a4_params *p, int32_t steps, const int8_t *i
         const int small_x = widen8(x, nin, -p->zp_x, xp, &sx), small_h = widen8(h, u, 0, hp, &sh);
         const int32_t cx = 8 * sx, ch = 8 * sh;
         for (int32_t g = 0; g < 4; g++) {
+            const int32_t mi = p->m_in[g], si = p->s_in[g], mr = p->m_rec[g], sr = p->s_rec[g], nthr = p->n_thr[g];
+            const int32_t *thr = p->thr[g], *bias = p->bias + g * u, q0 = g == 2 ? p->nt : 0;
+            int32_t *out = lv + g * u;
             for (int32_t j = 0; j < u; j += 2) {   /* units is a multiple of 8 */
                 const int32_t row = g * u + j;
                 const uint8_t *w = p->w + (size_t)row * (size_t)wrb;
@@ -233,12 +249,13 @@ void kws_lstm_a4_dsp(const kws_lstm_a4_params *p, int32_t steps, const int8_t *i
                     b0 -= ch;
                     b1 -= ch;
                 }
-                lv[row] = gate(p, g, row, a0, b0);
-                lv[row + 1] = gate(p, g, row + 1, a1, b1);
+                /* the level of each row: #{T <= Z} (kws_lstm_a4_gate) */
+                out[j] = count(thr, nthr, rs_z(a0, mi, si) + rs_z(b0, mr, sr) + bias[j]) - q0;
+                out[j + 1] = count(thr, nthr, rs_z(a1, mi, si) + rs_z(b1, mr, sr) + bias[j + 1]) - q0;
             }
         }
         for (int32_t j = 0; j < u; j++)
-            kws_lstm_a4_cell(p, lv[j], lv[u + j], lv[2 * u + j], lv[3 * u + j], &c[j], &h[j]);
+            cell(p, lv[j], lv[u + j], lv[2 * u + j], lv[3 * u + j], &c[j], &h[j]);
         memcpy(output + (size_t)t * (size_t)u, h, (size_t)u);
     }
 }
