@@ -47,14 +47,28 @@ def test_thresholds_are_the_fake_quantized_activation(bits, signed):
 
 # --------------------------------------------------------------------------- random models (no TensorFlow)
 def random_model(bins: int, units: int, wbits: int = 4, gbits: int = 4, tbits: int = 4, hbits: int = 4,
-                 cbits: int = 16, layers: int = 2, seed: int = 0) -> bytes:
+                 cbits: int = 16, layers: int = 2, seed: int = 0, wext: int = 0, sat: int = 0) -> bytes:
+    """wext: every weight at +-(2^(k-1) - 1). sat: the first layer's gate biases (i, f, o +20, cell input -20)
+    hold its hidden state at -n_h from the second hop on, and the second layer's input weights are all
+    +(2^(k-1) - 1) with a bias that cancels their constant sum, so the second layer's input products are the
+    largest of one sign that a kernel accumulates while its gates still follow their recurrent inputs"""
     rng = np.random.default_rng(seed)
     nw, ls = 2 ** (wbits - 1) - 1, []
     n_in = bins
-    for _ in range(layers):
+
+    def draw(shape):
+        return rng.choice([-nw, nw], shape) if wext else rng.integers(-nw, nw + 1, shape)
+
+    for k in range(layers):
+        w, r = draw((4 * units, n_in)), draw((4 * units, units))
+        bias = rng.normal(0, 1.0, 4 * units)
+        if sat and k == 0:
+            bias = np.repeat([20.0, 20.0, -20.0, 20.0], units)
+        elif sat:
+            w = np.full((4 * units, n_in), nw)
+            bias += 0.9 * math.sqrt(n_in)   # - s_h s_w sum(nw * -n_h) with s_h = 1 / n_h, s_w = 0.9 / nw / sqrt(n_in)
         ls.append(lstm_a4.LayerA4(
-            w=rng.integers(-nw, nw + 1, (4 * units, n_in)), r=rng.integers(-nw, nw + 1, (4 * units, units)),
-            bias=rng.normal(0, 1.0, 4 * units), s_w=0.9 / nw / math.sqrt(n_in), s_r=1.2 / nw / math.sqrt(units),
+            w=w, r=r, bias=bias, s_w=0.9 / nw / math.sqrt(n_in), s_r=1.2 / nw / math.sqrt(units),
             s_gates=(1 / lstm_a4.levels(gbits, False), 1 / lstm_a4.levels(gbits, False), 1 / lstm_a4.levels(tbits, True),
                      1 / lstm_a4.levels(gbits, False)),
             s_tanh=1 / lstm_a4.levels(tbits, True), s_cell=8 / lstm_a4.levels(cbits, True),
@@ -301,10 +315,17 @@ def built():
     return targets
 
 
-SHAPES = [dict(bins=16, units=32), dict(bins=10, units=7, wbits=3, gbits=2, tbits=3, hbits=3, cbits=12)]
+SHAPES = [dict(bins=16, units=32), dict(bins=10, units=7, wbits=3, gbits=2, tbits=3, hbits=3, cbits=12),
+          # the DSP kernel's paths: odd word counts (3 and 5 words of eight weights per row) with every weight
+          # at +-7, and with the second layer's input products all at -49 (the row-pair path on h and on the
+          # second layer's input, its 12-bit field at its largest: random_model's sat); a 5-bit hidden state (|h| up to
+          # 15: the widening path); 8-bit gates (generic threshold search)
+          dict(bins=24, units=40, wext=1), dict(bins=24, units=40, sat=1), dict(bins=16, units=24, hbits=5), dict(bins=8, units=16, gbits=8)]
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=["16x32_w4a4", "10x7_w3a3"])
+@pytest.mark.parametrize("shape", SHAPES, ids=["16x32_w4a4", "10x7_w3a3", "24x40_w4a4_ext", "24x40_w4a4_sat",
+                                               "16x24_w4a5",
+                                               "8x16_g8"])
 @pytest.mark.parametrize("board", ["host", *board_table.cortex_m(), "aarch64"])
 def test_lstm_a4_byte_exact_on_board(built, board, shape, tmp_path):
     _, _, run_board, boards = _fw()
@@ -324,8 +345,8 @@ def test_lstm_a4_byte_exact_on_board(built, board, shape, tmp_path):
         import re
 
         opt = int(re.search(r"opt_ops=(\d+)", text).group(1))
-        # the DSP kernel takes 4-bit weights with in_features and units multiples of 8 (both layers here)
-        assert "kernel=dsp" in text and (opt >= 2 if shape["units"] == 32 else opt <= 1), text[-500:]
+        # the DSP kernel takes 4-bit weights with in_features and units multiples of 8 (both layers of the w4 shapes)
+        assert "kernel=dsp" in text and (opt >= 2 if shape.get("wbits", 4) == 4 else opt <= 1), text[-500:]
 
 
 @pytest.mark.parametrize("edit, status, text", [(_grow_state, 7, "LSTM state size != units"),
