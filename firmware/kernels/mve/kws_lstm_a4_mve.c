@@ -1,0 +1,144 @@
+/* kws_lstm_a4_mve.c - SUB8_LSTM_A4 on Helium (MVE, Cortex-M55), byte-exact with kernels/reference/kws_lstm_a4.c
+ * (docs/formats.md section 13, docs/kernels.md). 4-bit weights; any sizes and activation widths.
+ *
+ * Per hop the layer input and the previous h are split once into even / odd columns (kernels/opt/
+ * kws_lstm_a4_vec.h). The products run four rows per pass: per 16 weight bytes (32 weights) one VLDRB, one
+ * VSHL #4 (16 w of the even columns), one VAND 0xF0 (16 w of the odd columns) and two VMLADAVA.S8 into the
+ * row's 32-bit sum; the two activation vectors are loaded once for the four rows. A row length that is not
+ * a multiple of 16 bytes ends with one tail-predicated block. With a zero point on the layer input, two
+ * more VMLADAVA against 0/1 column masks give 16 sum w for the correction. The rescales are 64-bit scalar
+ * code (the reference's); the threshold counts (gate levels, tanh(c)) run four rows at a time as a
+ * branch-free binary search: per probe one gather load (VLDRW with offsets), one compare and one predicated
+ * add. Compiled into every build; a stub outside MVE builds. */
+#include "kws_kernels.h"
+#include "kws_lstm_a4_simd.h"
+#include "kws_lstm_a4_vec.h"
+
+int kws_lstm_a4_mve_supported(const kws_lstm_a4_params *p)
+{
+    return p->weight_bits == 4;
+}
+
+size_t kws_lstm_a4_mve_scratch_bytes(const kws_lstm_a4_params *p)
+{
+    return kws_lstm_a4_vec_bytes(p);
+}
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+
+int kws_lstm_a4_mve_available(void) { return 1; }
+
+/* 32 MACs of one row: 16 bytes v of packed weights against the even / odd activations */
+static inline __attribute__((always_inline)) int32_t mac32(int32_t a, uint8x16_t v, int8x16_t e, int8x16_t o)
+{
+    a = vmladavaq_s8(a, vreinterpretq_s8_u8(vshlq_n_u8(v, 4)), e);
+    return vmladavaq_s8(a, vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0xF0))), o);
+}
+
+/* acc[r] = 16 sum_k w[r][k] a[k] for the four rows at w (row bytes rb); with masks (me != NULL) also
+ * sum[r] = 16 sum_k w[r][k] over the valid columns */
+static inline __attribute__((always_inline)) void dot_rows4(const uint8_t *w, int32_t rb, const int8_t *ae,
+                                                            const int8_t *ao, const int8_t *me, const int8_t *mo,
+                                                            int32_t *acc, int32_t *sum)
+{
+    const uint8_t *w0 = w, *w1 = w + rb, *w2 = w1 + rb, *w3 = w2 + rb;
+    const int32_t full = rb & ~15, tail = rb - full;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int32_t k = 0; k < full; k += 16) {
+        const int8x16_t e = vldrbq_s8(ae + k), o = vldrbq_s8(ao + k);
+        const uint8x16_t v0 = vldrbq_u8(w0 + k), v1 = vldrbq_u8(w1 + k), v2 = vldrbq_u8(w2 + k), v3 = vldrbq_u8(w3 + k);
+        a0 = mac32(a0, v0, e, o); a1 = mac32(a1, v1, e, o); a2 = mac32(a2, v2, e, o); a3 = mac32(a3, v3, e, o);
+        if (me) {
+            const int8x16_t ne = vldrbq_s8(me + k), no = vldrbq_s8(mo + k);
+            s0 = mac32(s0, v0, ne, no); s1 = mac32(s1, v1, ne, no); s2 = mac32(s2, v2, ne, no); s3 = mac32(s3, v3, ne, no);
+        }
+    }
+    if (tail) {   /* zeroing loads: nothing is read past the row; the activations are zero there anyway */
+        const mve_pred16_t pt = vctp8q((uint32_t)tail);
+        const int8x16_t e = vldrbq_s8(ae + full), o = vldrbq_s8(ao + full);
+        const uint8x16_t v0 = vldrbq_z_u8(w0 + full, pt), v1 = vldrbq_z_u8(w1 + full, pt);
+        const uint8x16_t v2 = vldrbq_z_u8(w2 + full, pt), v3 = vldrbq_z_u8(w3 + full, pt);
+        a0 = mac32(a0, v0, e, o); a1 = mac32(a1, v1, e, o); a2 = mac32(a2, v2, e, o); a3 = mac32(a3, v3, e, o);
+        if (me) {
+            const int8x16_t ne = vldrbq_s8(me + full), no = vldrbq_s8(mo + full);
+            s0 = mac32(s0, v0, ne, no); s1 = mac32(s1, v1, ne, no); s2 = mac32(s2, v2, ne, no); s3 = mac32(s3, v3, ne, no);
+        }
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+    if (me) { sum[0] = s0; sum[1] = s1; sum[2] = s2; sum[3] = s3; }
+}
+
+/* #{T <= z} on four lanes; tab padded with INT32_MAX to P (a power of two) entries */
+static inline int32x4_t count4(const int32_t *tab, int32_t P, int32x4_t z)
+{
+    uint32x4_t pos = vdupq_n_u32(0);
+    for (uint32_t step = (uint32_t)P >> 1; step; step >>= 1) {
+        const int32x4_t t = vldrwq_gather_shifted_offset_s32(tab, vaddq_n_u32(pos, step - 1));
+        pos = vaddq_m_n_u32(pos, pos, step, vcmpleq_s32(t, z));
+    }
+    return vreinterpretq_s32_u32(pos);
+}
+
+/* v[0..n) = count(v) - off in place, four at a time */
+static void count_rows(const int32_t *tab, int32_t P, int32_t off, int32_t *v, int32_t n)
+{
+    for (int32_t j = 0; j < n; j += 4) {
+        const mve_pred16_t pj = vctp32q((uint32_t)(n - j));
+        vstrwq_p_s32(v + j, vsubq_n_s32(count4(tab, P, vldrwq_z_s32(v + j, pj)), off), pj);
+    }
+}
+
+KWS_NO_VECTORIZE
+void kws_lstm_a4_mve(const kws_lstm_a4_params *p, int32_t steps, const int8_t *input, int8_t *h, int16_t *c,
+                     int32_t *scratch, int8_t *output)
+{
+    kws_lstm_a4_vec_scratch s;
+    kws_lstm_a4_vec_layout(p, scratch, &s);
+    kws_lstm_a4_vec_setup(p, &s);
+    const int32_t u = p->units, nin = p->n_in, zp = p->zp_x, rows = 4 * u;
+    int32_t *lv = s.lv;
+    for (int32_t t = 0; t < steps; t++) {
+        kws_lstm_a4_vec_split(input + (size_t)t * (size_t)nin, nin, s.xe, s.xo, s.xb);
+        kws_lstm_a4_vec_split(h, u, s.he, s.ho, s.hb);
+        /* input products (zero point folded) into lv, then the recurrent ones and z row by row */
+        for (int32_t r = 0; r < rows; r += 4) {
+            int32_t a[4], sw[4];
+            const uint8_t *w = p->w + (size_t)r * (size_t)p->w_row_bytes;
+            if (zp) {
+                dot_rows4(w, p->w_row_bytes, s.xe, s.xo, s.me, s.mo, a, sw);
+                for (int i = 0; i < 4; i++) lv[r + i] = (a[i] - zp * sw[i]) >> 4;
+            } else {
+                dot_rows4(w, p->w_row_bytes, s.xe, s.xo, NULL, NULL, a, sw);
+                for (int i = 0; i < 4; i++) lv[r + i] = a[i] >> 4;
+            }
+        }
+        int32_t g = 0, gend = u;
+        for (int32_t r = 0; r < rows; r += 4) {
+            int32_t b[4];
+            dot_rows4(p->r + (size_t)r * (size_t)p->r_row_bytes, p->r_row_bytes, s.he, s.ho, NULL, NULL, b, NULL);
+            for (int i = 0; i < 4; i++) {
+                if (r + i >= gend) { g++; gend += u; }
+                lv[r + i] = kws_lstm_a4_vec_z(p, g, r + i, lv[r + i], b[i] >> 4);
+            }
+        }
+        for (int32_t q = 0; q < 4; q++) count_rows(s.tab[q], s.pow2[q], q == 2 ? p->nt : 0, lv + q * u, u);
+        for (int32_t j = 0; j < u; j++) c[j] = kws_lstm_a4_vec_cell(p, lv[j], lv[u + j], lv[2 * u + j], c[j]);
+        for (int32_t j = 0; j < u; j += 4) {
+            const mve_pred16_t pj = vctp32q((uint32_t)(u - j));
+            vstrwq_p_s32(s.tc + j, vsubq_n_s32(count4(s.tab[4], s.pow2[4], vldrhq_z_s32(c + j, pj)), p->nt), pj);
+        }
+        int8_t *out = output + (size_t)t * (size_t)u;
+        for (int32_t j = 0; j < u; j++) out[j] = h[j] = kws_lstm_a4_vec_hidden(p, lv[3 * u + j], s.tc[j]);
+    }
+}
+
+#else
+int kws_lstm_a4_mve_available(void) { return 0; }
+
+void kws_lstm_a4_mve(const kws_lstm_a4_params *p, int32_t steps, const int8_t *input, int8_t *h, int16_t *c,
+                     int32_t *scratch, int8_t *output)
+{
+    kws_lstm_a4(p, steps, input, h, c, scratch, output);   /* never selected outside Helium builds */
+}
+#endif
