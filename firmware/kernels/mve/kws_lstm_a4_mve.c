@@ -6,10 +6,12 @@
  * VSHL #4 (16 w of the even columns), one VAND 0xF0 (16 w of the odd columns) and two VMLADAVA.S8 into the
  * row's 32-bit sum; the two activation vectors are loaded once for the four rows. A row length that is not
  * a multiple of 16 bytes ends with one tail-predicated block. With a zero point on the layer input, two
- * more VMLADAVA against 0/1 column masks give 16 sum w for the correction. The rescales are 64-bit scalar
- * code (the reference's); the threshold counts (gate levels, tanh(c)) run four rows at a time as a
- * branch-free binary search: per probe one gather load (VLDRW with offsets), one compare and one predicated
- * add. Compiled into every build; a stub outside MVE builds. */
+ * more VMLADAVA against 0/1 column masks give 16 sum w for the correction. The gate and hidden rescales
+ * run four rows at a time in 32-bit lanes, exact (rs4 below: VQSHL + VRMULH, or VMULH + VRSHL); the
+ * threshold counts (gate levels, tanh(c)) likewise as a branch-free binary search: per probe one gather
+ * load (VLDRW with offsets), one compare and one predicated add. The cell update (a sum of two 64-bit
+ * products, one rounding) is the reference's scalar code. Rows past a multiple of four take scalar code.
+ * Compiled into every build; a stub outside MVE builds. */
 #include "kws_kernels.h"
 #include "kws_lstm_a4_simd.h"
 #include "kws_lstm_a4_vec.h"
@@ -80,13 +82,37 @@ static inline int32x4_t count4(const int32_t *tab, int32_t P, int32x4_t z)
     return vreinterpretq_s32_u32(pos);
 }
 
-/* v[0..n) = count(v) - off in place, four at a time */
-static void count_rows(const int32_t *tab, int32_t P, int32_t off, int32_t *v, int32_t n)
+/* a rescale (M, S) with M normalized to [2^30, 2^31): floor((v M + 2^(S-1)) / 2^S) is unchanged by M 2^k, S + k */
+typedef struct { int32_t m, s; } rescale;
+
+static rescale norm(int32_t m, int32_t s)
 {
-    for (int32_t j = 0; j < n; j += 4) {
-        const mve_pred16_t pj = vctp32q((uint32_t)(n - j));
-        vstrwq_p_s32(v + j, vsubq_n_s32(count4(tab, P, vldrwq_z_s32(v + j, pj)), off), pj);
-    }
+    rescale r = {m, s};
+    while (r.m < (1 << 30)) { r.m <<= 1; r.s++; }   /* m > 0: the op's prepare checks it */
+    return r;
+}
+
+/* rs(v; M, S) on four lanes, exact where the true value lies within +-2^29 and at least +-2^29 (same sign)
+ * where it does not, so a clamp to +-2^29 or less afterwards is exact:
+ *   S < 32: VQSHL by 32 - S, then VRMULH ((v' M + 2^31) >> 32); a saturated v' means |v M / 2^S| >= 2^29;
+ *   S = 32: VRMULH;  S > 32: VMULH (floor of the high half; the low half cannot move the rounding) and a
+ *   rounding shift right by S - 32;  S >= 64: 0. */
+static inline int32x4_t rs4(int32x4_t v, rescale r)
+{
+    if (r.s < 32) return vrmulhq_s32(vqshlq_r_s32(v, 32 - r.s), vdupq_n_s32(r.m));
+    if (r.s == 32) return vrmulhq_s32(v, vdupq_n_s32(r.m));
+    if (r.s >= 64) return vdupq_n_s32(0);
+    return vrshlq_n_s32(vmulhq_s32(v, vdupq_n_s32(r.m)), 32 - r.s);
+}
+
+static inline int32x4_t clamp4(int32x4_t v, int32_t n)
+{
+    return vminq_s32(vmaxq_s32(v, vdupq_n_s32(-n)), vdupq_n_s32(n));
+}
+
+static inline int32x4_t vec4(const int32_t *a)
+{
+    return vldrwq_s32(a);
 }
 
 KWS_NO_VECTORIZE
@@ -96,40 +122,52 @@ void kws_lstm_a4_mve(const kws_lstm_a4_params *p, int32_t steps, const int8_t *i
     kws_lstm_a4_vec_scratch s;
     kws_lstm_a4_vec_layout(p, scratch, &s);
     kws_lstm_a4_vec_setup(p, &s);
-    const int32_t u = p->units, nin = p->n_in, zp = p->zp_x, rows = 4 * u;
+    const int32_t u = p->units, nin = p->n_in, zp = p->zp_x, u4 = u & ~3, wb = p->w_row_bytes, rb = p->r_row_bytes;
+    rescale ri[4], rr[4];
+    for (int g = 0; g < 4; g++) {
+        ri[g] = norm(p->m_in[g], p->s_in[g]);
+        rr[g] = norm(p->m_rec[g], p->s_rec[g]);
+    }
+    const rescale rh = norm(p->m_h, p->s_h);
     int32_t *lv = s.lv;
     for (int32_t t = 0; t < steps; t++) {
-        kws_lstm_a4_vec_split(input + (size_t)t * (size_t)nin, nin, s.xe, s.xo, s.xb);
+        const int8_t *x = input + (size_t)t * (size_t)nin;
+        kws_lstm_a4_vec_split(x, nin, s.xe, s.xo, s.xb);
         kws_lstm_a4_vec_split(h, u, s.he, s.ho, s.hb);
-        /* input products (zero point folded) into lv, then the recurrent ones and z row by row */
-        for (int32_t r = 0; r < rows; r += 4) {
-            int32_t a[4], sw[4];
-            const uint8_t *w = p->w + (size_t)r * (size_t)p->w_row_bytes;
-            if (zp) {
-                dot_rows4(w, p->w_row_bytes, s.xe, s.xo, s.me, s.mo, a, sw);
-                for (int i = 0; i < 4; i++) lv[r + i] = (a[i] - zp * sw[i]) >> 4;
-            } else {
-                dot_rows4(w, p->w_row_bytes, s.xe, s.xo, NULL, NULL, a, sw);
-                for (int i = 0; i < 4; i++) lv[r + i] = a[i] >> 4;
+        for (int32_t g = 0; g < 4; g++) {
+            const int32_t off = g == 2 ? p->nt : 0;
+            for (int32_t j = 0; j < u4; j += 4) {
+                const int32_t row = g * u + j;
+                int32_t a[4], sw[4], b[4];
+                const uint8_t *w = p->w + (size_t)row * (size_t)wb;
+                if (zp) {
+                    dot_rows4(w, wb, s.xe, s.xo, s.me, s.mo, a, sw);
+                    for (int i = 0; i < 4; i++) a[i] -= zp * sw[i];
+                } else {
+                    dot_rows4(w, wb, s.xe, s.xo, NULL, NULL, a, sw);
+                }
+                dot_rows4(p->r + (size_t)row * (size_t)rb, rb, s.he, s.ho, NULL, NULL, b, NULL);
+                const int32x4_t z = vaddq_s32(vaddq_s32(clamp4(rs4(vshrq_n_s32(vec4(a), 4), ri[g]), KWS_LSTM_A4_Z_CLAMP),
+                                                        clamp4(rs4(vshrq_n_s32(vec4(b), 4), rr[g]), KWS_LSTM_A4_Z_CLAMP)),
+                                              vldrwq_s32(p->bias + row));
+                vstrwq_s32(lv + row, vsubq_n_s32(count4(s.tab[g], s.pow2[g], z), off));
+            }
+            for (int32_t j = u4; j < u; j++) {
+                const int32_t row = g * u + j;
+                const int32_t a = kws_lstm_a4_vec_dot1(p->w + (size_t)row * (size_t)wb, x, nin, -zp);
+                const int32_t b = kws_lstm_a4_vec_dot1(p->r + (size_t)row * (size_t)rb, h, u, 0);
+                lv[row] = kws_lstm_a4_count(p->thr[g], p->n_thr[g], kws_lstm_a4_vec_z(p, g, row, a, b)) - off;
             }
         }
-        int32_t g = 0, gend = u;
-        for (int32_t r = 0; r < rows; r += 4) {
-            int32_t b[4];
-            dot_rows4(p->r + (size_t)r * (size_t)p->r_row_bytes, p->r_row_bytes, s.he, s.ho, NULL, NULL, b, NULL);
-            for (int i = 0; i < 4; i++) {
-                if (r + i >= gend) { g++; gend += u; }
-                lv[r + i] = kws_lstm_a4_vec_z(p, g, r + i, lv[r + i], b[i] >> 4);
-            }
-        }
-        for (int32_t q = 0; q < 4; q++) count_rows(s.tab[q], s.pow2[q], q == 2 ? p->nt : 0, lv + q * u, u);
         for (int32_t j = 0; j < u; j++) c[j] = kws_lstm_a4_vec_cell(p, lv[j], lv[u + j], lv[2 * u + j], c[j]);
+        int8_t *out = output + (size_t)t * (size_t)u;
         for (int32_t j = 0; j < u; j += 4) {
             const mve_pred16_t pj = vctp32q((uint32_t)(u - j));
-            vstrwq_p_s32(s.tc + j, vsubq_n_s32(count4(s.tab[4], s.pow2[4], vldrhq_z_s32(c + j, pj)), p->nt), pj);
+            const int32x4_t tc = vsubq_n_s32(count4(s.tab[4], s.pow2[4], vldrhq_z_s32(c + j, pj)), p->nt);
+            const int32x4_t hv = clamp4(rs4(vmulq_s32(vldrwq_z_s32(lv + 3 * u + j, pj), tc), rh), p->nh);
+            vstrbq_p_s32(h + j, hv, pj);
+            vstrbq_p_s32(out + j, hv, pj);
         }
-        int8_t *out = output + (size_t)t * (size_t)u;
-        for (int32_t j = 0; j < u; j++) out[j] = h[j] = kws_lstm_a4_vec_hidden(p, lv[3 * u + j], s.tc[j]);
     }
 }
 
