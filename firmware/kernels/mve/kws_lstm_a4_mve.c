@@ -47,23 +47,26 @@ static inline __attribute__((always_inline)) void dot_rows4(const uint8_t *w, in
     const uint8_t *w0 = w, *w1 = w + rb, *w2 = w1 + rb, *w3 = w2 + rb;
     const int32_t full = rb & ~15, tail = rb - full;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int32_t k = 0; k < full; k += 16) {
-        const int8x16_t e = vldrbq_s8(ae + k), o = vldrbq_s8(ao + k);
-        const uint8x16_t v0 = vldrbq_u8(w0 + k), v1 = vldrbq_u8(w1 + k), v2 = vldrbq_u8(w2 + k), v3 = vldrbq_u8(w3 + k);
+    const int8_t *pe = ae, *po = ao, *qe = me, *qo = mo;
+    for (int32_t k = 0; k < full; k += 16) {   /* pointers stepped: VLDRB has no register offset */
+        const int8x16_t e = vldrbq_s8(pe), o = vldrbq_s8(po);
+        const uint8x16_t v0 = vldrbq_u8(w0), v1 = vldrbq_u8(w1), v2 = vldrbq_u8(w2), v3 = vldrbq_u8(w3);
+        pe += 16; po += 16; w0 += 16; w1 += 16; w2 += 16; w3 += 16;
         a0 = mac32(a0, v0, e, o); a1 = mac32(a1, v1, e, o); a2 = mac32(a2, v2, e, o); a3 = mac32(a3, v3, e, o);
         if (me) {
-            const int8x16_t ne = vldrbq_s8(me + k), no = vldrbq_s8(mo + k);
+            const int8x16_t ne = vldrbq_s8(qe), no = vldrbq_s8(qo);
+            qe += 16; qo += 16;
             s0 = mac32(s0, v0, ne, no); s1 = mac32(s1, v1, ne, no); s2 = mac32(s2, v2, ne, no); s3 = mac32(s3, v3, ne, no);
         }
     }
     if (tail) {   /* zeroing loads: nothing is read past the row; the activations are zero there anyway */
         const mve_pred16_t pt = vctp8q((uint32_t)tail);
-        const int8x16_t e = vldrbq_s8(ae + full), o = vldrbq_s8(ao + full);
-        const uint8x16_t v0 = vldrbq_z_u8(w0 + full, pt), v1 = vldrbq_z_u8(w1 + full, pt);
-        const uint8x16_t v2 = vldrbq_z_u8(w2 + full, pt), v3 = vldrbq_z_u8(w3 + full, pt);
+        const int8x16_t e = vldrbq_s8(pe), o = vldrbq_s8(po);
+        const uint8x16_t v0 = vldrbq_z_u8(w0, pt), v1 = vldrbq_z_u8(w1, pt);
+        const uint8x16_t v2 = vldrbq_z_u8(w2, pt), v3 = vldrbq_z_u8(w3, pt);
         a0 = mac32(a0, v0, e, o); a1 = mac32(a1, v1, e, o); a2 = mac32(a2, v2, e, o); a3 = mac32(a3, v3, e, o);
         if (me) {
-            const int8x16_t ne = vldrbq_s8(me + full), no = vldrbq_s8(mo + full);
+            const int8x16_t ne = vldrbq_s8(qe), no = vldrbq_s8(qo);
             s0 = mac32(s0, v0, ne, no); s1 = mac32(s1, v1, ne, no); s2 = mac32(s2, v2, ne, no); s3 = mac32(s3, v3, ne, no);
         }
     }
