@@ -393,7 +393,8 @@ def deploy_table(records: list[dict]) -> str:
 def lstm_table(records: list[dict]) -> str:
     """docs/kernels.md "Int8 LSTM": instructions per hop, each board's LSTM kernel against the reference kernel
     (bench/lstm_fw.py --merge records: model "lstm")."""
-    recs = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "lstm"]
+    recs = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "lstm"
+            and r.get("activation_bits", 8) == 8]   # the w4a4 LSTM: lstm_a4_table
     ref = {(r["board"], r["macs"]): r for r in recs if r.get("kernel") == "lstm_reference"}
     rows = sorted((r for r in recs if r.get("kernel") != "lstm_reference" and (r["board"], r["macs"]) in ref),
                   key=lambda r: (-r["macs"], BOARD_ORDER.index(r["board"]) if r["board"] in BOARD_ORDER else 99))
@@ -409,6 +410,30 @@ def lstm_table(records: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def lstm_a4_table(records: list[dict]) -> str:
+    """docs/kernels.md "w4a4 LSTM on Helium and NEON": instructions per hop of each board's SUB8_LSTM_A4 kernel
+    against the w4a4 reference kernel and the board's int8 LSTM kernel on the same shape (bench/lstm_a4_fw.py
+    --merge and bench/lstm_fw.py --merge records)."""
+    recs = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "lstm"]
+    a4 = [r for r in recs if r.get("activation_bits") == 4 and r.get("weight_bits") == 4]
+    ref = {(r["board"], r["macs"]): r for r in a4 if r.get("kernel") == "lstm_a4_reference"}
+    i8 = {(r["board"], json.dumps(r["lstm_shape"], sort_keys=True)): r for r in recs
+          if r.get("activation_bits", 8) == 8 and r.get("kernel") not in (None, "lstm_reference")}
+    rows = sorted((r for r in a4 if r.get("kernel") != "lstm_a4_reference" and (r["board"], r["macs"]) in ref),
+                  key=lambda r: (-r["macs"], BOARD_ORDER.index(r["board"]) if r["board"] in BOARD_ORDER else 99))
+    out = ["| shape | board | w4a4 LSTM kernel | instructions / hop | w4a4 reference kernel | int8 LSTM kernel | "
+           "w4a4 / int8 | model bytes w4a4 / int8 |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        f, s = ref[(r["board"], r["macs"])], r["lstm_shape"]
+        q = i8.get((r["board"], json.dumps(s, sort_keys=True)))
+        out.append(f"| {s['layers']} x {s['units']} on {s['input_bins']} bins + Dense {s['dense_outputs']} | "
+                   f"{board_table.BOARDS[r['board']].title} | {r['kernel'][8:]} | {brec._fmt(r['instructions'])} | "
+                   f"{brec._fmt(f['instructions'])} | "
+                   + (f"{brec._fmt(q['instructions'])} ({q['kernel'][5:]}) | {r['instructions'] / q['instructions']:.2f} | "
+                      f"{brec._fmt(r['model_bytes'])} / {brec._fmt(q['model_bytes'])} |" if q else "- | - | - |"))
+    return "\n".join(out) + "\n"
+
+
 DOC_BLOCKS = [
     (ROOT / "README.md", "<!-- deploy-table: python -m bench.kernels --write-docs -->", "<!-- /deploy-table -->",
      deploy_table),
@@ -416,6 +441,8 @@ DOC_BLOCKS = [
      "<!-- /kernel-tables -->", lambda recs: tables(recs)),
     (ROOT / "docs" / "kernels.md", "<!-- lstm-table: python -m bench.kernels --write-docs -->", "<!-- /lstm-table -->",
      lstm_table),
+    (ROOT / "docs" / "kernels.md", "<!-- lstm-a4-table: python -m bench.kernels --write-docs -->",
+     "<!-- /lstm-a4-table -->", lstm_a4_table),
 ]
 
 

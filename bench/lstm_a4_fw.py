@@ -1,19 +1,24 @@
 """Instructions per hop of the w4a4 streaming LSTM (SUB8_LSTM_A4, docs/formats.md section 13) in the firmware.
 
-    python -m bench.lstm_a4_fw [--out bench/lstm_a4_fw.json] [--hops 20]
+    python -m bench.lstm_a4_fw [--out bench/lstm_a4_fw.json] [--hops 20] [--boards B ...] [--merge]
 
 Writes a random-integer w4a4 LSTM of the default model's shape (2 x 128 units on 64 bins + Dense 3: 4-bit
 kernels, 4-bit gates / cell input / tanh(c) / hidden state, 16-bit cell) with ``tflm_port.lstm_a4`` (no
-TensorFlow), builds the Cortex-M boards (make -C firmware), runs kws_runner.elf under QEMU with -icount
-shift=0 (instructions, NOT cycles), one frame per invocation with the state carried, checks the output
-bytes against the numpy reference and writes the mean instructions per hop (whole graph). On the DSP
-boards (M4, M7) the LSTM layers run kernels/dsp/kws_lstm_a4_dsp.c (``opt_ops`` counts them), on the M55 the
-reference kernel. The int8 LSTM figures to compare
-with are bench/lstm_fw.json's (``python -m bench.lstm_fw``, same shape, same boards). Atomic JSON.
+TensorFlow), builds the boards (make -C firmware), runs each board's product image and its
+kws_runner_ref.elf (reference kernels) under QEMU with -icount shift=0 (SysTick on Cortex-M, the PMU on
+AArch64 bare metal: instructions, NOT cycles), one frame per invocation with the state carried, checks the
+output bytes against the numpy reference and writes the mean instructions per hop (whole graph). The LSTM
+layers run kernels/dsp/kws_lstm_a4_dsp.c on the DSP boards (M4, M7), kernels/mve/kws_lstm_a4_mve.c on the
+M55, kernels/neon/kws_lstm_a4_neon.c on the A53 (armv8.0) and the A76 (dot-product image); ``opt_ops``
+counts them. The int8 LSTM figures to compare with are bench/lstm_fw.json's (``python -m bench.lstm_fw``,
+same shape, same boards). Atomic JSON. ``--merge`` also adds the rows to bench/results.json as
+``benchmark: "inference"`` records (model "lstm", weight and activation bits 4, kernel ``lstm_a4_<family>``
+/ ``lstm_a4_reference``) through bench.records' merge, and regenerates BENCHMARKS.md.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import math
 import re
@@ -25,20 +30,22 @@ from pathlib import Path
 import numpy as np
 
 from basics.atomic import atomic_write_text
+from bench import records as brec
+from bench.host import machine
 from tflm_port import board_table, lstm_a4
 from tflm_port.reference import Reference
 
 SHAPE = (64, 128, 2)
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
-BOARDS = {b: board_table.BOARDS[b].core for b in board_table.cortex_m()}
+BOARDS = {b: v.core for b, v in board_table.BOARDS.items()}  # every emulated board
 
 
 def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
-    """kws_runner.elf under QEMU -icount shift=0: the status line as a dict."""
+    """elf (the image under firmware/build/) under QEMU -icount shift=0: the status line as a dict."""
     semi = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["kws_runner", mp, xp, out])
-    cmd = ["qemu-system-arm", "-M", board, "-icount", "shift=0,align=off,sleep=off", "-nographic",
-           "-semihosting-config", semi, "-kernel", str(FW / "build" / board / elf)]
+    cmd = [*board_table.BOARDS[board].qemu, "-icount", "shift=0,align=off,sleep=off", "-nographic",
+           "-semihosting-config", semi, "-kernel", str(FW / "build" / elf)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     m = re.search(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
                   r"stack=(\d+).*kernel=(\w+) opt_ops=(\d+)", r.stdout + r.stderr)
@@ -64,15 +71,54 @@ def model(bins: int, units: int, layers: int, seed: int = 0) -> bytes:
                                (0.06, 5), {"labels": ["a", "b", "c"]}, "bench")
 
 
+def inference_records(rows: list[dict]) -> list[dict]:
+    """The rows as bench/results.json ``inference`` records (one per board and image)."""
+    out = []
+    for r in rows:
+        s = r["lstm_shape"]
+        macs = sum(4 * s["units"] * ((s["input_bins"] if i == 0 else s["units"]) + s["units"])
+                   for i in range(s["layers"])) + s["units"] * s["dense_outputs"]
+        fam = board_table.BOARDS[r["board"]].family
+        out.append({"benchmark": "inference", "board": r["board"], "core": r["core"], "model": "lstm",
+                    "lstm_shape": s, "weight_bits": 4, "activation_bits": 4,
+                    "kernel": "lstm_a4_" + (fam if r["opt_ops"] >= s["layers"] else "reference"),   # the LSTMs ran the family's
+                    "image": r["image"], "fc_kernel": r["kernel"], "opt_ops": r["opt_ops"],
+                    "instructions": r["instructions_per_hop"], "instructions_first_hop": r["instructions_first_hop"],
+                    "macs": macs, "instructions_per_mac": round(r["instructions_per_hop"] / macs, 4),
+                    "arena_bytes": r["arena_bytes"], "model_bytes": r["model_bytes"], "ok": int(r["byte_exact"]),
+                    "instructions_note": "qemu -icount shift=0, mean per hop over the run: instructions, not cycles",
+                    "workload": f"w4a4 SUB8_LSTM_A4 stream, {r['hops']} hops of one frame, state carried "
+                                f"(random 4-bit weights): {r['shape']}",
+                    "command": f"python -m bench.lstm_a4_fw --hops {r['hops']} --merge"})
+    return out
+
+
+def merge_into_results(recs: list[dict]) -> None:
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    mach = machine()
+    for r in recs:
+        r.setdefault("machine", mach)
+        r.setdefault("date", now)
+    merged = brec.merge(brec.load_results(brec.RESULTS), recs)
+    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
+    atomic_write_text(brec.MARKDOWN, brec.render(merged))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.lstm_a4_fw", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="bench/lstm_a4_fw.json")
     ap.add_argument("--hops", type=int, default=20)
+    ap.add_argument("--boards", nargs="+", choices=list(BOARDS), default=list(BOARDS))
+    ap.add_argument("--merge", action="store_true", help="add inference records to bench/results.json")
     a = ap.parse_args(argv)
-    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
-        raise SystemExit("bench.lstm_a4_fw needs qemu-system-arm and arm-none-eabi-gcc")
-    r = subprocess.run(["make", "-C", str(FW), "-j2", *BOARDS], capture_output=True, text=True)
+    boards = {b: BOARDS[b] for b in a.boards}
+    for b in boards:
+        v = board_table.BOARDS[b]
+        if shutil.which(v.qemu[0]) is None or shutil.which(v.compiler) is None:
+            raise SystemExit(f"bench.lstm_a4_fw: {b} needs {v.qemu[0]} and {v.compiler}")
+    targets = sorted({board_table.BOARDS[b].make_target for b in boards})
+    r = subprocess.run(["make", "-C", str(FW), "-j2", *targets], capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])
     bins, units, layers = SHAPE
@@ -85,12 +131,15 @@ def main(argv=None) -> int:
         mp, xp, out = Path(td) / "m.tflite", Path(td) / "x.bin", Path(td) / "o.bin"
         mp.write_bytes(data)
         xp.write_bytes(x.tobytes())
-        for board, core in ((b, c) for b, c in BOARDS.items() for _ in (0, 1)):
-            elf = "kws_runner_ref.elf" if any(r["board"] == board for r in rows) else "kws_runner.elf"
+        for board, core in ((b, c) for b, c in boards.items() for _ in (0, 1)):
+            v = board_table.BOARDS[board]
+            elf = v.reference_image if any(r["board"] == board for r in rows) else v.runner_image
             d = run(board, elf, mp, xp, out)
             rows.append({"model": "lstm", "mode": "w4a4 SUB8_LSTM_A4", "weight_bits": 4, "activation_bits": 4,
-                         "shape": f"{layers}x{units} LSTM on {bins} bins + Dense 3", "board": board, "core": core,
-                         "image": elf, "kernel": d["kernel"], "opt_ops": d["opt_ops"],
+                         "shape": f"{layers}x{units} LSTM on {bins} bins + Dense 3",
+                         "lstm_shape": {"layers": layers, "units": units, "input_bins": bins, "dense_outputs": 3},
+                         "board": board, "core": core, "image": Path(elf).name, "kernel": d["kernel"],
+                         "opt_ops": d["opt_ops"],
                          "status": d["status"], "hops": d["inferences"], "byte_exact": out.read_bytes() == y.tobytes(),
                          "instructions_per_hop": round(d["instr_total"] / max(d["inferences"], 1)),
                          "instructions_first_hop": d["instr_first"], "arena_bytes": d["arena"],
@@ -98,6 +147,8 @@ def main(argv=None) -> int:
             print(json.dumps(rows[-1]))
     rec = {"benchmark": "lstm_a4_firmware", "unit": "instructions (QEMU -icount shift=0), not cycles", "rows": rows}
     atomic_write_text(a.out, json.dumps(rec, indent=1) + "\n")
+    if a.merge:
+        merge_into_results(inference_records(rows))
     return 0 if all(r["byte_exact"] and r["status"] == 0 for r in rows) else 1
 
 

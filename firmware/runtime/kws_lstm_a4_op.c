@@ -8,6 +8,7 @@
 #include "kws_internal.h"
 #include "kws_fb.h"
 #include "kws_lstm_a4.h"
+#include "kws_lstm_a4_simd.h"
 
 #define FAIL(s, msg, t) return kws_fail(m, (s), (msg), (t))
 #define TIDX(t) ((int)((t) - m->tensors))
@@ -18,6 +19,7 @@ typedef struct {
     int16_t inputs[KWS_LSTM_A4_INPUTS];
     kws_lstm_a4_params p;
     int32_t steps, input_bits, gate_bits, tanh_bits, hidden_bits, cell_bits, dsp;
+    void (*simd)(const kws_lstm_a4_params *, int32_t, const int8_t *, int8_t *, int16_t *, int32_t *, int8_t *);
 } lstm_a4_data;
 
 static kws_tensor *in_at(kws_model *m, const lstm_a4_data *d, int i)
@@ -150,13 +152,25 @@ static kws_status a4l_prepare(kws_model *m, kws_node *n)
         kws_request_scratch(m, kws_lstm_a4_dsp_scratch_bytes(p));
         m->num_opt_ops++;
     }
+    /* Helium / NEON kernels (kws_lstm_a4_simd.h) where the image's kernel family is theirs */
+    d->simd = NULL;
+    if (kws_lstm_a4_mve_available() && isa[0] == 'm' && isa[1] == 'v' && isa[2] == 'e' && isa[3] == 0 &&
+        kws_lstm_a4_mve_supported(p)) {
+        d->simd = kws_lstm_a4_mve;
+        kws_request_scratch(m, kws_lstm_a4_mve_scratch_bytes(p));
+    } else if (kws_lstm_a4_neon_available() && isa[0] == 'n' && isa[1] == 'e' && isa[2] == 'o' && isa[3] == 'n' &&
+               kws_lstm_a4_neon_supported(p)) {
+        d->simd = kws_lstm_a4_neon;
+        kws_request_scratch(m, kws_lstm_a4_neon_scratch_bytes(p));
+    }
+    if (d->simd) m->num_opt_ops++;
     return KWS_OK;
 }
 
 static kws_status a4l_invoke(kws_model *m, kws_node *n)
 {
     lstm_a4_data *d = (lstm_a4_data *)n->user_data;
-    (d->dsp ? kws_lstm_a4_dsp : kws_lstm_a4)(&d->p, d->steps, (const int8_t *)in_at(m, d, IN_X)->data, (int8_t *)in_at(m, d, IN_H)->data,
+    (d->dsp ? kws_lstm_a4_dsp : d->simd ? d->simd : kws_lstm_a4)(&d->p, d->steps, (const int8_t *)in_at(m, d, IN_X)->data, (int8_t *)in_at(m, d, IN_H)->data,
                 (int16_t *)(void *)in_at(m, d, IN_C)->data, (int32_t *)(void *)m->scratch,
                 (int8_t *)kws_node_out(m, n, 0)->data);
     return KWS_OK;

@@ -14,6 +14,7 @@
  * runtime picks it only where kws_kernel_isa() is "mve" (kws_runner_ref.elf keeps the reference). */
 #include "kws_kernels.h"
 #include "kws_lstm_arith.h"
+#include "kws_lstm_vec_hop.h"
 
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>
@@ -85,32 +86,7 @@ KWS_NO_VECTORIZE
 void kws_lstm_s8_mve(const kws_lstm_params *p, const int32_t *eff, int32_t steps, const int8_t *input, int8_t *h,
                      int16_t *c, void *scratch, int8_t *output)
 {
-    const int32_t u = p->units, nin = p->n_in, u4 = u & ~3;
-    int32_t *acc = (int32_t *)scratch;   /* [8][u]: gate g's input sums at 2g, recurrent sums at 2g + 1 */
-    int16_t *gates = (int16_t *)(acc + 8 * u);
-    for (int32_t t = 0; t < steps; t++) {
-        const int8_t *x = input + t * nin;
-        for (int g = 0; g < 4; g++) {
-            matvec(p->w[g], u, nin, x, eff + (2 * g) * u, acc + (2 * g) * u);
-            matvec(p->r[g], u, u, h, eff + (2 * g + 1) * u, acc + (2 * g + 1) * u);
-        }
-        for (int g = 0; g < 4; g++) {
-            const int32_t *ai = acc + (2 * g) * u, *ar = acc + (2 * g + 1) * u;
-            int16_t *out = gates + g * u;
-            preact(p, g, ai, ar, out);
-            if (g == KWS_LSTM_GATE_C) {
-                for (int32_t j = 0; j < u4; j++) out[j] = kws_lstm_tanh16(out[j], 3);
-            } else {
-                for (int32_t j = 0; j < u4; j++) out[j] = kws_lstm_sigmoid16(out[j]);
-            }
-            for (int32_t j = u4; j < u; j++) out[j] = kws_lstm_gate(p, g, ai[j], ar[j]);
-        }
-        const int16_t *gi = gates, *gf = gates + u, *gc = gates + 2 * u, *go = gates + 3 * u;
-        for (int32_t j = 0; j < u; j++) {
-            h[j] = kws_lstm_cell(p, gi[j], gf[j], gc[j], go[j], &c[j]);
-            output[t * u + j] = h[j];
-        }
-    }
+    kws_lstm_vec_hops(p, eff, steps, input, h, c, scratch, output, matvec, preact);
 }
 #else
 int kws_lstm_mve_available(void) { return 0; }
