@@ -100,6 +100,14 @@ def test_train_py_lstm_tiny(tmp_path):
     from tflm_port.reference import Reference
 
     assert check_stateful(out.read_bytes()) == 1
+    # the run's metadata rides along (scoring and devbench read labels, features and normalization from it)
+    from tflm_port.tflite_io import get_metadata, load_model
+
+    meta = get_metadata(load_model(out.read_bytes(), "exported LSTM"))
+    assert meta["labels"] == json.loads((rd / "labels.json").read_text())
+    assert meta["features"]["num_mel_bins"] == 16 and meta["features"]["context_frames"] == 12
+    assert meta["features"]["normalization"] == json.loads((rd / "normalizer.json").read_text())
+    assert meta["mode"] == "int8 post-training" and meta["model"] == "lstm"
     ref = Reference.from_file(out)
     assert ref.input_shape == (1, 16) and ref.run(np.zeros((3, 1, 16), np.int8)).shape == (3, 3)
     # LSTM QAT from this float run (two one-epoch stages): 4-bit weights, 8-bit activations deploy as the

@@ -35,7 +35,7 @@ from training.export_lstm_a4 import convert_lstm_a4
 from training.feature_store import build_split
 from training.features import Normalizer
 from training.lstm import step_model
-from training.runs import load_trained_model
+from training.runs import load_trained_model, run_metadata
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -72,6 +72,13 @@ def convert_lstm(model, frames: np.ndarray | None = None, int8: bool = True) -> 
     return data
 
 
+def with_metadata(data: bytes, metadata: dict) -> bytes:
+    """``data`` (a converted .tflite) with the project's metadata added."""
+    m = load_model(data, "converted LSTM")
+    set_metadata(m, METADATA_NAME, dict(metadata))
+    return save_model(m)
+
+
 def convert_qat_lstm(qat_model, frames: np.ndarray, metadata: dict | None = None) -> bytes:
     """A QAT LSTM (training/lstm_qat.py) with 8-bit activations -> the int8 .tflite: its fake-quantized
     weights (k <= 8 bits, on their grid in int8 containers) in TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM; the
@@ -81,11 +88,7 @@ def convert_qat_lstm(qat_model, frames: np.ndarray, metadata: dict | None = None
     if problem:
         raise UserError(f"cannot export this LSTM as int8: {problem}")
     data = convert_lstm(lstm_qat.float_twin(qat_model), frames, int8=True)
-    if metadata:
-        m = load_model(data, "converted LSTM")
-        set_metadata(m, METADATA_NAME, dict(metadata))
-        data = save_model(m)
-    return data
+    return with_metadata(data, metadata) if metadata else data
 
 
 def calibration_frames(run_dir: Path, n: int, seed: int = 0) -> np.ndarray:
@@ -119,16 +122,20 @@ def main(argv=None) -> int:
     model = load_trained_model(a.run_dir)
     if not lstm_qat.is_lstm(model):
         raise UserError(f"{a.run_dir}: not an LSTM run (model '{model.name}')")
+    # the run's labels, features and normalization ride along, so scoring, devbench and deploy can read the file
+    meta, cfg = run_metadata(a.run_dir)
+    meta = {**meta, "format": "subkws-tflite"}
     frames = None if a.float else calibration_frames(a.run_dir, a.calibration_windows)
     if lstm_qat.qlstm_layers(model):   # a QAT run: its quantized weights, in TFLite's int8 LSTM
         if a.float:
             raise UserError(f"{a.run_dir}: a QAT LSTM run exports as int8 only (drop --float)")
         if lstm_qat.deployable_int8(model) is not None:   # k-bit activations: SUB8_LSTM_A4 (docs/formats.md section 13)
-            data = convert_lstm_a4(model, name=str(a.run_dir))
+            data = convert_lstm_a4(model, {**meta, "preset": cfg.quant.preset}, name=str(a.run_dir))
         else:
-            data = convert_qat_lstm(model, frames)
+            data = convert_qat_lstm(model, frames, {**meta, "preset": cfg.quant.preset})
     else:
-        data = convert_lstm(model, frames, int8=not a.float)
+        data = with_metadata(convert_lstm(model, frames, int8=not a.float),
+                             {**meta, "mode": "float" if a.float else "int8 post-training"})
     suffix = "float" if a.float else "a4" if b"SUB8_LSTM_A4" in data else "int8"
     out = a.output or a.run_dir / f"model-lstm-{suffix}.tflite"
     atomic_write_bytes(out, data)

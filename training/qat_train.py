@@ -23,7 +23,7 @@ from basics.errors import UserError, read_json
 from tflm_port.convert import convert
 from training.evaluate import evaluate_run, keras_scorer, tflite_scorer
 from training.recipe import load_hard_negatives, with_hard_negatives
-from training.runs import load_trained_model, qat_scope, run_dataset, save_model
+from training.runs import load_trained_model, qat_scope, run_dataset, save_model, tflite_metadata
 from training.train import _val_stream, check_run_dir, fit, load_windows, log, train_float
 
 # config sections that must agree between a float run and the QAT run built on it
@@ -218,18 +218,6 @@ def finished_stage(run_dir: Path, tag: str, build, train):
     with atomic_path(final) as tmp:
         model.save_weights(str(tmp))
     return model
-
-
-def tflite_metadata(cfg: ExportConfig, normalization: dict, labels: list) -> dict:
-    """The "subkws" metadata every exported .tflite carries: labels, LFBE and context parameters,
-    normalization, model name (what scoring, deploy and the firmware front end read)."""
-    f = cfg.features
-    return {"labels": labels,
-            "features": {"sample_rate": f.sample_rate, "window_ms": f.window_ms, "hop_ms": f.hop_ms,
-                         "num_mel_bins": f.num_mel_bins, "context_frames": f.context_frames,
-                         "context_stride": f.context_stride, "lfbe": "training/features.py",
-                         "normalization": normalization},
-            "model": cfg.model.name}
 
 
 def export_tflite(model, cfg: ExportConfig, norm, rep_windows, path: Path) -> None:

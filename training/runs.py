@@ -14,7 +14,7 @@ import numpy as np
 from basics.atomic import atomic_path
 from basics.errors import UserError, read_json
 from tflm_port.reference import Reference
-from training.config import Config
+from training.config import Config, ExportConfig
 from training.features import Normalizer
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # normalized windows [N, D] -> posteriors [N, C]
@@ -121,3 +121,24 @@ def load_run(run_dir: Path, keras: bool = False):
     if (run_dir / "model.tflite").is_file() and not keras:
         return cfg, norm, tflite_scorer(run_dir / "model.tflite")
     return cfg, norm, keras_scorer(load_trained_model(run_dir))
+
+
+def tflite_metadata(cfg: ExportConfig, normalization: dict, labels: list) -> dict:
+    """The "subkws" metadata every exported .tflite carries: labels, LFBE and context parameters,
+    normalization, model name (what scoring, deploy and the firmware front end read)."""
+    f = cfg.features
+    return {"labels": labels,
+            "features": {"sample_rate": f.sample_rate, "window_ms": f.window_ms, "hop_ms": f.hop_ms,
+                         "num_mel_bins": f.num_mel_bins, "context_frames": f.context_frames,
+                         "context_stride": f.context_stride, "lfbe": "training/features.py",
+                         "normalization": normalization},
+            "model": cfg.model.name}
+
+
+def run_metadata(run_dir: Path) -> tuple[dict, Config]:
+    """(metadata for a .tflite, Config) of a run directory: what scoring, deploy and the firmware front end
+    read from every model the project writes."""
+    cfg = Config.from_dict(read_json(run_dir / "config.json", "run config"), str(run_dir / "config.json"))
+    norm = read_json(run_dir / "normalizer.json", "normalizer")
+    labels = read_json(run_dir / "labels.json", "label file")
+    return tflite_metadata(ExportConfig.of(cfg), norm, labels), cfg

@@ -31,17 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from basics.atomic import atomic_write_bytes, atomic_write_text
-from basics.errors import UserError, cli_main, read_json
+from basics.errors import UserError, cli_main
 from basics.audio import list_audio, load_audio
 from data_scripts.sources import source_summary
 from tflm_port.sizes import size_split
 from tflm_port.tflite_io import METADATA_NAME, get_metadata, load_model, save_model, set_metadata
-from training.config import Config, ExportConfig
 from training.evaluate import plot_det
-from training.qat_train import tflite_metadata
 from training.scoring import clip_max_scores, det_points, detector_from_tflite, frr_at, score_audio
 from training.train import load_trained_model
-from training.runs import run_dataset
+from training.runs import run_dataset, run_metadata
 
 MANIFEST_VERSION = 1
 
@@ -53,14 +51,6 @@ def float_tflite(model, metadata: dict) -> bytes:
     m = load_model(to_float_tflite(model), "float model")
     set_metadata(m, METADATA_NAME, {**metadata, "format": "subkws-tflite", "layer_bits": [], "mode": "float"})
     return save_model(m)
-
-
-def run_metadata(run_dir: Path) -> tuple[dict, object]:
-    """(metadata for a .tflite, Config) of a run directory."""
-    cfg = Config.from_dict(read_json(run_dir / "config.json", "run config"), str(run_dir / "config.json"))
-    norm = read_json(run_dir / "normalizer.json", "normalizer")
-    labels = read_json(run_dir / "labels.json", "label file")
-    return tflite_metadata(ExportConfig.of(cfg), norm, labels), cfg
 
 
 def calibrate(tflite: Path, manifest: dict, positives: list[Path], negatives: list[Path]) -> dict:
