@@ -18,7 +18,6 @@ same shape, same boards). Atomic JSON. ``--merge`` also adds the rows to bench/r
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
 import re
@@ -30,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from basics.atomic import atomic_write_text
-from bench import records as brec
-from bench.host import machine
+from bench.merge import merge_into_results
 from tflm_port import board_table, lstm_a4
 from tflm_port.reference import Reference
 
@@ -91,17 +89,6 @@ def inference_records(rows: list[dict]) -> list[dict]:
                                 f"(random 4-bit weights): {r['shape']}",
                     "command": f"python -m bench.lstm_a4_fw --hops {r['hops']} --merge"})
     return out
-
-
-def merge_into_results(recs: list[dict]) -> None:
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    mach = machine()
-    for r in recs:
-        r.setdefault("machine", mach)
-        r.setdefault("date", now)
-    merged = brec.merge(brec.load_results(brec.RESULTS), recs)
-    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
-    atomic_write_text(brec.MARKDOWN, brec.render(merged))
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,6 @@ shape in ``lstm_shape``, kernel ``lstm_<family>`` / ``lstm_reference``, weight a
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import re
@@ -31,8 +30,7 @@ from tflm_port import board_table
 from training.export_lstm import convert_lstm
 from tflm_port.reference import Reference
 from basics.atomic import atomic_write_text
-from bench import records as brec
-from bench.host import machine
+from bench.merge import merge_into_results
 from bench.testmodels import random_lstm
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -93,17 +91,6 @@ def inference_records(rows: list[dict]) -> list[dict]:
                                 f"state carried (random weights): {r['shape']}",
                     "command": f"python -m bench.lstm_fw --hops {r['hops']} --merge"})
     return out
-
-
-def merge_into_results(recs: list[dict]) -> None:
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    mach = machine()
-    for r in recs:
-        r.setdefault("machine", mach)
-        r.setdefault("date", now)
-    merged = brec.merge(brec.load_results(brec.RESULTS), recs)
-    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
-    atomic_write_text(brec.MARKDOWN, brec.render(merged))
 
 
 def _lstm_kernel(family: str, isa: str) -> str:
