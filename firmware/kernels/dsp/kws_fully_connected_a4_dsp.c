@@ -95,22 +95,33 @@ int kws_fc_a4_dsp_supported(const kws_fc_a4_params *p)
         && p->fc.act.input_offset == 0 && p->fc.in_features >= 1 && p->fc.in_features <= KWS_FC_A4_MAX_IN;
 }
 
+/* kws_fc_opt_requant's arithmetic (the reference requantization) with the left and right shifts apart,
+ * so that each output pays one SMLAL and the rounding divide only where the shift is negative */
+static inline int8_t requant(int32_t a, int32_t m, int32_t sh, const kws_act_params *act)
+{
+    int32_t right = 0;
+    if (sh > 0) a = (int32_t)((uint32_t)a << sh); else right = -sh;
+    int32_t h = (int32_t)(((int64_t)a * m + (1LL << 30)) >> 31);
+    if (right > 0) {
+        const int32_t mask = (int32_t)((1LL << right) - 1), rem = h & mask;
+        h = (h >> right) + (rem > (mask >> 1) + (h < 0) ? 1 : 0);
+    }
+    h += act->output_offset;
+    return (int8_t)(h < act->act_min ? act->act_min : h > act->act_max ? act->act_max : h);
+}
+
 /* one output pair's result: r0 from its low-field total, r1 from the accumulator */
 static inline void finish(const kws_fc_params *f, const int32_t *bias, int32_t o, int32_t acc, int32_t lo,
                           int32_t corr, int8_t *y, int32_t out_n)
 {
     const int32_t low = acc & 0xFFF;
-    int32_t r[2];
-    r[0] = lo + low + corr;
-    r[1] = (acc - low) >> 12;
-    for (int32_t k = 0; k < 2 && o + k < out_n; k++) {
-        int32_t a = r[k];
-        if (bias) a = (int32_t)((uint32_t)a + (uint32_t)bias[o + k]);
-        a = kws_multiply_by_quantized_multiplier(a, f->multiplier[o + k], f->shift[o + k]) + f->act.output_offset;
-        if (a < f->act.act_min) a = f->act.act_min;
-        if (a > f->act.act_max) a = f->act.act_max;
-        y[o + k] = (int8_t)a;
+    int32_t r0 = lo + low + corr, r1 = (acc - low) >> 12;
+    if (bias) {
+        r0 = (int32_t)((uint32_t)r0 + (uint32_t)bias[o]);
+        if (o + 1 < out_n) r1 = (int32_t)((uint32_t)r1 + (uint32_t)bias[o + 1]);
     }
+    y[o] = requant(r0, f->multiplier[o], f->shift[o], &f->act);
+    if (o + 1 < out_n) y[o + 1] = requant(r1, f->multiplier[o + 1], f->shift[o + 1], &f->act);
 }
 
 #define STEP(acc, w, xa, xb)                                   \
@@ -142,12 +153,14 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
         /* activations -> int16 pairs (x0, x1) (x2, x3) per word of weights, once per layer */
         int32_t sx = 0, c0 = 0;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-        for (; c0 < in_n / 4; c0++) {   /* 4 inputs: UXTB16 (x0, x2), (x1, x3), repacked to (x0, x1), (x2, x3) */
-            uint32_t v;
+        for (; c0 < in_n / 4; c0++) {   /* 4 inputs: UXTB16 (x0, x2), (x1, x3), PKHBT / PKHTB to (x0, x1), (x2, x3) */
+            uint32_t v, e, od, lo, hi;
             memcpy(&v, x + 4 * c0, 4);
-            const uint32_t e = __uxtb16(v), od = __uxtb16(ROR8(v));
-            xs[2 * c0] = (e & 0xFFFFu) | (od << 16);
-            xs[2 * c0 + 1] = (e >> 16) | (od & 0xFFFF0000u);
+            __asm__("uxtb16 %[e], %[v]\n\tuxtb16 %[o], %[v], ror #8\n\t"
+                    "pkhbt %[lo], %[e], %[o], lsl #16\n\tpkhtb %[hi], %[o], %[e], asr #16"
+                    : [e] "=&r"(e), [o] "=&r"(od), [lo] "=&r"(lo), [hi] "=r"(hi) : [v] "r"(v));
+            xs[2 * c0] = lo;
+            xs[2 * c0 + 1] = hi;
             sx = (int32_t)__usada8(v, 0u, (uint32_t)sx);
         }
 #endif
