@@ -95,9 +95,13 @@ int kws_fc_a4_dsp_supported(const kws_fc_a4_params *p)
         && p->fc.act.input_offset == 0 && p->fc.in_features >= 1 && p->fc.in_features <= KWS_FC_A4_MAX_IN;
 }
 
-/* kws_fc_opt_requant's arithmetic (the reference requantization) with the left and right shifts apart,
- * so that each output pays one SMLAL and the rounding divide only where the shift is negative */
-static inline int8_t requant(int32_t a, int32_t m, int32_t sh, const kws_act_params *act)
+/* The requantization of kws_fc_opt_requant (the reference's arithmetic for multipliers >= 0) before the
+ * output offset and clamp. With h = floor((a*m + 2^30) / 2^31) and r = -shift, the reference gives
+ * v = floor((h + 2^(r-1) - [h < 0]) / 2^r) (its rounding divide, ties away from zero). For r >= 2 that is
+ * one 64-bit sum: v = floor(Z / 2^32 + 2^(r-2)) >> (r-1), Z = a*m + 2^30 - [a < 0] * 2^31 (nested floors;
+ * [a < 0] may stand for [h < 0]: where they differ h = 0 and the sum gives 0 too), so one SMLAL onto
+ * a constant made from the sign of a, one add and one shift. Shifts >= -1 take the reference's path. */
+__attribute__((noinline)) static int32_t rq_slow(int32_t a, int32_t m, int32_t sh)
 {
     int32_t right = 0;
     if (sh > 0) a = (int32_t)((uint32_t)a << sh); else right = -sh;
@@ -106,22 +110,64 @@ static inline int8_t requant(int32_t a, int32_t m, int32_t sh, const kws_act_par
         const int32_t mask = (int32_t)((1LL << right) - 1), rem = h & mask;
         h = (h >> right) + (rem > (mask >> 1) + (h < 0) ? 1 : 0);
     }
-    h += act->output_offset;
-    return (int8_t)(h < act->act_min ? act->act_min : h > act->act_max ? act->act_max : h);
+    return h;
 }
 
-/* one output pair's result: r0 from its low-field total, r1 from the accumulator */
-static inline void finish(const kws_fc_params *f, const int32_t *bias, int32_t o, int32_t acc, int32_t lo,
-                          int32_t corr, int8_t *y, int32_t out_n)
+static inline __attribute__((always_inline)) int32_t rq(int32_t a, int32_t m, int32_t sh)
 {
-    const int32_t low = acc & 0xFFF;
-    int32_t r0 = lo + low + corr, r1 = (acc - low) >> 12;
-    if (bias) {
-        r0 = (int32_t)((uint32_t)r0 + (uint32_t)bias[o]);
-        if (o + 1 < out_n) r1 = (int32_t)((uint32_t)r1 + (uint32_t)bias[o + 1]);
-    }
-    y[o] = requant(r0, f->multiplier[o], f->shift[o], &f->act);
-    if (o + 1 < out_n) y[o + 1] = requant(r1, f->multiplier[o + 1], f->shift[o + 1], &f->act);
+    if (__builtin_expect(sh > -2, 0)) return rq_slow(a, m, sh);
+    const int32_t q = ~sh;   /* r - 1 >= 1 */
+    const uint32_t lo = 0x40000000u ^ ((uint32_t)a & 0x80000000u);
+    const int32_t hi = (a >> 31) + (int32_t)((1u << q) >> 1);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    uint32_t l = lo;
+    int32_t h = hi;
+    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l), [h] "+r"(h) : [a] "r"(a), [m] "r"(m));
+    return h >> q;
+#else
+    const int64_t z = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)a * m;
+    return (int32_t)(z >> 32) >> q;
+#endif
+}
+
+/* output clamp: CL_FULL [-128, 127] (SSAT), CL_U4 [0, 15] (USAT), CL_ANY [act_min, act_max] */
+enum { CL_ANY, CL_FULL, CL_U4 };
+static inline __attribute__((always_inline)) int8_t clamp_out(int32_t v, int32_t lo, int32_t hi, const int kind)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    if (kind == CL_FULL) return (int8_t)__ssat(v, 8);
+    if (kind == CL_U4) return (int8_t)__usat(v, 4);
+#endif
+    return (int8_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+/* one output: sum v (mod 2^32) plus bias, requantized, offset, clamped */
+#define OUT1(k, v)                                                                                    \
+    y[o + (k)] = clamp_out(rq(bias ? (int32_t)((uint32_t)(v) + (uint32_t)bias[o + (k)]) : (v), mp[k], sp[k]) \
+                           + ooff, lo, hi, kind)
+
+/* the rows o..o+3 of one pass (two pairs: a, l = accumulator and low-field total of each), those below out_n */
+static inline __attribute__((always_inline)) void store4(const kws_fc_params *f, const int32_t *bias, int32_t o,
+                                                         int32_t out_n, int32_t a0, int32_t l0, int32_t a1,
+                                                         int32_t l1, int32_t corr, int8_t *y, const int kind)
+{
+    const int32_t low0 = a0 & 0xFFF, low1 = a1 & 0xFFF;
+    const int32_t r0 = l0 + low0 + corr, r1 = (a0 - low0) >> 12, r2 = l1 + low1 + corr, r3 = (a1 - low1) >> 12;
+    const int32_t ooff = f->act.output_offset, lo = f->act.act_min, hi = f->act.act_max;
+    const int32_t *mp = f->multiplier + o, *sp = f->shift + o;
+    const int32_t n = out_n - o;
+    OUT1(0, r0);
+    if (n > 1) OUT1(1, r1);
+    if (n > 2) OUT1(2, r2);
+    if (n > 3) OUT1(3, r3);
+}
+
+static void store_rows(const kws_fc_params *f, const int32_t *bias, int32_t o, int32_t out_n, int32_t a0, int32_t l0,
+                       int32_t a1, int32_t l1, int32_t corr, int8_t *y, int kind)
+{
+    if (kind == CL_FULL) store4(f, bias, o, out_n, a0, l0, a1, l1, corr, y, CL_FULL);
+    else if (kind == CL_U4) store4(f, bias, o, out_n, a0, l0, a1, l1, corr, y, CL_U4);
+    else store4(f, bias, o, out_n, a0, l0, a1, l1, corr, y, CL_ANY);
 }
 
 #define STEP(acc, w, xa, xb)                                   \
@@ -135,6 +181,9 @@ static inline void finish(const kws_fc_params *f, const int32_t *bias, int32_t o
     "and %[t], %[m], %[w0], ror #8\n\tsmlad %[a0], %[t], %[xb], %[a0]\n\t"                                 \
     "and %[t], %[m], %[w1]\n\tsmlad %[a1], %[t], %[xa], %[a1]\n\t"                                         \
     "and %[t], %[m], %[w1], ror #8\n\tsmlad %[a1], %[t], %[xb], %[a1]\n\t"
+#define A4_MOVE "ubfx %[t], %[a0], #0, #12\n\tadd %[l0], %[l0], %[t]\n\tsub %[a0], %[a0], %[t]\n\t"          \
+    "ubfx %[t], %[a1], #0, #12\n\tadd %[l1], %[l1], %[t]\n\tsub %[a1], %[a1], %[t]\n\t"
+#define A4_BLOCK A4_WORD A4_WORD A4_WORD A4_WORD A4_MOVE
 #define MOVE_LOW(acc, lo) do { int32_t f_ = (acc) & 0xFFF; lo += f_; acc -= f_; } while (0)
 
 KWS_NO_VECTORIZE
@@ -144,6 +193,8 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
     const kws_fc_params *f = &p->fc;
     const int32_t in_n = f->in_features, out_n = f->out_features, W = words_per_pair(in_n);
     const int32_t pairs = (out_n + 1) / 2;
+    const int kind = f->act.act_min == -128 && f->act.act_max == 127 ? CL_FULL
+                   : f->act.act_min == 0 && f->act.act_max == 15 ? CL_U4 : CL_ANY;
     uint32_t *xs = scratch;
     uint32_t mask = LANE_MASK;
     __asm__("" : "+r"(mask));   /* a register operand: AND Rd, Rmask, Rw, ROR #8 is one instruction */
@@ -182,13 +233,14 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
             const uint32_t *xp = xs;
             int32_t c = 0;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-            if (W >= FLUSH_WORDS) {   /* the same steps in assembly: 46 instructions per 64 MACs + the loop */
-                int32_t cnt = W / FLUSH_WORDS;
+            if (W >= FLUSH_WORDS) {   /* the same steps in assembly, two blocks of 4 words per iteration */
+                const int32_t nb = W / FLUSH_WORDS;
+                int32_t cnt = nb;
                 uint32_t xa, xb, w0, w1, t;
-                c = cnt * FLUSH_WORDS;
-                __asm__ volatile("1:\n\t" A4_WORD A4_WORD A4_WORD A4_WORD
-                                 "ubfx %[t], %[a0], #0, #12\n\tadd %[l0], %[l0], %[t]\n\tsub %[a0], %[a0], %[t]\n\t"
-                                 "ubfx %[t], %[a1], #0, #12\n\tadd %[l1], %[l1], %[t]\n\tsub %[a1], %[a1], %[t]\n\t"
+                c = nb * FLUSH_WORDS;
+                /* cnt = (nb + 1) / 2 iterations; an odd nb enters at the second block (C = bit 0 of nb + 1) */
+                __asm__ volatile("adds %[cnt], %[cnt], #1\n\tlsrs %[cnt], %[cnt], #1\n\tbcc 2f\n\t"
+                                 "1:\n\t" A4_BLOCK "2:\n\t" A4_BLOCK
                                  "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
                                  : [a0] "+r"(a0), [a1] "+r"(a1), [l0] "+r"(l0), [l1] "+r"(l1), [xp] "+r"(xp),
                                    [wp] "+r"(wp), [cnt] "+r"(cnt), [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0),
@@ -215,8 +267,7 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
                 STEP(a0, w0, xa, xb);
                 STEP(a1, w1, xa, xb);
             }
-            finish(f, bias, 4 * (pr / 2), a0, l0, corr, y, out_n);
-            finish(f, bias, 4 * (pr / 2) + 2, a1, l1, corr, y, out_n);
+            store_rows(f, bias, 2 * pr, out_n, a0, l0, a1, l1, corr, y, kind);
         }
         if (pr < pairs) {   /* odd last pair */
             int32_t a0 = 0, l0 = 0;
@@ -227,7 +278,7 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
                 wp += 1;
                 if ((c + 1) % FLUSH_WORDS == 0) MOVE_LOW(a0, l0);
             }
-            finish(f, bias, 2 * pr, a0, l0, corr, y, out_n);
+            store_rows(f, bias, 2 * pr, out_n, a0, l0, 0, 0, corr, y, kind);
         }
     }
 }
