@@ -98,9 +98,10 @@ int kws_fc_a4_dsp_supported(const kws_fc_a4_params *p)
 /* The requantization of kws_fc_opt_requant (the reference's arithmetic for multipliers >= 0) before the
  * output offset and clamp. With h = floor((a*m + 2^30) / 2^31) and r = -shift, the reference gives
  * v = floor((h + 2^(r-1) - [h < 0]) / 2^r) (its rounding divide, ties away from zero). For r >= 2 that is
- * one 64-bit sum: v = floor(Z / 2^32 + 2^(r-2)) >> (r-1), Z = a*m + 2^30 - [a < 0] * 2^31 (nested floors;
- * [a < 0] may stand for [h < 0]: where they differ h = 0 and the sum gives 0 too), so one SMLAL onto
- * a constant made from the sign of a, one add and one shift. Shifts >= -1 take the reference's path. */
+ * one 64-bit sum: v = (floor(Z / 2^32) + 2^(r-2)) >> (r-1) = ((floor(Z / 2^32) >> (r-2)) + 1) >> 1 with
+ * Z = a*m + 2^30 - [a < 0] * 2^31 (nested floors; [a < 0] may stand for [h < 0]: where they differ h = 0
+ * and the sum gives 0 too), so one SMLAL onto
+a constant made from the sign of a, one add and one shift. Shifts >= -1 take the reference's path. */
 __attribute__((noinline)) static int32_t rq_slow(int32_t a, int32_t m, int32_t sh)
 {
     int32_t right = 0;
@@ -115,19 +116,16 @@ __attribute__((noinline)) static int32_t rq_slow(int32_t a, int32_t m, int32_t s
 
 static inline __attribute__((always_inline)) int32_t rq(int32_t a, int32_t m, int32_t sh)
 {
-    if (__builtin_expect(sh > -2, 0)) return rq_slow(a, m, sh);
-    const int32_t q = ~sh;   /* r - 1 >= 1 */
-    const uint32_t lo = 0x40000000u ^ ((uint32_t)a & 0x80000000u);
-    const int32_t hi = (a >> 31) + (int32_t)((1u << q) >> 1);
+    const int32_t q = ~sh - 1;   /* r - 2 */
+    if (__builtin_expect(q < 0, 0)) return rq_slow(a, m, sh);
+    uint32_t lo = 0x40000000u ^ ((uint32_t)a & 0x80000000u);
+    int32_t hi = a >> 31;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    uint32_t l = lo;
-    int32_t h = hi;
-    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(l), [h] "+r"(h) : [a] "r"(a), [m] "r"(m));
-    return h >> q;
+    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(lo), [h] "+r"(hi) : [a] "r"(a), [m] "r"(m));
 #else
-    const int64_t z = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)a * m;
-    return (int32_t)(z >> 32) >> q;
+    hi = (int32_t)((uint64_t)((int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)a * m) >> 32);
 #endif
+    return ((hi >> q) + 1) >> 1;
 }
 
 /* output clamp: CL_FULL [-128, 127] (SSAT), CL_U4 [0, 15] (USAT), CL_ANY [act_min, act_max] */
@@ -156,10 +154,13 @@ static inline __attribute__((always_inline)) void store4(const kws_fc_params *f,
     const int32_t ooff = f->act.output_offset, lo = f->act.act_min, hi = f->act.act_max;
     const int32_t *mp = f->multiplier + o, *sp = f->shift + o;
     const int32_t n = out_n - o;
-    OUT1(0, r0);
-    if (n > 1) OUT1(1, r1);
-    if (n > 2) OUT1(2, r2);
-    if (n > 3) OUT1(3, r3);
+    if (n >= 4) {
+        OUT1(0, r0); OUT1(1, r1); OUT1(2, r2); OUT1(3, r3);
+    } else {
+        OUT1(0, r0);
+        if (n > 1) OUT1(1, r1);
+        if (n > 2) OUT1(2, r2);
+    }
 }
 
 static void store_rows(const kws_fc_params *f, const int32_t *bias, int32_t o, int32_t out_n, int32_t a0, int32_t l0,
@@ -204,15 +205,24 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
         /* activations -> int16 pairs (x0, x1) (x2, x3) per word of weights, once per layer */
         int32_t sx = 0, c0 = 0;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-        for (; c0 < in_n / 4; c0++) {   /* 4 inputs: UXTB16 (x0, x2), (x1, x3), PKHBT / PKHTB to (x0, x1), (x2, x3) */
-            uint32_t v, e, od, lo, hi;
-            memcpy(&v, x + 4 * c0, 4);
-            __asm__("uxtb16 %[e], %[v]\n\tuxtb16 %[o], %[v], ror #8\n\t"
-                    "pkhbt %[lo], %[e], %[o], lsl #16\n\tpkhtb %[hi], %[o], %[e], asr #16"
-                    : [e] "=&r"(e), [o] "=&r"(od), [lo] "=&r"(lo), [hi] "=r"(hi) : [v] "r"(v));
-            xs[2 * c0] = lo;
-            xs[2 * c0 + 1] = hi;
-            sx = (int32_t)__usada8(v, 0u, (uint32_t)sx);
+        if (in_n >= 8) {   /* 8 inputs per step (LDR: x may be unaligned): UXTB16 (x0, x2), (x1, x3), PKHBT / PKHTB to (x0, x1), (x2, x3) */
+            int32_t n8 = in_n / 8;
+            const int8_t *xp = x;
+            uint32_t *dp = xs, u, v, e, od, zero;
+            c0 = 2 * n8;
+            __asm__ volatile("mov %[z], #0\n1:\n\tldr %[u], [%[xp]], #4\n\tldr %[v], [%[xp]], #4\n\t"
+                             "usada8 %[sx], %[u], %[z], %[sx]\n\tusada8 %[sx], %[v], %[z], %[sx]\n\t"
+                             "uxtb16 %[e], %[u]\n\tuxtb16 %[o], %[u], ror #8\n\t"
+                             "pkhbt %[u], %[e], %[o], lsl #16\n\tpkhtb %[o], %[o], %[e], asr #16\n\t"
+                             "strd %[u], %[o], [%[dp]], #8\n\t"
+                             "uxtb16 %[e], %[v]\n\tuxtb16 %[o], %[v], ror #8\n\t"
+                             "pkhbt %[v], %[e], %[o], lsl #16\n\tpkhtb %[o], %[o], %[e], asr #16\n\t"
+                             "strd %[v], %[o], [%[dp]], #8\n\t"
+                             "subs %[n], %[n], #1\n\tbne 1b\n\t"
+                             : [sx] "+r"(sx), [xp] "+r"(xp), [dp] "+r"(dp), [n] "+r"(n8), [u] "=&r"(u), [v] "=&r"(v),
+                               [e] "=&r"(e), [o] "=&r"(od), [z] "=&r"(zero)
+                             :
+                             : "cc", "memory");
         }
 #endif
         for (int32_t c = c0; c < W; c++) {
@@ -267,7 +277,9 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
                 STEP(a0, w0, xa, xb);
                 STEP(a1, w1, xa, xb);
             }
-            store_rows(f, bias, 2 * pr, out_n, a0, l0, a1, l1, corr, y, kind);
+            if (kind == CL_U4) store4(f, bias, 2 * pr, out_n, a0, l0, a1, l1, corr, y, CL_U4);
+            else if (kind == CL_FULL) store4(f, bias, 2 * pr, out_n, a0, l0, a1, l1, corr, y, CL_FULL);
+            else store4(f, bias, 2 * pr, out_n, a0, l0, a1, l1, corr, y, CL_ANY);
         }
         if (pr < pairs) {   /* odd last pair */
             int32_t a0 = 0, l0 = 0;
