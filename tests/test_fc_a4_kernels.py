@@ -141,6 +141,59 @@ def test_dsp_worst_case_sums(lib):
     assert lib.kws_fc_a4_dsp_supported(C.byref(p7)) == 0
 
 
+def _requant_c(a, m, sh, zp_out, amin, amax):
+    """the reference's int32 arithmetic for one output (kws_multiply_by_quantized_multiplier: the left shift
+    wraps at 32 bits), offset and clamp"""
+    wrap = lambda v: (v + (1 << 31)) % (1 << 32) - (1 << 31)
+    a = wrap(a << sh) if sh > 0 else wrap(a)
+    ab = a * m
+    h = (ab + (1 << 30 if ab >= 0 else 1 - (1 << 30)))
+    h = -((-h) >> 31) if h < 0 else h >> 31   # C division truncates toward zero
+    r = max(-sh, 0)
+    mask = (1 << r) - 1
+    v = (h >> r) + (1 if (h & mask) > (mask >> 1) + (1 if h < 0 else 0) else 0)
+    return min(max(v + zp_out, amin), amax)
+
+
+@pytest.mark.parametrize("amin,amax,zp_out", [(-128, 127, 0), (0, 15, 0), (-5, 10, -5), (-128, 127, 17)])
+def test_dsp_requantization_edges(lib, amin, amax, zp_out):
+    """the DSP kernel's requantization (one SMLAL for shifts <= -2, the reference's steps otherwise) at every
+    shift -31..2, multipliers 0 / 2^30 / 2^31 - 1, sums near +-2^31 and exact rounding ties of both signs"""
+    rng = np.random.default_rng(11)
+    shifts = np.arange(-31, 3, dtype=np.int32)
+    out_n, in_n = len(shifts), 9
+    w = rng.integers(-7, 8, (out_n, in_n)).astype(np.int8)
+    x = rng.integers(0, 16, (1, in_n)).astype(np.int8)
+    acc = (x.astype(np.int64) @ w.T.astype(np.int64))[0]
+    packed = packing.pack(w, 4, 7)
+    scratch = np.zeros(lib.kws_fc_a4_scratch_bytes(in_n), np.uint8)
+    for trial in range(40):
+        mult = np.array([[0, 1 << 30, (1 << 31) - 1][(o + trial) % 3] if trial % 4 else int(rng.integers(1 << 30, 1 << 31))
+                         for o in range(out_n)], np.int32)
+        want = []
+        for o, sh in enumerate(shifts):
+            r = max(-int(sh), 1)
+            kind = (trial + o) % 5
+            if kind == 0:     # near the int32 ends
+                a = int(rng.choice([(1 << 31) - 1, -(1 << 31) + 200])) - int(rng.integers(0, 100))
+            elif kind == 1:   # an exact tie of the rounding divide (for multiplier 2^30: h = floor((a + 1) / 2))
+                h = int(rng.choice([-1, 1])) * (2 * int(rng.integers(0, 4)) + 1) << (r - 1)
+                a = max(min(2 * h, (1 << 31) - 1), -(1 << 31) + 200)
+            elif kind == 2:
+                a = int(rng.integers(-(1 << 31) + 200, 1 << 31))
+            else:
+                a = int(rng.integers(-5000, 5000)) << int(rng.integers(0, 12))
+            want.append(a)
+        bias = (np.array(want, np.int64) - acc).astype(np.int32)
+        exp = np.array([[_requant_c(int(acc[o]) + int(bias[o]), int(mult[o]), int(shifts[o]), zp_out, amin, amax)
+                         for o in range(out_n)]], np.int8)
+        p7 = _params(w, 4, 7, 4, 8, mult, shifts, 0, zp_out, amin, amax, 2 * ((in_n + 3) // 4))
+        y = _run(lib, lib.kws_fully_connected_a4_dsp, p7, x, packed, bias, scratch)
+        assert np.array_equal(y, exp), (trial, np.nonzero(y != exp))
+        p0 = _params(w, 4, 0, 4, 8, mult, shifts, 0, zp_out, amin, amax, packing.row_bytes(4, in_n, 0))
+        assert np.array_equal(_run(lib, lib.kws_fully_connected_a4, p0, x, packing.pack(w, 4, 0), bias), exp), trial
+
+
 @pytest.mark.parametrize("out_n,in_n", [(1, 1), (2, 5), (3, 8), (5, 13), (8, 64), (9, 130)])
 def test_layout7_python_equals_c(lib, out_n, in_n):
     rng = np.random.default_rng(out_n * 100 + in_n)

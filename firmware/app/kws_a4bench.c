@@ -85,6 +85,12 @@ static int selftest(int32_t trials, uint32_t seed)
             mult[0][o] = (int32_t)(0x40000000u + (rnd() & 0x3FFFFFFFu));
             shft[0][o] = rnd_range(in_n > 256 ? -16 : -12, -5);
             bias[0][o] = rnd_range(-3000, 3000);
+            if (t % 11 == 6) {   /* requantization edges: every shift -31..2, multipliers 0 / 2^30 / 2^31 - 1, any bias */
+                static const int32_t ms[3] = {0, 0x40000000, 0x7FFFFFFF};
+                shft[0][o] = rnd_range(-31, 2);
+                if (o % 4 != 3) mult[0][o] = ms[o % 4];
+                bias[0][o] = (int32_t)rnd();
+            }
         }
         random_weights(bits, in_n * out_n, w_int);
         if (t % 7 == 3) for (int32_t i = 0; i < in_n * out_n; i++) w_int[i] = (int8_t)((rnd() & 1) ? 7 : -7) / (bits == 4 ? 1 : (bits == 3 ? 2 : 7));

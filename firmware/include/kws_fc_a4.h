@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define KWS_LAYOUT_A4_PAIRS 7
-#define KWS_FC_A4_MAX_IN 4096   /* row 1 of a pair accumulates 4096 * sum(x * w) in 32 bits */
+#define KWS_FC_A4_MAX_IN 4096   /* the DSP kernel's contract (layout 7), tested at the limit */
 
 typedef struct {
     kws_fc_params fc;         /* fc.layout: 0 (reference) or 7 (DSP) */

@@ -9,12 +9,15 @@
  *   nibble:  n0      n1        n2      n3        n4        n5        n6        n7
  *   holds:   u(r0,0) t(r1,3)   u(r0,2) t(r1,0)   u(r0,1)   t(r1,2)   u(r0,3)   t(r1,1)
  *
- * A lane read as int16 is u + 4096 * w1, so one SMLAD against the activation pair (x0, x1) adds
- * x0*u0 + x1*u1 to the low 12 bits and x0*w1 + x1*w1' to the bits above: four multiply-accumulates
- * per SMLAD, two instructions (AND, SMLAD) per four MACs. That needs activations below 16: with
- * x <= 15 and u <= 15 each product is <= 225, so 16 of them (four words) stay below 4096 before the
- * low field is moved out (AND #0xFFF, add, subtract: exact, the field is never negative).
- * Row r0 = sum x*u - 8 * sum x, row r1 = (acc - low) / 4096 (exact arithmetic shift).
+ * A lane read as int16 is u + 4096 * w1, so one SMLAD against the activation pair (16 x0, 16 x1) (the
+ * activations are stored times 16, once per layer) adds 16 (x0*u0 + x1*u1) to the low 16 bits and
+ * x0*w1 + x1*w1' to the top 16: four multiply-accumulates per SMLAD, two instructions (AND, SMLAD) per
+ * four MACs. That needs activations below 16: with x <= 15 and u <= 15 each product is <= 225, so 16 of
+ * them (four words, a block) stay below 65536 / 16. Each block starts its accumulator with SMUAD and
+ * ends by moving both fields out: UXTAH (low halfword into l), ADD ..., ASR #16 (top half into h), exact
+ * (the low field is never negative). Row r0 = l / 16 - 8 * sum x, row r1 = h. The assembly loop (two
+ * blocks per iteration) stops at a sentinel activation word after the blocks; the last W % 4 words'
+ * activations follow it.
  * Words of pairs 2g and 2g+1 are interleaved (four rows per pass); an odd last pair stands alone. */
 #include <string.h>
 #include "kws_fc_a4.h"
@@ -34,7 +37,7 @@ static inline int32_t smlad_c(uint32_t a, uint32_t b, int32_t c)
 #endif
 
 #define LANE_MASK 0xF00FF00Fu
-#define FLUSH_WORDS 4   /* 16 products of <= 225 per low field: < 4096 */
+#define FLUSH_WORDS 4   /* 16 products of <= 16 * 225 per 16-bit low field: < 65536 */
 
 /* nibble position (0..7) of input j (0..3) of a word: row r0 fields, row r1 fields */
 static const uint8_t POS_R0[4] = {0, 4, 2, 6};
@@ -84,6 +87,7 @@ int32_t kws_fc_a4_weight(int32_t out_n, int32_t in_n, const uint8_t *packed, int
     return t >= 8 ? t - 16 : t;
 }
 
+/* the activation pairs (8 bytes a word of weights) and the DSP loop's sentinel pair (8 of the 16 spare) */
 size_t kws_fc_a4_scratch_bytes(int32_t in_n)
 {
     return 4u * 2u * (size_t)words_per_pair(in_n) + 16u;
@@ -95,36 +99,102 @@ int kws_fc_a4_dsp_supported(const kws_fc_a4_params *p)
         && p->fc.act.input_offset == 0 && p->fc.in_features >= 1 && p->fc.in_features <= KWS_FC_A4_MAX_IN;
 }
 
-/* one output pair's result: r0 from its low-field total, r1 from the accumulator */
-static inline void finish(const kws_fc_params *f, const int32_t *bias, int32_t o, int32_t acc, int32_t lo,
-                          int32_t corr, int8_t *y, int32_t out_n)
+/* The requantization of kws_fc_opt_requant (the reference's arithmetic for multipliers >= 0) before the
+ * output offset and clamp. With h = floor((a*m + 2^30) / 2^31) and r = -shift, the reference gives
+ * v = floor((h + 2^(r-1) - [h < 0]) / 2^r) (its rounding divide, ties away from zero). For r >= 2 that is
+ * one 64-bit sum: v = (floor(Z / 2^32) + 2^(r-2)) >> (r-1) = ((floor(Z / 2^32) >> (r-2)) + 1) >> 1 with
+ * Z = a*m + 2^30 - [a < 0] * 2^31 (nested floors; [a < 0] may stand for [h < 0]: where they differ h = 0
+ * and the sum gives 0 too), so one SMLAL onto
+a constant made from the sign of a, one add and one shift. Shifts >= -1 take the reference's path. */
+__attribute__((noinline)) static int32_t rq_slow(int32_t a, int32_t m, int32_t sh)
 {
-    const int32_t low = acc & 0xFFF;
-    int32_t r[2];
-    r[0] = lo + low + corr;
-    r[1] = (acc - low) >> 12;
-    for (int32_t k = 0; k < 2 && o + k < out_n; k++) {
-        int32_t a = r[k];
-        if (bias) a = (int32_t)((uint32_t)a + (uint32_t)bias[o + k]);
-        a = kws_multiply_by_quantized_multiplier(a, f->multiplier[o + k], f->shift[o + k]) + f->act.output_offset;
-        if (a < f->act.act_min) a = f->act.act_min;
-        if (a > f->act.act_max) a = f->act.act_max;
-        y[o + k] = (int8_t)a;
+    int32_t right = 0;
+    if (sh > 0) a = (int32_t)((uint32_t)a << sh); else right = -sh;
+    int32_t h = (int32_t)(((int64_t)a * m + (1LL << 30)) >> 31);
+    if (right > 0) {
+        const int32_t mask = (int32_t)((1LL << right) - 1), rem = h & mask;
+        h = (h >> right) + (rem > (mask >> 1) + (h < 0) ? 1 : 0);
+    }
+    return h;
+}
+
+static inline __attribute__((always_inline)) int32_t rq(int32_t a, int32_t m, int32_t sh)
+{
+    const int32_t q = ~sh - 1;   /* r - 2 */
+    if (__builtin_expect(q < 0, 0)) return rq_slow(a, m, sh);
+    uint32_t lo = 0x40000000u ^ ((uint32_t)a & 0x80000000u);
+    int32_t hi = a >> 31;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    __asm__("smlal %[l], %[h], %[a], %[m]" : [l] "+r"(lo), [h] "+r"(hi) : [a] "r"(a), [m] "r"(m));
+#else
+    hi = (int32_t)((uint64_t)((int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)a * m) >> 32);
+#endif
+    return ((hi >> q) + 1) >> 1;
+}
+
+/* output clamp: CL_FULL [-128, 127] (SSAT), CL_U4 [0, 15] (USAT), CL_ANY [act_min, act_max] */
+enum { CL_ANY, CL_FULL, CL_U4 };
+static inline __attribute__((always_inline)) int8_t clamp_out(int32_t v, int32_t lo, int32_t hi, const int kind)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    if (kind == CL_FULL) return (int8_t)__ssat(v, 8);
+    if (kind == CL_U4) return (int8_t)__usat(v, 4);
+#endif
+    return (int8_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+/* one output: sum v (mod 2^32) plus bias, requantized, offset, clamped */
+#define OUT1(k, v)                                                                                    \
+    y[o + (k)] = clamp_out(rq(bias ? (int32_t)((uint32_t)(v) + (uint32_t)bias[o + (k)]) : (v), mp[k], sp[k]) \
+                           + ooff, lo, hi, kind)
+
+/* the rows o..o+3 of one pass (their sums r0..r3 before bias), those below out_n */
+static inline __attribute__((always_inline)) void store4(const kws_fc_params *f, const int32_t *bias, int32_t o,
+                                                         int32_t out_n, int32_t r0, int32_t r1, int32_t r2,
+                                                         int32_t r3, int8_t *y, const int kind)
+{
+    const int32_t ooff = f->act.output_offset, lo = f->act.act_min, hi = f->act.act_max;
+    const int32_t *mp = f->multiplier + o, *sp = f->shift + o;
+    const int32_t n = out_n - o;
+    if (n >= 4) {
+        OUT1(0, r0); OUT1(1, r1); OUT1(2, r2); OUT1(3, r3);
+    } else {
+        OUT1(0, r0);
+        if (n > 1) OUT1(1, r1);
+        if (n > 2) OUT1(2, r2);
     }
 }
+
+#define STORE4(r0, r1, r2, r3)                                                                         \
+    do {                                                                                               \
+        if (kind == CL_U4) store4(f, bias, o, out_n, r0, r1, r2, r3, y, CL_U4);                        \
+        else if (kind == CL_FULL) store4(f, bias, o, out_n, r0, r1, r2, r3, y, CL_FULL);               \
+        else store4(f, bias, o, out_n, r0, r1, r2, r3, y, CL_ANY);                                     \
+    } while (0)
 
 #define STEP(acc, w, xa, xb)                                   \
     do {                                                       \
         acc = SMLAD((w) & LANE_MASK, (xa), acc);               \
         acc = SMLAD(ROR8(w) & LANE_MASK, (xb), acc);           \
     } while (0)
-/* one word of both pairs: LDRD activations, LDRD weights, AND + SMLAD per lane pair */
-#define A4_WORD "ldrd %[xa], %[xb], [%[xp]], #8\n\tldrd %[w0], %[w1], [%[wp]], #8\n\t"                     \
-    "and %[t], %[m], %[w0]\n\tsmlad %[a0], %[t], %[xa], %[a0]\n\t"                                         \
+/* a block's fields out: the low one (16 x row r0's sum) into l, the top one (row r1's sum) into h */
+#define MOVE_OUT(acc, l, h) do { l += (acc) & 0xFFFF; h += (acc) >> 16; acc = 0; } while (0)
+
+/* One word of both pairs: LDRD weights, AND + SMLAD per lane pair (SMUAD: a block's first word starts
+ * its accumulators), then LDRD of the next word's activations. A block (4 words) ends by moving its
+ * fields out: UXTAH adds the low halfword to l, ADD ..., ASR #16 the top one to h. */
+#define A4_WORD(OP0, ACC0, OP1, ACC1) "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                               \
+    "and %[t], %[m], %[w0]\n\t" OP0 " %[a0], %[t], %[xa]" ACC0 "\n\t"                                      \
     "and %[t], %[m], %[w0], ror #8\n\tsmlad %[a0], %[t], %[xb], %[a0]\n\t"                                 \
-    "and %[t], %[m], %[w1]\n\tsmlad %[a1], %[t], %[xa], %[a1]\n\t"                                         \
-    "and %[t], %[m], %[w1], ror #8\n\tsmlad %[a1], %[t], %[xb], %[a1]\n\t"
-#define MOVE_LOW(acc, lo) do { int32_t f_ = (acc) & 0xFFF; lo += f_; acc -= f_; } while (0)
+    "and %[t], %[m], %[w1]\n\t" OP1 " %[a1], %[t], %[xa]" ACC1 "\n\t"                                      \
+    "and %[t], %[m], %[w1], ror #8\n\tsmlad %[a1], %[t], %[xb], %[a1]\n\t"                                 \
+    "ldrd %[xa], %[xb], [%[xp]], #8\n\t"
+#define A4_FIRST A4_WORD("smuad", "", "smuad", "")
+#define A4_NEXT A4_WORD("smlad", ", %[a0]", "smlad", ", %[a1]")
+#define A4_BLOCK A4_FIRST A4_NEXT A4_NEXT A4_NEXT                                                          \
+    "uxtah %[l0], %[l0], %[a0]\n\tadd %[h0], %[h0], %[a0], asr #16\n\t"                                    \
+    "uxtah %[l1], %[l1], %[a1]\n\tadd %[h1], %[h1], %[a1], asr #16\n\t"
+#define SENTINEL 0xFFFFFFFFu   /* no activation word: lanes hold 16 x <= 240 */
 
 KWS_NO_VECTORIZE
 void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_t batches, const int8_t *input,
@@ -132,23 +202,42 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
 {
     const kws_fc_params *f = &p->fc;
     const int32_t in_n = f->in_features, out_n = f->out_features, W = words_per_pair(in_n);
-    const int32_t pairs = (out_n + 1) / 2;
-    uint32_t *xs = scratch;
+    const int32_t pairs = (out_n + 1) / 2, NB = W / FLUSH_WORDS, WB = NB * FLUSH_WORDS;
+    const int kind = f->act.act_min == -128 && f->act.act_max == 127 ? CL_FULL
+                   : f->act.act_min == 0 && f->act.act_max == 15 ? CL_U4 : CL_ANY;
+    /* scratch: the activation pairs of the WB words in blocks, one sentinel pair (the assembly loop's end),
+     * then those of the last W - WB < 4 words */
+    uint32_t *xs = scratch, *xt = xs + 2 * WB + 2;
+    xs[2 * WB] = SENTINEL;
+    xs[2 * WB + 1] = 0;
     uint32_t mask = LANE_MASK;
     __asm__("" : "+r"(mask));   /* a register operand: AND Rd, Rmask, Rw, ROR #8 is one instruction */
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *x = input + (size_t)b * (size_t)in_n;
         int8_t *y = output + (size_t)b * (size_t)out_n;
-        /* activations -> int16 pairs (x0, x1) (x2, x3) per word of weights, once per layer */
+        /* activations -> int16 pairs (16 x0, 16 x1) (16 x2, 16 x3) per word of weights, once per layer */
         int32_t sx = 0, c0 = 0;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-        for (; c0 < in_n / 4; c0++) {   /* 4 inputs: UXTB16 (x0, x2), (x1, x3), repacked to (x0, x1), (x2, x3) */
-            uint32_t v;
-            memcpy(&v, x + 4 * c0, 4);
-            const uint32_t e = __uxtb16(v), od = __uxtb16(ROR8(v));
-            xs[2 * c0] = (e & 0xFFFFu) | (od << 16);
-            xs[2 * c0 + 1] = (e >> 16) | (od & 0xFFFF0000u);
-            sx = (int32_t)__usada8(v, 0u, (uint32_t)sx);
+        int32_t n8 = 2 * NB < in_n / 8 ? 2 * NB : in_n / 8;
+        if (n8 > 0) {   /* the blocks' inputs, 8 per step (LDR: x may be unaligned): LSL #4 (x <= 15 stays in
+                           its byte), UXTB16 (x0, x2), (x1, x3), PKHBT / PKHTB to (x0, x1), (x2, x3); USADA8 sums */
+            const int8_t *xp = x;
+            uint32_t *dp = xs, u, v, e, od, zero;
+            c0 = 2 * n8;
+            __asm__ volatile("mov %[z], #0\n1:\n\tldr %[u], [%[xp]], #4\n\tldr %[v], [%[xp]], #4\n\t"
+                             "usada8 %[sx], %[u], %[z], %[sx]\n\tusada8 %[sx], %[v], %[z], %[sx]\n\t"
+                             "lsl %[u], %[u], #4\n\tlsl %[v], %[v], #4\n\t"
+                             "uxtb16 %[e], %[u]\n\tuxtb16 %[o], %[u], ror #8\n\t"
+                             "pkhbt %[u], %[e], %[o], lsl #16\n\tpkhtb %[o], %[o], %[e], asr #16\n\t"
+                             "strd %[u], %[o], [%[dp]], #8\n\t"
+                             "uxtb16 %[e], %[v]\n\tuxtb16 %[o], %[v], ror #8\n\t"
+                             "pkhbt %[v], %[e], %[o], lsl #16\n\tpkhtb %[o], %[o], %[e], asr #16\n\t"
+                             "strd %[v], %[o], [%[dp]], #8\n\t"
+                             "subs %[n], %[n], #1\n\tbne 1b\n\t"
+                             : [sx] "+r"(sx), [xp] "+r"(xp), [dp] "+r"(dp), [n] "+r"(n8), [u] "=&r"(u), [v] "=&r"(v),
+                               [e] "=&r"(e), [o] "=&r"(od), [z] "=&r"(zero)
+                             :
+                             : "cc", "memory");
         }
 #endif
         for (int32_t c = c0; c < W; c++) {
@@ -158,63 +247,67 @@ void kws_fully_connected_a4_dsp(const kws_fc_a4_params *p, void *scratch, int32_
                 v[j] = i < in_n ? (uint32_t)(uint8_t)x[i] : 0u;
                 sx += (int32_t)v[j];
             }
-            xs[2 * c] = v[0] | v[1] << 16;
-            xs[2 * c + 1] = v[2] | v[3] << 16;
+            uint32_t *d = c < WB ? xs + 2 * c : xt + 2 * (c - WB);
+            d[0] = (v[0] | v[1] << 16) << 4;
+            d[1] = (v[2] | v[3] << 16) << 4;
         }
+        /* row r0 = (its low-field total) / 16 - 8 sum x; row r1 = its top-field total */
         const int32_t corr = -8 * sx;
         const uint32_t *wp = (const uint32_t *)(const void *)weights;
         int32_t pr = 0;
         for (; pr + 2 <= pairs; pr += 2) {   /* four rows: two interleaved pairs */
-            int32_t a0 = 0, a1 = 0, l0 = 0, l1 = 0;
-            const uint32_t *xp = xs;
-            int32_t c = 0;
+            int32_t a0 = 0, a1 = 0, l0 = 0, l1 = 0, h0 = 0, h1 = 0;
+            if (NB > 0) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-            if (W >= FLUSH_WORDS) {   /* the same steps in assembly: 46 instructions per 64 MACs + the loop */
-                int32_t cnt = W / FLUSH_WORDS;
-                uint32_t xa, xb, w0, w1, t;
-                c = cnt * FLUSH_WORDS;
-                __asm__ volatile("1:\n\t" A4_WORD A4_WORD A4_WORD A4_WORD
-                                 "ubfx %[t], %[a0], #0, #12\n\tadd %[l0], %[l0], %[t]\n\tsub %[a0], %[a0], %[t]\n\t"
-                                 "ubfx %[t], %[a1], #0, #12\n\tadd %[l1], %[l1], %[t]\n\tsub %[a1], %[a1], %[t]\n\t"
-                                 "subs %[cnt], %[cnt], #1\n\tbne 1b\n\t"
-                                 : [a0] "+r"(a0), [a1] "+r"(a1), [l0] "+r"(l0), [l1] "+r"(l1), [xp] "+r"(xp),
-                                   [wp] "+r"(wp), [cnt] "+r"(cnt), [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0),
-                                   [w1] "=&r"(w1), [t] "=&r"(t)
+                /* two blocks per iteration until the sentinel; an odd NB enters at the second block */
+                const uint32_t *xp = xs;
+                uint32_t xa, xb, w0, w1, t = (uint32_t)NB & 1u;
+                __asm__ volatile("ldrd %[xa], %[xb], [%[xp]], #8\n\tcmp %[t], #0\n\tbne 2f\n\t"
+                                 "1:\n\t" A4_BLOCK "2:\n\t" A4_BLOCK
+                                 "cmn %[xa], #1\n\tbne 1b\n\t"
+                                 : [a0] "=&r"(a0), [a1] "=&r"(a1), [l0] "+r"(l0), [l1] "+r"(l1), [h0] "+r"(h0),
+                                   [h1] "+r"(h1), [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),
+                                   [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "+r"(t)
                                  : [m] "r"(mask)
                                  : "cc", "memory");
-            }
-#endif
-            for (; c + FLUSH_WORDS <= W; c += FLUSH_WORDS) {
-                for (int32_t u = 0; u < FLUSH_WORDS; u++) {
+                a0 = a1 = 0;
+#else
+                const uint32_t *xp = xs;
+                for (int32_t c = 0; c < WB; c++) {
                     const uint32_t xa = xp[0], xb = xp[1], w0 = wp[0], w1 = wp[1];
                     xp += 2;
                     wp += 2;
                     STEP(a0, w0, xa, xb);
                     STEP(a1, w1, xa, xb);
+                    if (c % FLUSH_WORDS == FLUSH_WORDS - 1) {
+                        MOVE_OUT(a0, l0, h0);
+                        MOVE_OUT(a1, l1, h1);
+                    }
                 }
-                MOVE_LOW(a0, l0);
-                MOVE_LOW(a1, l1);
+#endif
             }
-            for (; c < W; c++) {
-                const uint32_t xa = xp[0], xb = xp[1], w0 = wp[0], w1 = wp[1];
-                xp += 2;
+            for (const uint32_t *xp = xt; xp < xt + 2 * (W - WB); xp += 2) {   /* < 4 words: 12 products a field */
+                const uint32_t w0 = wp[0], w1 = wp[1];
                 wp += 2;
-                STEP(a0, w0, xa, xb);
-                STEP(a1, w1, xa, xb);
+                STEP(a0, w0, xp[0], xp[1]);
+                STEP(a1, w1, xp[0], xp[1]);
             }
-            finish(f, bias, 4 * (pr / 2), a0, l0, corr, y, out_n);
-            finish(f, bias, 4 * (pr / 2) + 2, a1, l1, corr, y, out_n);
+            MOVE_OUT(a0, l0, h0);
+            MOVE_OUT(a1, l1, h1);
+            const int32_t o = 2 * pr;
+            STORE4((l0 >> 4) + corr, h0, (l1 >> 4) + corr, h1);
         }
         if (pr < pairs) {   /* odd last pair */
-            int32_t a0 = 0, l0 = 0;
-            const uint32_t *xp = xs;
+            int32_t a0 = 0, l0 = 0, h0 = 0;
             for (int32_t c = 0; c < W; c++) {
+                const uint32_t *xp = c < WB ? xs + 2 * c : xt + 2 * (c - WB);
                 STEP(a0, wp[0], xp[0], xp[1]);
-                xp += 2;
                 wp += 1;
-                if ((c + 1) % FLUSH_WORDS == 0) MOVE_LOW(a0, l0);
+                if (c % FLUSH_WORDS == FLUSH_WORDS - 1) MOVE_OUT(a0, l0, h0);
             }
-            finish(f, bias, 2 * pr, a0, l0, corr, y, out_n);
+            MOVE_OUT(a0, l0, h0);
+            const int32_t o = 2 * pr;
+            STORE4((l0 >> 4) + corr, h0, 0, 0);
         }
     }
 }
