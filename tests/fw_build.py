@@ -41,3 +41,18 @@ def build_available(no_warnings: bool = False) -> set[str]:
             assert "warning" not in (r.stdout + r.stderr).lower(), r.stderr[-3000:]
         done.add(target)
     return done
+
+
+def write_stream_case(data: bytes, x, model: Path, xin: Path, exp: Path) -> None:
+    """Write a stateful model's firmware test case: the model bytes, its input hops ``x`` ([hops, ...] int8,
+    one invocation per hop) and the numpy reference's outputs for them, hop by hop from a reset state."""
+    import numpy as np  # noqa: PLC0415 (the build helpers above need no numpy)
+    from tflm_port.reference import Reference  # noqa: PLC0415
+
+    ref = Reference.from_bytes(data)
+    ref.reset_state()
+    y = np.concatenate([ref.run(x[t]) for t in range(len(x))])
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(data)
+    xin.write_bytes(x.tobytes())
+    exp.write_bytes(y.tobytes())

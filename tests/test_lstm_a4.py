@@ -24,6 +24,7 @@ from tflm_port.reference import Reference
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "firmware" / "build" / "testdata" / "lstm_a4"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fw_build import write_stream_case  # noqa: E402
 HOPS = 120
 
 
@@ -86,14 +87,8 @@ def make_case(bins: int, units: int, **kw):
     model, xin, exp = DATA / f"lstm_a4_{tag}.tflite", DATA / f"in_{tag}.bin", DATA / f"expected_{tag}.bin"
     data = random_model(bins, units, **kw)
     if not (model.is_file() and model.read_bytes() == data and xin.is_file() and exp.is_file()):
-        ref = Reference.from_bytes(data)
         x = np.random.default_rng(4).integers(-128, 128, size=(HOPS, 1, 1, bins)).astype(np.int8)
-        ref.reset_state()
-        y = np.concatenate([ref.run(x[t]) for t in range(HOPS)])
-        DATA.mkdir(parents=True, exist_ok=True)
-        model.write_bytes(data)
-        xin.write_bytes(x.tobytes())
-        exp.write_bytes(y.tobytes())
+        write_stream_case(data, x, model, xin, exp)
     return model, xin, exp
 
 
