@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +30,7 @@ import numpy as np
 from basics.atomic import atomic_write_text
 from bench.merge import merge_into_results
 from tflm_port import board_table, lstm_a4
+from tflm_port.firmware_runner import run_runner
 from tflm_port.reference import Reference
 
 SHAPE = (64, 128, 2)
@@ -40,17 +40,11 @@ BOARDS = {b: v.core for b, v in board_table.BOARDS.items()}  # every emulated bo
 
 
 def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
-    """elf (the image under firmware/build/) under QEMU -icount shift=0: the status line as a dict."""
-    semi = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["kws_runner", mp, xp, out])
-    cmd = [*board_table.BOARDS[board].qemu, "-icount", "shift=0,align=off,sleep=off", "-nographic",
-           "-semihosting-config", semi, "-kernel", str(FW / "build" / elf)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    m = re.search(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
-                  r"stack=(\d+).*kernel=(\w+) opt_ops=(\d+)", r.stdout + r.stderr)
-    if not m:
-        raise SystemExit(f"{board}: no status line:\n{(r.stdout + r.stderr)[-1000:]}")
-    d = dict(zip(["status", "inferences", "instr_first", "instr_total", "arena", "stack"], map(int, m.groups()[:6])))
-    d.update(kernel=m.group(7), opt_ops=int(m.group(8)))
+    """elf: the board's image under firmware/build/ (board_table runner_image / reference_image) under QEMU
+    -icount shift=0 (tflm_port.firmware_runner.run_runner): its status line as a dict."""
+    d, text = run_runner(board, elf, [mp, xp, out])
+    if d is None:
+        raise SystemExit(f"{board}: no status line:\n{text[-1000:]}")
     return d
 
 

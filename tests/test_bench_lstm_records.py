@@ -37,3 +37,19 @@ def test_results_json_inference_records_have_the_fields():
     lstm = [r for r in recs if r.get("model") == "lstm"]
     assert lstm and all(r["lstm_shape"]["units"] > 0 and r["kernel"].startswith("lstm_") for r in lstm)
     assert {r["board"] for r in lstm if r["kernel"] != "lstm_reference"} >= {board_table.first_of("dsp"), board_table.first_of("mve")}
+
+
+def test_runner_status_line_parses_every_field():
+    """tflm_port.firmware_runner.parse_status reads kws_runner's status line (firmware/app/kws_runner.c) the
+    LSTM benchmarks take their instruction counts from: every field, numbers as ints (negative ones too)."""
+    from tflm_port.firmware_runner import parse_status
+
+    text = ("boot\nKWS status=0 inferences=20 instr_first=587880 instr_total=11802640 arena=14480 stack=1200 "
+            "model=237784 op=-1 tensor=-1 kernel=neon_dotprod opt_ops=3\nKWS bye\n")
+    d = parse_status(text)
+    assert d == {"status": 0, "inferences": 20, "instr_first": 587880, "instr_total": 11802640, "arena": 14480,
+                 "stack": 1200, "model": 237784, "op": -1, "tensor": -1, "kernel": "neon_dotprod", "opt_ops": 3}
+    bad = parse_status("KWS status=7 inferences=0 instr_first=0 instr_total=0 arena=0 stack=0 model=12 op=2 "
+                       "tensor=5 kernel=dsp opt_ops=0\nKWS error: bad model: ...")
+    assert bad["status"] == 7 and bad["op"] == 2 and bad["kernel"] == "dsp"
+    assert parse_status("no status here\nKWS error: x") is None

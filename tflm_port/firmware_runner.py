@@ -32,6 +32,7 @@ FW = ROOT / "firmware"
 BOARDS = tuple(board_table.cortex_m())  # kws_stream runs on the Cortex-M boards (firmware/stream.mk)
 DET_RE = re.compile(r"^DET end_sample=(\d+) time_s=([\d.]+) keyword=(\S*) score=([\d.]+)$", re.M)
 STREAM_RE = re.compile(r"^STREAM (.*)$", re.M)
+RUNNER_RE = re.compile(r"KWS status=\S*(?: \w+=\S*)*")   # kws_runner's one status line (firmware/app/kws_runner.c)
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
 
 
@@ -194,6 +195,27 @@ def run_stream(board: str, model_path: str | Path, wav_path: str | Path, thresho
     if m:
         res.summary = {k: int(v) for k, v in (kv.split("=", 1) for kv in m.group(1).split())}
     return res
+
+
+def parse_status(text: str) -> dict | None:
+    """kws_runner's status line ("KWS status=0 inferences=20 instr_first=... kernel=dsp opt_ops=3") as a dict,
+    numbers as ints and the rest (``kernel``) as strings; None when the output has no such line."""
+    m = RUNNER_RE.search(text)
+    if not m:
+        return None
+    return {k: int(v) if re.fullmatch(r"-?\d+", v) else v
+            for k, v in (kv.split("=", 1) for kv in m.group(0)[len("KWS "):].split())}
+
+
+def run_runner(board: str, image: str | Path, args: list, timeout: float = 600) -> tuple[dict | None, str]:
+    """A kws_runner image (a path under firmware/build/, e.g. "mps2-an386/kws_runner.elf") on ``board`` under
+    QEMU ``-icount shift=0`` with semihosting arguments ``args`` (model, inputs, outputs, ...): its parsed
+    status line (None when it printed none) and its whole output."""
+    semi = "enable=on,target=native," + ",".join(f"arg={a}" for a in ["kws_runner", *args])
+    cmd = [*board_table.BOARDS[board].qemu, *ICOUNT, "-nographic", "-semihosting-config", semi,
+           "-kernel", str(FW / "build" / image)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return parse_status(r.stdout + r.stderr), r.stdout + r.stderr
 
 
 def same_detections(a: list[dict], b: list[dict], score_tol: float = 5e-7) -> bool:
