@@ -28,6 +28,7 @@ from pathlib import Path
 from basics.atomic import atomic_write_text
 from bench import records as brec
 from tflm_port import board_table
+from tflm_port.firmware_runner import parse_status
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -35,8 +36,6 @@ BUILD = FW / "build"
 BOARDS = [b for b in board_table.cortex_m() if board_table.BOARDS[b].family == "dsp"]   # kws_cbench.elf boards (kernels/optimized.mk)
 MAKE = ["make", "-C", str(FW), "-f", "Makefile", "-f", "kernels/optimized.mk", "-j2"]
 LINE = re.compile(r"CBENCH layer=(\w+) macs=(\d+) reference=(\d+) optimized=(\d+) scratch=(\d+) spread=(\d) ok=(\d)")
-STATUS = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) stack=(\d+) "
-                    r"model=(\d+) op=-?\d+ tensor=-?\d+ kernel=(\w+) opt_ops=(\d+)")
 NOTE = "qemu -icount shift=0, instructions not cycles"
 LAYERS = {"conv_0": "CONV_2D 10x4 stride 2 SAME, 24x64x1 -> 12x32x64 (im2col + int8 FC kernel)",
           "dw": "DEPTHWISE_CONV_2D 3x3 SAME, 12x32x64 (SMLAD on tap pairs)",
@@ -96,18 +95,18 @@ def model_records(boards: list[str]) -> list[dict]:
             with tempfile.TemporaryDirectory() as td:
                 out = Path(td) / "out.bin"
                 text = _qemu(board, ["kws_runner", model, inp, out, N_VECTORS], BUILD / target / image)
-                m = STATUS.search(text)
-                if not m or int(m.group(1)) != 0 or out.read_bytes() != want:
+                m = parse_status(text)
+                if not m or m["status"] != 0 or out.read_bytes() != want:
                     raise RuntimeError(f"{board} {image}: not the expected DS-CNN outputs: {text[-800:]}")
                 got[image] = m
         m, ref = got["kws_runner.elf"], got["kws_runner_ref.elf"]
-        instr = int(m.group(3))
+        instr = m["instr_first"]
         recs.append({"benchmark": "inference", "board": board, "model": "dscnn", "weight_bits": 8, "kernel": "dsp",
                      "instructions": instr, "macs": macs, "instructions_per_mac": round(instr / macs, 3),
-                     "reference_instructions": int(ref.group(3)),
-                     "speedup_vs_reference": round(int(ref.group(3)) / instr, 2), "optimized_ops": int(m.group(9)),
-                     "ram_bytes": int(m.group(5)) + int(m.group(6)), "arena_bytes": int(m.group(5)),
-                     "stack_bytes": int(m.group(6)), "model_bytes": int(m.group(7)),
+                     "reference_instructions": ref["instr_first"],
+                     "speedup_vs_reference": round(ref["instr_first"] / instr, 2), "optimized_ops": m["opt_ops"],
+                     "ram_bytes": m["arena"] + m["stack"], "arena_bytes": m["arena"],
+                     "stack_bytes": m["stack"], "model_bytes": m["model"],
                      "instructions_note": NOTE,
                      "workload": f"test-data DS-CNN (fwtestdata 'dscnn') through the runtime, first inference, "
                                  f"outputs of {N_VECTORS} vectors equal the expected bytes"})

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from bench.records import RESULTS, load_results, merge
 from basics.errors import UserError, cli_main
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
+from tflm_port.firmware_runner import parse_status
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -51,7 +51,6 @@ BOARDS = {b: (list(board_table.BOARDS[b].qemu), board_table.BOARDS[b].runner_ima
           for b in board_table.per_family()}
 SPARSE_KERNEL = {b: board_table.BOARDS[b].sparse_kernel for b in BOARDS}   # boards with an optimized sparse kernel
 CMSIS_S8 = {"mps2-an386": 490630, "mps3-an547": 123565}   # /work/shared/ANCHORS.md, kernel-only
-LINE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) .* opt_ops=(\d+)")
 NOTE = "qemu -icount shift=0, one kws_invoke through the runtime: instructions, not cycles"
 
 
@@ -145,10 +144,10 @@ def run_one(board: str, model: bytes, x: bytes, td: Path) -> tuple[int, int]:
     semi = "enable=on,target=native," + ",".join("arg=" + a for a in ["kws_runner", str(mp), str(ip), str(op), "1"])
     cmd = prefix + ICOUNT + ["-nographic", "-semihosting-config", semi, "-kernel", str(BUILD / image)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    m = LINE.search(r.stdout + r.stderr)
-    if r.returncode != 0 or m is None or int(m.group(1)) != 0:
+    m = parse_status(r.stdout + r.stderr)
+    if r.returncode != 0 or m is None or m["status"] != 0:
         raise RuntimeError(f"{board}: kws_runner failed (rc {r.returncode}): {(r.stdout + r.stderr)[-1500:]}")
-    return int(m.group(3)), int(m.group(4))
+    return m["instr_first"], m["opt_ops"]
 
 
 def build(boards) -> None:

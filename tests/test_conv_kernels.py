@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 from bench import conv as bc  # noqa: E402
 from bench import records as brec  # noqa: E402
 from tflm_port import board_table  # noqa: E402
+from tflm_port.firmware_runner import parse_status  # noqa: E402
 
 FW = ROOT / "firmware"
 BUILD = FW / "build"
@@ -86,10 +87,10 @@ def test_small_dscnn_through_the_runtime(built, tmp_path):
         out = tmp_path / f"{image}.bin"
         text = bc._qemu(board, ["kws_runner", data / "dscnn_small_softmax.tflite", data / "dscnn_small_softmax.in.bin",
                                 out, n], BUILD / target / image)
-        m = bc.STATUS.search(text)
-        assert m and int(m.group(1)) == 0 and int(m.group(2)) == n, text[-1500:]
+        st = parse_status(text)
+        assert st and st["status"] == 0 and st["inferences"] == n, text[-1500:]
         assert out.read_bytes() == want, image
-        ops[image] = int(m.group(9))
+        ops[image] = st["opt_ops"]
     # conv_0 + 2 x (depthwise + pointwise) + the final FULLY_CONNECTED; the reference image has none
     assert ops == {"kws_runner.elf": 6, "kws_runner_ref.elf": 0}
 

@@ -28,6 +28,7 @@ DATA = BUILD / "testdata"
 sys.path.insert(0, str(FW / "tools"))
 
 from tflm_port import board_table  # noqa: E402
+from tflm_port.firmware_runner import parse_status  # noqa: E402
 
 FULL = os.environ.get("KWS_FW_FULL") == "1"
 SAN_ENV = dict(os.environ, ASAN_OPTIONS="exitcode=99:detect_leaks=0", UBSAN_OPTIONS="halt_on_error=1:exitcode=98")
@@ -45,8 +46,6 @@ BOARDS = {
     **{name: (TABLE[b].make_target, TABLE[b].qemu[0], b) for name, b in BARE_METAL.items()},
 }
 COMPILER = {"host": "gcc", **{t: v.compiler for b, v in TABLE.items() for t in (BOARDS[b][0], v.make_target)}}
-STATUS_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) instr_first=(\d+) instr_total=(\d+) arena=(\d+) "
-                       r"stack=(\d+) model=(\d+)")
 
 
 def _missing(board):
@@ -103,12 +102,7 @@ def run_board(board, model, inputs, outputs, max_vectors=None, icount=False, tim
     except subprocess.TimeoutExpired:
         return None, None, "TIMEOUT"
     text = r.stdout + r.stderr
-    m = STATUS_RE.search(text)
-    st = None
-    if m:
-        keys = ["status", "inferences", "instr_first", "instr_total", "arena", "stack", "model"]
-        st = dict(zip(keys, map(int, m.groups())))
-    return r.returncode, st, text
+    return r.returncode, parse_status(text), text
 
 
 def _skip_if_missing(board):

@@ -7,7 +7,6 @@ Converter: --layout 2|3 and --target from the CLI, retarget() keeps the outputs,
 """
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from basics.errors import UserError
 from tests.fw_build import build_available, need_image
 from tflm_port import board_table
+from tflm_port.firmware_runner import parse_status
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -27,7 +27,6 @@ sys.path.insert(0, str(FW / "tools"))
 N_VECTORS = 1000
 BITS = (8, 5, 4, 3, 2, 1)
 KWS_ERR_UNSUPPORTED = 9
-LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
 
 # board -> (converter target, runner command prefix, image, kernel the runner must report): every board of
 # tflm_port/board_table.py, converted for itself, runs its own kernel family
@@ -43,8 +42,7 @@ def run_image(cmd_prefix, image: Path, args, timeout=300):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                        env={"ASAN_OPTIONS": "exitcode=99:detect_leaks=0", "PATH": "/usr/bin:/bin"})
     text = r.stdout + r.stderr
-    m = LINE_RE.search(text)
-    return r.returncode, (m.groups() if m else None), text
+    return r.returncode, parse_status(text), text
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +98,8 @@ def test_converted_ffnn_runs_optimized_bit_exact(built, vectors, board, bits, tm
     out = tmp_path / "out.bin"
     rc, st, text = run_image(prefix, BUILD / image, [mp, ip, out, N_VECTORS])
     assert rc == 0 and st is not None, text[-2000:]
-    status, n, kernel, opt_ops = st
-    assert (int(status), int(n), kernel) == (0, N_VECTORS, isa), text[-500:]
-    assert int(opt_ops) == 5, f"only {opt_ops} of 5 FC ops on the optimized kernel: {text[-500:]}"
+    assert (st["status"], st["inferences"], st["kernel"]) == (0, N_VECTORS, isa), text[-500:]
+    assert st["opt_ops"] == 5, f"only {st['opt_ops']} of 5 FC ops on the optimized kernel: {text[-500:]}"
     got = out.read_bytes()
     if got != want:
         g, w = np.frombuffer(got, np.int8).reshape(N_VECTORS, -1), np.frombuffer(want, np.int8).reshape(N_VECTORS, -1)
@@ -127,7 +124,7 @@ def test_layout_without_its_kernel_is_a_clear_status(built, vectors, board, imag
     need_image(image)
     mp, ip, _ = vectors[target][bits]
     rc, st, text = run_image(prefix, BUILD / image, [mp, ip, tmp_path / "o.bin", 1])
-    assert rc == KWS_ERR_UNSUPPORTED and st and int(st[0]) == KWS_ERR_UNSUPPORTED, text[-1500:]
+    assert rc == KWS_ERR_UNSUPPORTED and st and st["status"] == KWS_ERR_UNSUPPORTED, text[-1500:]
     assert f"layout {lay}" in text and "needs an optimized kernel this build lacks" in text, text[-1500:]
 
 
@@ -146,7 +143,7 @@ def test_int8_and_int4_standard_models_take_their_paths(built, ffnn, tmp_path):
         (tmp_path / "x.bin").write_bytes(x.astype(np.int8).tobytes())
         rc, st, text = run_image(BOARDS[DSP][1], BUILD / BOARDS[DSP][2],
                                  [tmp_path / "m.tflite", tmp_path / "x.bin", tmp_path / "o.bin"])
-        assert rc == 0 and st and int(st[3]) == want_opt, text[-1000:]
+        assert rc == 0 and st and st["opt_ops"] == want_opt, text[-1000:]
         assert (tmp_path / "o.bin").read_bytes() == Reference.from_bytes(model).run(x).astype(np.int8).tobytes()
 
 

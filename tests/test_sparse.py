@@ -7,7 +7,6 @@ Models are built directly with the TFLite schema (no TensorFlow training), so th
 """
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -17,13 +16,13 @@ import pytest
 from tests.fw_build import build_available, need_image
 from bench.sparse import fc_chain_model   # int8 FC chains built with the TFLite schema (no training)
 from tflm_port import board_table, sparse
+from tflm_port.firmware_runner import parse_status
 from tflm_port.convert import convert, to_plain, weight_report
 from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
 BUILD = FW / "build"
-LINE_RE = re.compile(r"KWS status=(\d+) inferences=(\d+) .* kernel=(\w+) opt_ops=(\d+)")
 BOARDS = {"host": (None, "host/kws_runner"),   # board -> (QEMU command, kws_runner image): tflm_port/board_table.py
           **{b: (list(v.qemu), v.runner_image) for b, v in board_table.BOARDS.items()}}
 
@@ -233,8 +232,7 @@ def run_runner(board: str, model: Path, inputs: Path, outputs: Path, n: int, tim
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                        env={"ASAN_OPTIONS": "exitcode=99:detect_leaks=0", "PATH": "/usr/bin:/bin"})
     text = r.stdout + r.stderr
-    m = LINE_RE.search(text)
-    return r.returncode, (m.groups() if m else None), text
+    return r.returncode, parse_status(text), text
 
 
 def mve_eligible(bits: int, spec: str) -> bool:
@@ -312,7 +310,7 @@ def test_sparse_kernels_byte_exact_on_every_board(built, chain_cases, board, tmp
         assert got == want, f"{board} {what}: {int(np.sum(np.frombuffer(got, np.int8) != np.frombuffer(want, np.int8)))} bytes differ"
         isa = board_table.BOARDS[board].sparse_kernel.removeprefix("sparse_") if board in board_table.BOARDS else None
         if isa:       # the optimized sparse kernel took every layer it supports
-            assert int(st[3]) >= n_dsp[isa], f"{what}: opt_ops {st[3]} < {n_dsp[isa]}"
+            assert st["opt_ops"] >= n_dsp[isa], f"{what}: opt_ops {st['opt_ops']} < {n_dsp[isa]}"
 
 
 def _embed(case_bytes: bytes, bits: int, out_f: int, in_f: int, layout: int, opts: dict) -> bytes:
@@ -353,7 +351,7 @@ def test_hostile_sparse_models_rejected_by_runtime(built, tmp_path, board):
         mp = tmp_path / "m.tflite"
         mp.write_bytes(_embed(data, bits, out_f, in_f, layout, o))
         rc, st, text = run_runner(board, mp, inputs, tmp_path / "o.bin", 1)
-        assert st is not None and rc in expect_codes and int(st[0]) == rc, f"{name}: rc {rc}: {text[-800:]}"
+        assert st is not None and rc in expect_codes and st["status"] == rc, f"{name}: rc {rc}: {text[-800:]}"
         assert "KWS error: " in text and len(text.split("KWS error: ")[1].strip()) > 10, name
     # the untouched cases run
     for w, spec, b, o in (_bsr_case(), _nm_case()):
