@@ -152,7 +152,7 @@ def test_hostile_rejected_by_runtime(built, tmp_path, board):
         mp = tmp_path / "m.tflite"
         mp.write_bytes(_embed(data, bits, out_f, in_f, 5, o))
         rc, st, text = run_runner(board, mp, inputs, tmp_path / "o.bin", 1)
-        assert st is not None and rc in {2, 7, 9, 10} and int(st[0]) == rc, f"{name}: rc {rc}: {text[-800:]}"
+        assert st is not None and rc in {2, 7, 9, 10} and st["status"] == rc, f"{name}: rc {rc}: {text[-800:]}"
         assert "KWS error: " in text and len(text.split("KWS error: ")[1].strip()) > 10, name
     w, spec, b, o = _case()
     mp = tmp_path / "ok.tflite"
@@ -211,4 +211,4 @@ def test_block4_byte_exact_on_every_board(built, chains, board, tmp_path):
         got = (tmp_path / "out.bin").read_bytes()
         assert got == want, f"{board} {what}: {int(np.sum(np.frombuffer(got, np.int8) != np.frombuffer(want, np.int8)))} bytes differ"
         if dsp:   # the DSP kernel took every 4-row block layer
-            assert int(st[3]) == layers, f"{what}: opt_ops {st[3]} != {layers}"
+            assert st["opt_ops"] == layers, f"{what}: opt_ops {st['opt_ops']} != {layers}"
