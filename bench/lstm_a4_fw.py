@@ -29,6 +29,7 @@ import numpy as np
 
 from basics.atomic import atomic_write_text
 from bench.merge import merge_into_results
+from bench.records import lstm_hop_record
 from tflm_port import board_table, lstm_a4
 from tflm_port.firmware_runner import run_runner
 from tflm_port.reference import Reference
@@ -65,24 +66,11 @@ def model(bins: int, units: int, layers: int, seed: int = 0) -> bytes:
 
 def inference_records(rows: list[dict]) -> list[dict]:
     """The rows as bench/results.json ``inference`` records (one per board and image)."""
-    out = []
-    for r in rows:
-        s = r["lstm_shape"]
-        macs = sum(4 * s["units"] * ((s["input_bins"] if i == 0 else s["units"]) + s["units"])
-                   for i in range(s["layers"])) + s["units"] * s["dense_outputs"]
-        fam = board_table.BOARDS[r["board"]].family
-        out.append({"benchmark": "inference", "board": r["board"], "core": r["core"], "model": "lstm",
-                    "lstm_shape": s, "weight_bits": 4, "activation_bits": 4,
-                    "kernel": "lstm_a4_" + (fam if r["opt_ops"] >= s["layers"] else "reference"),   # the LSTMs ran the family's
-                    "image": r["image"], "fc_kernel": r["kernel"], "opt_ops": r["opt_ops"],
-                    "instructions": r["instructions_per_hop"], "instructions_first_hop": r["instructions_first_hop"],
-                    "macs": macs, "instructions_per_mac": round(r["instructions_per_hop"] / macs, 4),
-                    "arena_bytes": r["arena_bytes"], "model_bytes": r["model_bytes"], "ok": int(r["byte_exact"]),
-                    "instructions_note": "qemu -icount shift=0, mean per hop over the run: instructions, not cycles",
-                    "workload": f"w4a4 SUB8_LSTM_A4 stream, {r['hops']} hops of one frame, state carried "
-                                f"(random 4-bit weights): {r['shape']}",
-                    "command": f"python -m bench.lstm_a4_fw --hops {r['hops']} --merge"})
-    return out
+    return [{**lstm_hop_record(
+        r, 4, 4, "lstm_a4_" + (board_table.BOARDS[r["board"]].family   # the LSTMs ran the family's kernel
+                               if r["opt_ops"] >= r["lstm_shape"]["layers"] else "reference"),
+        f"w4a4 SUB8_LSTM_A4 stream, {r['hops']} hops of one frame, state carried (random 4-bit weights): {r['shape']}",
+        f"python -m bench.lstm_a4_fw --hops {r['hops']} --merge"), "opt_ops": r["opt_ops"]} for r in rows]
 
 
 def main(argv=None) -> int:

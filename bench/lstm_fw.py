@@ -32,6 +32,7 @@ from tflm_port.firmware_runner import run_runner
 from tflm_port.reference import Reference
 from basics.atomic import atomic_write_text
 from bench.merge import merge_into_results
+from bench.records import lstm_hop_record
 from bench.testmodels import random_lstm
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -70,21 +71,10 @@ def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
 
 def inference_records(rows: list[dict]) -> list[dict]:
     """The rows as bench/results.json ``inference`` records (one per board, shape and image)."""
-    out = []
-    for r in rows:
-        layers, units, bins = r["lstm_shape"]["layers"], r["lstm_shape"]["units"], r["lstm_shape"]["input_bins"]
-        macs = sum(4 * units * ((bins if i == 0 else units) + units) for i in range(layers)) + units * 3
-        out.append({"benchmark": "inference", "board": r["board"], "core": r["core"], "model": "lstm",
-                    "lstm_shape": r["lstm_shape"], "weight_bits": 8, "activation_bits": 8,
-                    "kernel": "lstm_" + r["lstm_kernel"], "image": r["image"], "fc_kernel": r["kernel"],
-                    "instructions": r["instructions_per_hop"], "instructions_first_hop": r["instructions_first_hop"],
-                    "macs": macs, "instructions_per_mac": round(r["instructions_per_hop"] / macs, 4),
-                    "arena_bytes": r["arena_bytes"], "model_bytes": r["model_bytes"], "ok": int(r["byte_exact"]),
-                    "instructions_note": "qemu -icount shift=0, mean per hop over the run: instructions, not cycles",
-                    "workload": f"int8 UNIDIRECTIONAL_SEQUENCE_LSTM stream, {r['hops']} hops of one frame, "
-                                f"state carried (random weights): {r['shape']}",
-                    "command": f"python -m bench.lstm_fw --hops {r['hops']} --merge"})
-    return out
+    return [lstm_hop_record(r, 8, 8, "lstm_" + r["lstm_kernel"],
+                            f"int8 UNIDIRECTIONAL_SEQUENCE_LSTM stream, {r['hops']} hops of one frame, "
+                            f"state carried (random weights): {r['shape']}",
+                            f"python -m bench.lstm_fw --hops {r['hops']} --merge") for r in rows]
 
 
 def _lstm_kernel(family: str, isa: str) -> str:

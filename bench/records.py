@@ -71,6 +71,24 @@ def load_firmware_bench():
 
 # --------------------------------------------------------------------------- markdown
 
+def lstm_hop_record(row: dict, weight_bits: int, activation_bits: int, kernel: str, workload: str,
+                    command: str) -> dict:
+    """An ``inference`` record of one streaming-LSTM firmware run (a row of bench/lstm_fw.py or
+    bench/lstm_a4_fw.py: per-hop instructions of one board and image): MACs per hop from ``lstm_shape``
+    (the LSTM layers' input and recurrent products of four gates, and the Dense)."""
+    s = row["lstm_shape"]
+    macs = sum(4 * s["units"] * ((s["input_bins"] if i == 0 else s["units"]) + s["units"])
+               for i in range(s["layers"])) + s["units"] * s["dense_outputs"]
+    return {"benchmark": "inference", "board": row["board"], "core": row["core"], "model": "lstm", "lstm_shape": s,
+            "weight_bits": weight_bits, "activation_bits": activation_bits, "kernel": kernel, "image": row["image"],
+            "fc_kernel": row["kernel"], "instructions": row["instructions_per_hop"],
+            "instructions_first_hop": row["instructions_first_hop"], "macs": macs,
+            "instructions_per_mac": round(row["instructions_per_hop"] / macs, 4), "arena_bytes": row["arena_bytes"],
+            "model_bytes": row["model_bytes"], "ok": int(row["byte_exact"]),
+            "instructions_note": "qemu -icount shift=0, mean per hop over the run: instructions, not cycles",
+            "workload": workload, "command": command}
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"
