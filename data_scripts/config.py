@@ -19,6 +19,7 @@ DATA_RANGES: dict[str, tuple] = {
     "data.speaker_augment": (0.0, 1.0),
     "data.channel_augment": (0.0, 1.0),
     "data.soundalikes": (0, 1000),
+    "data.lexicon": (0, 1000),
     "data.music": (0, 1000),
     "data.sentences": (0, 1_000_000), "data.sentences_weight": (0.0, 1e6),
     "data.num_voices": (0, 100_000),
@@ -49,6 +50,7 @@ class DataConfig:
     snr_db_min: float = 5.0
     snr_db_max: float = 30.0
     soundalikes: int = 0  # sound-alike words (most similar first) among the TTS confusables; 0 = the default 16
+    lexicon: int = 0  # words of the CMU Pronouncing Dictionary most like the keyword added to the confusables (data_scripts/lexicon.py)
     music: int = 0  # generated music pieces (15 s each) added to the background-noise bank
     seed: int = 1234
     stream_minutes: float = 60.0  # length of each long streaming audio (val, test): 1 h resolves 1 FA/h

@@ -219,7 +219,7 @@ def _prepare_one(s: Source, data: DataConfig, progress: bool) -> Path:
         return prepare_tts(s.kind, data.keyword, num_speakers=s.speakers or DEFAULT_SPEAKERS[s.kind],
                            keyword_clips=s.keyword_clips, negative_clips=s.negative_clips, seed=data.seed,
                            root=data.root, kokoro_voices=data.kokoro_voices, stream_minutes=2.0, progress=progress,
-                           soundalikes=data.soundalikes)
+                           soundalikes=data.soundalikes, lexicon=data.lexicon)
 
     return prepare_audio_folder(Path(s.path), s.role, data.keyword, data.root, data.seed, progress=progress)
 
@@ -228,6 +228,7 @@ def mix_params(srcs: list[Source], data: DataConfig) -> dict:
     return {"mix": MIX_VERSION, "keyword": normalize_keyword(data.keyword), "seed": int(data.seed),
             "stream_minutes": float(data.stream_minutes),
             **({"soundalikes": int(data.soundalikes)} if data.soundalikes else {}),   # added later: absent at 0
+            **({"lexicon": int(data.lexicon)} if data.lexicon else {}),
             "sources": [{k: v for k, v in asdict(s).items() if not (k in _NEW_KEYS and v == _NEW_KEYS[k])}
                         | ({"path": str(Path(s.path).resolve())} if s.path else {}) for s in srcs]}
 

@@ -35,6 +35,7 @@ from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_ke
                                  slug, wav_bytes)
 from data_scripts.config import DataConfig
 from data_scripts.noise import noise_source
+from data_scripts.lexicon import lexicon_soundalikes
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
 from basics.audio import SAMPLE_RATE, resample
 from basics.atomic import atomic_path, clean_stale_temporaries
@@ -218,9 +219,10 @@ SOUNDALIKES = 16  # words of the sound-alike pool, most similar first, among the
 
 
 @lru_cache(maxsize=64)
-def _text_sets(keyword: str, soundalikes: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _text_sets(keyword: str, soundalikes: int = 0, lexicon: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(confusables, other words) for a keyword; neither contains or sounds like the keyword.
-    ``soundalikes``: how many words of the sound-alike pool join the confusables (0 = SOUNDALIKES)."""
+    ``soundalikes``: how many words of the sound-alike pool join the confusables (0 = SOUNDALIKES);
+    ``lexicon``: how many words of the pronouncing dictionary join them too (data_scripts/lexicon.py)."""
     kw = normalize_keyword(keyword)
     words = kw.split()
     cands: set[str] = set()
@@ -256,6 +258,9 @@ def _text_sets(keyword: str, soundalikes: int = 0) -> tuple[tuple[str, ...], tup
     conf = {c for c, p in zip(cand_list, cand_ph) if ok(c, p) and distinct(c, p)}
     good_pool = [(w, p) for w, p in zip(pool, pool_ph) if ok(w, p)]
     conf.update(_sounds_like(kw, kw_ph, [w for w, _ in good_pool], [p for _, p in good_pool], soundalikes or SOUNDALIKES))
+    if lexicon:
+        lex = list(lexicon_soundalikes(kw, lexicon))
+        conf.update(w for w, p in zip(lex, phonemes(lex)) if ok(w, p) and distinct(w, p))
     conf.discard(kw)
     others = tuple(w for w, _ in good_pool if w in set(COMMON) and w not in conf)
     if not conf:
@@ -343,9 +348,10 @@ def assign_voices(num_voices: int, seed: int) -> dict[str, str]:
     return out
 
 
-def plan(keyword: str, num_voices: int, clips_per_voice: int, seed: int, soundalikes: int = 0) -> list[Job]:
+def plan(keyword: str, num_voices: int, clips_per_voice: int, seed: int, soundalikes: int = 0,
+         lexicon: int = 0) -> list[Job]:
     kw = normalize_keyword(keyword)
-    conf, others = _text_sets(kw, soundalikes)
+    conf, others = _text_sets(kw, soundalikes, lexicon)
     voices = assign_voices(num_voices, seed)
     n_neg = max(1, int(round(NEGATIVES_PER_KEYWORD * clips_per_voice)))
     rng = np.random.default_rng([seed, 23])
@@ -420,7 +426,8 @@ def generation_params(cfg: DataConfig) -> dict:
             "noise_dir": str(Path(cfg.noise_dir).resolve()) if cfg.noise_dir else "",
             "pitch": PITCH, "speed": SPEED, "amplitude": AMPLITUDE, "pad_s": PAD_S,
             "espeak_ng": espeak_version(), "accents": list(list_accents()), "variants": list(list_variants())} | (
-                {"soundalikes": int(cfg.soundalikes)} if cfg.soundalikes else {})   # added later: absent at 0
+                {"soundalikes": int(cfg.soundalikes)} if cfg.soundalikes else {}) | (
+                {"lexicon": int(cfg.lexicon)} if cfg.lexicon else {})   # added later: absent at 0
 
 
 def dataset_dir(cfg: DataConfig) -> Path:
@@ -439,7 +446,7 @@ def prepare_synthetic(cfg: DataConfig, progress: bool = True) -> Path:
     clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written folder
     t0 = time.time()
     jobs = plan(params["keyword"], params["num_voices"], params["clips_per_voice"], params["seed"],
-                params.get("soundalikes", 0))
+                params.get("soundalikes", 0), params.get("lexicon", 0))
     noise = noise_source(cfg, Path(cfg.root) / "cache")
     from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 

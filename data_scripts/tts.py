@@ -374,9 +374,9 @@ def split_speakers(speakers: list[str], seed: int) -> dict[str, str]:
 
 
 def plan_tts(be: Backend, keyword: str, num_speakers: int, keyword_clips: int, negative_clips: int,
-             seed: int, soundalikes: int = 0) -> list[TtsJob]:
+             seed: int, soundalikes: int = 0, lexicon: int = 0) -> list[TtsJob]:
     kw = normalize_keyword(keyword)
-    conf, others = _text_sets(kw, soundalikes)
+    conf, others = _text_sets(kw, soundalikes, lexicon)
     rng = np.random.default_rng([seed, zlib.crc32(be.name.encode())])
     speakers = list(dict.fromkeys(be.speakers(num_speakers, rng)))
     splits = split_speakers(speakers, seed)
@@ -478,29 +478,30 @@ def _render(job: TtsJob) -> tuple[TtsJob, bytes | None, float, str]:
 
 
 def tts_params(name: str, keyword: str, num_speakers: int, keyword_clips: int, negative_clips: int, seed: int,
-               be: Backend, soundalikes: int = 0) -> dict:
+               be: Backend, soundalikes: int = 0, lexicon: int = 0) -> dict:
     return {"tts": TTS_VERSION, **be.describe(), "keyword": normalize_keyword(keyword),
             "num_speakers": int(num_speakers), "keyword_clips": int(keyword_clips),
             "negative_clips": int(negative_clips), "seed": int(seed)} | (
-                {"soundalikes": int(soundalikes)} if soundalikes else {})   # added later: absent at 0
+                {"soundalikes": int(soundalikes)} if soundalikes else {}) | (
+                {"lexicon": int(lexicon)} if lexicon else {})   # added later: absent at 0
 
 
 def prepare_tts(name: str, keyword: str, *, num_speakers: int, keyword_clips: int = 4, negative_clips: int = 4,
                 seed: int = 1234, root: str | Path = "data", kokoro_voices: str | Path = "",
                 stream_minutes: float = 10.0, workers: int | None = None, progress: bool = True,
-                soundalikes: int = 0) -> Path:
+                soundalikes: int = 0, lexicon: int = 0) -> Path:
     """Build (or reuse) a TTS data set: ``num_speakers`` speakers x (keyword + negative clips)."""
     be = backend(name, kokoro_voices, root)
     be.check()
     if num_speakers < 3:
         raise UserError(f"{name}: need at least 3 speakers (one per split), got {num_speakers}")
-    params = tts_params(name, keyword, num_speakers, keyword_clips, negative_clips, seed, be, soundalikes)
+    params = tts_params(name, keyword, num_speakers, keyword_clips, negative_clips, seed, be, soundalikes, lexicon)
     dest = Path(root) / "tts" / name / f"{slug(params['keyword'])}-{params_hash(params)}"
     if is_prepared(dest):
         return dest
     clean_stale_temporaries(dest.parent)  # a killed earlier run's half-written folder
     t0 = time.time()
-    jobs = plan_tts(be, params["keyword"], num_speakers, keyword_clips, negative_clips, seed, soundalikes)
+    jobs = plan_tts(be, params["keyword"], num_speakers, keyword_clips, negative_clips, seed, soundalikes, lexicon)
     workers = max(1, min(workers or os.cpu_count() or 1, 8))
     from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 

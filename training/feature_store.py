@@ -75,7 +75,7 @@ def feature_params(w: WindowConfig) -> dict:
 
     d = asdict(w.data)
     data = {k: v for k, v in d.items() if k not in ("stream_minutes", "root")}
-    for k in ("channel_augment", "soundalikes"):   # added later: off, they change nothing, so old stores stay valid
+    for k in ("channel_augment", "soundalikes", "lexicon"):   # added later: off, they change nothing, so old stores stay valid
         if not data.get(k):
             data.pop(k, None)
     return {"features": asdict(w.features), "data": data, "window_code": FEATURE_CACHE_VERSION}
