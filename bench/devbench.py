@@ -14,7 +14,8 @@ activations; a Speech Commands sample; ~56 min), every clip between 0.25 s of si
 recipe never trains on them (the `full` recipe does: its rows are not scored there). They are harder
 than the Picovoice negatives: other wake words that sound partly like "alexa" ("athena", "amelia"),
 recorded through real microphones. Rows gain ``frr_at_1fah_hard`` (FRR at 1 FA/h with these as the
-negatives), ``fah_hard_at_threshold_1fah`` (their false accepts per hour at the threshold of the
+negatives), ``frr_at_5fah_hard`` (the same at 5 FA/h: set by the five top-scoring negative events, not one, so
+steadier from run to run), ``fah_hard_at_threshold_1fah`` (their false accepts per hour at the threshold of the
 main figure) and ``fah_hard_by_folder``.
 
     python -m bench.devbench models/alexa-w4.tflite runs/x --compare microwakeword \\
@@ -123,10 +124,12 @@ def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None, har
         hs = _scores(model, audio)
         hpts = det_points(pos, hs, model.refractory_s)
         fh, th = frr_at(hpts, 1.0)
+        f5, _ = frr_at(hpts, 5.0)   # five false accepts an hour: less at the mercy of the single top-scoring negative
         hours = len(audio) / 16000 / 3600
         hits = detect(hs.smoothed, hs.times, t1, model.refractory_s)
         extra.update({"hard_negative_hours": round(hours, 3), "frr_at_1fah_hard": fh, "threshold_at_1fah_hard": th,
                       "missed_at_1fah_hard": int(round(fh * len(pos))),
+                      "frr_at_5fah_hard": f5, "missed_at_5fah_hard": int(round(f5 * len(pos))),
                       "fah_hard_at_threshold_1fah": round(len(hits) / max(hours, 1e-9), 3),
                       "fah_hard_by_folder": {name: round(int(np.sum((hits > a / 16000) & (hits <= b / 16000)))
                                                          / max((b - a) / 16000 / 3600, 1e-9), 2)
@@ -212,8 +215,8 @@ def summary_table(records: list[dict]) -> str:
         return -b if isinstance(b, (int, float)) else -min(int(x) for x in str(b).split(","))
 
     out = ["| model | weight bits | bytes | seeds | FRR @ 1 FA/h, mean (min-max) | FRR @ 0.5 FA/h | clips missed @ 1 FA/h "
-           "| FRR @ 1 FA/h, long synthetic negatives | FRR @ 1 FA/h, real hard negatives |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| FRR @ 1 FA/h, long synthetic negatives | FRR @ 1 FA/h, real hard negatives | FRR @ 5 FA/h, real hard negatives |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for (recipe, bits, abits, dens, kind), rs in sorted(rows.items(), key=lambda kv: (
             kv[0][0] != "microwakeword", kv[0][0], bits_key(kv[0][1] or 0), -(kv[0][2] or 0), -(kv[0][3] or 0))):
         nbytes = sorted({r.get("model_bytes") for r in rs if r.get("model_bytes")})
@@ -223,7 +226,7 @@ def summary_table(records: list[dict]) -> str:
         out.append(f"| {recipe} | {shown} | {', '.join(f'{b:,}' for b in nbytes) or '-'} | "
                    f"{len(rs)} | {stat(rs, 'frr_at_1fah')} | {stat(rs, 'frr_at_0p5fah')} | "
                    f"{', '.join(str(r['missed_at_1fah']) for r in rs)} of {rs[0]['positives']} | "
-                   f"{stat(rs, 'frr_at_1fah_long')} | {stat(rs, 'frr_at_1fah_hard')} |")
+                   f"{stat(rs, 'frr_at_1fah_long')} | {stat(rs, 'frr_at_1fah_hard')} | {stat(rs, 'frr_at_5fah_hard')} |")
     return "\n".join(out)
 
 
