@@ -18,6 +18,12 @@ negatives), ``frr_at_5fah_hard`` (the same at 5 FA/h: set by the five top-scorin
 steadier from run to run), ``fah_hard_at_threshold_1fah`` (their false accepts per hour at the threshold of the
 main figure) and ``fah_hard_by_folder``.
 
+What a user's own real negatives buy (``--hard-half``): every hard-negative file falls in one of two halves
+by a hash of its path. ``--link-hard-train DIR`` links the "train" half into DIR, for a run's
+``data.negative_dirs`` (a user's recorded false activations and household speech); ``--hard-half eval``
+scores the hard figure on the other half only, and the rows say so (``hard_half``; the summary table
+shows them as their own rows). The halves share speakers and rooms, as a user's own recordings would.
+
     python -m bench.devbench models/alexa-w4.tflite runs/x --compare microwakeword \\
         [--data ../shared/data] [--png bench/dev_det.png] [--record bench/accuracy.json --tag recipe=... ]
 
@@ -29,14 +35,16 @@ Rows of .tflite models carry ``density`` (1.0 when dense) and ``sparsity_kind`` 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from basics.audio import list_audio, load_audio
-from basics.atomic import atomic_write_text
+from basics.atomic import atomic_path, atomic_write_text
 from basics.errors import UserError, cli_main
 from training.evaluate import plot_det
 from tflm_port.tflite_io import get_metadata, load_model
@@ -50,13 +58,21 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAD_S = 1.0
 HARD_NEGATIVES = ("real/mycroft_precise/*", "real/ovos_false_activations", "real/sc_v1_sample")
 HARD_GAP_S = 0.25
+HALVES = ("train", "eval")
+
+
+def hard_half(rel: str) -> str:
+    """The half ("train" or "eval") of a hard-negative file, by its path under the data folder."""
+    return HALVES[int(hashlib.sha256(rel.encode()).hexdigest(), 16) % 2]
 
 
 class DevAudio:
     """The benchmark audio, loaded once."""
 
-    def __init__(self, data: Path, positives: str = POSITIVES, negatives: tuple[str, ...] = NEGATIVES):
+    def __init__(self, data: Path, positives: str = POSITIVES, negatives: tuple[str, ...] = NEGATIVES,
+                 hard_half: str | None = None):
         data = Path(data)
+        self.hard_half = hard_half   # None: every hard-negative file; "train" / "eval": that half only
         if not (data / positives).is_dir():
             raise UserError(f"{data}: the development data is not there (no {positives}); give --data")
         self.pos_files = list_audio(data / positives)
@@ -69,15 +85,20 @@ class DevAudio:
         self.data = data
         self._hard = None
 
+    def hard_files(self, patterns: tuple[str, ...] = HARD_NEGATIVES) -> dict[Path, list[Path]]:
+        """folder -> its hard-negative files (of self.hard_half only, when set)."""
+        dirs = sorted({d for p in patterns for d in self.data.glob(p) if d.is_dir()})
+        return {d: [f for f in list_audio(d) if self.hard_half is None
+                    or hard_half(f.relative_to(self.data).as_posix()) == self.hard_half] for d in dirs}
+
     def hard_negatives(self, patterns: tuple[str, ...] = HARD_NEGATIVES) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
         """(audio, [(folder, first sample, end sample)]): the hard real negatives, loaded once."""
         if self._hard is None:
-            dirs = sorted({d for p in patterns for d in self.data.glob(p) if d.is_dir()})
             gap = np.zeros(int(HARD_GAP_S * 16000), np.float32)
             parts, spans, n = [], [], 0
-            for d in dirs:
+            for d, files in self.hard_files(patterns).items():
                 start = n
-                for f in list_audio(d):
+                for f in files:
                     a = load_audio(f, quiet=True).astype(np.float32)
                     parts += [gap, a, gap]
                     n += len(a) + 2 * len(gap)
@@ -127,7 +148,8 @@ def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None, har
         f5, _ = frr_at(hpts, 5.0)   # five false accepts an hour: less at the mercy of the single top-scoring negative
         hours = len(audio) / 16000 / 3600
         hits = detect(hs.smoothed, hs.times, t1, model.refractory_s)
-        extra.update({"hard_negative_hours": round(hours, 3), "frr_at_1fah_hard": fh, "threshold_at_1fah_hard": th,
+        extra.update({**({"hard_half": dev.hard_half} if dev.hard_half else {}),
+                      "hard_negative_hours": round(hours, 3), "frr_at_1fah_hard": fh, "threshold_at_1fah_hard": th,
                       "missed_at_1fah_hard": int(round(fh * len(pos))),
                       "frr_at_5fah_hard": f5, "missed_at_5fah_hard": int(round(f5 * len(pos))),
                       "fah_hard_at_threshold_1fah": round(len(hits) / max(hours, 1e-9), 3),
@@ -177,6 +199,18 @@ def sparsity(path: Path) -> dict:
     return out
 
 
+def link_half(dev: DevAudio, dest: Path) -> None:
+    """Link every file of dev's hard half into one flat folder ``dest`` (made atomically; replaced if there)."""
+    files = [f for fs in dev.hard_files().values() for f in fs]
+    if not files:
+        raise UserError(f"{dev.data}: no hard-negative audio to link")
+    with atomic_path(dest) as tmp:
+        tmp.mkdir(parents=True)
+        for f in files:
+            os.symlink(f.resolve(), tmp / f.relative_to(dev.data).as_posix().replace("/", "__"))
+    print(f"{len(files)} files of the '{dev.hard_half}' half linked into {dest}")
+
+
 def merge_records(path: Path, new: list[dict]) -> None:
     old = json.loads(path.read_text()) if path.is_file() else []
     if not isinstance(old, list):
@@ -196,7 +230,8 @@ def summary_table(records: list[dict]) -> str:
     rows: dict[tuple, list[dict]] = {}
     for r in records:
         if r.get("benchmark") == "dev_real":
-            recipe = str(r.get("recipe", r.get("name"))) + (" (naive)" if r.get("quantizer_preset") == "naive" else "")
+            recipe = str(r.get("recipe", r.get("name"))) + (" (naive)" if r.get("quantizer_preset") == "naive" else "") + (
+                f" [hard negatives: {r['hard_half']} half]" if r.get("hard_half") else "")
             shapes = [x for x in r.get("layer_sparsity") or [] if x != "none"]   # e.g. block:8 (1 x 8), block:4x8
             kind = r.get("sparsity_kind", "dense") + (f" {shapes[0].split(':', 1)[1]}" if len(set(shapes)) == 1
                                                       and ":" in shapes[0] else "")
@@ -241,6 +276,10 @@ def main(argv=None) -> int:
                     help="a long negative stream (python -m bench.negstream) for the second FA/h figure")
     ap.add_argument("--hard-negatives", action="store_true",
                     help="third figure: the data's other real folders (other wake words, false activations) as negatives")
+    ap.add_argument("--hard-half", choices=HALVES, help="score the hard negatives of this half only (the other is "
+                    "for training: --link-hard-train)")
+    ap.add_argument("--link-hard-train", type=Path, metavar="DIR", help="link the 'train' half of the hard "
+                    "negatives into DIR (for data.negative_dirs) and exit")
     ap.add_argument("--png", type=Path, help="DET plot of all models")
     ap.add_argument("--out", type=Path, help="JSON with every row and its DET points")
     ap.add_argument("--record", type=Path, help="merge rows (without DET points) into this records file")
@@ -261,9 +300,12 @@ def main(argv=None) -> int:
             i, j = text.index(start) + len(start), text.index(end)
             atomic_write_text(a.readme, text[:i] + "\n" + table + "\n" + text[j:])
         return 0
+    if a.link_hard_train:
+        link_half(DevAudio(a.data, hard_half="train"), a.link_hard_train)
+        return 0
     if not a.models and not a.compare:
         raise UserError("give at least one model or --compare microwakeword")
-    dev = DevAudio(a.data)
+    dev = DevAudio(a.data, hard_half=a.hard_half)
     if a.long_negatives is not None and not a.long_negatives.is_file():
         raise UserError(f"{a.long_negatives}: no such audio file (build it with python -m bench.negstream)")
     models = [load_detector(m) for m in a.models]

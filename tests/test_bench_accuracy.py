@@ -118,3 +118,32 @@ def test_devbench_third_figure_real_hard_negatives(tmp_path):
     assert "frr_at_1fah_hard" not in devbench.evaluate_model(det, dev)
     with pytest.raises(UserError, match="no hard-negative folders"):
         devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",)).hard_negatives(("real/none*",))
+
+
+def test_devbench_hard_halves_split_the_files_and_score_apart(tmp_path):
+    rng = np.random.default_rng(5)
+    for d, n, sec in (("pos", 3, 1.2), ("neg", 2, 20.0), ("real/mycroft_precise/athena", 12, 1.0),
+                      ("real/sc_v1_sample/dog", 10, 1.0)):
+        (tmp_path / d).mkdir(parents=True)
+        for i in range(n):
+            sf.write(tmp_path / d / f"{i}.flac", (0.1 * rng.standard_normal(int(sec * 16000))).astype(np.float32), 16000)
+    full = devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",))
+    halves = {h: devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",), hard_half=h).hard_files()
+              for h in devbench.HALVES}
+    for d, files in full.hard_files().items():
+        a, b = set(halves["train"][d]), set(halves["eval"][d])
+        assert a | b == set(files) and not a & b   # every file in exactly one half, subfolders included
+    n_train = sum(len(v) for v in halves["train"].values())
+    assert 0 < n_train < 22
+    devbench.link_half(devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",), hard_half="train"), tmp_path / "mine")
+    linked = sorted((tmp_path / "mine").iterdir())
+    assert len(linked) == n_train and all(p.is_symlink() and p.resolve().is_file() for p in linked)
+    det = load_detector(ROOT / "models" / "alexa-w1.tflite")
+    ev = devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",), hard_half="eval")
+    r = devbench.evaluate_model(det, ev, hard=True)
+    gap = 2 * devbench.HARD_GAP_S
+    assert r["hard_half"] == "eval" and r["hard_negative_hours"] == round((22 - n_train) * (1.0 + gap) / 3600, 3)
+    t = devbench.summary_table([{"benchmark": "dev_real", "recipe": "demo", "positives": 3, **r},
+                                {"benchmark": "dev_real", "recipe": "demo", "positives": 3,
+                                 **devbench.evaluate_model(det, full, hard=True)}])
+    assert "| demo [hard negatives: eval half] |" in t and "| demo | float |" in t
