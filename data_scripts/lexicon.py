@@ -55,14 +55,14 @@ def _sub_cost(a: str, b: str) -> float:
     return 0.5 if (a, b) in _HALF else 1.0
 
 
-def phone_distance(a: tuple[str, ...], b: tuple[str, ...], limit: float = float("inf")) -> float:
-    """Weighted Levenshtein distance between two phone sequences (stress stripped); stops early
-    and returns a value > limit once every path costs more than ``limit``."""
+def phone_distance(a, b, limit: float = float("inf"), sub_cost=_sub_cost) -> float:
+    """Levenshtein distance between two symbol sequences, substitutions priced by ``sub_cost`` (default:
+    the phone families above); stops early and returns a value > limit once every path costs more."""
     prev = [float(j) for j in range(len(b) + 1)]
     for i, pa in enumerate(a, 1):
         cur = [float(i)]
         for j, pb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1.0, cur[j - 1] + 1.0, prev[j - 1] + _sub_cost(pa, pb)))
+            cur.append(min(prev[j] + 1.0, cur[j - 1] + 1.0, prev[j - 1] + sub_cost(pa, pb)))
         if min(cur) > limit:
             return min(cur)
         prev = cur

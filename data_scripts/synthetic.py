@@ -35,7 +35,7 @@ from data_scripts.common import (MAX_CLIP_S, fit_clip, is_prepared, normalize_ke
                                  slug, wav_bytes)
 from data_scripts.config import DataConfig
 from data_scripts.noise import noise_source
-from data_scripts.lexicon import lexicon_soundalikes
+from data_scripts.lexicon import lexicon_soundalikes, phone_distance
 from data_scripts.vocabulary import COMMON, SOUNDALIKE_POOL
 from basics.audio import SAMPLE_RATE, resample
 from basics.atomic import atomic_path, clean_stale_temporaries
@@ -190,14 +190,7 @@ def _word_variants(w: str) -> set[str]:
 
 def phoneme_distance(a: str, b: str) -> int:
     """Levenshtein distance between two espeak-ng phoneme strings (symbol by symbol, spaces ignored)."""
-    a, b = a.replace(" ", ""), b.replace(" ", "")
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    return int(phone_distance(a.replace(" ", ""), b.replace(" ", ""), sub_cost=lambda x, y: float(x != y)))
 
 
 def _sounds_like(kw: str, kw_ph: str, pool: list[str], pool_ph: list[str], n: int) -> list[str]:
