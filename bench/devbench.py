@@ -24,6 +24,13 @@ by a hash of its path. ``--link-hard-train DIR`` links the "train" half into DIR
 scores the hard figure on the other half only, and the rows say so (``hard_half``; the summary table
 shows them as their own rows). The halves share speakers and rooms, as a user's own recordings would.
 
+What a user's own keyword recordings buy (``--keyword-half``): the 80 real "alexa" clips in name order,
+every other one in the "train" half (40 each). ``--link-keyword-train DIR`` links the "train" half into DIR,
+for a run's ``data.positive_dirs``; ``--keyword-half eval`` scores on the other 40 only (rows gain
+``keyword_half``; the summary shows them as their own rows). The main negatives stay held out, so a model
+that learned the recording channel of those clips instead of the word shows it there: the Picovoice
+negatives were recorded the same way as the keyword clips.
+
     python -m bench.devbench models/alexa-w4.tflite runs/x --compare microwakeword \\
         [--data ../shared/data] [--png bench/dev_det.png] [--record bench/accuracy.json --tag recipe=... ]
 
@@ -61,6 +68,12 @@ HARD_GAP_S = 0.25
 HALVES = ("train", "eval")
 
 
+def keyword_halves(files: list[Path]) -> dict[str, list[Path]]:
+    """The two halves of the positive clips: in name order, even positions "train", odd ones "eval"."""
+    files = sorted(files, key=lambda f: f.name)
+    return {"train": files[0::2], "eval": files[1::2]}
+
+
 def hard_half(rel: str) -> str:
     """The half ("train" or "eval") of a hard-negative file, by its path under the data folder."""
     return HALVES[int(hashlib.sha256(rel.encode()).hexdigest(), 16) % 2]
@@ -70,12 +83,15 @@ class DevAudio:
     """The benchmark audio, loaded once."""
 
     def __init__(self, data: Path, positives: str = POSITIVES, negatives: tuple[str, ...] = NEGATIVES,
-                 hard_half: str | None = None):
+                 hard_half: str | None = None, keyword_half: str | None = None):
         data = Path(data)
         self.hard_half = hard_half   # None: every hard-negative file; "train" / "eval": that half only
+        self.keyword_half = keyword_half  # None: all positive clips; "train" / "eval": that half (keyword_halves)
         if not (data / positives).is_dir():
             raise UserError(f"{data}: the development data is not there (no {positives}); give --data")
         self.pos_files = list_audio(data / positives)
+        if keyword_half:
+            self.pos_files = keyword_halves(self.pos_files)[keyword_half]
         self.neg_files = [f for d in negatives for f in list_audio(data / d)]
         if not self.pos_files or not self.neg_files:
             raise UserError(f"{data}: no audio in the benchmark folders")
@@ -156,6 +172,8 @@ def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None, har
                       "fah_hard_by_folder": {name: round(int(np.sum((hits > a / 16000) & (hits <= b / 16000)))
                                                          / max((b - a) / 16000 / 3600, 1e-9), 2)
                                              for name, a, b in spans}})
+    if dev.keyword_half:
+        extra["keyword_half"] = dev.keyword_half
     return {"name": model.name, "kind": model.kind, "positives": len(pos), "negative_hours": round(dev.negative_hours, 4),
             "frr_at_1fah": f1, "threshold_at_1fah": t1, "missed_at_1fah": int(round(f1 * len(pos))),
             "frr_at_0p5fah": f05, "threshold_at_0p5fah": t05, "missed_at_0p5fah": int(round(f05 * len(pos))),
@@ -199,16 +217,18 @@ def sparsity(path: Path) -> dict:
     return out
 
 
-def link_half(dev: DevAudio, dest: Path) -> None:
-    """Link every file of dev's hard half into one flat folder ``dest`` (made atomically; replaced if there)."""
-    files = [f for fs in dev.hard_files().values() for f in fs]
+def link_half(dev: DevAudio, dest: Path, keywords: bool = False) -> None:
+    """Link every file of dev's hard half (``keywords``: its keyword half) into one flat folder ``dest``
+    (made atomically; replaced if there)."""
+    files = dev.pos_files if keywords else [f for fs in dev.hard_files().values() for f in fs]
     if not files:
-        raise UserError(f"{dev.data}: no hard-negative audio to link")
+        raise UserError(f"{dev.data}: no {'keyword' if keywords else 'hard-negative'} audio to link")
     with atomic_path(dest) as tmp:
         tmp.mkdir(parents=True)
         for f in files:
             os.symlink(f.resolve(), tmp / f.relative_to(dev.data).as_posix().replace("/", "__"))
-    print(f"{len(files)} files of the '{dev.hard_half}' half linked into {dest}")
+    half = dev.keyword_half if keywords else dev.hard_half
+    print(f"{len(files)} {'keyword ' if keywords else ''}files of the '{half}' half linked into {dest}")
 
 
 def merge_records(path: Path, new: list[dict]) -> None:
@@ -219,7 +239,7 @@ def merge_records(path: Path, new: list[dict]) -> None:
     def key(r):
         return (r.get("benchmark"), r.get("name"), r.get("recipe"), r.get("weight_bits"), r.get("seed"),
                 r.get("activation_bits", 8), r.get("quantizer_preset", "tailored"), r.get("density", 1.0),
-                r.get("sparsity_kind", "dense"))
+                r.get("sparsity_kind", "dense"), r.get("keyword_half"))
 
     fresh = {key(r) for r in new}
     atomic_write_text(path, json.dumps([r for r in old if key(r) not in fresh] + new, indent=1) + "\n")
@@ -231,7 +251,8 @@ def summary_table(records: list[dict]) -> str:
     for r in records:
         if r.get("benchmark") == "dev_real":
             recipe = str(r.get("recipe", r.get("name"))) + (" (naive)" if r.get("quantizer_preset") == "naive" else "") + (
-                f" [hard negatives: {r['hard_half']} half]" if r.get("hard_half") else "")
+                f" [hard negatives: {r['hard_half']} half]" if r.get("hard_half") else "") + (
+                f" [keywords: {r['keyword_half']} half]" if r.get("keyword_half") else "")
             shapes = [x for x in r.get("layer_sparsity") or [] if x != "none"]   # e.g. block:8 (1 x 8), block:4x8
             kind = r.get("sparsity_kind", "dense") + (f" {shapes[0].split(':', 1)[1]}" if len(set(shapes)) == 1
                                                       and ":" in shapes[0] else "")
@@ -280,6 +301,10 @@ def main(argv=None) -> int:
                     "for training: --link-hard-train)")
     ap.add_argument("--link-hard-train", type=Path, metavar="DIR", help="link the 'train' half of the hard "
                     "negatives into DIR (for data.negative_dirs) and exit")
+    ap.add_argument("--keyword-half", choices=HALVES, help="score on this half of the keyword clips only (the "
+                    "other is a user's own recordings: --link-keyword-train)")
+    ap.add_argument("--link-keyword-train", type=Path, metavar="DIR", help="link the 'train' half of the keyword "
+                    "clips into DIR (for data.positive_dirs) and exit")
     ap.add_argument("--png", type=Path, help="DET plot of all models")
     ap.add_argument("--out", type=Path, help="JSON with every row and its DET points")
     ap.add_argument("--record", type=Path, help="merge rows (without DET points) into this records file")
@@ -303,9 +328,12 @@ def main(argv=None) -> int:
     if a.link_hard_train:
         link_half(DevAudio(a.data, hard_half="train"), a.link_hard_train)
         return 0
+    if a.link_keyword_train:
+        link_half(DevAudio(a.data, keyword_half="train"), a.link_keyword_train, keywords=True)
+        return 0
     if not a.models and not a.compare:
         raise UserError("give at least one model or --compare microwakeword")
-    dev = DevAudio(a.data, hard_half=a.hard_half)
+    dev = DevAudio(a.data, hard_half=a.hard_half, keyword_half=a.keyword_half)
     if a.long_negatives is not None and not a.long_negatives.is_file():
         raise UserError(f"{a.long_negatives}: no such audio file (build it with python -m bench.negstream)")
     models = [load_detector(m) for m in a.models]

@@ -147,3 +147,25 @@ def test_devbench_hard_halves_split_the_files_and_score_apart(tmp_path):
                                 {"benchmark": "dev_real", "recipe": "demo", "positives": 3,
                                  **devbench.evaluate_model(det, full, hard=True)}])
     assert "| demo [hard negatives: eval half] |" in t and "| demo | float |" in t
+
+
+def test_devbench_keyword_halves_are_disjoint_and_scored_apart(tmp_path):
+    rng = np.random.default_rng(6)
+    for d, n, sec in (("pos", 7, 1.2), ("neg", 2, 10.0)):
+        (tmp_path / d).mkdir(parents=True)
+        for i in range(n):
+            sf.write(tmp_path / d / f"k{i:02d}.flac", (0.1 * rng.standard_normal(int(sec * 16000))).astype(np.float32),
+                     16000)
+    halves = {h: devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",), keyword_half=h) for h in devbench.HALVES}
+    train, ev = ({f.name for f in halves[h].pos_files} for h in ("train", "eval"))
+    # name order, every other clip: disjoint, together all seven, and the same whatever order the disk lists them in
+    assert train == {"k00.flac", "k02.flac", "k04.flac", "k06.flac"} and ev == {"k01.flac", "k03.flac", "k05.flac"}
+    assert len(halves["eval"].positives) == 3
+    devbench.link_half(halves["train"], tmp_path / "mine", keywords=True)
+    assert sorted(p.resolve().name for p in (tmp_path / "mine").iterdir()) == sorted(train)
+    det = load_detector(ROOT / "models" / "alexa-w1.tflite")
+    r = devbench.evaluate_model(det, halves["eval"])
+    assert r["keyword_half"] == "eval" and r["positives"] == 3
+    assert "keyword_half" not in devbench.evaluate_model(det, devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",)))
+    t = devbench.summary_table([{"benchmark": "dev_real", "recipe": "demo", **r}])
+    assert "| demo [keywords: eval half] |" in t
