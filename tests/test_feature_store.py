@@ -153,3 +153,37 @@ def test_fit_input_mixes_the_extra_windows(built, tmp_path):
     xb = np.concatenate([b[0].numpy() for b, _ in zip(fi.data, range(4))])
     share = float(np.mean(np.all(xb == 123.0, axis=1)))
     assert 0.3 < share < 0.7, share
+
+
+def test_second_builder_waits_for_the_first_and_opens_its_store(built, tmp_path, monkeypatch, capsys):
+    """Two runs on one data set started together: the second waits on the build lock, then opens the
+    store the first wrote instead of building (and deleting parts under) it a second time."""
+    import fcntl
+    import shutil
+    import threading
+
+    cfg, dataset, store = built
+    dest = tmp_path / "shared"
+    dest.mkdir()
+    built_twice = []
+    monkeypatch.setattr(fs, "build_split_store", lambda *a, **k: built_twice.append(a) or {})
+    fs.use_store(dest)
+    try:
+        with open(dest / ".build.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)   # "the first process" is building
+            out = []
+            t = threading.Thread(target=lambda: out.append(fs.ensure_store(fs.WindowConfig.of(cfg), dataset, workers=1)))
+            t.start()
+            t.join(1.0)
+            assert t.is_alive() and not out   # the second one waits
+            for f in store.path.iterdir():    # the first one finishes: shards, then the manifest
+                if f.is_file() and not f.name.startswith("."):
+                    shutil.copyfile(f, dest / f.name)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        t.join(30)
+        assert not t.is_alive() and out and not built_twice
+        assert "another process is building it" in capsys.readouterr().err
+        a, b = fs.read_arrays(out[0], "train"), fs.read_arrays(store, "train")
+        assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+    finally:
+        fs.use_store(None)

@@ -27,13 +27,17 @@ counts, and per split the counts per class and per source.
 Building is parallel and resumable: clip windows are computed by a process pool in parts of
 ``PART_CLIPS`` clips, each part saved atomically (``parts/``); a killed build keeps its finished
 parts and continues. The shards are then written to temporaries and renamed, the manifest last:
-a store is complete exactly when its manifest exists.
+a store is complete exactly when its manifest exists. Two processes that need the same store (two
+seeds started together on one data set) do not build it twice: the second waits on a lock file
+(``.build.lock``, an advisory ``flock``) and then opens what the first built.
 
 ``python -m training.feature_store build|check|info`` is the command line.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -304,6 +308,29 @@ def ensure_store(w: WindowConfig, dataset: Path, progress: bool = False, workers
     if (path / "manifest.json").is_file():
         return open_store(path, w, verify)
     path.mkdir(parents=True, exist_ok=True)
+    with _build_lock(path):
+        if (path / "manifest.json").is_file():   # built by another process while this one waited
+            return open_store(path, w, verify)
+        return _build_store(w, dataset, path, progress, workers, shards)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path):
+    """Hold ``path/.build.lock`` (flock, exclusive) while building; say so when another process has it."""
+    with open(path / ".build.lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"feature store {path}: another process is building it; waiting", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build_store(w: WindowConfig, dataset: Path, path: Path, progress: bool, workers: int | None,
+                 shards: dict | None) -> Store:
     for f in path.glob(".*.shards.tmp"):  # a build killed while writing shards
         shutil.rmtree(f, ignore_errors=True)
     t0 = time.time()
