@@ -62,7 +62,7 @@ MIX_VERSION = 1
 KINDS = (*BACKENDS, "folder", "sentences")
 SENTENCES_PER_SPEAKER = 4
 # keys added after mixes were first cached: left out of the mix hash while they hold their default
-_NEW_KEYS = {"backends": ""}
+_NEW_KEYS = {"backends": "", "counterparts": False}
 ROLES = ("speech", "positive", "negative", "labelled", "noise")
 DEFAULT_SPEAKERS = {"kokoro": 300, "piper": 150, "flite": 60, "festival": 45}
 DEFAULT_SENTENCE_SPEAKERS = 40
@@ -80,6 +80,7 @@ class Source:
     negative_clips: int = 4
     name: str = ""
     backends: str = ""  # sentences: comma list of TTS backends ("" = every installed one)
+    counterparts: bool = True  # positive folders: negatives cut from each keyword take (head, tail, reversed)
 
     def label_for(self, label: str) -> bool:
         """Does this source contribute clips of ``label`` (keyword / negative)?"""
@@ -122,6 +123,9 @@ def _source(d, i: int) -> Source:
                 raise UserError(f"{where}: unknown TTS backend '{b}' in backends (known: {', '.join(BACKENDS)})")
     elif s.role not in ("speech", "positive", "negative"):
         raise UserError(f"{where}: a {s.kind} source's role is speech, positive or negative")
+    if not isinstance(s.counterparts, bool):
+        raise UserError(f"{where}: counterparts must be true or false, got {s.counterparts!r}")
+    s.counterparts = s.counterparts and s.kind == "folder" and s.role == "positive"
     if s.backends and s.kind != "sentences":
         raise UserError(f"{where}: 'backends' is a key of sentences sources only")
     if not (s.weight >= 0) or s.weight != s.weight or s.weight == float("inf"):
@@ -221,7 +225,8 @@ def _prepare_one(s: Source, data: DataConfig, progress: bool) -> Path:
                            root=data.root, kokoro_voices=data.kokoro_voices, stream_minutes=2.0, progress=progress,
                            soundalikes=data.soundalikes, lexicon=data.lexicon)
 
-    return prepare_audio_folder(Path(s.path), s.role, data.keyword, data.root, data.seed, progress=progress)
+    return prepare_audio_folder(Path(s.path), s.role, data.keyword, data.root, data.seed, progress=progress,
+                                counterparts=s.counterparts)
 
 
 def mix_params(srcs: list[Source], data: DataConfig) -> dict:
@@ -255,9 +260,9 @@ def prepare_mix(data: DataConfig, progress: bool = True) -> Path:
     with atomic_path(dest) as tmp:
         tmp.mkdir(parents=True)
         for s, ds, rows in parts:
-            kept = [r for r in rows if s.label_for(r["label"])]
-            if s.role == "positive":
-                kept = [dict(r, label="keyword") for r in kept]
+            kept = [r for r in rows if s.label_for(r["label"]) or (s.counterparts and r["label"] == "negative")]
+            if s.role == "positive":   # its takes; with counterparts also the negatives cut from them
+                kept = [r if r["label"] == "negative" else dict(r, label="keyword") for r in kept]
             elif s.role == "negative":
                 kept = [dict(r, label="negative") for r in kept]
             rel = os.path.relpath(ds.resolve(), dest.resolve())

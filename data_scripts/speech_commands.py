@@ -372,12 +372,30 @@ def prepare_folder(cfg: DataConfig, progress: bool = True) -> Path:
     return dest
 
 
+COUNTERPART_CUT = 0.45   # head = the first 45 % of a keyword take's speech, tail = the last 45 %
+
+
+def keyword_counterparts(y: np.ndarray) -> dict[str, np.ndarray]:
+    """Negatives cut from one keyword recording: its head (the first 45 % of the speech, with the
+    silence before it), its tail (the last 45 %, with the silence after) and the whole take reversed.
+    They carry the recording's microphone, room and voice but not the word, so a model cannot tell
+    the user's keyword takes from everything else by the recording alone. Pieces under 0.1 s are left out."""
+    s, e = speech_bounds(y)
+    n = e - s
+    cut = int(COUNTERPART_CUT * n)
+    pieces = {"head": y[: s + cut], "tail": y[e - cut:], "reversed": y[::-1]}
+    return {k: np.ascontiguousarray(v) for k, v in pieces.items() if len(v) >= 0.1 * SAMPLE_RATE and cut > 0}
+
+
 def prepare_audio_folder(folder: Path, role: str, keyword: str, root: str | Path, seed: int,
-                         progress: bool = True) -> Path:
+                         progress: bool = True, counterparts: bool = False) -> Path:
     """Every audio file under ``folder`` as one role: ``positive`` (keyword recordings; a take longer
     than 1.5 s keeps its loudest 1.5 s) or ``negative`` (longer files cut into 1.5 s pieces with
     sound in them); ``labelled`` = the <keyword>/ + other subfolders layout of prepare_folder.
-    Splits by speaker subfolder or file content, as prepare_folder. Cached under <root>/folder/."""
+    Splits by speaker subfolder or file content, as prepare_folder. Cached under <root>/folder/.
+
+    ``counterparts`` (positive only): each keyword take also gives negative clips cut from it
+    (``keyword_counterparts``), in the take's own split, under ``counterparts/``."""
     from tqdm import tqdm  # lazy: heavy dependency, loaded only when this runs
 
     kw = normalize_keyword(keyword)
@@ -392,7 +410,8 @@ def prepare_audio_folder(folder: Path, role: str, keyword: str, root: str | Path
         raise UserError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)})")
     listing = [f"{f.relative_to(folder).as_posix()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
     params = {"source": "audio_folder", "version": PREP_VERSION, "folder": str(folder.resolve()), "role": role,
-              "keyword": kw, "seed": int(seed), "listing": hashlib.sha1("\n".join(listing).encode()).hexdigest()}
+              "keyword": kw, "seed": int(seed), "listing": hashlib.sha1("\n".join(listing).encode()).hexdigest(),
+              **({"counterparts": True} if counterparts and role == "positive" else {})}   # absent when off
     dest = Path(root) / "folder" / f"{slug(folder.name)}-{role}-{params_hash(params)}"
     if is_prepared(dest):
         return dest
@@ -413,6 +432,14 @@ def prepare_audio_folder(folder: Path, role: str, keyword: str, root: str | Path
             for p, dur in written:
                 rows.append({"path": p.relative_to(tmp).as_posix(), "label": label, "split": split,
                              "voice": speaker, "text": kw if label == "keyword" else folder.name, "duration_s": dur})
+                if counterparts and label == "keyword":
+                    y = load_audio(p, SAMPLE_RATE, quiet=True)
+                    for kind, piece in keyword_counterparts(y).items():
+                        q = tmp / "counterparts" / p.relative_to(tmp / "clips").with_name(f"{p.stem}-{kind}.wav")
+                        q.parent.mkdir(parents=True, exist_ok=True)
+                        q.write_bytes(wav_bytes(piece))
+                        rows.append({"path": q.relative_to(tmp).as_posix(), "label": "negative", "split": split,
+                                     "voice": speaker, "text": f"{kw} ({kind})", "duration_s": len(piece) / SAMPLE_RATE})
         if bad:
             note(f"note: {folder}: skipped {len(bad)} unreadable file(s), e.g. {'; '.join(bad[:3])}")
         if not rows:

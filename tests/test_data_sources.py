@@ -131,7 +131,13 @@ def test_mix_of_tts_and_real_folders(tmp_path):
     srcs = {c.source for c in clips}
     assert srcs == {"espeak", "folder:real_neg", "folder:my_alexa"}
     assert all(c.path.is_file() for c in clips)
-    assert {c.label for c in clips if c.source == "folder:my_alexa"} == {"keyword"}
+    mine = [c for c in clips if c.source == "folder:my_alexa"]
+    assert sum(c.label == "keyword" for c in mine) == 6
+    # counterparts (on by default): head, tail and reversed of every take, negatives, in the take's split
+    cuts = [c for c in mine if c.label == "negative"]
+    assert len(cuts) == 18 and {c.text for c in cuts} == {"alexa (head)", "alexa (tail)", "alexa (reversed)"}
+    split_of = {c.path.stem: c.split for c in mine if c.label == "keyword"}
+    assert all(c.split == split_of[c.path.stem.rsplit("-", 1)[0]] for c in cuts)
     assert {c.label for c in clips if c.source == "folder:real_neg"} == {"negative"}
     assert sum(c.source == "folder:real_neg" for c in clips) >= 15  # 2.5 s files -> 2 pieces each
     assert {c.weight for c in clips if c.source == "folder:real_neg"} == {2.0}
@@ -175,3 +181,36 @@ def test_tts_all_can_leave_a_backend_out(tmp_path):
         parse_sources(_cfg(tmp_path, tts="all,-tape"))
     with pytest.raises(UserError, match="out of 'all' only"):
         parse_sources(_cfg(tmp_path, tts="espeak,-flite"))
+
+
+def test_keyword_counterparts_cut_around_the_word():
+    from data_scripts.speech_commands import keyword_counterparts
+    sr = 16000
+    y = np.zeros(int(1.2 * sr), np.float32)
+    y[int(0.2 * sr):int(1.0 * sr)] = 0.3 * np.sin(np.arange(int(0.8 * sr)) * 0.1)   # 0.8 s of "speech"
+    c = keyword_counterparts(y)
+    assert set(c) == {"head", "tail", "reversed"}
+    assert np.array_equal(c["reversed"], y[::-1])
+    # the head ends and the tail starts 45 % into / before the end of the speech: the middle is in neither
+    assert abs(len(c["head"]) - int(0.2 * sr + 0.45 * 0.8 * sr)) <= 320
+    assert abs(len(c["tail"]) - int(0.2 * sr + 0.45 * 0.8 * sr)) <= 320
+    assert np.array_equal(c["head"], y[:len(c["head"])]) and np.array_equal(c["tail"], y[len(y) - len(c["tail"]):])
+    assert keyword_counterparts(np.zeros(800, np.float32)) == {}   # 50 ms: every piece under 0.1 s
+
+
+def test_counterparts_can_be_turned_off_and_change_the_cache_key(tmp_path):
+    from data_scripts.sources import mix_params
+    pos = _folder(tmp_path / "my_alexa", 4, seconds=0.8, seed=1)
+    on = [{"kind": "espeak"}, {"kind": "folder", "role": "positive", "path": str(pos)}]
+    off = [{"kind": "espeak"}, {"kind": "folder", "role": "positive", "path": str(pos), "counterparts": False}]
+    s_on, s_off = parse_sources(_cfg(tmp_path, sources=on)), parse_sources(_cfg(tmp_path, sources=off))
+    assert s_on[1].counterparts and not s_off[1].counterparts
+    assert mix_params(s_on, _cfg(tmp_path)) != mix_params(s_off, _cfg(tmp_path))
+    # a negative folder never has counterparts, and its cache key is what it was before the option existed
+    neg = parse_sources(_cfg(tmp_path, sources=[{"kind": "espeak"}, {"kind": "folder", "role": "negative", "path": str(pos)}]))
+    assert not neg[1].counterparts and "counterparts" not in mix_params(neg, _cfg(tmp_path))["sources"][1]
+    with pytest.raises(UserError, match="counterparts must be true or false"):
+        parse_sources(_cfg(tmp_path, sources=[{"kind": "espeak"}, {"kind": "folder", "role": "positive", "path": str(pos),
+                                                                   "counterparts": "yes"}]))
+    ds = prepare_mix(_cfg(tmp_path, sources=off), progress=False)
+    assert {c.label for c in read_manifest(ds) if c.source == "folder:my_alexa"} == {"keyword"}
