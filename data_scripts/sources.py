@@ -22,6 +22,12 @@ default for TTS kinds), ``positive`` (keyword clips), ``negative`` (anything tha
 keyword: speech, music, recorded false activations), ``labelled`` (a folder laid out as
 <keyword>/ + other subfolders), ``noise`` (background for augmentation and the streams).
 
+A ``positive`` folder also gives negatives cut from its own takes (``counterparts``, on unless
+``counterparts: false``): the head and the tail of each take's speech (45 % each, so never the whole
+word) and the take reversed, in the take's split and with its weight. They sound like the user's
+microphone, room and voice without being the keyword, so the model cannot learn "recorded like the
+user's takes" instead of the word (docs/recipe.md, "Your own keyword recordings").
+
 The weight sets each source's share of the training windows *within its label*: keyword windows
 are split between the positive sources in proportion to their weights, negative windows between
 the negative sources (a source with 0.24 h of real speech and weight 2 is seen twice as often as

@@ -54,3 +54,12 @@ def test_shipped_model_scores_audio_with_its_manifest(manifest):
 
     model, cfg, report = deployable_model(manifest)
     assert model == MODELS / m["model"] and report["stream"]["threshold_at_1fah"] == m["thresholds"]["fa_per_hour_1"]
+
+
+@pytest.mark.parametrize("recipe", sorted((MODELS / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_recipe_is_a_valid_config(recipe):
+    """The recipes the README and the model cards name load as they are (a typo would only show at training)."""
+    from training.config import load_config
+
+    cfg = load_config(recipe)
+    assert cfg.data.keyword == "alexa"
