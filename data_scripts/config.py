@@ -22,6 +22,7 @@ DATA_RANGES: dict[str, tuple] = {
     "data.lexicon": (0, 1000),
     "data.music": (0, 1000),
     "data.sentences": (0, 1_000_000), "data.sentences_weight": (0.0, 1e6),
+    "data.positive_weight": (0.0, 1e6),
     "data.num_voices": (0, 100_000),
     "data.clips_per_voice": (0, 100_000),
     "data.augment_copies": (0, 100),
@@ -62,6 +63,9 @@ class DataConfig:
     kokoro_voices: str = ""  # folder of Kokoro-82M voice packs (<name>.npy)
     negative_dirs: list = field(default_factory=list)  # folders of real negative audio
     positive_dirs: list = field(default_factory=list)  # folders of the user's own keyword recordings
+    # the weight of each positive_dirs folder among the keyword sources (weight 1 per TTS backend): 40 real takes
+    # at 0.25 missed 0 and 1 of 40 other real takes, at 1 six and six (docs/recipe.md, "Your own keyword recordings")
+    positive_weight: float = 0.25
     noise_dirs: list = field(default_factory=list)  # folders of background noise
 
     def validate(self, origin: str = "config") -> "DataConfig":

@@ -39,7 +39,7 @@ streams from the mix's own val/test clips, and ``info.json`` with clips and hour
 
 Shortcuts that need no list: ``data.tts`` (``all`` = espeak and every other installed backend;
 or a comma list such as ``espeak,piper``) and ``data.negative_dirs`` / ``data.positive_dirs`` /
-``data.noise_dirs``; ``data.sentences: N`` adds a ``sentences`` source (N sentences per backend of
+``data.noise_dirs`` (positive folders at ``data.positive_weight``, 0.25); ``data.sentences: N`` adds a ``sentences`` source (N sentences per backend of
 ``data.tts``, weight ``data.sentences_weight``).
 """
 from __future__ import annotations
@@ -175,7 +175,8 @@ def parse_sources(data: DataConfig) -> list[Source]:
                         "backends": ",".join(names or [d["kind"] for d in raw if d.get("kind") in BACKENDS])})
         for role, dirs in (("negative", data.negative_dirs), ("positive", data.positive_dirs),
                            ("noise", data.noise_dirs)):
-            raw += [{"kind": "folder", "role": role, "path": str(p)} for p in dirs or []]
+            raw += [{"kind": "folder", "role": role, "path": str(p),
+                     **({"weight": data.positive_weight} if role == "positive" else {})} for p in dirs or []]
     srcs = [_source(d, i) for i, d in enumerate(raw)]
     names = [s.name for s in srcs]
     dup = {n for n in names if names.count(n) > 1}

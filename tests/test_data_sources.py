@@ -214,3 +214,13 @@ def test_counterparts_can_be_turned_off_and_change_the_cache_key(tmp_path):
                                                                    "counterparts": "yes"}]))
     ds = prepare_mix(_cfg(tmp_path, sources=off), progress=False)
     assert {c.label for c in read_manifest(ds) if c.source == "folder:my_alexa"} == {"keyword"}
+
+
+def test_positive_dirs_join_at_positive_weight(tmp_path):
+    pos = _folder(tmp_path / "my_alexa", 2, seconds=0.8, seed=1)
+    srcs = parse_sources(_cfg(tmp_path, positive_dirs=[str(pos)]))
+    mine = [s for s in srcs if s.role == "positive"]
+    assert len(mine) == 1 and mine[0].weight == 0.25 and mine[0].counterparts
+    assert [s.weight for s in parse_sources(_cfg(tmp_path, positive_dirs=[str(pos)], positive_weight=2.0))
+            if s.role == "positive"] == [2.0]
+    assert all(s.weight == 1.0 for s in parse_sources(_cfg(tmp_path, negative_dirs=[str(pos)])) if s.kind == "folder")

@@ -78,7 +78,8 @@ def feature_params(w: WindowConfig) -> dict:
     """What the stored windows depend on besides the audio: features and the windowing data keys."""
 
     d = asdict(w.data)
-    data = {k: v for k, v in d.items() if k not in ("stream_minutes", "root")}
+    # positive_weight reaches the windows only through the manifest's weight column, which the key hashes
+    data = {k: v for k, v in d.items() if k not in ("stream_minutes", "root", "positive_weight")}
     for k in ("channel_augment", "soundalikes", "lexicon"):   # added later: off, they change nothing, so old stores stay valid
         if not data.get(k):
             data.pop(k, None)
