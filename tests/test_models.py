@@ -63,3 +63,16 @@ def test_every_recipe_is_a_valid_config(recipe):
 
     cfg = load_config(recipe)
     assert cfg.data.keyword == "alexa"
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.stem)
+def test_model_card_is_written_from_its_manifest(manifest):
+    """The card says what the manifest says, background noise included (a card edited by hand or left
+    behind by a rebuild fails here)."""
+    from training.ship import model_card
+
+    m = json.loads(manifest.read_text())
+    card = manifest.with_suffix(".md").read_text()
+    assert card == model_card(m)
+    noise = m["recipe"]["data"].get("noise_dirs") or []
+    assert all(f"`{d}`" in card for d in noise) and (noise or "synthetic noise bank" in card)

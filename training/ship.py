@@ -140,6 +140,11 @@ def model_card(m: dict) -> str:
     for k, d in (m.get("data") or {}).items():
         lines.append(f"| {k} | {d['role']} | {d['weight']:g} | {d['clips']['keyword']} | {d['clips']['negative']} | "
                      f"{d['hours']:.2f} |")
+    d = m["recipe"].get("data") or {}
+    noise = [x for x in [d.get("noise_dir")] + list(d.get("noise_dirs") or []) if x]
+    lines += ["", "Background sounds of the augmented copies: " + (
+        "the noise folders " + ", ".join(f"`{x}`" for x in noise) if noise else "the synthetic noise bank (data_scripts/noise.py)")
+        + (f", plus {d['music']} generated music pieces" if d.get("music") else "") + "."]
     t = m["recipe"]["train"]
     lines += ["", "## Recipe", "",
               f"epochs {t['epochs']}, negative weight {t['negative_weight']}, SpecAugment {t['spec_augment']}, "
