@@ -16,7 +16,9 @@ than the Picovoice negatives: other wake words that sound partly like "alexa" ("
 recorded through real microphones. Rows gain ``frr_at_1fah_hard`` (FRR at 1 FA/h with these as the
 negatives), ``frr_at_5fah_hard`` (the same at 5 FA/h: set by the five top-scoring negative events, not one, so
 steadier from run to run), ``fah_hard_at_threshold_1fah`` (their false accepts per hour at the threshold of the
-main figure) and ``fah_hard_by_folder``.
+main figure), ``fah_hard_by_folder`` and ``top_hard_negatives``: the files of the highest-scoring negative
+events (path relative to the data folder, the file's highest smoothed score, and how many positives score
+below it), so a user sees *what* sets the figure: on a half hour of negatives, 1 FA/h is set by one event.
 
 What a user's own real negatives buy (``--hard-half``): every hard-negative file falls in one of two halves
 by a hash of its path. ``--link-hard-train DIR`` links the "train" half into DIR, for a run's
@@ -65,6 +67,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAD_S = 1.0
 HARD_NEGATIVES = ("real/mycroft_precise/*", "real/ovos_false_activations", "real/sc_v1_sample")
 HARD_GAP_S = 0.25
+TOP_HARD = 5  # top_hard_negatives: how many files
 HALVES = ("train", "eval")
 
 
@@ -100,6 +103,7 @@ class DevAudio:
         self.negative_hours = len(self.negatives) / 16000 / 3600
         self.data = data
         self._hard = None
+        self._hard_files = None  # [(file relative to data, first sample, end sample)] of the hard stream
 
     def hard_files(self, patterns: tuple[str, ...] = HARD_NEGATIVES) -> dict[Path, list[Path]]:
         """folder -> its hard-negative files (of self.hard_half only, when set)."""
@@ -111,18 +115,40 @@ class DevAudio:
         """(audio, [(folder, first sample, end sample)]): the hard real negatives, loaded once."""
         if self._hard is None:
             gap = np.zeros(int(HARD_GAP_S * 16000), np.float32)
-            parts, spans, n = [], [], 0
+            parts, spans, file_spans, n = [], [], [], 0
             for d, files in self.hard_files(patterns).items():
                 start = n
                 for f in files:
                     a = load_audio(f, quiet=True).astype(np.float32)
                     parts += [gap, a, gap]
+                    file_spans.append((f.relative_to(self.data).as_posix(), n, n + len(a) + 2 * len(gap)))
                     n += len(a) + 2 * len(gap)
                 spans.append((str(d.relative_to(self.data)), start, n))
+            self._hard_files = file_spans
             if not parts:
                 raise UserError(f"{self.data}: no hard-negative folders ({', '.join(patterns)})")
             self._hard = (np.concatenate(parts), spans)
         return self._hard
+
+    def hard_file_spans(self, patterns: tuple[str, ...] = HARD_NEGATIVES) -> list[tuple[str, int, int]]:
+        """[(file relative to the data folder, first sample, end sample)] of the hard-negative stream."""
+        self.hard_negatives(patterns)
+        return self._hard_files
+
+
+def top_files(scores: StreamScores, file_spans: list[tuple[str, int, int]], pos: np.ndarray,
+              n: int = TOP_HARD) -> list[dict]:
+    """The n files of a concatenated stream with the highest smoothed score (each decision belongs to the file
+    whose span holds the end of the audio it has seen), with how many positive clip scores fall below each."""
+    if not file_spans or len(scores.smoothed) == 0:
+        return []
+    ends = np.array([b for _, _, b in file_spans], np.float64) / 16000
+    owner = np.minimum(np.searchsorted(ends, np.asarray(scores.times, np.float64), side="left"), len(ends) - 1)
+    best = np.full(len(file_spans), -np.inf)
+    np.maximum.at(best, owner, np.asarray(scores.smoothed, np.float64))
+    order = [int(i) for i in np.argsort(-best, kind="stable")[:n] if np.isfinite(best[i])]
+    return [{"file": file_spans[i][0], "score": round(float(best[i]), 4),
+             "positives_below": int(np.sum(pos < best[i]))} for i in order]
 
 
 def _scores(model, audio: np.ndarray) -> StreamScores:
@@ -171,7 +197,8 @@ def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None, har
                       "fah_hard_at_threshold_1fah": round(len(hits) / max(hours, 1e-9), 3),
                       "fah_hard_by_folder": {name: round(int(np.sum((hits > a / 16000) & (hits <= b / 16000)))
                                                          / max((b - a) / 16000 / 3600, 1e-9), 2)
-                                             for name, a, b in spans}})
+                                             for name, a, b in spans},
+                      "top_hard_negatives": top_files(hs, dev.hard_file_spans(), pos)})
     if dev.keyword_half:
         extra["keyword_half"] = dev.keyword_half
     return {"name": model.name, "kind": model.kind, "positives": len(pos), "negative_hours": round(dev.negative_hours, 4),
@@ -354,6 +381,8 @@ def main(argv=None) -> int:
               + (f"  | real hard negatives: FRR {100 * r['frr_at_1fah_hard']:5.1f}% @1 FA/h, "
                  f"{r['fah_hard_at_threshold_1fah']:.2f} FA/h at the 1 FA/h threshold" if "frr_at_1fah_hard" in r else "")
               + f"   [{r['seconds']} s]", flush=True)
+        for t in r.get("top_hard_negatives", [])[:3]:
+            print(f"    top hard negative {t['score']:.3f} ({t['positives_below']} positives below): {t['file']}")
     if a.png:
         plot(rows, a.png, f"dev benchmark: {len(dev.pos_files)} real 'alexa', {dev.negative_hours:.2f} h real negatives")
     if a.out:

@@ -116,8 +116,26 @@ def test_devbench_third_figure_real_hard_negatives(tmp_path):
     total = sum(r["fah_hard_by_folder"][k] * s / 3600 for k, s in spans.items())
     assert total == pytest.approx(r["fah_hard_at_threshold_1fah"] * sum(spans.values()) / 3600, abs=0.02)
     assert "frr_at_1fah_hard" not in devbench.evaluate_model(det, dev)
+    # the top files: real files of the hard folders, highest first, each with the positives it outscores
+    top = r["top_hard_negatives"]
+    assert 1 <= len(top) <= devbench.TOP_HARD
+    assert all((tmp_path / t["file"]).is_file() and not t["file"].startswith("real/elsewhere") for t in top)
+    assert [t["score"] for t in top] == sorted((t["score"] for t in top), reverse=True)
     with pytest.raises(UserError, match="no hard-negative folders"):
         devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",)).hard_negatives(("real/none*",))
+
+
+def test_top_files_attributes_each_decision_to_the_file_it_ends_in():
+    from training.scoring import StreamScores
+    spans = [("a.flac", 0, 16000), ("b.flac", 16000, 48000), ("c.flac", 48000, 64000)]
+    times = np.array([0.5, 0.99, 1.0, 1.5, 2.9, 3.0, 3.5, 4.0])
+    smoothed = np.array([0.2, 0.1, 0.3, 0.9, 0.4, 0.8, 0.05, 0.6])
+    sc = StreamScores(times=times, posterior=smoothed, smoothed=smoothed, duration_s=4.0)
+    top = devbench.top_files(sc, spans, pos=np.array([0.1, 0.5, 0.85, 0.95]), n=2)
+    # b holds the decisions ending in (1 s, 3 s]: 0.9, 0.4 and 0.8; a holds 0.2, 0.1 and 0.3 (the one at exactly 1 s)
+    assert top == [{"file": "b.flac", "score": 0.9, "positives_below": 3},
+                   {"file": "c.flac", "score": 0.6, "positives_below": 2}]
+    assert devbench.top_files(sc, [], pos=np.array([0.5])) == []
 
 
 def test_devbench_hard_halves_split_the_files_and_score_apart(tmp_path):
