@@ -36,7 +36,9 @@ negatives were recorded the same way as the keyword clips.
     python -m bench.devbench models/alexa-w4.tflite runs/x --compare microwakeword \\
         [--data ../shared/data] [--png bench/dev_det.png] [--record bench/accuracy.json --tag recipe=... ]
 
-Each model gives one row (FRR at 0.5 and 1 FA/h, clips missed, thresholds, model bytes); with
+Each model gives one row (FRR at 0.5 and 1 FA/h, clips missed, thresholds, model bytes, and
+``positive_score_quantiles``: the 10th and 50th percentile of the positives' highest smoothed scores, how
+sure the model is of real keywords, which no FRR figure shows until a negative outscores them); with
 ``--record`` the rows are merged into bench/accuracy.json (``benchmark: "dev_real"``; a row
 replaces an earlier one with the same name, recipe, weight_bits, seed, density and sparsity kind).
 Rows of .tflite models carry ``density`` (1.0 when dense) and ``sparsity_kind`` from the model's metadata.
@@ -204,6 +206,7 @@ def evaluate_model(model, dev: DevAudio, long_negatives: Path | None = None, har
     return {"name": model.name, "kind": model.kind, "positives": len(pos), "negative_hours": round(dev.negative_hours, 4),
             "frr_at_1fah": f1, "threshold_at_1fah": t1, "missed_at_1fah": int(round(f1 * len(pos))),
             "frr_at_0p5fah": f05, "threshold_at_0p5fah": t05, "missed_at_0p5fah": int(round(f05 * len(pos))),
+            "positive_score_quantiles": {q: round(float(np.quantile(pos, int(q) / 100)), 4) for q in ("10", "50")},
             "smoothing_frames": model.smoothing_frames, "refractory_s": model.refractory_s,
             **extra, "seconds": round(time.time() - t0, 1), "det": pts}
 

@@ -116,6 +116,8 @@ def test_devbench_third_figure_real_hard_negatives(tmp_path):
     total = sum(r["fah_hard_by_folder"][k] * s / 3600 for k, s in spans.items())
     assert total == pytest.approx(r["fah_hard_at_threshold_1fah"] * sum(spans.values()) / 3600, abs=0.02)
     assert "frr_at_1fah_hard" not in devbench.evaluate_model(det, dev)
+    q = r["positive_score_quantiles"]
+    assert set(q) == {"10", "50"} and 0.0 <= q["10"] <= q["50"] <= 1.0
     # the top files: real files of the hard folders, highest first, each with the positives it outscores
     top = r["top_hard_negatives"]
     assert 1 <= len(top) <= devbench.TOP_HARD
