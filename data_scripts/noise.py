@@ -69,14 +69,20 @@ def load_noise_dir(folder: str | Path, min_seconds: float = 0.1) -> list[np.ndar
     return out
 
 
-def noise_dirs(cfg: DataConfig) -> list[Path]:
-    """Every background-noise folder a DataConfig names: noise_dir, noise_dirs and noise sources."""
-    out = [Path(cfg.noise_dir)] if cfg.noise_dir else []
-    out += [Path(d) for d in cfg.noise_dirs or []]
-    for s in cfg.sources or []:
+def noise_folders(noise_dir: str | None, dirs: list | None, sources: list | None) -> list[Path]:
+    """Every background-noise folder of a data section's noise_dir, noise_dirs and noise sources, once each
+    (also read from a manifest's recorded data section, which is a plain dict)."""
+    out = [Path(noise_dir)] if noise_dir else []
+    out += [Path(d) for d in dirs or []]
+    for s in sources or []:
         if isinstance(s, dict) and s.get("role") == "noise" and s.get("path"):
             out.append(Path(s["path"]))
     return list(dict.fromkeys(out))
+
+
+def noise_dirs(cfg: DataConfig) -> list[Path]:
+    """Every background-noise folder a DataConfig names: noise_dir, noise_dirs and noise sources."""
+    return noise_folders(cfg.noise_dir, cfg.noise_dirs, cfg.sources)
 
 
 def noise_source(cfg: DataConfig, cache_dir: str | Path | None = None) -> list[np.ndarray]:

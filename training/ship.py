@@ -33,6 +33,7 @@ import numpy as np
 from basics.atomic import atomic_write_bytes, atomic_write_text
 from basics.errors import UserError, cli_main
 from basics.audio import list_audio, load_audio
+from data_scripts.noise import noise_folders
 from data_scripts.sources import source_summary
 from tflm_port.sizes import size_split
 from tflm_port.tflite_io import METADATA_NAME, get_metadata, load_model, save_model, set_metadata
@@ -141,7 +142,7 @@ def model_card(m: dict) -> str:
         lines.append(f"| {k} | {d['role']} | {d['weight']:g} | {d['clips']['keyword']} | {d['clips']['negative']} | "
                      f"{d['hours']:.2f} |")
     d = m["recipe"].get("data") or {}
-    noise = [x for x in [d.get("noise_dir")] + list(d.get("noise_dirs") or []) if x]
+    noise = noise_folders(d.get("noise_dir"), d.get("noise_dirs"), d.get("sources"))
     lines += ["", "Background sounds of the augmented copies: " + (
         "the noise folders " + ", ".join(f"`{x}`" for x in noise) if noise else "the synthetic noise bank (data_scripts/noise.py)")
         + (f", plus {d['music']} generated music pieces" if d.get("music") else "") + "."]
