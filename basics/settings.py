@@ -84,7 +84,10 @@ def coerce(value, typ, key: str, origin: str):
         return {str(k): str(v) for k, v in value.items()}
     if typ is list or typing.get_origin(typ) is list:
         if isinstance(value, str):
-            parts = value.replace(",", " ").split()
+            text = value.strip()
+            if text.startswith("[") and text.endswith("]"):  # command line in the files' YAML form: [a, b]
+                text = text[1:-1]
+            parts = text.replace(",", " ").split()
             if key.endswith("_dirs"):
                 value = parts
             else:

@@ -37,6 +37,13 @@ def test_types_are_checked():
         set_dotted(c, "train.epochs", "seven")
     set_dotted(c, "quant.layer_bits", "8,4,4")
     assert c.quant.layer_bits == [8, 4, 4]
+    # the files' YAML list form on the command line: a list, not a folder named "[data/mine]"
+    set_dotted(c, "quant.layer_bits", "[8, 4, 8]")
+    assert c.quant.layer_bits == [8, 4, 8]
+    set_dotted(c, "data.positive_dirs", "[data/mine, data/more]")
+    assert c.data.positive_dirs == ["data/mine", "data/more"]
+    set_dotted(c, "data.negative_dirs", "data/a,data/b")
+    assert c.data.negative_dirs == ["data/a", "data/b"]
 
 
 def test_roundtrip_json(tmp_path):
