@@ -316,6 +316,66 @@ def summary_table(records: list[dict]) -> str:
     return "\n".join(out)
 
 
+# The ablation ladder of issue 10, in order: each rung is a recipe of the records and what it adds to the
+# rung above it (the Kokoro rung is a side arm: not in the recipes below it). Rows scored on the eval half of
+# the hard negatives; the last rung on the eval half of the keywords too (its other half is the user's).
+LADDER = (
+    ("espeak-only", "espeak-ng voices alone, plain recipe (16 sound-alike words)"),
+    ("ladder-1-three-tts", "+ piper and flite voices"),
+    ("ladder-2-speaker-aug", "+ speaker augmentation"),
+    ("ladder-3-fa-recipe", "+ false-accept recipe: penalty 2, SpecAugment, epochs chosen by FA/h"),
+    ("demo", "+ one round of hard-negative mining"),
+    ("demo-soundalikes64", "+ 64 sound-alike words (`make demo`)"),
+    ("realneg", "+ 0.37 h of real negatives of one's own"),
+    ("realneg-realnoise", "+ 8.9 min of real background noise"),
+    ("realneg-realnoise-kokoro", "side arm: + 300 Kokoro-82M speakers (not kept)"),
+    ("realneg-realnoise-negweight1", "penalty 1 instead of 2 (the shipped models' recipe)"),
+    ("realnoise-user40", "+ 40 real keyword takes of one's own (scored on the other 40)"),
+)
+
+
+def ladder_table(records: list[dict], ladder=LADDER) -> str:
+    """Markdown table of the ablation ladder: per rung, float and 4-bit (8-bit activations, dense, tailored)
+    over seeds, on the eval half of the real hard negatives (and of the keywords for the user rung)."""
+    def pick(recipe, bits):
+        return [r for r in records if r.get("benchmark") == "dev_real" and r.get("recipe") == recipe
+                and r.get("weight_bits") == bits and r.get("hard_half") == "eval"
+                and r.get("keyword_half") in (None, "eval") and r.get("activation_bits", 8) == 8
+                and r.get("density", 1.0) == 1.0 and r.get("quantizer_preset", "tailored") != "naive"
+                and (r.get("keyword_half") == "eval") == recipe.endswith("user40")]
+
+    def missed(rs):
+        if not rs:
+            return "-"
+        m = sum(r["missed_at_1fah"] for r in rs) / len(rs)
+        return f"{m:.1f} ({', '.join(str(r['missed_at_1fah']) for r in rs)}) of {rs[0]['positives']}"
+
+    def frr(rs, k):
+        v = [100 * float(r[k]) for r in rs if k in r]
+        return f"{sum(v) / len(v):.1f}%" if v else "-"
+
+    out = ["| rung | what it adds | seeds float / 4-bit | missed @ 1 FA/h, main figure: float | 4-bit "
+           "| hard @ 1 FA/h: float | 4-bit | hard @ 5 FA/h: float | 4-bit |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for recipe, what in ladder:
+        f, q = pick(recipe, 32), pick(recipe, 4)
+        if not f and not q:
+            continue
+        out.append(f"| {recipe} | {what} | {len(f)} / {len(q)} | {missed(f)} | {missed(q)} | "
+                   f"{frr(f, 'frr_at_1fah_hard')} | {frr(q, 'frr_at_1fah_hard')} | "
+                   f"{frr(f, 'frr_at_5fah_hard')} | {frr(q, 'frr_at_5fah_hard')} |")
+    return "\n".join(out)
+
+
+def fill_block(text: str, name: str, body: str, path: Path) -> str:
+    """``text`` with the generated ``<!-- NAME --> ... <!-- /NAME -->`` block replaced by ``body``."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    if start not in text or end not in text:
+        raise UserError(f"{path}: no {start} ... {end} block to fill")
+    i, j = text.index(start) + len(start), text.index(end)
+    return text[:i] + "\n" + body + "\n" + text[j:]
+
+
 @cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.devbench", description=__doc__,
@@ -341,19 +401,16 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", action="append", default=[], help="KEY=VALUE added to every recorded row "
                     "(recipe=..., seed=..., weight_bits=...)")
     ap.add_argument("--summary", type=Path, metavar="RECORDS", help="print the table of a records file and exit")
-    ap.add_argument("--readme", type=Path, help="with --summary: write the table into this file's "
-                    "<!-- devbench-summary --> block")
+    ap.add_argument("--readme", type=Path, help="with --summary: write the tables into this file's "
+                    "<!-- devbench-summary --> and <!-- devbench-ladder --> blocks")
     a = ap.parse_args(argv)
     if a.summary:
-        table = summary_table(json.loads(a.summary.read_text()))
-        print(table)
+        records = json.loads(a.summary.read_text())
+        table, ladder = summary_table(records), ladder_table(records)
+        print(table + "\n\n" + ladder)
         if a.readme:
-            text = a.readme.read_text()
-            start, end = "<!-- devbench-summary -->", "<!-- /devbench-summary -->"
-            if start not in text or end not in text:
-                raise UserError(f"{a.readme}: no {start} ... {end} block to fill")
-            i, j = text.index(start) + len(start), text.index(end)
-            atomic_write_text(a.readme, text[:i] + "\n" + table + "\n" + text[j:])
+            text = fill_block(a.readme.read_text(), "devbench-summary", table, a.readme)
+            atomic_write_text(a.readme, fill_block(text, "devbench-ladder", ladder, a.readme))
         return 0
     if a.link_hard_train:
         link_half(DevAudio(a.data, hard_half="train"), a.link_hard_train)

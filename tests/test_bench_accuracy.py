@@ -189,3 +189,32 @@ def test_devbench_keyword_halves_are_disjoint_and_scored_apart(tmp_path):
     assert "keyword_half" not in devbench.evaluate_model(det, devbench.DevAudio(tmp_path, positives="pos", negatives=("neg",)))
     t = devbench.summary_table([{"benchmark": "dev_real", "recipe": "demo", **r}])
     assert "| demo [keywords: eval half] |" in t
+
+
+def test_devbench_ladder_table_rungs_in_order_float_and_4bit():
+    def rec(recipe, bits, seed, missed, **kw):
+        return {"benchmark": "dev_real", "recipe": recipe, "weight_bits": bits, "seed": seed, "positives": 80,
+                "missed_at_1fah": missed, "frr_at_1fah_hard": missed / 40, "frr_at_5fah_hard": missed / 80,
+                "hard_half": "eval", **kw}
+    recs = [rec("b", 32, 1, 2), rec("b", 32, 2, 4), rec("b", 4, 1, 6),
+            rec("a", 32, 1, 8),
+            rec("a", 32, 3, 30, hard_half=None),                    # not on the eval half: left out
+            rec("a", 4, 2, 30, activation_bits=4),                  # w4a4: not this table's 4-bit
+            rec("a", 4, 3, 30, quantizer_preset="naive"),
+            rec("x-user40", 32, 1, 1, positives=40, keyword_half="eval"),
+            rec("x-user40", 32, 2, 9, positives=40)]               # scored on all keywords: not this rung
+    t = devbench.ladder_table(recs, ladder=(("a", "first"), ("missing", "none"), ("b", "+ b"), ("x-user40", "+ u")))
+    lines = t.splitlines()
+    assert len(lines) == 5 and lines[2].startswith("| a | first | 1 / 0 | 8.0 (8) of 80 | - | 20.0% | - |")
+    assert lines[3] == "| b | + b | 2 / 1 | 3.0 (2, 4) of 80 | 6.0 (6) of 80 | 7.5% | 15.0% | 3.8% | 7.5% |"
+    assert lines[4].startswith("| x-user40 | + u | 1 / 0 | 1.0 (1) of 40 |")
+
+
+def test_readme_accuracy_tables_are_the_records():
+    """The README's two generated accuracy tables are what bench/accuracy.json gives now."""
+    records = json.loads((ROOT / "bench" / "accuracy.json").read_text())
+    text = (ROOT / "README.md").read_text()
+    for name, gen in (("devbench-summary", devbench.summary_table), ("devbench-ladder", devbench.ladder_table)):
+        want = devbench.fill_block(text, name, gen(records), ROOT / "README.md")
+        assert want == text, f"README.md: stale {name} block; run python -m bench.devbench --summary " \
+                             "bench/accuracy.json --readme README.md"
