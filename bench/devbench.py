@@ -329,8 +329,9 @@ LADDER = (
     ("realneg", "+ 0.37 h of real negatives of one's own"),
     ("realneg-realnoise", "+ 8.9 min of real background noise"),
     ("realneg-realnoise-kokoro", "side arm: + 300 Kokoro-82M speakers (not kept)"),
-    ("realneg-realnoise-negweight1", "penalty 1 instead of 2 (the shipped models' recipe)"),
-    ("realnoise-user40", "+ 40 real keyword takes of one's own (scored on the other 40)"),
+    ("realneg-realnoise-negweight1", "false-accept penalty 1 instead of 2"),
+    ("realneg-realnoise-negweight1-nomining", "no hard-negative mining (the shipped models' recipe)"),
+    ("realnoise-user40", "side arm: penalty 1 with mining + 40 real keyword takes of one's own (scored on the other 40)"),
 )
 
 
