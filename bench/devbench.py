@@ -318,7 +318,8 @@ def summary_table(records: list[dict]) -> str:
 
 # The ablation ladder of issue 10, in order: each rung is a recipe of the records and what it adds to the
 # rung above it (the Kokoro rung is a side arm: not in the recipes below it). Rows scored on the eval half of
-# the hard negatives; the last rung on the eval half of the keywords too (its other half is the user's).
+# the hard negatives; a rung whose recipe ends in "user40" on the eval half of the keywords too (its other half
+# is the user's own recordings), every other rung on all the keywords.
 LADDER = (
     ("espeak-only", "espeak-ng voices alone, plain recipe (16 sound-alike words)"),
     ("ladder-1-three-tts", "+ piper and flite voices"),
