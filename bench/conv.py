@@ -145,16 +145,12 @@ def table(records: list[dict]) -> str:
 
 
 def doc_block(text: str) -> str | None:
-    i, j = text.find(START), text.find(END)
-    return None if i < 0 or j < i else text[i + len(START):j].strip("\n") + "\n"
+    body = brec.read_block(text, START, END)
+    return None if body is None else body + "\n"
 
 
 def write_docs(records: list[dict]) -> None:
-    text = DOC.read_text()
-    i, j = text.find(START), text.find(END)
-    if i < 0 or j < i:
-        raise RuntimeError(f"{DOC}: no {START} ... {END} block")
-    atomic_write_text(DOC, text[:i + len(START)] + "\n" + table(records) + text[j:])
+    brec.write_block(DOC, START, END, table(records))
 
 
 def main(argv=None) -> int:

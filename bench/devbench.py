@@ -57,6 +57,7 @@ import numpy as np
 from basics.audio import list_audio, load_audio
 from basics.atomic import atomic_path, atomic_write_text
 from basics.errors import UserError, cli_main
+from bench.records import replace_block
 from training.evaluate import plot_det
 from tflm_port.tflite_io import get_metadata, load_model
 from training.peers import load_peer
@@ -371,11 +372,7 @@ def ladder_table(records: list[dict], ladder=LADDER) -> str:
 
 def fill_block(text: str, name: str, body: str, path: Path) -> str:
     """``text`` with the generated ``<!-- NAME --> ... <!-- /NAME -->`` block replaced by ``body``."""
-    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    if start not in text or end not in text:
-        raise UserError(f"{path}: no {start} ... {end} block to fill")
-    i, j = text.index(start) + len(start), text.index(end)
-    return text[:i] + "\n" + body + "\n" + text[j:]
+    return replace_block(text, f"<!-- {name} -->", f"<!-- /{name} -->", body, path)
 
 
 @cli_main

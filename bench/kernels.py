@@ -447,19 +447,14 @@ DOC_BLOCKS = [
 
 
 def doc_block(text: str, start: str, end: str) -> str | None:
-    """The text between the markers (None when the file has no such block)."""
-    i, j = text.find(start), text.find(end)
-    return None if i < 0 or j < i else text[i + len(start):j].strip("\n") + "\n"
+    """The text between the markers, newline-terminated (None when the file has no such block)."""
+    body = brec.read_block(text, start, end)
+    return None if body is None else body + "\n"
 
 
 def write_docs(records: list[dict]) -> None:
-
     for path, start, end, gen in DOC_BLOCKS:
-        text = path.read_text()
-        i, j = text.find(start), text.find(end)
-        if i < 0 or j < i:
-            raise RuntimeError(f"{path}: no {start} ... {end} block")
-        atomic_write_text(path, text[:i + len(start)] + "\n" + gen(records) + text[j:])
+        brec.write_block(path, start, end, gen(records))
 
 
 def brun_fmt(v) -> str:

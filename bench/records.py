@@ -9,6 +9,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+from basics.atomic import atomic_write_text
 from basics.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,3 +289,26 @@ def render(records: list[dict]) -> str:
         cols = [(k, k) for k in rows[0] if k not in ("machine", "command", "date", "note")]
         lines += [f"## {kind}", ""] + _commands(rows) + [""] + _table(rows, cols) + [""]
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- generated doc blocks
+# Every figure in README.md and docs/ sits in a block ``<!-- name ... -->`` ... ``<!-- /name -->`` that a bench
+# module writes from the records; the tests read the block back and compare it with what the records give.
+def read_block(text: str, start: str, end: str) -> str | None:
+    """The body between the ``start`` and ``end`` markers, without its surrounding newlines (None: no block)."""
+    i, j = text.find(start), text.find(end)
+    return None if i < 0 or j < i else text[i + len(start):j].strip("\n")
+
+
+def replace_block(text: str, start: str, end: str, body: str, path: Path) -> str:
+    """``text`` with the block's body replaced by ``body`` (one UserError line naming ``path`` when there is no block)."""
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        raise UserError(f"{path}: no {start} ... {end} block to fill")
+    return text[:i + len(start)] + "\n" + body.strip("\n") + "\n" + text[j:]
+
+
+def write_block(path: Path, start: str, end: str, body: str) -> None:
+    """Rewrite one generated block of the file at ``path`` in place (atomically)."""
+    path = Path(path)
+    atomic_write_text(path, replace_block(path.read_text(), start, end, body, path))

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import flatbuffers
 from basics.atomic import atomic_write_text
-from bench.records import RESULTS, load_results, merge
+from bench.records import RESULTS, load_results, merge, read_block, write_block
 from basics.errors import UserError, cli_main
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
@@ -470,16 +470,12 @@ DOC_BLOCKS = [(README, DOC_START, DOC_END, readme_block), (KERNELS_MD, KDOC_STAR
 def write_docs(records: list[dict], blocks=None) -> None:
     """Rewrite the generated blocks ((file, start, end, generator), default DOC_BLOCKS) from the records."""
     for path, start, end, gen in blocks or DOC_BLOCKS:
-        text = path.read_text()
-        i, j = text.find(start), text.find(end)
-        if i < 0 or j < i:
-            raise UserError(f"{path}: no {start} ... {end} block")
-        atomic_write_text(path, text[:i + len(start)] + "\n" + gen(records) + text[j:])
+        write_block(path, start, end, gen(records))
 
 
 def doc_block(text: str, start: str = DOC_START, end: str = DOC_END) -> str | None:
-    i, j = text.find(start), text.find(end)
-    return None if i < 0 or j < i else text[i + len(start):j].strip("\n") + "\n"
+    body = read_block(text, start, end)
+    return None if body is None else body + "\n"
 
 
 @cli_main

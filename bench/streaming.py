@@ -31,11 +31,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from basics.atomic import atomic_write_text
 from basics.audio import save_wav
 from basics.errors import UserError, cli_main
 from bench.host import synth_stream
-from bench.records import RESULTS, load_results
+from bench.records import RESULTS, load_results, read_block, write_block
 from tflm_port.convert import convert, retarget
 from tflm_port.firmware_runner import FW, run_stream
 from training.features import Normalizer, lfbe
@@ -156,20 +155,11 @@ def hop_paragraph(recs: list[dict]) -> str:
 
 
 def doc_block(text: str) -> str | None:
-    i, j = text.find(DOC_START), text.find(DOC_END)
-    if i < 0 or j < i:
-        return None
-    return text[i + len(DOC_START):j].strip("\n")
+    return read_block(text, DOC_START, DOC_END)
 
 
 def write_docs(recs: list[dict]) -> None:
-    text = README.read_text()
-    old = doc_block(text)
-    if old is None:
-        raise UserError(f"{README}: no {DOC_START} ... {DOC_END} block")
-    new = hop_paragraph(recs)
-    i, j = text.find(DOC_START) + len(DOC_START), text.find(DOC_END)
-    atomic_write_text(README, text[:i] + "\n" + new + "\n" + text[j:])
+    write_block(README, DOC_START, DOC_END, hop_paragraph(recs))
 
 
 @cli_main
