@@ -375,6 +375,40 @@ def fill_block(text: str, name: str, body: str, path: Path) -> str:
     return replace_block(text, f"<!-- {name} -->", f"<!-- /{name} -->", body, path)
 
 
+# Issue 12's accuracy rows: each model of the shipped recipe at each operand precision. (model, recipe, label,
+# weight bits, activation bits, quantizer preset); every row on the eval half of the real hard negatives.
+QUANT_ROWS = tuple(
+    (model, recipe, label, wb, ab, preset)
+    for model, recipe in (("ffnn250k", "realneg-realnoise-negweight1-nomining"), ("lstm", "lstm1x64-realnoise"))
+    for label, wb, ab, preset in (("float", 32, 32, None), ("w8a8", 8, 8, "tailored"), ("w4a8", 4, 8, "tailored"),
+                                  ("w4a4", 4, 4, "tailored"), ("w4a4, naive preset", 4, 4, "naive"),
+                                  ("w2a4", 2, 4, "tailored")))
+
+
+def quant_table(records: list[dict], rows=QUANT_ROWS) -> str:
+    """Markdown table of issue 12's rows: per model and operand precision, the seeds' main and hard figures."""
+    def pick(model, recipe, wb, ab, preset):
+        return [r for r in records if r.get("benchmark") == "dev_real" and r.get("recipe") == recipe
+                and {"ffnn": "ffnn250k", None: "ffnn250k"}.get(r.get("model"), r.get("model")) == model and r.get("weight_bits") == wb
+                and r.get("activation_bits", 32 if wb == 32 else 8) == ab and r.get("hard_half") == "eval"
+                and r.get("keyword_half") is None and r.get("density", 1.0) == 1.0
+                and (wb == 32 or r.get("quantizer_preset", "tailored") == preset)]
+
+    out = ["| model | weights / activations | seeds | missed @ 1 FA/h, main figure: mean (each) | hard @ 1 FA/h "
+           "| hard @ 5 FA/h | model bytes |", "|---|---|---|---|---|---|---|"]
+    for model, recipe, label, wb, ab, preset in rows:
+        rs = pick(model, recipe, wb, ab, preset)
+        if not rs:
+            continue
+        m = sum(r["missed_at_1fah"] for r in rs) / len(rs)
+        hard = [f"{sum(100 * float(r[k]) for r in rs) / len(rs):.1f}%" if all(k in r for r in rs) else "-"
+                for k in ("frr_at_1fah_hard", "frr_at_5fah_hard")]
+        nbytes = sorted({r["model_bytes"] for r in rs if r.get("model_bytes")})
+        out.append(f"| {model} ({recipe}) | {label} | {len(rs)} | {m:.1f} ({', '.join(str(r['missed_at_1fah']) for r in rs)})"
+                   f" of {rs[0]['positives']} | {hard[0]} | {hard[1]} | {', '.join(f'{b:,}' for b in nbytes) or '-'} |")
+    return "\n".join(out)
+
+
 @cli_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.devbench", description=__doc__,
@@ -401,15 +435,16 @@ def main(argv=None) -> int:
                     "(recipe=..., seed=..., weight_bits=...)")
     ap.add_argument("--summary", type=Path, metavar="RECORDS", help="print the table of a records file and exit")
     ap.add_argument("--readme", type=Path, help="with --summary: write the tables into this file's "
-                    "<!-- devbench-summary --> and <!-- devbench-ladder --> blocks")
+                    "<!-- devbench-summary -->, <!-- devbench-ladder --> and <!-- devbench-quant --> blocks")
     a = ap.parse_args(argv)
     if a.summary:
         records = json.loads(a.summary.read_text())
-        table, ladder = summary_table(records), ladder_table(records)
-        print(table + "\n\n" + ladder)
+        table, ladder, quant = summary_table(records), ladder_table(records), quant_table(records)
+        print(table + "\n\n" + ladder + "\n\n" + quant)
         if a.readme:
             text = fill_block(a.readme.read_text(), "devbench-summary", table, a.readme)
-            atomic_write_text(a.readme, fill_block(text, "devbench-ladder", ladder, a.readme))
+            text = fill_block(text, "devbench-ladder", ladder, a.readme)
+            atomic_write_text(a.readme, fill_block(text, "devbench-quant", quant, a.readme))
         return 0
     if a.link_hard_train:
         link_half(DevAudio(a.data, hard_half="train"), a.link_hard_train)

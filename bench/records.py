@@ -180,6 +180,14 @@ SECTIONS = [
       ("dense ratio", "dense_ratio_to_float"), ("float bytes", "float_model_bytes"),
       ("weights", "weights_bytes"), ("biases", "biases_bytes"), ("graph", "graph_bytes"),
       ("arena est.", "arena_estimate_bytes")]),
+    ("compression", "Compression of trained models against float32",
+     "From `bench/compression.py`: deployable .tflite files of trained runs (the variant: weight and "
+     "activation bits) against the float32 .tflite of the same network; file bytes and constant-tensor bytes "
+     "(weights, biases, thresholds). IBM's 4-bit LSTM figure (7.6x) counts weights.",
+     [("model", "model"), ("shape", "shape"), ("weight bits", "weight_bits"), ("activation bits", "activation_bits"),
+      ("bytes", "model_bytes"), ("float bytes", "float_model_bytes"), ("x smaller", "compression"),
+      ("constant bytes", "constant_bytes"), ("float constant bytes", "float_constant_bytes"),
+      ("constants x smaller", "constant_compression")]),
     ("inference", "Firmware: per-inference figures (QEMU)",
      "From `firmware/bench.py`. **Instruction counts under QEMU `-icount`, not cycles**: QEMU counts "
      "instructions retired; real cores take a different number of cycles (pipeline, memory wait states). "

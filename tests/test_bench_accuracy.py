@@ -210,11 +210,37 @@ def test_devbench_ladder_table_rungs_in_order_float_and_4bit():
     assert lines[4].startswith("| x-user40 | + u | 1 / 0 | 1.0 (1) of 40 |")
 
 
+def test_devbench_quant_table_one_row_per_model_and_precision():
+    def rec(recipe, bits, seed, missed, **kw):
+        return {"benchmark": "dev_real", "recipe": recipe, "weight_bits": bits, "seed": seed, "positives": 80,
+                "missed_at_1fah": missed, "frr_at_1fah_hard": missed / 40, "frr_at_5fah_hard": missed / 80,
+                "hard_half": "eval", **kw}
+    recs = [rec("f", 32, 1, 2), rec("f", 32, 2, 4),
+            rec("f", 4, 1, 6, model_bytes=100), rec("f", 4, 2, 8, activation_bits=8, model_bytes=100),   # w4a8
+            rec("f", 4, 1, 1, activation_bits=4, quantizer_preset="tailored"),
+            rec("f", 4, 1, 3, activation_bits=4, quantizer_preset="naive"),
+            rec("f", 4, 1, 9, activation_bits=4, quantizer_preset="naive", keyword_half="eval"),    # other halves: out
+            rec("f", 4, 1, 9, activation_bits=4, quantizer_preset="naive", hard_half=None),
+            rec("l", 32, 1, 5, model="lstm", activation_bits=32), rec("l", 4, 1, 7, model="ffnn")]   # wrong model: out
+    rows = (("ffnn250k", "f", "float", 32, 32, None), ("ffnn250k", "f", "w4a8", 4, 8, "tailored"),
+            ("ffnn250k", "f", "w4a4", 4, 4, "tailored"), ("ffnn250k", "f", "naive", 4, 4, "naive"),
+            ("ffnn250k", "f", "w2a4", 2, 4, "tailored"),
+            ("lstm", "l", "float", 32, 32, None), ("lstm", "l", "w4a8", 4, 8, "tailored"))
+    lines = devbench.quant_table(recs, rows=rows).splitlines()
+    assert lines[2:] == [
+        "| ffnn250k (f) | float | 2 | 3.0 (2, 4) of 80 | 7.5% | 3.8% | - |",
+        "| ffnn250k (f) | w4a8 | 2 | 7.0 (6, 8) of 80 | 17.5% | 8.8% | 100 |",
+        "| ffnn250k (f) | w4a4 | 1 | 1.0 (1) of 80 | 2.5% | 1.2% | - |",
+        "| ffnn250k (f) | naive | 1 | 3.0 (3) of 80 | 7.5% | 3.8% | - |",
+        "| lstm (l) | float | 1 | 5.0 (5) of 80 | 12.5% | 6.2% | - |"]
+
+
 def test_readme_accuracy_tables_are_the_records():
-    """The README's two generated accuracy tables are what bench/accuracy.json gives now."""
+    """The README's generated accuracy tables are what bench/accuracy.json gives now."""
     records = json.loads((ROOT / "bench" / "accuracy.json").read_text())
     text = (ROOT / "README.md").read_text()
-    for name, gen in (("devbench-summary", devbench.summary_table), ("devbench-ladder", devbench.ladder_table)):
+    for name, gen in (("devbench-summary", devbench.summary_table), ("devbench-ladder", devbench.ladder_table),
+                      ("devbench-quant", devbench.quant_table)):
         want = devbench.fill_block(text, name, gen(records), ROOT / "README.md")
         assert want == text, f"README.md: stale {name} block; run python -m bench.devbench --summary " \
                              "bench/accuracy.json --readme README.md"
