@@ -35,7 +35,6 @@ from tflm_port.tflite_io import read_bytes
 import datetime as _dt
 from bench import records as brec
 from bench.host import machine
-from basics.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -171,8 +170,7 @@ def merge_into_results(records: list[dict]) -> None:
                      f"python -m bench.a4 --runtime {' '.join(r['source_models'])} --merge")
         r.setdefault("machine", mach)
         r.setdefault("date", now)
-    merged = brec.merge(brec.load_results(brec.RESULTS), records)
-    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
+    brec.merge_results(records, markdown=False)
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from basics.atomic import atomic_write_text
 from basics.errors import UserError, cli_main
 from bench import records as brec
 from tflm_port.model_inspect import describe
@@ -112,10 +111,7 @@ def main(argv=None) -> int:
                    "python -m bench.compression " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])))
     print(json.dumps(recs, indent=1))
     if a.merge:
-        merged = brec.merge(brec.load_results(brec.RESULTS), recs)
-        atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
-        atomic_write_text(brec.MARKDOWN, brec.render(merged))
-        write_docs(merged)
+        write_docs(brec.merge_results(recs))
     return 0
 
 

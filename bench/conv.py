@@ -172,10 +172,7 @@ def main(argv=None) -> int:
     for r in recs:
         print(json.dumps(r))
     if a.merge:
-        merged = brec.merge(brec.load_results(brec.RESULTS), recs)
-        atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
-        atomic_write_text(brec.MARKDOWN, brec.render(merged))
-        write_docs(merged)
+        write_docs(brec.merge_results(recs))
     return 0
 
 

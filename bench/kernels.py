@@ -171,13 +171,11 @@ def merge_into_results(records: list[dict]) -> None:
         r.setdefault("command", "python -m bench.kernels --merge")
         r.setdefault("machine", mach)
         r.setdefault("date", now)
-    merged = brec.merge(brec.load_results(brec.RESULTS), records)
-    atomic_write_text(brec.RESULTS, json.dumps(merged, indent=1) + "\n")
+    merged = brec.merge_results(records)
     from bench import charts  # lazy: heavy dependency, loaded only when this runs
 
     charts.write_all(merged)
     charts.write_panels(merged)
-    atomic_write_text(brec.MARKDOWN, brec.render(merged))
 
 
 def refresh_ram() -> int:

@@ -47,6 +47,16 @@ def merge(old: list[dict], new: list[dict]) -> list[dict]:
     return [r for r in old if record_key(r) not in fresh] + list(new)
 
 
+
+def merge_results(new: list[dict], markdown: bool = True) -> list[dict]:
+    """Merge ``new`` into bench/results.json (``merge``), write it atomically and, unless ``markdown`` is
+    False, regenerate BENCHMARKS.md from it; the merged records."""
+    merged = merge(load_results(RESULTS), new)
+    atomic_write_text(RESULTS, json.dumps(merged, indent=1) + "\n")
+    if markdown:
+        atomic_write_text(MARKDOWN, render(merged))
+    return merged
+
 def load_results(path: Path) -> list[dict]:
     if not path.exists():
         return []
