@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import subprocess
 import tempfile
@@ -30,7 +29,8 @@ import numpy as np
 from basics.atomic import atomic_write_text
 from bench.merge import merge_into_results
 from bench.records import lstm_hop_record
-from tflm_port import board_table, lstm_a4
+from bench.testmodels import random_lstm_a4
+from tflm_port import board_table
 from tflm_port.firmware_runner import run_runner
 from tflm_port.reference import Reference
 
@@ -47,21 +47,6 @@ def run(board: str, elf: str, mp: Path, xp: Path, out: Path) -> dict:
     if d is None:
         raise SystemExit(f"{board}: no status line:\n{text[-1000:]}")
     return d
-
-
-def model(bins: int, units: int, layers: int, seed: int = 0) -> bytes:
-    """Random 4-bit integers on the tailored preset's grids (what a w4a4 QAT run exports)."""
-    rng = np.random.default_rng(seed)
-    ls, n_in = [], bins
-    for _ in range(layers):
-        ls.append(lstm_a4.LayerA4(
-            w=rng.integers(-7, 8, (4 * units, n_in)), r=rng.integers(-7, 8, (4 * units, units)),
-            bias=rng.normal(0, 1.0, 4 * units), s_w=0.9 / 7 / math.sqrt(n_in), s_r=1.2 / 7 / math.sqrt(units),
-            s_gates=(1 / 15, 1 / 15, 1 / 7, 1 / 15), s_tanh=1 / 7, s_cell=8 / 32767, s_h=1 / 7,
-            weight_bits=4, gate_bits=4, tanh_bits=4, hidden_bits=4, cell_bits=16))
-        n_in = units
-    return lstm_a4.write_model(ls, (0.03, -3), rng.integers(-7, 8, (3, units)), 0.2 / 7, rng.normal(0, 1, 3),
-                               (0.06, 5), {"labels": ["a", "b", "c"]}, "bench")
 
 
 def inference_records(rows: list[dict]) -> list[dict]:
@@ -91,7 +76,7 @@ def main(argv=None) -> int:
     if r.returncode:
         raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])
     bins, units, layers = SHAPE
-    data = model(bins, units, layers)
+    data = random_lstm_a4(bins, units, layers)
     ref = Reference.from_bytes(data)
     x = np.random.default_rng(4).integers(-128, 128, size=(a.hops, 1, 1, bins)).astype(np.int8)
     y = np.concatenate([ref.run(x[t]) for t in range(a.hops)])

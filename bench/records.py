@@ -18,7 +18,7 @@ MARKDOWN = ROOT / "BENCHMARKS.md"
 # "macs" tells apart the two FFNN-250K workloads: the converted 3-class model run by the runtime
 # (246,144 MACs) and the 12-class anchor workload of shared/ANCHORS.md run by the kernel bench (247,296)
 KEY = ("benchmark", "model", "weight_bits", "board", "kernel", "macs", "density", "sparsity_kind", "sparse_format",
-       "activation_bits", "workers")
+       "activation_bits", "workers", "shape")
 
 
 def record_key(rec: dict) -> tuple:
