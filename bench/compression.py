@@ -75,7 +75,7 @@ def measure(float_path: Path, variants: list[str], model: str, shape: str | None
 
 def random_lstm_files(folder: Path, units: int = 128, layers: int = 2, bins: int = 64) -> tuple[Path, list[str]]:
     """(float32 .tflite, ['w8a8=...', 'w4a4=...']) of a random-weight LSTM of this shape, written in ``folder``."""
-    import numpy as np
+    import numpy as np  # lazy: only where the random models are built
 
     from bench.testmodels import random_lstm, random_lstm_a4  # lazy: TensorFlow only where a model is built
     from training.export_lstm import convert_lstm, with_metadata  # lazy: heavy dependency
