@@ -11,9 +11,10 @@ biases, thresholds: what ``tflm_port.model_inspect`` reports), each against the 
 figure is what goes to flash; the constant figure is the one papers quote (IBM's 7.6x counts weights).
 ``--random-lstm`` measures the default LSTM shape (2 layers x 128 units on 64 bins, 3 classes) without a
 training run: random weights through the same exporters (float32 and int8 by ``training.export_lstm``, w4a4
-by ``tflm_port.lstm_a4``); sizes depend on the shape only. Records: ``benchmark: "compression"`` in bench/results.json (``--merge``), one per variant; every file is
-read through the project's .tflite reader, so a damaged one is one error line, never a record. ``--merge``
-also regenerates BENCHMARKS.md and the README block.
+by ``tflm_port.lstm_a4``); sizes depend on the shape only. Records: ``benchmark: "compression"`` in
+bench/results.json (``--merge``), one per variant; every file is read through the project's .tflite reader,
+so a damaged one is one error line, never a record. ``--merge`` also regenerates BENCHMARKS.md and the
+README block.
 """
 from __future__ import annotations
 
@@ -90,18 +91,20 @@ def random_lstm_files(folder: Path, units: int = 128, layers: int = 2, bins: int
     return folder / "float.tflite", [f"{k}={folder / k}.tflite" for k in ("w8a8", "w4a4")]
 
 
+def _label(r: dict) -> str:
+    return r["model"] + (f" ({r['shape']})" if r.get("shape") else "")
+
+
 def table(records: list[dict]) -> str:
     rows = [r for r in records if r.get("benchmark") == "compression"]
     rows.sort(key=lambda r: (r["model"], str(r.get("shape")), -r["weight_bits"], -r["activation_bits"]))
     out = ["| model | weights / activations | operators | file bytes | vs float32 | constant bytes | vs float32 |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:
-        name = r["model"] + (f" ({r['shape']})" if r.get("shape") else "")
-        out.append(f"| {name} | w{r['weight_bits']}a{r['activation_bits']} | {', '.join(r['operators'])} | "
+        out.append(f"| {_label(r)} | w{r['weight_bits']}a{r['activation_bits']} | {', '.join(r['operators'])} | "
                    f"{r['model_bytes']:,} | {r['compression']:.2f}x smaller | {r['constant_bytes']:,} | "
                    f"{r['constant_compression']:.2f}x smaller |")
-    floats = sorted({(r["model"] + (f" ({r['shape']})" if r.get("shape") else ""), r["float_model_bytes"],
-                      r["float_constant_bytes"]) for r in rows})
+    floats = sorted({(_label(r), r["float_model_bytes"], r["float_constant_bytes"]) for r in rows})
     dates = sorted({r.get("date", "")[:10] for r in rows if r.get("date")})
     out += ["", "Float32 models: " + "; ".join(f"{m} {fb:,} bytes ({cb:,} constant)" for m, fb, cb in floats)
             + f". Measured {', '.join(dates)} by `python -m bench.compression` (bench/results.json, benchmark "

@@ -387,9 +387,12 @@ QUANT_ROWS = tuple(
 
 def quant_table(records: list[dict], rows=QUANT_ROWS) -> str:
     """Markdown table of issue 12's rows: per model and operand precision, the seeds' main and hard figures."""
+    def model_of(r):   # rows written before issue 12 name the FFNN "ffnn" or nothing
+        return "ffnn250k" if r.get("model") in (None, "ffnn") else r["model"]
+
     def pick(model, recipe, wb, ab, preset):
         return [r for r in records if r.get("benchmark") == "dev_real" and r.get("recipe") == recipe
-                and {"ffnn": "ffnn250k", None: "ffnn250k"}.get(r.get("model"), r.get("model")) == model and r.get("weight_bits") == wb
+                and model_of(r) == model and r.get("weight_bits") == wb
                 and r.get("activation_bits", 32 if wb == 32 else 8) == ab and r.get("hard_half") == "eval"
                 and r.get("keyword_half") is None and r.get("density", 1.0) == 1.0
                 and (wb == 32 or r.get("quantizer_preset", "tailored") == preset)]

@@ -28,7 +28,7 @@ import numpy as np
 import flatbuffers
 from basics.atomic import atomic_write_text
 from bench.records import RESULTS, load_results, merge, read_block, write_block
-from basics.errors import UserError, cli_main
+from basics.errors import cli_main
 from tflm_port import board_table, sparse
 from tflm_port.convert import convert, weight_report
 from tflm_port.firmware_runner import parse_status
