@@ -110,8 +110,9 @@ def test_train_py_lstm_tiny(tmp_path):
     assert meta["mode"] == "int8 post-training" and meta["model"] == "lstm"
     ref = Reference.from_file(out)
     assert ref.input_shape == (1, 16) and ref.run(np.zeros((3, 1, 16), np.int8)).shape == (3, 3)
-    # LSTM QAT from this float run (two one-epoch stages): 4-bit weights, 8-bit activations deploy as the
-    # int8 LSTM, written and scored by the integer reference (tests/test_lstm_qat.py has the details)
+    # LSTM QAT from this float run (two one-epoch stages): 4-bit weights, 8-bit activations deploy as
+    # SUB8_LSTM_A4 (packed 4-bit kernels, quant.lstm_op auto), written and scored by the integer reference;
+    # `export_lstm --op int8` writes the same run as TFLite's int8 LSTM (tests/test_lstm_qat.py has the details)
     qd = tmp_path / "w4a8"
     r = subprocess.run([sys.executable, str(ROOT / "training" / "train.py"), *args[:2], *args[6:],
                         "--run-dir", str(qd), "--weight-bits", "4", "--set", f"quant.float_run={rd}",
@@ -120,7 +121,13 @@ def test_train_py_lstm_tiny(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((qd / "report.json").read_text())
     assert rep["scored_with"] == "tflm_port.reference" and rep["activation_bits"] == 8
-    assert check_stateful((qd / "model.tflite").read_bytes()) == 1
+    from tflm_port.lstm_a4 import check_stateful as check_a4
+
+    assert check_a4((qd / "model.tflite").read_bytes()) == 1
+    r = subprocess.run([sys.executable, "-m", "training.export_lstm", str(qd), "--op", "int8", "--calibration-windows",
+                        "20"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert r.returncode == 0 and "int16 cell state" in r.stdout, r.stderr[-2000:]
+    assert check_stateful((qd / "model-lstm-int8.tflite").read_bytes()) == 1
     # w4a4 from the same float run: SUB8_LSTM_A4 (tflm_port/lstm_a4.py), written and scored by the reference
     qd = tmp_path / "w4a4"
     r = subprocess.run([sys.executable, str(ROOT / "training" / "train.py"), *args[:2], *args[6:],
@@ -130,9 +137,12 @@ def test_train_py_lstm_tiny(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((qd / "report.json").read_text())
     assert rep["scored_with"] == "tflm_port.reference" and rep["activation_bits"] == 4
-    from tflm_port.lstm_a4 import check_stateful as check_a4
-
     assert check_a4((qd / "model.tflite").read_bytes()) == 1
+    r = subprocess.run([sys.executable, "-m", "training.export_lstm", str(qd), "--op", "int8"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error")]
+    assert r.returncode != 0 and "Traceback" not in r.stderr and len(err) == 1 and "quant.lstm_op int8" in err[0], \
+        r.stderr[-2000:]
 
 
 def test_lstm_export_of_a_non_lstm_run_is_one_line(tmp_path):

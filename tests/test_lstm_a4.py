@@ -20,6 +20,7 @@ import pytest
 from basics.errors import UserError
 from tflm_port import board_table, lstm_a4
 from tflm_port.reference import Reference
+from tflm_port.tflite_io import load_model, op_name, tensor_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "firmware" / "build" / "testdata" / "lstm_a4"
@@ -194,26 +195,65 @@ def test_devbench_detector_scores_the_stream_hop_by_hop(tmp_path):
     assert a.shape == (34,) and np.array_equal(a, b) and len(np.unique(a)) > 3
 
 
-# --------------------------------------------------------------------------- from a w4a4 QAT LSTM
+# --------------------------------------------------------------------------- from a w4a4 / w4a8 QAT LSTM
+_QAT: dict = {}
+
+
+def _qat_lstm(wbits: int, abits: int):
+    """The tiny QAT LSTM of the LSTM QAT tests at w{wbits}a{abits}, one epoch of stage 2 (cached)."""
+    if (wbits, abits) not in _QAT:
+        from test_lstm_qat import BINS, T, UNITS  # the same tiny model as the LSTM QAT tests
+
+        from bench.testmodels import random_lstm
+        from training import lstm_qat, qat
+        from training.config import QuantConfig
+
+        m = random_lstm(UNITS, BINS, T, seed=3, jitter=0.3, rng=np.random.default_rng(0))
+        frames = np.random.default_rng(1).normal(size=(5, T, BINS)).astype(np.float32)
+        q = lstm_qat.make_qat_lstm(m, QuantConfig(weight_bits=wbits, activation_bits=abits, weight_quantizer="sawb"), 2)
+        qat.compile_for_stage(q, 1e-3)
+        q.fit(frames.reshape(len(frames), -1), np.array([0, 1, 2, 0, 1]), epochs=1, verbose=0)
+        lstm_qat.sync_ranges(q)
+        _QAT[wbits, abits] = (q, m, BINS, UNITS)
+    return _QAT[wbits, abits]
+
+
 @pytest.fixture(scope="module")
 def qat_a4():
-    from test_lstm_qat import BINS, T, UNITS  # the same tiny model as the LSTM QAT tests
-
-    from bench.testmodels import random_lstm
-    from training import lstm_qat, qat
-    from training.config import QuantConfig
-
-    m = random_lstm(UNITS, BINS, T, seed=3, jitter=0.3, rng=np.random.default_rng(0))
-    frames = np.random.default_rng(1).normal(size=(5, T, BINS)).astype(np.float32)
-    q = lstm_qat.make_qat_lstm(m, QuantConfig(weight_bits=4, activation_bits=4, weight_quantizer="sawb"), 2)
-    qat.compile_for_stage(q, 1e-3)
-    q.fit(frames.reshape(len(frames), -1), np.array([0, 1, 2, 0, 1]), epochs=1, verbose=0)
-    lstm_qat.sync_ranges(q)
-    return q, m, BINS, UNITS
+    return _qat_lstm(4, 4)
 
 
-def test_w4a4_qat_lstm_exports_and_the_reference_follows_keras(qat_a4):
-    """Integer reference vs the Keras fake-quant model (its numpy stepper, lstm_qat.QuantStreamState).
+def test_lstm_operator_follows_the_widths_and_the_config():
+    """quant.lstm_op auto: w8a8 -> TFLite's int8 LSTM; packed 4-bit weights (w4a8) or 4-bit activations (w4a4)
+    -> SUB8_LSTM_A4; int8 / sub8 force one where it takes the model, one line where it cannot."""
+    from training.config import Config
+    from training.export_lstm_a4 import convert_lstm_a4, lstm_operator
+
+    w4a4, w4a8, w8a8 = (_qat_lstm(w, a)[0] for w, a in ((4, 4), (4, 8), (8, 8)))
+    assert [lstm_operator(q)[0] for q in (w4a4, w4a8, w8a8)] == ["sub8", "sub8", "int8"]
+    assert lstm_operator(w4a8, "int8") == ("int8", None) and lstm_operator(w8a8, "sub8") == ("sub8", None)
+    with pytest.raises(UserError, match="quant.lstm_op int8: layer .* has 4-bit gate_i"):
+        lstm_operator(w4a4, "int8")
+    with pytest.raises(UserError, match="expected auto, int8 or sub8"):
+        lstm_operator(w4a4, "int4")
+    # the w4a8 operator: 8-bit grids, 4-bit weights packed two per byte
+    m = load_model(convert_lstm_a4(w4a8, {"labels": ["a", "b", "c"]}, "w4a8"))
+    opts = [o for o in m.subgraphs[0].operators if op_name(m, o) == lstm_a4.LSTM_A4_CODE]
+    _, _, bins, units = _qat_lstm(4, 8)
+    assert len(opts) == 2 and tensor_data(m, m.subgraphs[0].tensors[opts[0].inputs[1]]).size == 4 * units * math.ceil(bins / 2)
+    base = {"model": {"name": "lstm"}, "features": {"context_stride": 1}}
+    with pytest.raises(UserError, match="quant.lstm_op int8 .* 8-bit activations: quant.activation_bits 4"):
+        Config.from_dict({**base, "quant": {"weight_bits": 4, "activation_bits": 4, "lstm_op": "int8"}}, "x.yaml")
+    with pytest.raises(UserError, match="quant.lstm_op sub8 applies to model lstm only"):
+        Config.from_dict({"quant": {"weight_bits": 4, "lstm_op": "sub8"}}, "x.yaml")
+    with pytest.raises(UserError, match="quant.lstm_op"):
+        Config.from_dict({**base, "quant": {"weight_bits": 4, "lstm_op": "int4"}}, "x.yaml")
+
+
+@pytest.mark.parametrize("abits", [4, 8])
+def test_qat_lstm_exports_and_the_reference_follows_keras(abits):
+    """Integer reference vs the Keras fake-quant model (its numpy stepper, lstm_qat.QuantStreamState), w4a4
+    and w4a8 (8-bit gates, cell input, tanh(c) and hidden state on the same operator).
 
     One hop from the same state: the integer operator computes the pre-activations in fixed point (2^-16,
     one rounding per term) where Keras computes them in float32, so a gate whose pre-activation lies within
@@ -221,12 +261,13 @@ def test_w4a4_qat_lstm_exports_and_the_reference_follows_keras(qat_a4):
     difference is carried by the recurrence, so whole streams are compared by their decisions."""
     from training import export_lstm_a4, lstm_qat
     from training.runs import tflite_scorer
-    from tflm_port.tflite_io import load_model, op_name, tensor_data
 
-    q, float_model, bins, units = qat_a4
+    q, float_model, bins, units = _qat_lstm(4, abits)
+    nh = lstm_a4.levels(abits, True)   # largest hidden level: 7 at 4 bits, 127 at 8
     assert export_lstm_a4.deployable_a4(q) is None
-    assert "8-bit activations" in lstm_qat.deployable_int8(q)
-    data = export_lstm_a4.convert_lstm_a4(q, {"labels": ["a", "b", "c"]}, "w4a4")
+    if abits < 8:
+        assert "8-bit activations" in lstm_qat.deployable_int8(q)
+    data = export_lstm_a4.convert_lstm_a4(q, {"labels": ["a", "b", "c"]}, f"w4a{abits}")
     m = load_model(data)
     sg = m.subgraphs[0]
     ops = [o for o in sg.operators if op_name(m, o) == lstm_a4.LSTM_A4_CODE]
@@ -247,13 +288,13 @@ def test_w4a4_qat_lstm_exports_and_the_reference_follows_keras(qat_a4):
             st.step(xs[s, t])
             x = ref.quantize_input(xs[s, t][None, None])
             for k, op in enumerate(layers):
-                op.h = np.round(hk[k] * 7).astype(np.int64)[None]
+                op.h = np.round(hk[k] * nh).astype(np.int64)[None]
                 op.c = np.round(ck[k] / s_c).astype(np.int64)[None]
                 env = {op.inputs[0]: x}
                 op(env, 1)
-                differ += int(np.sum(op.h[0] != np.round(st.h[k] * 7)))
+                differ += int(np.sum(op.h[0] != np.round(st.h[k] * nh)))
                 total += units
-                x = np.round(st.h[k] * 7).astype(np.int8).reshape(1, 1, -1)
+                x = np.round(st.h[k] * nh).astype(np.int8).reshape(1, 1, -1)
     assert differ <= 0.01 * total, (differ, total)
 
     score = tflite_scorer(data)                  # the stateful path: one hop per run, state carried
@@ -315,12 +356,14 @@ SHAPES = [dict(bins=16, units=32), dict(bins=10, units=7, wbits=3, gbits=2, tbit
           # at +-7, and with the second layer's input products all at -49 (the row-pair path on h and on the
           # second layer's input, its 12-bit field at its largest: random_model's sat); a 5-bit hidden state (|h| up to
           # 15: the widening path); 8-bit gates (generic threshold search)
-          dict(bins=24, units=40, wext=1), dict(bins=24, units=40, sat=1), dict(bins=16, units=24, hbits=5), dict(bins=8, units=16, gbits=8)]
+          dict(bins=24, units=40, wext=1), dict(bins=24, units=40, sat=1), dict(bins=16, units=24, hbits=5), dict(bins=8, units=16, gbits=8),
+          # w4a8 (what quant.lstm_op auto exports a w4a8 QAT LSTM as): 8-bit gates, cell input, tanh(c), hidden state
+          dict(bins=16, units=24, gbits=8, tbits=8, hbits=8)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=["16x32_w4a4", "10x7_w3a3", "24x40_w4a4_ext", "24x40_w4a4_sat",
                                                "16x24_w4a5",
-                                               "8x16_g8"])
+                                               "8x16_g8", "16x24_w4a8"])
 @pytest.mark.parametrize("board", ["host", *board_table.cortex_m(), "aarch64"])
 def test_lstm_a4_byte_exact_on_board(built, board, shape, tmp_path):
     _, _, run_board, boards = _fw()

@@ -89,6 +89,9 @@ class QuantConfig:
     stage2_learning_rate: float = 2e-4
     float_run: str = ""  # reuse a finished float run directory
     distill: float = 0.0  # weight of the float model's posteriors in the QAT targets (0 = hard labels only)
+    # LSTM only: auto (w8a8 -> TFLite's int8 LSTM, packed k-bit weights or k-bit activations -> SUB8_LSTM_A4)
+    # | int8 (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM, 8-bit activations only) | sub8 (SUB8_LSTM_A4)
+    lstm_op: str = "auto"
 
 
 @dataclass
@@ -121,6 +124,7 @@ RANGES: dict[str, tuple] = {
     "quant.stage1_epochs": (0, 100_000), "quant.stage2_epochs": (0, 100_000),
     "quant.distill": (0.0, 1.0), "quant.stage1_learning_rate": (1e-12, 10.0), "quant.stage2_learning_rate": (1e-12, 10.0),
     "quant.layer_bits": (1, 8),  # each entry
+    "quant.lstm_op": ("auto", "int8", "sub8"),
     "eval.smoothing_frames": (1, 10_000), "eval.refractory_s": (0.0, 3600.0), "eval.tolerance_s": (0.0, 60.0),
     "eval.thresholds": (2, 100_000),
 }
@@ -164,6 +168,11 @@ class Config:
         if self.model.name == "lstm" and self.quant.layer_bits:
             raise UserError(f"{origin}: quant.layer_bits is not supported with model lstm (use quant.weight_bits "
                             "and quant.operands)")
+        if self.quant.lstm_op != "auto" and self.model.name != "lstm":
+            raise UserError(f"{origin}: quant.lstm_op {self.quant.lstm_op} applies to model lstm only")
+        if self.quant.lstm_op == "int8" and self.quant.activation_bits < 8:
+            raise UserError(f"{origin}: quant.lstm_op int8 (TFLite's int8 LSTM) has 8-bit activations: "
+                            f"quant.activation_bits {self.quant.activation_bits} needs sub8 or auto")
         if self.quant.weight_bits or self.quant.activation_bits != 8 or self.quant.operands:
             from training import quant_spec  # lazy: quant_spec imports this module
 

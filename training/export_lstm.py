@@ -1,7 +1,8 @@
 """Export the streaming LSTM (training/lstm.py) to .tflite: float, int8 through TFLite's own integer LSTM,
-or SUB8_LSTM_A4 for a QAT run with k-bit activations (``training.export_lstm_a4``).
+or SUB8_LSTM_A4 for a QAT run with weights or activations below 8 bits (``training.export_lstm_a4``;
+``--op`` / the run's ``quant.lstm_op`` choose, ``lstm_operator`` says how).
 
-    python -m training.export_lstm RUN_DIR [-o model.tflite] [--float] [--calibration-windows N]
+    python -m training.export_lstm RUN_DIR [-o model.tflite] [--float] [--op auto|int8|sub8] [--calibration-windows N]
 
 The deployed graph takes ONE normalized LFBE frame per invocation (input [1, 1, bins]) and returns
 the logits after it ([1, classes]); each LSTM layer is one UNIDIRECTIONAL_SEQUENCE_LSTM whose hidden
@@ -31,7 +32,7 @@ from tflm_port.tflite_io import METADATA_NAME, load_model, save_model, set_metad
 from training import lstm_qat
 from training.config import Config
 from training.dataset import WindowConfig
-from training.export_lstm_a4 import convert_lstm_a4
+from training.export_lstm_a4 import convert_lstm_a4, lstm_operator
 from training.feature_store import build_split
 from training.features import Normalizer
 from training.lstm import step_model
@@ -107,8 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m training.export_lstm", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path, help="finished `train.py --model lstm` run directory")
-    ap.add_argument("-o", "--output", type=Path, help="output .tflite (default RUN_DIR/model-lstm-{int8,a4,float}.tflite)")
+    ap.add_argument("-o", "--output", type=Path, help="output .tflite (default RUN_DIR/model-lstm-{int8,sub8,float}.tflite)")
     ap.add_argument("--float", action="store_true", help="float32 model (no quantization)")
+    ap.add_argument("--op", choices=("auto", "int8", "sub8"),
+                    help="QAT runs: TFLite's int8 LSTM or SUB8_LSTM_A4 (default: the run's quant.lstm_op, auto: w8a8 "
+                         "-> int8, k-bit weights or activations -> SUB8_LSTM_A4)")
     ap.add_argument("--calibration-windows", type=int, default=200, help="training windows fed for calibration")
     return ap
 
@@ -125,23 +129,27 @@ def main(argv=None) -> int:
     # the run's labels, features and normalization ride along, so scoring, devbench and deploy can read the file
     meta, cfg = run_metadata(a.run_dir)
     meta = {**meta, "format": "subkws-tflite"}
-    frames = None if a.float else calibration_frames(a.run_dir, a.calibration_windows)
-    if lstm_qat.qlstm_layers(model):   # a QAT run: its quantized weights, in TFLite's int8 LSTM
+    if lstm_qat.qlstm_layers(model):   # a QAT run: its quantized weights, in TFLite's int8 LSTM or SUB8_LSTM_A4
         if a.float:
-            raise UserError(f"{a.run_dir}: a QAT LSTM run exports as int8 only (drop --float)")
-        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations: SUB8_LSTM_A4 (docs/formats.md section 13)
+            raise UserError(f"{a.run_dir}: a QAT LSTM run exports as an integer model only (drop --float)")
+        op, why = lstm_operator(model, a.op or cfg.quant.lstm_op)
+        if op is None:
+            raise UserError(f"{a.run_dir}: no operator takes this LSTM: {why}")
+        if op == "sub8":   # packed k-bit weights / k-bit activations: SUB8_LSTM_A4 (docs/formats.md section 13)
             data = convert_lstm_a4(model, {**meta, "preset": cfg.quant.preset}, name=str(a.run_dir))
         else:
-            data = convert_qat_lstm(model, frames, {**meta, "preset": cfg.quant.preset})
+            data = convert_qat_lstm(model, calibration_frames(a.run_dir, a.calibration_windows),
+                                    {**meta, "preset": cfg.quant.preset})
     else:
+        frames = None if a.float else calibration_frames(a.run_dir, a.calibration_windows)
         data = with_metadata(convert_lstm(model, frames, int8=not a.float),
                              {**meta, "mode": "float" if a.float else "int8 post-training"})
-    suffix = "float" if a.float else "a4" if b"SUB8_LSTM_A4" in data else "int8"
+    suffix = "float" if a.float else "sub8" if b"SUB8_LSTM_A4" in data else "int8"
     out = a.output or a.run_dir / f"model-lstm-{suffix}.tflite"
     atomic_write_bytes(out, data)
     kind = "float32" if a.float else "int8 weights, int16 cell state"
     if b"SUB8_LSTM_A4" in data:
-        kind = "SUB8_LSTM_A4: k-bit weights and activations"
+        kind = "SUB8_LSTM_A4: packed k-bit weights, k-bit activations"
     print(f"{out}: {len(data):,} bytes ({kind})")
     return 0
 

@@ -2,6 +2,7 @@
 training side of ``tflm_port.lstm_a4`` (which writes and runs the .tflite from integers and grids only).
 
     deployable_a4(qat_model) -> None, or the reason this model has no SUB8_LSTM_A4 form (one line)
+    lstm_operator(qat_model, want) -> ("int8" | "sub8", None) or (None, why): which operator a QAT LSTM deploys as
     layers_a4(qat_model) -> [tflm_port.lstm_a4.LayerA4]      the integers and grids of every QuantLSTM
     convert_lstm_a4(qat_model, metadata=None, name) -> bytes  the one-frame .tflite
 
@@ -55,6 +56,34 @@ def deployable_a4(qat_model) -> str | None:
     except UserError as e:
         return str(e)
     return None
+
+
+def lstm_operator(qat_model, want: str = "auto") -> tuple[str | None, str | None]:
+    """The operator a QAT LSTM deploys as (``quant.lstm_op``): ("int8", None) for TFLite's int8
+    UNIDIRECTIONAL_SEQUENCE_LSTM, ("sub8", None) for SUB8_LSTM_A4, (None, why) where neither takes it.
+
+    ``auto``: w8a8 goes to TFLite's own operator (runs in tf.lite and tflite-micro unchanged); k-bit weights
+    (k < 8) or k-bit activations go to SUB8_LSTM_A4, whose packed kernels keep the k-bit size and whose
+    integer arithmetic follows the QAT grids (the int8 operator stores k-bit weights in int8 bytes and
+    recalibrates the hidden state). ``int8`` / ``sub8`` ask for one; a model it cannot take is a UserError."""
+    if want not in ("auto", "int8", "sub8"):
+        raise UserError(f"lstm operator {want!r}: expected auto, int8 or sub8")
+    no_int8, no_sub8 = lstm_qat.deployable_int8(qat_model), deployable_a4(qat_model)
+    if want == "int8":
+        if no_int8:
+            raise UserError(f"quant.lstm_op int8: {no_int8}")
+        return "int8", None
+    if want == "sub8":
+        if no_sub8:
+            raise UserError(f"quant.lstm_op sub8: {no_sub8}")
+        return "sub8", None
+    packed = any(q.quantizers["kernel"].bits < 8 for q in lstm_qat.qlstm_layers(qat_model)
+                 if "kernel" in q.quantizers)
+    if no_sub8 is None and (no_int8 or packed):
+        return "sub8", None
+    if no_int8 is None:
+        return "int8", None
+    return None, f"{no_int8}; {no_sub8}"
 
 
 def layers_a4(qat_model) -> list:

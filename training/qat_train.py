@@ -160,12 +160,11 @@ def train_quantized(cfg: Config, run_dir: Path, progress: bool = True) -> dict:
     wkind = resolve(q)["weight"].kind   # the naive preset quantizes weights linearly whatever weight_quantizer says
     name = f"{cfg.model.name} w{q.weight_bits}a{q.activation_bits} {wkind} {q.preset} {q.stages}-stage"
     tfl = run_dir / "model.tflite"
-    undeployable = lstm_qat.deployable_int8(model) if is_lstm else None
-    if undeployable:   # k-bit activations: SUB8_LSTM_A4 (training/export_lstm_a4.py) if every operand maps to it
-        from training import export_lstm_a4  # lazy: only k-bit-activation LSTM runs need it
+    undeployable = None
+    if is_lstm:   # TFLite's int8 LSTM or SUB8_LSTM_A4 (training/export_lstm_a4.py, quant.lstm_op)
+        from training import export_lstm_a4  # lazy: only LSTM runs need it
 
-        why = export_lstm_a4.deployable_a4(model)
-        undeployable = None if why is None else f"{undeployable}; {why}"
+        _, undeployable = export_lstm_a4.lstm_operator(model, q.lstm_op)
     if undeployable:   # no operator for this combination: the Keras fake-quant model is what is scored
         log(f"no .tflite: {undeployable}")
     elif not tfl.is_file():
@@ -233,11 +232,11 @@ def export_tflite(model, cfg: ExportConfig, norm, rep_windows, path: Path) -> No
             "weight_quantizer": cfg.quant.weight_quantizer, "stages": cfg.quant.stages}
     pmeta, sparse_spec = prune.export_sparsity(cfg.prune, model, qat.layer_bits(model))   # pruned layers stored sparse
     meta.update(pmeta)
-    if cfg.model.name == "lstm":   # w8a8 LSTM: TFLite's int8 UNIDIRECTIONAL_SEQUENCE_LSTM with the QAT weights
-        from training import export_lstm_a4, lstm_qat  # lazy: TensorFlow/tfmot, and only LSTM runs need it
+    if cfg.model.name == "lstm":   # w8a8: TFLite's int8 UNIDIRECTIONAL_SEQUENCE_LSTM; w4a8, w4a4: SUB8_LSTM_A4
+        from training import export_lstm_a4  # lazy: TensorFlow/tfmot, and only LSTM runs need it
         from training.export_lstm import convert_qat_lstm  # lazy: as above
 
-        if lstm_qat.deployable_int8(model) is not None:   # k-bit activations (w4a4): SUB8_LSTM_A4
+        if export_lstm_a4.lstm_operator(model, cfg.quant.lstm_op)[0] == "sub8":
             meta.update(preset=cfg.quant.preset)
             atomic_write_bytes(path, export_lstm_a4.convert_lstm_a4(model, meta, name=str(path)))
             return
