@@ -39,6 +39,7 @@ CASES = {
     "21x13_zp100_tails": (13, 21, 100, 4, 4, 4),
     "36x40_zp0_g5t6h5": (40, 36, 0, 5, 6, 5),
     "7x70_zp-3_tails": (70, 7, -3, 4, 4, 4),
+    "32x16_zp-3_w4a8": (16, 32, -3, 8, 8, 8),   # what a w4a8 QAT LSTM exports as (quant.lstm_op auto)
 }
 
 

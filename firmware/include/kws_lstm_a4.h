@@ -25,6 +25,8 @@ typedef struct {
     const int32_t *thr[5];             /* thresholds of i, f, c (cell input), o, tanh(c): non-decreasing */
     int32_t n_thr[5];
     int32_t nt, nh, nc;                /* largest level of the symmetric grids: tanh, hidden, cell */
+    const int32_t *vec_tab;            /* Helium / NEON only, may be NULL: the five tables padded once at prepare
+                                        * (kws_lstm_a4_vec_tables, include/kws_lstm_a4_simd.h) */
 } kws_lstm_a4_params;
 
 /* steps time steps of one stream: input [steps][n_in], state h [u] (int8), c [u] (int16) updated in place,

@@ -154,16 +154,22 @@ static kws_status a4l_prepare(kws_model *m, kws_node *n)
     }
     /* Helium / NEON kernels (kws_lstm_a4_simd.h) where the image's kernel family is theirs */
     d->simd = NULL;
+    p->vec_tab = NULL;
     if (kws_lstm_a4_mve_available() && isa[0] == 'm' && isa[1] == 'v' && isa[2] == 'e' && isa[3] == 0 &&
-        kws_lstm_a4_mve_supported(p)) {
+        kws_lstm_a4_mve_supported(p))
         d->simd = kws_lstm_a4_mve;
-        kws_request_scratch(m, kws_lstm_a4_mve_scratch_bytes(p));
-    } else if (kws_lstm_a4_neon_available() && isa[0] == 'n' && isa[1] == 'e' && isa[2] == 'o' && isa[3] == 'n' &&
-               kws_lstm_a4_neon_supported(p)) {
+    else if (kws_lstm_a4_neon_available() && isa[0] == 'n' && isa[1] == 'e' && isa[2] == 'o' && isa[3] == 'n' &&
+             kws_lstm_a4_neon_supported(p))
         d->simd = kws_lstm_a4_neon;
-        kws_request_scratch(m, kws_lstm_a4_neon_scratch_bytes(p));
+    if (d->simd) {   /* their padded threshold tables, once, in persistent memory (the scratch then omits them) */
+        int32_t *tab = kws_persistent_alloc(m, kws_lstm_a4_vec_tables_bytes(p));
+        if (!tab) FAIL(KWS_ERR_ARENA, "arena too small for the LSTM threshold tables", -1);
+        kws_lstm_a4_vec_tables(p, tab);
+        p->vec_tab = tab;
+        kws_request_scratch(m, d->simd == kws_lstm_a4_mve ? kws_lstm_a4_mve_scratch_bytes(p)
+                                                          : kws_lstm_a4_neon_scratch_bytes(p));
+        m->num_opt_ops++;
     }
-    if (d->simd) m->num_opt_ops++;
     return KWS_OK;
 }
 

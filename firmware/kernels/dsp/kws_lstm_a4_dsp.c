@@ -23,7 +23,7 @@
  *
  * Both read the operand widened once per step to int16 pairs in that order. Gate levels, cell and hidden
  * update: the reference's arithmetic (kws_lstm_a4.h) with the rescales specialised for shifts below and
- * above 32 and the 15- and 14-threshold searches unrolled.
+ * above 32 and the threshold searches of 4- and 8-bit operands unrolled.
  * Compiled into every build; the runtime picks it where it exists (__ARM_FEATURE_DSP) and the build's
  * optimized kernels are the DSP ones (kws_runner_ref.elf keeps the reference). */
 #include <string.h>
@@ -189,9 +189,30 @@ static inline int32_t count14(const int32_t *t, int32_t z)
     return i + (t[i] <= z);
 }
 
+/* the 255 of an 8-bit gate and the 254 of an 8-bit tanh likewise: four probes to a block of 15 (14), then
+ * count15 inside it (written out: the M-profile builds optimise for size and would keep a loop) */
+static inline int32_t count255(const int32_t *t, int32_t z)
+{
+    int32_t i = t[127] <= z ? 128 : 0;
+    i += t[i + 63] <= z ? 64 : 0;
+    i += t[i + 31] <= z ? 32 : 0;
+    i += t[i + 15] <= z ? 16 : 0;
+    return i + count15(t + i, z);
+}
+
+static inline int32_t count254(const int32_t *t, int32_t z)
+{
+    int32_t i = t[126] <= z ? 127 : 0;   /* below 127, t[0..126] acts as t[0..125]: t[126] > z */
+    i += t[i + 63] <= z ? 64 : 0;
+    i += t[i + 31] <= z ? 32 : 0;
+    i += t[i + 15] <= z ? 16 : 0;
+    return i + count15(t + i, z);
+}
+
 static inline int32_t count(const int32_t *t, int32_t n, int32_t z)
 {
-    return n == 15 ? count15(t, z) : n == 14 ? count14(t, z) : kws_lstm_a4_count(t, n, z);
+    return n == 15 ? count15(t, z) : n == 14 ? count14(t, z) : n == 255 ? count255(t, z) : n == 254 ? count254(t, z)
+                                                                                                 : kws_lstm_a4_count(t, n, z);
 }
 
 /* clamp(rs(v; m, s), -n, n) for the cell and hidden updates; s > 32 (the converter's usual choice for

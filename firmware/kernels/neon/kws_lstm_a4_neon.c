@@ -13,7 +13,8 @@
  * 0/1 masks of the valid columns give sum w (sum (x - zp) w = acc - zp sum w). The gate rescales run four
  * rows at a time in 64-bit lanes (SMULL, SRSHL by -S is exactly floor((v M + 2^(S-1)) / 2^S), SQXTN, then
  * the +-2^29 clamp), the threshold counts as a branch-free binary search whose probes are one TBL of the
- * 64-byte table (tables of more than 16 entries: scalar search), the cell and hidden updates likewise four
+ * 64-byte table (tables of more than 16 entries, 8-bit activations: that search on every (P / 16)-th
+ * threshold picks each lane's block, a branch-free scalar search finishes it), the cell and hidden updates likewise four
  * units at a time. Rows past a multiple of four and bytes past a multiple of 16 take scalar code.
  * Compiled into every build; a stub outside AArch64. */
 #include "kws_kernels.h"
@@ -144,23 +145,48 @@ static inline int32x4_t clamp4(int32x4_t v, int32_t n)
     return vminq_s32(vmaxq_s32(v, vdupq_n_s32(-n)), vdupq_n_s32(n));
 }
 
-/* #{T <= z} on four lanes; tab padded with INT32_MAX to P (a power of two, >= 16) entries */
-static inline int32x4_t count4(const int32_t *tab, int32_t P, int32x4_t z)
+/* #{T <= c} on four lanes of a sorted 16-entry table (64 bytes): a branch-free binary search, each probe
+ * one TBL (byte indices 4 (pos + step - 1) + {0, 1, 2, 3}) */
+static inline int32x4_t count16(const int32_t *tab, int32x4_t z)
 {
-    if (P == 16) {
-        const uint8x16x4_t tb = vld1q_u8_x4((const uint8_t *)(const void *)tab);
-        int32x4_t pos = vdupq_n_s32(0);
-        for (int32_t step = 8; step; step >>= 1) {   /* byte indices 4 (pos + step - 1) + {0, 1, 2, 3} */
-            const int32x4_t idx = vmlaq_n_s32(vdupq_n_s32((step - 1) * 0x04040404 + 0x03020100), pos, 0x04040404);
-            const int32x4_t t = vreinterpretq_s32_u8(vqtbl4q_u8(tb, vreinterpretq_u8_s32(idx)));
-            pos = vaddq_s32(pos, vandq_s32(vreinterpretq_s32_u32(vcleq_s32(t, z)), vdupq_n_s32(step)));
-        }
-        return pos;
+    const uint8x16x4_t tb = vld1q_u8_x4((const uint8_t *)(const void *)tab);
+    int32x4_t pos = vdupq_n_s32(0);
+    for (int32_t step = 8; step; step >>= 1) {
+        const int32x4_t idx = vmlaq_n_s32(vdupq_n_s32((step - 1) * 0x04040404 + 0x03020100), pos, 0x04040404);
+        const int32x4_t t = vreinterpretq_s32_u8(vqtbl4q_u8(tb, vreinterpretq_u8_s32(idx)));
+        pos = vaddq_s32(pos, vandq_s32(vreinterpretq_s32_u32(vcleq_s32(t, z)), vdupq_n_s32(step)));
     }
-    int32_t zz[4], q[4];
+    return pos;
+}
+
+/* #{T <= z} on four lanes; tab padded with INT32_MAX to P (a power of two, >= 16) entries. P > 16 (gates
+ * and tanh above 4 bits: 255 / 254 thresholds at 8 bits) in two levels: coarse (16 entries, every
+ * (P / 16)-th threshold: tab[(k + 1) P / 16 - 1]) gives each lane its block b by TBL, then a branch-free
+ * scalar search of the block's P / 16 - 1 entries below its last: b P / 16 + that count. */
+static inline int32x4_t count4(const int32_t *tab, int32_t P, const int32_t *coarse, int32x4_t z)
+{
+    if (P == 16) return count16(tab, z);
+    const int32_t stride = P >> 4;
+    int32_t zz[4], bb[4];
     vst1q_s32(zz, z);
-    for (int i = 0; i < 4; i++) q[i] = kws_lstm_a4_count(tab, P, zz[i]);
-    return vld1q_s32(q);
+    vst1q_s32(bb, vmulq_n_s32(count16(coarse, z), stride));
+    if (stride == 16) {   /* 8-bit operands: the block's first 15 entries, four probes unrolled */
+        for (int i = 0; i < 4; i++) {
+            const int32_t *t = tab + bb[i], zi = zz[i];
+            int32_t pos = t[7] <= zi ? 8 : 0;
+            pos += t[pos + 3] <= zi ? 4 : 0;
+            pos += t[pos + 1] <= zi ? 2 : 0;
+            bb[i] += pos + (t[pos] <= zi);
+        }
+        return vld1q_s32(bb);
+    }
+    for (int i = 0; i < 4; i++) {
+        const int32_t *t = tab + bb[i];
+        int32_t pos = 0;
+        for (int32_t step = stride >> 1; step; step >>= 1) pos += t[pos + step - 1] <= zz[i] ? step : 0;
+        bb[i] += pos;
+    }
+    return vld1q_s32(bb);
 }
 
 KWS_NO_VECTORIZE
@@ -170,6 +196,9 @@ void kws_lstm_a4_neon(const kws_lstm_a4_params *p, int32_t steps, const int8_t *
     kws_lstm_a4_vec_scratch s;
     kws_lstm_a4_vec_layout(p, scratch, &s);
     kws_lstm_a4_vec_setup(p, &s);
+    int32_t coarse[5][16];   /* count4's first level, for the tables of more than 16 entries */
+    for (int g = 0; g < 5; g++)
+        for (int32_t k = 0; k < 16 && s.pow2[g] > 16; k++) coarse[g][k] = s.tab[g][(k + 1) * (s.pow2[g] >> 4) - 1];
     const int32_t u = p->units, nin = p->n_in, zp = p->zp_x, u4 = u & ~3, wb = p->w_row_bytes, rb = p->r_row_bytes;
     int32_t *lv = s.lv;
     for (int32_t t = 0; t < steps; t++) {
@@ -188,7 +217,7 @@ void kws_lstm_a4_neon(const kws_lstm_a4_params *p, int32_t steps, const int8_t *
                 const int32x4_t z = vaddq_s32(vaddq_s32(clamp4(rs4(a, p->m_in[g], p->s_in[g]), KWS_LSTM_A4_Z_CLAMP),
                                                         clamp4(rs4(b, p->m_rec[g], p->s_rec[g]), KWS_LSTM_A4_Z_CLAMP)),
                                               vld1q_s32(p->bias + row));
-                vst1q_s32(lv + row, vsubq_s32(count4(s.tab[g], s.pow2[g], z), vdupq_n_s32(off)));
+                vst1q_s32(lv + row, vsubq_s32(count4(s.tab[g], s.pow2[g], coarse[g], z), vdupq_n_s32(off)));
             }
             for (int32_t j = u4; j < u; j++) {
                 const int32_t row = g * u + j;
@@ -207,7 +236,7 @@ void kws_lstm_a4_neon(const kws_lstm_a4_params *p, int32_t steps, const int8_t *
             const int64x2_t hi = vrshlq_s64(vmlal_high_n_s32(vmull_high_n_s32(fc, p->m_fc), ig, p->m_ig), shc);
             const int32x4_t cn = clamp4(vqmovn_high_s64(vqmovn_s64(lo), hi), p->nc);
             vst1_s16(c + j, vmovn_s32(cn));
-            const int32x4_t tc = vsubq_s32(count4(s.tab[4], s.pow2[4], cn), vdupq_n_s32(p->nt));
+            const int32x4_t tc = vsubq_s32(count4(s.tab[4], s.pow2[4], coarse[4], cn), vdupq_n_s32(p->nt));
             const int32x4_t hv = clamp4(rs4(vmulq_s32(go, tc), p->m_h, p->s_h), p->nh);
             int32_t hs[4];
             vst1q_s32(hs, hv);

@@ -11,15 +11,17 @@
  * the valid columns: 16 sum w, so sum (x - zp) w = (acc - zp * sum) / 16 exactly.
  *
  * Threshold counts #{T <= z} (the gate levels and tanh(c)) run branch-free on vectors of rows: every table
- * is copied once per invocation into scratch, padded with INT32_MAX to the power of two P above its
- * length, at least 16 (z never reaches INT32_MAX), so log2(P) probes pos += step where
- * T[pos + step - 1] <= z give the count. */
+ * is padded with INT32_MAX to the power of two P above its length, at least 16 (z never reaches
+ * INT32_MAX), so log2(P) probes pos += step where T[pos + step - 1] <= z give the count. The runtime pads
+ * them once at prepare (p->vec_tab, persistent; 5 KB at 8-bit gates, where copying them every hop cost the
+ * A76 a fifth of its instructions); without it they are padded into scratch per invocation. */
 #ifndef KWS_LSTM_A4_VEC_H
 #define KWS_LSTM_A4_VEC_H
 
 #include <stdint.h>
 #include <string.h>
 #include "kws_lstm_a4.h"
+#include "kws_lstm_a4_simd.h"
 
 typedef struct {
     int32_t *lv;              /* [4u] gate pre-activations z, then levels */
@@ -27,24 +29,16 @@ typedef struct {
     int8_t *me, *mo;          /* 0/1 masks of the valid input columns, [xb] each (zero point correction) */
     int8_t *he, *ho;          /* previous h, even / odd columns, [hb] each */
     int32_t *tc;              /* [u] tanh(c') levels, then the new h before narrowing */
-    int32_t *tab[5];          /* the padded threshold tables of i, f, c, o, tanh(c) */
+    const int32_t *tab[5];    /* the padded threshold tables of i, f, c, o, tanh(c) (p->vec_tab or scratch) */
     int32_t pow2[5];          /* their lengths P (powers of two above n_thr) */
     int32_t xb, hb;           /* bytes of a deinterleaved activation array: 16 per 32 columns */
 } kws_lstm_a4_vec_scratch;
 
-static inline int32_t kws_lstm_a4_vec_pow2_above(int32_t n)
-{
-    int32_t p = 16;   /* 16 words: one 64-byte table lookup on NEON */
-    while (p <= n) p <<= 1;
-    return p;
-}
-
 /* the scratch bytes the layout below takes */
 static inline size_t kws_lstm_a4_vec_bytes(const kws_lstm_a4_params *p)
 {
-    size_t words = 5u * (size_t)p->units;
-    for (int g = 0; g < 5; g++) words += (size_t)kws_lstm_a4_vec_pow2_above(p->n_thr[g]);
-    return words * sizeof(int32_t) + 4u * (size_t)((p->n_in + 31) / 32 * 16) + 2u * (size_t)((p->units + 31) / 32 * 16);
+    const size_t tables = p->vec_tab ? 0u : kws_lstm_a4_vec_tables_bytes(p);
+    return 5u * (size_t)p->units * sizeof(int32_t) + tables + 4u * (size_t)((p->n_in + 31) / 32 * 16) + 2u * (size_t)((p->units + 31) / 32 * 16);
 }
 
 /* the layout in a scratch buffer of kws_lstm_a4_vec_bytes(p) */
@@ -56,10 +50,12 @@ static inline void kws_lstm_a4_vec_layout(const kws_lstm_a4_params *p, int32_t *
     s->hb = (u + 31) / 32 * 16;
     s->lv = w; w += 4 * u;
     s->tc = w; w += u;
+    const int32_t *t = p->vec_tab ? p->vec_tab : w;
     for (int g = 0; g < 5; g++) {
         s->pow2[g] = kws_lstm_a4_vec_pow2_above(p->n_thr[g]);
-        s->tab[g] = w;
-        w += s->pow2[g];
+        s->tab[g] = t;
+        t += s->pow2[g];
+        if (!p->vec_tab) w += s->pow2[g];
     }
     int8_t *b = (int8_t *)(void *)w;
     s->xe = b; b += s->xb;
@@ -73,10 +69,7 @@ static inline void kws_lstm_a4_vec_layout(const kws_lstm_a4_params *p, int32_t *
 /* once per invocation: the padded tables and the column masks */
 static inline void kws_lstm_a4_vec_setup(const kws_lstm_a4_params *p, kws_lstm_a4_vec_scratch *s)
 {
-    for (int g = 0; g < 5; g++) {
-        memcpy(s->tab[g], p->thr[g], (size_t)p->n_thr[g] * sizeof(int32_t));
-        for (int32_t k = p->n_thr[g]; k < s->pow2[g]; k++) s->tab[g][k] = INT32_MAX;
-    }
+    if (!p->vec_tab) kws_lstm_a4_vec_tables(p, (int32_t *)(uintptr_t)s->tab[0]);   /* scratch: ours to write */
     memset(s->me, 0, (size_t)s->xb * 2u);
     for (int32_t k = 0; k < p->n_in; k++) ((k & 1) ? s->mo : s->me)[k >> 1] = 1;
 }
