@@ -75,7 +75,8 @@ def measure(float_path: Path, variants: list[str], model: str, shape: str | None
 
 
 def random_lstm_files(folder: Path, units: int = 128, layers: int = 2, bins: int = 64) -> tuple[Path, list[str]]:
-    """(float32 .tflite, ['w8a8=...', 'w4a4=...']) of a random-weight LSTM of this shape, written in ``folder``."""
+    """(float32 .tflite, ['w8a8=...', 'w4a8=...', 'w4a4=...']) of a random-weight LSTM of this shape, written in
+    ``folder``: w8a8 TFLite's int8 LSTM, w4a8 and w4a4 SUB8_LSTM_A4 (what quant.lstm_op auto exports them as)."""
     import numpy as np  # lazy: only where the random models are built
 
     from bench.testmodels import random_lstm, random_lstm_a4  # lazy: TensorFlow only where a model is built
@@ -85,10 +86,10 @@ def random_lstm_files(folder: Path, units: int = 128, layers: int = 2, bins: int
     m = random_lstm(units, bins, 80, layers=layers)
     frames = np.random.default_rng(0).normal(size=(24, 12, bins)).astype(np.float32)
     files = {"float": with_metadata(convert_lstm(m, int8=False), meta), "w8a8": with_metadata(convert_lstm(m, frames), meta),
-             "w4a4": random_lstm_a4(bins, units, layers)}
+             "w4a8": random_lstm_a4(bins, units, layers, activation_bits=8), "w4a4": random_lstm_a4(bins, units, layers)}
     for k, data in files.items():
         (folder / f"{k}.tflite").write_bytes(data)
-    return folder / "float.tflite", [f"{k}={folder / k}.tflite" for k in ("w8a8", "w4a4")]
+    return folder / "float.tflite", [f"{k}={folder / k}.tflite" for k in ("w8a8", "w4a8", "w4a4")]
 
 
 def _label(r: dict) -> str:

@@ -392,7 +392,8 @@ def lstm_table(records: list[dict]) -> str:
     """docs/kernels.md "Int8 LSTM": instructions per hop, each board's LSTM kernel against the reference kernel
     (bench/lstm_fw.py --merge records: model "lstm")."""
     recs = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "lstm"
-            and r.get("activation_bits", 8) == 8]   # the w4a4 LSTM: lstm_a4_table
+            and r.get("activation_bits", 8) == 8
+            and not str(r.get("kernel", "")).startswith("lstm_a4_")]   # SUB8_LSTM_A4 (w4a4, w4a8): lstm_a4_table
     ref = {(r["board"], r["macs"]): r for r in recs if r.get("kernel") == "lstm_reference"}
     rows = sorted((r for r in recs if r.get("kernel") != "lstm_reference" and (r["board"], r["macs"]) in ref),
                   key=lambda r: (-r["macs"], BOARD_ORDER.index(r["board"]) if r["board"] in BOARD_ORDER else 99))
@@ -410,23 +411,24 @@ def lstm_table(records: list[dict]) -> str:
 
 def lstm_a4_table(records: list[dict]) -> str:
     """docs/kernels.md "w4a4 LSTM on Helium and NEON": instructions per hop of each board's SUB8_LSTM_A4 kernel
-    against the w4a4 reference kernel and the board's int8 LSTM kernel on the same shape (bench/lstm_a4_fw.py
-    --merge and bench/lstm_fw.py --merge records)."""
+    (w4a4, and w4a8 where measured) against the SUB8_LSTM_A4 reference kernel and the board's int8 LSTM kernel
+    on the same shape (bench/lstm_a4_fw.py --merge and bench/lstm_fw.py --merge records)."""
     recs = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "lstm"]
-    a4 = [r for r in recs if r.get("activation_bits") == 4 and r.get("weight_bits") == 4]
-    ref = {(r["board"], r["macs"]): r for r in a4 if r.get("kernel") == "lstm_a4_reference"}
+    a4 = [r for r in recs if r.get("weight_bits") == 4 and str(r.get("kernel", "")).startswith("lstm_a4_")]
+    ref = {(r["board"], r["macs"], r["activation_bits"]): r for r in a4 if r.get("kernel") == "lstm_a4_reference"}
     i8 = {(r["board"], json.dumps(r["lstm_shape"], sort_keys=True)): r for r in recs
-          if r.get("activation_bits", 8) == 8 and r.get("kernel") not in (None, "lstm_reference")}
-    rows = sorted((r for r in a4 if r.get("kernel") != "lstm_a4_reference" and (r["board"], r["macs"]) in ref),
-                  key=lambda r: (-r["macs"], BOARD_ORDER.index(r["board"]) if r["board"] in BOARD_ORDER else 99))
-    out = ["| shape | board | w4a4 LSTM kernel | instructions / hop | w4a4 reference kernel | int8 LSTM kernel | "
-           "w4a4 / int8 | model bytes w4a4 / int8 |", "|---|---|---|---|---|---|---|---|"]
+          if r.get("activation_bits", 8) == 8 and not str(r.get("kernel", "lstm_reference")).startswith(("lstm_a4_", "lstm_reference"))}
+    rows = sorted((r for r in a4 if r.get("kernel") != "lstm_a4_reference" and (r["board"], r["macs"], r["activation_bits"]) in ref),
+                  key=lambda r: (-r["macs"], r["activation_bits"],
+                                 BOARD_ORDER.index(r["board"]) if r["board"] in BOARD_ORDER else 99))
+    out = ["| shape | board | weights / activations | SUB8_LSTM_A4 kernel | instructions / hop | its reference kernel | "
+           "int8 LSTM kernel | SUB8 / int8 | model bytes SUB8 / int8 |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        f, s = ref[(r["board"], r["macs"])], r["lstm_shape"]
+        f, s = ref[(r["board"], r["macs"], r["activation_bits"])], r["lstm_shape"]
         q = i8.get((r["board"], json.dumps(s, sort_keys=True)))
         out.append(f"| {s['layers']} x {s['units']} on {s['input_bins']} bins + Dense {s['dense_outputs']} | "
-                   f"{board_table.BOARDS[r['board']].title} | {r['kernel'][8:]} | {brec._fmt(r['instructions'])} | "
-                   f"{brec._fmt(f['instructions'])} | "
+                   f"{board_table.BOARDS[r['board']].title} | w4a{r['activation_bits']} | {r['kernel'][8:]} | "
+                   f"{brec._fmt(r['instructions'])} | {brec._fmt(f['instructions'])} | "
                    + (f"{brec._fmt(q['instructions'])} ({q['kernel'][5:]}) | {r['instructions'] / q['instructions']:.2f} | "
                       f"{brec._fmt(r['model_bytes'])} / {brec._fmt(q['model_bytes'])} |" if q else "- | - | - |"))
     return "\n".join(out) + "\n"

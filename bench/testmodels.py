@@ -210,19 +210,21 @@ def realistic_inputs(n: int, ref, seed: int = 0) -> np.ndarray:
     return ref.quantize_input(rng.normal(size=(n, int(np.prod(ref.input_shape)))).astype(np.float32))
 
 
-def random_lstm_a4(bins: int, units: int, layers: int, seed: int = 0) -> bytes:
+def random_lstm_a4(bins: int, units: int, layers: int, seed: int = 0, activation_bits: int = 4) -> bytes:
     """A SUB8_LSTM_A4 model (``bins`` in, ``layers`` x ``units``, 3 classes) of random 4-bit integers on the
-    tailored preset's grids: what a w4a4 QAT run exports, for the kernel and size benchmarks."""
+    tailored preset's grids, gates, cell input, tanh(c) and hidden state at ``activation_bits`` (16-bit
+    cell): what a w4a4 (or, at 8, a w4a8) QAT run exports, for the kernel and size benchmarks."""
     from tflm_port import lstm_a4  # lazy: only where this model is built
 
     rng = np.random.default_rng(seed)
+    g, t = 1 / lstm_a4.levels(activation_bits, False), 1 / lstm_a4.levels(activation_bits, True)
     ls, n_in = [], bins
     for _ in range(layers):
         ls.append(lstm_a4.LayerA4(
             w=rng.integers(-7, 8, (4 * units, n_in)), r=rng.integers(-7, 8, (4 * units, units)),
             bias=rng.normal(0, 1.0, 4 * units), s_w=0.9 / 7 / math.sqrt(n_in), s_r=1.2 / 7 / math.sqrt(units),
-            s_gates=(1 / 15, 1 / 15, 1 / 7, 1 / 15), s_tanh=1 / 7, s_cell=8 / 32767, s_h=1 / 7,
-            weight_bits=4, gate_bits=4, tanh_bits=4, hidden_bits=4, cell_bits=16))
+            s_gates=(g, g, t, g), s_tanh=t, s_cell=8 / 32767, s_h=t, weight_bits=4, gate_bits=activation_bits,
+            tanh_bits=activation_bits, hidden_bits=activation_bits, cell_bits=16))
         n_in = units
     return lstm_a4.write_model(ls, (0.03, -3), rng.integers(-7, 8, (3, units)), 0.2 / 7, rng.normal(0, 1, 3),
                                (0.06, 5), {"labels": ["a", "b", "c"]}, "bench")

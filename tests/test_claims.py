@@ -66,6 +66,7 @@ NOT_MEASURED = {
     ("docs/hardening.md", "1,203"): "the superseded fuzz record, quoted as history",
     ("docs/hardening.md", "1,384"): "the superseded fuzz record, quoted as history",
     ("docs/hardening.md", "105,000"): "7 readers x 15,000 cases, computed in the sentence",
+    ("docs/kernels.md", "252,932"): "the superseded w4a8 LSTM record (before the persistent tables), quoted as history",
     ("docs/porting.md", "2,060"): "arena bytes computed from the code in the sentence (4 x 515)",
     ("docs/porting.md", "3,088"): "arena bytes computed from the code in the sentence (2 x 1536 + 16)",
 }

@@ -57,8 +57,10 @@ def test_readme_compression_block_is_the_records():
 def test_default_lstm_shape_w4a4_is_at_least_7_6x_smaller(tmp_path):
     """The issue's compression target on the default LSTM shape (2 x 128; sizes depend on the shape only)."""
     fl, variants = compression.random_lstm_files(tmp_path)
-    recs = {r["activation_bits"]: r for r in compression.measure(fl, variants, "lstm", "2 x 128")}
-    assert recs[4]["operators"] == ["FULLY_CONNECTED", "SUB8_LSTM_A4"]
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in recs[8]["operators"]
-    assert recs[4]["constant_compression"] >= 7.6 and recs[4]["compression"] > 7.5
-    assert 3.8 < recs[8]["constant_compression"] < 4.0     # int8: a quarter of float32, plus int32 biases
+    recs = {(r["weight_bits"], r["activation_bits"]): r for r in compression.measure(fl, variants, "lstm", "2 x 128")}
+    assert recs[4, 4]["operators"] == recs[4, 8]["operators"] == ["FULLY_CONNECTED", "SUB8_LSTM_A4"]
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in recs[8, 8]["operators"]
+    assert recs[4, 4]["constant_compression"] >= 7.6 and recs[4, 4]["compression"] > 7.5
+    assert 3.8 < recs[8, 8]["constant_compression"] < 4.0     # int8: a quarter of float32, plus int32 biases
+    # w4a8: the same packed kernels, plus the 255 / 254 thresholds of 8-bit gates and tanh (5 KB a layer)
+    assert 6.5 < recs[4, 8]["constant_compression"] < recs[4, 4]["constant_compression"]
