@@ -197,15 +197,21 @@ class UnidirectionalSequenceLstm(StatefulLstm):
         if cell_clip > 0:
             self.cell_clip = int(min(max(float(np.float32(cell_clip)) / float(np.float32(s_c)), -32768.0), 32767.0))
         self.state_shape = state_shape
+        # the four gates stacked [4u, K] with their multipliers per row: one product and one rescale per hop
+        u = self.units
+        self.w_all, self.r_all = self.w.reshape(4 * u, -1), self.r.reshape(4 * u, -1)
+        self.b_all = self.b.reshape(4 * u)
+        self.mi_all, self.si_all = (np.repeat(np.array([m[k] for m in self.m_in], np.int64), u) for k in (0, 1))
+        self.mr_all, self.sr_all = (np.repeat(np.array([m[k] for m in self.m_rec], np.int64), u) for k in (0, 1))
 
-    def _gate(self, g, xin, hin):
-        mi, si = self.m_in[g]
-        mr, sr = self.m_rec[g]
-        a = np.rint(xin @ self.w[g].T).astype(np.int64) + self.b[g]
-        gi = _sat(multiply_by_quantized_multiplier(a, mi, si), 16)
-        ar = np.rint(hin @ self.r[g].T).astype(np.int64)
-        gr = _sat(multiply_by_quantized_multiplier(ar, mr, sr), 16)
-        return _sat(gi + gr, 16)
+    def _gates(self, xin, hin):
+        """The four gate pre-activations [n, 4, u] (int16 Q3.12), each its input and recurrent rescale
+        saturated to 16 bits and their sum saturated again, as TFLM computes them."""
+        a = np.rint(xin @ self.w_all.T).astype(np.int64) + self.b_all
+        gi = _sat(multiply_by_quantized_multiplier(a, self.mi_all, self.si_all), 16)
+        ar = np.rint(hin @ self.r_all.T).astype(np.int64)
+        gr = _sat(multiply_by_quantized_multiplier(ar, self.mr_all, self.sr_all), 16)
+        return _sat(gi + gr, 16).reshape(len(xin), 4, self.units)
 
     def __call__(self, env: dict, n: int) -> None:
         x = np.asarray(env[self.inputs[0]]).reshape(n, -1, self.w.shape[2]).astype(np.int64)
@@ -214,10 +220,10 @@ class UnidirectionalSequenceLstm(StatefulLstm):
         for t in range(x.shape[1]):
             xin = (x[:, t] - self.zp_x).astype(np.float64)
             hin = (h - self.zp_h).astype(np.float64)
-            f = sigmoid16(self._gate(1, xin, hin))
-            i = sigmoid16(self._gate(0, xin, hin))
-            g = tanh16(self._gate(2, xin, hin), 3)
-            o = sigmoid16(self._gate(3, xin, hin))   # reads the old h, like the other gates
+            z = self._gates(xin, hin)   # every gate reads the old h
+            sig = sigmoid16(z[:, [0, 1, 3]])
+            i, f, o = sig[:, 0], sig[:, 1], sig[:, 2]
+            g = tanh16(z[:, 2], 3)
             c = _sat(multiply_by_quantized_multiplier(f * c, *self.m_fc), 16)
             c = _sat(c + _sat(multiply_by_quantized_multiplier(i * g, *self.m_ig), 16), 16)
             if self.cell_clip > 0:
