@@ -411,26 +411,33 @@ def lstm_table(records: list[dict]) -> str:
 
 def lstm_a4_table(records: list[dict]) -> str:
     """docs/kernels.md "w4a4 LSTM on Helium and NEON": instructions per hop of each board's SUB8_LSTM_A4 kernel
-    (w4a4, and w4a8 where measured) against the SUB8_LSTM_A4 reference kernel and the board's int8 LSTM kernel
-    on the same shape (bench/lstm_a4_fw.py --merge and bench/lstm_fw.py --merge records)."""
+    (w4a4, and w4a8 where measured) against the SUB8_LSTM_A4 reference kernel, the board's int8 LSTM kernel
+    and the float32 LSTM kernel on the same shape (bench/lstm_a4_fw.py, bench/lstm_fw.py and
+    bench/lstm_float_fw.py --merge records)."""
     recs = [r for r in records if r.get("benchmark") == "inference" and r.get("model") == "lstm"]
     a4 = [r for r in recs if r.get("weight_bits") == 4 and str(r.get("kernel", "")).startswith("lstm_a4_")]
     ref = {(r["board"], r["macs"], r["activation_bits"]): r for r in a4 if r.get("kernel") == "lstm_a4_reference"}
     i8 = {(r["board"], json.dumps(r["lstm_shape"], sort_keys=True)): r for r in recs
           if r.get("activation_bits", 8) == 8 and not str(r.get("kernel", "lstm_reference")).startswith(("lstm_a4_", "lstm_reference"))}
+    f32 = {(r["board"], json.dumps(r["lstm_shape"], sort_keys=True)): r for r in recs if r.get("kernel") == "lstm_float"}
     rows = sorted((r for r in a4 if r.get("kernel") != "lstm_a4_reference" and (r["board"], r["macs"], r["activation_bits"]) in ref),
                   key=lambda r: (-r["macs"], r["activation_bits"],
                                  BOARD_ORDER.index(r["board"]) if r["board"] in BOARD_ORDER else 99))
     out = ["| shape | board | weights / activations | SUB8_LSTM_A4 kernel | instructions / hop | its reference kernel | "
-           "int8 LSTM kernel | SUB8 / int8 | model bytes SUB8 / int8 |", "|---|---|---|---|---|---|---|---|---|"]
+           "int8 LSTM kernel | SUB8 / int8 | float32 LSTM kernel | SUB8 / float32 | model bytes SUB8 / int8 |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         f, s = ref[(r["board"], r["macs"], r["activation_bits"])], r["lstm_shape"]
-        q = i8.get((r["board"], json.dumps(s, sort_keys=True)))
+        key = (r["board"], json.dumps(s, sort_keys=True))
+        q, fl = i8.get(key), f32.get(key)
         out.append(f"| {s['layers']} x {s['units']} on {s['input_bins']} bins + Dense {s['dense_outputs']} | "
                    f"{board_table.BOARDS[r['board']].title} | w4a{r['activation_bits']} | {r['kernel'][8:]} | "
                    f"{brec._fmt(r['instructions'])} | {brec._fmt(f['instructions'])} | "
                    + (f"{brec._fmt(q['instructions'])} ({q['kernel'][5:]}) | {r['instructions'] / q['instructions']:.2f} | "
-                      f"{brec._fmt(r['model_bytes'])} / {brec._fmt(q['model_bytes'])} |" if q else "- | - | - |"))
+                      if q else "- | - | ")
+                   + (f"{brec._fmt(fl['instructions'])} | {r['instructions'] / fl['instructions']:.2f} | " if fl else "- | - | ")
+                   + (f"{brec._fmt(r['model_bytes'])} / {brec._fmt(q['model_bytes'])} |" if q else
+                      f"{brec._fmt(r['model_bytes'])} / - |"))
     return "\n".join(out) + "\n"
 
 

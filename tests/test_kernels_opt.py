@@ -293,3 +293,55 @@ def test_layout2_one_bit_doc_example_and_table_lookups():
             T = 16 * th.reshape(4, 4).sum(1) + tl.reshape(4, 4).sum(1)
             dots[4 * g: 4 * g + 4] = 2 * T - x.sum()
         np.testing.assert_array_equal(dots, w.astype(np.int64) @ x)
+
+
+# --------------------------------------------------------------------------- float32 LSTM baseline
+@pytest.mark.parametrize("board", list(kb.BOARDS))
+def test_float_lstm_bench_runs_and_checks_itself(built, board):
+    """kws_kbench lstm (the float baseline of the LSTM per-hop figures, bench/lstm_float_fw.py): on every board
+    the kernel's first hop agrees with a plain scalar LSTM and the instructions are counted."""
+    from bench import lstm_float_fw
+
+    if kb.missing(board):
+        pytest.skip(f"{kb.missing(board)} not installed")
+    rc, text = kb.run_image(board, ["lstm", "2"], timeout=300)
+    row = lstm_float_fw.parse(board, text)
+    assert rc == 0 and row["byte_exact"] and row["hops"] == 2, text[-2000:]
+    assert row["macs"] == 229_760 and row["instructions_per_hop"] > row["macs"] / 4
+
+
+def test_float_lstm_kernel_is_the_lstm(tmp_path):
+    """kws_lstm_f32 (host build) against a float64 numpy LSTM, and its exp against numpy's: the baseline computes
+    what it claims to."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    so = tmp_path / "lstmf.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-std=c99", f"-I{FW}/include", f"-I{FW}/kernels/opt",
+                    str(FW / "kernels/float/kws_lstm_f32.c"), str(FW / "kernels/float/kws_fully_connected_f32.c"),
+                    "-o", str(so)], check=True)
+    lib = ctypes.CDLL(str(so))
+    lib.kws_lstm_f32_exp.restype = ctypes.c_float
+    lib.kws_lstm_f32_exp.argtypes = [ctypes.c_float]
+    xs = np.concatenate([np.linspace(-87, 88, 4001), np.linspace(-1, 1, 2001)]).astype(np.float32)
+    got = np.array([lib.kws_lstm_f32_exp(float(x)) for x in xs], np.float64)
+    assert np.max(np.abs(got / np.exp(xs.astype(np.float64)) - 1)) < 1e-6
+    rng = np.random.default_rng(0)
+    n_in, u = 24, 16
+    w, r = (rng.normal(0, 0.3, (4 * u, k)).astype(np.float32) for k in (n_in, u))
+    b = rng.normal(0, 0.5, 4 * u).astype(np.float32)
+    h, c = np.zeros(u, np.float32), np.zeros(u, np.float32)
+    hd, cd = np.zeros(u), np.zeros(u)
+    scratch = np.zeros(8 * u, np.float32)
+    f32p = ctypes.POINTER(ctypes.c_float)
+
+    def ptr(a):
+        return a.ctypes.data_as(f32p)
+
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for _ in range(20):
+        x = rng.normal(0, 1.5, n_in).astype(np.float32)
+        lib.kws_lstm_f32(n_in, u, ptr(x), ptr(w), ptr(r), ptr(b), ptr(h), ptr(c), ptr(scratch))
+        z = w.astype(np.float64) @ x + r.astype(np.float64) @ hd + b
+        cd = sig(z[u:2 * u]) * cd + sig(z[:u]) * np.tanh(z[2 * u:3 * u])
+        hd = sig(z[3 * u:]) * np.tanh(cd)
+        assert np.max(np.abs(h - hd)) < 1e-5 and np.max(np.abs(c - cd)) < 1e-5

@@ -5,6 +5,11 @@
  *                                    the optimized kernel and the float32 kernel; prints
  *                                    KBENCH isa=.. bits=.. instructions=.. macs=.. weight_bytes=.. layout=.. ok=..
  *                                    first_layer=.. scratch=.. (the largest kws_fc_opt_scratch_bytes of the five)
+ *   kws_kbench lstm [hops]           float32 LSTM baseline (kernels/float/kws_lstm_f32.c): the default LSTM
+ *                                    (2 x 128 units on 64 bins + Dense 3), random weights, one frame per hop
+ *                                    with the state carried; prints LBENCH isa=float hops=.. instructions=..
+ *                                    (all hops) first=.. macs=.. weight_bytes=.. ok=.. (first hop against a
+ *                                    plain scalar computation of the same LSTM)
  *   kws_kbench test <trials> <seed>  random shapes (odd sizes, tails), bit widths, zero points,
  *                                    multipliers, ReLU/none, bias/none, batches: optimized == reference
  *                                    byte for byte; prints KTEST ... and exits 0 only when all pass.
@@ -171,6 +176,79 @@ static int bench(int32_t bits)
     return ok && float_ok;
 }
 
+/* ---------------- float32 LSTM baseline ---------------- */
+
+#define LB 64
+#define LU 128
+static float lstm_h[2][LU], lstm_c[2][LU], lstm_x[LB], lstm_y[3], lstm_scr[8 * LU];
+static float chk_h[LU], chk_c[LU], chk_g[4 * LU];
+
+static float frand(float scale) { return scale * ((float)(int32_t)(rnd() % 2001u) - 1000.0f) / 1000.0f; }
+
+/* one layer's hop written plainly (no FC kernel): what kws_lstm_f32 must compute */
+static void lstm_plain(int32_t n_in, const float *x, const float *w, const float *r, const float *b, float *h, float *c)
+{
+    for (int32_t k = 0; k < 4 * LU; k++) {
+        float acc = b[k];
+        for (int32_t i = 0; i < n_in; i++) acc += w[(size_t)k * (size_t)n_in + (size_t)i] * x[i];
+        for (int32_t i = 0; i < LU; i++) acc += r[(size_t)k * LU + (size_t)i] * h[i];
+        chk_g[k] = acc;
+    }
+    for (int32_t j = 0; j < LU; j++) {
+        const float i = 1.0f / (1.0f + kws_lstm_f32_exp(-chk_g[j])), f = 1.0f / (1.0f + kws_lstm_f32_exp(-chk_g[LU + j]));
+        const float g = 1.0f - 2.0f / (1.0f + kws_lstm_f32_exp(2.0f * chk_g[2 * LU + j]));
+        const float o = 1.0f / (1.0f + kws_lstm_f32_exp(-chk_g[3 * LU + j]));
+        c[j] = f * c[j] + i * g;
+        h[j] = o * (1.0f - 2.0f / (1.0f + kws_lstm_f32_exp(2.0f * c[j])));
+    }
+}
+
+static int lstm_bench(int32_t hops)
+{
+    /* weights in w_f32: layer 0 W [512][64], R [512][128]; layer 1 W, R [512][128]; Dense [3][128]; biases */
+    float *w0 = w_f32, *r0 = w0 + 4 * LU * LB, *w1 = r0 + 4 * LU * LU, *r1 = w1 + 4 * LU * LU, *wd = r1 + 4 * LU * LU;
+    float *b0 = wd + 3 * LU, *b1 = b0 + 4 * LU, *bd = b1 + 4 * LU;
+    const size_t nw = (size_t)(bd + 3 - w_f32);
+    if (nw > sizeof w_f32 / sizeof w_f32[0]) return 0;
+    rng = 7;
+    for (size_t i = 0; i < nw; i++) w_f32[i] = frand(0.15f);
+    memset(lstm_h, 0, sizeof lstm_h);
+    memset(lstm_c, 0, sizeof lstm_c);
+    memset(chk_h, 0, sizeof chk_h);
+    memset(chk_c, 0, sizeof chk_c);
+    for (int32_t i = 0; i < LB; i++) lstm_x[i] = frand(2.0f);
+    /* the check: layer 0's first hop, kernel against the plain loop */
+    lstm_plain(LB, lstm_x, w0, r0, b0, chk_h, chk_c);
+    uint64_t t0 = board_instructions(), first = 0;
+    for (int32_t t = 0; t < hops; t++) {
+        kws_lstm_f32(LB, LU, lstm_x, w0, r0, b0, lstm_h[0], lstm_c[0], lstm_scr);
+        kws_lstm_f32(LU, LU, lstm_h[0], w1, r1, b1, lstm_h[1], lstm_c[1], lstm_scr);
+        kws_fully_connected_f32(LU, 3, lstm_h[1], wd, bd, 0, lstm_y);
+        if (t == 0) first = board_instructions() - t0;
+    }
+    uint64_t t1 = board_instructions();
+    int ok = 1;
+    /* the first hop's layer-0 state was overwritten by later hops: recompute it once more with the kernel */
+    float h0[LU], c0[LU];
+    memset(h0, 0, sizeof h0);
+    memset(c0, 0, sizeof c0);
+    kws_lstm_f32(LB, LU, lstm_x, w0, r0, b0, h0, c0, lstm_scr);
+    for (int32_t j = 0; j < LU; j++) {
+        float d = h0[j] - chk_h[j], e = c0[j] - chk_c[j];
+        if (d < 0.0f) d = -d;
+        if (e < 0.0f) e = -e;
+        if (!(d <= 1e-4f && e <= 1e-4f)) ok = 0;   /* also catches NaN */
+    }
+    int spread = 0;
+    for (int32_t j = 1; j < LU; j++) if (chk_h[j] != chk_h[0]) spread = 1;
+    const uint64_t macs = 4u * LU * (LB + LU) + 4u * LU * (LU + LU) + 3u * LU;
+    board_puts("LBENCH isa=float");
+    kws_put_u64(" hops=", (uint64_t)hops); kws_put_u64(" instructions=", t1 - t0); kws_put_u64(" first=", first);
+    kws_put_u64(" macs=", macs); kws_put_u64(" weight_bytes=", (uint64_t)nw * 4u);
+    kws_put_u64(" ok=", (uint64_t)(ok && spread)); board_puts("\n");
+    return ok && spread;
+}
+
 /* ---------------- random-shape self-test ---------------- */
 
 static int selftest(int32_t trials, uint32_t seed)
@@ -308,6 +386,10 @@ int main(int argc, char **argv)
         int32_t trials = argc >= 3 ? (int32_t)kws_parse_u64(argv[2]) : 200;
         uint32_t seed = argc >= 4 ? (uint32_t)kws_parse_u64(argv[3]) : 1;
         return selftest(trials, seed) ? 0 : 1;
+    }
+    if (argc >= 2 && argv[1][0] == 'l') { /* "lstm" */
+        int32_t hops = argc >= 3 ? (int32_t)kws_parse_u64(argv[2]) : 4;
+        return lstm_bench(hops > 0 ? hops : 4) ? 0 : 1;
     }
     int ok = 1;
     if (argc >= 3) {

@@ -4,7 +4,7 @@
 #   make -C firmware kbench-mps2-an386
 # OPT_SRC_<board>: the ISA file linked for that board (exactly one defines kws_fully_connected_opt).
 
-OPT_COMMON_SRC := kernels/opt/kws_fc_opt_layouts.c kernels/float/kws_fully_connected_f32.c
+OPT_COMMON_SRC := kernels/opt/kws_fc_opt_layouts.c kernels/float/kws_fully_connected_f32.c kernels/float/kws_lstm_f32.c
 # OPT_ISA_<Cortex-M board>: firmware/boards_gen.mk (tflm_port/board_table.py)
 $(foreach b,$(CM_BOARDS),$(eval OPT_SRC_$(b) := $(OPT_COMMON_SRC) $(OPT_ISA_$(b))))
 OPT_ISA_aarch64 := kernels/neon/kws_fully_connected_neon.c

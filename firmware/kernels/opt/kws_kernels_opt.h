@@ -106,6 +106,12 @@ static inline int8_t kws_fc_opt_requant(int32_t acc, int32_t mult, int32_t shift
 /* y[o] = b[o] + sum_i w[o][i] * x[i], then max(0, .) when relu; w row-major [out][in]. */
 void kws_fully_connected_f32(int32_t in_features, int32_t out_features, const float *x, const float *w,
                              const float *bias, int relu, float *y);
+/* one hop of a float32 LSTM layer (kernels/float/kws_lstm_f32.c): w [4u][n_in], r [4u][u] row-major, gates
+ * i, f, c, o; bias [4u]; h, c [u] updated in place; scratch 8u floats. The float baseline of the LSTM
+ * per-hop figures (app/kws_kbench.c "lstm"). */
+void kws_lstm_f32(int32_t n_in, int32_t units, const float *x, const float *w, const float *r, const float *bias,
+                  float *h, float *c, float *scratch);
+float kws_lstm_f32_exp(float x);
 
 #ifdef __cplusplus
 }
