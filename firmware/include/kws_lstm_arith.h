@@ -4,13 +4,19 @@
  * sigmoid / tanh, one gate's activation from its two accumulators, and the cell / hidden update of one
  * unit. Written once here so the kernels cannot drift apart; docs/formats.md section 10 has the
  * arithmetic, tflm_port/lstm.py the same in numpy. static inline: each kernel keeps its own copy in
- * its own loop.
+ * its own loop. A kernel may define KWS_LSTM_MBQM before including this to an equal but faster
+ * MultiplyByQuantizedMultiplier (the DSP kernel uses kws_fc_opt_mbqm: one SMULL, proven equal for every
+ * multiplier QuantizeMultiplier gives and checked by kws_kbench's self-test).
  */
 #ifndef KWS_LSTM_ARITH_H
 #define KWS_LSTM_ARITH_H
 
 #include <stdint.h>
 #include "kws_kernels.h"
+
+#ifndef KWS_LSTM_MBQM
+#define KWS_LSTM_MBQM kws_multiply_by_quantized_multiplier
+#endif
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
@@ -61,20 +67,20 @@ static inline int16_t kws_lstm_tanh16(int32_t x, int32_t int_bits)
 /* gate g of one unit from its input and recurrent accumulators (bias and zero points included) */
 static inline int16_t kws_lstm_gate(const kws_lstm_params *p, int g, int32_t acc_in, int32_t acc_rec)
 {
-    int32_t s = kws_lstm_sat16(kws_lstm_sat16(kws_multiply_by_quantized_multiplier(acc_in, p->in_mult[g], p->in_shift[g])) +
-                               kws_lstm_sat16(kws_multiply_by_quantized_multiplier(acc_rec, p->rec_mult[g], p->rec_shift[g])));
+    int32_t s = kws_lstm_sat16(kws_lstm_sat16(KWS_LSTM_MBQM(acc_in, p->in_mult[g], p->in_shift[g])) +
+                               kws_lstm_sat16(KWS_LSTM_MBQM(acc_rec, p->rec_mult[g], p->rec_shift[g])));
     return g == KWS_LSTM_GATE_C ? kws_lstm_tanh16(s, 3) : kws_lstm_sigmoid16(s);
 }
 
 /* unit j's cell update from its four gates: c[j] updated in place, the new hidden value returned */
 static inline int8_t kws_lstm_cell(const kws_lstm_params *p, int16_t gi, int16_t gf, int16_t gc, int16_t go, int16_t *cj_io)
 {
-    int32_t cj = kws_lstm_sat16(kws_multiply_by_quantized_multiplier((int32_t)gf * *cj_io, p->fc_mult, p->fc_shift));
-    int32_t ig = kws_lstm_sat16(kws_multiply_by_quantized_multiplier((int32_t)gi * gc, p->ig_mult, p->ig_shift));
+    int32_t cj = kws_lstm_sat16(KWS_LSTM_MBQM((int32_t)gf * *cj_io, p->fc_mult, p->fc_shift));
+    int32_t ig = kws_lstm_sat16(KWS_LSTM_MBQM((int32_t)gi * gc, p->ig_mult, p->ig_shift));
     cj = kws_lstm_sat16(cj + ig);
     if (p->cell_clip > 0) cj = cj > p->cell_clip ? p->cell_clip : cj < -p->cell_clip ? -p->cell_clip : cj;
     *cj_io = (int16_t)cj;
-    int32_t hv = kws_multiply_by_quantized_multiplier((int32_t)go * kws_lstm_tanh16(cj, p->cell_int_bits),
+    int32_t hv = KWS_LSTM_MBQM((int32_t)go * kws_lstm_tanh16(cj, p->cell_int_bits),
                                                      p->h_mult, p->h_shift) + p->zp_h;
     return kws_lstm_sat8(hv);
 }

@@ -12,6 +12,8 @@
  * the reference). See docs/kernels.md. */
 #include <string.h>
 #include "kws_kernels.h"
+#include "kws_kernels_opt.h"   /* kws_fc_opt_mbqm: the reference's requantization in one SMULL */
+#define KWS_LSTM_MBQM kws_fc_opt_mbqm
 #include "kws_lstm_arith.h"   /* the reference's gate activation and cell update */
 
 void kws_lstm_fold_bias(const kws_lstm_params *p, int32_t *eff)

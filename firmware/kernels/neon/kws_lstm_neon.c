@@ -15,6 +15,8 @@
  * outside AArch64, and the runtime picks it only where kws_kernel_isa() is "neon" or "neon_dotprod"
  * (kws_runner_ref.elf keeps the reference). */
 #include "kws_kernels.h"
+#include "kws_kernels_opt.h"   /* kws_fc_opt_mbqm: the reference's requantization in one long multiply */
+#define KWS_LSTM_MBQM kws_fc_opt_mbqm
 #include "kws_lstm_arith.h"
 #include "kws_lstm_vec_hop.h"
 
