@@ -44,10 +44,10 @@ def parse(board: str, text: str) -> dict:
             "arena_bytes": None, "model_bytes": wbytes}
 
 
-def inference_records(rows: list[dict], hops: int) -> list[dict]:
+def inference_records(rows: list[dict]) -> list[dict]:
     return [lstm_hop_record(r, 32, 32, "lstm_float",
                             f"float32 LSTM kernel (kws_kbench lstm), {r['hops']} hops of one frame, state carried "
-                            f"(random weights): {r['shape']}", f"python -m bench.lstm_float_fw --hops {hops} --merge")
+                            f"(random weights): {r['shape']}", f"python -m bench.lstm_float_fw --hops {r['hops']} --merge")
             for r in rows]
 
 
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     rec = {"benchmark": "lstm_float_firmware", "unit": "instructions (QEMU -icount shift=0), not cycles", "rows": rows}
     atomic_write_text(a.out, json.dumps(rec, indent=1) + "\n")
     if a.merge:
-        merge_into_results(inference_records(rows, a.hops))
+        merge_into_results(inference_records(rows))
     return 0 if all(r["byte_exact"] for r in rows) else 1
 
 

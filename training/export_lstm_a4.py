@@ -68,15 +68,17 @@ def lstm_operator(qat_model, want: str = "auto") -> tuple[str | None, str | None
     recalibrates the hidden state). ``int8`` / ``sub8`` ask for one; a model it cannot take is a UserError."""
     if want not in ("auto", "int8", "sub8"):
         raise UserError(f"lstm operator {want!r}: expected auto, int8 or sub8")
-    no_int8, no_sub8 = lstm_qat.deployable_int8(qat_model), deployable_a4(qat_model)
     if want == "int8":
+        no_int8 = lstm_qat.deployable_int8(qat_model)
         if no_int8:
             raise UserError(f"quant.lstm_op int8: {no_int8}")
         return "int8", None
+    no_sub8 = deployable_a4(qat_model)
     if want == "sub8":
         if no_sub8:
             raise UserError(f"quant.lstm_op sub8: {no_sub8}")
         return "sub8", None
+    no_int8 = lstm_qat.deployable_int8(qat_model)
     packed = any(q.quantizers["kernel"].bits < 8 for q in lstm_qat.qlstm_layers(qat_model)
                  if "kernel" in q.quantizers)
     if no_sub8 is None and (no_int8 or packed):

@@ -44,13 +44,6 @@ size_t kws_lstm_a4_dsp_scratch_bytes(const kws_lstm_a4_params *p)
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 
-static inline __attribute__((always_inline)) uint32_t uxtb16_ror8(uint32_t v)
-{
-    uint32_t r;
-    __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
-    return r;
-}
-
 int kws_lstm_a4_dsp_available(void) { return 1; }
 
 static inline uint32_t pair(int32_t lo, int32_t hi) { return (uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16; }
